@@ -1,0 +1,47 @@
+# Thin wrapper over CMake for the two commands of the README.
+#   make        build build/ (optimised, with debug info)
+#   make run    install what is missing, build, start imsdlgd on the example config
+#   make test   install what is missing, check format, build with sanitizers,
+#               run unit, RFC 4475 and protocol tests, then the fuzz smoke run
+JOBS ?= $(shell nproc)
+FUZZ_SECONDS ?= 25
+
+.PHONY: all deps build run test format check-format unit fuzz bench clean
+
+all: build
+
+deps:
+	@./scripts/install-deps.sh
+
+build: deps
+	@cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+	@cmake --build build -j $(JOBS)
+
+run: build
+	@if [ -x build/imsdlgd ]; then exec build/imsdlgd -f examples/imsdlg.cfg; \
+	else echo "imsdlgd is not built yet: the proxy daemon is issue 3 (see README 'Status')."; exit 1; fi
+
+check-format:
+	@./scripts/check-format.sh
+
+format:
+	@git ls-files -co --exclude-standard 'src/*.[ch]' 'include/*.h' 'tests/*.[ch]' 'bench/*.[ch]' | xargs clang-format -i
+
+unit: deps
+	@cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DIMSDLG_SANITIZE=ON -DIMSDLG_WERROR=ON >/dev/null
+	@cmake --build build-asan -j $(JOBS)
+	@cd build-asan && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+		ctest --output-on-failure -j $(JOBS)
+
+fuzz: deps
+	@CC=clang cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=Debug -DIMSDLG_FUZZ=ON -DIMSDLG_WERROR=ON >/dev/null
+	@cmake --build build-fuzz -j $(JOBS)
+	@./tests/fuzz/run.sh build-fuzz $(FUZZ_SECONDS)
+
+test: deps check-format unit fuzz
+
+bench: build
+	@./bench/parse/run.sh build
+
+clean:
+	rm -rf build build-asan build-fuzz

@@ -1,0 +1,522 @@
+/*
+ * sip: zero-copy SIP message parser, URI and header decoders, TCP stream
+ * framing, edit lists applied on send, and a builder for locally generated
+ * replies, CANCELs and ACKs (RFC 3261).
+ *
+ * A received message is never modified. sip_msg_parse() records slices into
+ * it: the start line and an index of header lines. Headers that a proxy
+ * needs on every message are decoded on first use by the sip_msg_*()
+ * accessors and cached in the message; every other header stays raw.
+ *
+ * Errors: 0 on success, EBADMSG for malformed input (with a human-readable
+ * reason in msg->error, a static string), EMSGSIZE or E2BIG for a limit,
+ * EAGAIN for "need more bytes", ENOSPC when an output buffer is too small.
+ */
+#ifndef IMSDLG_SIP_H
+#define IMSDLG_SIP_H
+
+#include "core/core.h"
+
+/* ------------------------------------------------------------ tables */
+
+/*
+ * Every header the proxy knows by name: id, full name, compact form (RFC
+ * 3261 §7.3.3 and the RFCs that added compact forms; 0 = none).
+ */
+#define SIP_HDR_LIST(X)                                                        \
+	X(VIA, "Via", 'v')                                                     \
+	X(FROM, "From", 'f')                                                   \
+	X(TO, "To", 't')                                                       \
+	X(CALL_ID, "Call-ID", 'i')                                             \
+	X(CSEQ, "CSeq", 0)                                                     \
+	X(MAX_FORWARDS, "Max-Forwards", 0)                                     \
+	X(CONTENT_LENGTH, "Content-Length", 'l')                               \
+	X(CONTACT, "Contact", 'm')                                             \
+	X(ROUTE, "Route", 0)                                                   \
+	X(RECORD_ROUTE, "Record-Route", 0)                                     \
+	X(CONTENT_TYPE, "Content-Type", 'c')                                   \
+	X(CONTENT_ENCODING, "Content-Encoding", 'e')                           \
+	X(SUBJECT, "Subject", 's')                                             \
+	X(SUPPORTED, "Supported", 'k')                                         \
+	X(REQUIRE, "Require", 0)                                               \
+	X(PROXY_REQUIRE, "Proxy-Require", 0)                                   \
+	X(UNSUPPORTED, "Unsupported", 0)                                       \
+	X(EXPIRES, "Expires", 0)                                               \
+	X(RSEQ, "RSeq", 0)                                                     \
+	X(RACK, "RAck", 0)                                                     \
+	X(EVENT, "Event", 'o')                                                 \
+	X(ALLOW_EVENTS, "Allow-Events", 'u')                                   \
+	X(REFER_TO, "Refer-To", 'r')                                           \
+	X(REFERRED_BY, "Referred-By", 'b')                                     \
+	X(SESSION_EXPIRES, "Session-Expires", 'x')                             \
+	X(IDENTITY, "Identity", 'y')                                           \
+	X(REJECT_CONTACT, "Reject-Contact", 'j')                               \
+	X(REQUEST_DISPOSITION, "Request-Disposition", 'd')                     \
+	X(ACCEPT_CONTACT, "Accept-Contact", 'a')                               \
+	X(ALLOW, "Allow", 0)                                                   \
+	X(REASON, "Reason", 0)                                                 \
+	X(USER_AGENT, "User-Agent", 0)                                         \
+	X(SERVER, "Server", 0)                                                 \
+	X(AUTHORIZATION, "Authorization", 0)                                   \
+	X(PROXY_AUTHORIZATION, "Proxy-Authorization", 0)                       \
+	X(DATE, "Date", 0)
+
+enum sip_hdr_id {
+	SIP_HDR_OTHER = 0,
+#define SIP_HDR_ENUM(id, name, compact) SIP_HDR_##id,
+	SIP_HDR_LIST(SIP_HDR_ENUM)
+#undef SIP_HDR_ENUM
+		SIP_HDR__COUNT
+};
+
+/* Full name of a known header ("Via"), or NULL for SIP_HDR_OTHER. */
+const char *sip_hdr_name(enum sip_hdr_id id);
+/* Id of a header name, full or compact, any case; SIP_HDR_OTHER if unknown. */
+enum sip_hdr_id sip_hdr_lookup(struct slice name);
+
+#define SIP_METHOD_LIST(X)                                                     \
+	X(INVITE)                                                              \
+	X(ACK)                                                                 \
+	X(BYE)                                                                 \
+	X(CANCEL)                                                              \
+	X(OPTIONS)                                                             \
+	X(REGISTER)                                                            \
+	X(PRACK)                                                               \
+	X(UPDATE)                                                              \
+	X(INFO)                                                                \
+	X(SUBSCRIBE)                                                           \
+	X(NOTIFY)                                                              \
+	X(REFER)                                                               \
+	X(MESSAGE)                                                             \
+	X(PUBLISH)
+
+enum sip_method {
+	SIP_METHOD_OTHER = 0,
+#define SIP_METHOD_ENUM(m) SIP_METHOD_##m,
+	SIP_METHOD_LIST(SIP_METHOD_ENUM)
+#undef SIP_METHOD_ENUM
+		SIP_METHOD__COUNT
+};
+
+/* Methods are case-sensitive (RFC 3261 §7.1). */
+enum sip_method sip_method_lookup(struct slice name);
+const char *sip_method_name(enum sip_method m);
+
+/* ------------------------------------------------------------ limits */
+
+/* Hard capacity of the header index of one message. */
+#define SIP_HDRS_CAP 256
+
+struct sip_limits {
+	size_t max_msg_size;  /* whole message incl. body; default 65535 */
+	unsigned max_headers; /* header lines; default 128, <= SIP_HDRS_CAP */
+	unsigned max_vias;    /* Via elements; default 64 */
+};
+
+#define SIP_LIMITS_DEFAULT ((struct sip_limits){65535, 128, 64})
+
+/* --------------------------------------------------------------- URIs */
+
+enum sip_uri_scheme {
+	SIP_URI_SIP,
+	SIP_URI_SIPS,
+	SIP_URI_TEL,
+	SIP_URI_OTHER, /* absoluteURI of another scheme: only scheme is set */
+};
+
+enum sip_host_type {
+	SIP_HOST_NAME,
+	SIP_HOST_IPV4,
+	SIP_HOST_IPV6, /* host holds the address without the brackets */
+};
+
+/*
+ * A decoded SIP, SIPS or TEL URI (RFC 3261 §19.1, RFC 3966). Slices point
+ * into the parsed text and keep their %HH escapes; compare with
+ * sip_uri_unescape() output where escapes matter.
+ */
+struct sip_uri {
+	enum sip_uri_scheme scheme;
+	struct slice scheme_name;
+	struct slice user; /* tel: the telephone-subscriber number */
+	struct slice password;
+	struct slice host; /* empty for tel: */
+	enum sip_host_type host_type;
+	uint16_t port; /* 0 when absent */
+	bool has_port;
+	struct slice params;  /* raw, after the first ';', without it */
+	struct slice headers; /* raw, after '?', without it */
+	/* well-known parameters, decoded from params */
+	struct slice transport;
+	struct slice maddr;
+	struct slice user_param;
+	struct slice method;
+	struct slice ttl;
+	bool lr;
+};
+
+/*
+ * Decodes s (borrowed; the result points into it). Rejects with EBADMSG
+ * and *why set: an empty or unknown-syntax URI, malformed %HH escapes,
+ * characters outside the §25.1 sets, a bad host or port.
+ */
+int sip_uri_parse(struct sip_uri *out, struct slice s, const char **why);
+/* Writes s with %HH escapes decoded; returns the decoded length (which may
+ * exceed size: output is truncated, not terminated). */
+size_t sip_uri_unescape(char *dst, size_t size, struct slice s);
+/*
+ * Finds parameter name (case-insensitive) in a raw ";"-separated list.
+ * Returns true when present; *value is its value (empty when the parameter
+ * has no "="), trimmed of LWS.
+ */
+bool sip_param_find(struct slice *value, struct slice params,
+		    const char *name);
+
+/* ------------------------------------------------------ header values */
+
+/* One Via element (RFC 3261 §20.42, §18.2.2, RFC 3581). */
+struct sip_via {
+	struct slice raw; /* the whole element, trimmed */
+	struct slice proto_name;
+	struct slice proto_version;
+	struct slice transport;
+	struct slice host;
+	enum sip_host_type host_type;
+	uint16_t port;
+	bool has_port;
+	struct slice params; /* raw, after the first ';' */
+	struct slice branch;
+	struct slice received;
+	struct slice rport; /* value, empty for a bare ";rport" */
+	bool has_rport;
+	struct slice maddr;
+	struct slice ttl;
+};
+
+int sip_via_parse(struct sip_via *out, struct slice elem, const char **why);
+
+/* name-addr or addr-spec with header parameters: From, To, Contact, Route,
+ * Record-Route, Refer-To ... (RFC 3261 §20.10, §25.1). */
+struct sip_addr {
+	struct slice raw;     /* the whole element, trimmed */
+	struct slice display; /* without quotes; escapes kept */
+	struct slice uri;     /* the URI text, without <> */
+	bool bracketed;	      /* the URI was inside <> */
+	bool star;	      /* Contact: * */
+	struct slice params;  /* raw header parameters after the URI */
+	struct slice tag;
+	bool has_tag;
+	struct slice expires; /* Contact */
+	struct slice q;	      /* Contact */
+};
+
+/* flags for sip_addr_parse() */
+#define SIP_ADDR_ALLOW_STAR 1u /* Contact */
+
+int sip_addr_parse(struct sip_addr *out, struct slice elem, unsigned flags,
+		   const char **why);
+
+struct sip_cseq {
+	uint32_t num; /* <= 2^31 - 1 (RFC 3261 §8.1.1.5) */
+	struct slice method;
+	enum sip_method method_id;
+};
+
+int sip_cseq_parse(struct sip_cseq *out, struct slice value, const char **why);
+
+/* RAck: response-num CSeq-num Method (RFC 3262 §7.2). */
+struct sip_rack {
+	uint32_t rseq;
+	uint32_t cseq;
+	struct slice method;
+};
+
+int sip_rack_parse(struct sip_rack *out, struct slice value, const char **why);
+
+/*
+ * Iterates over the comma-separated elements of one header value,
+ * splitting on commas outside quoted strings and <> (RFC 3261 §7.3.1).
+ */
+struct sip_list_iter {
+	const char *pos;
+	const char *end;
+};
+
+void sip_list_init(struct sip_list_iter *it, struct slice value);
+/* Returns 0 and the next element (trimmed, non-empty), ENOENT at the end,
+ * EBADMSG on an unterminated quoted string or <>. Empty elements (",,")
+ * are EBADMSG too. */
+int sip_list_next(struct slice *elem, struct sip_list_iter *it);
+
+/* --------------------------------------------------------- messages */
+
+struct sip_hdr {
+	struct slice name;  /* as written */
+	struct slice value; /* LWS-trimmed; folded lines stay inside */
+	uint32_t off;	    /* offset of the line in the message */
+	uint32_t len;	    /* whole line including folds and the CRLF */
+	uint16_t id;	    /* enum sip_hdr_id */
+	uint16_t next;	    /* index + 1 of the next header of this id */
+};
+
+/* Bits of sip_msg.decoded and sip_msg.failed: one per cached decoder. */
+enum {
+	SIP_DEC_VIA = 1u << 0,
+	SIP_DEC_FROM = 1u << 1,
+	SIP_DEC_TO = 1u << 2,
+	SIP_DEC_CALL_ID = 1u << 3,
+	SIP_DEC_CSEQ = 1u << 4,
+	SIP_DEC_MAXFWD = 1u << 5,
+	SIP_DEC_EXPIRES = 1u << 6,
+	SIP_DEC_RSEQ = 1u << 7,
+	SIP_DEC_RACK = 1u << 8,
+};
+
+struct sip_msg {
+	const char *buf; /* the received bytes (borrowed, never modified) */
+	size_t len;	 /* this message's length: trailing octets excluded */
+	bool is_request;
+
+	struct slice start_line; /* without CRLF */
+	/* request line */
+	struct slice method;
+	enum sip_method method_id;
+	struct slice ruri;
+	/* status line */
+	unsigned status;
+	struct slice reason;
+	struct slice version; /* "SIP/2.0"; any other value is kept here */
+
+	struct slice body;
+	uint32_t hdrs_end; /* offset of the empty line that ends the headers */
+	bool has_content_length;
+	uint32_t content_length;
+
+	uint16_t nhdrs;
+	uint16_t first[SIP_HDR__COUNT]; /* index + 1 of the first of each id */
+	struct sip_hdr hdrs[SIP_HDRS_CAP];
+
+	/* decoded on first use; see the SIP_DEC_* bits */
+	uint32_t decoded;
+	uint32_t failed;
+	struct sip_via top_via;
+	struct sip_addr from;
+	struct sip_addr to;
+	struct slice call_id;
+	struct sip_cseq cseq;
+	uint32_t max_forwards;
+	uint32_t expires;
+	uint32_t rseq;
+	struct sip_rack rack;
+
+	const char *error; /* reason of the last EBADMSG */
+};
+
+/*
+ * Parses the start line and indexes the header lines of the message at
+ * buf[0..len) (borrowed: the message points into it). With Content-Length
+ * the message ends after that many body bytes and any further octets are
+ * ignored (RFC 3261 §18.3, RFC 4475 §3.1.1.8); without it the body runs to
+ * the end of the datagram. Fails with EMSGSIZE above lim->max_msg_size,
+ * E2BIG above lim->max_headers header lines, EBADMSG otherwise.
+ */
+int sip_msg_parse(struct sip_msg *m, const char *buf, size_t len,
+		  const struct sip_limits *lim);
+
+/* Header i (0-based) or NULL. */
+const struct sip_hdr *sip_msg_hdr_at(const struct sip_msg *m, unsigned i);
+/* First header with this id, or NULL; walk with sip_msg_hdr_next(). */
+const struct sip_hdr *sip_msg_hdr(const struct sip_msg *m, enum sip_hdr_id id);
+const struct sip_hdr *sip_msg_hdr_next(const struct sip_msg *m,
+				       const struct sip_hdr *h);
+/* First header with this name (full or compact, any case), or NULL. */
+const struct sip_hdr *sip_msg_hdr_by_name(const struct sip_msg *m,
+					  struct slice name);
+/* Number of header lines with this id. */
+unsigned sip_msg_hdr_count(const struct sip_msg *m, enum sip_hdr_id id);
+
+/*
+ * Cached decoders. Each returns 0 and points *out into the message (valid
+ * as long as the message), ENOENT when the header is absent, EBADMSG (with
+ * m->error) when it is malformed. The first call decodes, later calls are a
+ * bit test.
+ */
+int sip_msg_top_via(const struct sip_via **out, struct sip_msg *m);
+int sip_msg_from(const struct sip_addr **out, struct sip_msg *m);
+int sip_msg_to(const struct sip_addr **out, struct sip_msg *m);
+int sip_msg_call_id(struct slice *out, struct sip_msg *m);
+int sip_msg_cseq(const struct sip_cseq **out, struct sip_msg *m);
+int sip_msg_max_forwards(uint32_t *out, struct sip_msg *m);
+int sip_msg_expires(uint32_t *out, struct sip_msg *m);
+int sip_msg_rseq(uint32_t *out, struct sip_msg *m);
+int sip_msg_rack(const struct sip_rack **out, struct sip_msg *m);
+
+/* Iterates over every element of every header with this id, in order. */
+struct sip_elem_iter {
+	const struct sip_msg *m;
+	const struct sip_hdr *h;
+	struct sip_list_iter list;
+};
+
+void sip_elem_iter_init(struct sip_elem_iter *it, const struct sip_msg *m,
+			enum sip_hdr_id id);
+/* 0 and the next element, ENOENT at the end, EBADMSG. */
+int sip_elem_next(struct slice *elem, struct sip_elem_iter *it);
+
+/* Decodes every Via into vias[0..max); *count is the number found.
+ * E2BIG when there are more than max. */
+int sip_msg_vias(struct sip_via *vias, unsigned max, unsigned *count,
+		 struct sip_msg *m);
+/* Decodes the Contact elements likewise (each may be "*"). */
+int sip_msg_contacts(struct sip_addr *addrs, unsigned max, unsigned *count,
+		     struct sip_msg *m);
+
+/*
+ * The checks a proxy makes before acting on a message (RFC 3261 §16.3 and
+ * §8.2, RFC 4475): known version, mandatory headers present once and
+ * well-formed (Via, From, To, Call-ID, CSeq; Max-Forwards and
+ * Content-Length when present; Contact, Expires, RSeq and RAck when
+ * present), CSeq method equal to a request's method, Request-URI and URIs
+ * of From/To/Contact syntactically valid.
+ * Returns 0, or EBADMSG with *status the reply a request deserves (400, or
+ * 505 for an unknown SIP version) and m->error the reason. A response that
+ * fails must be discarded.
+ */
+int sip_msg_check(unsigned *status, struct sip_msg *m);
+
+/* ---------------------------------------------------- stream framing */
+
+enum sip_frame_kind {
+	SIP_FRAME_MSG,	/* a message of len bytes */
+	SIP_FRAME_PING, /* CRLFCRLF keep-alive: answer with CRLF (RFC 5626) */
+	SIP_FRAME_PONG, /* a lone CRLF (keep-alive answer): drop len bytes */
+};
+
+struct sip_frame {
+	enum sip_frame_kind kind;
+	size_t len; /* bytes to consume from the stream */
+};
+
+/*
+ * Finds the next frame at the start of a stream buffer. Returns 0 with
+ * *out, EAGAIN when more bytes are needed, EMSGSIZE when the message would
+ * exceed max_size, EBADMSG (with *why) when the headers have no valid
+ * Content-Length (mandatory on streams, RFC 3261 §18.3) or are not SIP.
+ */
+int sip_frame(struct sip_frame *out, const char *buf, size_t len,
+	      size_t max_size, const char **why);
+
+/* ---------------------------------------------------------- edit list */
+
+#define SIP_EDITS_CAP 32
+
+/* Replace del bytes at off with ins (borrowed; must outlive the apply). */
+struct sip_edit {
+	uint32_t off;
+	uint32_t del;
+	struct slice ins;
+	uint32_t seq; /* order of insertion, for stable sorting */
+};
+
+/*
+ * Edits anchored at offsets of the original message, applied into an
+ * output buffer in one pass (Kamailio's "lumps"). Helpers that compose text
+ * take it from the arena, which must outlive the apply.
+ */
+struct sip_edits {
+	const struct sip_msg *m;
+	struct arena *arena;
+	unsigned n;
+	int err; /* first error of a helper; reported by apply */
+	struct sip_edit e[SIP_EDITS_CAP];
+};
+
+void sip_edits_init(struct sip_edits *ed, const struct sip_msg *m,
+		    struct arena *arena);
+/* Raw edits. Text is borrowed. Overlapping deletions make apply fail. */
+int sip_edit_insert(struct sip_edits *ed, uint32_t off, struct slice text);
+int sip_edit_delete(struct sip_edits *ed, uint32_t off, uint32_t len);
+int sip_edit_replace(struct sip_edits *ed, uint32_t off, uint32_t len,
+		     struct slice text);
+
+/* Helpers. value/uri/line are copied into the arena. */
+/* "Via: <value>" as the new topmost Via. */
+int sip_edit_push_via(struct sip_edits *ed, struct slice value);
+/* Removes the topmost Via element (a whole line if it was alone). */
+int sip_edit_pop_via(struct sip_edits *ed);
+/* "Record-Route: <value>" above any existing Record-Route. */
+int sip_edit_add_record_route(struct sip_edits *ed, struct slice value);
+/* Removes the topmost Route element. */
+int sip_edit_drop_top_route(struct sip_edits *ed);
+int sip_edit_set_ruri(struct sip_edits *ed, struct slice uri);
+/* Appends a header line (CRLF added when missing) at the end of the
+ * headers. */
+int sip_edit_add_header(struct sip_edits *ed, struct slice line);
+/* Removes every line of the header with this name (full or compact). */
+int sip_edit_remove_header(struct sip_edits *ed, struct slice name);
+/* Replaces the value of header h with value. */
+int sip_edit_set_hdr_value(struct sip_edits *ed, const struct sip_hdr *h,
+			   struct slice value);
+
+/* Length of the output (without applying). */
+size_t sip_edits_out_len(const struct sip_edits *ed);
+/*
+ * Writes the edited message into out[0..size). Returns 0 and *out_len,
+ * ENOSPC when out is too small, EINVAL for overlapping or out-of-range
+ * edits (or the error a helper recorded).
+ */
+int sip_edits_apply(size_t *out_len, char *out, size_t size,
+		    struct sip_edits *ed);
+
+/* ------------------------------------------------------------ builder */
+
+/* A bounded output buffer; overflow is sticky and reported at the end. */
+struct sip_buf {
+	char *p;
+	size_t len;
+	size_t size;
+	bool overflow;
+};
+
+void sip_buf_init(struct sip_buf *b, char *p, size_t size);
+void sip_buf_add(struct sip_buf *b, struct slice s);
+void sip_buf_adds(struct sip_buf *b, const char *s);
+void sip_buf_addf(struct sip_buf *b, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+/* Length of the tag written by sip_gen_tag(). */
+#define SIP_TAG_LEN 16
+
+/*
+ * A To tag derived from the request (Call-ID, From tag, top Via branch), so
+ * that retransmissions of a request get the same tag. dst receives
+ * SIP_TAG_LEN characters (not NUL-terminated).
+ */
+void sip_gen_tag(char dst[SIP_TAG_LEN], struct sip_msg *req);
+
+/*
+ * A reply to req (RFC 3261 §8.2.6): every Via, From, To (with to_tag added
+ * when the request's To has none and code > 100; an empty to_tag means
+ * sip_gen_tag()), Call-ID, CSeq, then extra_hdrs (raw lines, CRLF-ended,
+ * may be empty), Content-Length and body (may be empty). req must have
+ * passed sip_msg_check().
+ */
+int sip_build_reply(struct sip_buf *out, struct sip_msg *req, unsigned code,
+		    struct slice reason, struct slice to_tag,
+		    struct slice extra_hdrs, struct slice body);
+/*
+ * A CANCEL for req, the request as this proxy sent it (RFC 3261 §9.1): same
+ * Request-URI, Call-ID, To, From, CSeq number, the top Via only, the same
+ * Route headers, Max-Forwards: 70, then extra_hdrs (e.g. Reason).
+ */
+int sip_build_cancel(struct sip_buf *out, struct sip_msg *req,
+		     struct slice extra_hdrs);
+/*
+ * The ACK for a non-2xx final response rpl to req, the request as sent
+ * (RFC 3261 §17.1.1.3): Request-URI, Call-ID, From and top Via of req, To
+ * of rpl, CSeq number of req with method ACK, the Route headers of req.
+ */
+int sip_build_ack(struct sip_buf *out, struct sip_msg *req,
+		  struct sip_msg *rpl);
+
+#endif

@@ -66,7 +66,7 @@ enum sip_hdr_id {
 #define SIP_HDR_ENUM(id, name, compact) SIP_HDR_##id,
 	SIP_HDR_LIST(SIP_HDR_ENUM)
 #undef SIP_HDR_ENUM
-		SIP_HDR__COUNT
+	        SIP_HDR__COUNT
 };
 
 /* Full name of a known header ("Via"), or NULL for SIP_HDR_OTHER. */
@@ -95,7 +95,7 @@ enum sip_method {
 #define SIP_METHOD_ENUM(m) SIP_METHOD_##m,
 	SIP_METHOD_LIST(SIP_METHOD_ENUM)
 #undef SIP_METHOD_ENUM
-		SIP_METHOD__COUNT
+	        SIP_METHOD__COUNT
 };
 
 /* Methods are case-sensitive (RFC 3261 §7.1). */
@@ -169,8 +169,7 @@ size_t sip_uri_unescape(char *dst, size_t size, struct slice s);
  * Returns true when present; *value is its value (empty when the parameter
  * has no "="), trimmed of LWS.
  */
-bool sip_param_find(struct slice *value, struct slice params,
-		    const char *name);
+bool sip_param_find(struct slice *value, struct slice params, const char *name);
 
 /* ------------------------------------------------------ header values */
 
@@ -201,20 +200,20 @@ struct sip_addr {
 	struct slice raw;     /* the whole element, trimmed */
 	struct slice display; /* without quotes; escapes kept */
 	struct slice uri;     /* the URI text, without <> */
-	bool bracketed;	      /* the URI was inside <> */
-	bool star;	      /* Contact: * */
+	bool bracketed;       /* the URI was inside <> */
+	bool star;            /* Contact: * */
 	struct slice params;  /* raw header parameters after the URI */
 	struct slice tag;
 	bool has_tag;
 	struct slice expires; /* Contact */
-	struct slice q;	      /* Contact */
+	struct slice q;       /* Contact */
 };
 
 /* flags for sip_addr_parse() */
 #define SIP_ADDR_ALLOW_STAR 1u /* Contact */
 
 int sip_addr_parse(struct sip_addr *out, struct slice elem, unsigned flags,
-		   const char **why);
+                   const char **why);
 
 struct sip_cseq {
 	uint32_t num; /* <= 2^31 - 1 (RFC 3261 §8.1.1.5) */
@@ -253,10 +252,10 @@ int sip_list_next(struct slice *elem, struct sip_list_iter *it);
 struct sip_hdr {
 	struct slice name;  /* as written */
 	struct slice value; /* LWS-trimmed; folded lines stay inside */
-	uint32_t off;	    /* offset of the line in the message */
-	uint32_t len;	    /* whole line including folds and the CRLF */
-	uint16_t id;	    /* enum sip_hdr_id */
-	uint16_t next;	    /* index + 1 of the next header of this id */
+	uint32_t off;       /* offset of the line in the message */
+	uint32_t len;       /* whole line including folds and the CRLF */
+	uint16_t id;        /* enum sip_hdr_id */
+	uint16_t next;      /* index + 1 of the next header of this id */
 };
 
 /* Bits of sip_msg.decoded and sip_msg.failed: one per cached decoder. */
@@ -274,7 +273,7 @@ enum {
 
 struct sip_msg {
 	const char *buf; /* the received bytes (borrowed, never modified) */
-	size_t len;	 /* this message's length: trailing octets excluded */
+	size_t len;      /* this message's length: trailing octets excluded */
 	bool is_request;
 
 	struct slice start_line; /* without CRLF */
@@ -291,7 +290,17 @@ struct sip_msg {
 	uint32_t hdrs_end; /* offset of the empty line that ends the headers */
 	bool has_content_length;
 	uint32_t content_length;
+	/*
+	 * Defects found while indexing that still let the message be
+	 * answered (a 400 needs its Vias): a malformed request line, and a
+	 * body that Content-Length or a missing empty line leaves undelimited
+	 * (the body then runs to the end of the datagram). NULL when none.
+	 * sip_msg_check() rejects messages that have one.
+	 */
+	const char *line_error;
+	const char *body_error;
 
+	uint16_t max_vias; /* the limit sip_msg_check() applies */
 	uint16_t nhdrs;
 	uint16_t first[SIP_HDR__COUNT]; /* index + 1 of the first of each id */
 	struct sip_hdr hdrs[SIP_HDRS_CAP];
@@ -321,17 +330,17 @@ struct sip_msg {
  * E2BIG above lim->max_headers header lines, EBADMSG otherwise.
  */
 int sip_msg_parse(struct sip_msg *m, const char *buf, size_t len,
-		  const struct sip_limits *lim);
+                  const struct sip_limits *lim);
 
 /* Header i (0-based) or NULL. */
 const struct sip_hdr *sip_msg_hdr_at(const struct sip_msg *m, unsigned i);
 /* First header with this id, or NULL; walk with sip_msg_hdr_next(). */
 const struct sip_hdr *sip_msg_hdr(const struct sip_msg *m, enum sip_hdr_id id);
 const struct sip_hdr *sip_msg_hdr_next(const struct sip_msg *m,
-				       const struct sip_hdr *h);
+                                       const struct sip_hdr *h);
 /* First header with this name (full or compact, any case), or NULL. */
 const struct sip_hdr *sip_msg_hdr_by_name(const struct sip_msg *m,
-					  struct slice name);
+                                          struct slice name);
 /* Number of header lines with this id. */
 unsigned sip_msg_hdr_count(const struct sip_msg *m, enum sip_hdr_id id);
 
@@ -359,17 +368,17 @@ struct sip_elem_iter {
 };
 
 void sip_elem_iter_init(struct sip_elem_iter *it, const struct sip_msg *m,
-			enum sip_hdr_id id);
+                        enum sip_hdr_id id);
 /* 0 and the next element, ENOENT at the end, EBADMSG. */
 int sip_elem_next(struct slice *elem, struct sip_elem_iter *it);
 
 /* Decodes every Via into vias[0..max); *count is the number found.
  * E2BIG when there are more than max. */
 int sip_msg_vias(struct sip_via *vias, unsigned max, unsigned *count,
-		 struct sip_msg *m);
+                 struct sip_msg *m);
 /* Decodes the Contact elements likewise (each may be "*"). */
 int sip_msg_contacts(struct sip_addr *addrs, unsigned max, unsigned *count,
-		     struct sip_msg *m);
+                     struct sip_msg *m);
 
 /*
  * The checks a proxy makes before acting on a message (RFC 3261 §16.3 and
@@ -387,7 +396,7 @@ int sip_msg_check(unsigned *status, struct sip_msg *m);
 /* ---------------------------------------------------- stream framing */
 
 enum sip_frame_kind {
-	SIP_FRAME_MSG,	/* a message of len bytes */
+	SIP_FRAME_MSG,  /* a message of len bytes */
 	SIP_FRAME_PING, /* CRLFCRLF keep-alive: answer with CRLF (RFC 5626) */
 	SIP_FRAME_PONG, /* a lone CRLF (keep-alive answer): drop len bytes */
 };
@@ -404,7 +413,7 @@ struct sip_frame {
  * Content-Length (mandatory on streams, RFC 3261 §18.3) or are not SIP.
  */
 int sip_frame(struct sip_frame *out, const char *buf, size_t len,
-	      size_t max_size, const char **why);
+              size_t max_size, const char **why);
 
 /* ---------------------------------------------------------- edit list */
 
@@ -432,12 +441,12 @@ struct sip_edits {
 };
 
 void sip_edits_init(struct sip_edits *ed, const struct sip_msg *m,
-		    struct arena *arena);
+                    struct arena *arena);
 /* Raw edits. Text is borrowed. Overlapping deletions make apply fail. */
 int sip_edit_insert(struct sip_edits *ed, uint32_t off, struct slice text);
 int sip_edit_delete(struct sip_edits *ed, uint32_t off, uint32_t len);
 int sip_edit_replace(struct sip_edits *ed, uint32_t off, uint32_t len,
-		     struct slice text);
+                     struct slice text);
 
 /* Helpers. value/uri/line are copied into the arena. */
 /* "Via: <value>" as the new topmost Via. */
@@ -456,7 +465,7 @@ int sip_edit_add_header(struct sip_edits *ed, struct slice line);
 int sip_edit_remove_header(struct sip_edits *ed, struct slice name);
 /* Replaces the value of header h with value. */
 int sip_edit_set_hdr_value(struct sip_edits *ed, const struct sip_hdr *h,
-			   struct slice value);
+                           struct slice value);
 
 /* Length of the output (without applying). */
 size_t sip_edits_out_len(const struct sip_edits *ed);
@@ -466,7 +475,7 @@ size_t sip_edits_out_len(const struct sip_edits *ed);
  * edits (or the error a helper recorded).
  */
 int sip_edits_apply(size_t *out_len, char *out, size_t size,
-		    struct sip_edits *ed);
+                    struct sip_edits *ed);
 
 /* ------------------------------------------------------------ builder */
 
@@ -482,7 +491,7 @@ void sip_buf_init(struct sip_buf *b, char *p, size_t size);
 void sip_buf_add(struct sip_buf *b, struct slice s);
 void sip_buf_adds(struct sip_buf *b, const char *s);
 void sip_buf_addf(struct sip_buf *b, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
+        __attribute__((format(printf, 2, 3)));
 
 /* Length of the tag written by sip_gen_tag(). */
 #define SIP_TAG_LEN 16
@@ -502,21 +511,21 @@ void sip_gen_tag(char dst[SIP_TAG_LEN], struct sip_msg *req);
  * passed sip_msg_check().
  */
 int sip_build_reply(struct sip_buf *out, struct sip_msg *req, unsigned code,
-		    struct slice reason, struct slice to_tag,
-		    struct slice extra_hdrs, struct slice body);
+                    struct slice reason, struct slice to_tag,
+                    struct slice extra_hdrs, struct slice body);
 /*
  * A CANCEL for req, the request as this proxy sent it (RFC 3261 §9.1): same
  * Request-URI, Call-ID, To, From, CSeq number, the top Via only, the same
  * Route headers, Max-Forwards: 70, then extra_hdrs (e.g. Reason).
  */
 int sip_build_cancel(struct sip_buf *out, struct sip_msg *req,
-		     struct slice extra_hdrs);
+                     struct slice extra_hdrs);
 /*
  * The ACK for a non-2xx final response rpl to req, the request as sent
  * (RFC 3261 §17.1.1.3): Request-URI, Call-ID, From and top Via of req, To
  * of rpl, CSeq number of req with method ACK, the Route headers of req.
  */
 int sip_build_ack(struct sip_buf *out, struct sip_msg *req,
-		  struct sip_msg *rpl);
+                  struct sip_msg *rpl);
 
 #endif

@@ -1,0 +1,768 @@
+/*
+ * Message parsing: the start line and an index of header lines, then the
+ * decoders that run on first use and cache their result in the message.
+ *
+ * sip_msg_parse() only fails when the message cannot be indexed at all (no
+ * start line, a header line without a colon, no end of headers, a limit).
+ * Errors inside header values surface when the value is decoded, so that a
+ * request with a bad From can still be answered with a 400 that copies its
+ * Vias (RFC 4475 §3.1.2).
+ */
+#include <errno.h>
+#include <string.h>
+
+#include "sip/sip_int.h"
+
+static int bad(struct sip_msg *m, const char *why)
+{
+	m->error = why;
+	return EBADMSG;
+}
+
+/* Line end: pointer to the '\n' ending the line that starts at p, or NULL. */
+static const char *line_end(const char *p, const char *end)
+{
+	return memchr(p, '\n', (size_t)(end - p));
+}
+
+/* Strips the CR before an LF line end (a bare LF is tolerated). */
+static const char *strip_cr(const char *start, const char *lf)
+{
+	return (lf > start && lf[-1] == '\r') ? lf - 1 : lf;
+}
+
+/* "SIP/" 1*DIGIT "." 1*DIGIT, case-insensitive "SIP" (RFC 3261 §7.1). */
+static bool version_syntax_ok(struct slice v)
+{
+	if (v.len < 7 || !sip_eq_nocase(v.p, "SIP/", 4))
+		return false;
+	const char *p = v.p + 4, *end = v.p + v.len, *d = p;
+	while (p < end && sip_is((unsigned char)*p, SIP_CC_DIGIT))
+		p++;
+	if (p == d || p == end || *p != '.')
+		return false;
+	d = ++p;
+	while (p < end && sip_is((unsigned char)*p, SIP_CC_DIGIT))
+		p++;
+	return p != d && p == end;
+}
+
+static bool version_is_2_0(struct slice v)
+{
+	return v.len == 7 && sip_eq_nocase(v.p, "SIP/2.0", 7);
+}
+
+/*
+ * Request-Line = Method SP Request-URI SP SIP-Version (RFC 3261 §25.1):
+ * exactly one SP between the elements and none at the end. Once a method
+ * and a SP are seen the message is a request, and a defect in the rest is
+ * kept in line_error so that it can be answered with a 400 (RFC 4475
+ * §3.1.2.7-10).
+ */
+static int parse_request_line(struct sip_msg *m, struct slice line)
+{
+	const char *p = line.p, *end = line.p + line.len;
+	const char *sp1 = sip_skip_token(p, end);
+
+	if (sp1 == p || sp1 == end || *sp1 != ' ')
+		return bad(m, "malformed request line: bad method");
+	m->method = slice_make(p, (size_t)(sp1 - p));
+	m->method_id = sip_method_lookup(m->method);
+	m->is_request = true;
+
+	const char *u = sp1 + 1;
+	const char *sp2 = memchr(u, ' ', (size_t)(end - u));
+	if (sp2 == NULL || sp2 == u) {
+		m->line_error = "malformed request line: bad Request-URI";
+		return 0;
+	}
+	m->ruri = slice_make(u, (size_t)(sp2 - u));
+	m->version = slice_make(sp2 + 1, (size_t)(end - sp2 - 1));
+	if (memchr(m->version.p, ' ', m->version.len) != NULL ||
+	    !version_syntax_ok(m->version))
+		m->line_error = "malformed request line: bad SIP version";
+	return 0;
+}
+
+/* Status-Line = SIP-Version SP Status-Code SP Reason-Phrase (§25.1); a
+ * missing SP before an empty phrase is tolerated. */
+static int parse_status_line(struct sip_msg *m, struct slice line)
+{
+	const char *p = line.p, *end = line.p + line.len;
+	const char *sp = memchr(p, ' ', line.len);
+
+	if (sp == NULL)
+		return bad(m, "malformed status line");
+	m->version = slice_make(p, (size_t)(sp - p));
+	if (!version_syntax_ok(m->version))
+		return bad(m, "malformed status line: bad SIP version");
+	p = sp + 1;
+	if (end - p < 3 || !sip_is((unsigned char)p[0], SIP_CC_DIGIT) ||
+	    !sip_is((unsigned char)p[1], SIP_CC_DIGIT) ||
+	    !sip_is((unsigned char)p[2], SIP_CC_DIGIT) ||
+	    (end - p > 3 && p[3] != ' '))
+		return bad(m, "malformed status line: bad status code");
+	m->status = (unsigned)((p[0] - '0') * 100 + (p[1] - '0') * 10 +
+	                       (p[2] - '0'));
+	if (m->status < 100 || m->status > 699)
+		return bad(m, "malformed status line: bad status code");
+	m->reason = end - p > 4 ? slice_make(p + 4, (size_t)(end - p - 4))
+	                        : slice_make(end, 0);
+	m->is_request = false;
+	return 0;
+}
+
+/* The value of a header ends at the end of its last (folded) line. */
+static void finish_value(struct sip_hdr *h, const char *value_end)
+{
+	const char *s = h->value.p;
+	while (value_end > s && sip_is((unsigned char)value_end[-1], SIP_CC_WS))
+		value_end--;
+	h->value.len = (size_t)(value_end - s);
+}
+
+/* Content-Length = 1*DIGIT; it delimits the body (RFC 3261 §20.14). */
+static void note_content_length(struct sip_msg *m, const struct sip_hdr *h)
+{
+	uint32_t v;
+
+	if (m->has_content_length) {
+		/* Several: sip_msg_check() rejects them (RFC 4475 §3.3.9);
+		 * the first one still delimits the body. */
+		return;
+	}
+	if (slice_to_u32(&v, h->value, UINT32_MAX) != 0) {
+		m->body_error = "bad Content-Length";
+		return;
+	}
+	m->has_content_length = true;
+	m->content_length = v;
+}
+
+int sip_msg_parse(struct sip_msg *m, const char *buf, size_t len,
+                  const struct sip_limits *lim)
+{
+	const char *end = buf + len, *p, *lf;
+	uint16_t last[SIP_HDR__COUNT];
+	unsigned max_hdrs = lim->max_headers < SIP_HDRS_CAP ? lim->max_headers
+	                                                    : SIP_HDRS_CAP;
+	int err;
+
+	m->buf = buf;
+	m->len = len;
+	m->nhdrs = 0;
+	m->decoded = 0;
+	m->failed = 0;
+	m->error = NULL;
+	m->line_error = NULL;
+	m->body_error = NULL;
+	m->has_content_length = false;
+	m->content_length = 0;
+	m->method = m->ruri = m->reason = m->version = SLICE_NULL;
+	m->method_id = SIP_METHOD_OTHER;
+	m->status = 0;
+	m->max_vias = (uint16_t)(lim->max_vias < UINT16_MAX ? lim->max_vias
+	                                                    : UINT16_MAX);
+	memset(m->first, 0, sizeof(m->first));
+	memset(last, 0, sizeof(last));
+
+	if (len > lim->max_msg_size) {
+		m->error = "message too large";
+		return EMSGSIZE;
+	}
+	/* Leading CRLFs before a message are ignored (RFC 3261 §7.5). */
+	p = buf;
+	while (p < end && (*p == '\r' || *p == '\n'))
+		p++;
+	lf = p < end ? line_end(p, end) : NULL;
+	if (lf == NULL)
+		return bad(m, "no start line");
+	m->start_line = slice_make(p, (size_t)(strip_cr(p, lf) - p));
+	if (m->start_line.len >= 4 && sip_eq_nocase(p, "SIP/", 4))
+		err = parse_status_line(m, m->start_line);
+	else
+		err = parse_request_line(m, m->start_line);
+	if (err)
+		return err;
+
+	struct sip_hdr *h = NULL;
+	const char *value_end = NULL;
+	for (p = lf + 1;; p = lf + 1) {
+		if (p >= end && m->nhdrs > 0) {
+			/* Tolerated so that a 400 can be sent; see
+			 * body_error. */
+			m->body_error = "no empty line after the headers";
+			m->hdrs_end = (uint32_t)len;
+			break;
+		}
+		if (p >= end)
+			return bad(m, "no headers");
+		lf = line_end(p, end);
+		if (lf == NULL)
+			return bad(m, "unterminated header line");
+		const char *eol = strip_cr(p, lf);
+		if (eol == p) {
+			m->hdrs_end = (uint32_t)(p - buf);
+			p = lf + 1;
+			break;
+		}
+		if (*p == ' ' || *p == '\t') {
+			/* Folded continuation of the previous header
+			 * (RFC 3261 §7.3.1). */
+			if (h == NULL)
+				return bad(m, "continuation before any header");
+			h->len = (uint32_t)(lf + 1 - buf) - h->off;
+			value_end = eol;
+			continue;
+		}
+		if (h != NULL) {
+			finish_value(h, value_end);
+			if (h->id == SIP_HDR_CONTENT_LENGTH)
+				note_content_length(m, h);
+		}
+		if (m->nhdrs >= max_hdrs) {
+			m->error = "too many headers";
+			return E2BIG;
+		}
+
+		const char *ne = sip_skip_token(p, eol);
+		if (ne == p)
+			return bad(m, "malformed header name");
+		const char *colon = ne;
+		while (colon < eol && (*colon == ' ' || *colon == '\t'))
+			colon++;
+		if (colon == eol || *colon != ':')
+			return bad(m, "header line without colon");
+
+		unsigned i = m->nhdrs++;
+		h = &m->hdrs[i];
+		h->name = slice_make(p, (size_t)(ne - p));
+		h->value.p = sip_skip_ws(colon + 1, eol);
+		value_end = eol;
+		h->off = (uint32_t)(p - buf);
+		h->len = (uint32_t)(lf + 1 - p);
+		h->next = 0;
+		h->id = (uint16_t)sip_hdr_lookup(h->name);
+		if (h->id != SIP_HDR_OTHER) {
+			if (last[h->id])
+				m->hdrs[last[h->id] - 1].next =
+				        (uint16_t)(i + 1);
+			else
+				m->first[h->id] = (uint16_t)(i + 1);
+			last[h->id] = (uint16_t)(i + 1);
+		}
+	}
+	if (h != NULL) {
+		finish_value(h, value_end);
+		if (h->id == SIP_HDR_CONTENT_LENGTH)
+			note_content_length(m, h);
+	}
+
+	size_t avail = (size_t)(end - p);
+	if (m->has_content_length && m->content_length > avail) {
+		m->body_error = "Content-Length larger than the message";
+		m->has_content_length = false;
+	}
+	if (m->has_content_length) {
+		/* Octets after the body are not part of this message
+		 * (RFC 4475 §3.1.1.8). */
+		m->body = slice_make(p, m->content_length);
+		m->len = (size_t)(p - buf) + m->content_length;
+	} else {
+		m->body = slice_make(p, avail);
+	}
+	return 0;
+}
+
+/* ------------------------------------------------------ header index */
+
+const struct sip_hdr *sip_msg_hdr_at(const struct sip_msg *m, unsigned i)
+{
+	return i < m->nhdrs ? &m->hdrs[i] : NULL;
+}
+
+const struct sip_hdr *sip_msg_hdr(const struct sip_msg *m, enum sip_hdr_id id)
+{
+	if (id <= SIP_HDR_OTHER || id >= SIP_HDR__COUNT || !m->first[id])
+		return NULL;
+	return &m->hdrs[m->first[id] - 1];
+}
+
+const struct sip_hdr *sip_msg_hdr_next(const struct sip_msg *m,
+                                       const struct sip_hdr *h)
+{
+	return h->next ? &m->hdrs[h->next - 1] : NULL;
+}
+
+const struct sip_hdr *sip_msg_hdr_by_name(const struct sip_msg *m,
+                                          struct slice name)
+{
+	enum sip_hdr_id id = sip_hdr_lookup(name);
+
+	if (id != SIP_HDR_OTHER)
+		return sip_msg_hdr(m, id);
+	for (unsigned i = 0; i < m->nhdrs; i++) {
+		if (m->hdrs[i].id == SIP_HDR_OTHER &&
+		    slice_eq_nocase(m->hdrs[i].name, name))
+			return &m->hdrs[i];
+	}
+	return NULL;
+}
+
+unsigned sip_msg_hdr_count(const struct sip_msg *m, enum sip_hdr_id id)
+{
+	unsigned n = 0;
+
+	for (const struct sip_hdr *h = sip_msg_hdr(m, id); h;
+	     h = sip_msg_hdr_next(m, h))
+		n++;
+	return n;
+}
+
+void sip_elem_iter_init(struct sip_elem_iter *it, const struct sip_msg *m,
+                        enum sip_hdr_id id)
+{
+	it->m = m;
+	it->h = sip_msg_hdr(m, id);
+	if (it->h)
+		sip_list_init(&it->list, it->h->value);
+}
+
+int sip_elem_next(struct slice *elem, struct sip_elem_iter *it)
+{
+	while (it->h) {
+		int err = sip_list_next(elem, &it->list);
+		if (err != ENOENT)
+			return err;
+		it->h = sip_msg_hdr_next(it->m, it->h);
+		if (it->h)
+			sip_list_init(&it->list, it->h->value);
+	}
+	return ENOENT;
+}
+
+/* ------------------------------------------------------ cached decoders */
+
+/*
+ * Each decoder runs once: later calls return the cached outcome. Absence
+ * is not cached (it is one array load to find out again); a malformed
+ * header is, with its reason in m->error.
+ */
+enum { DECODE = -1 };
+
+static int cached(const struct sip_msg *m, uint32_t bit)
+{
+	if (m->decoded & bit)
+		return 0;
+	return (m->failed & bit) ? EBADMSG : DECODE;
+}
+
+static int remember(struct sip_msg *m, uint32_t bit, int err, const char *why)
+{
+	if (err == 0) {
+		m->decoded |= bit;
+	} else if (err == EBADMSG) {
+		m->failed |= bit;
+		m->error = why;
+	}
+	return err;
+}
+
+/* Single-valued headers (From, To, Call-ID, CSeq ...) are decoded from
+ * their first line; sip_msg_check() rejects duplicates. */
+static int decode_single(struct sip_msg *m, enum sip_hdr_id id, uint32_t bit,
+                         int (*decode)(struct sip_msg *m, struct slice value,
+                                       const char **why))
+{
+	const struct sip_hdr *h;
+	const char *why = NULL;
+	int err = cached(m, bit);
+
+	if (err != DECODE)
+		return err;
+	h = sip_msg_hdr(m, id);
+	if (h == NULL)
+		return ENOENT;
+	err = decode(m, h->value, &why);
+	return remember(m, bit, err, why);
+}
+
+static int decode_from(struct sip_msg *m, struct slice v, const char **why)
+{
+	return sip_addr_parse(&m->from, v, 0, why);
+}
+
+static int decode_to(struct sip_msg *m, struct slice v, const char **why)
+{
+	return sip_addr_parse(&m->to, v, 0, why);
+}
+
+/* Call-ID = word ["@" word] (RFC 3261 §25.1): no LWS inside. */
+static int decode_call_id(struct sip_msg *m, struct slice v, const char **why)
+{
+	size_t at = 0, i;
+
+	for (i = 0; i < v.len; i++) {
+		unsigned char c = (unsigned char)v.p[i];
+		if (c == '@' && ++at == 1)
+			continue;
+		if (!sip_is(c, SIP_CC_WORD))
+			break;
+	}
+	if (v.len == 0 || i != v.len || v.p[0] == '@' ||
+	    v.p[v.len - 1] == '@') {
+		*why = "malformed Call-ID header";
+		return EBADMSG;
+	}
+	m->call_id = v;
+	return 0;
+}
+
+static int decode_cseq(struct sip_msg *m, struct slice v, const char **why)
+{
+	return sip_cseq_parse(&m->cseq, v, why);
+}
+
+static int decode_rack(struct sip_msg *m, struct slice v, const char **why)
+{
+	return sip_rack_parse(&m->rack, v, why);
+}
+
+/* 255 is the largest sensible hop count (RFC 4475 §3.1.2.4). */
+static int decode_max_forwards(struct sip_msg *m, struct slice v,
+                               const char **why)
+{
+	*why = "bad Max-Forwards header";
+	return slice_to_u32(&m->max_forwards, v, 255) ? EBADMSG : 0;
+}
+
+static int decode_expires(struct sip_msg *m, struct slice v, const char **why)
+{
+	*why = "bad Expires header";
+	return slice_to_u32(&m->expires, v, UINT32_MAX) ? EBADMSG : 0;
+}
+
+/* response-num is 1 to 2^31 - 1 (RFC 3262 §7.1). */
+static int decode_rseq(struct sip_msg *m, struct slice v, const char **why)
+{
+	*why = "bad RSeq header";
+	return slice_to_u32(&m->rseq, v, INT32_MAX) || m->rseq == 0 ? EBADMSG
+	                                                            : 0;
+}
+
+int sip_msg_top_via(const struct sip_via **out, struct sip_msg *m)
+{
+	struct sip_elem_iter it;
+	struct slice elem;
+	const char *why = "malformed Via header";
+	int err = cached(m, SIP_DEC_VIA);
+
+	if (err == DECODE) {
+		sip_elem_iter_init(&it, m, SIP_HDR_VIA);
+		err = sip_elem_next(&elem, &it);
+		if (err == 0)
+			err = sip_via_parse(&m->top_via, elem, &why);
+		err = remember(m, SIP_DEC_VIA, err, why);
+	}
+	if (err == 0)
+		*out = &m->top_via;
+	return err;
+}
+
+int sip_msg_from(const struct sip_addr **out, struct sip_msg *m)
+{
+	int err = decode_single(m, SIP_HDR_FROM, SIP_DEC_FROM, decode_from);
+
+	if (err == 0)
+		*out = &m->from;
+	return err;
+}
+
+int sip_msg_to(const struct sip_addr **out, struct sip_msg *m)
+{
+	int err = decode_single(m, SIP_HDR_TO, SIP_DEC_TO, decode_to);
+
+	if (err == 0)
+		*out = &m->to;
+	return err;
+}
+
+int sip_msg_call_id(struct slice *out, struct sip_msg *m)
+{
+	int err = decode_single(m, SIP_HDR_CALL_ID, SIP_DEC_CALL_ID,
+	                        decode_call_id);
+
+	if (err == 0)
+		*out = m->call_id;
+	return err;
+}
+
+int sip_msg_cseq(const struct sip_cseq **out, struct sip_msg *m)
+{
+	int err = decode_single(m, SIP_HDR_CSEQ, SIP_DEC_CSEQ, decode_cseq);
+
+	if (err == 0)
+		*out = &m->cseq;
+	return err;
+}
+
+int sip_msg_max_forwards(uint32_t *out, struct sip_msg *m)
+{
+	int err = decode_single(m, SIP_HDR_MAX_FORWARDS, SIP_DEC_MAXFWD,
+	                        decode_max_forwards);
+
+	if (err == 0)
+		*out = m->max_forwards;
+	return err;
+}
+
+int sip_msg_expires(uint32_t *out, struct sip_msg *m)
+{
+	int err = decode_single(m, SIP_HDR_EXPIRES, SIP_DEC_EXPIRES,
+	                        decode_expires);
+
+	if (err == 0)
+		*out = m->expires;
+	return err;
+}
+
+int sip_msg_rseq(uint32_t *out, struct sip_msg *m)
+{
+	int err = decode_single(m, SIP_HDR_RSEQ, SIP_DEC_RSEQ, decode_rseq);
+
+	if (err == 0)
+		*out = m->rseq;
+	return err;
+}
+
+int sip_msg_rack(const struct sip_rack **out, struct sip_msg *m)
+{
+	int err = decode_single(m, SIP_HDR_RACK, SIP_DEC_RACK, decode_rack);
+
+	if (err == 0)
+		*out = &m->rack;
+	return err;
+}
+
+int sip_msg_vias(struct sip_via *vias, unsigned max, unsigned *count,
+                 struct sip_msg *m)
+{
+	struct sip_elem_iter it;
+	struct slice elem;
+	unsigned n = 0;
+	int err;
+
+	sip_elem_iter_init(&it, m, SIP_HDR_VIA);
+	while ((err = sip_elem_next(&elem, &it)) == 0) {
+		const char *why;
+		if (n == max) {
+			m->error = "too many Via headers";
+			return E2BIG;
+		}
+		if (sip_via_parse(&vias[n], elem, &why))
+			return bad(m, why);
+		n++;
+	}
+	if (err != ENOENT)
+		return bad(m, "malformed Via header");
+	*count = n;
+	return 0;
+}
+
+int sip_msg_contacts(struct sip_addr *addrs, unsigned max, unsigned *count,
+                     struct sip_msg *m)
+{
+	struct sip_elem_iter it;
+	struct slice elem;
+	unsigned n = 0;
+	int err;
+
+	sip_elem_iter_init(&it, m, SIP_HDR_CONTACT);
+	while ((err = sip_elem_next(&elem, &it)) == 0) {
+		const char *why;
+		if (n == max) {
+			m->error = "too many Contact values";
+			return E2BIG;
+		}
+		if (sip_addr_parse(&addrs[n], elem, SIP_ADDR_ALLOW_STAR, &why))
+			return bad(m, why);
+		n++;
+	}
+	if (err != ENOENT)
+		return bad(m, "malformed Contact header");
+	/* "*" stands alone (RFC 3261 §10.2.2). */
+	for (unsigned i = 0; i < n; i++)
+		if (addrs[i].star && n > 1)
+			return bad(m, "Contact * mixed with other values");
+	*count = n;
+	return 0;
+}
+
+/* ------------------------------------------------------------- checks */
+
+static const char *missing_reason(enum sip_hdr_id id)
+{
+	switch (id) {
+	case SIP_HDR_VIA:
+		return "missing Via header";
+	case SIP_HDR_FROM:
+		return "missing From header";
+	case SIP_HDR_TO:
+		return "missing To header";
+	case SIP_HDR_CALL_ID:
+		return "missing Call-ID header";
+	default:
+		return "missing CSeq header";
+	}
+}
+
+static const char *duplicate_reason(enum sip_hdr_id id)
+{
+	switch (id) {
+	case SIP_HDR_FROM:
+		return "several From headers";
+	case SIP_HDR_TO:
+		return "several To headers";
+	case SIP_HDR_CALL_ID:
+		return "several Call-ID headers";
+	case SIP_HDR_CSEQ:
+		return "several CSeq headers";
+	case SIP_HDR_MAX_FORWARDS:
+		return "several Max-Forwards headers";
+	case SIP_HDR_CONTENT_LENGTH:
+		return "several Content-Length headers";
+	default:
+		return "several Expires headers";
+	}
+}
+
+static int check_addr_uri(struct sip_msg *m, const struct sip_addr *a,
+                          const char *what)
+{
+	struct sip_uri u;
+	const char *why;
+
+	if (!a->star && sip_uri_parse(&u, a->uri, &why))
+		return bad(m, what);
+	return 0;
+}
+
+static int check_headers(struct sip_msg *m)
+{
+	static const enum sip_hdr_id mandatory[] = {SIP_HDR_VIA, SIP_HDR_FROM,
+	                                            SIP_HDR_TO, SIP_HDR_CALL_ID,
+	                                            SIP_HDR_CSEQ};
+	static const enum sip_hdr_id single_valued[] = {
+	        SIP_HDR_FROM,   SIP_HDR_TO,           SIP_HDR_CALL_ID,
+	        SIP_HDR_CSEQ,   SIP_HDR_MAX_FORWARDS, SIP_HDR_CONTENT_LENGTH,
+	        SIP_HDR_EXPIRES};
+	const struct sip_via *via;
+	const struct sip_addr *from, *to;
+	const struct sip_cseq *cseq;
+	struct slice cid;
+	uint32_t num;
+	int err;
+
+	for (size_t i = 0; i < sizeof(mandatory) / sizeof(mandatory[0]); i++)
+		if (!sip_msg_hdr(m, mandatory[i]))
+			return bad(m, missing_reason(mandatory[i]));
+	for (size_t i = 0; i < sizeof(single_valued) / sizeof(single_valued[0]);
+	     i++)
+		if (sip_msg_hdr_count(m, single_valued[i]) > 1)
+			return bad(m, duplicate_reason(single_valued[i]));
+
+	if ((err = sip_msg_top_via(&via, m)) ||
+	    (err = sip_msg_from(&from, m)) || (err = sip_msg_to(&to, m)) ||
+	    (err = sip_msg_call_id(&cid, m)) || (err = sip_msg_cseq(&cseq, m)))
+		return EBADMSG;
+	err = sip_msg_max_forwards(&num, m);
+	if (err == 0)
+		err = sip_msg_expires(&num, m);
+	if (err == 0)
+		err = sip_msg_rseq(&num, m);
+	if (err == 0) {
+		const struct sip_rack *rack;
+		err = sip_msg_rack(&rack, m);
+	}
+	if (err != 0 && err != ENOENT)
+		return EBADMSG;
+	if (check_addr_uri(m, from, "bad From URI") ||
+	    check_addr_uri(m, to, "bad To URI"))
+		return EBADMSG;
+	return 0;
+}
+
+/* Every Via and Contact element, not only the first, must be well formed:
+ * a proxy forwards them and the next hop acts on them. */
+static int check_lists(struct sip_msg *m, unsigned max_vias)
+{
+	struct sip_elem_iter it;
+	struct slice elem;
+	unsigned n = 0;
+	int err;
+
+	sip_elem_iter_init(&it, m, SIP_HDR_VIA);
+	while ((err = sip_elem_next(&elem, &it)) == 0) {
+		struct sip_via v;
+		const char *why;
+		if (++n > max_vias)
+			return bad(m, "too many Via headers");
+		if (sip_via_parse(&v, elem, &why))
+			return bad(m, why);
+	}
+	if (err != ENOENT)
+		return bad(m, "malformed Via header");
+
+	sip_elem_iter_init(&it, m, SIP_HDR_CONTACT);
+	n = 0;
+	bool star = false;
+	while ((err = sip_elem_next(&elem, &it)) == 0) {
+		struct sip_addr a;
+		const char *why;
+		if (sip_addr_parse(&a, elem, SIP_ADDR_ALLOW_STAR, &why))
+			return bad(m, why);
+		star |= a.star;
+		n++;
+		if (check_addr_uri(m, &a, "bad Contact URI"))
+			return EBADMSG;
+	}
+	if (err != ENOENT)
+		return bad(m, "malformed Contact header");
+	if (star && n > 1)
+		return bad(m, "Contact * mixed with other values");
+	return 0;
+}
+
+int sip_msg_check(unsigned *status, struct sip_msg *m)
+{
+	const struct sip_cseq *cseq;
+	struct sip_uri ruri;
+	const char *why;
+
+	if (m->line_error) {
+		m->error = m->line_error;
+		*status = 400;
+		return EBADMSG;
+	}
+	if (!version_is_2_0(m->version)) {
+		m->error = "SIP version not supported";
+		*status = 505;
+		return EBADMSG;
+	}
+	*status = 400;
+	if (check_headers(m) || check_lists(m, m->max_vias))
+		return EBADMSG;
+	if (m->body_error)
+		return bad(m, m->body_error);
+	if (!m->is_request)
+		return 0;
+	/* Headers are not allowed in a Request-URI (RFC 3261 §19.1.1,
+	 * RFC 4475 §3.1.2.11). */
+	if (sip_uri_parse(&ruri, m->ruri, &why))
+		return bad(m, "bad Request-URI");
+	if (ruri.headers.len > 0)
+		return bad(m, "Request-URI with headers");
+	if (sip_msg_cseq(&cseq, m) || !slice_eq(cseq->method, m->method))
+		return bad(m, "CSeq method does not match the request method");
+	return 0;
+}

@@ -459,6 +459,8 @@ int sip_addr_parse(struct sip_addr *out, struct slice elem, unsigned flags,
 	}
 	if (a.uri.len == 0)
 		return fail(why, "empty URI");
+	if (memchr(a.uri.p, ':', a.uri.len) == NULL)
+		return fail(why, "URI without scheme");
 	for (size_t i = 0; i < a.uri.len; i++) {
 		unsigned char c = (unsigned char)a.uri.p[i];
 		if (c <= ' ' || c == 0x7f)

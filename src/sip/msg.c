@@ -544,58 +544,87 @@ int sip_msg_rack(const struct sip_rack **out, struct sip_msg *m)
 	return err;
 }
 
-int sip_msg_vias(struct sip_via *vias, unsigned max, unsigned *count,
-                 struct sip_msg *m)
+/*
+ * Decodes every element of every header with this id through decode(),
+ * which stores element n. Fails with E2BIG past max elements, EBADMSG
+ * (with the reason in m->error) on the first malformed one.
+ */
+typedef int(elem_decode_fn)(void *arr, unsigned n, struct slice elem,
+                            const char **why);
+
+static int decode_elems(unsigned *count, struct sip_msg *m, enum sip_hdr_id id,
+                        elem_decode_fn *decode, void *arr, unsigned max,
+                        const char *too_many, const char *malformed)
 {
 	struct sip_elem_iter it;
 	struct slice elem;
 	unsigned n = 0;
 	int err;
 
-	sip_elem_iter_init(&it, m, SIP_HDR_VIA);
+	sip_elem_iter_init(&it, m, id);
 	while ((err = sip_elem_next(&elem, &it)) == 0) {
 		const char *why;
 		if (n == max) {
-			m->error = "too many Via headers";
+			m->error = too_many;
 			return E2BIG;
 		}
-		if (sip_via_parse(&vias[n], elem, &why))
+		if (decode(arr, n, elem, &why))
 			return bad(m, why);
 		n++;
 	}
 	if (err != ENOENT)
-		return bad(m, "malformed Via header");
+		return bad(m, malformed);
 	*count = n;
+	return 0;
+}
+
+static int via_decode(void *arr, unsigned n, struct slice elem,
+                      const char **why)
+{
+	return sip_via_parse((struct sip_via *)arr + n, elem, why);
+}
+
+static int via_decode_over(void *arr, unsigned n, struct slice elem,
+                           const char **why)
+{
+	return sip_via_parse(arr, elem, why);
+}
+
+static int contact_decode(void *arr, unsigned n, struct slice elem,
+                          const char **why)
+{
+	return sip_addr_parse((struct sip_addr *)arr + n, elem,
+	                      SIP_ADDR_ALLOW_STAR, why);
+}
+
+int sip_msg_vias(struct sip_via *vias, unsigned max, unsigned *count,
+                 struct sip_msg *m)
+{
+	return decode_elems(count, m, SIP_HDR_VIA, via_decode, vias, max,
+	                    "too many Via headers", "malformed Via header");
+}
+
+/* "*" stands alone (RFC 3261 §10.2.2). */
+static int contacts_star_alone(struct sip_msg *m, const struct sip_addr *a,
+                               unsigned n)
+{
+	for (unsigned i = 0; i < n; i++)
+		if (a[i].star && n > 1)
+			return bad(m, "Contact * mixed with other values");
 	return 0;
 }
 
 int sip_msg_contacts(struct sip_addr *addrs, unsigned max, unsigned *count,
                      struct sip_msg *m)
 {
-	struct sip_elem_iter it;
-	struct slice elem;
-	unsigned n = 0;
-	int err;
+	unsigned n;
+	int err = decode_elems(&n, m, SIP_HDR_CONTACT, contact_decode, addrs,
+	                       max, "too many Contact values",
+	                       "malformed Contact header");
 
-	sip_elem_iter_init(&it, m, SIP_HDR_CONTACT);
-	while ((err = sip_elem_next(&elem, &it)) == 0) {
-		const char *why;
-		if (n == max) {
-			m->error = "too many Contact values";
-			return E2BIG;
-		}
-		if (sip_addr_parse(&addrs[n], elem, SIP_ADDR_ALLOW_STAR, &why))
-			return bad(m, why);
-		n++;
-	}
-	if (err != ENOENT)
-		return bad(m, "malformed Contact header");
-	/* "*" stands alone (RFC 3261 §10.2.2). */
-	for (unsigned i = 0; i < n; i++)
-		if (addrs[i].star && n > 1)
-			return bad(m, "Contact * mixed with other values");
-	*count = n;
-	return 0;
+	if (err == 0 && (err = contacts_star_alone(m, addrs, n)) == 0)
+		*count = n;
+	return err;
 }
 
 /* ------------------------------------------------------------- checks */
@@ -694,42 +723,27 @@ static int check_headers(struct sip_msg *m)
 
 /* Every Via and Contact element, not only the first, must be well formed:
  * a proxy forwards them and the next hop acts on them. */
-static int check_lists(struct sip_msg *m, unsigned max_vias)
+#define CHECK_CONTACTS_MAX 32
+
+static int check_lists(struct sip_msg *m)
 {
-	struct sip_elem_iter it;
-	struct slice elem;
-	unsigned n = 0;
+	struct sip_addr contacts[CHECK_CONTACTS_MAX];
+	struct sip_via via;
+	unsigned n;
 	int err;
 
-	sip_elem_iter_init(&it, m, SIP_HDR_VIA);
-	while ((err = sip_elem_next(&elem, &it)) == 0) {
-		struct sip_via v;
-		const char *why;
-		if (++n > max_vias)
-			return bad(m, "too many Via headers");
-		if (sip_via_parse(&v, elem, &why))
-			return bad(m, why);
-	}
-	if (err != ENOENT)
-		return bad(m, "malformed Via header");
-
-	sip_elem_iter_init(&it, m, SIP_HDR_CONTACT);
-	n = 0;
-	bool star = false;
-	while ((err = sip_elem_next(&elem, &it)) == 0) {
-		struct sip_addr a;
-		const char *why;
-		if (sip_addr_parse(&a, elem, SIP_ADDR_ALLOW_STAR, &why))
-			return bad(m, why);
-		star |= a.star;
-		n++;
-		if (check_addr_uri(m, &a, "bad Contact URI"))
+	/* Each Via is decoded into the same slot: only validity matters. */
+	err = decode_elems(&n, m, SIP_HDR_VIA, via_decode_over, &via,
+	                   m->max_vias, "too many Via headers",
+	                   "malformed Via header");
+	if (err == E2BIG)
+		return bad(m, m->error);
+	if (err ||
+	    (err = sip_msg_contacts(contacts, CHECK_CONTACTS_MAX, &n, m)) != 0)
+		return err == E2BIG ? bad(m, m->error) : err;
+	for (unsigned i = 0; i < n; i++)
+		if (check_addr_uri(m, &contacts[i], "bad Contact URI"))
 			return EBADMSG;
-	}
-	if (err != ENOENT)
-		return bad(m, "malformed Contact header");
-	if (star && n > 1)
-		return bad(m, "Contact * mixed with other values");
 	return 0;
 }
 
@@ -750,7 +764,7 @@ int sip_msg_check(unsigned *status, struct sip_msg *m)
 		return EBADMSG;
 	}
 	*status = 400;
-	if (check_headers(m) || check_lists(m, m->max_vias))
+	if (check_headers(m) || check_lists(m))
 		return EBADMSG;
 	if (m->body_error)
 		return bad(m, m->body_error);

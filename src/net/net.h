@@ -1,0 +1,178 @@
+/*
+ * net: the worker runtime and the transport layer, on libuv.
+ *
+ * N worker threads each run their own event loop and own one shard. A call
+ * belongs to the shard chosen by the hash of its Call-ID; everything about
+ * it is touched only by that worker, so no lock guards per-call state.
+ * Whatever another thread needs done on a shard (a message read by the
+ * wrong worker, a management command, a send on a TCP connection another
+ * worker owns) travels as a struct rt_job through that worker's queue.
+ *
+ * UDP listeners are read by every worker (each polls a dup of the socket,
+ * like Kamailio's children share one); TCP connections belong to the
+ * worker that accepted or opened them.
+ */
+#ifndef IMSDLG_NET_H
+#define IMSDLG_NET_H
+
+#include <netinet/in.h>
+#include <pthread.h>
+#include <sys/socket.h>
+
+#include <uv.h>
+
+#include "core/core.h"
+
+enum net_proto {
+	NET_UDP,
+	NET_TCP,
+};
+
+/* "udp" / "tcp" */
+const char *net_proto_name(enum net_proto p);
+
+union net_sockaddr {
+	struct sockaddr sa;
+	struct sockaddr_in in;
+	struct sockaddr_in6 in6;
+	struct sockaddr_storage ss;
+};
+
+/* Text of an address without port ("127.0.0.1", "::1": no brackets). */
+void net_addr_host(char *dst, size_t size, const union net_sockaddr *a);
+uint16_t net_addr_port(const union net_sockaddr *a);
+bool net_addr_eq(const union net_sockaddr *a, const union net_sockaddr *b);
+/* Parses a numeric host (IPv4, IPv6 with or without brackets) and port. */
+int net_addr_make(union net_sockaddr *out, struct slice host, uint16_t port);
+
+/* A local socket this proxy listens on. Immutable after start-up. */
+struct net_listener {
+	unsigned index;
+	enum net_proto proto;
+	union net_sockaddr addr;
+	char host[64];	  /* text of the address ("[::1]" for IPv6) */
+	uint16_t port;
+	char adv_host[64]; /* what goes into Via/Record-Route */
+	uint16_t adv_port;
+	char name[96];	   /* "udp:127.0.0.1:5060", as $Ri/$Rp need */
+	int fd;		   /* the bound socket (UDP) or listening socket */
+};
+
+/*
+ * Parses a listen spec: "[proto:]host[:port] [advertise host:port]", proto
+ * udp or tcp (default udp), host a numeric address, port default 5060.
+ */
+int net_listener_parse(struct net_listener *out, const char *spec,
+		       const char **why);
+
+/* ------------------------------------------------------------- runtime */
+
+struct rt;
+struct worker;
+
+/* A unit of work for one worker. The poster allocates it with malloc; the
+ * worker runs fn and then frees it. */
+struct rt_job {
+	struct rt_job *next;
+	void (*fn)(struct worker *w, struct rt_job *job);
+};
+
+/* A received SIP message (or stream frame) as handed to the SIP layer. */
+struct net_rx {
+	const char *buf;
+	size_t len;
+	enum net_proto proto;
+	const struct net_listener *lst; /* where it arrived */
+	union net_sockaddr src;
+	uint64_t conn_id; /* TCP connection it came on; 0 for UDP */
+};
+
+/* Where to send, as decided by the SIP layer. */
+struct net_dst {
+	enum net_proto proto;
+	union net_sockaddr addr;
+	const struct net_listener *lst; /* local socket; NULL: pick one */
+	uint64_t conn_id;		/* reuse this TCP connection if alive */
+};
+
+/* What the application plugs into the runtime. */
+struct rt_app {
+	/* Called once in each worker thread before its loop runs; returns
+	 * the worker's shard state (or NULL on failure, which stops start). */
+	void *(*shard_init)(struct worker *w, void *app_arg);
+	void (*shard_fini)(struct worker *w, void *shard);
+	/* A received message, on whichever worker read it. The application
+	 * decides the owner and either handles it or hands it over with
+	 * rt_forward_rx(). The bytes are valid only during the call. */
+	void (*on_rx)(struct worker *w, const struct net_rx *rx);
+	/* Number of pending transactions of the shard, polled while
+	 * draining at shutdown. */
+	size_t (*shard_busy)(struct worker *w);
+	/* A TCP connection this worker opened failed to connect or broke
+	 * with data unsent (may be NULL). */
+	void (*on_conn_fail)(struct worker *w, uint64_t conn_id);
+	void *app_arg;
+};
+
+struct rt_config {
+	unsigned workers;
+	const struct net_listener *listeners; /* copied */
+	unsigned nlisteners;
+	size_t max_msg_size;
+	unsigned tcp_idle_timeout_ms; /* idle TCP connections are closed */
+	size_t tcp_conn_buf_max;      /* per-connection read buffer limit */
+	unsigned shutdown_grace_ms;   /* drain time at SIGTERM */
+};
+
+/* Binds every listener (errors name the listener) and starts the workers.
+ */
+int rt_start(struct rt **out, const struct rt_config *cfg,
+	     const struct rt_app *app, char *err, size_t errsize);
+/* Blocks until rt_stop() (or SIGTERM/SIGINT handled by the caller), then
+ * stops reading, lets transactions drain for the grace time, joins the
+ * workers. */
+void rt_wait(struct rt *rt);
+/* Asks the runtime to stop; safe from any thread and from signal
+ * handlers' deferred context (not from a raw signal handler). */
+void rt_stop(struct rt *rt);
+void rt_free(struct rt *rt);
+
+unsigned rt_workers(const struct rt *rt);
+struct worker *rt_worker(struct rt *rt, unsigned i);
+const struct net_listener *rt_listeners(const struct rt *rt, unsigned *n);
+/* The first listener for proto (and address family of af, or any when
+ * af is AF_UNSPEC), or NULL. */
+const struct net_listener *rt_listener_for(const struct rt *rt,
+					   enum net_proto proto, int af);
+
+/* Queues job for worker i; safe from any thread. */
+void rt_post(struct rt *rt, unsigned i, struct rt_job *job);
+/* Copies rx and posts it to worker i, whose on_rx will see it again. */
+int rt_forward_rx(struct rt *rt, unsigned i, const struct net_rx *rx);
+
+/* The worker side. */
+unsigned worker_id(const struct worker *w);
+struct rt *worker_rt(struct worker *w);
+void *worker_shard(struct worker *w);
+uv_loop_t *worker_loop(struct worker *w);
+struct twheel *worker_wheel(struct worker *w);
+/* Milliseconds on the worker's clock (the wheel's time). */
+uint64_t worker_now(struct worker *w);
+/* Re-arms the loop timer after timers were started (cheap). */
+void worker_timers_changed(struct worker *w);
+/* Jobs waiting in this worker's queue (for statistics). */
+size_t worker_queue_len(struct worker *w);
+
+/*
+ * Sends buf to dst from worker w. UDP: sendto on the listener's socket.
+ * TCP: on conn dst->conn_id when alive, else on a connection to dst->addr
+ * (reused or opened; a connection owned by another worker gets the bytes
+ * through its queue). Returns 0 or an errno (EHOSTUNREACH, ENOTCONN ...);
+ * a connect failure found later goes to rt_app.on_conn_fail in the worker
+ * that opened the connection. *used_conn gets the connection id (may be
+ * NULL).
+ */
+int net_send(struct worker *w, const struct net_dst *dst, const char *buf,
+	     size_t len, uint64_t *used_conn);
+
+#endif

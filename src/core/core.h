@@ -76,7 +76,7 @@ int log_get_level(void);
  * lifetime) instead of stderr. */
 void log_use_syslog(const char *ident);
 void log_msg(int level, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
+        __attribute__((format(printf, 2, 3)));
 void log_vmsg(int level, const char *fmt, va_list ap);
 
 #define LOG_AT(lvl, ...)                                                       \
@@ -103,10 +103,10 @@ struct arena_block;
 struct arena {
 	char *cur;
 	char *end;
-	char *first;		    /* caller's buffer, may be NULL */
+	char *first; /* caller's buffer, may be NULL */
 	size_t first_size;
 	struct arena_block *blocks; /* malloc'ed overflow blocks */
-	size_t used;		    /* bytes handed out since the last reset */
+	size_t used;                /* bytes handed out since the last reset */
 };
 
 /* buf (borrowed, may be NULL) becomes the first block. */
@@ -177,7 +177,7 @@ void twheel_init(struct twheel *w, uint64_t now_ms);
 void tmr_init(struct tmr *t);
 /* (Re)arms t to fire fn(t, arg) delay_ms after w->now. */
 void tmr_start(struct twheel *w, struct tmr *t, uint64_t delay_ms, tmr_fn *fn,
-	       void *arg);
+               void *arg);
 /* Stops t if pending; harmless otherwise. */
 void tmr_cancel(struct twheel *w, struct tmr *t);
 bool tmr_pending(const struct tmr *t);

@@ -1,0 +1,97 @@
+#include <errno.h>
+#include <string.h>
+
+#include "core/core.h"
+
+static inline char ascii_lower(char c)
+{
+	return (c >= 'A' && c <= 'Z') ? (char)(c - 'A' + 'a') : c;
+}
+
+struct slice slice_cstr(const char *s)
+{
+	if (!s)
+		return SLICE_NULL;
+	return slice_make(s, strlen(s));
+}
+
+bool slice_eq(struct slice a, struct slice b)
+{
+	/* memcmp() with a NULL pointer is undefined even for zero bytes. */
+	return a.len == b.len && (a.len == 0 || memcmp(a.p, b.p, a.len) == 0);
+}
+
+bool slice_eq_nocase(struct slice a, struct slice b)
+{
+	if (a.len != b.len)
+		return false;
+	for (size_t i = 0; i < a.len; i++) {
+		if (ascii_lower(a.p[i]) != ascii_lower(b.p[i]))
+			return false;
+	}
+	return true;
+}
+
+bool slice_eq_cstr(struct slice a, const char *s)
+{
+	return slice_eq(a, slice_cstr(s));
+}
+
+bool slice_eq_cstr_nocase(struct slice a, const char *s)
+{
+	return slice_eq_nocase(a, slice_cstr(s));
+}
+
+static inline bool is_blank(char c)
+{
+	return c == ' ' || c == '\t' || c == '\r' || c == '\n';
+}
+
+struct slice slice_trim(struct slice s)
+{
+	while (s.len > 0 && is_blank(s.p[0])) {
+		s.p++;
+		s.len--;
+	}
+	while (s.len > 0 && is_blank(s.p[s.len - 1]))
+		s.len--;
+	return s;
+}
+
+int slice_to_u32(uint32_t *out, struct slice s, uint32_t max)
+{
+	uint64_t v = 0;
+	bool over = false;
+
+	if (s.len == 0)
+		return EINVAL;
+	/* Keep scanning after an overflow so that a later non-digit still
+	 * reports EINVAL: malformed input is a different error from a big
+	 * number. */
+	for (size_t i = 0; i < s.len; i++) {
+		char c = s.p[i];
+
+		if (c < '0' || c > '9')
+			return EINVAL;
+		if (!over) {
+			v = v * 10 + (uint64_t)(c - '0');
+			over = v > max;
+		}
+	}
+	if (over)
+		return ERANGE;
+	*out = (uint32_t)v;
+	return 0;
+}
+
+/* Returns the number of bytes copied, without the NUL; it is less than
+ * s.len when the copy was truncated. */
+size_t slice_copy_cstr(char *dst, size_t size, struct slice s)
+{
+	size_t n = s.len < size - 1 ? s.len : size - 1;
+
+	if (n > 0)
+		memcpy(dst, s.p, n);
+	dst[n] = '\0';
+	return n;
+}

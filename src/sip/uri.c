@@ -1,0 +1,658 @@
+/*
+ * SIP, SIPS and TEL URI parser (RFC 3261 §19.1 and §25.1, RFC 3966).
+ *
+ * One forward pass over the URI, driven by a 256-entry table of character
+ * class bits; no allocation, nothing read outside the input. The result
+ * points into the input and keeps its %HH escapes: RFC 3261 §19.1.4
+ * compares URIs after unescaping, which the caller does with
+ * sip_uri_unescape() only where it matters.
+ */
+#include <errno.h>
+#include <string.h>
+
+#include "sip/sip.h"
+
+/* ------------------------------------------------- character classes */
+
+/*
+ * One bit per set of the §25.1 grammar. "escaped" (%HH) is in none of
+ * them: the scanners accept a '%' only when two hex digits follow.
+ */
+enum {
+	C_USER = 1u << 0,   /* user */
+	C_PASS = 1u << 1,   /* password */
+	C_PARAM = 1u << 2,  /* paramchar: pname, pvalue */
+	C_HNV = 1u << 3,    /* hname, hvalue */
+	C_HOST = 1u << 4,   /* hostname, IPv4address */
+	C_SCHEME = 1u << 5, /* scheme after its first ALPHA */
+	C_HEX = 1u << 6,    /* HEXDIG */
+	C_TELV = 1u << 7,   /* RFC 3966 parameter values, see below */
+};
+
+/*
+ * The sets, written as in the grammar and evaluated by the compiler into
+ * the table below; c is an int in 0..255.
+ */
+#define CH_ALPHA(c) (((c) >= 'a' && (c) <= 'z') || ((c) >= 'A' && (c) <= 'Z'))
+#define CH_DIGIT(c) ((c) >= '0' && (c) <= '9')
+#define CH_ALNUM(c) (CH_ALPHA(c) || CH_DIGIT(c))
+#define CH_HEX(c)                                                              \
+	(CH_DIGIT(c) || ((c) >= 'a' && (c) <= 'f') ||                          \
+	 ((c) >= 'A' && (c) <= 'F'))
+/* mark = "-" / "_" / "." / "!" / "~" / "*" / "'" / "(" / ")" */
+#define CH_MARK(c)                                                             \
+	((c) == '-' || (c) == '_' || (c) == '.' || (c) == '!' || (c) == '~' || \
+	 (c) == '*' || (c) == '\'' || (c) == '(' || (c) == ')')
+#define CH_UNRES(c) (CH_ALNUM(c) || CH_MARK(c))
+/*
+ * user = 1*( unreserved / escaped / user-unreserved ), user-unreserved =
+ * "&" / "=" / "+" / "$" / "," / ";" / "?" / "/". '#' is added: it is a
+ * dtmf-digit of telephone-subscriber (RFC 2806), the other alternative of
+ * userinfo in §25.1, and gateways send it unescaped ("*31#").
+ */
+#define CH_USER(c)                                                             \
+	(CH_UNRES(c) || (c) == '&' || (c) == '=' || (c) == '+' ||              \
+	 (c) == '$' || (c) == ',' || (c) == ';' || (c) == '?' || (c) == '/' || \
+	 (c) == '#')
+/* password = *( unreserved / escaped / "&" / "=" / "+" / "$" / "," ) */
+#define CH_PASS(c)                                                             \
+	(CH_UNRES(c) || (c) == '&' || (c) == '=' || (c) == '+' ||              \
+	 (c) == '$' || (c) == ',')
+/* paramchar = param-unreserved / unreserved / escaped,
+ * param-unreserved = "[" / "]" / "/" / ":" / "&" / "+" / "$" */
+#define CH_PARAM(c)                                                            \
+	(CH_UNRES(c) || (c) == '[' || (c) == ']' || (c) == '/' ||              \
+	 (c) == ':' || (c) == '&' || (c) == '+' || (c) == '$')
+/* hnv-unreserved = "[" / "]" / "/" / "?" / ":" / "+" / "$" */
+#define CH_HNV(c)                                                              \
+	(CH_UNRES(c) || (c) == '[' || (c) == ']' || (c) == '/' ||              \
+	 (c) == '?' || (c) == ':' || (c) == '+' || (c) == '$')
+#define CH_HOST(c)   (CH_ALNUM(c) || (c) == '-' || (c) == '.')
+#define CH_SCHEME(c) (CH_ALNUM(c) || (c) == '+' || (c) == '-' || (c) == '.')
+/*
+ * RFC 3966 §3: pvalue is paramchar, but isdn-subaddress takes 1*uric,
+ * which adds "?" "@" "=" ","; ';' stays the separator.
+ */
+#define CH_TELV(c)                                                             \
+	(CH_PARAM(c) || (c) == '?' || (c) == '@' || (c) == '=' || (c) == ',')
+
+#define CLS(c)                                                                 \
+	((CH_USER(c) ? C_USER : 0) | (CH_PASS(c) ? C_PASS : 0) |               \
+	 (CH_PARAM(c) ? C_PARAM : 0) | (CH_HNV(c) ? C_HNV : 0) |               \
+	 (CH_HOST(c) ? C_HOST : 0) | (CH_SCHEME(c) ? C_SCHEME : 0) |           \
+	 (CH_HEX(c) ? C_HEX : 0) | (CH_TELV(c) ? C_TELV : 0))
+#define CLS4(n)  CLS(n), CLS((n) + 1), CLS((n) + 2), CLS((n) + 3)
+#define CLS16(n) CLS4(n), CLS4((n) + 4), CLS4((n) + 8), CLS4((n) + 12)
+#define CLS64(n) CLS16(n), CLS16((n) + 16), CLS16((n) + 32), CLS16((n) + 48)
+
+static const uint8_t cls[256] = {CLS64(0), CLS64(64), CLS64(128), CLS64(192)};
+
+static inline bool is(char c, unsigned m)
+{
+	return (cls[(unsigned char)c] & m) != 0;
+}
+
+static inline bool is_digit(char c)
+{
+	return (unsigned)(c - '0') < 10;
+}
+
+static inline bool is_alpha(char c)
+{
+	return (unsigned)((c | 0x20) - 'a') < 26;
+}
+
+/* Value of a hex digit already known to be one: '0'-'9', 'A'-'F', 'a'-'f'. */
+static inline unsigned hexval(char c)
+{
+	return ((unsigned)c & 0xf) + ((unsigned)c >> 6) * 9;
+}
+
+static inline int fail(const char **why, const char *reason)
+{
+	if (why != NULL)
+		*why = reason;
+	return EBADMSG;
+}
+
+/*
+ * Skips bytes of class m and %HH escapes (§25.1 escaped). Returns the
+ * first byte that is neither, or NULL at a '%' without two hex digits.
+ */
+static const char *scan(const char *p, const char *end, unsigned m)
+{
+	while (p < end) {
+		if (is(*p, m)) {
+			p++;
+		} else if (*p == '%') {
+			if (end - p < 3 || !is(p[1], C_HEX) || !is(p[2], C_HEX))
+				return NULL;
+			p += 3;
+		} else {
+			break;
+		}
+	}
+	return p;
+}
+
+/* fail() for the scanners that return a position. */
+static const char *failp(const char **why, const char *reason)
+{
+	fail(why, reason);
+	return NULL;
+}
+
+static inline struct slice span(const char *p, const char *end)
+{
+	return slice_make(p, (size_t)(end - p));
+}
+
+/* ASCII case-insensitive equality with a lower-case literal of n bytes. */
+static bool eq_lower(const char *p, const char *lit, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		char c = p[i];
+		if (c >= 'A' && c <= 'Z')
+			c = (char)(c | 0x20);
+		if (c != lit[i])
+			return false;
+	}
+	return true;
+}
+
+/* ------------------------------------------------------------- hosts */
+
+/* IPv4address = 1*3DIGIT "." 1*3DIGIT "." 1*3DIGIT "." 1*3DIGIT, each
+ * at most 255 (the §25.1 rule alone would accept 999). */
+static bool ipv4_valid(const char *p, const char *end)
+{
+	for (int part = 0; part < 4; part++) {
+		if (part > 0) {
+			if (p == end || *p != '.')
+				return false;
+			p++;
+		}
+		unsigned v = 0, n = 0;
+		while (p < end && is_digit(*p) && n < 4) {
+			v = v * 10 + (unsigned)(*p++ - '0');
+			n++;
+		}
+		if (n == 0 || n > 3 || v > 255)
+			return false;
+	}
+	return p == end;
+}
+
+/*
+ * IPv6address as corrected by RFC 5954 (the RFC 3986 form): at most eight
+ * groups of 1-4 hex digits, "::" at most once standing for at least one
+ * zero group, optionally ending in a dotted IPv4 worth two groups.
+ */
+static bool ipv6_valid(const char *p, const char *end)
+{
+	unsigned groups = 0;
+	bool gap = false;
+
+	if (end - p >= 2 && p[0] == ':' && p[1] == ':') {
+		gap = true;
+		p += 2;
+		if (p == end)
+			return true;
+	}
+	for (;;) {
+		const char *g = p;
+		while (p < end && is(*p, C_HEX) && p - g < 5)
+			p++;
+		if (p < end && *p == '.') {
+			if (!ipv4_valid(g, end))
+				return false;
+			groups += 2;
+			break;
+		}
+		if (p == g || p - g > 4)
+			return false;
+		groups++;
+		if (p == end)
+			break;
+		if (*p++ != ':' || p == end)
+			return false;
+		if (*p == ':') {
+			if (gap)
+				return false;
+			gap = true;
+			if (++p == end)
+				break;
+		}
+	}
+	return gap ? groups <= 7 : groups == 8;
+}
+
+/*
+ * host = hostname / IPv4address / IPv6reference (§25.1). Sets u->host,
+ * u->host_type and returns the byte after the host, or NULL.
+ *
+ * hostname = *( domainlabel "." ) toplabel [ "." ]: labels are alphanum
+ * with inner hyphens and the top label starts with ALPHA. That rule is
+ * what tells names from addresses: a dotted quad that is not a valid
+ * IPv4address ("256.1.1.1", "1.2.3") is not a name either.
+ */
+static const char *parse_host(struct sip_uri *u, const char *p, const char *end)
+{
+	if (p < end && *p == '[') {
+		const char *close = memchr(p, ']', (size_t)(end - p));
+		if (close == NULL || !ipv6_valid(p + 1, close))
+			return NULL;
+		u->host = span(p + 1, close);
+		u->host_type = SIP_HOST_IPV6;
+		return close + 1;
+	}
+
+	const char *h = p, *label = p, *top = p;
+	bool numeric = true; /* digits and dots only */
+
+	for (; p < end && is(*p, C_HOST); p++) {
+		if (*p == '.') {
+			if (p == label || p[-1] == '-')
+				return NULL; /* empty label or trailing '-' */
+			top = label;
+			label = p + 1;
+		} else if (*p == '-') {
+			if (p == label)
+				return NULL;
+			numeric = false;
+		} else if (!is_digit(*p)) {
+			numeric = false;
+		}
+	}
+	if (p == h)
+		return NULL;
+	if (label < p) { /* no trailing dot: the last label is the top one */
+		if (p[-1] == '-')
+			return NULL;
+		top = label;
+	}
+	if (numeric && ipv4_valid(h, p)) {
+		u->host_type = SIP_HOST_IPV4;
+	} else if (is_alpha(*top)) {
+		u->host_type = SIP_HOST_NAME;
+	} else {
+		return NULL;
+	}
+	u->host = span(h, p);
+	return p;
+}
+
+/* -------------------------------------------------------- parameters */
+
+/*
+ * Records the well-known uri-parameters (§19.1.1). Names compare without
+ * regard to case (§19.1.4) but raw: an escaped name such as "%6C%72" is a
+ * valid other-param and not "lr". As with sip_param_find(), the first
+ * occurrence of a name wins and a name without a value ("transport")
+ * gives an empty slice pointing just after the name.
+ */
+static void known_param(struct sip_uri *u, struct slice name,
+                        struct slice value)
+{
+	struct slice *dst = NULL;
+
+	switch (name.len) {
+	case 2:
+		/* lr-param = "lr", but "lr=on" is common: any value */
+		if (eq_lower(name.p, "lr", 2))
+			u->lr = true;
+		return;
+	case 3:
+		if (eq_lower(name.p, "ttl", 3))
+			dst = &u->ttl;
+		break;
+	case 4:
+		if (eq_lower(name.p, "user", 4))
+			dst = &u->user_param;
+		break;
+	case 5:
+		if (eq_lower(name.p, "maddr", 5))
+			dst = &u->maddr;
+		break;
+	case 6:
+		if (eq_lower(name.p, "method", 6))
+			dst = &u->method;
+		break;
+	case 9:
+		if (eq_lower(name.p, "transport", 9))
+			dst = &u->transport;
+		break;
+	default:
+		return;
+	}
+	if (dst != NULL && dst->p == NULL)
+		*dst = value.p != NULL ? value
+		                       : slice_make(name.p + name.len, 0);
+}
+
+/*
+ * uri-parameters = *( ";" uri-parameter ), other-param = pname [ "="
+ * pvalue ], both 1*paramchar (§25.1); p is just after the first ';'.
+ * RFC 3966 parameters are scanned likewise with vclass C_TELV. Returns
+ * the first byte that ends the list, or NULL (*why set).
+ */
+static const char *parse_params(struct sip_uri *u, const char *p,
+                                const char *end, unsigned vclass, bool known,
+                                const char **why)
+{
+	for (;;) {
+		const char *n = p;
+		p = scan(p, end, C_PARAM);
+		if (p == NULL)
+			return failp(why, "bad escape in URI");
+		if (p == n) /* ";;", a trailing ';', LWS (RFC 4475 lwsruri) */
+			return failp(why, "bad URI parameter");
+		struct slice name = span(n, p), value = SLICE_NULL;
+		if (p < end && *p == '=') {
+			const char *v = ++p;
+			p = scan(p, end, vclass);
+			if (p == NULL)
+				return failp(why, "bad escape in URI");
+			if (p == v)
+				return failp(why, "bad URI parameter");
+			value = span(v, p);
+		}
+		if (known)
+			known_param(u, name, value);
+		if (p == end || *p != ';')
+			return p;
+		p++;
+	}
+}
+
+/*
+ * headers = "?" header *( "&" header ), header = hname "=" hvalue, hname
+ * non-empty (§25.1); p is just after the '?'. Returns the end of the
+ * headers, or NULL.
+ */
+static const char *parse_headers(const char *p, const char *end,
+                                 const char **why)
+{
+	for (;;) {
+		const char *n = p;
+		p = scan(p, end, C_HNV);
+		if (p == NULL)
+			return failp(why, "bad escape in URI");
+		if (p == n || p == end || *p != '=')
+			return failp(why, "bad URI header");
+		p = scan(p + 1, end, C_HNV);
+		if (p == NULL)
+			return failp(why, "bad escape in URI");
+		if (p == end || *p != '&')
+			return p;
+		p++;
+	}
+}
+
+/* ----------------------------------------------------------- schemes */
+
+/* SIP-URI / SIPS-URI after "sip:" or "sips:" (§19.1.1, §25.1). */
+static int parse_sip(struct sip_uri *u, const char *p, const char *end,
+                     const char **why)
+{
+	/*
+	 * '@' is in no set after the host (paramchar, hnv-unreserved), so
+	 * the first one, if any, ends the userinfo.
+	 */
+	const char *at = memchr(p, '@', (size_t)(end - p));
+	if (at != NULL) {
+		const char *q = scan(p, at, C_USER);
+		if (q == NULL)
+			return fail(why, "bad escape in URI");
+		if (q == p || (q < at && *q != ':'))
+			return fail(why, "bad URI user");
+		u->user = span(p, q);
+		if (q < at) {
+			const char *w = q + 1;
+			q = scan(w, at, C_PASS);
+			if (q == NULL)
+				return fail(why, "bad escape in URI");
+			if (q != at)
+				return fail(why, "bad URI password");
+			u->password = span(w, at);
+		}
+		p = at + 1;
+	}
+
+	p = parse_host(u, p, end);
+	if (p == NULL)
+		return fail(why, "bad URI host");
+
+	if (p < end && *p == ':') {
+		const char *d = ++p;
+		uint32_t v = 0;
+		while (p < end && is_digit(*p) && p - d < 6)
+			v = v * 10 + (uint32_t)(*p++ - '0');
+		if (p == d || p - d > 5 || v > 65535)
+			return fail(why, "bad URI port");
+		u->port = (uint16_t)v;
+		u->has_port = true;
+	}
+
+	if (p < end && *p == ';') {
+		const char *ps = ++p;
+		p = parse_params(u, p, end, C_PARAM, true, why);
+		if (p == NULL)
+			return EBADMSG;
+		u->params = span(ps, p);
+	}
+
+	if (p < end && *p == '?') {
+		const char *hs = ++p;
+		p = parse_headers(p, end, why);
+		if (p == NULL)
+			return EBADMSG;
+		u->headers = span(hs, p);
+	}
+
+	if (p != end) {
+		/* say which part the stray byte ended */
+		if (u->headers.p != NULL)
+			return fail(why, "bad URI header");
+		if (u->params.p != NULL)
+			return fail(why, "bad URI parameter");
+		if (u->has_port)
+			return fail(why, "bad URI port");
+		return fail(why, "bad URI host");
+	}
+	return 0;
+}
+
+/*
+ * telephone-uri = "tel:" telephone-subscriber (RFC 3966 §3):
+ *   global-number-digits = "+" *phonedigit DIGIT *phonedigit
+ *   local-number-digits  = *phonedigit-hex (HEXDIG / "*" / "#")
+ *                          *phonedigit-hex
+ * with visual-separator = "-" / "." / "(" / ")". The parameters are kept
+ * raw; phone-context is not required of local numbers, to stay lenient.
+ */
+static int parse_tel(struct sip_uri *u, const char *p, const char *end,
+                     const char **why)
+{
+	const char *n = p;
+	bool global = p < end && *p == '+', digit = false;
+
+	if (global)
+		p++;
+	for (; p < end; p++) {
+		char c = *p;
+		if (c == '-' || c == '.' || c == '(' || c == ')')
+			continue;
+		if (global ? is_digit(c)
+		           : (is(c, C_HEX) || c == '*' || c == '#'))
+			digit = true;
+		else
+			break;
+	}
+	if (!digit)
+		return fail(why, "bad tel number");
+	u->user = span(n, p);
+
+	if (p < end && *p == ';') {
+		const char *ps = ++p;
+		p = parse_params(u, p, end, C_TELV, false, why);
+		if (p == NULL)
+			return EBADMSG;
+		u->params = span(ps, p);
+	}
+	if (p != end)
+		return fail(why, u->params.p != NULL ? "bad URI parameter"
+		                                     : "bad tel number");
+	return 0;
+}
+
+/* ---------------------------------------------------------------- API */
+
+int sip_uri_parse(struct sip_uri *out, struct slice s, const char **why)
+{
+	struct sip_uri u;
+	int err;
+
+	/* tested first: NULL + 0 is undefined behaviour */
+	if (s.p == NULL || s.len == 0)
+		return fail(why, "empty URI");
+	const char *p = s.p, *end = s.p + s.len;
+
+	/* scheme = ALPHA *( ALPHA / DIGIT / "+" / "-" / "." ) (§25.1) */
+	if (!is_alpha(*p))
+		return fail(why, "bad URI scheme");
+	while (++p < end && is(*p, C_SCHEME))
+		;
+	if (p == end || *p != ':')
+		return fail(why, "bad URI scheme");
+
+	memset(&u, 0, sizeof(u));
+	u.scheme_name = span(s.p, p);
+	size_t sl = u.scheme_name.len;
+	p++;
+
+	/* schemes are case-insensitive (§19.1.4) */
+	if (sl == 3 && eq_lower(s.p, "sip", 3)) {
+		u.scheme = SIP_URI_SIP;
+		err = parse_sip(&u, p, end, why);
+	} else if (sl == 4 && eq_lower(s.p, "sips", 4)) {
+		u.scheme = SIP_URI_SIPS;
+		err = parse_sip(&u, p, end, why);
+	} else if (sl == 3 && eq_lower(s.p, "tel", 3)) {
+		u.scheme = SIP_URI_TEL;
+		err = parse_tel(&u, p, end, why);
+	} else {
+		/*
+		 * absoluteURI of another scheme (§25.1): the proxy answers
+		 * 416 (§8.2.2.1), so only make sure it is one token of the
+		 * message: not empty, no whitespace or control character.
+		 */
+		u.scheme = SIP_URI_OTHER;
+		if (p == end)
+			return fail(why, "empty URI body");
+		for (; p < end; p++)
+			if ((unsigned char)*p <= 0x20 || *p == 0x7f)
+				return fail(why, "bad character in URI");
+		err = 0;
+	}
+	if (err != 0)
+		return err;
+	*out = u;
+	return 0;
+}
+
+size_t sip_uri_unescape(char *dst, size_t size, struct slice s)
+{
+	size_t n = 0;
+
+	if (s.len == 0) /* s.p may be NULL */
+		return 0;
+	for (const char *p = s.p, *end = s.p + s.len; p < end;) {
+		char c = *p++;
+		if (c == '%' && end - p >= 2 && is(p[0], C_HEX) &&
+		    is(p[1], C_HEX)) {
+			c = (char)(hexval(p[0]) << 4 | hexval(p[1]));
+			p += 2;
+		}
+		if (n < size)
+			dst[n] = c;
+		n++;
+	}
+	return n;
+}
+
+/* ------------------------------------------------------ sip_param_find */
+
+/* LWS once folded lines are taken as they are: SP, HT, CR, LF. */
+static inline bool is_ws(char c)
+{
+	return c == ' ' || c == '\t' || c == '\r' || c == '\n';
+}
+
+static inline char lower(char c)
+{
+	return c >= 'A' && c <= 'Z' ? (char)(c | 0x20) : c;
+}
+
+/*
+ * Also serves header parameters (generic-param, §25.1), which allow LWS
+ * around ';' and '=' and quoted-string values; so it is lenient and never
+ * fails: it only looks for the name.
+ */
+bool sip_param_find(struct slice *value, struct slice params, const char *name)
+{
+	size_t nlen = strlen(name);
+
+	if (nlen == 0 || params.len == 0) /* params.p may be NULL */
+		return false;
+	const char *p = params.p, *end = params.p + params.len;
+	while (p < end) {
+		while (p < end && is_ws(*p))
+			p++;
+		const char *n = p;
+		while (p < end && !is_ws(*p) && *p != '=' && *p != ';')
+			p++;
+		const char *ne = p;
+		while (p < end && is_ws(*p))
+			p++;
+
+		const char *v = ne, *ve = ne;
+		if (p < end && *p == '=') {
+			p++;
+			while (p < end && is_ws(*p))
+				p++;
+			v = p;
+			if (p < end && *p == '"') {
+				/* quoted-string: ';' inside does not count */
+				for (p++; p < end && *p != '"'; p++)
+					if (*p == '\\' && end - p > 1)
+						p++;
+				if (p < end)
+					p++;
+				ve = p;
+			} else {
+				while (p < end && *p != ';')
+					p++;
+				ve = p;
+				while (ve > v && is_ws(ve[-1]))
+					ve--;
+			}
+		}
+		while (p < end && *p != ';')
+			p++;
+
+		if ((size_t)(ne - n) == nlen) {
+			size_t i = 0;
+			while (i < nlen && lower(n[i]) == lower(name[i]))
+				i++;
+			if (i == nlen) {
+				if (value != NULL)
+					*value = span(v, ve);
+				return true;
+			}
+		}
+		if (p < end)
+			p++;
+	}
+	return false;
+}

@@ -105,29 +105,44 @@ static int insert_line(struct sip_edits *ed, uint32_t off, const char *prefix,
 }
 
 /*
- * Removes the first element of the first header line with this id: the
- * whole line when it holds only that element, else the element with the
- * comma and LWS after it, so "Via: a, b" becomes "Via: b".
+ * Removes the first n elements of the header lines with this id: whole
+ * lines while all their elements go, then the leading elements of the
+ * next line with the comma and LWS after them, so "Via: a, b" becomes
+ * "Via: b".
  */
-static int drop_first_elem(struct sip_edits *ed, enum sip_hdr_id id)
+static int drop_first_elems(struct sip_edits *ed, enum sip_hdr_id id,
+                            unsigned n)
 {
 	const struct sip_hdr *h = sip_msg_hdr(ed->m, id);
-	struct sip_list_iter it;
-	struct slice first, second;
-	int err;
 
 	if (h == NULL)
 		return fail(ed, ENOENT);
-	sip_list_init(&it, h->value);
-	if (sip_list_next(&first, &it) != 0)
-		return fail(ed, EBADMSG);
-	err = sip_list_next(&second, &it);
-	if (err == ENOENT)
-		return add(ed, h->off, h->len, SLICE_NULL);
-	if (err != 0)
-		return fail(ed, EBADMSG);
-	return add(ed, offset_of(ed->m, first.p),
-	           (uint32_t)(second.p - first.p), SLICE_NULL);
+	for (; h != NULL && n > 0; h = sip_msg_hdr_next(ed->m, h)) {
+		struct sip_list_iter it;
+		struct slice first, elem;
+		unsigned k = 0;
+		int err;
+
+		sip_list_init(&it, h->value);
+		while ((err = sip_list_next(&elem, &it)) == 0) {
+			if (k == 0)
+				first = elem;
+			if (k == n) {
+				/* elem is the first one kept. */
+				return add(ed, offset_of(ed->m, first.p),
+				           (uint32_t)(elem.p - first.p),
+				           SLICE_NULL);
+			}
+			k++;
+		}
+		if (err != ENOENT || k == 0)
+			return fail(ed, EBADMSG);
+		err = add(ed, h->off, h->len, SLICE_NULL);
+		if (err)
+			return err;
+		n -= k;
+	}
+	return n == 0 ? 0 : fail(ed, ENOENT);
 }
 
 int sip_edit_push_via(struct sip_edits *ed, struct slice value)
@@ -140,7 +155,7 @@ int sip_edit_push_via(struct sip_edits *ed, struct slice value)
 int sip_edit_pop_via(struct sip_edits *ed)
 {
 	/* §16.7 step 3: the topmost Via of a response is the proxy's own. */
-	return drop_first_elem(ed, SIP_HDR_VIA);
+	return drop_first_elems(ed, SIP_HDR_VIA, 1);
 }
 
 int sip_edit_add_record_route(struct sip_edits *ed, struct slice value)
@@ -150,10 +165,11 @@ int sip_edit_add_record_route(struct sip_edits *ed, struct slice value)
 	                   "Record-Route: ", value);
 }
 
-int sip_edit_drop_top_route(struct sip_edits *ed)
+int sip_edit_drop_routes(struct sip_edits *ed, unsigned n)
 {
-	/* §16.4: a Route value naming this proxy is removed. */
-	return drop_first_elem(ed, SIP_HDR_ROUTE);
+	/* §16.4: the Route values naming this proxy are removed (two of
+	 * them after a double Record-Route). */
+	return drop_first_elems(ed, SIP_HDR_ROUTE, n);
 }
 
 int sip_edit_set_ruri(struct sip_edits *ed, struct slice uri)

@@ -112,13 +112,17 @@ static int parse_status_line(struct sip_msg *m, struct slice line)
 	return 0;
 }
 
-/* The value of a header ends at the end of its last (folded) line. */
+/* The value of a header ends at the end of its last (folded) line; it
+ * may also start on a continuation line. */
 static void finish_value(struct sip_hdr *h, const char *value_end)
 {
 	const char *s = h->value.p;
+
+	while (s < value_end && sip_is((unsigned char)*s, SIP_CC_WS))
+		s++;
 	while (value_end > s && sip_is((unsigned char)value_end[-1], SIP_CC_WS))
 		value_end--;
-	h->value.len = (size_t)(value_end - s);
+	h->value = slice_make(s, (size_t)(value_end - s));
 }
 
 /* Content-Length = 1*DIGIT; it delimits the body (RFC 3261 §20.14). */

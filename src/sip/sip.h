@@ -455,8 +455,8 @@ int sip_edit_push_via(struct sip_edits *ed, struct slice value);
 int sip_edit_pop_via(struct sip_edits *ed);
 /* "Record-Route: <value>" above any existing Record-Route. */
 int sip_edit_add_record_route(struct sip_edits *ed, struct slice value);
-/* Removes the topmost Route element. */
-int sip_edit_drop_top_route(struct sip_edits *ed);
+/* Removes the first n Route elements (across lines). */
+int sip_edit_drop_routes(struct sip_edits *ed, unsigned n);
 int sip_edit_set_ruri(struct sip_edits *ed, struct slice uri);
 /* Appends a header line (CRLF added when missing) at the end of the
  * headers. */

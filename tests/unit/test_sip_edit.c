@@ -90,7 +90,7 @@ static void test_forward_request(void **state)
 	        sip_edit_push_via(&ed, SLICE_LIT("SIP/2.0/TCP proxy.example.com"
 	                                         ";branch=z9hG4bKp1")),
 	        0);
-	assert_int_equal(sip_edit_drop_top_route(&ed), 0);
+	assert_int_equal(sip_edit_drop_routes(&ed, 1), 0);
 	assert_int_equal(sip_edit_add_record_route(
 	                         &ed, SLICE_LIT("<sip:proxy.example.com;lr>")),
 	                 0);
@@ -211,11 +211,38 @@ static void test_drop_route_line(void **state)
 	      "Route: <sip:p2.example.com;lr>\r\n"
 	      "Content-Length: 0\r\n"
 	      "\r\n");
-	assert_int_equal(sip_edit_drop_top_route(&ed), 0);
+	assert_int_equal(sip_edit_drop_routes(&ed, 1), 0);
 	expect_output("BYE sip:bob@192.0.2.4 SIP/2.0\r\n"
 	              "Route: <sip:p2.example.com;lr>\r\n"
 	              "Content-Length: 0\r\n"
 	              "\r\n");
+}
+
+/* After a double Record-Route, loose routing drops two of our entries:
+ * whole lines first, then leading elements of the next line. */
+static void test_drop_routes_across_lines(void **state)
+{
+	(void)state;
+	start("BYE sip:bob@192.0.2.4 SIP/2.0\r\n"
+	      "Route: <sip:p1.example.com;lr>\r\n"
+	      "Route: <sip:p2.example.com;lr>, <sip:p3.example.com;lr>\r\n"
+	      "Content-Length: 0\r\n"
+	      "\r\n");
+	assert_int_equal(sip_edit_drop_routes(&ed, 2), 0);
+	expect_output("BYE sip:bob@192.0.2.4 SIP/2.0\r\n"
+	              "Route: <sip:p3.example.com;lr>\r\n"
+	              "Content-Length: 0\r\n"
+	              "\r\n");
+}
+
+static void test_drop_more_routes_than_present(void **state)
+{
+	(void)state;
+	start("BYE sip:bob@192.0.2.4 SIP/2.0\r\n"
+	      "Route: <sip:p1.example.com;lr>, <sip:p2.example.com;lr>\r\n"
+	      "Content-Length: 0\r\n"
+	      "\r\n");
+	assert_int_equal(sip_edit_drop_routes(&ed, 3), ENOENT);
 }
 
 /* New Record-Route and Via values go above existing ones; without any,
@@ -358,7 +385,7 @@ static void test_helper_errors(void **state)
 	(void)state;
 	start(small);
 	assert_int_equal(sip_edit_pop_via(&ed), ENOENT);
-	assert_int_equal(sip_edit_drop_top_route(&ed), ENOENT);
+	assert_int_equal(sip_edit_drop_routes(&ed, 1), ENOENT);
 	assert_int_equal(sip_edit_insert(&ed, 0, SLICE_LIT("x")), 0);
 	assert_int_equal(sip_edits_apply(&len, out, sizeof(out), &ed), ENOENT);
 
@@ -375,7 +402,7 @@ static void test_helper_errors(void **state)
 
 	start("BYE sip:a@b SIP/2.0\r\nRoute: <sip:a;lr>,,<sip:b>\r\nl: "
 	      "0\r\n\r\n");
-	assert_int_equal(sip_edit_drop_top_route(&ed), EBADMSG);
+	assert_int_equal(sip_edit_drop_routes(&ed, 1), EBADMSG);
 
 	start(small);
 	for (i = 0; i < SIP_EDITS_CAP; i++)
@@ -405,6 +432,10 @@ int main(void)
 	        cmocka_unit_test_teardown(test_forward_request, teardown),
 	        cmocka_unit_test_teardown(test_pop_via_element, teardown),
 	        cmocka_unit_test_teardown(test_pop_via_line, teardown),
+	        cmocka_unit_test_teardown(test_drop_routes_across_lines,
+	                                  teardown),
+	        cmocka_unit_test_teardown(test_drop_more_routes_than_present,
+	                                  teardown),
 	        cmocka_unit_test_teardown(test_drop_route_line, teardown),
 	        cmocka_unit_test_teardown(test_placement, teardown),
 	        cmocka_unit_test_teardown(test_remove_compact, teardown),

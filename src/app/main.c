@@ -1,0 +1,381 @@
+/*
+ * imsdlgd: loads the configuration, starts the workers and waits for
+ * SIGTERM or SIGINT.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "app/app.h"
+#include "net/net.h"
+#include "rr/rr.h"
+#include "script/script.h"
+#include "tm/tm.h"
+
+#define MAX_LISTENERS 16
+#define DEFAULT_CFG   "/etc/imsdlg/imsdlg.cfg"
+
+/* Everything the workers share, read-only once they run. */
+struct app {
+	struct cfg *cfg;
+	const char *cfg_path;
+	struct net_listener listeners[MAX_LISTENERS];
+	unsigned nlisteners;
+	unsigned children;
+	struct tm_config tm;
+	struct rr_config rr;
+	char script_path[4096];
+	struct rt *rt;
+};
+
+/* A worker's shard: its transactions and its Lua state. */
+struct shard {
+	struct tm_shard *tm;
+	struct script *script;
+};
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"usage: imsdlgd [-f FILE] [-c] [-n N] [-l ADDR]... [-P PIDFILE]"
+		" [-V] [-h]\n"
+		"  -f FILE    configuration file (default " DEFAULT_CFG ")\n"
+		"  -c         check the configuration and exit (0 ok, 1 error)\n"
+		"  -n N       worker threads (default: children= or the "
+		"number of cores)\n"
+		"  -l ADDR    listen on ADDR ([udp|tcp:]host[:port]); "
+		"repeatable, replaces listen=\n"
+		"  -P FILE    write the process id to FILE\n"
+		"  -D, -E     accepted for Kamailio compatibility (foreground "
+		"and stderr are the default)\n"
+		"  -V         version\n"
+		"  -h         this help\n");
+}
+
+/* ------------------------------------------------------- configuration */
+
+static int add_listener(struct app *a, const char *spec, const char *where,
+			char *err, size_t errsize)
+{
+	const char *why;
+
+	if (a->nlisteners == MAX_LISTENERS) {
+		snprintf(err, errsize, "%s: more than %d listeners", where,
+			 MAX_LISTENERS);
+		return EINVAL;
+	}
+	if (net_listener_parse(&a->listeners[a->nlisteners], spec, &why)) {
+		snprintf(err, errsize, "%s: listen=%s: %s", where, spec, why);
+		return EINVAL;
+	}
+	a->nlisteners++;
+	return 0;
+}
+
+static int configure(struct app *a, const char *const *cli_listen,
+		     unsigned ncli, int cli_children, char *err,
+		     size_t errsize)
+{
+	struct cfg *c = a->cfg;
+	const struct cfg_entry *e;
+	char where[512];
+	long long v;
+
+	if (!cfg_engine(c) || strcmp(cfg_engine(c), "lua") != 0) {
+		snprintf(err, errsize,
+			 "%s: cfgengine \"lua\" is required (native route "
+			 "blocks are not supported)",
+			 a->cfg_path);
+		return EINVAL;
+	}
+	e = cfg_get(c, "app_lua", "load");
+	if (e == NULL) {
+		snprintf(err, errsize,
+			 "%s: modparam(\"app_lua\", \"load\", FILE) is "
+			 "required",
+			 a->cfg_path);
+		return EINVAL;
+	}
+	/* A relative script path is relative to the file that names it,
+	 * so the daemon can start from any directory. */
+	if (e->v.s[0] == '/' || strchr(e->file, '/') == NULL) {
+		snprintf(a->script_path, sizeof(a->script_path), "%s", e->v.s);
+	} else {
+		int dir = (int)(strrchr(e->file, '/') - e->file);
+		snprintf(a->script_path, sizeof(a->script_path), "%.*s/%s", dir,
+			 e->file, e->v.s);
+	}
+
+	for (unsigned i = 0; i < ncli; i++)
+		if (add_listener(a, cli_listen[i], "-l", err, errsize))
+			return EINVAL;
+	for (e = cfg_next(c, NULL, NULL, "listen"); e && ncli == 0;
+	     e = cfg_next(c, e, NULL, "listen")) {
+		snprintf(where, sizeof(where), "%s:%u", e->file, e->line);
+		if (add_listener(a, e->v.s, where, err, errsize))
+			return EINVAL;
+	}
+	if (a->nlisteners == 0 &&
+	    add_listener(a, "udp:127.0.0.1:5060", "default", err, errsize))
+		return EINVAL;
+
+	v = cfg_int(c, NULL, "children", 0);
+	if (cli_children > 0)
+		v = cli_children;
+	if (v <= 0)
+		v = sysconf(_SC_NPROCESSORS_ONLN);
+	a->children = v > 0 ? (unsigned)v : 1;
+	log_set_level((int)cfg_int(c, NULL, "debug", LL_INFO));
+
+	tm_config_defaults(&a->tm);
+	a->tm.fr_timer_ms = (unsigned)cfg_int(c, "tm", "fr_timer",
+					      a->tm.fr_timer_ms);
+	a->tm.fr_inv_timer_ms = (unsigned)cfg_int(c, "tm", "fr_inv_timer",
+						  a->tm.fr_inv_timer_ms);
+	a->tm.wait_timer_ms = (unsigned)cfg_int(c, "tm", "wt_timer",
+						a->tm.wait_timer_ms);
+	a->tm.t1_ms = (unsigned)cfg_int(c, "tm", "retr_timer1", a->tm.t1_ms);
+	a->tm.t2_ms = (unsigned)cfg_int(c, "tm", "retr_timer2", a->tm.t2_ms);
+	a->tm.auto_inv_100 = cfg_int(c, "tm", "auto_inv_100", 1) != 0;
+	a->tm.limits.max_msg_size = (size_t)cfg_int(
+		c, NULL, "max_msg_size", (long long)a->tm.limits.max_msg_size);
+	rr_config_defaults(&a->rr);
+	a->rr.append_fromtag = cfg_int(c, "rr", "append_fromtag", 0) != 0;
+	return 0;
+}
+
+/* ------------------------------------------------------------ workers */
+
+static void *shard_init(struct worker *w, void *arg)
+{
+	struct app *a = arg;
+	struct shard *s = calloc(1, sizeof(*s));
+	char err[512];
+
+	if (s == NULL)
+		return NULL;
+	if (script_new(&s->script, a->script_path, &a->rr, err,
+		       sizeof(err))) {
+		LOG_ERR("worker %u: %s", worker_id(w), err);
+		free(s);
+		return NULL;
+	}
+	struct tm_script hook = {script_run, s->script};
+	s->tm = tm_shard_new(w, &a->tm, &hook);
+	if (s->tm == NULL) {
+		script_free(s->script);
+		free(s);
+		return NULL;
+	}
+	return s;
+}
+
+static void shard_fini(struct worker *w, void *shard)
+{
+	struct shard *s = shard;
+
+	(void)w;
+	tm_shard_free(s->tm);
+	script_free(s->script);
+	free(s);
+}
+
+static void on_rx(struct worker *w, const struct net_rx *rx)
+{
+	struct shard *s = worker_shard(w);
+	struct rt *rt = worker_rt(w);
+	unsigned owner = tm_owner_shard(rx->buf, rx->len, rt_workers(rt));
+
+	if (owner == worker_id(w))
+		tm_receive(s->tm, rx);
+	else
+		rt_forward_rx(rt, owner, rx);
+}
+
+static size_t shard_busy(struct worker *w)
+{
+	struct shard *s = worker_shard(w);
+
+	return s ? tm_shard_active(s->tm) : 0;
+}
+
+static void on_conn_fail(struct worker *w, uint64_t conn_id)
+{
+	struct shard *s = worker_shard(w);
+
+	tm_conn_failed(s->tm, conn_id);
+}
+
+/* --------------------------------------------------------------- main */
+
+static void *signal_thread(void *arg)
+{
+	struct app *a = arg;
+	sigset_t set;
+	int sig;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	for (;;) {
+		if (sigwait(&set, &sig) == 0 &&
+		    (sig == SIGTERM || sig == SIGINT)) {
+			LOG_NOTICE("signal %d: stopping", sig);
+			rt_stop(a->rt);
+			return NULL;
+		}
+	}
+}
+
+static int write_pidfile(const char *path)
+{
+	FILE *f = fopen(path, "w");
+
+	if (f == NULL)
+		return errno;
+	fprintf(f, "%ld\n", (long)getpid());
+	return fclose(f) ? errno : 0;
+}
+
+int main(int argc, char **argv)
+{
+	static struct app a;
+	const char *cli_listen[MAX_LISTENERS];
+	unsigned ncli = 0;
+	int cli_children = 0, opt;
+	bool check_only = false;
+	const char *pidfile = NULL;
+	char err[1024];
+
+	a.cfg_path = DEFAULT_CFG;
+	while ((opt = getopt(argc, argv, "f:cn:l:P:VhDEm:M:")) != -1) {
+		switch (opt) {
+		case 'f':
+			a.cfg_path = optarg;
+			break;
+		case 'c':
+			check_only = true;
+			break;
+		case 'n':
+			cli_children = atoi(optarg);
+			if (cli_children < 1 || cli_children > 256) {
+				fprintf(stderr, "imsdlgd: -n %s: expected "
+						"1..256\n",
+					optarg);
+				return 1;
+			}
+			break;
+		case 'l':
+			if (ncli == MAX_LISTENERS) {
+				fprintf(stderr, "imsdlgd: too many -l\n");
+				return 1;
+			}
+			cli_listen[ncli++] = optarg;
+			break;
+		case 'P':
+			pidfile = optarg;
+			break;
+		case 'V':
+			printf("imsdlgd " IMSDLG_VERSION "\n");
+			return 0;
+		case 'h':
+			usage(stdout);
+			return 0;
+		case 'D':
+		case 'E':
+		case 'm':
+		case 'M':
+			break; /* Kamailio options with no meaning here */
+		default:
+			usage(stderr);
+			return 1;
+		}
+	}
+	if (optind < argc) {
+		usage(stderr);
+		return 1;
+	}
+
+	if (cfg_load(&a.cfg, a.cfg_path, &app_schema, NULL, err,
+		     sizeof(err))) {
+		fprintf(stderr, "%s\n", err);
+		return 1;
+	}
+	if (configure(&a, cli_listen, ncli, cli_children, err, sizeof(err))) {
+		fprintf(stderr, "%s\n", err);
+		cfg_free(a.cfg);
+		return 1;
+	}
+	/* Load the script once here so that its errors stop the start with
+	 * FILE:LINE, before any socket is bound. */
+	struct script *probe;
+	if (script_new(&probe, a.script_path, &a.rr, err, sizeof(err))) {
+		fprintf(stderr, "%s\n", err);
+		cfg_free(a.cfg);
+		return 1;
+	}
+	script_free(probe);
+	if (check_only) {
+		printf("%s: configuration OK\n", a.cfg_path);
+		cfg_free(a.cfg);
+		return 0;
+	}
+
+	/* Signals go to one thread that turns them into rt_stop(); every
+	 * other thread has them blocked. */
+	sigset_t set;
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
+	signal(SIGPIPE, SIG_IGN);
+
+	struct rt_config rc = {
+		.workers = a.children,
+		.listeners = a.listeners,
+		.nlisteners = a.nlisteners,
+		.max_msg_size = a.tm.limits.max_msg_size,
+		.tcp_idle_timeout_ms = (unsigned)cfg_int(
+			a.cfg, NULL, "tcp_connection_lifetime", 120) * 1000u,
+		.tcp_conn_buf_max = 256 * 1024,
+		.shutdown_grace_ms = 5000,
+	};
+	struct rt_app ra = {
+		.shard_init = shard_init,
+		.shard_fini = shard_fini,
+		.on_rx = on_rx,
+		.shard_busy = shard_busy,
+		.on_conn_fail = on_conn_fail,
+		.app_arg = &a,
+	};
+	if (rt_start(&a.rt, &rc, &ra, err, sizeof(err))) {
+		fprintf(stderr, "imsdlgd: %s\n", err);
+		cfg_free(a.cfg);
+		return 1;
+	}
+	if (pidfile && write_pidfile(pidfile))
+		LOG_WARN("cannot write pid file %s: %s", pidfile,
+			 strerror(errno));
+	unsigned n;
+	const struct net_listener *l = rt_listeners(a.rt, &n);
+	for (unsigned i = 0; i < n; i++)
+		LOG_NOTICE("listening on %s", l[i].name);
+	LOG_NOTICE("imsdlgd " IMSDLG_VERSION " started, %u workers",
+		   a.children);
+
+	pthread_t sig_thread;
+	pthread_create(&sig_thread, NULL, signal_thread, &a);
+	rt_wait(a.rt);
+	pthread_join(sig_thread, NULL);
+	rt_free(a.rt);
+	cfg_free(a.cfg);
+	if (pidfile)
+		unlink(pidfile);
+	LOG_NOTICE("imsdlgd stopped");
+	return 0;
+}

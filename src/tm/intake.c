@@ -1,0 +1,165 @@
+/*
+ * Intake: what the proxy does with a message before the script sees it
+ * (RFC 3261 §16.3 request validation, reply matching) and which shard owns
+ * it.
+ */
+#include <errno.h>
+#include <string.h>
+
+#include "tm/tm_int.h"
+
+unsigned tm_owner_shard(const char *buf, size_t len, unsigned n)
+{
+	/* The reading thread's own scratch: the message is parsed again by
+	 * its owner, which costs less than copying the index across. */
+	static _Thread_local struct sip_msg m;
+	struct sip_limits lim = SIP_LIMITS_DEFAULT;
+	struct slice cid;
+
+	if (n <= 1)
+		return 0;
+	lim.max_msg_size = len;
+	lim.max_headers = SIP_HDRS_CAP;
+	if (sip_msg_parse(&m, buf, len, &lim) || sip_msg_call_id(&cid, &m))
+		return 0;
+	return (unsigned)(hash_bytes(cid.p, cid.len) % n);
+}
+
+bool tm_is_myself(struct tm_shard *sh, const struct sip_uri *u)
+{
+	unsigned n;
+	const struct net_listener *l = rt_listeners(sh->rt, &n);
+	uint16_t port = u->has_port ? u->port : 5060;
+	enum net_proto proto = NET_UDP;
+
+	if (u->transport.len && slice_eq_cstr_nocase(u->transport, "tcp"))
+		proto = NET_TCP;
+	for (unsigned i = 0; i < n; i++, l++) {
+		struct slice host = slice_cstr(l->host);
+		struct slice adv = slice_cstr(l->adv_host);
+		/* Listener hosts keep IPv6 brackets; URIs' hosts do not. */
+		if (host.len > 2 && host.p[0] == '[') {
+			host.p++;
+			host.len -= 2;
+		}
+		if (adv.len > 2 && adv.p[0] == '[') {
+			adv.p++;
+			adv.len -= 2;
+		}
+		if (u->transport.len && l->proto != proto)
+			continue;
+		if ((slice_eq_nocase(u->host, host) && port == l->port) ||
+		    (slice_eq_nocase(u->host, adv) && port == l->adv_port))
+			return true;
+	}
+	return false;
+}
+
+/* §16.3 step 5: we support no extension a proxy must understand. */
+static bool proxy_require(struct tm_shard *sh, struct sip_msg *m,
+			  const struct net_rx *rx)
+{
+	const struct sip_hdr *h = sip_msg_hdr(m, SIP_HDR_PROXY_REQUIRE);
+	char line[512];
+	size_t n;
+
+	if (h == NULL || m->method_id == SIP_METHOD_ACK ||
+	    m->method_id == SIP_METHOD_CANCEL)
+		return false;
+	n = (size_t)snprintf(line, sizeof(line), "Unsupported: %.*s\r\n",
+			     (int)(h->value.len < 400 ? h->value.len : 400),
+			     h->value.p);
+	tm_sl_send(sh, m, rx, 420, SLICE_LIT("Bad Extension"),
+		   slice_make(line, n));
+	return true;
+}
+
+/* §16.3 step 2: a Request-URI scheme we cannot route. */
+static bool unknown_scheme(struct tm_shard *sh, struct sip_msg *m,
+			   const struct net_rx *rx)
+{
+	struct sip_uri u;
+	const char *why;
+
+	if (sip_uri_parse(&u, m->ruri, &why) || u.scheme != SIP_URI_OTHER)
+		return false;
+	tm_sl_send(sh, m, rx, 416, SLICE_LIT("Unsupported URI Scheme"),
+		   SLICE_NULL);
+	return true;
+}
+
+static void bad_request(struct tm_shard *sh, struct sip_msg *m,
+			const struct net_rx *rx, unsigned status)
+{
+	char reason[160];
+	size_t n;
+
+	/* The reason phrase says what was wrong: operators read it in
+	 * traces. */
+	n = (size_t)snprintf(reason, sizeof(reason), "%s (%s)",
+			     status == 505 ? "Version Not Supported"
+					   : "Bad Request",
+			     m->error ? m->error : "malformed");
+	LOG_DBG("tm: %u %.*s from %s", status, (int)n, reason,
+		rx->lst ? rx->lst->name : "?");
+	tm_sl_send(sh, m, rx, status, slice_make(reason, n), SLICE_NULL);
+}
+
+void tm_receive(struct tm_shard *sh, const struct net_rx *rx)
+{
+	struct sip_msg *m = &sh->msg;
+	struct tm_ctx ctx;
+	unsigned status;
+
+	arena_reset(&sh->arena);
+	if (sip_msg_parse(m, rx->buf, rx->len, &sh->cfg->limits)) {
+		sh->stats.parse_errors++;
+		LOG_DBG("tm: dropped unparsable message: %s",
+			m->error ? m->error : "?");
+		return;
+	}
+	if (!m->is_request) {
+		sh->stats.rx_replies++;
+		tm_ctx_init(&ctx, sh, TM_ROUTE_REPLY, m, rx, NULL);
+		tm_run_route(sh, &ctx, TM_ROUTE_REPLY, NULL);
+		if (ctx.drop)
+			return;
+		/* A malformed response is discarded (RFC 4475 §3.1.2.19). */
+		if (sip_msg_check(&status, m)) {
+			sh->stats.parse_errors++;
+			return;
+		}
+		tm_reply_in(sh, m, rx);
+		return;
+	}
+
+	sh->stats.rx_requests++;
+	if (sip_msg_check(&status, m)) {
+		sh->stats.parse_errors++;
+		bad_request(sh, m, rx, status);
+		return;
+	}
+	if (m->method_id != SIP_METHOD_ACK &&
+	    (unknown_scheme(sh, m, rx) || proxy_require(sh, m, rx)))
+		return;
+	tm_ctx_init(&ctx, sh, TM_ROUTE_REQUEST, m, rx, NULL);
+	tm_run_route(sh, &ctx, TM_ROUTE_REQUEST, NULL);
+}
+
+void tm_conn_failed(struct tm_shard *sh, uint64_t conn_id)
+{
+	for (uint32_t i = 0; i < sh->nslots; i++) {
+		struct tm_trans *t = sh->slots[i];
+		if (t == NULL)
+			continue;
+		for (unsigned b = 0; b < t->nbr; b++) {
+			struct tm_branch *br = &t->br[b];
+			if (br->dst.conn_id == conn_id &&
+			    br->state != UAC_COMPLETED) {
+				obj_ref(t);
+				tm_branch_fail(br, 503);
+				obj_unref(t);
+			}
+		}
+	}
+}

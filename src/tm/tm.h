@@ -1,0 +1,233 @@
+/*
+ * tm: RFC 3261 transactions of a stateful proxy (§16, §17): server
+ * transactions that absorb retransmissions, client transactions per branch
+ * with timers A, B, D, E, F, K, parallel and serial forking, response
+ * aggregation, CANCEL in both directions; plus the per-message routing
+ * context (struct tm_ctx) that the script acts on.
+ *
+ * Everything here belongs to one shard (one worker thread).
+ *
+ * Ownership: a transaction is refcounted (core obj); the shard's tables
+ * hold one reference until the transaction has terminated and its wait
+ * timer ran. tm_ctx borrows everything it points to for one route run.
+ */
+#ifndef IMSDLG_TM_H
+#define IMSDLG_TM_H
+
+#include "core/core.h"
+#include "net/net.h"
+#include "sip/sip.h"
+
+/* RFC 3261 §17.1.1.1 timer values, in milliseconds. */
+#define TM_T1_DEFAULT 500
+#define TM_T2_DEFAULT 4000
+#define TM_T4_DEFAULT 5000
+
+#define TM_MAX_BRANCHES 12
+
+struct tm_shard;
+struct tm_trans;
+struct tm_ctx;
+
+/* The tm settings of `modparam("tm", ...)`; read-only after start. */
+struct tm_config {
+	unsigned t1_ms, t2_ms, t4_ms;
+	unsigned fr_timer_ms;	   /* no final reply on a branch: 408 */
+	unsigned fr_inv_timer_ms;  /* INVITE with a provisional: CANCEL, 408 */
+	unsigned wait_timer_ms;	   /* linger of a finished transaction */
+	unsigned max_forwards;	   /* inserted when absent (70) */
+	bool auto_inv_100;	   /* 100 Trying for INVITE (on) */
+	struct slice server_hdr;   /* "Server: ..." line or empty */
+	struct sip_limits limits;
+};
+
+void tm_config_defaults(struct tm_config *c);
+
+/* Script hooks: the routing engine tm calls back into. */
+enum tm_route_type {
+	TM_ROUTE_REQUEST,
+	TM_ROUTE_FAILURE,
+	TM_ROUTE_BRANCH,
+	TM_ROUTE_ONREPLY,
+	TM_ROUTE_REPLY, /* core reply route, for every reply received */
+};
+
+struct tm_script {
+	/* Runs function name (NULL = the entry point for the route type)
+	 * with ctx current. */
+	void (*run)(void *script, struct tm_ctx *ctx, enum tm_route_type rt,
+		    const char *name);
+	void *script;
+};
+
+/* Per-shard statistics (summed over shards on read). */
+struct tm_stats {
+	uint64_t uas_trans, uac_trans;
+	uint64_t replies[7]; /* replies relayed upstream, by class 1..6 */
+	uint64_t local_replies;
+	uint64_t retransmissions;
+	uint64_t rx_requests, rx_replies, tx_requests, tx_replies;
+	uint64_t drops, parse_errors;
+	uint64_t active; /* transactions alive now */
+};
+
+struct tm_shard *tm_shard_new(struct worker *w, const struct tm_config *cfg,
+			      const struct tm_script *script);
+void tm_shard_free(struct tm_shard *sh);
+size_t tm_shard_active(const struct tm_shard *sh);
+const struct tm_stats *tm_shard_stats(const struct tm_shard *sh);
+/* Bytes held by live transactions of this shard. */
+size_t tm_shard_bytes(const struct tm_shard *sh);
+
+/*
+ * Entry point for a message owned by this shard: parses it, answers
+ * malformed requests (400/505), matches replies to client transactions,
+ * runs the script for requests. rx is borrowed for the call.
+ */
+void tm_receive(struct tm_shard *sh, const struct net_rx *rx);
+/* A TCP connection this worker opened failed: its branches get 503. */
+void tm_conn_failed(struct tm_shard *sh, uint64_t conn_id);
+/* Which shard of n owns the call of this message (Call-ID hash); a
+ * message without a usable Call-ID goes to shard 0. */
+unsigned tm_owner_shard(const char *buf, size_t len, unsigned n);
+
+/* ------------------------------------------------------- the context */
+
+/* A script variable value: $var / $avp hold integers or strings. */
+struct tm_val {
+	bool is_int;
+	long long i;
+	struct slice s; /* owned by whoever stores it */
+};
+
+/*
+ * The routing context of one message through one route. Created by tm for
+ * each route run and destroyed when it returns; scripts reach everything
+ * through the tm_ctx_* and tm_* functions below.
+ */
+struct tm_ctx {
+	struct tm_shard *sh;
+	enum tm_route_type route;
+	struct sip_msg *msg;	    /* the request, or the reply in reply
+				       routes */
+	struct sip_msg *req;	    /* the request (also in reply routes) */
+	const struct net_rx *rx;    /* how msg arrived (NULL if stored) */
+	struct tm_trans *t;	    /* current transaction or NULL */
+	struct arena *arena;	    /* scratch for this route run */
+	unsigned reply_code;	    /* failure/onreply: the reply's code */
+	unsigned branch;	    /* branch/failure route: index of the branch */
+	struct slice branch_uri;    /* branch route: the branch's R-URI */
+	bool exit;		    /* KSR.x.exit() or a handled retransmission */
+	bool drop;		    /* KSR.x.drop() */
+	struct tm_req_edits *edits; /* pending changes to the request */
+	struct slice route_params;  /* params of our Route entry that
+				       loose_route() consumed */
+	void *dlg_ctx;		    /* the dialog layer's per-message context */
+};
+
+/* Request-URI as the script sees it ($ru): the new one if set. */
+struct slice tm_ctx_ruri(struct tm_ctx *ctx);
+/* Sets $ru (copied). EINVAL when the text is not a valid URI. */
+int tm_ctx_set_ruri(struct tm_ctx *ctx, struct slice uri);
+/* $du: destination URI overriding the next hop, empty when unset. */
+struct slice tm_ctx_duri(struct tm_ctx *ctx);
+int tm_ctx_set_duri(struct tm_ctx *ctx, struct slice uri);
+/* Message flags 0..31 (KSR.setflag ...); kept in the transaction. */
+void tm_ctx_setflag(struct tm_ctx *ctx, unsigned flag);
+void tm_ctx_resetflag(struct tm_ctx *ctx, unsigned flag);
+bool tm_ctx_isflagset(struct tm_ctx *ctx, unsigned flag);
+/* $avp(name): per transaction (per message before one exists). */
+int tm_ctx_avp_set(struct tm_ctx *ctx, struct slice name,
+		   const struct tm_val *v);
+bool tm_ctx_avp_get(struct tm_ctx *ctx, struct slice name, struct tm_val *v);
+void tm_ctx_avp_unset(struct tm_ctx *ctx, struct slice name);
+
+/* Header edits of the request being routed (KSR.hdr.*): line is a whole
+ * header line, CRLF optional. */
+int tm_ctx_hdr_append(struct tm_ctx *ctx, struct slice line);
+/* Removes every header of that name; returns how many lines. */
+int tm_ctx_hdr_remove(struct tm_ctx *ctx, struct slice name);
+/* Header lines added to replies generated for this request. */
+int tm_ctx_append_to_reply(struct tm_ctx *ctx, struct slice line);
+
+/* Stateless reply to the current request (KSR.sl.*). 0 or errno. */
+int tm_sl_reply(struct tm_ctx *ctx, unsigned code, struct slice reason);
+
+/*
+ * KSR.maxfwd.process_maxfwd(limit): decrements Max-Forwards, or notes that
+ * limit is to be inserted when the header is absent. Returns 1, or -1 when
+ * the value is 0 (the caller then replies 483), -2 when malformed.
+ */
+int tm_process_maxfwd(struct tm_ctx *ctx, unsigned limit);
+
+/* KSR.corex.append_branch[_uri]: an extra branch for the next t_relay()
+ * (the current $ru when uri is empty). */
+int tm_append_branch(struct tm_ctx *ctx, struct slice uri);
+
+/* ---------------------------------------------------------- tm ops */
+
+/*
+ * Script-level operations with Kamailio's return conventions: > 0 success
+ * or true, < 0 failure or false, 0 "handled, stop the script" (ctx->exit is
+ * set too).
+ */
+
+/* Creates the server transaction (100 Trying for INVITE); 0 and exit when
+ * the request is a retransmission (handled), -1 on error. */
+int tm_t_newtran(struct tm_ctx *ctx);
+/* 1 if the request matches an existing transaction: for CANCEL the INVITE
+ * it cancels; a retransmission or the ACK of a negative reply is handled
+ * here and returns 0 (exit); -1 when nothing matches. */
+int tm_t_check_trans(struct tm_ctx *ctx);
+/*
+ * Forwards the request statefully: to $du or the next hop of $ru (after
+ * loose routing, the topmost Route), plus every appended branch
+ * (parallel forking). In a failure route adds the branches to the same
+ * transaction (serial forking). CANCEL: answered 200 and sent down every
+ * pending branch of the INVITE. ACK: forwarded statelessly.
+ * proto/host/port override the destination of every branch when host.len.
+ * Returns 1, or -1 (nothing could be sent; the caller may reply), or a
+ * negative code of the reply that tm itself sent (e.g. -478 unresolvable,
+ * -503 unreachable, -483 too many hops) which ends the request.
+ */
+int tm_t_relay(struct tm_ctx *ctx, const char *proto, struct slice host,
+	       unsigned port);
+int tm_t_reply(struct tm_ctx *ctx, unsigned code, struct slice reason);
+/* Names of script functions armed for this transaction. */
+int tm_t_on_failure(struct tm_ctx *ctx, const char *fn);
+int tm_t_on_branch(struct tm_ctx *ctx, const char *fn);
+int tm_t_on_reply(struct tm_ctx *ctx, const char *fn);
+int tm_t_is_canceled(struct tm_ctx *ctx);
+/* Per-transaction fr_inv_timer / fr_timer (0 keeps the current one). */
+int tm_t_set_fr(struct tm_ctx *ctx, unsigned inv_ms, unsigned noninv_ms);
+/* In a failure route: 1 if the branch failed by timeout (no reply). */
+int tm_t_branch_timeout(struct tm_ctx *ctx);
+/* 1 if any branch got a reply. */
+int tm_t_any_replied(struct tm_ctx *ctx);
+
+/* ---------------------------------------------------- record-routing */
+
+/*
+ * Record-Route and loose routing need the request edits; rr/ implements
+ * the logic and tm applies it per branch, so these live here.
+ */
+
+/* Adds this proxy to Record-Route for the branches to come, with params
+ * (e.g. ";did=1.2", may be empty). Two entries when the outgoing socket
+ * differs from the incoming one. */
+int tm_ctx_record_route(struct tm_ctx *ctx, struct slice params);
+/* Appends params to the Record-Route being added (before or after
+ * record_route()). */
+int tm_ctx_add_rr_param(struct tm_ctx *ctx, struct slice params);
+/* Marks the first n Route elements as consumed (removed on forwarding). */
+void tm_ctx_pop_routes(struct tm_ctx *ctx, unsigned n);
+/* Sets the Request-URI from the last Route and drops that Route: the
+ * strict-router case of RFC 3261 §16.4 / §16.12. */
+int tm_ctx_strict_route(struct tm_ctx *ctx);
+/* True when host:port (and proto, when given in the URI) is one of this
+ * proxy's listeners or their advertised addresses. */
+bool tm_is_myself(struct tm_shard *sh, const struct sip_uri *u);
+/* The listeners, for rr/. */
+struct rt *tm_shard_rt(struct tm_shard *sh);
+
+#endif

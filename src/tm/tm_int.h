@@ -1,0 +1,180 @@
+/* Internals shared by the files of tm/. */
+#ifndef IMSDLG_TM_INT_H
+#define IMSDLG_TM_INT_H
+
+#include "tm/tm.h"
+
+/* Server side states (RFC 3261 §17.2.1, §17.2.2). */
+enum tm_uas_state {
+	UAS_PROCEEDING, /* no final reply sent yet */
+	UAS_COMPLETED,	/* final reply sent; INVITE non-2xx: waiting ACK */
+	UAS_CONFIRMED,	/* INVITE: ACK received */
+	UAS_TERMINATED, /* lingering in the wait timer */
+};
+
+/* Client side states per branch (§17.1.1, §17.1.2). */
+enum tm_uac_state {
+	UAC_UNUSED,
+	UAC_CALLING,	/* request sent, nothing received */
+	UAC_PROCEEDING, /* provisional received */
+	UAC_COMPLETED,	/* final received (or faked) */
+};
+
+/* Pending changes to a request, recorded by the script and applied to
+ * every branch when the request is forwarded. */
+#define TM_MAX_HDR_EDITS 16
+
+/* Script functions armed for a transaction (t_on_failure ...). */
+enum tm_hook {
+	TM_HOOK_FAILURE,
+	TM_HOOK_BRANCH,
+	TM_HOOK_REPLY,
+	TM_HOOK__COUNT,
+};
+
+struct tm_req_edits {
+	struct slice ruri; /* new Request-URI, empty when unchanged */
+	struct slice duri; /* $du */
+	struct slice hdr_append[TM_MAX_HDR_EDITS];
+	unsigned n_append;
+	struct slice hdr_remove[TM_MAX_HDR_EDITS];
+	unsigned n_remove;
+	struct slice reply_hdrs; /* append_to_reply lines, concatenated */
+	bool record_route;
+	struct slice rr_params;
+	unsigned routes_popped;
+	bool maxfwd_done;	/* process_maxfwd ran */
+	unsigned maxfwd_limit;	/* inserted when the header is absent */
+	struct slice branches[TM_MAX_BRANCHES];
+	unsigned nbranches;
+	uint32_t flags;
+	struct tm_avp *avps;
+	struct slice hooks[TM_HOOK__COUNT];
+	unsigned fr_ms, fr_inv_ms; /* t_set_fr(); 0 = the configured ones */
+};
+
+struct tm_avp {
+	struct tm_avp *next;
+	struct slice name;
+	struct tm_val v;
+};
+
+struct tm_branch {
+	enum tm_uac_state state;
+	struct tm_trans *t;
+	unsigned index;
+	struct net_dst dst;
+	char *req;	   /* the request as sent (owned) */
+	size_t req_len;
+	struct slice uri;  /* the branch's Request-URI (in req) */
+	struct tmr retr;   /* timers A / E */
+	struct tmr fr;	   /* timers B / F / C (fr_timer, fr_inv_timer) */
+	unsigned retr_interval;
+	unsigned code;	   /* final (or highest provisional) code */
+	bool timed_out;	   /* the final is a local 408 */
+	bool cancel_pending; /* CANCEL to send when a provisional arrives */
+	bool canceled;	   /* CANCEL sent */
+	char *cancel;	   /* the CANCEL sent (owned), for retransmission */
+	size_t cancel_len;
+	char *reply;	   /* final reply received (owned), for aggregation */
+	size_t reply_len;
+};
+
+struct tm_trans {
+	struct tm_shard *sh;
+	struct tm_trans *hnext; /* server-key hash chain */
+	uint64_t key;
+	uint32_t slot, gen; /* index in the shard's slot table, generation */
+	enum sip_method method;
+	bool is_invite;
+
+	/* the request as received (owned) and its parse */
+	char *req_buf;
+	size_t req_len;
+	struct sip_msg *req;
+	struct net_rx src; /* buf unused; where replies go */
+
+	enum tm_uas_state uas_state;
+	char *last_reply; /* last reply sent upstream (owned) */
+	size_t last_reply_len;
+	unsigned last_code;
+	struct tmr uas_retr; /* timer G */
+	struct tmr uas_wait; /* timers H, I, J and the wait timer */
+	unsigned uas_retr_interval;
+	bool final_sent;
+	bool canceled;	    /* CANCEL received from upstream */
+	bool in_failure;    /* running the failure route */
+	char to_tag[SIP_TAG_LEN];
+
+	struct tm_branch br[TM_MAX_BRANCHES];
+	unsigned nbr;
+
+	struct tm_req_edits ed; /* copied from the request route */
+	struct arena arena;	/* holds ed's strings */
+	void *dlg; /* the dialog layer's reference, if any */
+};
+
+struct tm_shard {
+	struct worker *w;
+	struct rt *rt;
+	const struct tm_config *cfg;
+	struct tm_script script;
+	struct tm_stats stats;
+	size_t bytes;
+
+	struct tm_trans **buckets; /* server transactions by key */
+	size_t nbuckets;
+	struct tm_trans **slots; /* every transaction by slot (branch ids) */
+	uint32_t *slot_gen;
+	uint32_t nslots, free_head;
+	uint32_t *free_next;
+
+	struct sip_msg msg;  /* scratch parse of the message being handled */
+	struct sip_msg msg2; /* a second one (reply routes, CANCEL) */
+	char arena_buf[16384];
+	struct arena arena;
+	char out[65536]; /* outgoing message being built */
+};
+
+/* trans.c */
+struct tm_trans *tm_trans_new(struct tm_shard *sh, const struct sip_msg *m,
+			      const struct net_rx *rx);
+void tm_trans_link(struct tm_trans *t);
+void tm_trans_release(struct tm_trans *t); /* unlink + drop table ref */
+struct tm_trans *tm_trans_lookup(struct tm_shard *sh, struct sip_msg *m,
+				 bool for_cancel);
+struct tm_branch *tm_branch_lookup(struct tm_shard *sh, struct slice branch);
+void tm_branch_id(char *dst, size_t size, const struct tm_trans *t,
+		  unsigned b);
+void tm_trans_wait(struct tm_trans *t, unsigned ms);
+uint64_t tm_request_key(struct sip_msg *m, bool for_cancel);
+
+/* uas.c */
+int tm_reply_upstream(struct tm_trans *t, const char *buf, size_t len,
+		      unsigned code);
+int tm_local_reply(struct tm_trans *t, unsigned code, struct slice reason,
+		   struct slice extra_hdrs);
+int tm_sl_send(struct tm_shard *sh, struct sip_msg *req,
+	       const struct net_rx *rx, unsigned code, struct slice reason,
+	       struct slice extra_hdrs);
+void tm_uas_ack(struct tm_trans *t);
+void tm_uas_retransmission(struct tm_trans *t);
+
+/* uac.c */
+int tm_forward(struct tm_ctx *ctx, struct tm_trans *t, const char *proto,
+	       struct slice host, unsigned port);
+void tm_reply_in(struct tm_shard *sh, struct sip_msg *rpl,
+		 const struct net_rx *rx);
+void tm_cancel_branches(struct tm_trans *t, struct slice reason_hdr);
+int tm_forward_stateless(struct tm_ctx *ctx);
+void tm_branch_fail(struct tm_branch *b, unsigned code);
+
+/* ctx.c */
+void tm_ctx_init(struct tm_ctx *ctx, struct tm_shard *sh,
+		 enum tm_route_type rt, struct sip_msg *msg,
+		 const struct net_rx *rx, struct tm_trans *t);
+int tm_edits_adopt(struct tm_trans *t, const struct tm_req_edits *ed);
+void tm_run_route(struct tm_shard *sh, struct tm_ctx *ctx,
+		  enum tm_route_type rt, const char *fn);
+
+#endif

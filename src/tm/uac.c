@@ -1,0 +1,743 @@
+/*
+ * The client side of a proxy transaction: one branch per destination
+ * (parallel forking, RFC 3261 §16.6), retransmissions and timeouts per
+ * branch (§17.1), replies matched by our branch ids, response aggregation
+ * (§16.7) and CANCEL (§9.1, §16.10).
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netdb.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tm/tm_int.h"
+
+static struct twheel *wheel(struct tm_shard *sh)
+{
+	return worker_wheel(sh->w);
+}
+
+/* t_set_fr() values win over the configured ones. */
+static unsigned fr_timer(const struct tm_trans *t)
+{
+	return t->ed.fr_ms ? t->ed.fr_ms : t->sh->cfg->fr_timer_ms;
+}
+
+static unsigned fr_inv_timer(const struct tm_trans *t)
+{
+	return t->ed.fr_inv_ms ? t->ed.fr_inv_ms : t->sh->cfg->fr_inv_timer_ms;
+}
+
+/* ------------------------------------------------------ destinations */
+
+/* A next hop: proto, numeric address and port, from a SIP URI (RFC 3263
+ * without DNS: numeric hosts and "localhost" only). */
+struct hop {
+	enum net_proto proto;
+	union net_sockaddr addr;
+};
+
+/* Returns 0, or the SIP status that describes the failure. */
+static unsigned resolve_uri(struct hop *hop, struct slice text,
+			    const char *force_proto, struct slice force_host,
+			    unsigned force_port)
+{
+	struct sip_uri u;
+	const char *why;
+	struct slice host;
+	unsigned port;
+
+	if (force_host.len) {
+		host = force_host;
+		port = force_port ? force_port : 5060;
+		hop->proto = (force_proto && strcmp(force_proto, "tcp") == 0)
+				     ? NET_TCP
+				     : NET_UDP;
+	} else {
+		if (sip_uri_parse(&u, text, &why))
+			return 400;
+		if (u.scheme == SIP_URI_OTHER || u.scheme == SIP_URI_TEL)
+			return 416;
+		if (u.scheme == SIP_URI_SIPS)
+			return 503; /* TLS is not supported yet */
+		host = u.maddr.len ? u.maddr : u.host;
+		port = u.has_port ? u.port : 5060;
+		hop->proto = NET_UDP;
+		if (u.transport.len) {
+			if (slice_eq_cstr_nocase(u.transport, "tcp"))
+				hop->proto = NET_TCP;
+			else if (!slice_eq_cstr_nocase(u.transport, "udp"))
+				return 503;
+		}
+	}
+	if (slice_eq_cstr_nocase(host, "localhost"))
+		host = SLICE_LIT("127.0.0.1");
+	if (net_addr_make(&hop->addr, host, (uint16_t)port))
+		return 478; /* Kamailio's "Unresolvable destination" */
+	return 0;
+}
+
+/* The first Route element left after the ones loose_route() consumed. */
+static bool next_route(struct slice *uri, struct sip_msg *m, unsigned skip)
+{
+	struct sip_elem_iter it;
+	struct slice elem;
+	struct sip_addr a;
+	const char *why;
+
+	sip_elem_iter_init(&it, m, SIP_HDR_ROUTE);
+	while (sip_elem_next(&elem, &it) == 0) {
+		if (skip) {
+			skip--;
+			continue;
+		}
+		if (sip_addr_parse(&a, elem, 0, &why))
+			return false;
+		*uri = a.uri;
+		return true;
+	}
+	return false;
+}
+
+/* ------------------------------------------------------- building */
+
+static const struct net_listener *out_listener(struct tm_shard *sh,
+					       const struct hop *hop)
+{
+	return rt_listener_for(sh->rt, hop->proto, hop->addr.sa.sa_family);
+}
+
+static struct slice rr_value(struct arena *a, const struct net_listener *l,
+			     struct slice params)
+{
+	char buf[512];
+	int n = snprintf(buf, sizeof(buf), "<sip:%s:%u;lr%s%.*s>", l->adv_host,
+			 l->adv_port, l->proto == NET_TCP ? ";transport=tcp" : "",
+			 SLICE_ARG(params));
+	if (n < 0 || (size_t)n >= sizeof(buf))
+		return SLICE_NULL;
+	char *p = arena_strdup(a, slice_make(buf, (size_t)n));
+	return p ? slice_make(p, (size_t)n) : SLICE_NULL;
+}
+
+static struct slice printed(struct arena *a, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+static struct slice printed(struct arena *a, const char *fmt, ...)
+{
+	char buf[256];
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	if (n < 0 || (size_t)n >= sizeof(buf))
+		return SLICE_NULL;
+	char *p = arena_strdup(a, slice_make(buf, (size_t)n));
+	return p ? slice_make(p, (size_t)n) : SLICE_NULL;
+}
+
+/*
+ * RFC 3581 §4 / RFC 3261 §18.2.1: the top Via of a forwarded request
+ * records where it really came from, so that replies find their way back.
+ */
+static void via_received(struct sip_edits *ed, struct sip_msg *m,
+			 const struct net_rx *src, struct arena *a)
+{
+	const struct sip_via *via;
+	char host[64];
+
+	if (sip_msg_top_via(&via, m))
+		return;
+	net_addr_host(host, sizeof(host), &src->src);
+	if (via->has_rport && via->rport.len == 0) {
+		sip_edit_insert(ed, (uint32_t)(via->rport.p - m->buf),
+				printed(a, "=%u", net_addr_port(&src->src)));
+	}
+	if ((via->has_rport || !slice_eq_cstr(via->host, host)) &&
+	    via->received.len == 0) {
+		sip_edit_insert(ed, (uint32_t)(via->raw.p + via->raw.len - m->buf),
+				printed(a, ";received=%s", host));
+	}
+}
+
+/*
+ * A forwarded request: the received one with the script's changes (RFC
+ * 3261 §16.6): new Request-URI, consumed Routes gone, Max-Forwards
+ * decremented or inserted, where it came from recorded in its Via, our Via
+ * on top with branch id, Record-Route when asked for (in: the socket it
+ * arrived on, NULL for none). The result is in sh->out.
+ */
+static int build_request(struct slice *msg, struct tm_shard *sh,
+			 struct sip_msg *m, const struct tm_req_edits *e,
+			 const struct net_rx *src, struct slice uri,
+			 const struct net_listener *out, const char *branch_id,
+			 const struct net_listener *rr_in, struct arena *a)
+{
+	struct sip_edits ed;
+	const struct sip_hdr *mf;
+	uint32_t v;
+	size_t len;
+	int err;
+
+	sip_edits_init(&ed, m, a);
+	if (!slice_eq(uri, m->ruri))
+		sip_edit_set_ruri(&ed, uri);
+	if (e->routes_popped)
+		sip_edit_drop_routes(&ed, e->routes_popped);
+	mf = sip_msg_hdr(m, SIP_HDR_MAX_FORWARDS);
+	if (mf && sip_msg_max_forwards(&v, m) == 0 && v > 0) {
+		sip_edit_set_hdr_value(&ed, mf, printed(a, "%u", v - 1));
+	} else if (mf == NULL) {
+		unsigned limit = e->maxfwd_limit ? e->maxfwd_limit
+						 : sh->cfg->max_forwards;
+		sip_edit_add_header(&ed, printed(a, "Max-Forwards: %u", limit));
+	}
+	via_received(&ed, m, src, a);
+	sip_edit_push_via(&ed, printed(a, "SIP/2.0/%s %s:%u;branch=%s",
+				       out->proto == NET_TCP ? "TCP" : "UDP",
+				       out->adv_host, out->adv_port, branch_id));
+	if (e->record_route) {
+		/* Two entries when the request crosses sockets, so that each
+		 * side sees an address it can reach (§16.6 step 4, Kamailio's
+		 * double Record-Route). */
+		sip_edit_add_record_route(&ed, rr_value(a, out, e->rr_params));
+		if (rr_in && rr_in != out)
+			sip_edit_add_record_route(
+				&ed, rr_value(a, rr_in, e->rr_params));
+	}
+	for (unsigned i = 0; i < e->n_remove; i++)
+		sip_edit_remove_header(&ed, e->hdr_remove[i]);
+	for (unsigned i = 0; i < e->n_append; i++)
+		sip_edit_add_header(&ed, e->hdr_append[i]);
+
+	err = sip_edits_apply(&len, sh->out, sizeof(sh->out), &ed);
+	if (err)
+		return err;
+	*msg = slice_make(sh->out, len);
+	return 0;
+}
+
+/* ---------------------------------------------------------- timers */
+
+static void branch_retransmit(struct tmr *tm, void *arg);
+static void branch_fr(struct tmr *tm, void *arg);
+static void all_done(struct tm_trans *t);
+
+static void send_branch(struct tm_branch *b, const char *buf, size_t len)
+{
+	uint64_t conn = 0;
+
+	b->t->sh->stats.tx_requests++;
+	if (net_send(b->t->sh->w, &b->dst, buf, len, &conn) == 0 && conn)
+		b->dst.conn_id = conn;
+}
+
+static void branch_retransmit(struct tmr *tm, void *arg)
+{
+	struct tm_branch *b = arg;
+	struct tm_shard *sh = b->t->sh;
+	unsigned next;
+
+	if (b->state == UAC_COMPLETED)
+		return;
+	if (b->canceled) {
+		send_branch(b, b->cancel, b->cancel_len);
+	} else {
+		send_branch(b, b->req, b->req_len);
+	}
+	sh->stats.retransmissions++;
+	/* Timer A doubles without bound (§17.1.1.2); timer E and CANCEL
+	 * retransmissions stop doubling at T2 (§17.1.2.2). */
+	next = b->retr_interval * 2;
+	if ((!b->t->is_invite || b->canceled) && next > sh->cfg->t2_ms)
+		next = sh->cfg->t2_ms;
+	b->retr_interval = next;
+	tmr_start(wheel(sh), tm, next, branch_retransmit, b);
+}
+
+static void start_retransmit(struct tm_branch *b, unsigned interval)
+{
+	struct tm_shard *sh = b->t->sh;
+
+	if (b->dst.proto != NET_UDP)
+		return;
+	b->retr_interval = interval;
+	tmr_start(wheel(sh), &b->retr, interval, branch_retransmit, b);
+}
+
+static void branch_complete(struct tm_branch *b, unsigned code)
+{
+	struct tm_shard *sh = b->t->sh;
+
+	b->state = UAC_COMPLETED;
+	b->code = code;
+	tmr_cancel(wheel(sh), &b->fr);
+	if (!b->canceled)
+		tmr_cancel(wheel(sh), &b->retr);
+}
+
+void tm_branch_fail(struct tm_branch *b, unsigned code)
+{
+	b->timed_out = code == 408;
+	branch_complete(b, code);
+	all_done(b->t);
+}
+
+static void send_cancel(struct tm_branch *b, struct slice reason_hdr)
+{
+	struct tm_shard *sh = b->t->sh;
+	struct sip_msg *m = &sh->msg2;
+	struct sip_buf buf;
+
+	if (b->canceled || b->state == UAC_COMPLETED)
+		return;
+	if (sip_msg_parse(m, b->req, b->req_len, &sh->cfg->limits))
+		return;
+	sip_buf_init(&buf, sh->out, sizeof(sh->out));
+	if (sip_build_cancel(&buf, m, reason_hdr))
+		return;
+	b->cancel = malloc(buf.len);
+	if (b->cancel == NULL)
+		return;
+	memcpy(b->cancel, buf.p, buf.len);
+	b->cancel_len = buf.len;
+	b->canceled = true;
+	b->cancel_pending = false;
+	send_branch(b, b->cancel, b->cancel_len);
+	tmr_cancel(wheel(sh), &b->retr);
+	start_retransmit(b, sh->cfg->t1_ms);
+}
+
+static void branch_fr(struct tmr *tm, void *arg)
+{
+	struct tm_branch *b = arg;
+
+	(void)tm;
+	/* fr_inv_timer after a provisional: CANCEL the branch (§9.1 allows
+	 * it only once something came back), then count it as a 408. */
+	if (b->t->is_invite && b->state == UAC_PROCEEDING)
+		send_cancel(b, SLICE_NULL);
+	tm_branch_fail(b, 408);
+}
+
+void tm_cancel_branches(struct tm_trans *t, struct slice reason_hdr)
+{
+	for (unsigned i = 0; i < t->nbr; i++) {
+		struct tm_branch *b = &t->br[i];
+		if (b->state == UAC_PROCEEDING)
+			send_cancel(b, reason_hdr);
+		else if (b->state == UAC_CALLING)
+			b->cancel_pending = true;
+	}
+	worker_timers_changed(t->sh->w);
+}
+
+/* ------------------------------------------------------- forwarding */
+
+/* Runs the branch route armed with t_on_branch() for a branch about to
+ * start; false when the script dropped the branch. */
+static bool run_branch_route(struct tm_trans *t, struct slice uri)
+{
+	struct tm_ctx ctx;
+	char fn[128];
+
+	slice_copy_cstr(fn, sizeof(fn), t->ed.hooks[TM_HOOK_BRANCH]);
+	tm_ctx_init(&ctx, t->sh, TM_ROUTE_BRANCH, t->req, NULL, t);
+	ctx.branch = t->nbr;
+	ctx.branch_uri = uri;
+	tm_run_route(t->sh, &ctx, TM_ROUTE_BRANCH, fn);
+	return !ctx.drop;
+}
+
+/* Starts one branch towards uri (or the override); returns 0 or the
+ * status that describes why it could not be sent. */
+static unsigned start_branch(struct tm_trans *t, struct slice uri,
+			     struct slice duri, const char *proto,
+			     struct slice host, unsigned port)
+{
+	struct tm_shard *sh = t->sh;
+	struct tm_branch *b;
+	struct slice target = uri, route, msg;
+	struct hop hop;
+	unsigned status;
+	const struct net_listener *out;
+
+	if (t->nbr >= TM_MAX_BRANCHES)
+		return 500;
+	if (duri.len)
+		target = duri;
+	else if (next_route(&route, t->req, t->ed.routes_popped))
+		target = route;
+	status = resolve_uri(&hop, target, proto, host, port);
+	if (status)
+		return status;
+	out = out_listener(sh, &hop);
+	if (out == NULL)
+		return 503;
+
+	if (t->ed.hooks[TM_HOOK_BRANCH].len && !run_branch_route(t, uri))
+		return 0; /* dropped by the script */
+
+	b = &t->br[t->nbr];
+	memset(&b->dst, 0, sizeof(b->dst));
+	b->dst.proto = hop.proto;
+	b->dst.addr = hop.addr;
+	b->dst.lst = out;
+	char id[64];
+	tm_branch_id(id, sizeof(id), t, t->nbr);
+	if (build_request(&msg, sh, t->req, &t->ed, &t->src, uri, out, id,
+			  t->src.lst, &sh->arena))
+		return 500;
+	b->req = malloc(msg.len);
+	if (b->req == NULL)
+		return 500;
+	memcpy(b->req, msg.p, msg.len);
+	b->req_len = msg.len;
+	sh->bytes += msg.len;
+	t->nbr++;
+	b->state = UAC_CALLING;
+	b->code = 0;
+	sh->stats.uac_trans++;
+
+	send_branch(b, b->req, b->req_len);
+	start_retransmit(b, sh->cfg->t1_ms);
+	tmr_start(wheel(sh), &b->fr, fr_timer(t), branch_fr, b);
+	return 0;
+}
+
+int tm_forward(struct tm_ctx *ctx, struct tm_trans *t, const char *proto,
+	       struct slice host, unsigned port)
+{
+	struct tm_req_edits *e = &t->ed;
+	unsigned worst = 0, started = 0;
+	struct slice ruri = e->ruri.len ? e->ruri : t->req->ruri;
+
+	/* $ru first, then the appended branches (parallel forking). */
+	unsigned st = start_branch(t, ruri, e->duri, proto, host, port);
+	if (st == 0)
+		started++;
+	else
+		worst = st;
+	for (unsigned i = 0; i < e->nbranches; i++) {
+		st = start_branch(t, e->branches[i], SLICE_NULL, proto, host,
+				  port);
+		if (st == 0)
+			started++;
+		else if (!worst)
+			worst = st;
+	}
+	e->nbranches = 0;
+	worker_timers_changed(t->sh->w);
+	(void)ctx;
+	if (started)
+		return 1;
+	return -(int)(worst ? worst : 500);
+}
+
+/* --------------------------------------------------------- replies */
+
+static void send_ack(struct tm_branch *b, struct sip_msg *rpl)
+{
+	struct tm_shard *sh = b->t->sh;
+	struct sip_msg *req = &sh->msg2;
+	struct sip_buf buf;
+
+	if (sip_msg_parse(req, b->req, b->req_len, &sh->cfg->limits))
+		return;
+	sip_buf_init(&buf, sh->out, sizeof(sh->out));
+	if (sip_build_ack(&buf, req, rpl) == 0)
+		send_branch(b, buf.p, buf.len);
+}
+
+/* A reply to be relayed upstream: without our Via (§16.7 step 3). */
+static int relay_reply(struct tm_trans *t, struct sip_msg *rpl)
+{
+	struct tm_shard *sh = t->sh;
+	struct sip_edits ed;
+	size_t len;
+	int err;
+
+	sip_edits_init(&ed, rpl, &sh->arena);
+	sip_edit_pop_via(&ed);
+	err = sip_edits_apply(&len, sh->out, sizeof(sh->out), &ed);
+	if (err)
+		return err;
+	return tm_reply_upstream(t, sh->out, len, rpl->status);
+}
+
+/* §16.7 step 6: a 6xx wins, else the lowest class; 408s made up locally
+ * lose to real replies of their class. */
+static struct tm_branch *best_branch(struct tm_trans *t)
+{
+	struct tm_branch *best = NULL;
+
+	for (unsigned i = 0; i < t->nbr; i++) {
+		struct tm_branch *b = &t->br[i];
+		if (best == NULL) {
+			best = b;
+			continue;
+		}
+		unsigned bc = best->code / 100, c = b->code / 100;
+		if (bc == 6)
+			continue;
+		if (c == 6 || c < bc || (c == bc && best->timed_out &&
+					 !b->timed_out))
+			best = b;
+	}
+	return best;
+}
+
+static void all_done(struct tm_trans *t)
+{
+	struct tm_shard *sh = t->sh;
+	struct tm_branch *best;
+
+	for (unsigned i = 0; i < t->nbr; i++)
+		if (t->br[i].state != UAC_COMPLETED)
+			return;
+	if (t->final_sent || t->in_failure)
+		return;
+	best = best_branch(t);
+	if (best == NULL)
+		return;
+
+	if (t->ed.hooks[TM_HOOK_FAILURE].len && !t->canceled) {
+		/* The failure route may fork again (serial forking) or reply;
+		 * it is armed for one run, as in Kamailio, and sees the
+		 * original Request-URI. */
+		char fn[128];
+		unsigned nbr = t->nbr;
+		struct tm_ctx ctx;
+
+		slice_copy_cstr(fn, sizeof(fn), t->ed.hooks[TM_HOOK_FAILURE]);
+		t->ed.hooks[TM_HOOK_FAILURE] = SLICE_NULL;
+		t->ed.ruri = t->ed.duri = SLICE_NULL;
+		tm_ctx_init(&ctx, sh, TM_ROUTE_FAILURE, t->req, NULL, t);
+		ctx.reply_code = best->code;
+		ctx.branch = best->index;
+		t->in_failure = true;
+		tm_run_route(sh, &ctx, TM_ROUTE_FAILURE, fn);
+		t->in_failure = false;
+		if (t->final_sent)
+			return;
+		for (unsigned i = nbr; i < t->nbr; i++)
+			if (t->br[i].state != UAC_COMPLETED)
+				return;
+		if (t->nbr > nbr)
+			best = best_branch(t);
+	}
+
+	if (t->canceled && (best->reply == NULL || best->code < 300)) {
+		tm_local_reply(t, 487, SLICE_LIT("Request Terminated"),
+			       t->ed.reply_hdrs);
+		return;
+	}
+	if (best->reply &&
+	    sip_msg_parse(&sh->msg2, best->reply, best->reply_len,
+			  &sh->cfg->limits) == 0) {
+		relay_reply(t, &sh->msg2);
+		return;
+	}
+	if (best->code == 408)
+		tm_local_reply(t, 408, SLICE_LIT("Request Timeout"),
+			       t->ed.reply_hdrs);
+	else
+		tm_local_reply(t, best->code ? best->code : 500,
+			       SLICE_LIT("Service Unavailable"),
+			       t->ed.reply_hdrs);
+}
+
+static void run_onreply(struct tm_trans *t, struct sip_msg *rpl,
+			const struct net_rx *rx, bool *drop)
+{
+	struct tm_ctx ctx;
+
+	char fn[128];
+
+	*drop = false;
+	if (t->ed.hooks[TM_HOOK_REPLY].len == 0)
+		return;
+	slice_copy_cstr(fn, sizeof(fn), t->ed.hooks[TM_HOOK_REPLY]);
+	tm_ctx_init(&ctx, t->sh, TM_ROUTE_ONREPLY, rpl, rx, t);
+	ctx.req = t->req;
+	ctx.reply_code = rpl->status;
+	tm_run_route(t->sh, &ctx, TM_ROUTE_ONREPLY, fn);
+	*drop = ctx.drop;
+}
+
+static int keep_reply(struct tm_branch *b, struct sip_msg *rpl)
+{
+	free(b->reply);
+	b->reply = malloc(rpl->len);
+	if (b->reply == NULL)
+		return ENOMEM;
+	memcpy(b->reply, rpl->buf, rpl->len);
+	b->reply_len = rpl->len;
+	return 0;
+}
+
+static bool second_via(struct sip_via *v, struct sip_msg *m)
+{
+	struct sip_elem_iter it;
+	struct slice elem;
+	const char *why;
+
+	sip_elem_iter_init(&it, m, SIP_HDR_VIA);
+	if (sip_elem_next(&elem, &it) || sip_elem_next(&elem, &it))
+		return false;
+	return sip_via_parse(v, elem, &why) == 0;
+}
+
+/* A 2xx retransmission, or one arriving after the transaction is gone,
+ * is relayed by the second Via (RFC 3261 §16.7: every 2xx goes up;
+ * §18.2.2 with RFC 3581 for the address). */
+static void relay_stateless(struct tm_shard *sh, struct sip_msg *rpl)
+{
+	struct sip_via v;
+	struct sip_edits ed;
+	struct net_dst d;
+	size_t len;
+
+	if (!second_via(&v, rpl))
+		return;
+	struct slice host = v.received.len ? v.received : v.host;
+	uint32_t port = v.has_port ? v.port : 5060;
+	if (v.rport.len)
+		slice_to_u32(&port, v.rport, 65535);
+	memset(&d, 0, sizeof(d));
+	d.proto = slice_eq_cstr_nocase(v.transport, "tcp") ? NET_TCP : NET_UDP;
+	if (net_addr_make(&d.addr, host, (uint16_t)port))
+		return;
+	sip_edits_init(&ed, rpl, &sh->arena);
+	sip_edit_pop_via(&ed);
+	if (sip_edits_apply(&len, sh->out, sizeof(sh->out), &ed))
+		return;
+	sh->stats.tx_replies++;
+	net_send(sh->w, &d, sh->out, len, NULL);
+}
+
+void tm_reply_in(struct tm_shard *sh, struct sip_msg *rpl,
+		 const struct net_rx *rx)
+{
+	const struct sip_via *via;
+	const struct sip_cseq *cseq;
+	struct tm_branch *b;
+	struct tm_trans *t;
+	unsigned code = rpl->status;
+	bool drop;
+
+	if (sip_msg_top_via(&via, rpl) || sip_msg_cseq(&cseq, rpl))
+		return;
+	b = tm_branch_lookup(sh, via->branch);
+	if (b == NULL) {
+		if (code >= 200 && code < 300 &&
+		    cseq->method_id == SIP_METHOD_INVITE)
+			relay_stateless(sh, rpl);
+		else
+			sh->stats.drops++;
+		return;
+	}
+	t = b->t;
+	if (cseq->method_id == SIP_METHOD_CANCEL) {
+		/* The reply to our CANCEL ends its retransmissions. */
+		if (code >= 200)
+			tmr_cancel(wheel(sh), &b->retr);
+		return;
+	}
+	if (b->state == UAC_COMPLETED) {
+		/* A retransmitted final: ACK a negative one again, relay a
+		 * 2xx again (§17.1.1.2, §16.7). */
+		if (code >= 300 && t->is_invite && !b->timed_out)
+			send_ack(b, rpl);
+		else if (code >= 200 && code < 300 && t->is_invite)
+			relay_reply(t, rpl);
+		return;
+	}
+
+	if (code < 200) {
+		bool first = b->state == UAC_CALLING;
+		b->state = UAC_PROCEEDING;
+		if (code > b->code)
+			b->code = code;
+		if (first) {
+			if (t->is_invite) {
+				tmr_cancel(wheel(sh), &b->retr);
+				tmr_start(wheel(sh), &b->fr, fr_inv_timer(t),
+					  branch_fr, b);
+			} else if (b->dst.proto == NET_UDP) {
+				/* Timer E continues at T2 (§17.1.2.2). */
+				b->retr_interval = sh->cfg->t2_ms / 2;
+			}
+			worker_timers_changed(sh->w);
+		}
+		if (b->cancel_pending) {
+			send_cancel(b, SLICE_NULL);
+			return;
+		}
+		if (code == 100)
+			return;
+		run_onreply(t, rpl, rx, &drop);
+		if (!drop && !t->final_sent)
+			relay_reply(t, rpl);
+		return;
+	}
+
+	if (code >= 300 && t->is_invite)
+		send_ack(b, rpl);
+	branch_complete(b, code);
+	run_onreply(t, rpl, rx, &drop);
+	if (code < 300) {
+		relay_reply(t, rpl);
+		if (t->is_invite)
+			tm_cancel_branches(
+				t, SLICE_LIT("Reason: SIP;cause=200;text="
+					     "\"Call completed elsewhere\"\r\n"));
+		return;
+	}
+	keep_reply(b, rpl);
+	if (code >= 600 && t->is_invite)
+		tm_cancel_branches(t, SLICE_NULL);
+	all_done(t);
+}
+
+/* ------------------------------------------------------- stateless */
+
+int tm_forward_stateless(struct tm_ctx *ctx)
+{
+	struct tm_shard *sh = ctx->sh;
+	struct sip_msg *m = ctx->msg;
+	struct tm_req_edits *e = ctx->edits;
+	const struct sip_via *via;
+	struct slice uri = e->ruri.len ? e->ruri : m->ruri, target = uri;
+	struct slice route, msg;
+	struct hop hop;
+	const struct net_listener *out;
+	struct net_dst d;
+	char id[64];
+
+	if (e->duri.len)
+		target = e->duri;
+	else if (next_route(&route, m, e->routes_popped))
+		target = route;
+	if (resolve_uri(&hop, target, NULL, SLICE_NULL, 0))
+		return -1;
+	out = out_listener(sh, &hop);
+	if (out == NULL || sip_msg_top_via(&via, m))
+		return -1;
+	/* §16.11: a stateless branch is a function of the incoming one, so
+	 * retransmissions get the same id. */
+	snprintf(id, sizeof(id), "z9hG4bKs%016llx",
+		 (unsigned long long)hash_bytes(via->branch.p, via->branch.len));
+	if (build_request(&msg, sh, m, e, ctx->rx, uri, out, id, NULL,
+			  ctx->arena))
+		return -1;
+	memset(&d, 0, sizeof(d));
+	d.proto = hop.proto;
+	d.addr = hop.addr;
+	d.lst = out;
+	sh->stats.tx_requests++;
+	return net_send(sh->w, &d, msg.p, msg.len, NULL) ? -1 : 1;
+}

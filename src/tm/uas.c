@@ -1,0 +1,197 @@
+/*
+ * The server side: replies going upstream (relayed or local), their
+ * retransmission for INVITE (timer G) and the end of the server
+ * transaction (timers H, I, J, then the wait timer), and stateless replies.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tm/tm_int.h"
+
+/* Where a response to req goes (RFC 3261 §18.2.2, RFC 3581 §4): over a
+ * stream, the connection it came on; over UDP, the source address, at the
+ * source port when the client asked for rport, else at the sent-by port. */
+static void reply_dst(struct net_dst *d, const struct net_rx *src,
+		      struct sip_msg *req)
+{
+	const struct sip_via *via;
+
+	memset(d, 0, sizeof(*d));
+	d->proto = src->proto;
+	d->lst = src->lst;
+	d->addr = src->src;
+	d->conn_id = src->conn_id;
+	if (src->proto == NET_UDP && sip_msg_top_via(&via, req) == 0 &&
+	    !via->has_rport) {
+		uint16_t port = via->has_port ? via->port : 5060;
+		if (d->addr.sa.sa_family == AF_INET)
+			d->addr.in.sin_port = htons(port);
+		else
+			d->addr.in6.sin6_port = htons(port);
+	}
+}
+
+static int send_up(struct tm_shard *sh, const struct net_rx *src,
+		   struct sip_msg *req, const char *buf, size_t len)
+{
+	struct net_dst d;
+
+	reply_dst(&d, src, req);
+	sh->stats.tx_replies++;
+	return net_send(sh->w, &d, buf, len, NULL);
+}
+
+int tm_sl_send(struct tm_shard *sh, struct sip_msg *req,
+	       const struct net_rx *rx, unsigned code, struct slice reason,
+	       struct slice extra_hdrs)
+{
+	struct sip_buf b;
+	int err;
+
+	/* An ACK is never answered (RFC 3261 §17.2.1). */
+	if (req->method_id == SIP_METHOD_ACK)
+		return 0;
+	sip_buf_init(&b, sh->out, sizeof(sh->out));
+	err = sip_build_reply(&b, req, code, reason, SLICE_NULL, extra_hdrs,
+			      SLICE_NULL);
+	if (err)
+		return err;
+	sh->stats.local_replies++;
+	return send_up(sh, rx, req, b.p, b.len);
+}
+
+/* ---------------------------------------------------- server side */
+
+static void uas_retransmit(struct tmr *tm, void *arg);
+
+/* Timer H fired, or timer I / J: the server side is done. */
+static void uas_done(struct tm_trans *t)
+{
+	tm_trans_wait(t, t->sh->cfg->wait_timer_ms);
+}
+
+static void uas_timeout(struct tmr *tm, void *arg)
+{
+	struct tm_trans *t = arg;
+
+	(void)tm;
+	/* Timer H: the ACK never came (RFC 3261 §17.2.1). */
+	uas_done(t);
+}
+
+static void uas_retransmit(struct tmr *tm, void *arg)
+{
+	struct tm_trans *t = arg;
+	struct tm_shard *sh = t->sh;
+	unsigned next;
+
+	/* Timer G: the final reply again, T1 doubling up to T2. */
+	send_up(sh, &t->src, t->req, t->last_reply, t->last_reply_len);
+	sh->stats.retransmissions++;
+	next = t->uas_retr_interval * 2;
+	t->uas_retr_interval = next < sh->cfg->t2_ms ? next : sh->cfg->t2_ms;
+	tmr_start(worker_wheel(sh->w), tm, t->uas_retr_interval,
+		  uas_retransmit, t);
+}
+
+static int store_reply(struct tm_trans *t, const char *buf, size_t len)
+{
+	char *copy = malloc(len);
+
+	if (copy == NULL)
+		return ENOMEM;
+	memcpy(copy, buf, len);
+	t->sh->bytes -= t->last_reply_len;
+	free(t->last_reply);
+	t->last_reply = copy;
+	t->last_reply_len = len;
+	t->sh->bytes += len;
+	return 0;
+}
+
+int tm_reply_upstream(struct tm_trans *t, const char *buf, size_t len,
+		      unsigned code)
+{
+	struct tm_shard *sh = t->sh;
+	struct twheel *wh = worker_wheel(sh->w);
+	int err;
+
+	if (t->final_sent && !(code >= 200 && code < 300 && t->is_invite))
+		return EALREADY;
+	err = store_reply(t, buf, len);
+	if (err)
+		return err;
+	t->last_code = code;
+	sh->stats.replies[code / 100]++;
+	err = send_up(sh, &t->src, t->req, buf, len);
+	if (code < 200)
+		return err;
+
+	t->final_sent = true;
+	if (t->uas_state == UAS_TERMINATED)
+		return err; /* a further 2xx from another branch */
+	if (t->is_invite && code >= 300) {
+		/* §17.2.1: wait for the ACK; retransmit over UDP. */
+		t->uas_state = UAS_COMPLETED;
+		if (t->src.proto == NET_UDP) {
+			t->uas_retr_interval = sh->cfg->t1_ms;
+			tmr_start(wh, &t->uas_retr, t->uas_retr_interval,
+				  uas_retransmit, t);
+		}
+		tmr_start(wh, &t->uas_wait, 64 * sh->cfg->t1_ms, uas_timeout,
+			  t);
+		worker_timers_changed(sh->w);
+	} else {
+		/* A 2xx ends the INVITE server transaction (§17.2.1); a
+		 * non-INVITE one lingers for retransmissions (timer J).
+		 * Both stay matchable for the wait time. */
+		uas_done(t);
+	}
+	return err;
+}
+
+int tm_local_reply(struct tm_trans *t, unsigned code, struct slice reason,
+		   struct slice extra_hdrs)
+{
+	struct tm_shard *sh = t->sh;
+	struct sip_buf b;
+	struct slice tag = slice_make(t->to_tag, SIP_TAG_LEN);
+	int err;
+
+	if (t->final_sent)
+		return EALREADY;
+	if (t->to_tag[0] == 0)
+		sip_gen_tag(t->to_tag, t->req);
+	sip_buf_init(&b, sh->out, sizeof(sh->out));
+	err = sip_build_reply(&b, t->req, code, reason, tag, extra_hdrs,
+			      SLICE_NULL);
+	if (err)
+		return err;
+	sh->stats.local_replies++;
+	return tm_reply_upstream(t, b.p, b.len, code);
+}
+
+void tm_uas_ack(struct tm_trans *t)
+{
+	struct tm_shard *sh = t->sh;
+
+	if (t->uas_state != UAS_COMPLETED)
+		return;
+	/* §17.2.1: the ACK confirms; timer I (T4 over UDP) absorbs its
+	 * retransmissions, then the wait timer. */
+	t->uas_state = UAS_CONFIRMED;
+	tmr_cancel(worker_wheel(sh->w), &t->uas_retr);
+	uas_done(t);
+}
+
+void tm_uas_retransmission(struct tm_trans *t)
+{
+	struct tm_shard *sh = t->sh;
+
+	/* §17.2.1 / §17.2.2: a retransmitted request gets the last reply
+	 * again (nothing before a provisional was sent). */
+	sh->stats.retransmissions++;
+	if (t->last_reply)
+		send_up(sh, &t->src, t->req, t->last_reply, t->last_reply_len);
+}

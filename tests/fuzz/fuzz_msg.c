@@ -38,6 +38,11 @@ static void check_in(struct slice s)
 	CHECK(s.len <= (size_t)(hi - s.p));
 }
 
+static bool is_lws(char c)
+{
+	return c == ' ' || c == '\t' || c == '\r' || c == '\n';
+}
+
 /* s lies inside outer (both already known to be in the message). */
 static void check_within(struct slice s, struct slice outer)
 {
@@ -242,6 +247,11 @@ static void check_index(struct sip_msg *m)
 		check_in(h->value);
 		CHECK(h->name.len > 0 && h->name.p == line.p);
 		check_within(h->value, line);
+		/* values are LWS-trimmed, also when they start on a fold */
+		if (h->value.len > 0) {
+			CHECK(!is_lws(h->value.p[0]));
+			CHECK(!is_lws(h->value.p[h->value.len - 1]));
+		}
 		CHECK(h->id < SIP_HDR__COUNT);
 		CHECK(h->id == sip_hdr_lookup(h->name));
 		per_id[h->id]++;

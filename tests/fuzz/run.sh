@@ -8,7 +8,7 @@
 # from a work corpus under BUILD_DIR/fuzz-work/<target>/ seeded with the
 # RFC 4475 torture messages (../shared/testdata/rfc4475, relative to the
 # repository). A crash, leak, timeout or OOM is copied into the regression
-# directory, to be committed so that every later run replays it, and the
+# directory, to be committed so that every later run replays it; the
 # script goes on with the next target and exits non-zero at the end. One
 # summary line per target that passed.
 set -eu
@@ -35,6 +35,7 @@ workroot=$build/fuzz-work
 # report: past it the run is killed, so the total stays bounded even if
 # libFuzzer itself hangs.
 slack=60
+common="-rss_limit_mb=2048 -timeout=10"
 
 if [ ! -d "$rfc" ]; then
 	echo "$0: no seed corpus at $rfc" >&2
@@ -47,52 +48,57 @@ seed_msg() {
 	cp "$rfc"/*.dat "$1"/
 }
 
-# Request-URIs and header URIs of the torture messages, one per file.
-seed_uri() {
-	out=$1
-	n=0
-	for f in "$rfc"/*.dat; do
-		{
-			# Request-URI: second field of a request line
-			head -n 1 "$f" | tr -d '\r' |
-				awk '$1 !~ /^SIP\// && NF >= 2 { print $2 }'
-			# header lines only: stop at the first empty line
-			tr -d '\r' <"$f" | sed '/^$/q' | grep -a -v '^SIP/' |
-				{
-					# URIs inside <>
-					grep -a -o '<[^<>]*>' | tr -d '<>'
-				} || true
-			tr -d '\r' <"$f" | sed '/^$/q' |
-				grep -a -i -E '^(to|from|contact|[tfm])[ 	]*:' |
-				sed -E 's/^[^:]*:[ 	]*//' |
-				grep -a -E '^[A-Za-z][A-Za-z0-9+.-]*:' |
-				sed -E 's/[;, 	].*$//' || true
-		} | while IFS= read -r u; do
-			[ -n "$u" ] || continue
-			n=$((n + 1))
-			printf '%s' "$u" >"$out/$(basename "$f" .dat)-$n"
-		done
-	done
-	# forms the torture messages lack: tel, IPv6, sips, every part
-	printf '%s' 'tel:+1-201-555-0123;ext=1234;phone-context=example.com' \
-		>"$out/extra-tel"
-	printf '%s%s' 'sips:alice:secret@[2001:db8::10]:5061;transport=tls;lr;' \
-		'maddr=239.255.255.1;ttl=15;user=ip;method=INVITE?subject=hi&x=y' \
-		>"$out/extra-sips"
+# Header lines of a message (up to the empty line), without CRs.
+headers() {
+	tr -d '\r' <"$1" | sed '/^$/q'
 }
 
-# The messages alone and back to back, as a TCP stream carries them.
+# URIs of one message: the Request-URI, those inside <> and the bare
+# addr-specs of To, From and Contact.
+uris_of() {
+	headers "$1" | head -n 1 |
+		awk '$1 !~ /^SIP\// && NF >= 2 { print $2 }'
+	{ headers "$1" | grep -a -o '<[^<>]*>' | tr -d '<>'; } || true
+	{
+		headers "$1" | grep -a -i -E '^(to|from|contact|t|f|m) *:' |
+			sed -E 's/^[^:]*: *//' |
+			grep -a -E '^[A-Za-z][A-Za-z0-9+.-]*:' |
+			sed -E 's/[;, 	].*$//'
+	} || true
+}
+
+seed_uri() {
+	for f in "$rfc"/*.dat; do
+		name=$(basename "$f" .dat)
+		# one file per URI; the counter lives in the subshell
+		uris_of "$f" | {
+			n=0
+			while IFS= read -r u; do
+				[ -n "$u" ] || continue
+				n=$((n + 1))
+				printf '%s' "$u" >"$1/$name-$n"
+			done
+		}
+	done
+	# forms the torture messages lack: tel, IPv6, every URI part
+	printf '%s' 'tel:+1-201-555-0123;ext=1234;phone-context=example.com' \
+		>"$1/extra-tel"
+	printf '%s%s' 'sips:alice:pw@[2001:db8::10]:5061;transport=tls;lr;' \
+		'maddr=239.255.255.1;ttl=15;user=ip;method=INVITE?subject=hi' \
+		>"$1/extra-sips"
+}
+
+# The messages alone and two by two, as a TCP stream carries them.
 seed_frame() {
-	out=$1
-	cp "$rfc"/*.dat "$out"/
+	cp "$rfc"/*.dat "$1"/
 	prev=
 	for f in "$rfc"/*.dat; do
 		if [ -n "$prev" ]; then
-			cat "$prev" "$f" >"$out/pair-$(basename "$prev" .dat)-$(basename "$f")"
+			cat "$prev" "$f" >"$1/pair-$(basename "$prev" .dat)"
 		fi
 		prev=$f
 	done
-	printf '\r\n\r\n' >"$out/ping"
+	printf '\r\n\r\n' >"$1/ping"
 }
 
 # ------------------------------------------------------------ running
@@ -105,20 +111,36 @@ final_stat() {
 
 # Copies the findings of a failed run into the regression directory.
 keep_findings() {
-	target=$1
-	art=$2
-	mkdir -p "$regdir/$target"
+	mkdir -p "$regdir/$1"
 	found=0
-	for a in "$art"/crash-* "$art"/leak-* "$art"/timeout-* "$art"/oom-* \
-		"$art"/slow-unit-*; do
+	for a in "$2"/crash-* "$2"/leak-* "$2"/timeout-* "$2"/oom-* \
+		"$2"/slow-unit-*; do
 		[ -f "$a" ] || continue
-		cp "$a" "$regdir/$target/"
-		echo "$target: saved $(basename "$a")" \
-			"in tests/fuzz/regressions/$target/ (commit it)" >&2
+		# .gitignore ignores crash-* and the like wherever they are:
+		# a prefix keeps the saved copy committable.
+		keep=$1-$(basename "$a")
+		cp "$a" "$regdir/$1/$keep"
+		echo "$1: saved tests/fuzz/regressions/$1/$keep (commit it)" >&2
 		found=1
 	done
-	[ $found -eq 1 ] ||
-		echo "$target: failed without an artifact; see the log above" >&2
+	if [ $found -eq 0 ]; then
+		echo "$1: failed without an artifact; see the log above" >&2
+	fi
+}
+
+# Replays the regression inputs of target $1 with binary $2 (work dir $3).
+replay() {
+	list=$3/regressions
+	find "$regdir/$1" -type f ! -name '.*' 2>/dev/null | sort >"$list"
+	[ -s "$list" ] || return 0
+	# shellcheck disable=SC2046,SC2086 # names are hashes, no blanks
+	if ! timeout $((slack + 60)) "$2" $common $(cat "$list") \
+		>"$3/regressions.log" 2>&1; then
+		tail -n 40 "$3/regressions.log" >&2
+		echo "$1: a regression input fails (list: $list)" >&2
+		return 1
+	fi
+	echo "$1: $(wc -l <"$list") regression input(s) pass"
 }
 
 status=0
@@ -132,55 +154,41 @@ for target in fuzz_msg fuzz_uri fuzz_frame; do
 	fuzz_uri) maxlen=2048 ;;
 	*) maxlen=65535 ;;
 	esac
-
 	work=$workroot/$target
-	corpus=$work/corpus
-	seeds=$work/seeds
-	art=$work/artifacts
 	log=$work/fuzz.log
-	rm -rf "$seeds" "$art"
-	mkdir -p "$corpus" "$seeds" "$art"
+	rm -rf "$work/seeds" "$work/artifacts"
+	mkdir -p "$work/corpus" "$work/seeds" "$work/artifacts"
 
-	# 1. Regression inputs: each must now pass.
-	if [ -d "$regdir/$target" ] &&
-		[ -n "$(find "$regdir/$target" -type f ! -name '.*' | head -n 1)" ]; then
-		find "$regdir/$target" -type f ! -name '.*' | sort >"$work/regressions"
-		nreg=$(wc -l <"$work/regressions")
-		# shellcheck disable=SC2046 # names are hashes, no blanks
-		if ! timeout $((slack + 60)) "$bin" -rss_limit_mb=2048 \
-			-timeout=10 $(cat "$work/regressions") >"$work/regressions.log" 2>&1; then
-			tail -n 40 "$work/regressions.log" >&2
-			echo "$target: a regression input fails (list: $work/regressions)" >&2
-			status=1
-			continue
-		fi
-		echo "$target: $nreg regression input(s) pass"
+	# 1. The saved regression inputs must pass before fuzzing.
+	if ! replay "$target" "$bin" "$work"; then
+		status=1
+		continue
 	fi
 
-	# 2. Fuzz.
+	# 2. Fuzz; new inputs go to the corpus, kept between runs.
 	case $target in
-	fuzz_msg) seed_msg "$seeds" ;;
-	fuzz_uri) seed_uri "$seeds" ;;
-	fuzz_frame) seed_frame "$seeds" ;;
+	fuzz_msg) seed_msg "$work/seeds" ;;
+	fuzz_uri) seed_uri "$work/seeds" ;;
+	fuzz_frame) seed_frame "$work/seeds" ;;
 	esac
 	rc=0
-	timeout $((secs + slack)) "$bin" -max_total_time="$secs" \
-		-max_len=$maxlen -rss_limit_mb=2048 -timeout=10 \
-		-print_final_stats=1 -artifact_prefix="$art/" \
-		"$corpus" "$seeds" >"$log" 2>&1 || rc=$?
+	# shellcheck disable=SC2086 # $common is a list of options
+	timeout $((secs + slack)) "$bin" $common -max_total_time="$secs" \
+		-max_len=$maxlen -print_final_stats=1 \
+		-artifact_prefix="$work/artifacts/" \
+		"$work/corpus" "$work/seeds" >"$log" 2>&1 || rc=$?
 	if [ $rc -ne 0 ]; then
 		tail -n 60 "$log" >&2
 		echo "$target: fuzzing failed (exit $rc; log: $log)" >&2
-		keep_findings "$target" "$art"
+		keep_findings "$target" "$work/artifacts"
 		status=1
 		continue
 	fi
 	execs=$(final_stat number_of_executed_units "$log")
 	rate=$(final_stat average_exec_per_sec "$log")
-	elapsed=$(sed -n 's/^Done [0-9]* runs in \([0-9]*\) second.*/\1/p' \
-		"$log" | tail -n 1)
-	ncorp=$(find "$corpus" -type f | wc -l)
-	echo "$target: $execs executions in ${elapsed:-?} s ($rate/s)," \
+	took=$(sed -n 's/^Done [0-9]* runs in \([0-9]*\) second.*/\1/p' "$log")
+	ncorp=$(find "$work/corpus" -type f | wc -l)
+	echo "$target: $execs executions in ${took:-?} s ($rate/s)," \
 		"corpus $ncorp inputs, no crash"
 done
 exit $status

@@ -1,0 +1,142 @@
+/*
+ * net internals shared by rt.c, udp.c and tcp.c. Nothing here is API.
+ *
+ * Ownership: struct rt owns the workers, the listener copies and the
+ * connection table. A worker owns its loop, its handles and the TCP
+ * connections it accepted or opened; only its thread touches them. The
+ * connection table is the one structure several threads read, under its
+ * mutex (see struct ctab).
+ */
+#ifndef IMSDLG_NET_INT_H
+#define IMSDLG_NET_INT_H
+
+#include <stdatomic.h>
+
+#include "net/net.h"
+
+/* Largest UDP payload (RFC 768 length field), plus room to see a
+ * truncation. */
+#define NET_UDP_BUF 65536
+/* listen(2) backlog: SIP over TCP sees bursts of registrations. */
+#define NET_TCP_BACKLOG 1024
+
+enum worker_phase {
+	WP_RUNNING,  /* reading, serving */
+	WP_DRAINING, /* not reading any more; waiting for shard_busy() == 0 */
+	WP_CLOSING,  /* shard finished; handles closing */
+};
+
+/* One listening socket as seen by one worker (its dup of the fd). */
+struct wsock {
+	union {
+		uv_handle_t h;
+		uv_udp_t udp;
+		uv_tcp_t tcp;
+	} u;
+	struct worker *w;
+	const struct net_listener *lst;
+	bool open; /* the handle was initialised and must be closed */
+};
+
+struct conn;
+
+struct worker {
+	struct rt *rt;
+	unsigned id;
+	pthread_t thread;
+	bool thread_started;
+	bool loop_ok; /* uv_loop_init succeeded: uv_loop_close is due */
+
+	uv_loop_t loop;
+	uv_async_t async;  /* wakes the loop for the queue and for stop */
+	uv_timer_t timer;  /* drives the wheel */
+	uv_prepare_t prep; /* re-arms timer before the loop polls */
+	uv_timer_t drain;  /* 50 ms poll of shard_busy() at shutdown */
+	struct twheel wheel;
+	uint64_t armed;    /* absolute expiry the uv timer is set for */
+	bool timers_dirty; /* timers started since the last re-arm */
+
+	/* MPSC queue: producers append under qmx, the worker takes the whole
+	 * list at once. qclosed: the worker is gone, posts are dropped. */
+	pthread_mutex_t qmx;
+	struct rt_job *qhead;
+	struct rt_job *qtail;
+	atomic_size_t qlen;
+	bool qclosed;
+
+	void *shard;
+	bool shard_ok;  /* shard_init returned non-NULL; shard_fini is due */
+	bool fini_done; /* no application callback any more */
+	enum worker_phase phase;
+	uint64_t drain_deadline;
+	int start_err; /* errno of a failed start, reported to rt_start */
+	char start_why[160];
+
+	struct wsock *socks; /* one per listener (index = listener index) */
+	struct conn *conns;  /* connections this worker owns */
+
+	/* Every datagram lands here, whichever socket it came from: one read
+	 * at a time per worker, and on_rx borrows it only during the call. */
+	char udp_buf[NET_UDP_BUF];
+};
+
+/*
+ * The connection table: the only transport state shared between workers.
+ * Two chained hashes over the same entries (the connections themselves),
+ * by id and by remote address. Only id, peer and owner of a linked
+ * connection are read by other threads, always under mx; the owner links
+ * a connection when it creates it and unlinks it when it starts closing,
+ * so a connection found here is alive or about to be closed by its owner.
+ */
+struct ctab {
+	pthread_mutex_t mx;
+	struct conn **by_id;
+	struct conn **by_addr;
+	size_t mask; /* buckets - 1, buckets a power of two */
+	size_t count;
+};
+
+struct rt {
+	struct rt_config cfg; /* defaults applied; listeners points to lst */
+	struct rt_app app;
+	struct net_listener *lst;
+	unsigned nlst;
+	struct worker *workers;
+	unsigned nworkers;
+
+	atomic_bool stop;
+	pthread_mutex_t mx; /* guards the fields below */
+	pthread_cond_t cv;
+	unsigned nreported; /* workers done with start-up */
+	int go;             /* 0 wait, 1 run, -1 abort */
+	bool joined;
+
+	struct ctab ctab;
+};
+
+/* Fires due wheel timers so that the wheel's time is the loop's before an
+ * application callback arms new ones relative to it. */
+void net_wheel_sync(struct worker *w);
+
+/* udp.c */
+int udp_worker_open(struct worker *w, struct wsock *s);
+void udp_stop_reading(struct wsock *s);
+int udp_send(struct worker *w, const struct net_dst *dst, const char *buf,
+             size_t len);
+
+/* tcp.c */
+int ctab_init(struct ctab *t);
+void ctab_fini(struct ctab *t);
+int tcp_worker_open(struct worker *w, struct wsock *s);
+int tcp_send(struct worker *w, const struct net_dst *dst, const char *buf,
+             size_t len, uint64_t *used_conn);
+/* Closes every connection of w (at shutdown; no callbacks). */
+void tcp_close_all(struct worker *w);
+
+/* addr.c: "proto:host:port" with IPv6 in brackets. */
+void net_listener_set_name(struct net_listener *l);
+/* Wildcard address (0.0.0.0 or ::). */
+bool net_addr_is_any(const union net_sockaddr *a);
+socklen_t net_addr_len(const union net_sockaddr *a);
+
+#endif

@@ -806,11 +806,18 @@ static void test_ncl(void **state)
 static void test_scalar02(void **state)
 {
 	struct tmsg *t = parsed("scalar02.dat");
+	struct sip_addr c[4];
+	unsigned n = 0;
 	uint32_t v;
 
 	check_refused(t, 400, "CSeq");
 	assert_int_equal(sip_msg_max_forwards(&v, &t->m), EBADMSG);
 	assert_int_equal(sip_msg_expires(&v, &t->m), EBADMSG);
+	/* the Contact expires parameter is kept raw for the registrar,
+	 * which would take the default expiry for it */
+	assert_int_equal(sip_msg_contacts(c, 4, &n, &t->m), 0);
+	assert_int_equal(n, 1);
+	assert_slice(c[0].expires, "280297596632815");
 }
 
 /* §3.1.2.5: a response with an overlarge CSeq (and Retry-After, Warning

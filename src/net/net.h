@@ -50,12 +50,12 @@ struct net_listener {
 	unsigned index;
 	enum net_proto proto;
 	union net_sockaddr addr;
-	char host[64];	  /* text of the address ("[::1]" for IPv6) */
+	char host[64]; /* text of the address ("[::1]" for IPv6) */
 	uint16_t port;
 	char adv_host[64]; /* what goes into Via/Record-Route */
 	uint16_t adv_port;
-	char name[96];	   /* "udp:127.0.0.1:5060", as $Ri/$Rp need */
-	int fd;		   /* the bound socket (UDP) or listening socket */
+	char name[96]; /* "udp:127.0.0.1:5060", as $Ri/$Rp need */
+	int fd;        /* the bound socket (UDP) or listening socket */
 };
 
 /*
@@ -63,7 +63,7 @@ struct net_listener {
  * udp or tcp (default udp), host a numeric address, port default 5060.
  */
 int net_listener_parse(struct net_listener *out, const char *spec,
-		       const char **why);
+                       const char **why);
 
 /* ------------------------------------------------------------- runtime */
 
@@ -92,7 +92,7 @@ struct net_dst {
 	enum net_proto proto;
 	union net_sockaddr addr;
 	const struct net_listener *lst; /* local socket; NULL: pick one */
-	uint64_t conn_id;		/* reuse this TCP connection if alive */
+	uint64_t conn_id;               /* reuse this TCP connection if alive */
 };
 
 /* What the application plugs into the runtime. */
@@ -127,7 +127,7 @@ struct rt_config {
 /* Binds every listener (errors name the listener) and starts the workers.
  */
 int rt_start(struct rt **out, const struct rt_config *cfg,
-	     const struct rt_app *app, char *err, size_t errsize);
+             const struct rt_app *app, char *err, size_t errsize);
 /* Blocks until rt_stop() (or SIGTERM/SIGINT handled by the caller), then
  * stops reading, lets transactions drain for the grace time, joins the
  * workers. */
@@ -143,7 +143,7 @@ const struct net_listener *rt_listeners(const struct rt *rt, unsigned *n);
 /* The first listener for proto (and address family of af, or any when
  * af is AF_UNSPEC), or NULL. */
 const struct net_listener *rt_listener_for(const struct rt *rt,
-					   enum net_proto proto, int af);
+                                           enum net_proto proto, int af);
 
 /* Queues job for worker i; safe from any thread. */
 void rt_post(struct rt *rt, unsigned i, struct rt_job *job);
@@ -173,6 +173,6 @@ size_t worker_queue_len(struct worker *w);
  * NULL).
  */
 int net_send(struct worker *w, const struct net_dst *dst, const char *buf,
-	     size_t len, uint64_t *used_conn);
+             size_t len, uint64_t *used_conn);
 
 #endif

@@ -707,7 +707,8 @@ static int check_headers(struct sip_msg *m)
 	if ((err = sip_msg_top_via(&via, m)) ||
 	    (err = sip_msg_from(&from, m)) || (err = sip_msg_to(&to, m)) ||
 	    (err = sip_msg_call_id(&cid, m)) || (err = sip_msg_cseq(&cseq, m)))
-		return EBADMSG;
+		/* All are present: only an empty Via list can be absent. */
+		return err == ENOENT ? bad(m, "empty Via header") : EBADMSG;
 	err = sip_msg_max_forwards(&num, m);
 	if (err == 0)
 		err = sip_msg_expires(&num, m);

@@ -327,11 +327,9 @@ int tm_sl_reply(struct tm_ctx *ctx, unsigned code, struct slice reason)
 
 int tm_t_reply(struct tm_ctx *ctx, unsigned code, struct slice reason)
 {
-	struct slice hdrs = ctx->edits ? ctx->edits->reply_hdrs : SLICE_NULL;
-
 	if (ctx->t == NULL && tm_t_newtran(ctx) <= 0)
 		return -1;
-	return tm_local_reply(ctx->t, code, reason, hdrs) ? -1 : 1;
+	return tm_trans_reply(ctx->t, code, reason, SLICE_NULL) ? -1 : 1;
 }
 
 /* ------------------------------------------------------ transactions */
@@ -370,6 +368,8 @@ int tm_t_newtran(struct tm_ctx *ctx)
 	ctx->t = t;
 	ctx->edits = &t->ed;
 	ctx->req = ctx->msg;
+	if (sh->cfg->hooks && sh->cfg->hooks->trans_created)
+		sh->cfg->hooks->trans_created(ctx, t);
 	if (t->is_invite && sh->cfg->auto_inv_100)
 		tm_local_reply(t, 100, SLICE_LIT("Trying"), SLICE_NULL);
 	return 1;
@@ -418,6 +418,8 @@ static int relay_cancel(struct tm_ctx *ctx)
 	if (inv->final_sent)
 		return 1;
 	inv->canceled = true;
+	if (ctx->sh->cfg->hooks && ctx->sh->cfg->hooks->canceled)
+		ctx->sh->cfg->hooks->canceled(inv);
 	h = sip_msg_hdr(ctx->msg, SIP_HDR_REASON);
 	if (h) {
 		char *p = arena_alloc(ctx->arena, h->len);
@@ -463,7 +465,7 @@ int tm_t_relay(struct tm_ctx *ctx, const char *proto, struct slice host,
 	}
 	if (ctx->route == TM_ROUTE_FAILURE && ctx->t->final_sent)
 		return -1;
-	ret = tm_forward(ctx, ctx->t, proto, host, port);
+	ret = tm_forward(ctx->t, proto, host, port);
 	if (ret < 0 && ctx->route == TM_ROUTE_REQUEST) {
 		/* Nothing left: answer now, as Kamailio's sl_reply_error()
 		 * would (478 unresolvable, 503 unreachable ...). */

@@ -29,6 +29,24 @@ struct tm_shard;
 struct tm_trans;
 struct tm_ctx;
 
+/*
+ * Hooks for the layer above (the dialog engine); any may be NULL. They run
+ * on the transaction's shard.
+ */
+struct tm_hooks {
+	/* A server transaction was created in the request route
+	 * (t_newtran(), t_relay()). */
+	void (*trans_created)(struct tm_ctx *ctx, struct tm_trans *t);
+	/* A reply to t is about to go upstream: relayed from branch b (rpl
+	 * the reply) or generated here (rpl NULL, b -1). Not for 100. */
+	void (*reply_out)(struct tm_trans *t, struct sip_msg *rpl,
+			  unsigned code, int b);
+	/* A CANCEL for t arrived from upstream. */
+	void (*canceled)(struct tm_trans *t);
+	/* t is being destroyed. */
+	void (*trans_destroyed)(struct tm_trans *t);
+};
+
 /* The tm settings of `modparam("tm", ...)`; read-only after start. */
 struct tm_config {
 	unsigned t1_ms, t2_ms, t4_ms;
@@ -39,6 +57,7 @@ struct tm_config {
 	bool auto_inv_100;	   /* 100 Trying for INVITE (on) */
 	struct slice server_hdr;   /* "Server: ..." line or empty */
 	struct sip_limits limits;
+	const struct tm_hooks *hooks;
 };
 
 void tm_config_defaults(struct tm_config *c);
@@ -204,6 +223,48 @@ int tm_t_set_fr(struct tm_ctx *ctx, unsigned inv_ms, unsigned noninv_ms);
 int tm_t_branch_timeout(struct tm_ctx *ctx);
 /* 1 if any branch got a reply. */
 int tm_t_any_replied(struct tm_ctx *ctx);
+
+/* ------------------------------------------------- for the layer above */
+
+/* Transactions are refcounted: a holder keeps it alive (not in the
+ * tables) after it ended. */
+struct tm_trans *tm_trans_ref(struct tm_trans *t);
+void tm_trans_unref(struct tm_trans *t);
+/* The request of the server side (the parsed copy held by t). */
+struct sip_msg *tm_trans_request(struct tm_trans *t);
+/* Where the request came from. */
+const struct net_rx *tm_trans_source(const struct tm_trans *t);
+/* The local socket branch b was sent from, or NULL. */
+const struct net_listener *tm_trans_branch_socket(const struct tm_trans *t,
+						  unsigned b);
+/* One pointer for the layer above (the dialog), NULL initially. */
+void *tm_trans_data(const struct tm_trans *t);
+void tm_trans_set_data(struct tm_trans *t, void *data);
+bool tm_trans_final_sent(const struct tm_trans *t);
+/* The shard t belongs to. */
+struct tm_shard *tm_trans_shard(const struct tm_trans *t);
+struct worker *tm_shard_worker(struct tm_shard *sh);
+
+/*
+ * A final reply generated here on the server side of t; pending branches
+ * of an INVITE get CANCEL with cancel_reason (a whole "Reason: ..." line
+ * with CRLF) or, when empty, "Reason: SIP;cause=<code>" (RFC 3326).
+ * EALREADY when a final reply was sent already.
+ */
+int tm_trans_reply(struct tm_trans *t, unsigned code, struct slice reason,
+		   struct slice cancel_reason);
+
+/*
+ * A request this proxy originates (a BYE of the dialog engine): req is a
+ * complete request without Via; tm adds its Via, sends it to the topmost
+ * Route (loose routing) or the Request-URI, retransmits it, and calls cb
+ * exactly once with the final code and reply (NULL when made up here: 408
+ * on timeout, 503 when it could not be sent). 0 or an errno (then cb is
+ * never called).
+ */
+typedef void(tm_uac_cb)(void *arg, unsigned code, struct sip_msg *rpl);
+int tm_uac_request(struct tm_shard *sh, struct slice req, tm_uac_cb *cb,
+		   void *arg);
 
 /* ---------------------------------------------------- record-routing */
 

@@ -111,7 +111,10 @@ struct tm_trans {
 
 	struct tm_req_edits ed; /* copied from the request route */
 	struct arena arena;	/* holds ed's strings */
-	void *dlg; /* the dialog layer's reference, if any */
+	void *data;		/* the layer above's pointer */
+	/* A request originated here (tm_uac_request): no server side. */
+	tm_uac_cb *uac_cb;
+	void *uac_arg;
 };
 
 struct tm_shard {
@@ -161,8 +164,8 @@ void tm_uas_ack(struct tm_trans *t);
 void tm_uas_retransmission(struct tm_trans *t);
 
 /* uac.c */
-int tm_forward(struct tm_ctx *ctx, struct tm_trans *t, const char *proto,
-	       struct slice host, unsigned port);
+int tm_forward(struct tm_trans *t, const char *proto, struct slice host,
+	       unsigned port);
 void tm_reply_in(struct tm_shard *sh, struct sip_msg *rpl,
 		 const struct net_rx *rx);
 void tm_cancel_branches(struct tm_trans *t, struct slice reason_hdr);

@@ -290,6 +290,7 @@ static void branch_clear(struct tm_shard *sh, struct tm_branch *b)
 {
 	struct twheel *wh = worker_wheel(sh->w);
 
+	sh->bytes -= b->req_len;
 	tmr_cancel(wh, &b->retr);
 	tmr_cancel(wh, &b->fr);
 	free(b->req);
@@ -304,6 +305,8 @@ static void trans_destroy(void *obj)
 	struct tm_shard *sh = t->sh;
 	struct twheel *wh = worker_wheel(sh->w);
 
+	if (sh->cfg->hooks && sh->cfg->hooks->trans_destroyed)
+		sh->cfg->hooks->trans_destroyed(t);
 	tmr_cancel(wh, &t->uas_retr);
 	tmr_cancel(wh, &t->uas_wait);
 	for (unsigned i = 0; i < t->nbr; i++)
@@ -416,4 +419,57 @@ void tm_trans_wait(struct tm_trans *t, unsigned ms)
 	}
 	tmr_start(wh, &t->uas_wait, ms, wait_expired, t);
 	worker_timers_changed(t->sh->w);
+}
+
+/* -------------------------------------------------- for the layer above */
+
+struct tm_trans *tm_trans_ref(struct tm_trans *t)
+{
+	return obj_ref(t);
+}
+
+void tm_trans_unref(struct tm_trans *t)
+{
+	obj_unref(t);
+}
+
+struct sip_msg *tm_trans_request(struct tm_trans *t)
+{
+	return t->req;
+}
+
+const struct net_rx *tm_trans_source(const struct tm_trans *t)
+{
+	return &t->src;
+}
+
+const struct net_listener *tm_trans_branch_socket(const struct tm_trans *t,
+						  unsigned b)
+{
+	return b < t->nbr ? t->br[b].dst.lst : NULL;
+}
+
+void *tm_trans_data(const struct tm_trans *t)
+{
+	return t->data;
+}
+
+void tm_trans_set_data(struct tm_trans *t, void *data)
+{
+	t->data = data;
+}
+
+bool tm_trans_final_sent(const struct tm_trans *t)
+{
+	return t->final_sent;
+}
+
+struct tm_shard *tm_trans_shard(const struct tm_trans *t)
+{
+	return t->sh;
+}
+
+struct worker *tm_shard_worker(struct tm_shard *sh)
+{
+	return sh->w;
 }

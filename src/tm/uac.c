@@ -168,7 +168,8 @@ static void via_received(struct sip_edits *ed, struct sip_msg *m,
  * 3261 §16.6): new Request-URI, consumed Routes gone, Max-Forwards
  * decremented or inserted, where it came from recorded in its Via, our Via
  * on top with branch id, Record-Route when asked for (in: the socket it
- * arrived on, NULL for none). The result is in sh->out.
+ * arrived on, NULL for none). src is NULL for a request originated here.
+ * The result is in sh->out.
  */
 static int build_request(struct slice *msg, struct tm_shard *sh,
 			 struct sip_msg *m, const struct tm_req_edits *e,
@@ -188,14 +189,17 @@ static int build_request(struct slice *msg, struct tm_shard *sh,
 	if (e->routes_popped)
 		sip_edit_drop_routes(&ed, e->routes_popped);
 	mf = sip_msg_hdr(m, SIP_HDR_MAX_FORWARDS);
-	if (mf && sip_msg_max_forwards(&v, m) == 0 && v > 0) {
+	if (src == NULL) {
+		/* Our own request: it starts its life here. */
+	} else if (mf && sip_msg_max_forwards(&v, m) == 0 && v > 0) {
 		sip_edit_set_hdr_value(&ed, mf, printed(a, "%u", v - 1));
 	} else if (mf == NULL) {
 		unsigned limit = e->maxfwd_limit ? e->maxfwd_limit
 						 : sh->cfg->max_forwards;
 		sip_edit_add_header(&ed, printed(a, "Max-Forwards: %u", limit));
 	}
-	via_received(&ed, m, src, a);
+	if (src)
+		via_received(&ed, m, src, a);
 	sip_edit_push_via(&ed, printed(a, "SIP/2.0/%s %s:%u;branch=%s",
 				       out->proto == NET_TCP ? "TCP" : "UDP",
 				       out->adv_host, out->adv_port, branch_id));
@@ -225,6 +229,8 @@ static int build_request(struct slice *msg, struct tm_shard *sh,
 static void branch_retransmit(struct tmr *tm, void *arg);
 static void branch_fr(struct tmr *tm, void *arg);
 static void all_done(struct tm_trans *t);
+static void uac_done(struct tm_trans *t, unsigned code,
+		     struct sip_msg *rpl);
 
 static void send_branch(struct tm_branch *b, const char *buf, size_t len)
 {
@@ -388,8 +394,8 @@ static unsigned start_branch(struct tm_trans *t, struct slice uri,
 	b->dst.lst = out;
 	char id[64];
 	tm_branch_id(id, sizeof(id), t, t->nbr);
-	if (build_request(&msg, sh, t->req, &t->ed, &t->src, uri, out, id,
-			  t->src.lst, &sh->arena))
+	if (build_request(&msg, sh, t->req, &t->ed, t->uac_cb ? NULL : &t->src,
+			  uri, out, id, t->src.lst, &sh->arena))
 		return 500;
 	b->req = malloc(msg.len);
 	if (b->req == NULL)
@@ -408,8 +414,8 @@ static unsigned start_branch(struct tm_trans *t, struct slice uri,
 	return 0;
 }
 
-int tm_forward(struct tm_ctx *ctx, struct tm_trans *t, const char *proto,
-	       struct slice host, unsigned port)
+int tm_forward(struct tm_trans *t, const char *proto, struct slice host,
+	       unsigned port)
 {
 	struct tm_req_edits *e = &t->ed;
 	unsigned worst = 0, started = 0;
@@ -431,7 +437,6 @@ int tm_forward(struct tm_ctx *ctx, struct tm_trans *t, const char *proto,
 	}
 	e->nbranches = 0;
 	worker_timers_changed(t->sh->w);
-	(void)ctx;
 	if (started)
 		return 1;
 	return -(int)(worst ? worst : 500);
@@ -453,13 +458,15 @@ static void send_ack(struct tm_branch *b, struct sip_msg *rpl)
 }
 
 /* A reply to be relayed upstream: without our Via (§16.7 step 3). */
-static int relay_reply(struct tm_trans *t, struct sip_msg *rpl)
+static int relay_reply(struct tm_trans *t, struct sip_msg *rpl, unsigned b)
 {
 	struct tm_shard *sh = t->sh;
 	struct sip_edits ed;
 	size_t len;
 	int err;
 
+	if (sh->cfg->hooks && sh->cfg->hooks->reply_out)
+		sh->cfg->hooks->reply_out(t, rpl, rpl->status, (int)b);
 	sip_edits_init(&ed, rpl, &sh->arena);
 	sip_edit_pop_via(&ed);
 	err = sip_edits_apply(&len, sh->out, sizeof(sh->out), &ed);
@@ -490,6 +497,19 @@ static struct tm_branch *best_branch(struct tm_trans *t)
 	return best;
 }
 
+/* The final outcome of a request originated here: told once, then the
+ * transaction lingers to absorb retransmitted replies. */
+static void uac_done(struct tm_trans *t, unsigned code, struct sip_msg *rpl)
+{
+	tm_uac_cb *cb = t->uac_cb;
+
+	if (t->final_sent)
+		return;
+	t->final_sent = true;
+	cb(t->uac_arg, code, rpl);
+	tm_trans_wait(t, t->sh->cfg->wait_timer_ms);
+}
+
 static void all_done(struct tm_trans *t)
 {
 	struct tm_shard *sh = t->sh;
@@ -498,6 +518,10 @@ static void all_done(struct tm_trans *t)
 	for (unsigned i = 0; i < t->nbr; i++)
 		if (t->br[i].state != UAC_COMPLETED)
 			return;
+	if (t->uac_cb) {
+		uac_done(t, t->nbr ? t->br[0].code : 503, NULL);
+		return;
+	}
 	if (t->final_sent || t->in_failure)
 		return;
 	best = best_branch(t);
@@ -538,7 +562,7 @@ static void all_done(struct tm_trans *t)
 	if (best->reply &&
 	    sip_msg_parse(&sh->msg2, best->reply, best->reply_len,
 			  &sh->cfg->limits) == 0) {
-		relay_reply(t, &sh->msg2);
+		relay_reply(t, &sh->msg2, best->index);
 		return;
 	}
 	if (best->code == 408)
@@ -652,8 +676,9 @@ void tm_reply_in(struct tm_shard *sh, struct sip_msg *rpl,
 		 * 2xx again (§17.1.1.2, §16.7). */
 		if (code >= 300 && t->is_invite && !b->timed_out)
 			send_ack(b, rpl);
-		else if (code >= 200 && code < 300 && t->is_invite)
-			relay_reply(t, rpl);
+		else if (code >= 200 && code < 300 && t->is_invite &&
+			 !t->uac_cb)
+			relay_reply(t, rpl, b->index);
 		return;
 	}
 
@@ -679,18 +704,24 @@ void tm_reply_in(struct tm_shard *sh, struct sip_msg *rpl,
 		}
 		if (code == 100)
 			return;
+		if (t->uac_cb)
+			return;
 		run_onreply(t, rpl, rx, &drop);
 		if (!drop && !t->final_sent)
-			relay_reply(t, rpl);
+			relay_reply(t, rpl, b->index);
 		return;
 	}
 
 	if (code >= 300 && t->is_invite)
 		send_ack(b, rpl);
 	branch_complete(b, code);
+	if (t->uac_cb) {
+		uac_done(t, code, rpl);
+		return;
+	}
 	run_onreply(t, rpl, rx, &drop);
 	if (code < 300) {
-		relay_reply(t, rpl);
+		relay_reply(t, rpl, b->index);
 		if (t->is_invite)
 			tm_cancel_branches(
 				t, SLICE_LIT("Reason: SIP;cause=200;text="
@@ -740,4 +771,32 @@ int tm_forward_stateless(struct tm_ctx *ctx)
 	d.lst = out;
 	sh->stats.tx_requests++;
 	return net_send(sh->w, &d, msg.p, msg.len, NULL) ? -1 : 1;
+}
+
+/* ------------------------------------------------------ local requests */
+
+int tm_uac_request(struct tm_shard *sh, struct slice req, tm_uac_cb *cb,
+		   void *arg)
+{
+	struct sip_msg *m = &sh->msg2;
+	struct net_rx none;
+	struct tm_trans *t;
+
+	if (sip_msg_parse(m, req.p, req.len, &sh->cfg->limits) ||
+	    !m->is_request)
+		return EINVAL;
+	memset(&none, 0, sizeof(none));
+	t = tm_trans_new(sh, m, &none);
+	if (t == NULL)
+		return ENOMEM;
+	t->uac_cb = cb;
+	t->uac_arg = arg;
+	tm_trans_link(t);
+	if (tm_forward(t, NULL, SLICE_NULL, 0) < 0) {
+		/* Nothing went out: the caller hears it now, once. */
+		t->final_sent = true;
+		tm_trans_release(t);
+		return EHOSTUNREACH;
+	}
+	return 0;
 }

@@ -4,6 +4,7 @@
  * transaction (timers H, I, J, then the wait timer), and stateless replies.
  */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -161,6 +162,8 @@ int tm_local_reply(struct tm_trans *t, unsigned code, struct slice reason,
 
 	if (t->final_sent)
 		return EALREADY;
+	if (code > 100 && sh->cfg->hooks && sh->cfg->hooks->reply_out)
+		sh->cfg->hooks->reply_out(t, NULL, code, -1);
 	if (t->to_tag[0] == 0)
 		sip_gen_tag(t->to_tag, t->req);
 	sip_buf_init(&b, sh->out, sizeof(sh->out));
@@ -194,4 +197,28 @@ void tm_uas_retransmission(struct tm_trans *t)
 	sh->stats.retransmissions++;
 	if (t->last_reply)
 		send_up(sh, &t->src, t->req, t->last_reply, t->last_reply_len);
+}
+
+int tm_trans_reply(struct tm_trans *t, unsigned code, struct slice reason,
+		   struct slice cancel_reason)
+{
+	char line[256];
+	int err;
+
+	if (t->final_sent)
+		return EALREADY;
+	err = tm_local_reply(t, code, reason, t->ed.reply_hdrs);
+	if (err || !t->is_invite || code < 200)
+		return err;
+	/* A final reply leaves nothing to wait for downstream (RFC 3261
+	 * §16.10): the pending branches are cancelled, saying why. */
+	if (cancel_reason.len == 0) {
+		int n = snprintf(line, sizeof(line),
+				 "Reason: SIP;cause=%u;text=\"%.*s\"\r\n", code,
+				 (int)(reason.len < 128 ? reason.len : 128),
+				 reason.p);
+		cancel_reason = slice_make(line, (size_t)n);
+	}
+	tm_cancel_branches(t, cancel_reason);
+	return 0;
 }

@@ -1,0 +1,623 @@
+/*
+ * The built-in KSR functions: core (KSR.*), x, sl, tm, rr, maxfwd,
+ * siputils, corex and hdr, with Kamailio's KEMI names, parameters and
+ * return kinds. Each is a thin call into tm/ or rr/.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "script/script_int.h"
+
+/* --------------------------------------------------------------- helpers */
+
+static struct slice arg_s(const struct script_call *c, unsigned i)
+{
+	return c->args[i].s;
+}
+
+static long long arg_i(const struct script_call *c, unsigned i)
+{
+	return c->args[i].i;
+}
+
+/* A status code argument: 100..699 (RFC 3261 §7.2). */
+static bool code_ok(long long code)
+{
+	return code >= 100 && code <= 699;
+}
+
+static int ok(int err)
+{
+	return err ? -1 : 1;
+}
+
+/* The method of the message, from the CSeq for a reply. */
+static bool msg_method(struct sip_msg *m, struct slice *name,
+                       enum sip_method *id)
+{
+	const struct sip_cseq *cs;
+
+	if (m == NULL)
+		return false;
+	if (m->is_request) {
+		*name = m->method;
+		*id = m->method_id;
+		return true;
+	}
+	if (sip_msg_cseq(&cs, m))
+		return false;
+	*name = cs->method;
+	*id = cs->method_id;
+	return true;
+}
+
+/* ------------------------------------------------------------------ core */
+
+static int core_log(struct script_call *c)
+{
+	struct slice msg = arg_s(c, 0);
+
+	LOG_AT((int)c->exp->arg, "%.*s", SLICE_ARG(msg));
+	return 1;
+}
+
+/* KSR.log(level, msg): Kamailio's level names; others log as errors. */
+static int core_log_level(struct script_call *c)
+{
+	static const struct {
+		const char *name;
+		int level;
+	} levels[] = {
+	        {"dbg", LL_DBG},   {"info", LL_INFO}, {"notice", LL_NOTICE},
+	        {"warn", LL_WARN}, {"err", LL_ERR},   {"crit", LL_CRIT},
+	};
+	int level = LL_ERR;
+
+	for (size_t i = 0; i < sizeof(levels) / sizeof(levels[0]); i++)
+		if (slice_eq_cstr_nocase(arg_s(c, 0), levels[i].name))
+			level = levels[i].level;
+	LOG_AT(level, "%.*s", SLICE_ARG(arg_s(c, 1)));
+	return 1;
+}
+
+static int core_is_method_id(struct script_call *c)
+{
+	struct slice name;
+	enum sip_method id;
+
+	return msg_method(c->ctx->msg, &name, &id) &&
+	                       id == (enum sip_method)c->exp->arg
+	               ? 1
+	               : -1;
+}
+
+/* is_method("INVITE") or is_method("INVITE|BYE"), case-insensitive as in
+ * Kamailio. */
+static int core_is_method(struct script_call *c)
+{
+	struct slice want = arg_s(c, 0), name;
+	enum sip_method id;
+	const char *p = want.p, *end = want.p + want.len;
+
+	if (!msg_method(c->ctx->msg, &name, &id))
+		return -1;
+	while (p <= end) {
+		const char *bar = memchr(p, '|', (size_t)(end - p));
+		const char *e = bar ? bar : end;
+
+		if (slice_eq_nocase(slice_make(p, (size_t)(e - p)), name))
+			return 1;
+		p = e + 1;
+	}
+	return -1;
+}
+
+/* Kamailio's letters (core kemi.c). INFO has none there either. */
+static const struct {
+	char letter;
+	const char *method;
+} method_letters[] = {
+        {'I', "INVITE"}, {'A', "ACK"},     {'B', "BYE"},
+        {'C', "CANCEL"}, {'M', "MESSAGE"}, {'R', "REGISTER"},
+        {'E', "PRACK"},  {'P', "PUBLISH"}, {'S', "SUBSCRIBE"},
+        {'N', "NOTIFY"}, {'O', "OPTIONS"}, {'F', "REFER"},
+        {'G', "GET"},    {'U', "UPDATE"},  {'K', "KDMQ"},
+        {'D', "DELETE"}, {'T', "POST"},    {'V', "PUT"},
+};
+
+static int core_is_method_in(struct script_call *c)
+{
+	struct slice letters = arg_s(c, 0), name;
+	enum sip_method id;
+
+	if (!msg_method(c->ctx->msg, &name, &id))
+		return -1;
+	for (size_t i = 0; i < letters.len; i++) {
+		char l = letters.p[i] & ~0x20; /* upper case */
+		for (size_t j = 0;
+		     j < sizeof(method_letters) / sizeof(method_letters[0]);
+		     j++)
+			if (method_letters[j].letter == l &&
+			    slice_eq_cstr(name, method_letters[j].method))
+				return 1;
+	}
+	return -1;
+}
+
+/* Message flags 0..31, as Kamailio's flag_in_range(). */
+static bool flag_ok(long long f)
+{
+	return f >= 0 && f < 32;
+}
+
+static int core_setflag(struct script_call *c)
+{
+	if (!flag_ok(arg_i(c, 0)))
+		return -1;
+	tm_ctx_setflag(c->ctx, (unsigned)arg_i(c, 0));
+	return 1;
+}
+
+static int core_resetflag(struct script_call *c)
+{
+	if (!flag_ok(arg_i(c, 0)))
+		return -1;
+	tm_ctx_resetflag(c->ctx, (unsigned)arg_i(c, 0));
+	return 1;
+}
+
+static int core_isflagset(struct script_call *c)
+{
+	return flag_ok(arg_i(c, 0)) &&
+	                       tm_ctx_isflagset(c->ctx, (unsigned)arg_i(c, 0))
+	               ? 1
+	               : -1;
+}
+
+static int core_seturi(struct script_call *c)
+{
+	return ok(tm_ctx_set_ruri(c->ctx, arg_s(c, 0)));
+}
+
+static int core_setuser(struct script_call *c)
+{
+	return ok(script_ruri_set_part(c, SCRIPT_URI_USER, arg_s(c, 0)));
+}
+
+static int core_sethost(struct script_call *c)
+{
+	return ok(script_ruri_set_part(c, SCRIPT_URI_HOST, arg_s(c, 0)));
+}
+
+static int core_setdsturi(struct script_call *c)
+{
+	return ok(tm_ctx_set_duri(c->ctx, arg_s(c, 0)));
+}
+
+static int core_resetdsturi(struct script_call *c)
+{
+	return ok(tm_ctx_set_duri(c->ctx, SLICE_NULL));
+}
+
+static int core_isdsturiset(struct script_call *c)
+{
+	return tm_ctx_duri(c->ctx).len ? 1 : -1;
+}
+
+static int core_is_myself(struct script_call *c)
+{
+	struct sip_uri u;
+	const char *why;
+
+	if (c->ctx->sh == NULL || sip_uri_parse(&u, arg_s(c, 0), &why))
+		return -1;
+	return tm_is_myself(c->ctx->sh, &u) ? 1 : -1;
+}
+
+static int core_is_proto(struct script_call *c)
+{
+	return c->ctx->rx && c->ctx->rx->proto == (enum net_proto)c->exp->arg
+	               ? 1
+	               : -1;
+}
+
+/* Marks the message to be dropped without stopping the script. */
+static int core_set_drop(struct script_call *c)
+{
+	c->ctx->drop = true;
+	return 1;
+}
+
+/* --------------------------------------------------------------------- x */
+
+static int x_exit(struct script_call *c)
+{
+	c->ctx->exit = true;
+	return 0;
+}
+
+static int x_drop(struct script_call *c)
+{
+	c->ctx->drop = true;
+	c->ctx->exit = true;
+	return 0;
+}
+
+/*
+ * KSR.x.modf("name", ...): any function by its name alone, the arguments
+ * as strings or integers converted to its signature (kamailio.cfg's
+ * untyped call). The result: its integer (a boolean as 1/-1, nothing as 1)
+ * or its value.
+ */
+static int x_modf(struct script_call *c)
+{
+	const char *name = arg_s(c, 0).p;
+	const struct script_export *e = script_export_find(name);
+	struct script_val args[SCRIPT_MAX_ARGS];
+	struct script_call sub;
+	unsigned n = 0, have = c->nargs - 1;
+	int ret;
+
+	if (e == NULL)
+		return script_call_error(c, "no function %s", name);
+	if (e->fn == x_modf)
+		return script_call_error(c, "modf cannot call itself");
+	for (const char *p = e->params; *p; p++) {
+		const struct script_val *a;
+
+		if (*p == '*') {
+			for (; n < have; n++)
+				args[n] = c->args[n + 1];
+			break;
+		}
+		if (n >= have)
+			return script_call_error(c, "%s: missing argument #%u",
+			                         name, n + 1);
+		a = &c->args[n + 1];
+		args[n] = *a;
+		if (*p == 's') {
+			args[n].type = SCRIPT_VAL_STR;
+		} else if (a->type != SCRIPT_VAL_INT) {
+			char *end;
+			errno = 0;
+			args[n].i = strtoll(a->s.p, &end, 10);
+			if (a->s.len == 0 || *end || errno)
+				return script_call_error(
+				        c, "%s: argument #%u is not an integer",
+				        name, n + 1);
+			args[n].type = SCRIPT_VAL_INT;
+		}
+		n++;
+	}
+	sub = *c;
+	sub.exp = e;
+	sub.args = args;
+	sub.nargs = n;
+	ret = e->fn(&sub);
+	if (sub.error) {
+		/* sub.error is the buffer script_call_error() writes. */
+		char msg[sizeof(c->script->errbuf)];
+		snprintf(msg, sizeof(msg), "%s", sub.error);
+		return script_call_error(c, "%s: %s", name, msg);
+	}
+	switch (e->ret) {
+	case SCRIPT_RET_VAL:
+		c->ret = sub.ret;
+		break;
+	case SCRIPT_RET_BOOL:
+		script_ret_int(c, ret > 0 ? 1 : -1);
+		break;
+	case SCRIPT_RET_INT:
+		script_ret_int(c, ret);
+		break;
+	default:
+		script_ret_int(c, 1);
+	}
+	return ret;
+}
+
+/* -------------------------------------------------------------------- sl */
+
+static int sl_reply(struct script_call *c, unsigned code, struct slice reason)
+{
+	int ret = tm_sl_reply(c->ctx, code, reason);
+
+	if (ret > 0 && code >= 200)
+		script_note_answered(c);
+	return ret;
+}
+
+static int sl_send_reply(struct script_call *c)
+{
+	if (!code_ok(arg_i(c, 0)))
+		return -1;
+	return sl_reply(c, (unsigned)arg_i(c, 0), arg_s(c, 1));
+}
+
+static int sl_reply_error(struct script_call *c)
+{
+	return sl_reply(c, 500, SLICE_LIT("Server Internal Error"));
+}
+
+/* -------------------------------------------------------------------- tm */
+
+static int relayed(struct script_call *c, int ret)
+{
+	/* -1 is the only result after which nothing answered the request:
+	 * other negative codes are replies tm sent itself. */
+	if (ret != -1)
+		script_note_answered(c);
+	return ret;
+}
+
+static int tm_relay(struct script_call *c)
+{
+	return relayed(c, tm_t_relay(c->ctx, NULL, SLICE_NULL, 0));
+}
+
+static int tm_relay_to_proto_addr(struct script_call *c)
+{
+	struct slice proto = arg_s(c, 0);
+	long long port = arg_i(c, 2);
+	const char *name = NULL;
+
+	/* tm takes the lower-case names. */
+	if (slice_eq_cstr_nocase(proto, "udp"))
+		name = "udp";
+	else if (slice_eq_cstr_nocase(proto, "tcp"))
+		name = "tcp";
+	if (name == NULL) {
+		LOG_ERR("script: t_relay_to_proto_addr: unsupported proto "
+		        "%.*s",
+		        SLICE_ARG(proto));
+		return -1;
+	}
+	if (port < 0 || port > 65535 || arg_s(c, 1).len == 0)
+		return -1;
+	return relayed(c,
+	               tm_t_relay(c->ctx, name, arg_s(c, 1), (unsigned)port));
+}
+
+static int tm_on_failure(struct script_call *c)
+{
+	return tm_t_on_failure(c->ctx, arg_s(c, 0).p);
+}
+
+static int tm_on_branch(struct script_call *c)
+{
+	return tm_t_on_branch(c->ctx, arg_s(c, 0).p);
+}
+
+static int tm_on_reply(struct script_call *c)
+{
+	return tm_t_on_reply(c->ctx, arg_s(c, 0).p);
+}
+
+static int tm_check_trans(struct script_call *c)
+{
+	return tm_t_check_trans(c->ctx);
+}
+
+static int tm_newtran(struct script_call *c)
+{
+	return tm_t_newtran(c->ctx);
+}
+
+static int tm_reply(struct script_call *c)
+{
+	int ret;
+
+	if (!code_ok(arg_i(c, 0)))
+		return -1;
+	ret = tm_t_reply(c->ctx, (unsigned)arg_i(c, 0), arg_s(c, 1));
+	if (ret > 0 && arg_i(c, 0) >= 200)
+		script_note_answered(c);
+	return ret;
+}
+
+static int tm_is_canceled(struct script_call *c)
+{
+	return tm_t_is_canceled(c->ctx);
+}
+
+static int tm_set_fr(struct script_call *c)
+{
+	long long inv = arg_i(c, 0), noninv = arg_i(c, 1);
+
+	if (inv < 0 || noninv < 0 || inv > 86400000 || noninv > 86400000)
+		return -1;
+	return tm_t_set_fr(c->ctx, (unsigned)inv, (unsigned)noninv);
+}
+
+static int tm_branch_timeout(struct script_call *c)
+{
+	return tm_t_branch_timeout(c->ctx);
+}
+
+static int tm_any_replied(struct script_call *c)
+{
+	return tm_t_any_replied(c->ctx);
+}
+
+/* -------------------------------------------------------------------- rr */
+
+static int rr_record(struct script_call *c)
+{
+	return rr_record_route(c->ctx, c->script->rr, SLICE_NULL);
+}
+
+static int rr_record_params(struct script_call *c)
+{
+	return rr_record_route(c->ctx, c->script->rr, arg_s(c, 0));
+}
+
+static int rr_loose(struct script_call *c)
+{
+	return rr_loose_route(c->ctx);
+}
+
+static int rr_add_param(struct script_call *c)
+{
+	return rr_add_rr_param(c->ctx, arg_s(c, 0));
+}
+
+static int rr_check_param(struct script_call *c)
+{
+	return rr_check_route_param(c->ctx, arg_s(c, 0).p);
+}
+
+static int rr_direction(struct script_call *c)
+{
+	return rr_is_direction(c->ctx, arg_s(c, 0).p);
+}
+
+/* ------------------------------------------- maxfwd, siputils, corex */
+
+static int maxfwd_process(struct script_call *c)
+{
+	long long limit = arg_i(c, 0);
+
+	/* Kamailio's maxfwd accepts limits up to 256. */
+	if (limit < 0 || limit > 256)
+		return -2;
+	return tm_process_maxfwd(c->ctx, (unsigned)limit);
+}
+
+static int siputils_has_totag(struct script_call *c)
+{
+	const struct sip_addr *to;
+
+	return c->ctx->msg && sip_msg_to(&to, c->ctx->msg) == 0 &&
+	                       to->has_tag && to->tag.len
+	               ? 1
+	               : -1;
+}
+
+static int corex_append_branch(struct script_call *c)
+{
+	return tm_append_branch(c->ctx, SLICE_NULL);
+}
+
+static int corex_append_branch_uri(struct script_call *c)
+{
+	return tm_append_branch(c->ctx, arg_s(c, 0));
+}
+
+/* ------------------------------------------------------------------- hdr */
+
+static int hdr_append(struct script_call *c)
+{
+	return ok(tm_ctx_hdr_append(c->ctx, arg_s(c, 0)));
+}
+
+static int hdr_remove(struct script_call *c)
+{
+	return tm_ctx_hdr_remove(c->ctx, arg_s(c, 0)) < 0 ? -1 : 1;
+}
+
+static int hdr_is_present(struct script_call *c)
+{
+	return c->ctx->msg && sip_msg_hdr_by_name(c->ctx->msg, arg_s(c, 0))
+	               ? 1
+	               : -1;
+}
+
+static int hdr_append_to_reply(struct script_call *c)
+{
+	return ok(tm_ctx_append_to_reply(c->ctx, arg_s(c, 0)));
+}
+
+static int hdr_get(struct script_call *c)
+{
+	const struct sip_hdr *h =
+	        c->ctx->msg ? sip_msg_hdr_by_name(c->ctx->msg, arg_s(c, 0))
+	                    : NULL;
+
+	if (h)
+		script_ret_str(c, h->value);
+	return 1;
+}
+
+/* ----------------------------------------------------------------- table */
+
+#define ANY SCRIPT_EXP_ANYWHERE
+#define R_N SCRIPT_RET_NONE
+#define R_I SCRIPT_RET_INT
+#define R_B SCRIPT_RET_BOOL
+#define R_V SCRIPT_RET_VAL
+
+#define IS_METHOD_ROW(m)                                                       \
+	{"", "is_" #m, core_is_method_id, "", R_B, 0, SIP_METHOD_##m},
+
+const struct script_export script_ksr_exports[] = {
+        {"", "dbg", core_log, "s", R_N, ANY, LL_DBG},
+        {"", "info", core_log, "s", R_N, ANY, LL_INFO},
+        {"", "notice", core_log, "s", R_N, ANY, LL_NOTICE},
+        {"", "warn", core_log, "s", R_N, ANY, LL_WARN},
+        {"", "err", core_log, "s", R_N, ANY, LL_ERR},
+        {"", "crit", core_log, "s", R_N, ANY, LL_CRIT},
+        {"", "log", core_log_level, "ss", R_N, ANY, 0},
+        /* clang-format off */
+        SIP_METHOD_LIST(IS_METHOD_ROW)
+        /* clang-format on */
+        {"", "is_method", core_is_method, "s", R_B, 0, 0},
+        {"", "is_method_in", core_is_method_in, "s", R_B, 0, 0},
+        {"", "is_UDP", core_is_proto, "", R_B, 0, NET_UDP},
+        {"", "is_TCP", core_is_proto, "", R_B, 0, NET_TCP},
+        {"", "setflag", core_setflag, "i", R_B, 0, 0},
+        {"", "resetflag", core_resetflag, "i", R_B, 0, 0},
+        {"", "isflagset", core_isflagset, "i", R_B, 0, 0},
+        {"", "seturi", core_seturi, "s", R_B, 0, 0},
+        {"", "setuser", core_setuser, "s", R_B, 0, 0},
+        {"", "sethost", core_sethost, "s", R_B, 0, 0},
+        {"", "setdsturi", core_setdsturi, "s", R_B, 0, 0},
+        {"", "resetdsturi", core_resetdsturi, "", R_B, 0, 0},
+        {"", "isdsturiset", core_isdsturiset, "", R_B, 0, 0},
+        {"", "is_myself", core_is_myself, "s", R_B, 0, 0},
+        {"", "set_drop", core_set_drop, "", R_N, 0, 0},
+
+        {"x", "exit", x_exit, "", R_N, 0, 0},
+        {"x", "drop", x_drop, "", R_N, 0, 0},
+        {"x", "modf", x_modf, "s*", R_V, 0, 0},
+
+        {"sl", "sl_send_reply", sl_send_reply, "is", R_I, 0, 0},
+        {"sl", "send_reply", sl_send_reply, "is", R_I, 0, 0},
+        {"sl", "sl_reply_error", sl_reply_error, "", R_I, 0, 0},
+
+        {"tm", "t_relay", tm_relay, "", R_I, 0, 0},
+        {"tm", "t_relay_to_proto_addr", tm_relay_to_proto_addr, "ssi", R_I, 0,
+         0},
+        {"tm", "t_on_failure", tm_on_failure, "s", R_I, 0, 0},
+        {"tm", "t_on_branch", tm_on_branch, "s", R_I, 0, 0},
+        {"tm", "t_on_reply", tm_on_reply, "s", R_I, 0, 0},
+        {"tm", "t_check_trans", tm_check_trans, "", R_I, 0, 0},
+        {"tm", "t_newtran", tm_newtran, "", R_I, 0, 0},
+        {"tm", "t_reply", tm_reply, "is", R_I, 0, 0},
+        {"tm", "t_is_canceled", tm_is_canceled, "", R_I, 0, 0},
+        {"tm", "t_set_fr", tm_set_fr, "ii", R_I, 0, 0},
+        {"tm", "t_branch_timeout", tm_branch_timeout, "", R_I, 0, 0},
+        {"tm", "t_any_replied", tm_any_replied, "", R_I, 0, 0},
+
+        {"rr", "record_route", rr_record, "", R_I, 0, 0},
+        {"rr", "record_route_params", rr_record_params, "s", R_I, 0, 0},
+        {"rr", "loose_route", rr_loose, "", R_I, 0, 0},
+        {"rr", "add_rr_param", rr_add_param, "s", R_I, 0, 0},
+        {"rr", "check_route_param", rr_check_param, "s", R_I, 0, 0},
+        {"rr", "is_direction", rr_direction, "s", R_I, 0, 0},
+
+        {"maxfwd", "process_maxfwd", maxfwd_process, "i", R_I, 0, 0},
+        {"siputils", "has_totag", siputils_has_totag, "", R_I, 0, 0},
+        {"corex", "append_branch", corex_append_branch, "", R_I, 0, 0},
+        {"corex", "append_branch_uri", corex_append_branch_uri, "s", R_I, 0, 0},
+
+        {"hdr", "append", hdr_append, "s", R_I, 0, 0},
+        {"hdr", "remove", hdr_remove, "s", R_I, 0, 0},
+        {"hdr", "is_present", hdr_is_present, "s", R_I, 0, 0},
+        {"hdr", "append_to_reply", hdr_append_to_reply, "s", R_I, 0, 0},
+        {"hdr", "get", hdr_get, "s", R_V, 0, 0},
+};
+
+const size_t script_ksr_nexports =
+        sizeof(script_ksr_exports) / sizeof(script_ksr_exports[0]);

@@ -1,0 +1,430 @@
+/*
+ * The Lua engine: one state per worker, the KSR tables built from the
+ * export registry, the one trampoline every KSR function goes through, and
+ * route runs with their error handling.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <lauxlib.h>
+#include <lualib.h>
+
+#include "script/script_int.h"
+
+/*
+ * KSR.x.exit() and KSR.x.drop() unwind the Lua function with this error
+ * object, as app_lua does with its marker string; script_run() swallows
+ * it. The address of a constant cannot be forged from Lua.
+ */
+static const char exit_marker = 0;
+
+#define ENTRY_REQUEST "ksr_request_route"
+#define ENTRY_REPLY   "ksr_reply_route"
+
+static struct script *state_of(lua_State *L)
+{
+	return *(struct script **)lua_getextraspace(L);
+}
+
+static struct tm_ctx *current_ctx(const struct script *s)
+{
+	return s->cur ? s->cur->ctx : NULL;
+}
+
+void script_note_answered(struct script_call *c)
+{
+	if (c->script->cur)
+		c->script->cur->answered = true;
+}
+
+/* ------------------------------------------------------------ trampoline */
+
+static int raise_exit(lua_State *L)
+{
+	lua_pushlightuserdata(L, (void *)&exit_marker);
+	return lua_error(L);
+}
+
+/* "KSR.tm." / "KSR." as luaL_error arguments. */
+#define EXP_FMT     "KSR.%s%s%s"
+#define EXP_ARGS(e) (e)->module, (e)->module[0] ? "." : "", (e)->name
+
+static int arg_error(lua_State *L, const struct script_export *e, int i,
+                     const char *expected)
+{
+	return luaL_error(L, EXP_FMT ": bad argument #%d (%s expected, got %s)",
+	                  EXP_ARGS(e), i, expected, luaL_typename(L, i));
+}
+
+static void push_val(lua_State *L, const struct script_val *v)
+{
+	switch (v->type) {
+	case SCRIPT_VAL_INT:
+		lua_pushinteger(L, (lua_Integer)v->i);
+		break;
+	case SCRIPT_VAL_STR:
+		lua_pushlstring(L, v->s.p ? v->s.p : "", v->s.len);
+		break;
+	default:
+		lua_pushnil(L);
+	}
+}
+
+/*
+ * Every KSR function: upvalue 1 is its row of the export table. Checks
+ * the arguments against the signature into a stack array (strings stay
+ * in Lua, nothing is allocated), calls, converts the result. An exit set
+ * by the function (or before it, if the script caught the unwinding with
+ * pcall) stops the Lua function.
+ */
+static int trampoline(lua_State *L)
+{
+	const struct script_export *e = lua_touserdata(L, lua_upvalueindex(1));
+	struct script *s = state_of(L);
+	struct tm_ctx *ctx = current_ctx(s);
+	struct script_val args[SCRIPT_MAX_ARGS];
+	struct script_call c;
+	int top = lua_gettop(L);
+	unsigned n = 0;
+	int ret;
+
+	if (ctx == NULL && !(e->flags & SCRIPT_EXP_ANYWHERE))
+		return luaL_error(L, EXP_FMT ": not available outside a route",
+		                  EXP_ARGS(e));
+	if (ctx && ctx->exit)
+		return raise_exit(L);
+	for (const char *p = e->params; *p; p++) {
+		int i = (int)n + 1;
+		int isnum;
+
+		if (*p == '*') {
+			for (; i <= top && n < SCRIPT_MAX_ARGS; i++, n++) {
+				int t = lua_type(L, i);
+				if (t != LUA_TSTRING && t != LUA_TNUMBER)
+					return arg_error(L, e, i,
+					                 "string or integer");
+				args[n].type = lua_isinteger(L, i)
+				                       ? SCRIPT_VAL_INT
+				                       : SCRIPT_VAL_STR;
+				args[n].i = lua_tointeger(L, i);
+				args[n].s.p =
+				        lua_tolstring(L, i, &args[n].s.len);
+			}
+			break;
+		}
+		if (*p == 's') {
+			int t = lua_type(L, i);
+			if (t != LUA_TSTRING && t != LUA_TNUMBER)
+				return arg_error(L, e, i, "string");
+			args[n].type = SCRIPT_VAL_STR;
+			args[n].i = 0;
+			args[n].s.p = lua_tolstring(L, i, &args[n].s.len);
+		} else {
+			lua_Integer v = lua_tointegerx(L, i, &isnum);
+			if (!isnum)
+				return arg_error(L, e, i, "integer");
+			args[n].type = SCRIPT_VAL_INT;
+			args[n].i = (long long)v;
+			args[n].s = SLICE_NULL;
+		}
+		n++;
+	}
+
+	memset(&c, 0, sizeof(c));
+	c.script = s;
+	c.ctx = ctx;
+	c.exp = e;
+	c.args = args;
+	c.nargs = n;
+	c.buf = s->buf;
+	c.bufsize = sizeof(s->buf);
+	ret = e->fn(&c);
+	if (c.error)
+		return luaL_error(L, EXP_FMT ": %s", EXP_ARGS(e), c.error);
+	if (ctx && ctx->exit)
+		return raise_exit(L);
+	switch (e->ret) {
+	case SCRIPT_RET_INT:
+		lua_pushinteger(L, ret);
+		return 1;
+	case SCRIPT_RET_BOOL:
+		lua_pushboolean(L, ret > 0);
+		return 1;
+	case SCRIPT_RET_VAL:
+		push_val(L, &c.ret);
+		return 1;
+	default:
+		return 0;
+	}
+}
+
+/* KSR.<module>.<name> for every registered function. */
+static void build_ksr(lua_State *L)
+{
+	const struct script_export *t;
+	size_t n;
+
+	lua_newtable(L); /* KSR */
+	for (size_t k = 0; script_export_table(k, &t, &n); k++) {
+		for (size_t i = 0; i < n; i++) {
+			const struct script_export *e = &t[i];
+			int tbl = lua_gettop(L);
+
+			if (e->module[0]) {
+				if (lua_getfield(L, -1, e->module) !=
+				    LUA_TTABLE) {
+					lua_pop(L, 1);
+					lua_newtable(L);
+					lua_pushvalue(L, -1);
+					lua_setfield(L, tbl, e->module);
+				}
+			}
+			lua_pushlightuserdata(L, (void *)e);
+			lua_pushcclosure(L, trampoline, 1);
+			lua_setfield(L, -2, e->name);
+			lua_settop(L, tbl);
+		}
+	}
+	lua_setglobal(L, "KSR");
+}
+
+/* ------------------------------------------------------------ the state */
+
+/* Counts the state's memory and refuses to pass the limit; Lua turns the
+ * refusal into a memory error of the running route, not a crash. */
+static void *lua_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
+{
+	struct script *s = ud;
+	size_t old = ptr ? osize : 0;
+	void *p;
+
+	if (nsize == 0) {
+		free(ptr);
+		s->mem -= old;
+		return NULL;
+	}
+	if (s->mem_limit && nsize > old &&
+	    s->mem - old + nsize > s->mem_limit) {
+		s->mem_hit = true;
+		return NULL;
+	}
+	p = realloc(ptr, nsize);
+	if (p)
+		s->mem = s->mem - old + nsize;
+	return p;
+}
+
+/* Message handler of every pcall: keeps the exit marker, and adds the
+ * traceback to real errors. */
+static int msgh(lua_State *L)
+{
+	const char *msg;
+
+	if (lua_touserdata(L, 1) == (const void *)&exit_marker)
+		return 1;
+	msg = lua_tostring(L, 1);
+	if (msg == NULL)
+		msg = luaL_tolstring(L, 1, NULL);
+	luaL_traceback(L, L, msg, 1);
+	return 1;
+}
+
+static int reply_default(struct tm_ctx *ctx, unsigned code, struct slice reason)
+{
+	return ctx->t ? tm_t_reply(ctx, code, reason)
+	              : tm_sl_reply(ctx, code, reason);
+}
+
+static void copy_error(char *err, size_t errsize, const char *msg)
+{
+	if (err && errsize)
+		snprintf(err, errsize, "%s", msg);
+}
+
+static int load(struct script **out, const char *name, const char *text,
+                size_t len, const struct rr_config *rr, char *err,
+                size_t errsize)
+{
+	struct script *s = calloc(1, sizeof(*s));
+	char chunk[512];
+	int rc;
+
+	if (s == NULL)
+		return ENOMEM;
+	s->mem_limit = SCRIPT_MEM_LIMIT;
+	s->error_reply = reply_default;
+	rr_config_defaults(&s->rr_default);
+	s->rr = rr ? rr : &s->rr_default;
+	s->L = lua_newstate(lua_alloc, s);
+	if (s->L == NULL) {
+		free(s);
+		return ENOMEM;
+	}
+	*(struct script **)lua_getextraspace(s->L) = s;
+	script_registry_init();
+	/* Most garbage dies with its message: the generational mode
+	 * collects it cheaply. */
+	lua_gc(s->L, LUA_GCGEN, 0, 0);
+	luaL_openlibs(s->L);
+	build_ksr(s->L);
+
+	/* Lua prints "@name" chunks as "name:LINE:". Text only: a
+	 * precompiled chunk could crash the state. */
+	snprintf(chunk, sizeof(chunk), "@%s", name);
+	if (text)
+		rc = luaL_loadbufferx(s->L, text, len, chunk, "t");
+	else
+		rc = luaL_loadfilex(s->L, name, "t");
+	if (rc == LUA_OK) {
+		lua_pushcfunction(s->L, msgh);
+		lua_insert(s->L, -2);
+		rc = lua_pcall(s->L, 0, 0, -2);
+	}
+	if (rc != LUA_OK) {
+		const char *msg = lua_tostring(s->L, -1);
+		char line[512];
+
+		/* The first line: the message without the traceback. */
+		snprintf(line, sizeof(line), "%s",
+		         msg ? msg : "error loading the script");
+		line[strcspn(line, "\n")] = '\0';
+		copy_error(err, errsize, line);
+		script_free(s);
+		return rc == LUA_ERRMEM ? ENOMEM : EINVAL;
+	}
+	lua_settop(s->L, 0);
+	if (lua_getglobal(s->L, ENTRY_REQUEST) != LUA_TFUNCTION) {
+		snprintf(chunk, sizeof(chunk),
+		         "%s: no function " ENTRY_REQUEST " defined", name);
+		copy_error(err, errsize, chunk);
+		script_free(s);
+		return EINVAL;
+	}
+	lua_settop(s->L, 0);
+	*out = s;
+	return 0;
+}
+
+int script_new(struct script **out, const char *path,
+               const struct rr_config *rr, char *err, size_t errsize)
+{
+	return load(out, path, NULL, 0, rr, err, errsize);
+}
+
+int script_new_string(struct script **out, const char *name, const char *text,
+                      size_t len, const struct rr_config *rr, char *err,
+                      size_t errsize)
+{
+	return load(out, name, text ? text : "", text ? len : 0, rr, err,
+	            errsize);
+}
+
+void script_free(struct script *s)
+{
+	if (s == NULL)
+		return;
+	if (s->L)
+		lua_close(s->L);
+	script_vars_free(s);
+	free(s);
+}
+
+void script_set_error_reply(struct script *s, script_reply_fn *fn)
+{
+	s->error_reply = fn ? fn : reply_default;
+}
+
+void script_set_mem_limit(struct script *s, size_t bytes)
+{
+	s->mem_limit = bytes;
+}
+
+size_t script_mem_used(const struct script *s)
+{
+	return s->mem;
+}
+
+/* ------------------------------------------------------------ route runs */
+
+static const char *entry_point(enum tm_route_type rt)
+{
+	switch (rt) {
+	case TM_ROUTE_REQUEST:
+		return ENTRY_REQUEST;
+	case TM_ROUTE_REPLY:
+		return ENTRY_REPLY;
+	default:
+		return NULL;
+	}
+}
+
+static void route_failed(struct script *s, struct tm_ctx *ctx,
+                         enum tm_route_type rt, const char *fn, int rc,
+                         bool answered)
+{
+	lua_State *L = s->L;
+	const char *msg = lua_tostring(L, -1);
+	struct slice callid = SLICE_NULL;
+	int len;
+
+	if (ctx->msg)
+		sip_msg_call_id(&callid, ctx->msg);
+	if (rc == LUA_ERRMEM) {
+		LOG_ERR("script: %s: out of memory%s (%zu bytes in use), "
+		        "Call-ID %.*s",
+		        fn, s->mem_hit ? " (memory limit reached)" : "", s->mem,
+		        SLICE_ARG(callid));
+	} else {
+		if (msg == NULL)
+			msg = "(error object is not a string)";
+		len = (int)strcspn(msg, "\n");
+		LOG_ERR("script: %s: %.*s, Call-ID %.*s", fn, len, msg,
+		        SLICE_ARG(callid));
+		if (msg[len])
+			LOG_DBG("script: %s", msg);
+	}
+	s->mem_hit = false;
+	/* The request would otherwise wait for a reply nobody sends. */
+	if (ctx->t && tm_trans_final_sent(ctx->t))
+		answered = true;
+	if (rt == TM_ROUTE_REQUEST && !answered && ctx->msg &&
+	    ctx->msg->is_request && ctx->msg->method_id != SIP_METHOD_ACK &&
+	    !ctx->drop)
+		s->error_reply(ctx, 500, SLICE_LIT("Server Internal Error"));
+}
+
+void script_run(void *script, struct tm_ctx *ctx, enum tm_route_type rt,
+                const char *name)
+{
+	struct script *s = script;
+	lua_State *L = s->L;
+	const char *fn = name ? name : entry_point(rt);
+	struct script_frame frame = {ctx, false, s->cur};
+	int base, rc;
+
+	if (fn == NULL || ctx == NULL)
+		return;
+	/* Relative to whatever C function is running now: a nested run
+	 * starts inside a KSR call. */
+	base = lua_gettop(L);
+	if (!lua_checkstack(L, 3)) {
+		LOG_ERR("script: %s: Lua stack exhausted", fn);
+		return;
+	}
+	lua_pushcfunction(L, msgh);
+	if (lua_getglobal(L, fn) != LUA_TFUNCTION) {
+		lua_settop(L, base);
+		/* ksr_reply_route is optional, as in app_lua. */
+		if (name || rt != TM_ROUTE_REPLY)
+			LOG_ERR("script: route function %s is not defined", fn);
+		return;
+	}
+	s->cur = &frame;
+	rc = lua_pcall(L, 0, 0, base + 1);
+	s->cur = frame.prev;
+	if (rc != LUA_OK && lua_touserdata(L, -1) != (const void *)&exit_marker)
+		route_failed(s, ctx, rt, fn, rc, frame.answered);
+	lua_settop(L, base);
+}

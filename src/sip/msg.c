@@ -10,6 +10,9 @@
  */
 #include <errno.h>
 #include <string.h>
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 
 #include "sip/sip_int.h"
 
@@ -19,10 +22,114 @@ static int bad(struct sip_msg *m, const char *why)
 	return EBADMSG;
 }
 
-/* Line end: pointer to the '\n' ending the line that starts at p, or NULL. */
-static const char *line_end(const char *p, const char *end)
+/*
+ * Line ends are found through a bitmap of the '\n's of a 64-byte window of
+ * the message, built 16 bytes at a time with SSE2 (baseline on x86-64):
+ * the next line end is then a shift and a count of trailing zeros, where a
+ * byte loop (or a memchr() call per line) was most of the cost of
+ * indexing. A load never leaves [buf, end): where fewer than 16 bytes
+ * remain it moves back to end - 16 and the bits of the bytes before the
+ * position are shifted out, which needs a message of 16 bytes or more;
+ * shorter ones (and builds without SSE2) take a byte loop.
+ */
+struct lf_window {
+	const char *base; /* bit i of lf is base[i] == '\n' */
+	uint64_t lf;
+	const char *buf, *end;
+};
+
+#ifdef __SSE2__
+static inline unsigned eq16(const char *p, __m128i c)
 {
-	return memchr(p, '\n', (size_t)(end - p));
+	__m128i v = _mm_loadu_si128((const __m128i *)(const void *)p);
+
+	return (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(v, c));
+}
+#endif
+
+/* lf_bits() where fewer than 64 bytes remain. */
+static uint64_t lf_bits_tail(const char *at, const char *buf, const char *end)
+{
+	uint64_t bits = 0;
+
+#ifdef __SSE2__
+	if (end - buf >= 16) {
+		const __m128i nl = _mm_set1_epi8('\n');
+		const char *q = at;
+		for (; end - q >= 16; q += 16)
+			bits |= (uint64_t)eq16(q, nl) << (q - at);
+		if (q < end)
+			bits |= (uint64_t)(eq16(end - 16, nl) >>
+			                   (16 - (end - q)))
+			        << (q - at);
+		return bits;
+	}
+#endif
+	for (unsigned i = 0; at + i < end; i++)
+		if (at[i] == '\n')
+			bits |= (uint64_t)1 << i;
+	return bits;
+}
+
+/* Bit i set when at[i] is a '\n', for the bytes of [at, at + 64) before
+ * end. */
+static inline uint64_t lf_bits(const char *at, const char *buf, const char *end)
+{
+#ifdef __SSE2__
+	if (end - at >= 64) {
+		const __m128i nl = _mm_set1_epi8('\n');
+		return (uint64_t)eq16(at, nl) |
+		       (uint64_t)eq16(at + 16, nl) << 16 |
+		       (uint64_t)eq16(at + 32, nl) << 32 |
+		       (uint64_t)eq16(at + 48, nl) << 48;
+	}
+#endif
+	return lf_bits_tail(at, buf, end);
+}
+
+static void lf_window_init(struct lf_window *w, const char *p, const char *buf,
+                           const char *end)
+{
+	w->base = p;
+	w->lf = lf_bits(p, buf, end);
+	w->buf = buf;
+	w->end = end;
+}
+
+/* The first '\n' at or after p (p >= w->base, and past every '\n' before
+ * the previous one found), or NULL. */
+static inline const char *next_lf(struct lf_window *w, const char *p)
+{
+	uint64_t bits = p - w->base < 64 ? w->lf >> (p - w->base) : 0;
+
+	while (bits == 0) {
+		if (w->end - w->base <= 64)
+			return NULL;
+		w->base += 64;
+		w->lf = bits = lf_bits(w->base, w->buf, w->end);
+		p = w->base;
+	}
+	return p + __builtin_ctzll(bits);
+}
+
+/* The first ':' in [p, lf), or NULL. Names are short: one load at p finds
+ * the colon of most lines. */
+static inline const char *find_colon(const char *p, const char *lf,
+                                     const char *end)
+{
+#ifdef __SSE2__
+	if (end - p >= 16) {
+		unsigned bits = eq16(p, _mm_set1_epi8(':'));
+		if (bits)
+			return p + __builtin_ctz(bits) < lf
+			               ? p + __builtin_ctz(bits)
+			               : NULL;
+		if (lf - p <= 16)
+			return NULL;
+		return memchr(p + 16, ':', (size_t)(lf - p - 16));
+	}
+#endif
+	return memchr(p, ':', (size_t)(lf - p));
 }
 
 /* Strips the CR before an LF line end (a bare LF is tolerated). */
@@ -112,17 +219,16 @@ static int parse_status_line(struct sip_msg *m, struct slice line)
 	return 0;
 }
 
-/* The value of a header ends at the end of its last (folded) line; it
+/* The value of a header: LWS-trimmed, from s (its first byte after the
+ * colon that is not SP or HT) to the end of its last (folded) line. It
  * may also start on a continuation line. */
-static void finish_value(struct sip_hdr *h, const char *value_end)
+static inline struct slice trim_value(const char *s, const char *value_end)
 {
-	const char *s = h->value.p;
-
 	while (s < value_end && sip_is((unsigned char)*s, SIP_CC_WS))
 		s++;
 	while (value_end > s && sip_is((unsigned char)value_end[-1], SIP_CC_WS))
 		value_end--;
-	h->value = slice_make(s, (size_t)(value_end - s));
+	return slice_make(s, (size_t)(value_end - s));
 }
 
 /* Content-Length = 1*DIGIT; it delimits the body (RFC 3261 §20.14). */
@@ -130,11 +236,6 @@ static void note_content_length(struct sip_msg *m, const struct sip_hdr *h)
 {
 	uint32_t v;
 
-	if (m->has_content_length) {
-		/* Several: sip_msg_check() rejects them (RFC 4475 §3.3.9);
-		 * the first one still delimits the body. */
-		return;
-	}
 	if (slice_to_u32(&v, h->value, UINT32_MAX) != 0) {
 		m->body_error = "bad Content-Length";
 		return;
@@ -143,11 +244,136 @@ static void note_content_length(struct sip_msg *m, const struct sip_hdr *h)
 	m->content_length = v;
 }
 
+/*
+ * The first valid Content-Length delimits the body; an invalid one before
+ * it, or a missing empty line after the headers, is a body_error. Of the
+ * two, the one found last while reading the message is reported: the
+ * missing empty line unless the last header is a bad Content-Length.
+ */
+static void note_body_defects(struct sip_msg *m, bool no_empty_line)
+{
+	static const char no_empty_line_error[] =
+	        "no empty line after the headers";
+
+	for (const struct sip_hdr *h = sip_msg_hdr(m, SIP_HDR_CONTENT_LENGTH);
+	     h != NULL && !m->has_content_length; h = sip_msg_hdr_next(m, h)) {
+		if (no_empty_line && h == &m->hdrs[m->nhdrs - 1]) {
+			m->body_error = no_empty_line_error;
+			no_empty_line = false;
+		}
+		note_content_length(m, h);
+	}
+	if (no_empty_line)
+		m->body_error = no_empty_line_error;
+}
+
+/*
+ * A header line whose name is not a token followed by a colon: the reason
+ * says which (the first byte, or what follows the name).
+ */
+static int bad_name(struct sip_msg *m, const char *p, const char *eol)
+{
+	if (sip_skip_token(p, eol) == p)
+		return bad(m, "malformed header name");
+	return bad(m, "header line without colon");
+}
+
+/*
+ * Id of the name [p, ne). A known name matched is a token by construction:
+ * only the other names need their bytes checked.
+ */
+static enum sip_hdr_id name_lookup(const char *p, const char *ne,
+                                   const char *end)
+{
+	/* the lookup reads up to 8 bytes of any shorter name */
+	if (end - p >= 8)
+		return sip_hdr_lookup_padded(p, (size_t)(ne - p));
+	return sip_hdr_lookup(slice_make(p, (size_t)(ne - p)));
+}
+
+/*
+ * Indexes the header lines from *pp, the line after the start line, to
+ * the empty line that ends them; *pp is then the start of the body, or
+ * NULL when the message ends without that empty line.
+ */
+static int index_headers(struct sip_msg *m, struct lf_window *win,
+                         const char **pp, unsigned max_hdrs)
+{
+	const char *buf = m->buf, *end = win->end, *p = *pp, *lf;
+	uint16_t last[SIP_HDR__COUNT] = {0}; /* index + 1 of the last of id */
+	struct sip_hdr *h = NULL;
+
+	for (;; p = lf + 1) {
+		if (p >= end) {
+			if (m->nhdrs == 0)
+				return bad(m, "no headers");
+			/* Tolerated so that a 400 can be sent; see
+			 * note_body_defects(). */
+			m->hdrs_end = (uint32_t)(end - buf);
+			p = NULL;
+			break;
+		}
+		lf = next_lf(win, p);
+		if (lf == NULL)
+			return bad(m, "unterminated header line");
+		const char *eol = strip_cr(p, lf);
+		if (sip_is((unsigned char)*p, SIP_CC_WS)) {
+			if (eol == p) {
+				m->hdrs_end = (uint32_t)(p - buf);
+				p = lf + 1;
+				break;
+			}
+			/* Folded continuation of the previous header (RFC
+			 * 3261 §7.3.1). A CR or LF here is a bad name. */
+			if (*p == ' ' || *p == '\t') {
+				if (h == NULL)
+					return bad(m, "continuation before "
+					              "any header");
+				h->len = (uint32_t)(lf + 1 - buf) - h->off;
+				h->value = trim_value(h->value.p, eol);
+				continue;
+			}
+		}
+		if (m->nhdrs >= max_hdrs) {
+			m->error = "too many headers";
+			return E2BIG;
+		}
+
+		/* field-name HCOLON: token *(SP / HTAB) ":" (§7.3.1) */
+		const char *colon = find_colon(p, lf, end);
+		const char *ne = colon != NULL ? colon : p;
+		while (ne > p && (ne[-1] == ' ' || ne[-1] == '\t'))
+			ne--;
+		if (ne == p)
+			return bad_name(m, p, eol);
+		enum sip_hdr_id id = name_lookup(p, ne, end);
+		if (id == SIP_HDR_OTHER && sip_skip_token(p, ne) != ne)
+			return bad_name(m, p, eol);
+
+		unsigned i = m->nhdrs++;
+		h = &m->hdrs[i];
+		h->name = slice_make(p, (size_t)(ne - p));
+		h->value = trim_value(colon + 1, eol);
+		h->off = (uint32_t)(p - buf);
+		h->len = (uint32_t)(lf + 1 - p);
+		h->next = 0;
+		h->id = (uint16_t)id;
+		if (id != SIP_HDR_OTHER) {
+			if (last[id])
+				m->hdrs[last[id] - 1].next = (uint16_t)(i + 1);
+			else
+				m->first[id] = (uint16_t)(i + 1);
+			last[id] = (uint16_t)(i + 1);
+		}
+	}
+	*pp = p;
+	return 0;
+}
+
 int sip_msg_parse(struct sip_msg *m, const char *buf, size_t len,
                   const struct sip_limits *lim)
 {
 	const char *end = buf + len, *p, *lf;
-	uint16_t last[SIP_HDR__COUNT];
 	unsigned max_hdrs = lim->max_headers < SIP_HDRS_CAP ? lim->max_headers
 	                                                    : SIP_HDRS_CAP;
 	int err;
@@ -168,7 +394,6 @@ int sip_msg_parse(struct sip_msg *m, const char *buf, size_t len,
 	m->max_vias = (uint16_t)(lim->max_vias < UINT16_MAX ? lim->max_vias
 	                                                    : UINT16_MAX);
 	memset(m->first, 0, sizeof(m->first));
-	memset(last, 0, sizeof(last));
 
 	if (len > lim->max_msg_size) {
 		m->error = "message too large";
@@ -178,7 +403,12 @@ int sip_msg_parse(struct sip_msg *m, const char *buf, size_t len,
 	p = buf;
 	while (p < end && (*p == '\r' || *p == '\n'))
 		p++;
-	lf = p < end ? line_end(p, end) : NULL;
+	struct lf_window win;
+	lf = NULL;
+	if (p < end) {
+		lf_window_init(&win, p, buf, end);
+		lf = next_lf(&win, p);
+	}
 	if (lf == NULL)
 		return bad(m, "no start line");
 	m->start_line = slice_make(p, (size_t)(strip_cr(p, lf) - p));
@@ -189,78 +419,13 @@ int sip_msg_parse(struct sip_msg *m, const char *buf, size_t len,
 	if (err)
 		return err;
 
-	struct sip_hdr *h = NULL;
-	const char *value_end = NULL;
-	for (p = lf + 1;; p = lf + 1) {
-		if (p >= end && m->nhdrs > 0) {
-			/* Tolerated so that a 400 can be sent; see
-			 * body_error. */
-			m->body_error = "no empty line after the headers";
-			m->hdrs_end = (uint32_t)len;
-			break;
-		}
-		if (p >= end)
-			return bad(m, "no headers");
-		lf = line_end(p, end);
-		if (lf == NULL)
-			return bad(m, "unterminated header line");
-		const char *eol = strip_cr(p, lf);
-		if (eol == p) {
-			m->hdrs_end = (uint32_t)(p - buf);
-			p = lf + 1;
-			break;
-		}
-		if (*p == ' ' || *p == '\t') {
-			/* Folded continuation of the previous header
-			 * (RFC 3261 §7.3.1). */
-			if (h == NULL)
-				return bad(m, "continuation before any header");
-			h->len = (uint32_t)(lf + 1 - buf) - h->off;
-			value_end = eol;
-			continue;
-		}
-		if (h != NULL) {
-			finish_value(h, value_end);
-			if (h->id == SIP_HDR_CONTENT_LENGTH)
-				note_content_length(m, h);
-		}
-		if (m->nhdrs >= max_hdrs) {
-			m->error = "too many headers";
-			return E2BIG;
-		}
-
-		const char *ne = sip_skip_token(p, eol);
-		if (ne == p)
-			return bad(m, "malformed header name");
-		const char *colon = ne;
-		while (colon < eol && (*colon == ' ' || *colon == '\t'))
-			colon++;
-		if (colon == eol || *colon != ':')
-			return bad(m, "header line without colon");
-
-		unsigned i = m->nhdrs++;
-		h = &m->hdrs[i];
-		h->name = slice_make(p, (size_t)(ne - p));
-		h->value.p = sip_skip_ws(colon + 1, eol);
-		value_end = eol;
-		h->off = (uint32_t)(p - buf);
-		h->len = (uint32_t)(lf + 1 - p);
-		h->next = 0;
-		h->id = (uint16_t)sip_hdr_lookup(h->name);
-		if (h->id != SIP_HDR_OTHER) {
-			if (last[h->id])
-				m->hdrs[last[h->id] - 1].next =
-				        (uint16_t)(i + 1);
-			else
-				m->first[h->id] = (uint16_t)(i + 1);
-			last[h->id] = (uint16_t)(i + 1);
-		}
-	}
-	if (h != NULL) {
-		finish_value(h, value_end);
-		if (h->id == SIP_HDR_CONTENT_LENGTH)
-			note_content_length(m, h);
-	}
+	p = lf + 1;
+	err = index_headers(m, &win, &p, max_hdrs);
+	if (err)
+		return err;
+	note_body_defects(m, p == NULL);
+	if (p == NULL)
+		p = end;
 
 	size_t avail = (size_t)(end - p);
 	if (m->has_content_length && m->content_length > avail) {

@@ -5,6 +5,8 @@
 #ifndef IMSDLG_SIP_INT_H
 #define IMSDLG_SIP_INT_H
 
+#include <string.h>
+
 #include "sip/sip.h"
 
 /* Character class bits (see sip_cc in tables.c). */
@@ -49,6 +51,85 @@ static inline bool sip_eq_nocase(const char *a, const char *b, size_t n)
 		    sip_lower[(unsigned char)b[i]])
 			return false;
 	return true;
+}
+
+/* ------------------------------------------------------- header names */
+
+/*
+ * Lookup of a header name (see tables.c): compact forms by a direct map;
+ * full names by a table indexed by a hash of the length and the first and
+ * last bytes, then a comparison by 8-byte words. The expected name is kept
+ * lower-cased with the case bit (0x20) of its letters in fold: (word |
+ * fold) == lower is an exact ASCII case-insensitive comparison, as only
+ * 'A'-'Z' and 'a'-'z' turn into a lower-case letter that way and the other
+ * bytes of a name ('-') must match as they are (a CR, 0x0d, must not pass
+ * for a '-', 0x2d). A name of up to 8 bytes takes one word (keep masks
+ * off what follows it), up to 16 a second one ending with the name, up to
+ * 24 a third one in the middle.
+ */
+#define SIP_HDR_TABLE_SIZE 128
+
+/* Length of the longest known name: the largest of their sizeofs, - 1. */
+union sip_hdr_name_sizes {
+#define SIP_HDR_SIZE(id, name, compact) char id[sizeof(name)];
+	SIP_HDR_LIST(SIP_HDR_SIZE)
+#undef SIP_HDR_SIZE
+};
+#define SIP_HDR_NAME_MAX (sizeof(union sip_hdr_name_sizes) - 1)
+_Static_assert(SIP_HDR_NAME_MAX <= 24, "three words must cover a name");
+
+struct sip_hdr_key {
+	uint64_t keep;
+	uint64_t word[3];
+	uint64_t fold[3];
+	size_t len; /* 0 for id 0, the empty slot */
+};
+
+extern struct sip_hdr_key sip_hdr_keys[SIP_HDR__COUNT];
+extern uint8_t sip_hdr_table[SIP_HDR_TABLE_SIZE];
+extern unsigned sip_hdr_max_probe; /* longest displacement by a collision */
+extern uint8_t sip_hdr_compact[256];
+
+/* Multipliers chosen so that the known names fill distinct slots; a later
+ * collision would still be found, at the cost of a probe. */
+static inline unsigned sip_hdr_hash(const char *p, size_t len)
+{
+	return ((unsigned)len * 15 + ((unsigned char)p[0] | 0x20u) * 38 +
+	        ((unsigned char)p[len - 1] | 0x20u)) %
+	       SIP_HDR_TABLE_SIZE;
+}
+
+static inline uint64_t sip_load64(const char *p)
+{
+	uint64_t v;
+
+	memcpy(&v, p, 8);
+	return v;
+}
+
+/* sip_hdr_lookup() of the len (>= 1) bytes at p, of which at least
+ * max(len, 8) may be read. */
+static inline enum sip_hdr_id sip_hdr_lookup_padded(const char *p, size_t len)
+{
+	if (len == 1)
+		return (enum sip_hdr_id)sip_hdr_compact[(unsigned char)*p];
+	if (len > SIP_HDR_NAME_MAX)
+		return SIP_HDR_OTHER;
+
+	uint64_t w0 = sip_load64(p);
+	unsigned h = sip_hdr_hash(p, len);
+	for (unsigned i = 0; i <= sip_hdr_max_probe; i++) {
+		unsigned id = sip_hdr_table[(h + i) % SIP_HDR_TABLE_SIZE];
+		const struct sip_hdr_key *k = &sip_hdr_keys[id];
+		if (k->len == len &&
+		    ((w0 & k->keep) | k->fold[0]) == k->word[0] &&
+		    (len <= 8 ||
+		     (sip_load64(p + len - 8) | k->fold[1]) == k->word[1]) &&
+		    (len <= 16 ||
+		     (sip_load64(p + 8) | k->fold[2]) == k->word[2]))
+			return (enum sip_hdr_id)id;
+	}
+	return SIP_HDR_OTHER;
 }
 
 /*

@@ -3,7 +3,6 @@
  * sip.h) and expanded here: header names and compact forms, methods, and
  * the character classes of the RFC 3261 §25.1 grammar.
  */
-#include <pthread.h>
 #include <string.h>
 
 #include "sip/sip_int.h"
@@ -75,34 +74,59 @@ static const struct hdr_def hdr_defs[SIP_HDR__COUNT] = {
 
 /*
  * Header names are looked up on every header line of every message, so
- * the full names go into a small open-addressing table keyed by length and
- * the first and last letters; compact forms into a direct 256-entry map.
- * Both are built once, read-only afterwards, and shared by all threads.
+ * the lookup costs a few instructions rather than a loop over bytes (see
+ * sip_hdr_lookup_padded() in sip_int.h). The tables derive from
+ * SIP_HDR_LIST at start-up, by a constructor rather than pthread_once() on
+ * each lookup: they are read-only afterwards and shared by all threads
+ * without any synchronisation on the hot path.
  */
-#define HDR_TABLE_SIZE 128
+struct sip_hdr_key sip_hdr_keys[SIP_HDR__COUNT];
+uint8_t sip_hdr_table[SIP_HDR_TABLE_SIZE];
+unsigned sip_hdr_max_probe;
+uint8_t sip_hdr_compact[256];
 
-static uint8_t hdr_table[HDR_TABLE_SIZE];
-static uint8_t hdr_compact[256];
-static pthread_once_t hdr_once = PTHREAD_ONCE_INIT;
-
-static unsigned hdr_hash(const char *p, size_t len)
-{
-	return (unsigned)(len * 7 + sip_lower[(unsigned char)p[0]] * 3 +
-	                  sip_lower[(unsigned char)p[len - 1]]) &
-	       (HDR_TABLE_SIZE - 1);
-}
-
-static void hdr_tables_build(void)
+__attribute__((constructor)) static void hdr_tables_build(void)
 {
 	for (unsigned id = 1; id < SIP_HDR__COUNT; id++) {
 		const struct hdr_def *d = &hdr_defs[id];
-		unsigned h = hdr_hash(d->name, d->len);
+		struct sip_hdr_key *k = &sip_hdr_keys[id];
+		/* The name lower-cased, its letters, its bytes; 0-padded.
+		 * Loaded as the lookup loads them, whatever the byte order. */
+		char lower[SIP_HDR_NAME_MAX + 8] = {0};
+		char fold[SIP_HDR_NAME_MAX + 8] = {0};
+		char keep[8] = {0};
+		unsigned probe = 0;
 
-		while (hdr_table[h])
-			h = (h + 1) & (HDR_TABLE_SIZE - 1);
-		hdr_table[h] = (uint8_t)id;
+		for (unsigned i = 0; i < d->len; i++) {
+			lower[i] = (char)sip_lower[(unsigned char)d->name[i]];
+			if (lower[i] >= 'a' && lower[i] <= 'z')
+				fold[i] = 0x20;
+			if (i < 8)
+				keep[i] = (char)0xff;
+		}
+		k->len = d->len;
+		k->keep = sip_load64(keep);
+		k->word[0] = sip_load64(lower);
+		k->fold[0] = sip_load64(fold);
+		if (d->len > 8) {
+			k->word[1] = sip_load64(lower + d->len - 8);
+			k->fold[1] = sip_load64(fold + d->len - 8);
+		}
+		if (d->len > 16) {
+			k->word[2] = sip_load64(lower + 8);
+			k->fold[2] = sip_load64(fold + 8);
+		}
+
+		unsigned h = sip_hdr_hash(d->name, d->len);
+		while (sip_hdr_table[(h + probe) % SIP_HDR_TABLE_SIZE])
+			probe++;
+		sip_hdr_table[(h + probe) % SIP_HDR_TABLE_SIZE] = (uint8_t)id;
+		if (probe > sip_hdr_max_probe)
+			sip_hdr_max_probe = probe;
 		if (d->compact) {
-			hdr_compact[sip_lower[(unsigned char)d->compact]] =
+			sip_hdr_compact[(unsigned char)d->compact | 0x20] =
+			        (uint8_t)id;
+			sip_hdr_compact[(unsigned char)d->compact & ~0x20] =
 			        (uint8_t)id;
 		}
 	}
@@ -115,22 +139,13 @@ const char *sip_hdr_name(enum sip_hdr_id id)
 
 enum sip_hdr_id sip_hdr_lookup(struct slice name)
 {
-	if (name.len == 0 || name.len > 255)
-		return SIP_HDR_OTHER;
-	pthread_once(&hdr_once, hdr_tables_build);
-	if (name.len == 1)
-		return (enum sip_hdr_id)
-		        hdr_compact[sip_lower[(unsigned char)name.p[0]]];
+	/* The name plus the 8 readable bytes the word loads may need. */
+	char padded[SIP_HDR_NAME_MAX + 8] = {0};
 
-	for (unsigned h = hdr_hash(name.p, name.len);;
-	     h = (h + 1) & (HDR_TABLE_SIZE - 1)) {
-		unsigned id = hdr_table[h];
-		if (id == 0)
-			return SIP_HDR_OTHER;
-		if (hdr_defs[id].len == name.len &&
-		    sip_eq_nocase(hdr_defs[id].name, name.p, name.len))
-			return (enum sip_hdr_id)id;
-	}
+	if (name.len == 0 || name.len > SIP_HDR_NAME_MAX)
+		return SIP_HDR_OTHER;
+	memcpy(padded, name.p, name.len);
+	return sip_hdr_lookup_padded(padded, name.len);
 }
 
 struct method_def {

@@ -32,12 +32,6 @@ static int bad(struct sip_msg *m, const char *why)
  * position are shifted out, which needs a message of 16 bytes or more;
  * shorter ones (and builds without SSE2) take a byte loop.
  */
-struct lf_window {
-	const char *base; /* bit i of lf is base[i] == '\n' */
-	uint64_t lf;
-	const char *buf, *end;
-};
-
 #ifdef __SSE2__
 static inline unsigned eq16(const char *p, __m128i c)
 {
@@ -87,29 +81,34 @@ static inline uint64_t lf_bits(const char *at, const char *buf, const char *end)
 	return lf_bits_tail(at, buf, end);
 }
 
-static void lf_window_init(struct lf_window *w, const char *p, const char *buf,
-                           const char *end)
+/* The '\n's of a message, in order: lf_next() returns the next one. */
+struct lf_iter {
+	const char *base; /* of the 64-byte window of bits */
+	uint64_t bits;    /* the '\n's of the window not returned yet */
+	const char *buf, *end;
+};
+
+static void lf_iter_init(struct lf_iter *it, const char *p, const char *buf,
+                         const char *end)
 {
-	w->base = p;
-	w->lf = lf_bits(p, buf, end);
-	w->buf = buf;
-	w->end = end;
+	it->base = p;
+	it->bits = lf_bits(p, buf, end);
+	it->buf = buf;
+	it->end = end;
 }
 
-/* The first '\n' at or after p (p >= w->base, and past every '\n' before
- * the previous one found), or NULL. */
-static inline const char *next_lf(struct lf_window *w, const char *p)
+/* The next '\n', or NULL when there is none. */
+static inline const char *lf_next(struct lf_iter *it)
 {
-	uint64_t bits = p - w->base < 64 ? w->lf >> (p - w->base) : 0;
-
-	while (bits == 0) {
-		if (w->end - w->base <= 64)
+	while (it->bits == 0) {
+		if (it->end - it->base <= 64)
 			return NULL;
-		w->base += 64;
-		w->lf = bits = lf_bits(w->base, w->buf, w->end);
-		p = w->base;
+		it->base += 64;
+		it->bits = lf_bits(it->base, it->buf, it->end);
 	}
-	return p + __builtin_ctzll(bits);
+	const char *lf = it->base + __builtin_ctzll(it->bits);
+	it->bits &= it->bits - 1;
+	return lf;
 }
 
 /* The first ':' in [p, lf), or NULL. Names are short: one load at p finds
@@ -278,6 +277,14 @@ static int bad_name(struct sip_msg *m, const char *p, const char *eol)
 	return bad(m, "header line without colon");
 }
 
+/* The end of a name followed by SP or HT before its colon at ne. */
+static const char *trim_name(const char *p, const char *ne)
+{
+	while (ne > p && (ne[-1] == ' ' || ne[-1] == '\t'))
+		ne--;
+	return ne;
+}
+
 /*
  * Id of the name [p, ne). A known name matched is a token by construction:
  * only the other names need their bytes checked.
@@ -291,21 +298,35 @@ static enum sip_hdr_id name_lookup(const char *p, const char *ne,
 	return sip_hdr_lookup(slice_make(p, (size_t)(ne - p)));
 }
 
+/* A folded continuation of header h (RFC 3261 §7.3.1) from p to lf. */
+static int add_fold(struct sip_msg *m, struct sip_hdr *h, const char *p,
+                    const char *lf)
+{
+	if (h == NULL)
+		return bad(m, "continuation before any header");
+	h->len = (uint32_t)(lf + 1 - m->buf) - h->off;
+	h->value = trim_value(h->value.p, strip_cr(p, lf));
+	return 0;
+}
+
 /*
  * Indexes the header lines from *pp, the line after the start line, to
  * the empty line that ends them; *pp is then the start of the body, or
  * NULL when the message ends without that empty line.
  */
-static int index_headers(struct sip_msg *m, struct lf_window *win,
+static int index_headers(struct sip_msg *m, struct lf_iter *lfs,
                          const char **pp, unsigned max_hdrs)
 {
-	const char *buf = m->buf, *end = win->end, *p = *pp, *lf;
+	const char *buf = m->buf, *end = lfs->end, *p = *pp, *lf;
+	struct lf_iter it = *lfs; /* a copy the compiler keeps in registers */
 	uint16_t last[SIP_HDR__COUNT] = {0}; /* index + 1 of the last of id */
 	struct sip_hdr *h = NULL;
+	unsigned n = 0;
+	int err;
 
 	for (;; p = lf + 1) {
 		if (p >= end) {
-			if (m->nhdrs == 0)
+			if (n == 0)
 				return bad(m, "no headers");
 			/* Tolerated so that a 400 can be sent; see
 			 * note_body_defects(). */
@@ -313,61 +334,73 @@ static int index_headers(struct sip_msg *m, struct lf_window *win,
 			p = NULL;
 			break;
 		}
-		lf = next_lf(win, p);
-		if (lf == NULL)
-			return bad(m, "unterminated header line");
-		const char *eol = strip_cr(p, lf);
+		lf = lf_next(&it);
+		if (lf == NULL) {
+			err = bad(m, "unterminated header line");
+			goto out;
+		}
 		if (sip_is((unsigned char)*p, SIP_CC_WS)) {
-			if (eol == p) {
+			if (strip_cr(p, lf) == p) {
 				m->hdrs_end = (uint32_t)(p - buf);
 				p = lf + 1;
 				break;
 			}
-			/* Folded continuation of the previous header (RFC
-			 * 3261 §7.3.1). A CR or LF here is a bad name. */
+			/* A CR or LF here is a bad name. */
 			if (*p == ' ' || *p == '\t') {
-				if (h == NULL)
-					return bad(m, "continuation before "
-					              "any header");
-				h->len = (uint32_t)(lf + 1 - buf) - h->off;
-				h->value = trim_value(h->value.p, eol);
+				if ((err = add_fold(m, h, p, lf)) != 0)
+					goto out;
 				continue;
 			}
 		}
-		if (m->nhdrs >= max_hdrs) {
+		if (n >= max_hdrs) {
 			m->error = "too many headers";
-			return E2BIG;
+			err = E2BIG;
+			goto out;
 		}
 
 		/* field-name HCOLON: token *(SP / HTAB) ":" (§7.3.1) */
-		const char *colon = find_colon(p, lf, end);
-		const char *ne = colon != NULL ? colon : p;
-		while (ne > p && (ne[-1] == ' ' || ne[-1] == '\t'))
-			ne--;
-		if (ne == p)
-			return bad_name(m, p, eol);
-		enum sip_hdr_id id = name_lookup(p, ne, end);
-		if (id == SIP_HDR_OTHER && sip_skip_token(p, ne) != ne)
-			return bad_name(m, p, eol);
+		const char *colon = find_colon(p, lf, end), *ne = colon;
+		if (ne != NULL && (ne[-1] == ' ' || ne[-1] == '\t'))
+			ne = trim_name(p, ne);
+		enum sip_hdr_id id = ne != NULL && ne > p
+		                             ? name_lookup(p, ne, end)
+		                             : SIP_HDR_OTHER;
+		if (id == SIP_HDR_OTHER &&
+		    (ne == NULL || ne == p || sip_skip_token(p, ne) != ne)) {
+			err = bad_name(m, p, strip_cr(p, lf));
+			goto out;
+		}
 
-		unsigned i = m->nhdrs++;
-		h = &m->hdrs[i];
+		/* The value, LWS-trimmed: mostly one SP after the colon. */
+		const char *eol = lf[-1] == '\r' ? lf - 1 : lf, *v = colon + 1;
+		if (*v == ' ')
+			v++;
+		if (sip_is((unsigned char)*v, SIP_CC_WS))
+			v = sip_skip_ws(v, eol);
+		const char *ve = eol;
+		while (sip_is((unsigned char)ve[-1], SIP_CC_WS) && ve > v)
+			ve--;
+
+		h = &m->hdrs[n++];
 		h->name = slice_make(p, (size_t)(ne - p));
-		h->value = trim_value(colon + 1, eol);
+		h->value = slice_make(v, (size_t)(ve - v));
 		h->off = (uint32_t)(p - buf);
 		h->len = (uint32_t)(lf + 1 - p);
 		h->next = 0;
 		h->id = (uint16_t)id;
 		if (id != SIP_HDR_OTHER) {
 			if (last[id])
-				m->hdrs[last[id] - 1].next = (uint16_t)(i + 1);
+				m->hdrs[last[id] - 1].next = (uint16_t)n;
 			else
-				m->first[id] = (uint16_t)(i + 1);
-			last[id] = (uint16_t)(i + 1);
+				m->first[id] = (uint16_t)n;
+			last[id] = (uint16_t)n;
 		}
 	}
 	*pp = p;
-	return 0;
+	err = 0;
+out:
+	m->nhdrs = (uint16_t)n;
+	return err;
 }
 
 int sip_msg_parse(struct sip_msg *m, const char *buf, size_t len,
@@ -403,11 +436,11 @@ int sip_msg_parse(struct sip_msg *m, const char *buf, size_t len,
 	p = buf;
 	while (p < end && (*p == '\r' || *p == '\n'))
 		p++;
-	struct lf_window win;
+	struct lf_iter lfs;
 	lf = NULL;
 	if (p < end) {
-		lf_window_init(&win, p, buf, end);
-		lf = next_lf(&win, p);
+		lf_iter_init(&lfs, p, buf, end);
+		lf = lf_next(&lfs);
 	}
 	if (lf == NULL)
 		return bad(m, "no start line");
@@ -420,7 +453,7 @@ int sip_msg_parse(struct sip_msg *m, const char *buf, size_t len,
 		return err;
 
 	p = lf + 1;
-	err = index_headers(m, &win, &p, max_hdrs);
+	err = index_headers(m, &lfs, &p, max_hdrs);
 	if (err)
 		return err;
 	note_body_defects(m, p == NULL);

@@ -107,29 +107,32 @@ static inline uint64_t sip_load64(const char *p)
 	return v;
 }
 
+static inline bool sip_hdr_key_match(const struct sip_hdr_key *k, const char *p,
+                                     size_t len)
+{
+	return k->len == len &&
+	       ((sip_load64(p) & k->keep) | k->fold[0]) == k->word[0] &&
+	       (len <= 8 ||
+	        (sip_load64(p + len - 8) | k->fold[1]) == k->word[1]) &&
+	       (len <= 16 || (sip_load64(p + 8) | k->fold[2]) == k->word[2]);
+}
+
+/* The slots after the first one, for names displaced by a collision. */
+enum sip_hdr_id sip_hdr_lookup_probe(const char *p, size_t len);
+
 /* sip_hdr_lookup() of the len (>= 1) bytes at p, of which at least
  * max(len, 8) may be read. */
 static inline enum sip_hdr_id sip_hdr_lookup_padded(const char *p, size_t len)
 {
-	if (len == 1)
-		return (enum sip_hdr_id)sip_hdr_compact[(unsigned char)*p];
-	if (len > SIP_HDR_NAME_MAX)
-		return SIP_HDR_OTHER;
-
-	uint64_t w0 = sip_load64(p);
-	unsigned h = sip_hdr_hash(p, len);
-	for (unsigned i = 0; i <= sip_hdr_max_probe; i++) {
-		unsigned id = sip_hdr_table[(h + i) % SIP_HDR_TABLE_SIZE];
-		const struct sip_hdr_key *k = &sip_hdr_keys[id];
-		if (k->len == len &&
-		    ((w0 & k->keep) | k->fold[0]) == k->word[0] &&
-		    (len <= 8 ||
-		     (sip_load64(p + len - 8) | k->fold[1]) == k->word[1]) &&
-		    (len <= 16 ||
-		     (sip_load64(p + 8) | k->fold[2]) == k->word[2]))
-			return (enum sip_hdr_id)id;
+	if (len < 2 || len > SIP_HDR_NAME_MAX) {
+		return len == 1 ? (enum sip_hdr_id)
+		                          sip_hdr_compact[(unsigned char)*p]
+		                : SIP_HDR_OTHER;
 	}
-	return SIP_HDR_OTHER;
+	unsigned id = sip_hdr_table[sip_hdr_hash(p, len)];
+	if (sip_hdr_key_match(&sip_hdr_keys[id], p, len))
+		return (enum sip_hdr_id)id;
+	return sip_hdr_max_probe ? sip_hdr_lookup_probe(p, len) : SIP_HDR_OTHER;
 }
 
 /*

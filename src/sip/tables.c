@@ -132,6 +132,18 @@ __attribute__((constructor)) static void hdr_tables_build(void)
 	}
 }
 
+enum sip_hdr_id sip_hdr_lookup_probe(const char *p, size_t len)
+{
+	unsigned h = sip_hdr_hash(p, len);
+
+	for (unsigned i = 1; i <= sip_hdr_max_probe; i++) {
+		unsigned id = sip_hdr_table[(h + i) % SIP_HDR_TABLE_SIZE];
+		if (sip_hdr_key_match(&sip_hdr_keys[id], p, len))
+			return (enum sip_hdr_id)id;
+	}
+	return SIP_HDR_OTHER;
+}
+
 const char *sip_hdr_name(enum sip_hdr_id id)
 {
 	return (unsigned)id < SIP_HDR__COUNT ? hdr_defs[id].name : NULL;

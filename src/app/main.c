@@ -189,11 +189,9 @@ static void on_rx(struct worker *w, const struct net_rx *rx)
 {
 	struct shard *s = worker_shard(w);
 	struct rt *rt = worker_rt(w);
-	unsigned owner = tm_owner_shard(rx->buf, rx->len, rt_workers(rt));
+	unsigned owner;
 
-	if (owner == worker_id(w))
-		tm_receive(s->tm, rx);
-	else
+	if (!tm_receive(s->tm, rx, rt_workers(rt), &owner))
 		rt_forward_rx(rt, owner, rx);
 }
 

@@ -35,7 +35,6 @@ union net_sockaddr {
 	struct sockaddr sa;
 	struct sockaddr_in in;
 	struct sockaddr_in6 in6;
-	struct sockaddr_storage ss;
 };
 
 /* Text of an address without port ("127.0.0.1", "::1": no brackets). */

@@ -303,7 +303,6 @@ struct sip_msg {
 	uint16_t max_vias; /* the limit sip_msg_check() applies */
 	uint16_t nhdrs;
 	uint16_t first[SIP_HDR__COUNT]; /* index + 1 of the first of each id */
-	struct sip_hdr hdrs[SIP_HDRS_CAP];
 
 	/* decoded on first use; see the SIP_DEC_* bits */
 	uint32_t decoded;
@@ -319,7 +318,15 @@ struct sip_msg {
 	struct sip_rack rack;
 
 	const char *error; /* reason of the last EBADMSG */
+
+	/* Last, so that a copy can be allocated with SIP_MSG_SIZE(nhdrs)
+	 * and parsed with max_headers = nhdrs. */
+	struct sip_hdr hdrs[SIP_HDRS_CAP];
 };
+
+/* Bytes of a struct sip_msg able to index n header lines. */
+#define SIP_MSG_SIZE(n)                                                        \
+	(offsetof(struct sip_msg, hdrs) + (size_t)(n) * sizeof(struct sip_hdr))
 
 /*
  * Parses the start line and indexes the header lines of the message at

@@ -41,6 +41,8 @@ static struct arena *edits_arena(struct tm_ctx *ctx)
 
 static struct slice keep(struct arena *a, struct slice s)
 {
+	if (s.len == 0)
+		return SLICE_NULL;
 	char *p = arena_strdup(a, s);
 
 	return p ? slice_make(p, s.len) : SLICE_NULL;
@@ -280,9 +282,10 @@ int tm_process_maxfwd(struct tm_ctx *ctx, unsigned limit)
 		return -2;
 	err = sip_msg_max_forwards(&v, ctx->req);
 	if (err == ENOENT) {
+		/* Kamailio's 2: the header will be inserted with limit. */
 		e->maxfwd_limit = limit;
 		e->maxfwd_done = true;
-		return 1;
+		return 2;
 	}
 	if (err)
 		return -2;
@@ -465,7 +468,12 @@ int tm_t_relay(struct tm_ctx *ctx, const char *proto, struct slice host,
 	}
 	if (ctx->route == TM_ROUTE_FAILURE && ctx->t->final_sent)
 		return -1;
-	ret = tm_forward(ctx->t, proto, host, port);
+	/* As in Kamailio, a failure route forks to $ru only when it set a
+	 * new one; otherwise to the appended branches. */
+	ret = tm_forward(ctx->t,
+			 ctx->route != TM_ROUTE_FAILURE ||
+				 ctx->t->ed.ruri.len > 0,
+			 proto, host, port);
 	if (ret < 0 && ctx->route == TM_ROUTE_REQUEST) {
 		/* Nothing left: answer now, as Kamailio's sl_reply_error()
 		 * would (478 unresolvable, 503 unreachable ...). */
@@ -531,7 +539,7 @@ int tm_t_branch_timeout(struct tm_ctx *ctx)
 	if (ctx->route != TM_ROUTE_FAILURE || ctx->t == NULL ||
 	    ctx->branch >= ctx->t->nbr)
 		return -1;
-	return ctx->t->br[ctx->branch].timed_out ? 1 : -1;
+	return ctx->t->br[ctx->branch]->timed_out ? 1 : -1;
 }
 
 int tm_t_any_replied(struct tm_ctx *ctx)
@@ -539,7 +547,7 @@ int tm_t_any_replied(struct tm_ctx *ctx)
 	if (ctx->t == NULL)
 		return -1;
 	for (unsigned i = 0; i < ctx->t->nbr; i++) {
-		const struct tm_branch *b = &ctx->t->br[i];
+		const struct tm_branch *b = ctx->t->br[i];
 		if (b->code && !b->timed_out)
 			return 1;
 	}

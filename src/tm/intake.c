@@ -8,23 +8,6 @@
 
 #include "tm/tm_int.h"
 
-unsigned tm_owner_shard(const char *buf, size_t len, unsigned n)
-{
-	/* The reading thread's own scratch: the message is parsed again by
-	 * its owner, which costs less than copying the index across. */
-	static _Thread_local struct sip_msg m;
-	struct sip_limits lim = SIP_LIMITS_DEFAULT;
-	struct slice cid;
-
-	if (n <= 1)
-		return 0;
-	lim.max_msg_size = len;
-	lim.max_headers = SIP_HDRS_CAP;
-	if (sip_msg_parse(&m, buf, len, &lim) || sip_msg_call_id(&cid, &m))
-		return 0;
-	return (unsigned)(hash_bytes(cid.p, cid.len) % n);
-}
-
 bool tm_is_myself(struct tm_shard *sh, const struct sip_uri *u)
 {
 	unsigned n;
@@ -105,19 +88,13 @@ static void bad_request(struct tm_shard *sh, struct sip_msg *m,
 	tm_sl_send(sh, m, rx, status, slice_make(reason, n), SLICE_NULL);
 }
 
-void tm_receive(struct tm_shard *sh, const struct net_rx *rx)
+/* The message in sh->msg, parsed and owned by this shard. */
+static void process(struct tm_shard *sh, const struct net_rx *rx)
 {
 	struct sip_msg *m = &sh->msg;
 	struct tm_ctx ctx;
 	unsigned status;
 
-	arena_reset(&sh->arena);
-	if (sip_msg_parse(m, rx->buf, rx->len, &sh->cfg->limits)) {
-		sh->stats.parse_errors++;
-		LOG_DBG("tm: dropped unparsable message: %s",
-			m->error ? m->error : "?");
-		return;
-	}
 	if (!m->is_request) {
 		sh->stats.rx_replies++;
 		tm_ctx_init(&ctx, sh, TM_ROUTE_REPLY, m, rx, NULL);
@@ -146,6 +123,33 @@ void tm_receive(struct tm_shard *sh, const struct net_rx *rx)
 	tm_run_route(sh, &ctx, TM_ROUTE_REQUEST, NULL);
 }
 
+bool tm_receive(struct tm_shard *sh, const struct net_rx *rx,
+		unsigned nshards, unsigned *owner)
+{
+	struct sip_msg *m = &sh->msg;
+	struct slice cid;
+
+	arena_reset(&sh->arena);
+	if (sip_msg_parse(m, rx->buf, rx->len, &sh->cfg->limits)) {
+		sh->stats.parse_errors++;
+		LOG_DBG("tm: dropped unparsable message: %s",
+			m->error ? m->error : "?");
+		return true;
+	}
+	/* The call's shard, from its Call-ID; a message without a usable
+	 * one is handled where it is (it can only be answered or
+	 * dropped). */
+	if (nshards > 1 && sip_msg_call_id(&cid, m) == 0) {
+		unsigned o = (unsigned)(hash_bytes(cid.p, cid.len) % nshards);
+		if (o != worker_id(sh->w)) {
+			*owner = o;
+			return false;
+		}
+	}
+	process(sh, rx);
+	return true;
+}
+
 void tm_conn_failed(struct tm_shard *sh, uint64_t conn_id)
 {
 	for (uint32_t i = 0; i < sh->nslots; i++) {
@@ -153,7 +157,7 @@ void tm_conn_failed(struct tm_shard *sh, uint64_t conn_id)
 		if (t == NULL)
 			continue;
 		for (unsigned b = 0; b < t->nbr; b++) {
-			struct tm_branch *br = &t->br[b];
+			struct tm_branch *br = t->br[b];
 			if (br->dst.conn_id == conn_id &&
 			    br->state != UAC_COMPLETED) {
 				obj_ref(t);

@@ -99,16 +99,16 @@ const struct tm_stats *tm_shard_stats(const struct tm_shard *sh);
 size_t tm_shard_bytes(const struct tm_shard *sh);
 
 /*
- * Entry point for a message owned by this shard: parses it, answers
- * malformed requests (400/505), matches replies to client transactions,
- * runs the script for requests. rx is borrowed for the call.
+ * Entry point for a received message: parses it and, when this shard owns
+ * its call (Call-ID hash over nshards), handles it: answers malformed
+ * requests (400/505), matches replies to client transactions, runs the
+ * script for requests. Returns false with *owner when another shard owns
+ * it (the caller hands the bytes over). rx is borrowed for the call.
  */
-void tm_receive(struct tm_shard *sh, const struct net_rx *rx);
+bool tm_receive(struct tm_shard *sh, const struct net_rx *rx,
+		unsigned nshards, unsigned *owner);
 /* A TCP connection this worker opened failed: its branches get 503. */
 void tm_conn_failed(struct tm_shard *sh, uint64_t conn_id);
-/* Which shard of n owns the call of this message (Call-ID hash); a
- * message without a usable Call-ID goes to shard 0. */
-unsigned tm_owner_shard(const char *buf, size_t len, unsigned n);
 
 /* ------------------------------------------------------- the context */
 
@@ -173,9 +173,9 @@ int tm_ctx_append_to_reply(struct tm_ctx *ctx, struct slice line);
 int tm_sl_reply(struct tm_ctx *ctx, unsigned code, struct slice reason);
 
 /*
- * KSR.maxfwd.process_maxfwd(limit): decrements Max-Forwards, or notes that
- * limit is to be inserted when the header is absent. Returns 1, or -1 when
- * the value is 0 (the caller then replies 483), -2 when malformed.
+ * KSR.maxfwd.process_maxfwd(limit): decrements Max-Forwards (1), or notes
+ * that limit is to be inserted when the header is absent (2). -1 when the
+ * value is 0 (the caller then replies 483), -2 when malformed.
  */
 int tm_process_maxfwd(struct tm_ctx *ctx, unsigned limit);
 

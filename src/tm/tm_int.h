@@ -91,7 +91,8 @@ struct tm_trans {
 	/* the request as received (owned) and its parse */
 	char *req_buf;
 	size_t req_len;
-	struct sip_msg *req;
+	struct sip_msg *req; /* sized for its headers only */
+	size_t req_size;
 	struct net_rx src; /* buf unused; where replies go */
 
 	enum tm_uas_state uas_state;
@@ -106,7 +107,8 @@ struct tm_trans {
 	bool in_failure;    /* running the failure route */
 	char to_tag[SIP_TAG_LEN];
 
-	struct tm_branch br[TM_MAX_BRANCHES];
+	/* Allocated as branches start: most transactions have one. */
+	struct tm_branch *br[TM_MAX_BRANCHES];
 	unsigned nbr;
 
 	struct tm_req_edits ed; /* copied from the request route */
@@ -164,8 +166,9 @@ void tm_uas_ack(struct tm_trans *t);
 void tm_uas_retransmission(struct tm_trans *t);
 
 /* uac.c */
-int tm_forward(struct tm_trans *t, const char *proto, struct slice host,
-	       unsigned port);
+/* Starts the branches of t: $ru (when with_ruri) and the appended ones. */
+int tm_forward(struct tm_trans *t, bool with_ruri, const char *proto,
+	       struct slice host, unsigned port);
 void tm_reply_in(struct tm_shard *sh, struct sip_msg *rpl,
 		 const struct net_rx *rx);
 void tm_cancel_branches(struct tm_trans *t, struct slice reason_hdr);

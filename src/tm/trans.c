@@ -243,7 +243,7 @@ struct tm_branch *tm_branch_lookup(struct tm_shard *sh, struct slice branch)
 	struct tm_trans *t = sh->slots[slot];
 	if (t == NULL || t->gen != gen || idx >= t->nbr)
 		return NULL;
-	return &t->br[idx];
+	return t->br[idx];
 }
 
 /* ------------------------------------------------------- lifecycle */
@@ -296,7 +296,7 @@ static void branch_clear(struct tm_shard *sh, struct tm_branch *b)
 	free(b->req);
 	free(b->cancel);
 	free(b->reply);
-	b->req = b->cancel = b->reply = NULL;
+	free(b);
 }
 
 static void trans_destroy(void *obj)
@@ -310,8 +310,8 @@ static void trans_destroy(void *obj)
 	tmr_cancel(wh, &t->uas_retr);
 	tmr_cancel(wh, &t->uas_wait);
 	for (unsigned i = 0; i < t->nbr; i++)
-		branch_clear(sh, &t->br[i]);
-	sh->bytes -= t->req_len + sizeof(*t->req) + t->last_reply_len;
+		branch_clear(sh, t->br[i]);
+	sh->bytes -= t->req_len + t->req_size + t->last_reply_len;
 	free(t->req_buf);
 	free(t->req);
 	free(t->last_reply);
@@ -328,7 +328,7 @@ struct tm_trans *tm_trans_new(struct tm_shard *sh, const struct sip_msg *m,
 		return NULL;
 	t->sh = sh;
 	t->req_buf = malloc(m->len);
-	t->req = malloc(sizeof(*t->req));
+	t->req = malloc(SIP_MSG_SIZE(m->nhdrs));
 	if (t->req_buf == NULL || t->req == NULL) {
 		free(t->req_buf);
 		free(t->req);
@@ -341,9 +341,12 @@ struct tm_trans *tm_trans_new(struct tm_shard *sh, const struct sip_msg *m,
 	 * index (the parse is repeated on the copy, which is cheap). */
 	memcpy(t->req_buf, m->buf, m->len);
 	t->req_len = m->len;
-	sip_msg_parse(t->req, t->req_buf, t->req_len, &sh->cfg->limits);
+	struct sip_limits lim = sh->cfg->limits;
+	lim.max_headers = m->nhdrs;
+	sip_msg_parse(t->req, t->req_buf, t->req_len, &lim);
 	sh->stats.active++;
-	sh->bytes += t->req_len + sizeof(*t->req);
+	t->req_size = SIP_MSG_SIZE(m->nhdrs);
+	sh->bytes += t->req_len + t->req_size;
 	t->method = m->method_id;
 	t->is_invite = m->method_id == SIP_METHOD_INVITE;
 	t->src = *rx;
@@ -351,12 +354,6 @@ struct tm_trans *tm_trans_new(struct tm_shard *sh, const struct sip_msg *m,
 	t->src.len = 0;
 	tmr_init(&t->uas_retr);
 	tmr_init(&t->uas_wait);
-	for (unsigned i = 0; i < TM_MAX_BRANCHES; i++) {
-		t->br[i].t = t;
-		t->br[i].index = i;
-		tmr_init(&t->br[i].retr);
-		tmr_init(&t->br[i].fr);
-	}
 	arena_init(&t->arena, NULL, 0);
 	t->key = tm_request_key(t->req, false);
 	return t;
@@ -414,8 +411,8 @@ void tm_trans_wait(struct tm_trans *t, unsigned ms)
 	t->uas_state = UAS_TERMINATED;
 	tmr_cancel(wh, &t->uas_retr);
 	for (unsigned i = 0; i < t->nbr; i++) {
-		tmr_cancel(wh, &t->br[i].retr);
-		tmr_cancel(wh, &t->br[i].fr);
+		tmr_cancel(wh, &t->br[i]->retr);
+		tmr_cancel(wh, &t->br[i]->fr);
 	}
 	tmr_start(wh, &t->uas_wait, ms, wait_expired, t);
 	worker_timers_changed(t->sh->w);
@@ -446,7 +443,7 @@ const struct net_rx *tm_trans_source(const struct tm_trans *t)
 const struct net_listener *tm_trans_branch_socket(const struct tm_trans *t,
 						  unsigned b)
 {
-	return b < t->nbr ? t->br[b].dst.lst : NULL;
+	return b < t->nbr ? t->br[b]->dst.lst : NULL;
 }
 
 void *tm_trans_data(const struct tm_trans *t)

@@ -332,7 +332,7 @@ static void branch_fr(struct tmr *tm, void *arg)
 void tm_cancel_branches(struct tm_trans *t, struct slice reason_hdr)
 {
 	for (unsigned i = 0; i < t->nbr; i++) {
-		struct tm_branch *b = &t->br[i];
+		struct tm_branch *b = t->br[i];
 		if (b->state == UAC_PROCEEDING)
 			send_cancel(b, reason_hdr);
 		else if (b->state == UAC_CALLING)
@@ -387,23 +387,32 @@ static unsigned start_branch(struct tm_trans *t, struct slice uri,
 	if (t->ed.hooks[TM_HOOK_BRANCH].len && !run_branch_route(t, uri))
 		return 0; /* dropped by the script */
 
-	b = &t->br[t->nbr];
-	memset(&b->dst, 0, sizeof(b->dst));
+	b = calloc(1, sizeof(*b));
+	if (b == NULL)
+		return 500;
+	b->t = t;
+	b->index = t->nbr;
+	tmr_init(&b->retr);
+	tmr_init(&b->fr);
 	b->dst.proto = hop.proto;
 	b->dst.addr = hop.addr;
 	b->dst.lst = out;
 	char id[64];
 	tm_branch_id(id, sizeof(id), t, t->nbr);
 	if (build_request(&msg, sh, t->req, &t->ed, t->uac_cb ? NULL : &t->src,
-			  uri, out, id, t->src.lst, &sh->arena))
+			  uri, out, id, t->src.lst, &sh->arena)) {
+		free(b);
 		return 500;
+	}
 	b->req = malloc(msg.len);
-	if (b->req == NULL)
+	if (b->req == NULL) {
+		free(b);
 		return 500;
+	}
 	memcpy(b->req, msg.p, msg.len);
 	b->req_len = msg.len;
 	sh->bytes += msg.len;
-	t->nbr++;
+	t->br[t->nbr++] = b;
 	b->state = UAC_CALLING;
 	b->code = 0;
 	sh->stats.uac_trans++;
@@ -414,19 +423,21 @@ static unsigned start_branch(struct tm_trans *t, struct slice uri,
 	return 0;
 }
 
-int tm_forward(struct tm_trans *t, const char *proto, struct slice host,
-	       unsigned port)
+int tm_forward(struct tm_trans *t, bool with_ruri, const char *proto,
+	       struct slice host, unsigned port)
 {
 	struct tm_req_edits *e = &t->ed;
-	unsigned worst = 0, started = 0;
+	unsigned worst = 0, started = 0, st;
 	struct slice ruri = e->ruri.len ? e->ruri : t->req->ruri;
 
 	/* $ru first, then the appended branches (parallel forking). */
-	unsigned st = start_branch(t, ruri, e->duri, proto, host, port);
-	if (st == 0)
-		started++;
-	else
-		worst = st;
+	if (with_ruri) {
+		st = start_branch(t, ruri, e->duri, proto, host, port);
+		if (st == 0)
+			started++;
+		else
+			worst = st;
+	}
 	for (unsigned i = 0; i < e->nbranches; i++) {
 		st = start_branch(t, e->branches[i], SLICE_NULL, proto, host,
 				  port);
@@ -482,7 +493,7 @@ static struct tm_branch *best_branch(struct tm_trans *t)
 	struct tm_branch *best = NULL;
 
 	for (unsigned i = 0; i < t->nbr; i++) {
-		struct tm_branch *b = &t->br[i];
+		struct tm_branch *b = t->br[i];
 		if (best == NULL) {
 			best = b;
 			continue;
@@ -516,10 +527,10 @@ static void all_done(struct tm_trans *t)
 	struct tm_branch *best;
 
 	for (unsigned i = 0; i < t->nbr; i++)
-		if (t->br[i].state != UAC_COMPLETED)
+		if (t->br[i]->state != UAC_COMPLETED)
 			return;
 	if (t->uac_cb) {
-		uac_done(t, t->nbr ? t->br[0].code : 503, NULL);
+		uac_done(t, t->nbr ? t->br[0]->code : 503, NULL);
 		return;
 	}
 	if (t->final_sent || t->in_failure)
@@ -548,7 +559,7 @@ static void all_done(struct tm_trans *t)
 		if (t->final_sent)
 			return;
 		for (unsigned i = nbr; i < t->nbr; i++)
-			if (t->br[i].state != UAC_COMPLETED)
+			if (t->br[i]->state != UAC_COMPLETED)
 				return;
 		if (t->nbr > nbr)
 			best = best_branch(t);
@@ -672,9 +683,9 @@ void tm_reply_in(struct tm_shard *sh, struct sip_msg *rpl,
 		return;
 	}
 	if (b->state == UAC_COMPLETED) {
-		/* A retransmitted final: ACK a negative one again, relay a
-		 * 2xx again (§17.1.1.2, §16.7). */
-		if (code >= 300 && t->is_invite && !b->timed_out)
+		/* A retransmitted final, or the real one after our own 408:
+		 * ACK a negative one, relay a 2xx again (§17.1.1.2, §16.7). */
+		if (code >= 300 && t->is_invite)
 			send_ack(b, rpl);
 		else if (code >= 200 && code < 300 && t->is_invite &&
 			 !t->uac_cb)
@@ -792,7 +803,7 @@ int tm_uac_request(struct tm_shard *sh, struct slice req, tm_uac_cb *cb,
 	t->uac_cb = cb;
 	t->uac_arg = arg;
 	tm_trans_link(t);
-	if (tm_forward(t, NULL, SLICE_NULL, 0) < 0) {
+	if (tm_forward(t, true, NULL, SLICE_NULL, 0) < 0) {
 		/* Nothing went out: the caller hears it now, once. */
 		t->final_sent = true;
 		tm_trans_release(t);

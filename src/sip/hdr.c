@@ -40,35 +40,71 @@ const char *sip_skip_quoted(const char *p, const char *end)
 
 /* ---------------------------------------------------------------- lists */
 
+/*
+ * The first byte of [p, end) that is a, b or c, or end. The bytes of
+ * [lo, p) may be read too: with SSE2, 16 bytes are compared at a time and
+ * the last load moves back to end - 16 when that stays inside [lo, end).
+ */
+static inline const char *find3(const char *p, const char *end, const char *lo,
+                                char a, char b, char c)
+{
+#ifdef __SSE2__
+	if (end - lo >= 16) {
+		for (;; p += 16) {
+			const char *at = p;
+			unsigned skip = 0;
+			if (end - p < 16) {
+				at = end - 16;
+				skip = (unsigned)(p - at);
+			}
+			unsigned bits = (sip_eq16(at, a) | sip_eq16(at, b) |
+			                 sip_eq16(at, c)) >>
+			                skip;
+			if (bits)
+				return p + __builtin_ctz(bits);
+			if (end - p <= 16)
+				return end;
+		}
+	}
+#endif
+	while (p < end && *p != a && *p != b && *p != c)
+		p++;
+	return p;
+}
+
 void sip_list_init(struct sip_list_iter *it, struct slice value)
 {
 	it->pos = value.p;
 	it->end = value.p + value.len;
 }
 
+/*
+ * A comma ends an element outside quoted strings and <>; in <> only '>'
+ * and '"' matter, outside only '"', '<' and ',' (a '>' there changes
+ * nothing).
+ */
 int sip_list_next(struct slice *elem, struct sip_list_iter *it)
 {
-	const char *p = sip_skip_ws(it->pos, it->end), *start = p;
+	const char *lo = it->pos, *end = it->end;
+	const char *p = sip_skip_ws(lo, end), *start = p;
 	bool in_angle = false;
 
-	if (p == it->end) {
+	if (p == end) {
 		it->pos = p;
 		return ENOENT;
 	}
-	while (p < it->end) {
-		char c = *p;
-		if (c == '"') {
-			p = sip_skip_quoted(p, it->end);
+	for (;;) {
+		p = in_angle ? find3(p, end, lo, '"', '>', '>')
+		             : find3(p, end, lo, '"', '<', ',');
+		if (p == end || *p == ',')
+			break;
+		if (*p == '"') {
+			p = sip_skip_quoted(p, end);
 			if (p == NULL)
 				return EBADMSG;
 			continue;
 		}
-		if (c == '<')
-			in_angle = true;
-		else if (c == '>')
-			in_angle = false;
-		else if (c == ',' && !in_angle)
-			break;
+		in_angle = *p == '<';
 		p++;
 	}
 	if (in_angle)
@@ -79,10 +115,10 @@ int sip_list_next(struct slice *elem, struct sip_list_iter *it)
 		e--;
 	if (e == start)
 		return EBADMSG;
-	if (p < it->end) {
+	if (p < end) {
 		/* A trailing comma leaves an empty element: malformed. */
 		p++;
-		if (sip_skip_ws(p, it->end) == it->end)
+		if (sip_skip_ws(p, end) == end)
 			return EBADMSG;
 	}
 	it->pos = p;
@@ -92,30 +128,34 @@ int sip_list_next(struct slice *elem, struct sip_list_iter *it)
 
 /* ---------------------------------------------------------------- hosts */
 
-static bool ipv4_scan(const char *p, const char *end)
+/* IPv4address = 1*3DIGIT "." 1*3DIGIT "." 1*3DIGIT "." 1*3DIGIT, each
+ * at most 255 (the §25.1 rule alone would accept 999). */
+static bool ipv4_valid(const char *p, const char *end)
 {
-	unsigned parts = 0;
-
-	while (parts < 4) {
-		unsigned v = 0, digits = 0;
-		while (p < end && sip_is((unsigned char)*p, SIP_CC_DIGIT) &&
-		       digits < 4) {
-			v = v * 10 + (unsigned)(*p++ - '0');
-			digits++;
-		}
-		if (digits == 0 || digits > 3 || v > 255)
-			return false;
-		if (++parts < 4) {
+	for (int part = 0; part < 4; part++) {
+		if (part > 0) {
 			if (p == end || *p != '.')
 				return false;
 			p++;
 		}
+		unsigned v = 0, n = 0;
+		while (p < end && sip_is((unsigned char)*p, SIP_CC_DIGIT) &&
+		       n < 4) {
+			v = v * 10 + (unsigned)(*p++ - '0');
+			n++;
+		}
+		if (n == 0 || n > 3 || v > 255)
+			return false;
 	}
 	return p == end;
 }
 
-/* IPv6reference = "[" IPv6address "]" (RFC 3261 §25.1), content only. */
-static bool ipv6_scan(const char *p, const char *end)
+/*
+ * IPv6address as corrected by RFC 5954 (the RFC 3986 form): at most eight
+ * groups of 1-4 hex digits, "::" at most once standing for at least one
+ * zero group, optionally ending in a dotted IPv4 worth two groups.
+ */
+bool sip_ipv6_valid(const char *p, const char *end)
 {
 	unsigned groups = 0;
 	bool gap = false;
@@ -126,16 +166,15 @@ static bool ipv6_scan(const char *p, const char *end)
 		if (p == end)
 			return true;
 	}
-	while (p < end) {
+	for (;;) {
 		const char *g = p;
-		while (p < end && sip_is((unsigned char)*p, SIP_CC_HEX))
+		while (p < end && sip_is((unsigned char)*p, SIP_CC_HEX) &&
+		       p - g < 5)
 			p++;
 		if (p < end && *p == '.') {
-			/* trailing IPv4 part counts as two groups */
-			if (!ipv4_scan(g, end))
+			if (!ipv4_valid(g, end))
 				return false;
 			groups += 2;
-			p = end;
 			break;
 		}
 		if (p == g || p - g > 4)
@@ -143,96 +182,86 @@ static bool ipv6_scan(const char *p, const char *end)
 		groups++;
 		if (p == end)
 			break;
-		if (*p != ':')
+		if (*p++ != ':' || p == end)
 			return false;
-		p++;
-		if (p < end && *p == ':') {
+		if (*p == ':') {
 			if (gap)
 				return false;
 			gap = true;
-			p++;
-			if (p == end)
+			if (++p == end)
 				break;
-		} else if (p == end) {
-			return false;
 		}
 	}
-	return gap ? groups < 8 : groups == 8;
+	return gap ? groups <= 7 : groups == 8;
 }
 
-static bool is_alnum(unsigned char c)
+/*
+ * One pass over the run of alphanum, '-' and '.' that can make a hostname
+ * or an IPv4address, checking the labels on the way: none empty, none
+ * starting or ending with '-'. Then the run is an IPv4address if it holds
+ * only digits and dots and is a valid one, a hostname if its top label
+ * (the last one, or the one before a trailing dot) starts with a letter.
+ */
+const char *sip_host_scan(struct slice *host, enum sip_host_type *type,
+                          const char *p, const char *end)
 {
-	return sip_is(c, SIP_CC_DIGIT) ||
-	       (sip_lower[c] >= 'a' && sip_lower[c] <= 'z');
-}
-
-/* hostname = *( domainlabel "." ) toplabel [ "." ] (RFC 3261 §25.1):
- * labels are alphanum with inner hyphens, the top label starts with a
- * letter (which is what tells "256.1.1.1" from a name). */
-static bool hostname_scan(const char *p, const char *end)
-{
-	const char *label = p;
-
-	if (p < end && end[-1] == '.')
-		end--;
-	if (p == end)
-		return false;
-	for (;; p++) {
-		if (p == end || *p == '.') {
-			if (p == label || *label == '-' || p[-1] == '-')
-				return false;
-			if (p == end)
-				return !sip_is((unsigned char)*label,
-				               SIP_CC_DIGIT);
-			label = p + 1;
-		} else if (!is_alnum((unsigned char)*p) && *p != '-') {
-			return false;
-		}
-	}
-}
-
-int sip_host_port_scan(struct slice *host, enum sip_host_type *type,
-                       uint16_t *port, bool *has_port, const char **next,
-                       const char *p, const char *end, const char **why)
-{
-	const char *h = p, *he;
-	enum sip_host_type t;
-
 	if (p < end && *p == '[') {
-		he = memchr(p, ']', (size_t)(end - p));
-		if (he == NULL || !ipv6_scan(p + 1, he))
-			return fail(why, "bad IPv6 reference");
-		*host = span(p + 1, he);
-		p = he + 1;
-		t = SIP_HOST_IPV6;
-	} else {
-		while (p < end && sip_is((unsigned char)*p, SIP_CC_HOST) &&
-		       *p != ':' && *p != '[' && *p != ']')
-			p++;
-		he = p;
-		if (ipv4_scan(h, he))
-			t = SIP_HOST_IPV4;
-		else if (hostname_scan(h, he))
-			t = SIP_HOST_NAME;
-		else
-			return fail(why, "bad host");
-		*host = span(h, he);
+		const char *close = memchr(p, ']', (size_t)(end - p));
+		if (close == NULL || !sip_ipv6_valid(p + 1, close))
+			return NULL;
+		*host = span(p + 1, close);
+		*type = SIP_HOST_IPV6;
+		return close + 1;
 	}
-	*has_port = false;
-	*port = 0;
-	if (p < end && *p == ':') {
-		uint32_t v;
-		const char *d = ++p;
-		while (p < end && sip_is((unsigned char)*p, SIP_CC_DIGIT))
-			p++;
-		if (p - d > 5 || slice_to_u32(&v, span(d, p), 65535))
-			return fail(why, "bad port");
-		*port = (uint16_t)v;
-		*has_port = true;
+
+	const char *h = p, *label = p, *top = p;
+	unsigned seen = 0; /* the classes of the bytes of the run */
+
+	for (; p < end; p++) {
+		unsigned c = sip_cc[(unsigned char)*p];
+		if (c & (SIP_CC_ALPHA | SIP_CC_DIGIT)) {
+			seen |= c;
+		} else if (*p == '.') {
+			if (p == label || p[-1] == '-')
+				return NULL; /* empty label or trailing '-' */
+			top = label;
+			label = p + 1;
+		} else if (*p == '-') {
+			if (p == label)
+				return NULL;
+			seen |= SIP_CC_ALPHA; /* not numeric */
+		} else {
+			break;
+		}
 	}
-	*type = t;
-	*next = p;
-	return 0;
+	if (p == h)
+		return NULL;
+	if (label < p) { /* no trailing dot: the last label is the top one */
+		if (p[-1] == '-')
+			return NULL;
+		top = label;
+	}
+	if (!(seen & SIP_CC_ALPHA) && ipv4_valid(h, p))
+		*type = SIP_HOST_IPV4;
+	else if (sip_is((unsigned char)*top, SIP_CC_ALPHA))
+		*type = SIP_HOST_NAME;
+	else
+		return NULL;
+	*host = span(h, p);
+	return p;
+}
+
+const char *sip_port_scan(uint16_t *port, const char *p, const char *end)
+{
+	const char *d = p;
+	uint32_t v = 0;
+
+	while (p < end && sip_is((unsigned char)*p, SIP_CC_DIGIT) && p - d < 6)
+		v = v * 10 + (uint32_t)(*p++ - '0');
+	if (p == d || p - d > 5 || v > 65535)
+		return NULL;
+	*port = (uint16_t)v;
+	return p;
 }
 
 /* ----------------------------------------------------------- parameters */
@@ -240,32 +269,40 @@ int sip_host_port_scan(struct slice *host, enum sip_host_type *type,
 /*
  * generic-param = token [ EQUAL gen-value ], gen-value = token / host /
  * quoted-string, each preceded by SEMI; LWS allowed around ";" and "="
- * (RFC 3261 §25.1). Calls on_param for each; stops at the end or at a byte
- * that cannot continue the list (returned in *stop).
+ * (RFC 3261 §25.1). Calls fn(ctx, name, value) for each; stops at the end
+ * or at a byte that cannot continue the list: *stop is that byte, *last
+ * the end of the text before it (the LWS between them skipped).
  */
-struct param_cb {
-	void (*fn)(void *ctx, struct slice name, struct slice value);
-	void *ctx;
-};
+typedef void param_fn(void *ctx, struct slice name, struct slice value);
 
-static int params_scan(const char **stop, const char *p, const char *end,
-                       const struct param_cb *cb, const char **why)
+static inline const char *skip_ws_if(const char *p, const char *end)
+{
+	/* most often there is none: one test */
+	return p < end && sip_is((unsigned char)*p, SIP_CC_WS)
+	               ? sip_skip_ws(p, end)
+	               : p;
+}
+
+static inline int params_scan(const char **last, const char **stop,
+                              const char *p, const char *end, param_fn *fn,
+                              void *ctx, const char **why)
 {
 	for (;;) {
-		const char *q = sip_skip_ws(p, end);
+		const char *q = skip_ws_if(p, end);
 		if (q == end || *q != ';') {
+			*last = p;
 			*stop = q;
 			return 0;
 		}
-		q = sip_skip_ws(q + 1, end);
+		q = skip_ws_if(q + 1, end);
 		const char *ne = sip_skip_token(q, end);
 		if (ne == q)
 			return fail(why, "empty parameter");
 		struct slice name = span(q, ne), value = span(ne, ne);
 		p = ne;
-		q = sip_skip_ws(ne, end);
+		q = skip_ws_if(ne, end);
 		if (q < end && *q == '=') {
-			q = sip_skip_ws(q + 1, end);
+			q = skip_ws_if(q + 1, end);
 			const char *ve;
 			if (q < end && *q == '"') {
 				ve = sip_skip_quoted(q, end);
@@ -273,7 +310,7 @@ static int params_scan(const char **stop, const char *p, const char *end,
 					return fail(why, "bad quoted string");
 			} else if (q < end && *q == '[') {
 				ve = memchr(q, ']', (size_t)(end - q));
-				if (ve == NULL || !ipv6_scan(q + 1, ve))
+				if (ve == NULL || !sip_ipv6_valid(q + 1, ve))
 					return fail(why, "bad parameter value");
 				ve++;
 			} else {
@@ -289,8 +326,7 @@ static int params_scan(const char **stop, const char *p, const char *end,
 			value = span(q, ve);
 			p = ve;
 		}
-		if (cb)
-			cb->fn(cb->ctx, name, value);
+		fn(ctx, name, value);
 	}
 }
 
@@ -329,48 +365,97 @@ static void via_param(void *ctx, struct slice name, struct slice value)
 	}
 }
 
-/* via-parm = sent-protocol LWS sent-by *( SEMI via-params ) with
- * sent-protocol = protocol-name SLASH protocol-version SLASH transport. */
-int sip_via_parse(struct sip_via *out, struct slice elem, const char **why)
+/*
+ * via-parm = sent-protocol LWS sent-by *( SEMI via-params ) with
+ * sent-protocol = protocol-name SLASH protocol-version SLASH transport,
+ * from p to where it stops (*last and *stop as params_scan() sets them).
+ * Fills *v but for raw, and for the length of params, which runs to the
+ * end of the element.
+ */
+static int via_parm(struct sip_via *v, const char **last, const char **stop,
+                    const char *p, const char *end, const char **why)
 {
-	const char *p = elem.p, *end = elem.p + elem.len, *e;
-	struct slice part[3];
-	struct sip_via v;
+	const char *e;
 
-	memset(&v, 0, sizeof(v));
-	v.raw = elem;
-	for (int i = 0; i < 3; i++) {
-		p = sip_skip_ws(p, end);
-		e = sip_skip_token(p, end);
-		if (e == p)
-			return fail(why, "malformed Via header");
-		part[i] = span(p, e);
-		p = sip_skip_ws(e, end);
-		if (i < 2) {
+	memset(v, 0, sizeof(*v));
+	if (end - p >= 8 && memcmp(p, "SIP/2.0/", 8) == 0) {
+		/* what the general case below finds in nearly every Via */
+		v->proto_name = span(p, p + 3);
+		v->proto_version = span(p + 4, p + 7);
+		p += 8;
+	} else {
+		struct slice part[2];
+		for (int i = 0; i < 2; i++) {
+			p = sip_skip_ws(p, end);
+			e = sip_skip_token(p, end);
+			if (e == p)
+				return fail(why, "malformed Via header");
+			part[i] = span(p, e);
+			p = sip_skip_ws(e, end);
 			if (p == end || *p != '/')
 				return fail(why, "malformed Via header");
 			p++;
 		}
+		v->proto_name = part[0];
+		v->proto_version = part[1];
 	}
+	p = sip_skip_ws(p, end);
+	e = sip_skip_token(p, end);
+	if (e == p)
+		return fail(why, "malformed Via header");
+	v->transport = span(p, e);
+	p = sip_skip_ws(e, end);
 	if (p == e)
 		return fail(why, "malformed Via header");
-	v.proto_name = part[0];
-	v.proto_version = part[1];
-	v.transport = part[2];
-	if (sip_host_port_scan(&v.host, &v.host_type, &v.port, &v.has_port, &p,
-	                       p, end, why)) {
-		*why = "bad Via sent-by";
-		return EBADMSG;
+
+	p = sip_host_scan(&v->host, &v->host_type, p, end);
+	if (p != NULL && p < end && *p == ':') {
+		v->has_port = true;
+		p = sip_port_scan(&v->port, p + 1, end);
 	}
-	const char *q = sip_skip_ws(p, end);
+	if (p == NULL)
+		return fail(why, "bad Via sent-by");
+	const char *q = skip_ws_if(p, end);
 	if (q < end && *q == ';')
-		v.params = span(sip_skip_ws(q + 1, end), end);
-	struct param_cb cb = {via_param, &v};
-	if (params_scan(&p, p, end, &cb, why) || p != end) {
-		*why = "malformed Via parameters";
+		v->params.p = skip_ws_if(q + 1, end);
+	if (params_scan(last, stop, p, end, via_param, v, why))
+		return fail(why, "malformed Via parameters");
+	return 0;
+}
+
+int sip_via_parse(struct sip_via *out, struct slice elem, const char **why)
+{
+	const char *end = elem.p + elem.len, *last, *stop;
+	struct sip_via v;
+
+	if (via_parm(&v, &last, &stop, elem.p, end, why))
 		return EBADMSG;
-	}
+	if (stop != end)
+		return fail(why, "malformed Via parameters");
+	v.raw = elem;
+	if (v.params.p != NULL)
+		v.params.len = (size_t)(end - v.params.p);
 	*out = v;
+	return 0;
+}
+
+/*
+ * The first element of a Via value when it is a well-formed via-parm
+ * followed by the end of the value or by a comma and another element:
+ * then sip_list_next() would have split the value there, and a separate
+ * scan of the element is saved.
+ */
+int sip_via_first(struct sip_via *out, struct slice value)
+{
+	const char *end = value.p + value.len, *last, *stop, *why;
+
+	if (value.len == 0 || via_parm(out, &last, &stop, value.p, end, &why))
+		return EAGAIN;
+	if (stop != end && (*stop != ',' || sip_skip_ws(stop + 1, end) == end))
+		return EAGAIN;
+	out->raw = span(value.p, last);
+	if (out->params.p != NULL)
+		out->params.len = (size_t)(last - out->params.p);
 	return 0;
 }
 
@@ -391,30 +476,81 @@ static void addr_param(void *ctx, struct slice name, struct slice value)
 }
 
 /*
+ * addr-spec inside <>: the first '>' of [p, end) or NULL, and in *colon
+ * and *ctl whether a ':' and a byte that no URI holds (<= SP, DEL) come
+ * before it. The bytes of [lo, p) may be read too: with SSE2 the three
+ * are looked for 16 bytes at a time.
+ */
+static const char *find_raquot(bool *colon, bool *ctl, const char *p,
+                               const char *end, const char *lo)
+{
+#ifdef __SSE2__
+	if (end - lo >= 16) {
+		const __m128i sp = _mm_set1_epi8(' ');
+		bool c = false, b = false; /* in the chunks before */
+		for (;; p += 16) {
+			const char *at = p;
+			unsigned skip = 0;
+			if (end - p < 16) {
+				at = end - 16;
+				skip = (unsigned)(p - at);
+			}
+			__m128i v = _mm_loadu_si128(
+			        (const __m128i *)(const void *)at);
+			/* bytes <= SP are those that max(v, SP) leaves SP */
+			__m128i bad = _mm_or_si128(
+			        _mm_cmpeq_epi8(_mm_max_epu8(v, sp), sp),
+			        _mm_cmpeq_epi8(v, _mm_set1_epi8(0x7f)));
+			unsigned gt = sip_eq16(at, '>') >> skip;
+			unsigned cm = sip_eq16(at, ':') >> skip;
+			unsigned bm = (unsigned)_mm_movemask_epi8(bad) >> skip;
+			if (gt) {
+				unsigned before = (gt & -gt) - 1;
+				*colon = c || (cm & before) != 0;
+				*ctl = b || (bm & before) != 0;
+				return p + __builtin_ctz(gt);
+			}
+			if (end - p <= 16)
+				return NULL;
+			c = c || cm != 0;
+			b = b || bm != 0;
+		}
+	}
+#endif
+	const char *q = memchr(p, '>', (size_t)(end - p));
+	if (q == NULL)
+		return NULL;
+	*colon = memchr(p, ':', (size_t)(q - p)) != NULL;
+	*ctl = false;
+	for (; p < q; p++)
+		if ((unsigned char)*p <= ' ' || *p == 0x7f)
+			*ctl = true;
+	return q;
+}
+
+/*
  * ( name-addr / addr-spec ) *( SEMI param ) where name-addr =
  * [ display-name ] LAQUOT addr-spec RAQUOT and display-name = *(token LWS)
  * / quoted-string. A URI outside <> cannot hold ',', ';' or '?' (RFC 3261
  * §20: its parameters are header parameters).
  */
-int sip_addr_parse(struct sip_addr *out, struct slice elem, unsigned flags,
-                   const char **why)
+int sip_addr_decode(struct sip_addr *a, struct slice elem, unsigned flags,
+                    const char **why)
 {
-	const char *p = elem.p, *end = elem.p + elem.len, *q;
-	struct sip_addr a;
+	const char *p = elem.p, *end = elem.p + elem.len, *q, *last;
 
-	memset(&a, 0, sizeof(a));
-	a.raw = elem;
-	p = sip_skip_ws(p, end);
+	memset(a, 0, sizeof(*a));
+	a->raw = elem;
+	p = skip_ws_if(p, end);
 	if (p == end)
 		return fail(why, "empty address");
 	if ((flags & SIP_ADDR_ALLOW_STAR) && *p == '*') {
 		q = sip_skip_ws(p + 1, end);
-		a.star = true;
-		a.uri = span(p, p + 1);
-		struct param_cb cb = {addr_param, &a};
-		if (params_scan(&q, q, end, &cb, why) || q != end)
+		a->star = true;
+		a->uri = span(p, p + 1);
+		if (params_scan(&last, &q, q, end, addr_param, a, why) ||
+		    q != end)
 			return fail(why, "malformed Contact *");
-		*out = a;
 		return 0;
 	}
 
@@ -422,31 +558,32 @@ int sip_addr_parse(struct sip_addr *out, struct slice elem, unsigned flags,
 		q = sip_skip_quoted(p, end);
 		if (q == NULL)
 			return fail(why, "unterminated quoted display name");
-		a.display = span(p + 1, q - 1);
-		p = sip_skip_ws(q, end);
+		a->display = span(p + 1, q - 1);
+		p = skip_ws_if(q, end);
 		if (p == end || *p != '<')
 			return fail(why, "display name without <URI>");
 	} else {
 		q = p;
-		while (q < end && (sip_is((unsigned char)*q, SIP_CC_TOKEN) ||
-		                   sip_is((unsigned char)*q, SIP_CC_WS)))
+		while (q < end &&
+		       sip_is((unsigned char)*q, SIP_CC_TOKEN | SIP_CC_WS))
 			q++;
 		if (q < end && *q == '<') {
 			const char *de = q;
 			while (de > p &&
 			       sip_is((unsigned char)de[-1], SIP_CC_WS))
 				de--;
-			a.display = span(p, de);
+			a->display = span(p, de);
 			p = q;
 		}
 	}
 
+	bool colon, ctl;
 	if (*p == '<') {
-		q = memchr(p, '>', (size_t)(end - p));
+		q = find_raquot(&colon, &ctl, p + 1, end, elem.p);
 		if (q == NULL)
 			return fail(why, "unterminated <URI>");
-		a.uri = span(p + 1, q);
-		a.bracketed = true;
+		a->uri = span(p + 1, q);
+		a->bracketed = true;
 		p = q + 1;
 	} else {
 		q = p;
@@ -454,30 +591,41 @@ int sip_addr_parse(struct sip_addr *out, struct slice elem, unsigned flags,
 		       *q != ';' && *q != ',' && *q != '?' && *q != '<' &&
 		       *q != '>' && *q != '"')
 			q++;
-		a.uri = span(p, q);
+		a->uri = span(p, q);
 		p = q;
+		colon = memchr(a->uri.p, ':', a->uri.len) != NULL;
+		ctl = false;
+		for (q = a->uri.p; q < p; q++)
+			if ((unsigned char)*q <= ' ' || *q == 0x7f)
+				ctl = true;
 	}
-	if (a.uri.len == 0)
+	if (a->uri.len == 0)
 		return fail(why, "empty URI");
-	if (memchr(a.uri.p, ':', a.uri.len) == NULL)
+	if (!colon)
 		return fail(why, "URI without scheme");
-	for (size_t i = 0; i < a.uri.len; i++) {
-		unsigned char c = (unsigned char)a.uri.p[i];
-		if (c <= ' ' || c == 0x7f)
-			return fail(why, "whitespace in URI");
-	}
+	if (ctl)
+		return fail(why, "whitespace in URI");
 
-	q = sip_skip_ws(p, end);
+	q = skip_ws_if(p, end);
 	if (q < end && *q == ';')
-		a.params = span(sip_skip_ws(q + 1, end), end);
-	struct param_cb cb = {addr_param, &a};
-	if (params_scan(&p, p, end, &cb, why))
+		a->params = span(skip_ws_if(q + 1, end), end);
+	if (params_scan(&last, &p, p, end, addr_param, a, why))
 		return EBADMSG;
 	if (p != end)
-		return fail(why, a.bracketed ? "junk after <URI>"
-		                             : "malformed address");
-	*out = a;
+		return fail(why, a->bracketed ? "junk after <URI>"
+		                              : "malformed address");
 	return 0;
+}
+
+int sip_addr_parse(struct sip_addr *out, struct slice elem, unsigned flags,
+                   const char **why)
+{
+	struct sip_addr a;
+	int err = sip_addr_decode(&a, elem, flags, why);
+
+	if (err == 0)
+		*out = a;
+	return err;
 }
 
 /* ------------------------------------------------------- CSeq, RAck */

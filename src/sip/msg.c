@@ -10,9 +10,6 @@
  */
 #include <errno.h>
 #include <string.h>
-#ifdef __SSE2__
-#include <emmintrin.h>
-#endif
 
 #include "sip/sip_int.h"
 
@@ -32,15 +29,6 @@ static int bad(struct sip_msg *m, const char *why)
  * position are shifted out, which needs a message of 16 bytes or more;
  * shorter ones (and builds without SSE2) take a byte loop.
  */
-#ifdef __SSE2__
-static inline unsigned eq16(const char *p, __m128i c)
-{
-	__m128i v = _mm_loadu_si128((const __m128i *)(const void *)p);
-
-	return (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(v, c));
-}
-#endif
-
 /* lf_bits() where fewer than 64 bytes remain. */
 static uint64_t lf_bits_tail(const char *at, const char *buf, const char *end)
 {
@@ -48,12 +36,11 @@ static uint64_t lf_bits_tail(const char *at, const char *buf, const char *end)
 
 #ifdef __SSE2__
 	if (end - buf >= 16) {
-		const __m128i nl = _mm_set1_epi8('\n');
 		const char *q = at;
 		for (; end - q >= 16; q += 16)
-			bits |= (uint64_t)eq16(q, nl) << (q - at);
+			bits |= (uint64_t)sip_eq16(q, '\n') << (q - at);
 		if (q < end)
-			bits |= (uint64_t)(eq16(end - 16, nl) >>
+			bits |= (uint64_t)(sip_eq16(end - 16, '\n') >>
 			                   (16 - (end - q)))
 			        << (q - at);
 		return bits;
@@ -71,11 +58,10 @@ static inline uint64_t lf_bits(const char *at, const char *buf, const char *end)
 {
 #ifdef __SSE2__
 	if (end - at >= 64) {
-		const __m128i nl = _mm_set1_epi8('\n');
-		return (uint64_t)eq16(at, nl) |
-		       (uint64_t)eq16(at + 16, nl) << 16 |
-		       (uint64_t)eq16(at + 32, nl) << 32 |
-		       (uint64_t)eq16(at + 48, nl) << 48;
+		return (uint64_t)sip_eq16(at, '\n') |
+		       (uint64_t)sip_eq16(at + 16, '\n') << 16 |
+		       (uint64_t)sip_eq16(at + 32, '\n') << 32 |
+		       (uint64_t)sip_eq16(at + 48, '\n') << 48;
 	}
 #endif
 	return lf_bits_tail(at, buf, end);
@@ -118,7 +104,7 @@ static inline const char *find_colon(const char *p, const char *lf,
 {
 #ifdef __SSE2__
 	if (end - p >= 16) {
-		unsigned bits = eq16(p, _mm_set1_epi8(':'));
+		unsigned bits = sip_eq16(p, ':');
 		if (bits)
 			return p + __builtin_ctz(bits) < lf
 			               ? p + __builtin_ctz(bits)
@@ -589,14 +575,16 @@ static int decode_single(struct sip_msg *m, enum sip_hdr_id id, uint32_t bit,
 	return remember(m, bit, err, why);
 }
 
+/* m->from and m->to are only read once decoded: they may be written by a
+ * decoder that fails. */
 static int decode_from(struct sip_msg *m, struct slice v, const char **why)
 {
-	return sip_addr_parse(&m->from, v, 0, why);
+	return sip_addr_decode(&m->from, v, 0, why);
 }
 
 static int decode_to(struct sip_msg *m, struct slice v, const char **why)
 {
-	return sip_addr_parse(&m->to, v, 0, why);
+	return sip_addr_decode(&m->to, v, 0, why);
 }
 
 /* Call-ID = word ["@" word] (RFC 3261 §25.1): no LWS inside. */
@@ -660,10 +648,18 @@ int sip_msg_top_via(const struct sip_via **out, struct sip_msg *m)
 	int err = cached(m, SIP_DEC_VIA);
 
 	if (err == DECODE) {
-		sip_elem_iter_init(&it, m, SIP_HDR_VIA);
-		err = sip_elem_next(&elem, &it);
-		if (err == 0)
-			err = sip_via_parse(&m->top_via, elem, &why);
+		/* The first element parsed in place, without a separate scan
+		 * by the list iterator; anything unusual takes the general
+		 * path, which finds the reason. */
+		const struct sip_hdr *h = sip_msg_hdr(m, SIP_HDR_VIA);
+		if (h != NULL && sip_via_first(&m->top_via, h->value) == 0) {
+			err = 0;
+		} else {
+			sip_elem_iter_init(&it, m, SIP_HDR_VIA);
+			err = sip_elem_next(&elem, &it);
+			if (err == 0)
+				err = sip_via_parse(&m->top_via, elem, &why);
+		}
 		err = remember(m, SIP_DEC_VIA, err, why);
 	}
 	if (err == 0)

@@ -6,6 +6,9 @@
 #define IMSDLG_SIP_INT_H
 
 #include <string.h>
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 
 #include "sip/sip.h"
 
@@ -16,9 +19,9 @@ enum {
 	SIP_CC_DIGIT = 1u << 2,
 	SIP_CC_HEX = 1u << 3,
 	SIP_CC_HOST = 1u << 4, /* hostname, IPv4 and IPv6 reference chars */
-	SIP_CC_WORD =
-	        1u
-	        << 5, /* word of Call-ID: token + ( ) < > : \ " / [ ] ? { } */
+	/* word of Call-ID: token + ( ) < > : \ " / [ ] ? { } */
+	SIP_CC_WORD = 1u << 5,
+	SIP_CC_ALPHA = 1u << 6,
 };
 
 extern const uint8_t sip_cc[256];
@@ -42,6 +45,16 @@ static inline const char *sip_skip_token(const char *p, const char *end)
 		p++;
 	return p;
 }
+
+#ifdef __SSE2__
+/* Bit i set when p[i] == c, for the 16 bytes at p. */
+static inline unsigned sip_eq16(const char *p, char c)
+{
+	__m128i v = _mm_loadu_si128((const __m128i *)(const void *)p);
+
+	return (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(v, _mm_set1_epi8(c)));
+}
+#endif
 
 /* Case-insensitive equality of n bytes. */
 static inline bool sip_eq_nocase(const char *a, const char *b, size_t n)
@@ -136,13 +149,33 @@ static inline enum sip_hdr_id sip_hdr_lookup_padded(const char *p, size_t len)
 }
 
 /*
- * Scans a host (hostname, IPv4 address or IPv6 reference) at p and an
- * optional ":port". On success returns 0, sets the outputs and *next to the
- * first byte after them. EBADMSG with *why otherwise.
+ * host = hostname / IPv4address / IPv6reference (RFC 3261 §25.1) at p:
+ * sets *host (an IPv6 address without its brackets) and *type, returns
+ * the byte after it, or NULL when there is no valid host. hostname labels
+ * are alphanum with inner hyphens and the top label starts with a letter:
+ * that is what tells names from addresses, so a dotted quad that is not a
+ * valid IPv4address (a part above 255, "1.2.3") is not a name either.
+ * IPv6 addresses are checked as RFC 5954 corrects RFC 3261.
  */
-int sip_host_port_scan(struct slice *host, enum sip_host_type *type,
-                       uint16_t *port, bool *has_port, const char **next,
-                       const char *p, const char *end, const char **why);
+const char *sip_host_scan(struct slice *host, enum sip_host_type *type,
+                          const char *p, const char *end);
+/* port = 1*5DIGIT <= 65535 at p, just after the ':' that follows a host:
+ * returns the byte after it, or NULL. */
+const char *sip_port_scan(uint16_t *port, const char *p, const char *end);
+/* IPv6address (without brackets) is all of [p, end). */
+bool sip_ipv6_valid(const char *p, const char *end);
+
+/* sip_addr_parse() into *out, which it may change when it fails. */
+int sip_addr_decode(struct sip_addr *out, struct slice elem, unsigned flags,
+                    const char **why);
+
+/*
+ * The first element of the Via header value, parsed as sip_via_parse()
+ * would after sip_list_next(): 0 when the value starts with a well-formed
+ * via-parm that ends it or is followed by a comma and another element;
+ * EAGAIN otherwise (*out changed), for the general path to say why.
+ */
+int sip_via_first(struct sip_via *out, struct slice value);
 
 /*
  * Scans a quoted string starting at the opening quote p. Returns the

@@ -10,7 +10,7 @@
 #include <errno.h>
 #include <string.h>
 
-#include "sip/sip.h"
+#include "sip/sip_int.h"
 
 /* ------------------------------------------------- character classes */
 
@@ -23,10 +23,9 @@ enum {
 	C_PASS = 1u << 1,   /* password */
 	C_PARAM = 1u << 2,  /* paramchar: pname, pvalue */
 	C_HNV = 1u << 3,    /* hname, hvalue */
-	C_HOST = 1u << 4,   /* hostname, IPv4address */
-	C_SCHEME = 1u << 5, /* scheme after its first ALPHA */
-	C_HEX = 1u << 6,    /* HEXDIG */
-	C_TELV = 1u << 7,   /* RFC 3966 parameter values, see below */
+	C_SCHEME = 1u << 4, /* scheme after its first ALPHA */
+	C_HEX = 1u << 5,    /* HEXDIG */
+	C_TELV = 1u << 6,   /* RFC 3966 parameter values, see below */
 };
 
 /*
@@ -67,7 +66,6 @@ enum {
 #define CH_HNV(c)                                                              \
 	(CH_UNRES(c) || (c) == '[' || (c) == ']' || (c) == '/' ||              \
 	 (c) == '?' || (c) == ':' || (c) == '+' || (c) == '$')
-#define CH_HOST(c)   (CH_ALNUM(c) || (c) == '-' || (c) == '.')
 #define CH_SCHEME(c) (CH_ALNUM(c) || (c) == '+' || (c) == '-' || (c) == '.')
 /*
  * RFC 3966 §3: pvalue is paramchar, but isdn-subaddress takes 1*uric,
@@ -79,8 +77,8 @@ enum {
 #define CLS(c)                                                                 \
 	((CH_USER(c) ? C_USER : 0) | (CH_PASS(c) ? C_PASS : 0) |               \
 	 (CH_PARAM(c) ? C_PARAM : 0) | (CH_HNV(c) ? C_HNV : 0) |               \
-	 (CH_HOST(c) ? C_HOST : 0) | (CH_SCHEME(c) ? C_SCHEME : 0) |           \
-	 (CH_HEX(c) ? C_HEX : 0) | (CH_TELV(c) ? C_TELV : 0))
+	 (CH_SCHEME(c) ? C_SCHEME : 0) | (CH_HEX(c) ? C_HEX : 0) |             \
+	 (CH_TELV(c) ? C_TELV : 0))
 #define CLS4(n)  CLS(n), CLS((n) + 1), CLS((n) + 2), CLS((n) + 3)
 #define CLS16(n) CLS4(n), CLS4((n) + 4), CLS4((n) + 8), CLS4((n) + 12)
 #define CLS64(n) CLS16(n), CLS16((n) + 16), CLS16((n) + 32), CLS16((n) + 48)
@@ -158,128 +156,6 @@ static bool eq_lower(const char *p, const char *lit, size_t n)
 			return false;
 	}
 	return true;
-}
-
-/* ------------------------------------------------------------- hosts */
-
-/* IPv4address = 1*3DIGIT "." 1*3DIGIT "." 1*3DIGIT "." 1*3DIGIT, each
- * at most 255 (the §25.1 rule alone would accept 999). */
-static bool ipv4_valid(const char *p, const char *end)
-{
-	for (int part = 0; part < 4; part++) {
-		if (part > 0) {
-			if (p == end || *p != '.')
-				return false;
-			p++;
-		}
-		unsigned v = 0, n = 0;
-		while (p < end && is_digit(*p) && n < 4) {
-			v = v * 10 + (unsigned)(*p++ - '0');
-			n++;
-		}
-		if (n == 0 || n > 3 || v > 255)
-			return false;
-	}
-	return p == end;
-}
-
-/*
- * IPv6address as corrected by RFC 5954 (the RFC 3986 form): at most eight
- * groups of 1-4 hex digits, "::" at most once standing for at least one
- * zero group, optionally ending in a dotted IPv4 worth two groups.
- */
-static bool ipv6_valid(const char *p, const char *end)
-{
-	unsigned groups = 0;
-	bool gap = false;
-
-	if (end - p >= 2 && p[0] == ':' && p[1] == ':') {
-		gap = true;
-		p += 2;
-		if (p == end)
-			return true;
-	}
-	for (;;) {
-		const char *g = p;
-		while (p < end && is(*p, C_HEX) && p - g < 5)
-			p++;
-		if (p < end && *p == '.') {
-			if (!ipv4_valid(g, end))
-				return false;
-			groups += 2;
-			break;
-		}
-		if (p == g || p - g > 4)
-			return false;
-		groups++;
-		if (p == end)
-			break;
-		if (*p++ != ':' || p == end)
-			return false;
-		if (*p == ':') {
-			if (gap)
-				return false;
-			gap = true;
-			if (++p == end)
-				break;
-		}
-	}
-	return gap ? groups <= 7 : groups == 8;
-}
-
-/*
- * host = hostname / IPv4address / IPv6reference (§25.1). Sets u->host,
- * u->host_type and returns the byte after the host, or NULL.
- *
- * hostname = *( domainlabel "." ) toplabel [ "." ]: labels are alphanum
- * with inner hyphens and the top label starts with ALPHA. That rule is
- * what tells names from addresses: a dotted quad that is not a valid
- * IPv4address ("256.1.1.1", "1.2.3") is not a name either.
- */
-static const char *parse_host(struct sip_uri *u, const char *p, const char *end)
-{
-	if (p < end && *p == '[') {
-		const char *close = memchr(p, ']', (size_t)(end - p));
-		if (close == NULL || !ipv6_valid(p + 1, close))
-			return NULL;
-		u->host = span(p + 1, close);
-		u->host_type = SIP_HOST_IPV6;
-		return close + 1;
-	}
-
-	const char *h = p, *label = p, *top = p;
-	bool numeric = true; /* digits and dots only */
-
-	for (; p < end && is(*p, C_HOST); p++) {
-		if (*p == '.') {
-			if (p == label || p[-1] == '-')
-				return NULL; /* empty label or trailing '-' */
-			top = label;
-			label = p + 1;
-		} else if (*p == '-') {
-			if (p == label)
-				return NULL;
-			numeric = false;
-		} else if (!is_digit(*p)) {
-			numeric = false;
-		}
-	}
-	if (p == h)
-		return NULL;
-	if (label < p) { /* no trailing dot: the last label is the top one */
-		if (p[-1] == '-')
-			return NULL;
-		top = label;
-	}
-	if (numeric && ipv4_valid(h, p)) {
-		u->host_type = SIP_HOST_IPV4;
-	} else if (is_alpha(*top)) {
-		u->host_type = SIP_HOST_NAME;
-	} else {
-		return NULL;
-	}
-	u->host = span(h, p);
-	return p;
 }
 
 /* -------------------------------------------------------- parameters */
@@ -419,18 +295,15 @@ static int parse_sip(struct sip_uri *u, const char *p, const char *end,
 		p = at + 1;
 	}
 
-	p = parse_host(u, p, end);
+	/* the same host and port rules as the Via sent-by (hdr.c) */
+	p = sip_host_scan(&u->host, &u->host_type, p, end);
 	if (p == NULL)
 		return fail(why, "bad URI host");
 
 	if (p < end && *p == ':') {
-		const char *d = ++p;
-		uint32_t v = 0;
-		while (p < end && is_digit(*p) && p - d < 6)
-			v = v * 10 + (uint32_t)(*p++ - '0');
-		if (p == d || p - d > 5 || v > 65535)
+		p = sip_port_scan(&u->port, p + 1, end);
+		if (p == NULL)
 			return fail(why, "bad URI port");
-		u->port = (uint16_t)v;
 		u->has_port = true;
 	}
 

@@ -134,26 +134,38 @@ static int done(const struct sip_buf *b)
 	return b->overflow ? ENOSPC : 0;
 }
 
+/* True when a To value carries a tag, also when it does not decode (a 400
+ * for a malformed To must not add a second one). */
+static bool to_has_tag(struct sip_msg *req, struct slice raw)
+{
+	const struct sip_addr *to;
+
+	if (sip_msg_to(&to, req) == 0)
+		return to->has_tag;
+	for (size_t i = 0; i + 4 <= raw.len; i++)
+		if (raw.p[i] == ';' && (raw.p[i + 1] | 0x20) == 't' &&
+		    (raw.p[i + 2] | 0x20) == 'a' &&
+		    (raw.p[i + 3] | 0x20) == 'g')
+			return true;
+	return false;
+}
+
 int sip_build_reply(struct sip_buf *out, struct sip_msg *req, unsigned code,
                     struct slice reason, struct slice to_tag,
                     struct slice extra_hdrs, struct slice body)
 {
-	const struct sip_via *via;
-	const struct sip_addr *from, *to;
-	const struct sip_cseq *cseq;
-	struct slice call_id;
+	const struct sip_hdr *to = sip_msg_hdr(req, SIP_HDR_TO);
 	char tag[SIP_TAG_LEN];
-	int err;
 
 	if (!req->is_request || code < 100 || code > 699)
 		return EINVAL;
-	if ((err = need(sip_msg_top_via(&via, req), req, "missing Via")) ||
-	    (err = need(sip_msg_from(&from, req), req, "missing From")) ||
-	    (err = need(sip_msg_to(&to, req), req, "missing To")) ||
-	    (err = need(sip_msg_call_id(&call_id, req), req,
-	                "missing Call-ID")) ||
-	    (err = need(sip_msg_cseq(&cseq, req), req, "missing CSeq")))
-		return err;
+	/* Only the Vias are indispensable: they route the reply. The other
+	 * headers are copied as received, so that a malformed request can
+	 * still be answered with a 400 that says why (RFC 4475 §3.1.2). */
+	if (sip_msg_hdr(req, SIP_HDR_VIA) == NULL) {
+		req->error = "missing Via";
+		return EBADMSG;
+	}
 
 	sip_buf_addf(out, "SIP/2.0 %u ", code);
 	sip_buf_add(out, reason);
@@ -161,25 +173,26 @@ int sip_build_reply(struct sip_buf *out, struct sip_msg *req, unsigned code,
 	/* §8.2.6.2: the Vias in order, so the reply retraces the path of
 	 * the request; From, Call-ID and CSeq equal. */
 	copy_lines(out, req, SIP_HDR_VIA);
-	add_line(out, "From", from->raw);
-	sip_buf_adds(out, "To: ");
-	sip_buf_add(out, to->raw);
-	/* §8.2.6.2: a tag goes on every response that may create a dialog
-	 * or ends the transaction, except 100 which never does (§8.2.6.1);
-	 * one already there (an in-dialog request) stays. */
-	if (!to->has_tag && code > 100) {
-		if (to_tag.len == 0) {
-			sip_gen_tag(tag, req);
-			to_tag = slice_make(tag, sizeof(tag));
+	copy_lines(out, req, SIP_HDR_FROM);
+	if (to != NULL) {
+		sip_buf_adds(out, "To: ");
+		sip_buf_add(out, to->value);
+		/* §8.2.6.2: a tag goes on every response that may create a
+		 * dialog or ends the transaction, except 100 which never
+		 * does (§8.2.6.1); one already there (an in-dialog request)
+		 * stays. */
+		if (code > 100 && !to_has_tag(req, to->value)) {
+			if (to_tag.len == 0) {
+				sip_gen_tag(tag, req);
+				to_tag = slice_make(tag, sizeof(tag));
+			}
+			sip_buf_adds(out, ";tag=");
+			sip_buf_add(out, to_tag);
 		}
-		sip_buf_adds(out, ";tag=");
-		sip_buf_add(out, to_tag);
+		sip_buf_adds(out, "\r\n");
 	}
-	sip_buf_adds(out, "\r\n");
-	add_line(out, "Call-ID", call_id);
-	sip_buf_addf(out, "CSeq: %u ", (unsigned)cseq->num);
-	sip_buf_add(out, cseq->method);
-	sip_buf_adds(out, "\r\n");
+	copy_lines(out, req, SIP_HDR_CALL_ID);
+	copy_lines(out, req, SIP_HDR_CSEQ);
 	sip_buf_add(out, extra_hdrs);
 	sip_buf_addf(out, "Content-Length: %zu\r\n\r\n", body.len);
 	sip_buf_add(out, body);

@@ -21,55 +21,46 @@ static struct slice span(const char *a, const char *b)
 
 const char *sip_skip_quoted(const char *p, const char *end)
 {
-	for (p++; p < end; p++) {
-		unsigned char c = (unsigned char)*p;
-		if (c == '"')
+	for (p++;;) {
+		p = sip_skip_cls(p, end, SIP_CC_QTEXT);
+		if (p == end)
+			return NULL;
+		if (*p == '"')
 			return p + 1;
-		if (c == '\\') {
-			/* quoted-pair: any octet but CR and LF */
-			if (++p == end || *p == '\r' || *p == '\n')
-				return NULL;
-		} else if (c < 0x20 && c != '\t' && c != '\r' && c != '\n') {
+		if (*p != '\\')
+			return NULL; /* a control byte or DEL */
+		/* quoted-pair: any octet but CR and LF */
+		if (++p == end || *p == '\r' || *p == '\n')
 			return NULL;
-		} else if (c == 0x7f) {
-			return NULL;
-		}
+		p++;
 	}
-	return NULL;
 }
 
 /* ---------------------------------------------------------------- lists */
 
 /*
- * The first byte of [p, end) that is a, b or c, or end. The bytes of
- * [lo, p) may be read too: with SSE2, 16 bytes are compared at a time and
- * the last load moves back to end - 16 when that stays inside [lo, end).
+ * Bit i set when p[i] is a byte that matters to list splitting: '"', '<',
+ * '>' or ','; for the bytes of [p, p + 16) before end. The bytes of
+ * [lo, p) may be read too: with SSE2 the last load moves back to end - 16
+ * when that stays inside [lo, end).
  */
-static inline const char *find3(const char *p, const char *end, const char *lo,
-                                char a, char b, char c)
+static inline unsigned list_specials(const char *p, const char *end,
+                                     const char *lo)
 {
+	unsigned bits = 0;
+
 #ifdef __SSE2__
 	if (end - lo >= 16) {
-		for (;; p += 16) {
-			const char *at = p;
-			unsigned skip = 0;
-			if (end - p < 16) {
-				at = end - 16;
-				skip = (unsigned)(p - at);
-			}
-			unsigned bits = (sip_eq16(at, a) | sip_eq16(at, b) |
-			                 sip_eq16(at, c)) >>
-			                skip;
-			if (bits)
-				return p + __builtin_ctz(bits);
-			if (end - p <= 16)
-				return end;
-		}
+		const char *at = end - p >= 16 ? p : end - 16;
+		bits = sip_eq16(at, '"') | sip_eq16(at, '<') |
+		       sip_eq16(at, '>') | sip_eq16(at, ',');
+		return bits >> (p - at);
 	}
 #endif
-	while (p < end && *p != a && *p != b && *p != c)
-		p++;
-	return p;
+	for (unsigned i = 0; i < 16 && p + i < end; i++)
+		if (p[i] == '"' || p[i] == '<' || p[i] == '>' || p[i] == ',')
+			bits |= 1u << i;
+	return bits;
 }
 
 void sip_list_init(struct sip_list_iter *it, struct slice value)
@@ -79,14 +70,13 @@ void sip_list_init(struct sip_list_iter *it, struct slice value)
 }
 
 /*
- * A comma ends an element outside quoted strings and <>; in <> only '>'
- * and '"' matter, outside only '"', '<' and ',' (a '>' there changes
- * nothing).
+ * A comma ends an element outside quoted strings and <>: the bytes that
+ * matter are found 16 at a time and taken in order.
  */
 int sip_list_next(struct slice *elem, struct sip_list_iter *it)
 {
 	const char *lo = it->pos, *end = it->end;
-	const char *p = sip_skip_ws(lo, end), *start = p;
+	const char *p = sip_skip_ws(lo, end), *start = p, *q = p;
 	bool in_angle = false;
 
 	if (p == end) {
@@ -94,18 +84,31 @@ int sip_list_next(struct slice *elem, struct sip_list_iter *it)
 		return ENOENT;
 	}
 	for (;;) {
-		p = in_angle ? find3(p, end, lo, '"', '>', '>')
-		             : find3(p, end, lo, '"', '<', ',');
-		if (p == end || *p == ',')
-			break;
-		if (*p == '"') {
-			p = sip_skip_quoted(p, end);
-			if (p == NULL)
-				return EBADMSG;
-			continue;
+		/* the first '"', or ',' outside <>, of the 16 bytes at q */
+		unsigned bits = list_specials(q, end, lo);
+		const char *s = NULL;
+		while (bits != 0 && s == NULL) {
+			const char *b = q + __builtin_ctz(bits);
+			bits &= bits - 1;
+			if (*b == '"' || (*b == ',' && !in_angle))
+				s = b;
+			else if (*b != ',')
+				in_angle = *b == '<';
 		}
-		in_angle = *p == '<';
-		p++;
+		if (s == NULL) {
+			if (end - q <= 16) {
+				p = end;
+				break;
+			}
+			q += 16;
+		} else if (*s == ',') {
+			p = s;
+			break;
+		} else {
+			q = sip_skip_quoted(s, end);
+			if (q == NULL)
+				return EBADMSG;
+		}
 	}
 	if (in_angle)
 		return EBADMSG;
@@ -198,9 +201,9 @@ bool sip_ipv6_valid(const char *p, const char *end)
 /*
  * One pass over the run of alphanum, '-' and '.' that can make a hostname
  * or an IPv4address, checking the labels on the way: none empty, none
- * starting or ending with '-'. Then the run is an IPv4address if it holds
- * only digits and dots and is a valid one, a hostname if its top label
- * (the last one, or the one before a trailing dot) starts with a letter.
+ * starting or ending with '-'. Then the run is an IPv4address if it is a
+ * valid one (so only digits and dots), a hostname if its top label (the
+ * last one, or the one before a trailing dot) starts with a letter.
  */
 const char *sip_host_scan(struct slice *host, enum sip_host_type *type,
                           const char *p, const char *end)
@@ -215,21 +218,17 @@ const char *sip_host_scan(struct slice *host, enum sip_host_type *type,
 	}
 
 	const char *h = p, *label = p, *top = p;
-	unsigned seen = 0; /* the classes of the bytes of the run */
-
-	for (; p < end; p++) {
-		unsigned c = sip_cc[(unsigned char)*p];
-		if (c & (SIP_CC_ALPHA | SIP_CC_DIGIT)) {
-			seen |= c;
-		} else if (*p == '.') {
+	for (;;) {
+		p = sip_skip_cls(p, end, SIP_CC_ALNUM);
+		if (p < end && *p == '.') {
 			if (p == label || p[-1] == '-')
 				return NULL; /* empty label or trailing '-' */
 			top = label;
-			label = p + 1;
-		} else if (*p == '-') {
+			label = ++p;
+		} else if (p < end && *p == '-') {
 			if (p == label)
 				return NULL;
-			seen |= SIP_CC_ALPHA; /* not numeric */
+			p++;
 		} else {
 			break;
 		}
@@ -241,7 +240,7 @@ const char *sip_host_scan(struct slice *host, enum sip_host_type *type,
 			return NULL;
 		top = label;
 	}
-	if (!(seen & SIP_CC_ALPHA) && ipv4_valid(h, p))
+	if (ipv4_valid(h, p))
 		*type = SIP_HOST_IPV4;
 	else if (sip_is((unsigned char)*top, SIP_CC_ALPHA))
 		*type = SIP_HOST_NAME;
@@ -314,11 +313,10 @@ static inline int params_scan(const char **last, const char **stop,
 					return fail(why, "bad parameter value");
 				ve++;
 			} else {
-				ve = q;
-				while (ve < end && (sip_is((unsigned char)*ve,
-				                           SIP_CC_TOKEN) ||
-				                    *ve == ':'))
-					ve++;
+				/* token, or host: ':' may be among its bytes */
+				ve = sip_skip_token(q, end);
+				while (ve < end && *ve == ':')
+					ve = sip_skip_token(ve + 1, end);
 				if (ve == q)
 					return fail(why,
 					            "empty parameter value");
@@ -607,11 +605,12 @@ int sip_addr_decode(struct sip_addr *a, struct slice elem, unsigned flags,
 		return fail(why, "whitespace in URI");
 
 	q = skip_ws_if(p, end);
-	if (q < end && *q == ';')
+	if (q < end && *q == ';') {
 		a->params = span(skip_ws_if(q + 1, end), end);
-	if (params_scan(&last, &p, p, end, addr_param, a, why))
-		return EBADMSG;
-	if (p != end)
+		if (params_scan(&last, &q, p, end, addr_param, a, why))
+			return EBADMSG;
+	}
+	if (q != end)
 		return fail(why, a->bracketed ? "junk after <URI>"
 		                              : "malformed address");
 	return 0;
@@ -635,13 +634,17 @@ static int number_then_ws(uint32_t *out, const char **pp, const char *end,
                           uint32_t max)
 {
 	const char *p = sip_skip_ws(*pp, end), *d = p;
+	uint64_t v = 0;
 
-	while (p < end && sip_is((unsigned char)*p, SIP_CC_DIGIT))
-		p++;
-	if (slice_to_u32(out, span(d, p), max))
+	/* past max, digits are still skipped, no longer added */
+	for (; p < end && sip_is((unsigned char)*p, SIP_CC_DIGIT); p++)
+		if (v <= max)
+			v = v * 10 + (uint64_t)(*p - '0');
+	if (p == d || v > max)
 		return EBADMSG;
 	if (p == end || !sip_is((unsigned char)*p, SIP_CC_WS))
 		return EBADMSG;
+	*out = (uint32_t)v;
 	*pp = sip_skip_ws(p, end);
 	return 0;
 }

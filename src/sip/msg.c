@@ -163,15 +163,17 @@ static int parse_request_line(struct sip_msg *m, struct slice line)
 	m->is_request = true;
 
 	const char *u = sp1 + 1;
-	const char *sp2 = memchr(u, ' ', (size_t)(end - u));
-	if (sp2 == NULL || sp2 == u) {
+	const char *sp2 = sip_find(u, end, p, ' ');
+	if (sp2 == end || sp2 == u) {
 		m->line_error = "malformed request line: bad Request-URI";
 		return 0;
 	}
 	m->ruri = slice_make(u, (size_t)(sp2 - u));
 	m->version = slice_make(sp2 + 1, (size_t)(end - sp2 - 1));
-	if (memchr(m->version.p, ' ', m->version.len) != NULL ||
-	    !version_syntax_ok(m->version))
+	/* nearly always exactly "SIP/2.0" */
+	if (!(m->version.len == 7 && memcmp(m->version.p, "SIP/2.0", 7) == 0) &&
+	    (memchr(m->version.p, ' ', m->version.len) != NULL ||
+	     !version_syntax_ok(m->version)))
 		m->line_error = "malformed request line: bad SIP version";
 	return 0;
 }
@@ -590,17 +592,12 @@ static int decode_to(struct sip_msg *m, struct slice v, const char **why)
 /* Call-ID = word ["@" word] (RFC 3261 §25.1): no LWS inside. */
 static int decode_call_id(struct sip_msg *m, struct slice v, const char **why)
 {
-	size_t at = 0, i;
+	const char *end = v.p + v.len;
+	const char *p = sip_skip_cls(v.p, end, SIP_CC_WORD);
 
-	for (i = 0; i < v.len; i++) {
-		unsigned char c = (unsigned char)v.p[i];
-		if (c == '@' && ++at == 1)
-			continue;
-		if (!sip_is(c, SIP_CC_WORD))
-			break;
-	}
-	if (v.len == 0 || i != v.len || v.p[0] == '@' ||
-	    v.p[v.len - 1] == '@') {
+	if (p < end && *p == '@')
+		p = sip_skip_cls(p + 1, end, SIP_CC_WORD);
+	if (v.len == 0 || p != end || v.p[0] == '@' || end[-1] == '@') {
 		*why = "malformed Call-ID header";
 		return EBADMSG;
 	}

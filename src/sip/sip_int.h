@@ -18,10 +18,11 @@ enum {
 	SIP_CC_WS = 1u << 1,    /* SP HT CR LF: LWS once lines are unfolded */
 	SIP_CC_DIGIT = 1u << 2,
 	SIP_CC_HEX = 1u << 3,
-	SIP_CC_HOST = 1u << 4, /* hostname, IPv4 and IPv6 reference chars */
+	SIP_CC_ALNUM = 1u << 4,
 	/* word of Call-ID: token + ( ) < > : \ " / [ ] ? { } */
 	SIP_CC_WORD = 1u << 5,
 	SIP_CC_ALPHA = 1u << 6,
+	SIP_CC_QTEXT = 1u << 7, /* held as it is by a quoted string */
 };
 
 extern const uint8_t sip_cc[256];
@@ -30,6 +31,26 @@ extern const uint8_t sip_lower[256];
 static inline bool sip_is(unsigned char c, unsigned cls)
 {
 	return (sip_cc[c] & cls) != 0;
+}
+
+/* All 4 bytes at p are of class cls. */
+static inline bool sip_is4(const char *p, unsigned cls)
+{
+	return (sip_cc[(unsigned char)p[0]] & sip_cc[(unsigned char)p[1]] &
+	        sip_cc[(unsigned char)p[2]] & sip_cc[(unsigned char)p[3]] &
+	        cls) != 0;
+}
+
+/* The first byte of [p, end) not of class cls, or end; 4 bytes a step
+ * where possible, as runs are often long (tokens, host names, tags). */
+static inline const char *sip_skip_cls(const char *p, const char *end,
+                                       unsigned cls)
+{
+	while (end - p >= 4 && sip_is4(p, cls))
+		p += 4;
+	while (p < end && sip_is((unsigned char)*p, cls))
+		p++;
+	return p;
 }
 
 static inline const char *sip_skip_ws(const char *p, const char *end)
@@ -41,9 +62,7 @@ static inline const char *sip_skip_ws(const char *p, const char *end)
 
 static inline const char *sip_skip_token(const char *p, const char *end)
 {
-	while (p < end && sip_is((unsigned char)*p, SIP_CC_TOKEN))
-		p++;
-	return p;
+	return sip_skip_cls(p, end, SIP_CC_TOKEN);
 }
 
 #ifdef __SSE2__
@@ -55,6 +74,30 @@ static inline unsigned sip_eq16(const char *p, char c)
 	return (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(v, _mm_set1_epi8(c)));
 }
 #endif
+
+/*
+ * The first byte of [p, end) equal to c, or end. The bytes of [lo, p) may
+ * be read too: with SSE2, 16 bytes are compared at a time, and the last
+ * load moves back to end - 16 when that stays inside [lo, end).
+ */
+static inline const char *sip_find(const char *p, const char *end,
+                                   const char *lo, char c)
+{
+#ifdef __SSE2__
+	if (end - lo >= 16) {
+		for (; end - p > 16; p += 16) {
+			unsigned bits = sip_eq16(p, c);
+			if (bits)
+				return p + __builtin_ctz(bits);
+		}
+		unsigned bits = sip_eq16(end - 16, c) >> (16 - (end - p));
+		return bits ? p + __builtin_ctz(bits) : end;
+	}
+#endif
+	while (p < end && *p != c)
+		p++;
+	return p;
+}
 
 /* Case-insensitive equality of n bytes. */
 static inline bool sip_eq_nocase(const char *a, const char *b, size_t n)

@@ -22,9 +22,10 @@
 #define CC_HEX(c)                                                              \
 	(CC_DIGIT(c) || ((c) >= 'a' && (c) <= 'f') ||                          \
 	 ((c) >= 'A' && (c) <= 'F'))
-#define CC_HOST(c)                                                             \
-	(CC_ALNUM(c) || (c) == '-' || (c) == '.' || (c) == ':' ||              \
-	 (c) == '[' || (c) == ']')
+/* what a quoted string holds as it is: not '"', '\\', controls but LWS, DEL */
+#define CC_QTEXT(c)                                                            \
+	(!((c) == '"' || (c) == '\\' || (c) == 0x7f ||                         \
+	   ((c) < 0x20 && !CC_WS(c))))
 #define CC_WORD(c)                                                             \
 	(CC_TOKEN(c) || (c) == '(' || (c) == ')' || (c) == '<' ||              \
 	 (c) == '>' || (c) == ':' || (c) == '\\' || (c) == '"' ||              \
@@ -34,8 +35,8 @@
 #define CC(c)                                                                  \
 	((CC_TOKEN(c) ? SIP_CC_TOKEN : 0) | (CC_WS(c) ? SIP_CC_WS : 0) |       \
 	 (CC_DIGIT(c) ? SIP_CC_DIGIT : 0) | (CC_HEX(c) ? SIP_CC_HEX : 0) |     \
-	 (CC_HOST(c) ? SIP_CC_HOST : 0) | (CC_WORD(c) ? SIP_CC_WORD : 0) |     \
-	 (CC_ALPHA(c) ? SIP_CC_ALPHA : 0))
+	 (CC_ALNUM(c) ? SIP_CC_ALNUM : 0) | (CC_WORD(c) ? SIP_CC_WORD : 0) |   \
+	 (CC_ALPHA(c) ? SIP_CC_ALPHA : 0) | (CC_QTEXT(c) ? SIP_CC_QTEXT : 0))
 #define CC4(n)  CC(n), CC((n) + 1), CC((n) + 2), CC((n) + 3)
 #define CC16(n) CC4(n), CC4((n) + 4), CC4((n) + 8), CC4((n) + 12)
 #define CC64(n) CC16(n), CC16((n) + 16), CC16((n) + 32), CC16((n) + 48)
@@ -169,30 +170,27 @@ enum sip_hdr_id sip_hdr_lookup(struct slice name)
 	return sip_hdr_lookup_padded(padded, name.len);
 }
 
-struct method_def {
-	const char *name;
-	uint8_t len;
-};
-
-static const struct method_def method_defs[SIP_METHOD__COUNT] = {
-        [SIP_METHOD_OTHER] = {NULL, 0},
-#define METHOD_DEF(m) [SIP_METHOD_##m] = {#m, sizeof(#m) - 1},
-        SIP_METHOD_LIST(METHOD_DEF)
-#undef METHOD_DEF
+static const char *const method_names[SIP_METHOD__COUNT] = {
+        [SIP_METHOD_OTHER] = NULL,
+#define METHOD_NAME(m) [SIP_METHOD_##m] = #m,
+        SIP_METHOD_LIST(METHOD_NAME)
+#undef METHOD_NAME
 };
 
 const char *sip_method_name(enum sip_method m)
 {
-	return (unsigned)m < SIP_METHOD__COUNT ? method_defs[m].name : NULL;
+	return (unsigned)m < SIP_METHOD__COUNT ? method_names[m] : NULL;
 }
 
 enum sip_method sip_method_lookup(struct slice name)
 {
-	/* Few enough that a length check first makes the scan cheap. */
-	for (unsigned m = 1; m < SIP_METHOD__COUNT; m++) {
-		if (name.len == method_defs[m].len &&
-		    memcmp(method_defs[m].name, name.p, name.len) == 0)
-			return (enum sip_method)m;
-	}
+	/* One length test per method, then a memcmp() of a constant size
+	 * that the compiler turns into a word or two of comparison. */
+#define METHOD_IS(m)                                                           \
+	if (name.len == sizeof(#m) - 1 &&                                      \
+	    memcmp(name.p, #m, sizeof(#m) - 1) == 0)                           \
+		return SIP_METHOD_##m;
+	SIP_METHOD_LIST(METHOD_IS)
+#undef METHOD_IS
 	return SIP_METHOD_OTHER;
 }

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "app/app.h"
+#include "dlg/dlg.h"
 #include "net/net.h"
 #include "rr/rr.h"
 #include "script/script.h"
@@ -29,44 +30,49 @@ struct app {
 	unsigned children;
 	struct tm_config tm;
 	struct rr_config rr;
+	bool dialogs; /* loadmodule "ims_dialog" (or "dialog") */
+	struct dlg_config dlg;
+	struct dlg_shard **dlg_shards; /* one per worker, for sums */
 	char script_path[4096];
 	struct rt *rt;
 };
 
-/* A worker's shard: its transactions and its Lua state. */
+/* A worker's shard: its transactions, dialogs and Lua state. */
 struct shard {
 	struct tm_shard *tm;
+	struct dlg_shard *dlg;
 	struct script *script;
 };
 
 static void usage(FILE *f)
 {
 	fprintf(f,
-		"usage: imsdlgd [-f FILE] [-c] [-n N] [-l ADDR]... [-P PIDFILE]"
-		" [-V] [-h]\n"
-		"  -f FILE    configuration file (default " DEFAULT_CFG ")\n"
-		"  -c         check the configuration and exit (0 ok, 1 error)\n"
-		"  -n N       worker threads (default: children= or the "
-		"number of cores)\n"
-		"  -l ADDR    listen on ADDR ([udp|tcp:]host[:port]); "
-		"repeatable, replaces listen=\n"
-		"  -P FILE    write the process id to FILE\n"
-		"  -D, -E     accepted for Kamailio compatibility (foreground "
-		"and stderr are the default)\n"
-		"  -V         version\n"
-		"  -h         this help\n");
+	        "usage: imsdlgd [-f FILE] [-c] [-n N] [-l ADDR]... [-P PIDFILE]"
+	        " [-V] [-h]\n"
+	        "  -f FILE    configuration file (default " DEFAULT_CFG ")\n"
+	        "  -c         check the configuration and exit (0 ok, 1 "
+	        "error)\n"
+	        "  -n N       worker threads (default: children= or the "
+	        "number of cores)\n"
+	        "  -l ADDR    listen on ADDR ([udp|tcp:]host[:port]); "
+	        "repeatable, replaces listen=\n"
+	        "  -P FILE    write the process id to FILE\n"
+	        "  -D, -E     accepted for Kamailio compatibility (foreground "
+	        "and stderr are the default)\n"
+	        "  -V         version\n"
+	        "  -h         this help\n");
 }
 
 /* ------------------------------------------------------- configuration */
 
 static int add_listener(struct app *a, const char *spec, const char *where,
-			char *err, size_t errsize)
+                        char *err, size_t errsize)
 {
 	const char *why;
 
 	if (a->nlisteners == MAX_LISTENERS) {
 		snprintf(err, errsize, "%s: more than %d listeners", where,
-			 MAX_LISTENERS);
+		         MAX_LISTENERS);
 		return EINVAL;
 	}
 	if (net_listener_parse(&a->listeners[a->nlisteners], spec, &why)) {
@@ -77,9 +83,64 @@ static int add_listener(struct app *a, const char *spec, const char *where,
 	return 0;
 }
 
+/* modparam("ims_dialog", ...) into the dialog engine's settings. */
+static int configure_dialogs(struct app *a, char *err, size_t errsize)
+{
+	struct cfg *c = a->cfg;
+	struct dlg_config *d = &a->dlg;
+	const char *s;
+
+	dlg_config_defaults(d);
+	a->dialogs = cfg_module_loaded(c, "ims_dialog");
+	if (!a->dialogs)
+		return 0;
+	d->hash_size =
+	        (unsigned)cfg_int(c, "ims_dialog", "hash_size", d->hash_size);
+	s = cfg_str(c, "ims_dialog", "rr_param", "did");
+	if (strlen(s) == 0 || strlen(s) >= sizeof(d->rr_param)) {
+		snprintf(err, errsize,
+		         "%s: ims_dialog rr_param must have 1 to "
+		         "32 characters",
+		         a->cfg_path);
+		return EINVAL;
+	}
+	snprintf(d->rr_param, sizeof(d->rr_param), "%s", s);
+	d->dlg_flag = (int)cfg_int(c, "ims_dialog", "dlg_flag", -1);
+	s = cfg_str(c, "ims_dialog", "timeout_avp", NULL);
+	if (s) {
+		/* "$avp(name)" or "$avp(i:10)": the name inside. */
+		const char *o = strchr(s, '('), *e = strrchr(s, ')');
+		if (o == NULL || e == NULL || e <= o + 1) {
+			snprintf(err, errsize,
+			         "%s: ims_dialog timeout_avp must look like "
+			         "$avp(name)",
+			         a->cfg_path);
+			return EINVAL;
+		}
+		snprintf(d->timeout_avp, sizeof(d->timeout_avp), "%.*s",
+		         (int)(e - o - 1), o + 1);
+	}
+	d->default_timeout = (unsigned)cfg_int(
+	        c, "ims_dialog", "default_timeout", d->default_timeout);
+	s = cfg_str(c, "ims_dialog", "dlg_extra_hdrs", NULL);
+	d->extra_hdrs = s ? (char *)s : NULL;
+	d->match_mode = (unsigned)cfg_int(c, "ims_dialog", "dlg_match_mode", 0);
+	d->detect_spirals = cfg_int(c, "ims_dialog", "detect_spirals", 1) != 0;
+	d->early_timeout = (unsigned)cfg_int(c, "ims_dialog", "early_timeout",
+	                                     d->early_timeout);
+	d->noack_timeout = (unsigned)cfg_int(c, "ims_dialog", "noack_timeout",
+	                                     d->noack_timeout);
+	d->end_timeout = (unsigned)cfg_int(c, "ims_dialog", "end_timeout",
+	                                   d->end_timeout);
+	d->early_terminate_code =
+	        (unsigned)cfg_int(c, "ims_dialog", "early_terminate_code",
+	                          d->early_terminate_code);
+	a->tm.hooks = &dlg_tm_hooks;
+	return 0;
+}
+
 static int configure(struct app *a, const char *const *cli_listen,
-		     unsigned ncli, int cli_children, char *err,
-		     size_t errsize)
+                     unsigned ncli, int cli_children, char *err, size_t errsize)
 {
 	struct cfg *c = a->cfg;
 	const struct cfg_entry *e;
@@ -88,17 +149,17 @@ static int configure(struct app *a, const char *const *cli_listen,
 
 	if (!cfg_engine(c) || strcmp(cfg_engine(c), "lua") != 0) {
 		snprintf(err, errsize,
-			 "%s: cfgengine \"lua\" is required (native route "
-			 "blocks are not supported)",
-			 a->cfg_path);
+		         "%s: cfgengine \"lua\" is required (native route "
+		         "blocks are not supported)",
+		         a->cfg_path);
 		return EINVAL;
 	}
 	e = cfg_get(c, "app_lua", "load");
 	if (e == NULL) {
 		snprintf(err, errsize,
-			 "%s: modparam(\"app_lua\", \"load\", FILE) is "
-			 "required",
-			 a->cfg_path);
+		         "%s: modparam(\"app_lua\", \"load\", FILE) is "
+		         "required",
+		         a->cfg_path);
 		return EINVAL;
 	}
 	/* A relative script path is relative to the file that names it,
@@ -108,7 +169,7 @@ static int configure(struct app *a, const char *const *cli_listen,
 	} else {
 		int dir = (int)(strrchr(e->file, '/') - e->file);
 		snprintf(a->script_path, sizeof(a->script_path), "%.*s/%s", dir,
-			 e->file, e->v.s);
+		         e->file, e->v.s);
 	}
 
 	for (unsigned i = 0; i < ncli; i++)
@@ -133,20 +194,20 @@ static int configure(struct app *a, const char *const *cli_listen,
 	log_set_level((int)cfg_int(c, NULL, "debug", LL_INFO));
 
 	tm_config_defaults(&a->tm);
-	a->tm.fr_timer_ms = (unsigned)cfg_int(c, "tm", "fr_timer",
-					      a->tm.fr_timer_ms);
+	a->tm.fr_timer_ms =
+	        (unsigned)cfg_int(c, "tm", "fr_timer", a->tm.fr_timer_ms);
 	a->tm.fr_inv_timer_ms = (unsigned)cfg_int(c, "tm", "fr_inv_timer",
-						  a->tm.fr_inv_timer_ms);
-	a->tm.wait_timer_ms = (unsigned)cfg_int(c, "tm", "wt_timer",
-						a->tm.wait_timer_ms);
+	                                          a->tm.fr_inv_timer_ms);
+	a->tm.wait_timer_ms =
+	        (unsigned)cfg_int(c, "tm", "wt_timer", a->tm.wait_timer_ms);
 	a->tm.t1_ms = (unsigned)cfg_int(c, "tm", "retr_timer1", a->tm.t1_ms);
 	a->tm.t2_ms = (unsigned)cfg_int(c, "tm", "retr_timer2", a->tm.t2_ms);
 	a->tm.auto_inv_100 = cfg_int(c, "tm", "auto_inv_100", 1) != 0;
 	a->tm.limits.max_msg_size = (size_t)cfg_int(
-		c, NULL, "max_msg_size", (long long)a->tm.limits.max_msg_size);
+	        c, NULL, "max_msg_size", (long long)a->tm.limits.max_msg_size);
 	rr_config_defaults(&a->rr);
 	a->rr.append_fromtag = cfg_int(c, "rr", "append_fromtag", 0) != 0;
-	return 0;
+	return configure_dialogs(a, err, errsize);
 }
 
 /* ------------------------------------------------------------ workers */
@@ -159,8 +220,7 @@ static void *shard_init(struct worker *w, void *arg)
 
 	if (s == NULL)
 		return NULL;
-	if (script_new(&s->script, a->script_path, &a->rr, err,
-		       sizeof(err))) {
+	if (script_new(&s->script, a->script_path, &a->rr, err, sizeof(err))) {
 		LOG_ERR("worker %u: %s", worker_id(w), err);
 		free(s);
 		return NULL;
@@ -172,6 +232,17 @@ static void *shard_init(struct worker *w, void *arg)
 		free(s);
 		return NULL;
 	}
+	if (a->dialogs) {
+		s->dlg = dlg_shard_new(&a->dlg, s->tm, worker_id(w),
+		                       a->children);
+		if (s->dlg == NULL) {
+			tm_shard_free(s->tm);
+			script_free(s->script);
+			free(s);
+			return NULL;
+		}
+		a->dlg_shards[worker_id(w)] = s->dlg;
+	}
 	return s;
 }
 
@@ -180,6 +251,8 @@ static void shard_fini(struct worker *w, void *shard)
 	struct shard *s = shard;
 
 	(void)w;
+	/* Dialogs first: they hold references to transactions. */
+	dlg_shard_free(s->dlg);
 	tm_shard_free(s->tm);
 	script_free(s->script);
 	free(s);
@@ -262,9 +335,10 @@ int main(int argc, char **argv)
 		case 'n':
 			cli_children = atoi(optarg);
 			if (cli_children < 1 || cli_children > 256) {
-				fprintf(stderr, "imsdlgd: -n %s: expected "
-						"1..256\n",
-					optarg);
+				fprintf(stderr,
+				        "imsdlgd: -n %s: expected "
+				        "1..256\n",
+				        optarg);
 				return 1;
 			}
 			break;
@@ -299,8 +373,7 @@ int main(int argc, char **argv)
 		return 1;
 	}
 
-	if (cfg_load(&a.cfg, a.cfg_path, &app_schema, NULL, err,
-		     sizeof(err))) {
+	if (cfg_load(&a.cfg, a.cfg_path, &app_schema, NULL, err, sizeof(err))) {
 		fprintf(stderr, "%s\n", err);
 		return 1;
 	}
@@ -308,6 +381,15 @@ int main(int argc, char **argv)
 		fprintf(stderr, "%s\n", err);
 		cfg_free(a.cfg);
 		return 1;
+	}
+	if (a.dialogs) {
+		a.dlg_shards = calloc(a.children, sizeof(*a.dlg_shards));
+		if (a.dlg_shards == NULL || dlg_register_script() ||
+		    rr_register_callback(dlg_rr_callback, NULL)) {
+			fprintf(stderr, "imsdlgd: cannot set up dialogs\n");
+			return 1;
+		}
+		dlg_set_all_shards(a.dlg_shards, a.children);
 	}
 	/* Load the script once here so that its errors stop the start with
 	 * FILE:LINE, before any socket is bound. */
@@ -334,22 +416,24 @@ int main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 
 	struct rt_config rc = {
-		.workers = a.children,
-		.listeners = a.listeners,
-		.nlisteners = a.nlisteners,
-		.max_msg_size = a.tm.limits.max_msg_size,
-		.tcp_idle_timeout_ms = (unsigned)cfg_int(
-			a.cfg, NULL, "tcp_connection_lifetime", 120) * 1000u,
-		.tcp_conn_buf_max = 256 * 1024,
-		.shutdown_grace_ms = 5000,
+	        .workers = a.children,
+	        .listeners = a.listeners,
+	        .nlisteners = a.nlisteners,
+	        .max_msg_size = a.tm.limits.max_msg_size,
+	        .tcp_idle_timeout_ms =
+	                (unsigned)cfg_int(a.cfg, NULL,
+	                                  "tcp_connection_lifetime", 120) *
+	                1000u,
+	        .tcp_conn_buf_max = 256 * 1024,
+	        .shutdown_grace_ms = 5000,
 	};
 	struct rt_app ra = {
-		.shard_init = shard_init,
-		.shard_fini = shard_fini,
-		.on_rx = on_rx,
-		.shard_busy = shard_busy,
-		.on_conn_fail = on_conn_fail,
-		.app_arg = &a,
+	        .shard_init = shard_init,
+	        .shard_fini = shard_fini,
+	        .on_rx = on_rx,
+	        .shard_busy = shard_busy,
+	        .on_conn_fail = on_conn_fail,
+	        .app_arg = &a,
 	};
 	if (rt_start(&a.rt, &rc, &ra, err, sizeof(err))) {
 		fprintf(stderr, "imsdlgd: %s\n", err);
@@ -358,19 +442,20 @@ int main(int argc, char **argv)
 	}
 	if (pidfile && write_pidfile(pidfile))
 		LOG_WARN("cannot write pid file %s: %s", pidfile,
-			 strerror(errno));
+		         strerror(errno));
 	unsigned n;
 	const struct net_listener *l = rt_listeners(a.rt, &n);
 	for (unsigned i = 0; i < n; i++)
 		LOG_NOTICE("listening on %s", l[i].name);
 	LOG_NOTICE("imsdlgd " IMSDLG_VERSION " started, %u workers",
-		   a.children);
+	           a.children);
 
 	pthread_t sig_thread;
 	pthread_create(&sig_thread, NULL, signal_thread, &a);
 	rt_wait(a.rt);
 	pthread_join(sig_thread, NULL);
 	rt_free(a.rt);
+	free(a.dlg_shards);
 	cfg_free(a.cfg);
 	if (pidfile)
 		unlink(pidfile);

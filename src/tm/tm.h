@@ -19,9 +19,9 @@
 #include "sip/sip.h"
 
 /* RFC 3261 §17.1.1.1 timer values, in milliseconds. */
-#define TM_T1_DEFAULT 500
-#define TM_T2_DEFAULT 4000
-#define TM_T4_DEFAULT 5000
+#define TM_T1_DEFAULT   500
+#define TM_T2_DEFAULT   4000
+#define TM_T4_DEFAULT   5000
 
 #define TM_MAX_BRANCHES 12
 
@@ -40,7 +40,7 @@ struct tm_hooks {
 	/* A reply to t is about to go upstream: relayed from branch b (rpl
 	 * the reply) or generated here (rpl NULL, b -1). Not for 100. */
 	void (*reply_out)(struct tm_trans *t, struct sip_msg *rpl,
-			  unsigned code, int b);
+	                  unsigned code, int b);
 	/* A CANCEL for t arrived from upstream. */
 	void (*canceled)(struct tm_trans *t);
 	/* t is being destroyed. */
@@ -50,12 +50,12 @@ struct tm_hooks {
 /* The tm settings of `modparam("tm", ...)`; read-only after start. */
 struct tm_config {
 	unsigned t1_ms, t2_ms, t4_ms;
-	unsigned fr_timer_ms;	   /* no final reply on a branch: 408 */
-	unsigned fr_inv_timer_ms;  /* INVITE with a provisional: CANCEL, 408 */
-	unsigned wait_timer_ms;	   /* linger of a finished transaction */
-	unsigned max_forwards;	   /* inserted when absent (70) */
-	bool auto_inv_100;	   /* 100 Trying for INVITE (on) */
-	struct slice server_hdr;   /* "Server: ..." line or empty */
+	unsigned fr_timer_ms;     /* no final reply on a branch: 408 */
+	unsigned fr_inv_timer_ms; /* INVITE with a provisional: CANCEL, 408 */
+	unsigned wait_timer_ms;   /* linger of a finished transaction */
+	unsigned max_forwards;    /* inserted when absent (70) */
+	bool auto_inv_100;        /* 100 Trying for INVITE (on) */
+	struct slice server_hdr;  /* "Server: ..." line or empty */
 	struct sip_limits limits;
 	const struct tm_hooks *hooks;
 };
@@ -75,7 +75,7 @@ struct tm_script {
 	/* Runs function name (NULL = the entry point for the route type)
 	 * with ctx current. */
 	void (*run)(void *script, struct tm_ctx *ctx, enum tm_route_type rt,
-		    const char *name);
+	            const char *name);
 	void *script;
 };
 
@@ -91,7 +91,7 @@ struct tm_stats {
 };
 
 struct tm_shard *tm_shard_new(struct worker *w, const struct tm_config *cfg,
-			      const struct tm_script *script);
+                              const struct tm_script *script);
 void tm_shard_free(struct tm_shard *sh);
 size_t tm_shard_active(const struct tm_shard *sh);
 const struct tm_stats *tm_shard_stats(const struct tm_shard *sh);
@@ -105,8 +105,8 @@ size_t tm_shard_bytes(const struct tm_shard *sh);
  * script for requests. Returns false with *owner when another shard owns
  * it (the caller hands the bytes over). rx is borrowed for the call.
  */
-bool tm_receive(struct tm_shard *sh, const struct net_rx *rx,
-		unsigned nshards, unsigned *owner);
+bool tm_receive(struct tm_shard *sh, const struct net_rx *rx, unsigned nshards,
+                unsigned *owner);
 /* A TCP connection this worker opened failed: its branches get 503. */
 void tm_conn_failed(struct tm_shard *sh, uint64_t conn_id);
 
@@ -127,21 +127,21 @@ struct tm_val {
 struct tm_ctx {
 	struct tm_shard *sh;
 	enum tm_route_type route;
-	struct sip_msg *msg;	    /* the request, or the reply in reply
-				       routes */
-	struct sip_msg *req;	    /* the request (also in reply routes) */
-	const struct net_rx *rx;    /* how msg arrived (NULL if stored) */
-	struct tm_trans *t;	    /* current transaction or NULL */
-	struct arena *arena;	    /* scratch for this route run */
-	unsigned reply_code;	    /* failure/onreply: the reply's code */
-	unsigned branch;	    /* branch/failure route: index of the branch */
-	struct slice branch_uri;    /* branch route: the branch's R-URI */
-	bool exit;		    /* KSR.x.exit() or a handled retransmission */
-	bool drop;		    /* KSR.x.drop() */
+	struct sip_msg *msg;     /* the request, or the reply in reply
+	                            routes */
+	struct sip_msg *req;     /* the request (also in reply routes) */
+	const struct net_rx *rx; /* how msg arrived (NULL if stored) */
+	struct tm_trans *t;      /* current transaction or NULL */
+	struct arena *arena;     /* scratch for this route run */
+	unsigned reply_code;     /* failure/onreply: the reply's code */
+	unsigned branch;         /* branch/failure route: index of the branch */
+	struct slice branch_uri; /* branch route: the branch's R-URI */
+	bool exit;               /* KSR.x.exit() or a handled retransmission */
+	bool drop;               /* KSR.x.drop() */
 	struct tm_req_edits *edits; /* pending changes to the request */
 	struct slice route_params;  /* params of our Route entry that
-				       loose_route() consumed */
-	void *dlg_ctx;		    /* the dialog layer's per-message context */
+	                               loose_route() consumed */
+	void *dlg_ctx;              /* the dialog layer's per-message context */
 };
 
 /* Request-URI as the script sees it ($ru): the new one if set. */
@@ -157,7 +157,7 @@ void tm_ctx_resetflag(struct tm_ctx *ctx, unsigned flag);
 bool tm_ctx_isflagset(struct tm_ctx *ctx, unsigned flag);
 /* $avp(name): per transaction (per message before one exists). */
 int tm_ctx_avp_set(struct tm_ctx *ctx, struct slice name,
-		   const struct tm_val *v);
+                   const struct tm_val *v);
 bool tm_ctx_avp_get(struct tm_ctx *ctx, struct slice name, struct tm_val *v);
 void tm_ctx_avp_unset(struct tm_ctx *ctx, struct slice name);
 
@@ -210,7 +210,7 @@ int tm_t_check_trans(struct tm_ctx *ctx);
  * -503 unreachable, -483 too many hops) which ends the request.
  */
 int tm_t_relay(struct tm_ctx *ctx, const char *proto, struct slice host,
-	       unsigned port);
+               unsigned port);
 int tm_t_reply(struct tm_ctx *ctx, unsigned code, struct slice reason);
 /* Names of script functions armed for this transaction. */
 int tm_t_on_failure(struct tm_ctx *ctx, const char *fn);
@@ -236,7 +236,7 @@ struct sip_msg *tm_trans_request(struct tm_trans *t);
 const struct net_rx *tm_trans_source(const struct tm_trans *t);
 /* The local socket branch b was sent from, or NULL. */
 const struct net_listener *tm_trans_branch_socket(const struct tm_trans *t,
-						  unsigned b);
+                                                  unsigned b);
 /* One pointer for the layer above (the dialog), NULL initially. */
 void *tm_trans_data(const struct tm_trans *t);
 void tm_trans_set_data(struct tm_trans *t, void *data);
@@ -244,6 +244,9 @@ bool tm_trans_final_sent(const struct tm_trans *t);
 /* The shard t belongs to. */
 struct tm_shard *tm_trans_shard(const struct tm_trans *t);
 struct worker *tm_shard_worker(struct tm_shard *sh);
+/* One pointer per shard for the layer above (its own shard state). */
+void *tm_shard_data(const struct tm_shard *sh);
+void tm_shard_set_data(struct tm_shard *sh, void *data);
 
 /*
  * A final reply generated here on the server side of t; pending branches
@@ -252,7 +255,7 @@ struct worker *tm_shard_worker(struct tm_shard *sh);
  * EALREADY when a final reply was sent already.
  */
 int tm_trans_reply(struct tm_trans *t, unsigned code, struct slice reason,
-		   struct slice cancel_reason);
+                   struct slice cancel_reason);
 
 /*
  * A request this proxy originates (a BYE of the dialog engine): req is a
@@ -264,7 +267,7 @@ int tm_trans_reply(struct tm_trans *t, unsigned code, struct slice reason,
  */
 typedef void(tm_uac_cb)(void *arg, unsigned code, struct sip_msg *rpl);
 int tm_uac_request(struct tm_shard *sh, struct slice req, tm_uac_cb *cb,
-		   void *arg);
+                   void *arg);
 
 /* ---------------------------------------------------- record-routing */
 

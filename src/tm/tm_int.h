@@ -7,17 +7,17 @@
 /* Server side states (RFC 3261 §17.2.1, §17.2.2). */
 enum tm_uas_state {
 	UAS_PROCEEDING, /* no final reply sent yet */
-	UAS_COMPLETED,	/* final reply sent; INVITE non-2xx: waiting ACK */
-	UAS_CONFIRMED,	/* INVITE: ACK received */
+	UAS_COMPLETED,  /* final reply sent; INVITE non-2xx: waiting ACK */
+	UAS_CONFIRMED,  /* INVITE: ACK received */
 	UAS_TERMINATED, /* lingering in the wait timer */
 };
 
 /* Client side states per branch (§17.1.1, §17.1.2). */
 enum tm_uac_state {
 	UAC_UNUSED,
-	UAC_CALLING,	/* request sent, nothing received */
+	UAC_CALLING,    /* request sent, nothing received */
 	UAC_PROCEEDING, /* provisional received */
-	UAC_COMPLETED,	/* final received (or faked) */
+	UAC_COMPLETED,  /* final received (or faked) */
 };
 
 /* Pending changes to a request, recorded by the script and applied to
@@ -43,8 +43,8 @@ struct tm_req_edits {
 	bool record_route;
 	struct slice rr_params;
 	unsigned routes_popped;
-	bool maxfwd_done;	/* process_maxfwd ran */
-	unsigned maxfwd_limit;	/* inserted when the header is absent */
+	bool maxfwd_done;      /* process_maxfwd ran */
+	unsigned maxfwd_limit; /* inserted when the header is absent */
 	struct slice branches[TM_MAX_BRANCHES];
 	unsigned nbranches;
 	uint32_t flags;
@@ -64,19 +64,19 @@ struct tm_branch {
 	struct tm_trans *t;
 	unsigned index;
 	struct net_dst dst;
-	char *req;	   /* the request as sent (owned) */
+	char *req; /* the request as sent (owned) */
 	size_t req_len;
-	struct slice uri;  /* the branch's Request-URI (in req) */
-	struct tmr retr;   /* timers A / E */
-	struct tmr fr;	   /* timers B / F / C (fr_timer, fr_inv_timer) */
+	struct slice uri; /* the branch's Request-URI (in req) */
+	struct tmr retr;  /* timers A / E */
+	struct tmr fr;    /* timers B / F / C (fr_timer, fr_inv_timer) */
 	unsigned retr_interval;
-	unsigned code;	   /* final (or highest provisional) code */
-	bool timed_out;	   /* the final is a local 408 */
+	unsigned code;       /* final (or highest provisional) code */
+	bool timed_out;      /* the final is a local 408 */
 	bool cancel_pending; /* CANCEL to send when a provisional arrives */
-	bool canceled;	   /* CANCEL sent */
-	char *cancel;	   /* the CANCEL sent (owned), for retransmission */
+	bool canceled;       /* CANCEL sent */
+	char *cancel;        /* the CANCEL sent (owned), for retransmission */
 	size_t cancel_len;
-	char *reply;	   /* final reply received (owned), for aggregation */
+	char *reply; /* final reply received (owned), for aggregation */
 	size_t reply_len;
 };
 
@@ -103,8 +103,8 @@ struct tm_trans {
 	struct tmr uas_wait; /* timers H, I, J and the wait timer */
 	unsigned uas_retr_interval;
 	bool final_sent;
-	bool canceled;	    /* CANCEL received from upstream */
-	bool in_failure;    /* running the failure route */
+	bool canceled;   /* CANCEL received from upstream */
+	bool in_failure; /* running the failure route */
 	char to_tag[SIP_TAG_LEN];
 
 	/* Allocated as branches start: most transactions have one. */
@@ -112,8 +112,8 @@ struct tm_trans {
 	unsigned nbr;
 
 	struct tm_req_edits ed; /* copied from the request route */
-	struct arena arena;	/* holds ed's strings */
-	void *data;		/* the layer above's pointer */
+	struct arena arena;     /* holds ed's strings */
+	void *data;             /* the layer above's pointer */
 	/* A request originated here (tm_uac_request): no server side. */
 	tm_uac_cb *uac_cb;
 	void *uac_arg;
@@ -121,6 +121,7 @@ struct tm_trans {
 
 struct tm_shard {
 	struct worker *w;
+	void *data; /* the layer above's shard state */
 	struct rt *rt;
 	const struct tm_config *cfg;
 	struct tm_script script;
@@ -143,44 +144,43 @@ struct tm_shard {
 
 /* trans.c */
 struct tm_trans *tm_trans_new(struct tm_shard *sh, const struct sip_msg *m,
-			      const struct net_rx *rx);
+                              const struct net_rx *rx);
 void tm_trans_link(struct tm_trans *t);
 void tm_trans_release(struct tm_trans *t); /* unlink + drop table ref */
 struct tm_trans *tm_trans_lookup(struct tm_shard *sh, struct sip_msg *m,
-				 bool for_cancel);
+                                 bool for_cancel);
 struct tm_branch *tm_branch_lookup(struct tm_shard *sh, struct slice branch);
-void tm_branch_id(char *dst, size_t size, const struct tm_trans *t,
-		  unsigned b);
+void tm_branch_id(char *dst, size_t size, const struct tm_trans *t, unsigned b);
 void tm_trans_wait(struct tm_trans *t, unsigned ms);
 uint64_t tm_request_key(struct sip_msg *m, bool for_cancel);
 
 /* uas.c */
 int tm_reply_upstream(struct tm_trans *t, const char *buf, size_t len,
-		      unsigned code);
+                      unsigned code);
 int tm_local_reply(struct tm_trans *t, unsigned code, struct slice reason,
-		   struct slice extra_hdrs);
+                   struct slice extra_hdrs);
 int tm_sl_send(struct tm_shard *sh, struct sip_msg *req,
-	       const struct net_rx *rx, unsigned code, struct slice reason,
-	       struct slice extra_hdrs);
+               const struct net_rx *rx, unsigned code, struct slice reason,
+               struct slice extra_hdrs);
 void tm_uas_ack(struct tm_trans *t);
 void tm_uas_retransmission(struct tm_trans *t);
 
 /* uac.c */
 /* Starts the branches of t: $ru (when with_ruri) and the appended ones. */
 int tm_forward(struct tm_trans *t, bool with_ruri, const char *proto,
-	       struct slice host, unsigned port);
+               struct slice host, unsigned port);
 void tm_reply_in(struct tm_shard *sh, struct sip_msg *rpl,
-		 const struct net_rx *rx);
+                 const struct net_rx *rx);
 void tm_cancel_branches(struct tm_trans *t, struct slice reason_hdr);
 int tm_forward_stateless(struct tm_ctx *ctx);
 void tm_branch_fail(struct tm_branch *b, unsigned code);
 
 /* ctx.c */
-void tm_ctx_init(struct tm_ctx *ctx, struct tm_shard *sh,
-		 enum tm_route_type rt, struct sip_msg *msg,
-		 const struct net_rx *rx, struct tm_trans *t);
+void tm_ctx_init(struct tm_ctx *ctx, struct tm_shard *sh, enum tm_route_type rt,
+                 struct sip_msg *msg, const struct net_rx *rx,
+                 struct tm_trans *t);
 int tm_edits_adopt(struct tm_trans *t, const struct tm_req_edits *ed);
 void tm_run_route(struct tm_shard *sh, struct tm_ctx *ctx,
-		  enum tm_route_type rt, const char *fn);
+                  enum tm_route_type rt, const char *fn);
 
 #endif

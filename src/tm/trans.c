@@ -14,10 +14,10 @@
 #define MAGIC_COOKIE "z9hG4bK"
 #define MAGIC_LEN    7
 /* Our branch ids: cookie, this tag, slot, generation, branch index. */
-#define OUR_TAG "X"
+#define OUR_TAG         "X"
 
 #define INITIAL_BUCKETS 4096
-#define INITIAL_SLOTS	1024
+#define INITIAL_SLOTS   1024
 
 void tm_config_defaults(struct tm_config *c)
 {
@@ -35,7 +35,7 @@ void tm_config_defaults(struct tm_config *c)
 }
 
 struct tm_shard *tm_shard_new(struct worker *w, const struct tm_config *cfg,
-			      const struct tm_script *script)
+                              const struct tm_script *script)
 {
 	struct tm_shard *sh = calloc(1, sizeof(*sh));
 
@@ -152,8 +152,7 @@ uint64_t tm_request_key(struct sip_msg *m, bool for_cancel)
 }
 
 /* Exact comparison behind the hash (RFC 3261 §17.2.3). */
-static bool same_request(struct tm_trans *t, struct sip_msg *m,
-			 bool for_cancel)
+static bool same_request(struct tm_trans *t, struct sip_msg *m, bool for_cancel)
 {
 	const struct sip_via *a, *b;
 
@@ -175,7 +174,7 @@ static bool same_request(struct tm_trans *t, struct sip_msg *m,
 }
 
 struct tm_trans *tm_trans_lookup(struct tm_shard *sh, struct sip_msg *m,
-				 bool for_cancel)
+                                 bool for_cancel)
 {
 	uint64_t key = tm_request_key(m, for_cancel);
 
@@ -191,15 +190,14 @@ struct tm_trans *tm_trans_lookup(struct tm_shard *sh, struct sip_msg *m,
 
 /* ----------------------------------------------------------- branches */
 
-void tm_branch_id(char *dst, size_t size, const struct tm_trans *t,
-		  unsigned b)
+void tm_branch_id(char *dst, size_t size, const struct tm_trans *t, unsigned b)
 {
 	snprintf(dst, size, MAGIC_COOKIE OUR_TAG "%x.%x.%u", t->slot, t->gen,
-		 b);
+	         b);
 }
 
 static bool hex_field(uint32_t *out, const char **pp, const char *end,
-		      char stop)
+                      char stop)
 {
 	uint32_t v = 0;
 	const char *p = *pp;
@@ -320,7 +318,7 @@ static void trans_destroy(void *obj)
 }
 
 struct tm_trans *tm_trans_new(struct tm_shard *sh, const struct sip_msg *m,
-			      const struct net_rx *rx)
+                              const struct net_rx *rx)
 {
 	struct tm_trans *t = obj_alloc(sizeof(*t), trans_destroy);
 
@@ -441,7 +439,7 @@ const struct net_rx *tm_trans_source(const struct tm_trans *t)
 }
 
 const struct net_listener *tm_trans_branch_socket(const struct tm_trans *t,
-						  unsigned b)
+                                                  unsigned b)
 {
 	return b < t->nbr ? t->br[b]->dst.lst : NULL;
 }
@@ -469,4 +467,14 @@ struct tm_shard *tm_trans_shard(const struct tm_trans *t)
 struct worker *tm_shard_worker(struct tm_shard *sh)
 {
 	return sh->w;
+}
+
+void *tm_shard_data(const struct tm_shard *sh)
+{
+	return sh->data;
+}
+
+void tm_shard_set_data(struct tm_shard *sh, void *data)
+{
+	sh->data = data;
 }

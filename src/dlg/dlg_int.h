@@ -1,0 +1,68 @@
+/* Internals shared by the files of dlg/. */
+#ifndef IMSDLG_DLG_INT_H
+#define IMSDLG_DLG_INT_H
+
+#include <time.h>
+
+#include "dlg/dlg.h"
+
+enum leg_state {
+	LEG_EARLY,
+	LEG_CONFIRMED,
+	LEG_ENDED,
+};
+
+/* The callee side of one branch: one per To tag relayed upstream. */
+struct dlg_leg {
+	struct dlg_leg *next;
+	enum leg_state state;
+	char *tag;
+	char *contact;        /* remote target towards the callee */
+	char *route_set;      /* Route values for requests towards the callee */
+	uint32_t caller_cseq; /* highest CSeq from the caller on this leg */
+	uint32_t callee_cseq; /* highest CSeq from the callee */
+	const struct net_listener *sock;
+	int branch;                  /* tm branch that created it */
+	bool bye_caller, bye_callee; /* BYE generated towards each side */
+};
+
+struct dlg {
+	struct dlg_shard *ds;
+	struct dlg *hnext;
+	uint32_t h_entry, h_id;
+	enum dlg_state state;
+	char *callid, *from_uri, *from_tag, *to_uri, *req_uri;
+	char *caller_contact, *caller_route_set;
+	uint32_t first_cseq;
+	const struct net_listener *caller_sock;
+	struct dlg_leg *legs;
+	time_t init_ts, start_ts, end_ts;
+	unsigned lifetime;
+	struct tmr timer; /* lifetime, early, noack or end timeout */
+	uint32_t sflags;
+	bool canceled;    /* CANCEL from the caller seen */
+	bool terminating; /* BYEs generated, waiting for their replies */
+	char *term_reason;
+	struct tm_trans *inv; /* the INVITE server transaction while early */
+	const struct tm_trans *inv_id; /* identity only, never dereferenced */
+	unsigned refs; /* holders besides the table (BYEs pending) */
+};
+
+struct dlg_shard {
+	const struct dlg_config *cfg;
+	struct tm_shard *tm;
+	unsigned shard_id, nshards;
+	struct dlg **slots; /* hash_size chains by h_entry */
+	uint32_t *next_id;  /* per slot */
+	size_t count;
+	struct dlg_stats stats;
+};
+
+/* Kamailio's core string hash (ims-dialog-behaviour.md §3.1). */
+unsigned dlg_core_hash(const char *s, size_t len);
+/* "<revhex h_entry>.<revhex h_id>" into dst (>= 18 bytes); returns len. */
+size_t dlg_did_print(char *dst, uint32_t h_entry, uint32_t h_id);
+/* Parses a did value; false when malformed. */
+bool dlg_did_parse(uint32_t *h_entry, uint32_t *h_id, struct slice v);
+
+#endif

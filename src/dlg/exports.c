@@ -1,0 +1,187 @@
+/*
+ * The dialog engine seen from the script: KSR.ims_dialog.* (and the same
+ * functions as KSR.dialog.*, since users copy examples that use it) and
+ * the $DLG_* / $dlg(...) pseudo-variables.
+ */
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "dlg/dlg_int.h"
+#include "script/script.h"
+
+static int k_dlg_manage(struct script_call *c)
+{
+	return dlg_manage(c->ctx);
+}
+
+static struct slice arg_str(const struct script_call *c, unsigned i)
+{
+	return i < c->nargs && c->args[i].type == SCRIPT_VAL_STR ? c->args[i].s
+	                                                         : SLICE_NULL;
+}
+
+static int k_dlg_terminate(struct script_call *c)
+{
+	char side[16];
+
+	slice_copy_cstr(side, sizeof(side), arg_str(c, 0));
+	return dlg_terminate_ctx(c->ctx, side, arg_str(c, 1));
+}
+
+static int k_dlg_set_timeout(struct script_call *c)
+{
+	long long secs = c->args[0].i;
+
+	return secs > 0 ? dlg_set_timeout_ctx(c->ctx, (unsigned)secs) : -1;
+}
+
+static int k_is_known_dlg(struct script_call *c)
+{
+	return dlg_is_known(c->ctx);
+}
+
+static int flag_op(struct script_call *c)
+{
+	struct dlg *d = dlg_current(c->ctx);
+	long long f = c->args[0].i;
+
+	if (d == NULL || f < 0 || f > 31)
+		return -1;
+	switch (c->exp->arg) {
+	case 0:
+		d->sflags |= 1u << f;
+		return 1;
+	case 1:
+		d->sflags &= ~(1u << f);
+		return 1;
+	default:
+		return (d->sflags >> f) & 1u ? 1 : -1;
+	}
+}
+
+/* One list of functions, registered under both module names. */
+#define DLG_EXPORTS(mod)                                                         \
+	{mod, "dlg_manage", k_dlg_manage, "", SCRIPT_RET_INT, 0, 0},             \
+	        {mod, "dlg_terminate", k_dlg_terminate, "s*", SCRIPT_RET_INT, 0, \
+	         0},                                                             \
+	        {mod, "dlg_set_timeout", k_dlg_set_timeout,                      \
+	         "i", SCRIPT_RET_INT,    0,                                      \
+	         0},                                                             \
+	        {mod, "is_known_dlg", k_is_known_dlg, "", SCRIPT_RET_INT, 0, 0}, \
+	        {mod, "dlg_setflag", flag_op, "i", SCRIPT_RET_INT, 0, 0},        \
+	        {mod, "dlg_resetflag", flag_op, "i", SCRIPT_RET_INT, 0, 1},      \
+	        {mod, "dlg_isflagset", flag_op, "i", SCRIPT_RET_INT, 0, 2},
+
+static const struct script_export exports[] = {DLG_EXPORTS("ims_dialog")
+                                                       DLG_EXPORTS("dialog")};
+
+/* ------------------------------------------------------ pseudo-vars */
+
+/* Every shard's statistics, for $DLG_count; set once at start-up. */
+static struct dlg_shard *const *all_shards;
+static unsigned nall_shards;
+
+void dlg_set_all_shards(struct dlg_shard *const *shards, unsigned n)
+{
+	all_shards = shards;
+	nall_shards = n;
+}
+
+static int pv_dlg_count(struct script_call *c)
+{
+	long long active = 0;
+
+	for (unsigned i = 0; i < nall_shards; i++)
+		active += dlg_shard_stats(all_shards[i])->active;
+	script_ret_int(c, active);
+	return 0;
+}
+
+static int pv_dlg_status(struct script_call *c)
+{
+	struct dlg *d = c->ctx ? dlg_current(c->ctx) : NULL;
+
+	if (d)
+		script_ret_int(c, d->state);
+	return 0;
+}
+
+static int pv_dlg_lifetime(struct script_call *c)
+{
+	struct dlg *d = c->ctx ? dlg_current(c->ctx) : NULL;
+
+	if (d)
+		script_ret_int(c, d->start_ts ? time(NULL) - d->start_ts : 0);
+	return 0;
+}
+
+static const char *leg_tag(const struct dlg *d)
+{
+	for (const struct dlg_leg *l = d->legs; l; l = l->next)
+		if (l->state == LEG_CONFIRMED)
+			return l->tag;
+	return d->legs ? d->legs->tag : NULL;
+}
+
+/* $dlg(attr), the dialog module's attributes (§8.4). */
+static int pv_dlg_attr(struct script_call *c)
+{
+	struct dlg *d = c->ctx ? dlg_current(c->ctx) : NULL;
+	struct slice a = c->pv_arg;
+	const char *s = NULL;
+
+	if (d == NULL)
+		return 0;
+	if (slice_eq_cstr(a, "h_entry"))
+		script_ret_int(c, d->h_entry);
+	else if (slice_eq_cstr(a, "h_id"))
+		script_ret_int(c, d->h_id);
+	else if (slice_eq_cstr(a, "state"))
+		script_ret_int(c, d->state);
+	else if (slice_eq_cstr(a, "sflags"))
+		script_ret_int(c, d->sflags);
+	else if (slice_eq_cstr(a, "lifetime"))
+		script_ret_int(c, d->lifetime);
+	else if (slice_eq_cstr(a, "start_ts"))
+		script_ret_int(c, d->start_ts);
+	else if (slice_eq_cstr(a, "callid"))
+		s = d->callid;
+	else if (slice_eq_cstr(a, "from_uri"))
+		s = d->from_uri;
+	else if (slice_eq_cstr(a, "from_tag"))
+		s = d->from_tag;
+	else if (slice_eq_cstr(a, "to_uri"))
+		s = d->to_uri;
+	else if (slice_eq_cstr(a, "to_tag"))
+		s = leg_tag(d);
+	else if (slice_eq_cstr(a, "from_contact"))
+		s = d->caller_contact;
+	else if (slice_eq_cstr(a, "from_rs"))
+		s = d->caller_route_set;
+	else
+		return script_call_error(c, "unknown $dlg attribute %.*s",
+		                         SLICE_ARG(a));
+	if (s)
+		script_ret_str(c, slice_cstr(s));
+	return 0;
+}
+
+int dlg_register_script(void)
+{
+	int err = script_register_exports(exports,
+	                                  sizeof(exports) / sizeof(exports[0]));
+
+	if (err == 0)
+		err = script_register_pv("DLG_count", false, pv_dlg_count,
+		                         NULL);
+	if (err == 0)
+		err = script_register_pv("DLG_status", false, pv_dlg_status,
+		                         NULL);
+	if (err == 0)
+		err = script_register_pv("DLG_lifetime", false, pv_dlg_lifetime,
+		                         NULL);
+	if (err == 0)
+		err = script_register_pv("dlg", true, pv_dlg_attr, NULL);
+	return err;
+}

@@ -33,6 +33,7 @@ struct app {
 	bool dialogs; /* loadmodule "ims_dialog" (or "dialog") */
 	struct dlg_config dlg;
 	struct dlg_shard **dlg_shards; /* one per worker, for sums */
+	struct profile_registry *profiles;
 	char script_path[4096];
 	struct rt *rt;
 };
@@ -456,6 +457,7 @@ int main(int argc, char **argv)
 	pthread_join(sig_thread, NULL);
 	rt_free(a.rt);
 	free(a.dlg_shards);
+	profile_registry_free(a.profiles);
 	cfg_free(a.cfg);
 	if (pidfile)
 		unlink(pidfile);

@@ -187,6 +187,7 @@ static void leg_free(struct dlg_leg *l)
 static void dlg_free(struct dlg *d)
 {
 	tmr_cancel(wheel(d->ds), &d->timer);
+	profile_clear(&d->profiles);
 	while (d->legs) {
 		struct dlg_leg *l = d->legs;
 		d->legs = l->next;
@@ -392,6 +393,8 @@ static void set_deleted(struct dlg *d, bool failed)
 	if (failed)
 		st->failed++;
 	d->state = DLG_STATE_DELETED;
+	/* Memberships leave with the call, not when the record goes. */
+	profile_clear(&d->profiles);
 	d->end_ts = time(NULL);
 	if (d->inv) {
 		tm_trans_unref(d->inv);
@@ -423,14 +426,7 @@ static void set_confirmed_na(struct dlg *d)
 
 /* ------------------------------------------------------- creation */
 
-struct dlg_msg_ctx {
-	struct dlg *dlg;
-	bool downstream;
-	bool manage;                 /* dlg_manage() asked for a dialog */
-	enum dlg_state status_after; /* $DLG_status */
-};
-
-static struct dlg_msg_ctx *msg_ctx(struct tm_ctx *ctx)
+struct dlg_msg_ctx *dlg_msg_ctx(struct tm_ctx *ctx)
 {
 	if (ctx->dlg_ctx == NULL) {
 		struct dlg_msg_ctx *mc = arena_alloc(ctx->arena, sizeof(*mc));
@@ -493,6 +489,7 @@ static struct dlg *create(struct dlg_shard *ds, struct tm_ctx *ctx,
 		return NULL;
 	d->ds = ds;
 	tmr_init(&d->timer);
+	profile_set_init(&d->profiles);
 	d->callid = dup_slice(cid);
 	d->from_uri = dup_slice(from->uri);
 	d->from_tag = dup_slice(from->tag);
@@ -520,6 +517,14 @@ static struct dlg *create(struct dlg_shard *ds, struct tm_ctx *ctx,
 	return d;
 }
 
+static void attach_pending(struct dlg *d, struct dlg_msg_ctx *mc)
+{
+	for (unsigned i = 0; i < mc->npending; i++)
+		profile_add(&d->profiles, mc->pending[i].p,
+		            mc->pending[i].value, d, d->ds->shard_id);
+	mc->npending = 0;
+}
+
 static void trans_created(struct tm_ctx *ctx, struct tm_trans *t)
 {
 	struct dlg_shard *ds = tm_shard_data(ctx->sh);
@@ -545,11 +550,14 @@ static void trans_created(struct tm_ctx *ctx, struct tm_trans *t)
 		return;
 	if (ds->cfg->detect_spirals && (d = spiral_of(ds, m)) != NULL) {
 		/* §4: the same call coming back: its cookie on this pass's
-		 * Record-Route, no second dialog. */
+		 * Record-Route, no second dialog; memberships are a set, so
+		 * the second pass cannot inflate a count. */
 		add_cookie(ctx, d);
-		mc = msg_ctx(ctx);
-		if (mc)
+		mc = dlg_msg_ctx(ctx);
+		if (mc) {
 			mc->dlg = d;
+			attach_pending(d, mc);
+		}
 		return;
 	}
 	d = create(ds, ctx, m);
@@ -561,9 +569,11 @@ static void trans_created(struct tm_ctx *ctx, struct tm_trans *t)
 	d->inv_id = t;
 	tm_trans_set_data(t, d);
 	d->refs++;
-	mc = msg_ctx(ctx);
-	if (mc)
+	mc = dlg_msg_ctx(ctx);
+	if (mc) {
 		mc->dlg = d;
+		attach_pending(d, mc);
+	}
 }
 
 /* ------------------------------------------------------------ legs */
@@ -753,7 +763,7 @@ static void note_cseq(struct dlg *d, struct sip_msg *m, bool downstream)
 static void in_dialog(struct tm_ctx *ctx, struct dlg *d, bool downstream)
 {
 	struct sip_msg *m = ctx->req;
-	struct dlg_msg_ctx *mc = msg_ctx(ctx);
+	struct dlg_msg_ctx *mc = dlg_msg_ctx(ctx);
 
 	if (mc == NULL)
 		return;
@@ -993,7 +1003,7 @@ static void dlg_timer_fired(struct tmr *t, void *arg)
 
 int dlg_manage(struct tm_ctx *ctx)
 {
-	struct dlg_msg_ctx *mc = msg_ctx(ctx);
+	struct dlg_msg_ctx *mc = dlg_msg_ctx(ctx);
 
 	if (mc == NULL || ctx->route != TM_ROUTE_REQUEST)
 		return -1;

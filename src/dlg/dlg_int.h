@@ -46,7 +46,26 @@ struct dlg {
 	struct tm_trans *inv; /* the INVITE server transaction while early */
 	const struct tm_trans *inv_id; /* identity only, never dereferenced */
 	unsigned refs; /* holders besides the table (BYEs pending) */
+	struct profile_set profiles;
 };
+
+/* Profile memberships asked for before the dialog exists (§7.4). */
+#define DLG_PENDING_PROFILES 8
+
+/* Per-message dialog context (tm_ctx.dlg_ctx), in the message arena. */
+struct dlg_msg_ctx {
+	struct dlg *dlg;
+	bool downstream;
+	bool manage;                 /* dlg_manage() asked for a dialog */
+	enum dlg_state status_after; /* $DLG_status */
+	unsigned npending;
+	struct {
+		const struct profile *p;
+		struct slice value;
+	} pending[DLG_PENDING_PROFILES];
+};
+
+struct dlg_msg_ctx *dlg_msg_ctx(struct tm_ctx *ctx);
 
 struct dlg_shard {
 	const struct dlg_config *cfg;

@@ -60,6 +60,93 @@ static int flag_op(struct script_call *c)
 	}
 }
 
+/* ---------------------------------------------------------- profiles */
+
+static const struct profile *profile_arg(struct script_call *c,
+                                         struct dlg_shard *ds)
+{
+	struct slice name = arg_str(c, 0);
+	const struct profile *p =
+	        ds && ds->cfg->profiles ? profile_find(ds->cfg->profiles, name)
+	                                : NULL;
+
+	if (p == NULL)
+		LOG_ERR("dialog: profile \"%.*s\" is not defined",
+		        SLICE_ARG(name));
+	return p;
+}
+
+/* KEMI passes "" for "no value" (§15): an empty string is no value. */
+static int k_set_profile(struct script_call *c)
+{
+	struct dlg_shard *ds = dlg_shard_of(c->ctx);
+	const struct profile *p = profile_arg(c, ds);
+	struct slice v = arg_str(c, 1);
+	struct dlg *d = dlg_current(c->ctx);
+	struct dlg_msg_ctx *mc;
+
+	if (p == NULL || (profile_has_value(p) && v.len == 0))
+		return -1;
+	if (d)
+		return profile_add(&d->profiles, p, v, d, ds->shard_id) ? -1
+		                                                        : 1;
+	/* Before the dialog exists: kept for its creation (§7.4). */
+	mc = dlg_msg_ctx(c->ctx);
+	if (mc == NULL || mc->npending == DLG_PENDING_PROFILES ||
+	    c->ctx->route != TM_ROUTE_REQUEST)
+		return -1;
+	char *copy = arena_strdup(c->ctx->arena, v);
+	mc->pending[mc->npending].p = p;
+	mc->pending[mc->npending].value =
+	        copy ? slice_make(copy, v.len) : SLICE_NULL;
+	mc->npending++;
+	return 1;
+}
+
+static int k_unset_profile(struct script_call *c)
+{
+	const struct profile *p = profile_arg(c, dlg_shard_of(c->ctx));
+	struct dlg *d = dlg_current(c->ctx);
+
+	if (p == NULL || d == NULL)
+		return -1;
+	return profile_remove(&d->profiles, p, arg_str(c, 1)) ? -1 : 1;
+}
+
+static int k_is_in_profile(struct script_call *c)
+{
+	const struct profile *p = profile_arg(c, dlg_shard_of(c->ctx));
+	struct dlg *d = dlg_current(c->ctx);
+
+	if (p == NULL || d == NULL)
+		return -1;
+	return profile_is_member(&d->profiles, p, arg_str(c, 1)) ? 1 : -1;
+}
+
+/* get_profile_size(p[, v][, "$var(n)"]): Kamailio stores the size in the
+ * named variable and returns 1. */
+static int k_get_profile_size(struct script_call *c)
+{
+	const struct profile *p = profile_arg(c, dlg_shard_of(c->ctx));
+	struct script_val v;
+
+	if (p == NULL)
+		return -1;
+	v.type = SCRIPT_VAL_INT;
+	v.i = (long long)profile_size(p, arg_str(c, 1));
+	if (c->nargs >= 3 && arg_str(c, 2).len)
+		return script_pv_write(c, arg_str(c, 2), &v);
+	return 1;
+}
+
+/* profile_size(p[, v]): the number itself. */
+static int k_profile_size(struct script_call *c)
+{
+	const struct profile *p = profile_arg(c, dlg_shard_of(c->ctx));
+
+	return p ? (int)profile_size(p, arg_str(c, 1)) : -1;
+}
+
 /* One list of functions, registered under both module names. */
 #define DLG_EXPORTS(mod)                                                         \
 	{mod, "dlg_manage", k_dlg_manage, "", SCRIPT_RET_INT, 0, 0},             \
@@ -71,7 +158,19 @@ static int flag_op(struct script_call *c)
 	        {mod, "is_known_dlg", k_is_known_dlg, "", SCRIPT_RET_INT, 0, 0}, \
 	        {mod, "dlg_setflag", flag_op, "i", SCRIPT_RET_INT, 0, 0},        \
 	        {mod, "dlg_resetflag", flag_op, "i", SCRIPT_RET_INT, 0, 1},      \
-	        {mod, "dlg_isflagset", flag_op, "i", SCRIPT_RET_INT, 0, 2},
+	        {mod, "dlg_isflagset", flag_op, "i", SCRIPT_RET_INT, 0, 2},      \
+	        {mod, "set_dlg_profile", k_set_profile, "s*", SCRIPT_RET_INT, 0, \
+	         0},                                                             \
+	        {mod,  "unset_dlg_profile", k_unset_profile,                     \
+	         "s*", SCRIPT_RET_INT,      0,                                   \
+	         0},                                                             \
+	        {mod, "is_in_profile", k_is_in_profile, "s*", SCRIPT_RET_INT, 0, \
+	         0},                                                             \
+	        {mod,  "get_profile_size", k_get_profile_size,                   \
+	         "s*", SCRIPT_RET_INT,     0,                                    \
+	         0},                                                             \
+	        {mod, "profile_size", k_profile_size, "s*", SCRIPT_RET_INT, 0,   \
+	         0},
 
 static const struct script_export exports[] = {DLG_EXPORTS("ims_dialog")
                                                        DLG_EXPORTS("dialog")};

@@ -663,7 +663,7 @@ static int pv_read(struct script_call *c, struct slice spec)
 	return d->get(c) < 0 && c->error ? -1 : 0;
 }
 
-static int pv_write(struct script_call *c, struct slice spec,
+int script_pv_write(struct script_call *c, struct slice spec,
                     const struct script_val *v)
 {
 	const struct script_pv_def *d = NULL;
@@ -727,21 +727,21 @@ static int pv_sets(struct script_call *c)
 {
 	struct script_val v = {SCRIPT_VAL_STR, 0, c->args[1].s};
 
-	return pv_write(c, c->args[0].s, &v);
+	return script_pv_write(c, c->args[0].s, &v);
 }
 
 static int pv_seti(struct script_call *c)
 {
 	struct script_val v = {SCRIPT_VAL_INT, c->args[1].i, SLICE_NULL};
 
-	return pv_write(c, c->args[0].s, &v);
+	return script_pv_write(c, c->args[0].s, &v);
 }
 
 static int pv_unset(struct script_call *c)
 {
 	struct script_val v = {SCRIPT_VAL_NULL, 0, SLICE_NULL};
 
-	return pv_write(c, c->args[0].s, &v);
+	return script_pv_write(c, c->args[0].s, &v);
 }
 
 static int pv_is_null(struct script_call *c)

@@ -160,6 +160,14 @@ int script_register_pv(const char *name, bool has_arg, script_pv_get_fn *get,
                        script_pv_set_fn *set);
 void script_foreach_pv(void (*fn)(const struct script_pv_def *pv, void *arg),
                        void *arg);
+/*
+ * Assigns v to the pseudo-variable written as spec ("$var(n)"), for
+ * functions that store results in a variable the script names (Kamailio's
+ * get_profile_size(p, v, "$var(n)")). 1, or -1 after a Lua error or a
+ * logged failure. c->pv_arg is overwritten.
+ */
+int script_pv_write(struct script_call *c, struct slice spec,
+                    const struct script_val *v);
 
 /* ------------------------------------------------------------ the engine */
 

@@ -186,6 +186,9 @@ static void leg_free(struct dlg_leg *l)
 
 static void dlg_free(struct dlg *d)
 {
+	dlg_run_cbs(d, DLGCB_DESTROY, NULL, NULL, DLG_DIR_NONE);
+	dlg_callbacks_free(d);
+	dlg_vars_free(d);
 	tmr_cancel(wheel(d->ds), &d->timer);
 	profile_clear(&d->profiles);
 	while (d->legs) {
@@ -514,6 +517,8 @@ static struct dlg *create(struct dlg_shard *ds, struct tm_ctx *ctx,
 	ds->count++;
 	ds->stats.processed++;
 	arm(d, ds->cfg->early_timeout);
+	/* After the lifetime is known (§13 #22). */
+	dlg_run_cbs(d, DLGCB_CREATED, m, NULL, DLG_DIR_DOWNSTREAM);
 	return d;
 }
 
@@ -558,6 +563,7 @@ static void trans_created(struct tm_ctx *ctx, struct tm_trans *t)
 			mc->dlg = d;
 			attach_pending(d, mc);
 		}
+		dlg_run_cbs(d, DLGCB_SPIRALED, m, NULL, DLG_DIR_DOWNSTREAM);
 		return;
 	}
 	d = create(ds, ctx, m);
@@ -692,29 +698,46 @@ static void reply_out(struct tm_trans *t, struct sip_msg *rpl, unsigned code,
 
 	if (d == NULL)
 		return;
+	struct sip_msg *req = tm_trans_request(t);
 	if (!is_initial(d, t)) {
-		struct sip_msg *req = tm_trans_request(t);
+		const struct sip_addr *from;
 		if (rpl && code >= 200 && code < 300 &&
 		    (req->method_id == SIP_METHOD_INVITE ||
 		     req->method_id == SIP_METHOD_UPDATE))
 			refresh_target(d, req, rpl);
+		/* The reply travels opposite to its request. */
+		if (rpl && code < 300 && sip_msg_from(&from, req) == 0)
+			dlg_run_cbs(d, DLGCB_RESPONSE_WITHIN, req, rpl,
+			            str_eq(d->from_tag, from->tag)
+			                    ? DLG_DIR_UPSTREAM
+			                    : DLG_DIR_DOWNSTREAM);
 		return;
 	}
+	if (rpl && code < 300)
+		dlg_run_cbs(d, DLGCB_RESPONSE_FWDED, req, rpl,
+		            DLG_DIR_UPSTREAM);
 	if (code < 200) {
-		if (rpl && leg_update(d, rpl, b, t, false))
+		if (rpl && leg_update(d, rpl, b, t, false)) {
 			set_early(d);
+			dlg_run_cbs(d, DLGCB_EARLY, req, rpl, DLG_DIR_UPSTREAM);
+		}
 		return;
 	}
 	if (code < 300) {
 		l = rpl ? leg_update(d, rpl, b, t, true) : NULL;
 		if (l)
 			l->state = LEG_CONFIRMED;
-		if (d->state <= DLG_STATE_EARLY)
+		if (d->state <= DLG_STATE_EARLY) {
 			set_confirmed_na(d);
+			dlg_run_cbs(d, DLGCB_CONFIRMED_NA, req, rpl,
+			            DLG_DIR_UPSTREAM);
+		}
 		return;
 	}
-	if (d->state <= DLG_STATE_EARLY)
+	if (d->state <= DLG_STATE_EARLY) {
 		set_deleted(d, true);
+		dlg_run_cbs(d, DLGCB_FAILED, req, rpl, DLG_DIR_UPSTREAM);
+	}
 }
 
 static void canceled(struct tm_trans *t)
@@ -772,13 +795,16 @@ static void in_dialog(struct tm_ctx *ctx, struct dlg *d, bool downstream)
 	if (m->method_id != SIP_METHOD_ACK)
 		note_cseq(d, m, downstream);
 
+	int dir = downstream ? DLG_DIR_DOWNSTREAM : DLG_DIR_UPSTREAM;
 	switch (m->method_id) {
 	case SIP_METHOD_ACK:
 		if (d->state == DLG_STATE_CONFIRMED_NA) {
 			d->state = DLG_STATE_CONFIRMED;
 			arm(d, d->lifetime);
+			dlg_run_cbs(d, DLGCB_CONFIRMED, m, NULL, dir);
 		} else if (d->state == DLG_STATE_CONFIRMED) {
 			arm(d, d->lifetime);
+			dlg_run_cbs(d, DLGCB_REQ_WITHIN, m, NULL, dir);
 		}
 		break;
 	case SIP_METHOD_BYE:
@@ -791,7 +817,8 @@ static void in_dialog(struct tm_ctx *ctx, struct dlg *d, bool downstream)
 				               SLICE_LIT("Request Terminated"),
 				               SLICE_NULL);
 		}
-		set_deleted(d, false);
+		set_deleted(d, d->state <= DLG_STATE_EARLY);
+		dlg_run_cbs(d, DLGCB_TERMINATED, m, NULL, dir);
 		break;
 	case SIP_METHOD_PRACK:
 		break;
@@ -802,6 +829,7 @@ static void in_dialog(struct tm_ctx *ctx, struct dlg *d, bool downstream)
 				d->lifetime = lt;
 			arm(d, d->lifetime);
 		}
+		dlg_run_cbs(d, DLGCB_REQ_WITHIN, m, NULL, dir);
 		break;
 	}
 	mc->status_after = d->state;
@@ -849,14 +877,22 @@ static void bye_done(void *arg, unsigned code, struct sip_msg *rpl)
 	struct dlg *d = arg;
 
 	(void)code;
-	(void)rpl;
+	if (!d->bye_answered) {
+		/* The first final reply to one of our BYEs (§9.2). */
+		d->bye_answered = true;
+		dlg_run_cbs(d, DLGCB_TERMINATED_CONFIRMED, NULL, rpl,
+		            DLG_DIR_NONE);
+	}
 	if (d->refs)
 		d->refs--;
 }
 
 static void end_after_byes(struct dlg *d)
 {
+	/* "Terminating" is decided now (§13 #20): callbacks and counters
+	 * see it at once; the record waits for the BYE replies. */
 	set_deleted(d, false);
+	dlg_run_cbs(d, DLGCB_TERMINATED, NULL, NULL, DLG_DIR_NONE);
 }
 
 static int send_bye(struct dlg *d, struct dlg_leg *l, bool to_caller)
@@ -978,11 +1014,15 @@ static void dlg_timer_fired(struct tmr *t, void *arg)
 			tm_trans_reply(d->inv, 408,
 			               SLICE_LIT("Request Timeout"),
 			               SLICE_NULL);
-		set_deleted(d, true);
+		if (d->state != DLG_STATE_DELETED) {
+			set_deleted(d, true);
+			dlg_run_cbs(d, DLGCB_FAILED, NULL, NULL, DLG_DIR_NONE);
+		}
 		break;
 	case DLG_STATE_CONFIRMED_NA:
 	case DLG_STATE_CONFIRMED:
 		ds->stats.expired++;
+		dlg_run_cbs(d, DLGCB_EXPIRED, NULL, NULL, DLG_DIR_NONE);
 		if (terminate(d, SIDE_BOTH, SLICE_LIT("dialog_timeout")) < 0)
 			set_deleted(d, false);
 		break;
@@ -1042,4 +1082,20 @@ int dlg_set_timeout_ctx(struct tm_ctx *ctx, unsigned seconds)
 int dlg_is_known(struct tm_ctx *ctx)
 {
 	return dlg_current(ctx) ? 1 : -1;
+}
+
+/* ------------------------------------------------------- public C API */
+
+int dlg_terminate(struct dlg *d, const char *side, const char *reason)
+{
+	int s = parse_side(side ? side : "all");
+
+	if (d == NULL || s == 0)
+		return -1;
+	return terminate(d, s, reason ? slice_cstr(reason) : SLICE_NULL);
+}
+
+struct dlg *get_current_dialog(struct tm_ctx *ctx)
+{
+	return dlg_current(ctx);
 }

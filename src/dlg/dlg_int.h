@@ -5,6 +5,7 @@
 #include <time.h>
 
 #include "dlg/dlg.h"
+#include "imsdlg/dialog.h"
 
 enum leg_state {
 	LEG_EARLY,
@@ -40,13 +41,16 @@ struct dlg {
 	unsigned lifetime;
 	struct tmr timer; /* lifetime, early, noack or end timeout */
 	uint32_t sflags;
-	bool canceled;    /* CANCEL from the caller seen */
-	bool terminating; /* BYEs generated, waiting for their replies */
+	bool canceled;     /* CANCEL from the caller seen */
+	bool terminating;  /* BYEs generated, waiting for their replies */
+	bool bye_answered; /* one of our BYEs got its final reply */
 	char *term_reason;
 	struct tm_trans *inv; /* the INVITE server transaction while early */
 	const struct tm_trans *inv_id; /* identity only, never dereferenced */
 	unsigned refs; /* holders besides the table (BYEs pending) */
 	struct profile_set profiles;
+	struct dlg_cb_entry *cbs;
+	struct dlg_var *vars;
 };
 
 /* Profile memberships asked for before the dialog exists (§7.4). */
@@ -66,6 +70,12 @@ struct dlg_msg_ctx {
 };
 
 struct dlg_msg_ctx *dlg_msg_ctx(struct tm_ctx *ctx);
+
+/* callbacks.c */
+void dlg_run_cbs(struct dlg *d, int type, struct sip_msg *req,
+                 struct sip_msg *rpl, int dir);
+void dlg_callbacks_free(struct dlg *d);
+void dlg_vars_free(struct dlg *d);
 
 struct dlg_shard {
 	const struct dlg_config *cfg;

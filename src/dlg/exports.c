@@ -3,6 +3,7 @@
  * functions as KSR.dialog.*, since users copy examples that use it) and
  * the $DLG_* / $dlg(...) pseudo-variables.
  */
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -266,6 +267,65 @@ static int pv_dlg_attr(struct script_call *c)
 	return 0;
 }
 
+/* $dlg_var(key): strings; writing "" or unsetting removes (§8.2). */
+static int pv_dlg_var_get(struct script_call *c)
+{
+	struct dlg *d = c->ctx ? dlg_current(c->ctx) : NULL;
+	char key[128];
+	const char *v;
+
+	if (d == NULL)
+		return 0;
+	slice_copy_cstr(key, sizeof(key), c->pv_arg);
+	v = get_dlg_var(d, key);
+	if (v)
+		script_ret_str(c, slice_cstr(v));
+	return 0;
+}
+
+static int pv_dlg_var_set(struct script_call *c, const struct script_val *v)
+{
+	struct dlg *d = c->ctx ? dlg_current(c->ctx) : NULL;
+	char key[128], val[1024];
+
+	if (d == NULL)
+		return ENOENT;
+	if (v->type == SCRIPT_VAL_INT)
+		return EINVAL; /* strings only, as in Kamailio */
+	slice_copy_cstr(key, sizeof(key), c->pv_arg);
+	if (v->type == SCRIPT_VAL_NULL)
+		val[0] = '\0';
+	else
+		slice_copy_cstr(val, sizeof(val), v->s);
+	return set_dlg_var(d, key, val);
+}
+
+/* $stat(name) for the dialog group, summed over shards (§10.2 names). */
+static int pv_stat(struct script_call *c)
+{
+	long long sum = 0;
+	struct slice n = c->pv_arg;
+
+	for (unsigned i = 0; i < nall_shards; i++) {
+		const struct dlg_stats *st = dlg_shard_stats(all_shards[i]);
+		if (slice_eq_cstr(n, "active_dialogs"))
+			sum += st->active;
+		else if (slice_eq_cstr(n, "early_dialogs"))
+			sum += st->early;
+		else if (slice_eq_cstr(n, "processed_dialogs"))
+			sum += (long long)st->processed;
+		else if (slice_eq_cstr(n, "expired_dialogs"))
+			sum += (long long)st->expired;
+		else if (slice_eq_cstr(n, "failed_dialogs"))
+			sum += (long long)st->failed;
+		else
+			return script_call_error(c, "unknown statistic %.*s",
+			                         SLICE_ARG(n));
+	}
+	script_ret_int(c, sum);
+	return 0;
+}
+
 int dlg_register_script(void)
 {
 	int err = script_register_exports(exports,
@@ -282,5 +342,10 @@ int dlg_register_script(void)
 		                         NULL);
 	if (err == 0)
 		err = script_register_pv("dlg", true, pv_dlg_attr, NULL);
+	if (err == 0)
+		err = script_register_pv("dlg_var", true, pv_dlg_var_get,
+		                         pv_dlg_var_set);
+	if (err == 0)
+		err = script_register_pv("stat", true, pv_stat, NULL);
 	return err;
 }

@@ -3,10 +3,11 @@
 #   make run    install what is missing, build, start imsdlgd on the example config
 #   make test   install what is missing, check format, build with sanitizers,
 #               run unit, RFC 4475 and protocol tests, then the fuzz smoke run
+#   make bench  parser benchmark, then imsdlgd vs Kamailio vs the UDP floor
 JOBS ?= $(shell nproc)
 FUZZ_SECONDS ?= 25
 
-.PHONY: all deps build run test format check-format unit fuzz bench clean
+.PHONY: all deps build run test format check-format asan unit sip fuzz bench clean
 
 all: build
 
@@ -27,21 +28,31 @@ check-format:
 format:
 	@git ls-files -co --exclude-standard 'src/*.[ch]' 'include/*.h' 'tests/*.[ch]' 'bench/*.[ch]' | xargs clang-format -i
 
-unit: deps
+asan: deps
 	@cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DIMSDLG_SANITIZE=ON -DIMSDLG_WERROR=ON >/dev/null
 	@cmake --build build-asan -j $(JOBS)
+
+unit: asan
 	@cd build-asan && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 		ctest --output-on-failure -j $(JOBS)
+
+# Protocol tests: SIPp against the sanitizer build of imsdlgd, with 1 and 2
+# workers (the suite parametrizes children).
+sip: asan
+	@IMSDLGD=$(CURDIR)/build-asan/imsdlgd ASAN_OPTIONS=detect_leaks=1 \
+		/usr/bin/python3 -m pytest tests/sip -q -p no:cacheprovider
 
 fuzz: deps
 	@CC=clang cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=Debug -DIMSDLG_FUZZ=ON -DIMSDLG_WERROR=ON >/dev/null
 	@cmake --build build-fuzz -j $(JOBS)
 	@./tests/fuzz/run.sh build-fuzz $(FUZZ_SECONDS)
 
-test: deps check-format unit fuzz
+test: deps check-format unit sip fuzz
 
 bench: build
 	@./bench/parse/run.sh build
+	@./scripts/install-deps.sh --bench
+	@./bench/proxy/run.sh
 
 clean:
 	rm -rf build build-asan build-fuzz

@@ -728,6 +728,12 @@ static void reply_out(struct tm_trans *t, struct sip_msg *rpl, unsigned code,
 		if (l)
 			l->state = LEG_CONFIRMED;
 		if (d->state <= DLG_STATE_EARLY) {
+			/* The other branches are being cancelled: their early
+			 * legs end here; a later 2xx of theirs revives them as
+			 * extra confirmed legs. */
+			for (struct dlg_leg *o = d->legs; o; o = o->next)
+				if (o != l && o->state == LEG_EARLY)
+					o->state = LEG_ENDED;
 			set_confirmed_na(d);
 			dlg_run_cbs(d, DLGCB_CONFIRMED_NA, req, rpl,
 			            DLG_DIR_UPSTREAM);
@@ -783,6 +789,24 @@ static void note_cseq(struct dlg *d, struct sip_msg *m, bool downstream)
 		l->callee_cseq = cseq->num;
 }
 
+/* A BYE ends the leg it was sent on; true when other confirmed legs
+ * remain. */
+static bool end_leg(struct dlg *d, struct sip_msg *m, bool downstream)
+{
+	const struct sip_addr *from, *to;
+	struct dlg_leg *l;
+	bool others = false;
+
+	if (sip_msg_from(&from, m) || sip_msg_to(&to, m))
+		return false;
+	l = leg_by_tag(d, downstream ? to->tag : from->tag);
+	if (l)
+		l->state = LEG_ENDED;
+	for (struct dlg_leg *o = d->legs; o; o = o->next)
+		others |= o->state == LEG_CONFIRMED;
+	return others;
+}
+
 static void in_dialog(struct tm_ctx *ctx, struct dlg *d, bool downstream)
 {
 	struct sip_msg *m = ctx->req;
@@ -816,6 +840,13 @@ static void in_dialog(struct tm_ctx *ctx, struct dlg *d, bool downstream)
 				tm_trans_reply(d->inv, 487,
 				               SLICE_LIT("Request Terminated"),
 				               SLICE_NULL);
+		}
+		if (d->state >= DLG_STATE_CONFIRMED_NA &&
+		    end_leg(d, m, downstream)) {
+			/* Another confirmed leg (a second 2xx) lives on: the
+			 * call ends with its last leg. */
+			dlg_run_cbs(d, DLGCB_REQ_WITHIN, m, NULL, dir);
+			break;
 		}
 		set_deleted(d, d->state <= DLG_STATE_EARLY);
 		dlg_run_cbs(d, DLGCB_TERMINATED, m, NULL, dir);

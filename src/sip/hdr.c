@@ -199,25 +199,67 @@ bool sip_ipv6_valid(const char *p, const char *end)
 }
 
 /*
+ * host of up to 15 bytes (most are), checked from bitmaps of its bytes
+ * with SSE2: returns the byte after it, NULL when it is not a host, or p
+ * itself when the run of host bytes is longer and host_scan_bytes() must
+ * walk it. The rules are those of host_scan_bytes().
+ */
+#ifdef __SSE2__
+static const char *host_scan16(enum sip_host_type *type, const char *p,
+                               const char *end)
+{
+	const char *at = end - p >= 16 ? p : end - 16;
+	unsigned shift = (unsigned)(p - at);
+	__m128i v = _mm_loadu_si128((const __m128i *)(const void *)at);
+	__m128i lower = _mm_or_si128(v, _mm_set1_epi8(0x20));
+	unsigned letters =
+	        (unsigned)_mm_movemask_epi8(sip_range16(lower, 'a', 26)) >>
+	        shift;
+	unsigned digits =
+	        (unsigned)_mm_movemask_epi8(sip_range16(v, '0', 10)) >> shift;
+	unsigned dots = sip_eq16(at, '.') >> shift;
+	unsigned dashes = sip_eq16(at, '-') >> shift;
+	/* the bits above the bytes loaded are 0: the run stops there */
+	unsigned len =
+	        (unsigned)__builtin_ctz(~(letters | digits | dots | dashes));
+
+	if (len == 16 && end - p > 16)
+		return p; /* longer: the byte walk */
+	if (len == 0)
+		return NULL;
+	unsigned in = (1u << len) - 1, last = 1u << (len - 1);
+	unsigned starts = (1u | dots << 1) & in; /* of the labels */
+	dots &= in;
+	dashes &= in;
+	if ((dots & starts) || (dashes & starts) || (dashes << 1 & dots) ||
+	    (dashes & last))
+		return NULL; /* empty label, '-' starting or ending one */
+	/* the top label starts after the last dot but a trailing one */
+	unsigned inner = dots & ~last, top = 0;
+	if (inner != 0)
+		top = 32 - (unsigned)__builtin_clz(inner);
+	if (ipv4_valid(p, p + len))
+		*type = SIP_HOST_IPV4;
+	else if (letters >> top & 1)
+		*type = SIP_HOST_NAME;
+	else
+		return NULL;
+	return p + len;
+}
+#endif
+
+/*
  * One pass over the run of alphanum, '-' and '.' that can make a hostname
  * or an IPv4address, checking the labels on the way: none empty, none
  * starting or ending with '-'. Then the run is an IPv4address if it is a
  * valid one (so only digits and dots), a hostname if its top label (the
  * last one, or the one before a trailing dot) starts with a letter.
  */
-const char *sip_host_scan(struct slice *host, enum sip_host_type *type,
-                          const char *p, const char *end)
+static const char *host_scan_bytes(enum sip_host_type *type, const char *p,
+                                   const char *end)
 {
-	if (p < end && *p == '[') {
-		const char *close = memchr(p, ']', (size_t)(end - p));
-		if (close == NULL || !sip_ipv6_valid(p + 1, close))
-			return NULL;
-		*host = span(p + 1, close);
-		*type = SIP_HOST_IPV6;
-		return close + 1;
-	}
-
 	const char *h = p, *label = p, *top = p;
+
 	for (;;) {
 		p = sip_skip_cls(p, end, SIP_CC_ALNUM);
 		if (p < end && *p == '.') {
@@ -246,21 +288,31 @@ const char *sip_host_scan(struct slice *host, enum sip_host_type *type,
 		*type = SIP_HOST_NAME;
 	else
 		return NULL;
-	*host = span(h, p);
 	return p;
 }
 
-const char *sip_port_scan(uint16_t *port, const char *p, const char *end)
+const char *sip_host_scan(struct slice *host, enum sip_host_type *type,
+                          const char *p, const char *end, const char *lo)
 {
-	const char *d = p;
-	uint32_t v = 0;
+	const char *e = p;
 
-	while (p < end && sip_is((unsigned char)*p, SIP_CC_DIGIT) && p - d < 6)
-		v = v * 10 + (uint32_t)(*p++ - '0');
-	if (p == d || p - d > 5 || v > 65535)
-		return NULL;
-	*port = (uint16_t)v;
-	return p;
+	if (p < end && *p == '[') {
+		e = memchr(p, ']', (size_t)(end - p));
+		if (e == NULL || !sip_ipv6_valid(p + 1, e))
+			return NULL;
+		*host = span(p + 1, e);
+		*type = SIP_HOST_IPV6;
+		return e + 1;
+	}
+#ifdef __SSE2__
+	if (end - lo >= 16)
+		e = host_scan16(type, p, end);
+#endif
+	if (e == p)
+		e = host_scan_bytes(type, p, end);
+	if (e != NULL)
+		*host = span(p, e);
+	return e;
 }
 
 /* ----------------------------------------------------------- parameters */
@@ -268,11 +320,15 @@ const char *sip_port_scan(uint16_t *port, const char *p, const char *end)
 /*
  * generic-param = token [ EQUAL gen-value ], gen-value = token / host /
  * quoted-string, each preceded by SEMI; LWS allowed around ";" and "="
- * (RFC 3261 §25.1). Calls fn(ctx, name, value) for each; stops at the end
- * or at a byte that cannot continue the list: *stop is that byte, *last
- * the end of the text before it (the LWS between them skipped).
+ * (RFC 3261 §25.1). param_next() returns them one by one: 0 and the next
+ * name and value (empty when there is no "="), EBADMSG (with *why), or
+ * ENOENT at a byte that cannot continue the list; then it->end is that
+ * byte and it->p the end of the text before it (the LWS between them
+ * skipped).
  */
-typedef void param_fn(void *ctx, struct slice name, struct slice value);
+struct param_iter {
+	const char *p, *end;
+};
 
 static inline const char *skip_ws_if(const char *p, const char *end)
 {
@@ -282,61 +338,72 @@ static inline const char *skip_ws_if(const char *p, const char *end)
 	               : p;
 }
 
-static inline int params_scan(const char **last, const char **stop,
-                              const char *p, const char *end, param_fn *fn,
-                              void *ctx, const char **why)
+static inline int param_next(struct slice *name, struct slice *value,
+                             struct param_iter *it, const char **why)
 {
-	for (;;) {
-		const char *q = skip_ws_if(p, end);
-		if (q == end || *q != ';') {
-			*last = p;
-			*stop = q;
-			return 0;
-		}
-		q = skip_ws_if(q + 1, end);
-		const char *ne = sip_skip_token(q, end);
-		if (ne == q)
-			return fail(why, "empty parameter");
-		struct slice name = span(q, ne), value = span(ne, ne);
-		p = ne;
-		q = skip_ws_if(ne, end);
-		if (q < end && *q == '=') {
-			q = skip_ws_if(q + 1, end);
-			const char *ve;
-			if (q < end && *q == '"') {
-				ve = sip_skip_quoted(q, end);
-				if (ve == NULL)
-					return fail(why, "bad quoted string");
-			} else if (q < end && *q == '[') {
-				ve = memchr(q, ']', (size_t)(end - q));
-				if (ve == NULL || !sip_ipv6_valid(q + 1, ve))
-					return fail(why, "bad parameter value");
-				ve++;
-			} else {
-				/* token, or host: ':' may be among its bytes */
-				ve = sip_skip_token(q, end);
-				while (ve < end && *ve == ':')
-					ve = sip_skip_token(ve + 1, end);
-				if (ve == q)
-					return fail(why,
-					            "empty parameter value");
-			}
-			value = span(q, ve);
-			p = ve;
-		}
-		fn(ctx, name, value);
+	const char *end = it->end, *q = skip_ws_if(it->p, end);
+
+	if (q == end || *q != ';') {
+		it->end = q;
+		return ENOENT;
 	}
+	q = skip_ws_if(q + 1, end);
+	const char *ne = sip_skip_token(q, end);
+	if (ne == q)
+		return fail(why, "empty parameter");
+	*name = span(q, ne);
+	*value = span(ne, ne);
+	it->p = ne;
+	q = skip_ws_if(ne, end);
+	if (q < end && *q == '=') {
+		q = skip_ws_if(q + 1, end);
+		const char *ve;
+		if (q < end && *q == '"') {
+			ve = sip_skip_quoted(q, end);
+			if (ve == NULL)
+				return fail(why, "bad quoted string");
+		} else if (q < end && *q == '[') {
+			ve = memchr(q, ']', (size_t)(end - q));
+			if (ve == NULL || !sip_ipv6_valid(q + 1, ve))
+				return fail(why, "bad parameter value");
+			ve++;
+		} else {
+			/* token, or host: ':' may be among its bytes */
+			ve = sip_skip_token(q, end);
+			while (ve < end && *ve == ':')
+				ve = sip_skip_token(ve + 1, end);
+			if (ve == q)
+				return fail(why, "empty parameter value");
+		}
+		*value = span(q, ve);
+		it->p = ve;
+	}
+	return 0;
 }
 
-#define NAME_IS(n, lit)                                                        \
-	((n).len == sizeof(lit) - 1 && sip_eq_nocase((n).p, lit, (n).len))
+/*
+ * n is lit, of len <= 8 lower-case letters, in any case. The bytes are
+ * compared as one word: OR-ing 0x20 into each is an exact case fold for
+ * letters, and lit has nothing else.
+ */
+static inline bool name_is(struct slice n, const char *lit, size_t len)
+{
+	uint64_t w = 0, l = 0, fold = 0;
+
+	if (n.len != len)
+		return false;
+	memcpy(&w, n.p, len);
+	memcpy(&l, lit, len);
+	memset(&fold, 0x20, len);
+	return (w | fold) == l;
+}
+
+#define NAME_IS(n, lit) name_is(n, lit, sizeof(lit) - 1)
 
 /* ------------------------------------------------------------------ Via */
 
-static void via_param(void *ctx, struct slice name, struct slice value)
+static void via_param(struct sip_via *v, struct slice name, struct slice value)
 {
-	struct sip_via *v = ctx;
-
 	switch (sip_lower[(unsigned char)name.p[0]]) {
 	case 'b':
 		if (NAME_IS(name, "branch"))
@@ -373,6 +440,7 @@ static void via_param(void *ctx, struct slice name, struct slice value)
 static int via_parm(struct sip_via *v, const char **last, const char **stop,
                     const char *p, const char *end, const char **why)
 {
+	const char *lo = p;
 	const char *e;
 
 	memset(v, 0, sizeof(*v));
@@ -406,7 +474,7 @@ static int via_parm(struct sip_via *v, const char **last, const char **stop,
 	if (p == e)
 		return fail(why, "malformed Via header");
 
-	p = sip_host_scan(&v->host, &v->host_type, p, end);
+	p = sip_host_scan(&v->host, &v->host_type, p, end, lo);
 	if (p != NULL && p < end && *p == ':') {
 		v->has_port = true;
 		p = sip_port_scan(&v->port, p + 1, end);
@@ -416,8 +484,15 @@ static int via_parm(struct sip_via *v, const char **last, const char **stop,
 	const char *q = skip_ws_if(p, end);
 	if (q < end && *q == ';')
 		v->params.p = skip_ws_if(q + 1, end);
-	if (params_scan(last, stop, p, end, via_param, v, why))
+	struct param_iter it = {p, end};
+	struct slice name, value;
+	int err;
+	while ((err = param_next(&name, &value, &it, why)) == 0)
+		via_param(v, name, value);
+	if (err != ENOENT)
 		return fail(why, "malformed Via parameters");
+	*last = it.p;
+	*stop = it.end;
 	return 0;
 }
 
@@ -459,10 +534,9 @@ int sip_via_first(struct sip_via *out, struct slice value)
 
 /* -------------------------------------------------------- name-addr */
 
-static void addr_param(void *ctx, struct slice name, struct slice value)
+static void addr_param(struct sip_addr *a, struct slice name,
+                       struct slice value)
 {
-	struct sip_addr *a = ctx;
-
 	if (NAME_IS(name, "tag")) {
 		a->tag = value;
 		a->has_tag = true;
@@ -471,6 +545,21 @@ static void addr_param(void *ctx, struct slice name, struct slice value)
 	} else if (NAME_IS(name, "q")) {
 		a->q = value;
 	}
+}
+
+/* The header parameters of an address from p: *stop as param_next()
+ * leaves it. */
+static int addr_params(struct sip_addr *a, const char **stop, const char *p,
+                       const char *end, const char **why)
+{
+	struct param_iter it = {p, end};
+	struct slice name, value;
+	int err;
+
+	while ((err = param_next(&name, &value, &it, why)) == 0)
+		addr_param(a, name, value);
+	*stop = it.end;
+	return err == ENOENT ? 0 : err;
 }
 
 /*
@@ -535,7 +624,7 @@ static const char *find_raquot(bool *colon, bool *ctl, const char *p,
 int sip_addr_decode(struct sip_addr *a, struct slice elem, unsigned flags,
                     const char **why)
 {
-	const char *p = elem.p, *end = elem.p + elem.len, *q, *last;
+	const char *p = elem.p, *end = elem.p + elem.len, *q;
 
 	memset(a, 0, sizeof(*a));
 	a->raw = elem;
@@ -546,8 +635,7 @@ int sip_addr_decode(struct sip_addr *a, struct slice elem, unsigned flags,
 		q = sip_skip_ws(p + 1, end);
 		a->star = true;
 		a->uri = span(p, p + 1);
-		if (params_scan(&last, &q, q, end, addr_param, a, why) ||
-		    q != end)
+		if (addr_params(a, &q, q, end, why) || q != end)
 			return fail(why, "malformed Contact *");
 		return 0;
 	}
@@ -607,7 +695,7 @@ int sip_addr_decode(struct sip_addr *a, struct slice elem, unsigned flags,
 	q = skip_ws_if(p, end);
 	if (q < end && *q == ';') {
 		a->params = span(skip_ws_if(q + 1, end), end);
-		if (params_scan(&last, &q, p, end, addr_param, a, why))
+		if (addr_params(a, &q, p, end, why))
 			return EBADMSG;
 	}
 	if (q != end)

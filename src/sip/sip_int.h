@@ -73,6 +73,16 @@ static inline unsigned sip_eq16(const char *p, char c)
 
 	return (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(v, _mm_set1_epi8(c)));
 }
+
+/* Bit i set when p[i] is in the byte range [lo, lo + n), n < 128: the
+ * range is moved to the bottom of the signed bytes, one add and one
+ * compare. */
+static inline __m128i sip_range16(__m128i v, char lo, int n)
+{
+	__m128i x = _mm_add_epi8(v, _mm_set1_epi8((char)(0x80 - lo)));
+
+	return _mm_cmplt_epi8(x, _mm_set1_epi8((char)(-128 + n)));
+}
 #endif
 
 /*
@@ -198,13 +208,28 @@ static inline enum sip_hdr_id sip_hdr_lookup_padded(const char *p, size_t len)
  * are alphanum with inner hyphens and the top label starts with a letter:
  * that is what tells names from addresses, so a dotted quad that is not a
  * valid IPv4address (a part above 255, "1.2.3") is not a name either.
- * IPv6 addresses are checked as RFC 5954 corrects RFC 3261.
+ * IPv6 addresses are checked as RFC 5954 corrects RFC 3261. The bytes of
+ * [lo, p) may be read too.
  */
 const char *sip_host_scan(struct slice *host, enum sip_host_type *type,
-                          const char *p, const char *end);
+                          const char *p, const char *end, const char *lo);
+
 /* port = 1*5DIGIT <= 65535 at p, just after the ':' that follows a host:
  * returns the byte after it, or NULL. */
-const char *sip_port_scan(uint16_t *port, const char *p, const char *end);
+static inline const char *sip_port_scan(uint16_t *port, const char *p,
+                                        const char *end)
+{
+	const char *d = p;
+	uint32_t v = 0;
+
+	while (p < end && sip_is((unsigned char)*p, SIP_CC_DIGIT) && p - d < 6)
+		v = v * 10 + (uint32_t)(*p++ - '0');
+	if (p == d || p - d > 5 || v > 65535)
+		return NULL;
+	*port = (uint16_t)v;
+	return p;
+}
+
 /* IPv6address (without brackets) is all of [p, end). */
 bool sip_ipv6_valid(const char *p, const char *end);
 

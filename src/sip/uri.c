@@ -296,7 +296,8 @@ static int parse_sip(struct sip_uri *u, const char *p, const char *end,
 	}
 
 	/* the same host and port rules as the Via sent-by (hdr.c) */
-	p = sip_host_scan(&u->host, &u->host_type, p, end);
+	/* the URI from its scheme on may be read */
+	p = sip_host_scan(&u->host, &u->host_type, p, end, u->scheme_name.p);
 	if (p == NULL)
 		return fail(why, "bad URI host");
 

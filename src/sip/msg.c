@@ -286,14 +286,78 @@ static enum sip_hdr_id name_lookup(const char *p, const char *ne,
 	return sip_hdr_lookup(slice_make(p, (size_t)(ne - p)));
 }
 
-/* A folded continuation of header h (RFC 3261 §7.3.1) from p to lf. */
-static int add_fold(struct sip_msg *m, struct sip_hdr *h, const char *p,
-                    const char *lf)
+/* What the header lines indexed so far leave for the next ones. */
+struct indexer {
+	struct sip_msg *m;
+	unsigned n;                    /* header lines indexed */
+	unsigned max;                  /* that many at most */
+	uint16_t last[SIP_HDR__COUNT]; /* index + 1 of the last of each id */
+};
+
+/* Header x->n: name [p, ne) of id, value [v, ve), line [p, lf]. */
+static inline void add_header(struct indexer *x, unsigned n, const char *p,
+                              const char *ne, enum sip_hdr_id id, const char *v,
+                              const char *ve, const char *lf)
 {
-	if (h == NULL)
-		return bad(m, "continuation before any header");
-	h->len = (uint32_t)(lf + 1 - m->buf) - h->off;
-	h->value = trim_value(h->value.p, strip_cr(p, lf));
+	struct sip_msg *m = x->m;
+	struct sip_hdr *h = &m->hdrs[n];
+
+	h->name = slice_make(p, (size_t)(ne - p));
+	h->value = slice_make(v, (size_t)(ve - v));
+	h->off = (uint32_t)(p - m->buf);
+	h->len = (uint32_t)(lf + 1 - p);
+	h->next = 0;
+	h->id = (uint16_t)id;
+	if (id != SIP_HDR_OTHER) {
+		if (x->last[id])
+			m->hdrs[x->last[id] - 1].next = (uint16_t)(n + 1);
+		else
+			m->first[id] = (uint16_t)(n + 1);
+		x->last[id] = (uint16_t)(n + 1);
+	}
+}
+
+/*
+ * Any line [p, lf] of the header block, the general case of
+ * index_headers(): 0 once indexed, ENOENT for the empty line that ends
+ * the block, an error otherwise.
+ */
+static int index_line(struct indexer *x, const char *p, const char *lf,
+                      const char *end)
+{
+	struct sip_msg *m = x->m;
+	const char *eol = strip_cr(p, lf);
+
+	if (sip_is((unsigned char)*p, SIP_CC_WS)) {
+		if (eol == p)
+			return ENOENT;
+		/* Folded continuation of the previous header (RFC 3261
+		 * §7.3.1). A CR or LF here is a bad name. */
+		if (*p == ' ' || *p == '\t') {
+			if (x->n == 0)
+				return bad(m, "continuation before any header");
+			struct sip_hdr *h = &m->hdrs[x->n - 1];
+			h->len = (uint32_t)(lf + 1 - m->buf) - h->off;
+			h->value = trim_value(h->value.p, eol);
+			return 0;
+		}
+	}
+	if (x->n >= x->max) {
+		m->error = "too many headers";
+		return E2BIG;
+	}
+
+	/* field-name HCOLON: token *(SP / HTAB) ":" (§7.3.1) */
+	const char *colon = find_colon(p, lf, end), *ne = colon;
+	if (ne != NULL && (ne[-1] == ' ' || ne[-1] == '\t'))
+		ne = trim_name(p, ne);
+	enum sip_hdr_id id =
+	        ne != NULL && ne > p ? name_lookup(p, ne, end) : SIP_HDR_OTHER;
+	if (id == SIP_HDR_OTHER &&
+	    (ne == NULL || ne == p || sip_skip_token(p, ne) != ne))
+		return bad_name(m, p, eol);
+	struct slice v = trim_value(colon + 1, eol);
+	add_header(x, x->n++, p, ne, id, v.p, v.p + v.len, lf);
 	return 0;
 }
 
@@ -301,94 +365,75 @@ static int add_fold(struct sip_msg *m, struct sip_hdr *h, const char *p,
  * Indexes the header lines from *pp, the line after the start line, to
  * the empty line that ends them; *pp is then the start of the body, or
  * NULL when the message ends without that empty line.
+ *
+ * Most lines are "Name: value" with the colon within 16 bytes and a
+ * known name: the loop takes them after looking at a few bytes of each
+ * (the first, the ones around the colon, the last). Any other line goes
+ * to index_line().
  */
 static int index_headers(struct sip_msg *m, struct lf_iter *lfs,
                          const char **pp, unsigned max_hdrs)
 {
-	const char *buf = m->buf, *end = lfs->end, *p = *pp, *lf;
-	struct lf_iter it = *lfs; /* a copy the compiler keeps in registers */
-	uint16_t last[SIP_HDR__COUNT] = {0}; /* index + 1 of the last of id */
-	struct sip_hdr *h = NULL;
-	unsigned n = 0;
+	const char *end = lfs->end, *base = lfs->base, *p = *pp;
+	uint64_t bits = lfs->bits; /* the '\n's of [base, base + 64) left */
+	struct indexer x = {.m = m, .max = max_hdrs};
 	int err;
 
-	for (;; p = lf + 1) {
-		if (p >= end) {
-			if (n == 0)
-				return bad(m, "no headers");
-			/* Tolerated so that a 400 can be sent; see
-			 * note_body_defects(). */
-			m->hdrs_end = (uint32_t)(end - buf);
-			p = NULL;
-			break;
+	for (;;) {
+		while (bits == 0) {
+			if (end - base <= 64)
+				goto no_lf;
+			base += 64;
+			bits = lf_bits(base, m->buf, end);
 		}
-		lf = lf_next(&it);
-		if (lf == NULL) {
-			err = bad(m, "unterminated header line");
-			goto out;
-		}
-		if (sip_is((unsigned char)*p, SIP_CC_WS)) {
-			if (strip_cr(p, lf) == p) {
-				m->hdrs_end = (uint32_t)(p - buf);
+		const char *lf = base + __builtin_ctzll(bits);
+		bits &= bits - 1;
+#ifdef __SSE2__
+		unsigned c;
+		if (end - p >= 16 && x.n < max_hdrs &&
+		    !sip_is((unsigned char)*p, SIP_CC_WS) &&
+		    (c = sip_eq16(p, ':')) != 0) {
+			const char *colon = p + __builtin_ctz(c);
+			const char *eol = lf - (lf[-1] == '\r'), *v;
+			enum sip_hdr_id id;
+			if (colon < lf &&
+			    !sip_is((unsigned char)colon[-1], SIP_CC_WS) &&
+			    !sip_is((unsigned char)*(v = colon + 1 +
+			                                 (colon[1] == ' ')),
+			            SIP_CC_WS) &&
+			    !sip_is((unsigned char)eol[-1], SIP_CC_WS) &&
+			    (id = sip_hdr_lookup_padded(p,
+			                                (size_t)(colon - p))) !=
+			            SIP_HDR_OTHER) {
+				add_header(&x, x.n++, p, colon, id, v, eol, lf);
 				p = lf + 1;
-				break;
-			}
-			/* A CR or LF here is a bad name. */
-			if (*p == ' ' || *p == '\t') {
-				if ((err = add_fold(m, h, p, lf)) != 0)
-					goto out;
 				continue;
 			}
 		}
-		if (n >= max_hdrs) {
-			m->error = "too many headers";
-			err = E2BIG;
-			goto out;
+#endif
+		err = index_line(&x, p, lf, end);
+		if (err == ENOENT) {
+			m->hdrs_end = (uint32_t)(p - m->buf);
+			*pp = lf + 1;
+			break;
 		}
-
-		/* field-name HCOLON: token *(SP / HTAB) ":" (§7.3.1) */
-		const char *colon = find_colon(p, lf, end), *ne = colon;
-		if (ne != NULL && (ne[-1] == ' ' || ne[-1] == '\t'))
-			ne = trim_name(p, ne);
-		enum sip_hdr_id id = ne != NULL && ne > p
-		                             ? name_lookup(p, ne, end)
-		                             : SIP_HDR_OTHER;
-		if (id == SIP_HDR_OTHER &&
-		    (ne == NULL || ne == p || sip_skip_token(p, ne) != ne)) {
-			err = bad_name(m, p, strip_cr(p, lf));
-			goto out;
-		}
-
-		/* The value, LWS-trimmed: mostly one SP after the colon. */
-		const char *eol = lf[-1] == '\r' ? lf - 1 : lf, *v = colon + 1;
-		if (*v == ' ')
-			v++;
-		if (sip_is((unsigned char)*v, SIP_CC_WS))
-			v = sip_skip_ws(v, eol);
-		const char *ve = eol;
-		while (sip_is((unsigned char)ve[-1], SIP_CC_WS) && ve > v)
-			ve--;
-
-		h = &m->hdrs[n++];
-		h->name = slice_make(p, (size_t)(ne - p));
-		h->value = slice_make(v, (size_t)(ve - v));
-		h->off = (uint32_t)(p - buf);
-		h->len = (uint32_t)(lf + 1 - p);
-		h->next = 0;
-		h->id = (uint16_t)id;
-		if (id != SIP_HDR_OTHER) {
-			if (last[id])
-				m->hdrs[last[id] - 1].next = (uint16_t)n;
-			else
-				m->first[id] = (uint16_t)n;
-			last[id] = (uint16_t)n;
-		}
+		if (err)
+			break;
+		p = lf + 1;
 	}
-	*pp = p;
-	err = 0;
-out:
-	m->nhdrs = (uint16_t)n;
-	return err;
+	m->nhdrs = (uint16_t)x.n;
+	return err == ENOENT ? 0 : err;
+
+no_lf:
+	m->nhdrs = (uint16_t)x.n;
+	if (p < end)
+		return bad(m, "unterminated header line");
+	if (x.n == 0)
+		return bad(m, "no headers");
+	/* Tolerated so that a 400 can be sent; see note_body_defects(). */
+	m->hdrs_end = (uint32_t)(end - m->buf);
+	*pp = NULL;
+	return 0;
 }
 
 int sip_msg_parse(struct sip_msg *m, const char *buf, size_t len,

@@ -9,9 +9,9 @@
 
 #include "tm/tm_int.h"
 
-void tm_ctx_init(struct tm_ctx *ctx, struct tm_shard *sh,
-		 enum tm_route_type rt, struct sip_msg *msg,
-		 const struct net_rx *rx, struct tm_trans *t)
+void tm_ctx_init(struct tm_ctx *ctx, struct tm_shard *sh, enum tm_route_type rt,
+                 struct sip_msg *msg, const struct net_rx *rx,
+                 struct tm_trans *t)
 {
 	memset(ctx, 0, sizeof(*ctx));
 	ctx->sh = sh;
@@ -26,7 +26,7 @@ void tm_ctx_init(struct tm_ctx *ctx, struct tm_shard *sh,
 }
 
 void tm_run_route(struct tm_shard *sh, struct tm_ctx *ctx,
-		  enum tm_route_type rt, const char *fn)
+                  enum tm_route_type rt, const char *fn)
 {
 	if (sh->script.run)
 		sh->script.run(sh->script.script, ctx, rt, fn);
@@ -170,7 +170,7 @@ static struct tm_avp **avp_find(struct tm_req_edits *e, struct slice name)
 }
 
 int tm_ctx_avp_set(struct tm_ctx *ctx, struct slice name,
-		   const struct tm_val *v)
+                   const struct tm_val *v)
 {
 	struct tm_req_edits *e = edits(ctx);
 	struct arena *a = edits_arena(ctx);
@@ -254,7 +254,7 @@ int tm_ctx_append_to_reply(struct tm_ctx *ctx, struct slice line)
 	struct tm_req_edits *e = edits(ctx);
 	struct arena *a = edits_arena(ctx);
 	bool crlf = line.len >= 2 && line.p[line.len - 2] == '\r' &&
-		    line.p[line.len - 1] == '\n';
+	            line.p[line.len - 1] == '\n';
 	size_t n;
 	char *p;
 
@@ -325,7 +325,7 @@ int tm_sl_reply(struct tm_ctx *ctx, unsigned code, struct slice reason)
 	if (ctx->t)
 		return tm_local_reply(ctx->t, code, reason, hdrs) ? -1 : 1;
 	return tm_sl_send(ctx->sh, ctx->req, ctx->rx, code, reason, hdrs) ? -1
-									    : 1;
+	                                                                  : 1;
 }
 
 int tm_t_reply(struct tm_ctx *ctx, unsigned code, struct slice reason)
@@ -409,15 +409,15 @@ static int relay_cancel(struct tm_ctx *ctx)
 
 	if (inv == NULL) {
 		tm_sl_send(ctx->sh, ctx->msg, ctx->rx, 481,
-			   SLICE_LIT("Call/Transaction Does Not Exist"),
-			   SLICE_NULL);
+		           SLICE_LIT("Call/Transaction Does Not Exist"),
+		           SLICE_NULL);
 		return 1;
 	}
 	/* §16.10: answer the CANCEL, cancel every pending branch, and let
 	 * the INVITE be answered 487 by them (or by us). Reason headers
 	 * travel down (RFC 3326). */
 	tm_sl_send(ctx->sh, ctx->msg, ctx->rx, 200, SLICE_LIT("OK"),
-		   SLICE_NULL);
+	           SLICE_NULL);
 	if (inv->final_sent)
 		return 1;
 	inv->canceled = true;
@@ -434,12 +434,12 @@ static int relay_cancel(struct tm_ctx *ctx)
 	tm_cancel_branches(inv, reason);
 	if (inv->nbr == 0)
 		tm_local_reply(inv, 487, SLICE_LIT("Request Terminated"),
-			       SLICE_NULL);
+		               SLICE_NULL);
 	return 1;
 }
 
 int tm_t_relay(struct tm_ctx *ctx, const char *proto, struct slice host,
-	       unsigned port)
+               unsigned port)
 {
 	struct sip_msg *m = ctx->msg;
 	uint32_t mf;
@@ -471,19 +471,19 @@ int tm_t_relay(struct tm_ctx *ctx, const char *proto, struct slice host,
 	/* As in Kamailio, a failure route forks to $ru only when it set a
 	 * new one; otherwise to the appended branches. */
 	ret = tm_forward(ctx->t,
-			 ctx->route != TM_ROUTE_FAILURE ||
-				 ctx->t->ed.ruri.len > 0,
-			 proto, host, port);
+	                 ctx->route != TM_ROUTE_FAILURE ||
+	                         ctx->t->ed.ruri.len > 0,
+	                 proto, host, port);
 	if (ret < 0 && ctx->route == TM_ROUTE_REQUEST) {
 		/* Nothing left: answer now, as Kamailio's sl_reply_error()
 		 * would (478 unresolvable, 503 unreachable ...). */
 		unsigned code = (unsigned)-ret;
-		tm_local_reply(ctx->t, code,
-			       code == 478 ? SLICE_LIT("Unresolvable destination")
-			       : code == 416
-				       ? SLICE_LIT("Unsupported URI Scheme")
-				       : SLICE_LIT("Service Unavailable"),
-			       ctx->t->ed.reply_hdrs);
+		tm_local_reply(
+		        ctx->t, code,
+		        code == 478   ? SLICE_LIT("Unresolvable destination")
+		        : code == 416 ? SLICE_LIT("Unsupported URI Scheme")
+		                      : SLICE_LIT("Service Unavailable"),
+		        ctx->t->ed.reply_hdrs);
 	}
 	return ret;
 }
@@ -496,8 +496,8 @@ static int arm(struct tm_ctx *ctx, enum tm_hook hook, const char *fn)
 
 	if (e == NULL || fn == NULL)
 		return -1;
-	e->hooks[hook] = *fn ? keep(edits_arena(ctx), slice_cstr(fn))
-			     : SLICE_NULL;
+	e->hooks[hook] =
+	        *fn ? keep(edits_arena(ctx), slice_cstr(fn)) : SLICE_NULL;
 	return 1;
 }
 
@@ -558,7 +558,7 @@ int tm_t_any_replied(struct tm_ctx *ctx)
 
 /* Appends params to the Record-Route parameters, with a leading ';'. */
 static int rr_params_add(struct tm_ctx *ctx, struct tm_req_edits *e,
-			 struct slice params)
+                         struct slice params)
 {
 	struct arena *a = edits_arena(ctx);
 	bool semi = params.len && params.p[0] == ';';

@@ -40,7 +40,7 @@ bool tm_is_myself(struct tm_shard *sh, const struct sip_uri *u)
 
 /* §16.3 step 5: we support no extension a proxy must understand. */
 static bool proxy_require(struct tm_shard *sh, struct sip_msg *m,
-			  const struct net_rx *rx)
+                          const struct net_rx *rx)
 {
 	const struct sip_hdr *h = sip_msg_hdr(m, SIP_HDR_PROXY_REQUIRE);
 	char line[512];
@@ -50,16 +50,16 @@ static bool proxy_require(struct tm_shard *sh, struct sip_msg *m,
 	    m->method_id == SIP_METHOD_CANCEL)
 		return false;
 	n = (size_t)snprintf(line, sizeof(line), "Unsupported: %.*s\r\n",
-			     (int)(h->value.len < 400 ? h->value.len : 400),
-			     h->value.p);
+	                     (int)(h->value.len < 400 ? h->value.len : 400),
+	                     h->value.p);
 	tm_sl_send(sh, m, rx, 420, SLICE_LIT("Bad Extension"),
-		   slice_make(line, n));
+	           slice_make(line, n));
 	return true;
 }
 
 /* §16.3 step 2: a Request-URI scheme we cannot route. */
 static bool unknown_scheme(struct tm_shard *sh, struct sip_msg *m,
-			   const struct net_rx *rx)
+                           const struct net_rx *rx)
 {
 	struct sip_uri u;
 	const char *why;
@@ -67,12 +67,12 @@ static bool unknown_scheme(struct tm_shard *sh, struct sip_msg *m,
 	if (sip_uri_parse(&u, m->ruri, &why) || u.scheme != SIP_URI_OTHER)
 		return false;
 	tm_sl_send(sh, m, rx, 416, SLICE_LIT("Unsupported URI Scheme"),
-		   SLICE_NULL);
+	           SLICE_NULL);
 	return true;
 }
 
 static void bad_request(struct tm_shard *sh, struct sip_msg *m,
-			const struct net_rx *rx, unsigned status)
+                        const struct net_rx *rx, unsigned status)
 {
 	char reason[160];
 	size_t n;
@@ -80,11 +80,11 @@ static void bad_request(struct tm_shard *sh, struct sip_msg *m,
 	/* The reason phrase says what was wrong: operators read it in
 	 * traces. */
 	n = (size_t)snprintf(reason, sizeof(reason), "%s (%s)",
-			     status == 505 ? "Version Not Supported"
-					   : "Bad Request",
-			     m->error ? m->error : "malformed");
+	                     status == 505 ? "Version Not Supported"
+	                                   : "Bad Request",
+	                     m->error ? m->error : "malformed");
 	LOG_DBG("tm: %u %.*s from %s", status, (int)n, reason,
-		rx->lst ? rx->lst->name : "?");
+	        rx->lst ? rx->lst->name : "?");
 	tm_sl_send(sh, m, rx, status, slice_make(reason, n), SLICE_NULL);
 }
 
@@ -123,8 +123,8 @@ static void process(struct tm_shard *sh, const struct net_rx *rx)
 	tm_run_route(sh, &ctx, TM_ROUTE_REQUEST, NULL);
 }
 
-bool tm_receive(struct tm_shard *sh, const struct net_rx *rx,
-		unsigned nshards, unsigned *owner)
+bool tm_receive(struct tm_shard *sh, const struct net_rx *rx, unsigned nshards,
+                unsigned *owner)
 {
 	struct sip_msg *m = &sh->msg;
 	struct slice cid;
@@ -133,7 +133,7 @@ bool tm_receive(struct tm_shard *sh, const struct net_rx *rx,
 	if (sip_msg_parse(m, rx->buf, rx->len, &sh->cfg->limits)) {
 		sh->stats.parse_errors++;
 		LOG_DBG("tm: dropped unparsable message: %s",
-			m->error ? m->error : "?");
+		        m->error ? m->error : "?");
 		return true;
 	}
 	/* The call's shard, from its Call-ID; a message without a usable

@@ -40,8 +40,8 @@ struct hop {
 
 /* Returns 0, or the SIP status that describes the failure. */
 static unsigned resolve_uri(struct hop *hop, struct slice text,
-			    const char *force_proto, struct slice force_host,
-			    unsigned force_port)
+                            const char *force_proto, struct slice force_host,
+                            unsigned force_port)
 {
 	struct sip_uri u;
 	const char *why;
@@ -52,8 +52,8 @@ static unsigned resolve_uri(struct hop *hop, struct slice text,
 		host = force_host;
 		port = force_port ? force_port : 5060;
 		hop->proto = (force_proto && strcmp(force_proto, "tcp") == 0)
-				     ? NET_TCP
-				     : NET_UDP;
+		                     ? NET_TCP
+		                     : NET_UDP;
 	} else {
 		if (sip_uri_parse(&u, text, &why))
 			return 400;
@@ -103,18 +103,19 @@ static bool next_route(struct slice *uri, struct sip_msg *m, unsigned skip)
 /* ------------------------------------------------------- building */
 
 static const struct net_listener *out_listener(struct tm_shard *sh,
-					       const struct hop *hop)
+                                               const struct hop *hop)
 {
 	return rt_listener_for(sh->rt, hop->proto, hop->addr.sa.sa_family);
 }
 
 static struct slice rr_value(struct arena *a, const struct net_listener *l,
-			     struct slice params)
+                             struct slice params)
 {
 	char buf[512];
 	int n = snprintf(buf, sizeof(buf), "<sip:%s:%u;lr%s%.*s>", l->adv_host,
-			 l->adv_port, l->proto == NET_TCP ? ";transport=tcp" : "",
-			 SLICE_ARG(params));
+	                 l->adv_port,
+	                 l->proto == NET_TCP ? ";transport=tcp" : "",
+	                 SLICE_ARG(params));
 	if (n < 0 || (size_t)n >= sizeof(buf))
 		return SLICE_NULL;
 	char *p = arena_strdup(a, slice_make(buf, (size_t)n));
@@ -122,7 +123,7 @@ static struct slice rr_value(struct arena *a, const struct net_listener *l,
 }
 
 static struct slice printed(struct arena *a, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
+        __attribute__((format(printf, 2, 3)));
 
 static struct slice printed(struct arena *a, const char *fmt, ...)
 {
@@ -144,7 +145,7 @@ static struct slice printed(struct arena *a, const char *fmt, ...)
  * records where it really came from, so that replies find their way back.
  */
 static void via_received(struct sip_edits *ed, struct sip_msg *m,
-			 const struct net_rx *src, struct arena *a)
+                         const struct net_rx *src, struct arena *a)
 {
 	const struct sip_via *via;
 	char host[64];
@@ -154,12 +155,13 @@ static void via_received(struct sip_edits *ed, struct sip_msg *m,
 	net_addr_host(host, sizeof(host), &src->src);
 	if (via->has_rport && via->rport.len == 0) {
 		sip_edit_insert(ed, (uint32_t)(via->rport.p - m->buf),
-				printed(a, "=%u", net_addr_port(&src->src)));
+		                printed(a, "=%u", net_addr_port(&src->src)));
 	}
 	if ((via->has_rport || !slice_eq_cstr(via->host, host)) &&
 	    via->received.len == 0) {
-		sip_edit_insert(ed, (uint32_t)(via->raw.p + via->raw.len - m->buf),
-				printed(a, ";received=%s", host));
+		sip_edit_insert(ed,
+		                (uint32_t)(via->raw.p + via->raw.len - m->buf),
+		                printed(a, ";received=%s", host));
 	}
 }
 
@@ -172,10 +174,10 @@ static void via_received(struct sip_edits *ed, struct sip_msg *m,
  * The result is in sh->out.
  */
 static int build_request(struct slice *msg, struct tm_shard *sh,
-			 struct sip_msg *m, const struct tm_req_edits *e,
-			 const struct net_rx *src, struct slice uri,
-			 const struct net_listener *out, const char *branch_id,
-			 const struct net_listener *rr_in, struct arena *a)
+                         struct sip_msg *m, const struct tm_req_edits *e,
+                         const struct net_rx *src, struct slice uri,
+                         const struct net_listener *out, const char *branch_id,
+                         const struct net_listener *rr_in, struct arena *a)
 {
 	struct sip_edits ed;
 	const struct sip_hdr *mf;
@@ -195,14 +197,15 @@ static int build_request(struct slice *msg, struct tm_shard *sh,
 		sip_edit_set_hdr_value(&ed, mf, printed(a, "%u", v - 1));
 	} else if (mf == NULL) {
 		unsigned limit = e->maxfwd_limit ? e->maxfwd_limit
-						 : sh->cfg->max_forwards;
+		                                 : sh->cfg->max_forwards;
 		sip_edit_add_header(&ed, printed(a, "Max-Forwards: %u", limit));
 	}
 	if (src)
 		via_received(&ed, m, src, a);
-	sip_edit_push_via(&ed, printed(a, "SIP/2.0/%s %s:%u;branch=%s",
-				       out->proto == NET_TCP ? "TCP" : "UDP",
-				       out->adv_host, out->adv_port, branch_id));
+	sip_edit_push_via(&ed,
+	                  printed(a, "SIP/2.0/%s %s:%u;branch=%s",
+	                          out->proto == NET_TCP ? "TCP" : "UDP",
+	                          out->adv_host, out->adv_port, branch_id));
 	if (e->record_route) {
 		/* Two entries when the request crosses sockets, so that each
 		 * side sees an address it can reach (§16.6 step 4, Kamailio's
@@ -210,7 +213,7 @@ static int build_request(struct slice *msg, struct tm_shard *sh,
 		sip_edit_add_record_route(&ed, rr_value(a, out, e->rr_params));
 		if (rr_in && rr_in != out)
 			sip_edit_add_record_route(
-				&ed, rr_value(a, rr_in, e->rr_params));
+			        &ed, rr_value(a, rr_in, e->rr_params));
 	}
 	for (unsigned i = 0; i < e->n_remove; i++)
 		sip_edit_remove_header(&ed, e->hdr_remove[i]);
@@ -229,8 +232,7 @@ static int build_request(struct slice *msg, struct tm_shard *sh,
 static void branch_retransmit(struct tmr *tm, void *arg);
 static void branch_fr(struct tmr *tm, void *arg);
 static void all_done(struct tm_trans *t);
-static void uac_done(struct tm_trans *t, unsigned code,
-		     struct sip_msg *rpl);
+static void uac_done(struct tm_trans *t, unsigned code, struct sip_msg *rpl);
 
 static void send_branch(struct tm_branch *b, const char *buf, size_t len)
 {
@@ -361,8 +363,8 @@ static bool run_branch_route(struct tm_trans *t, struct slice uri)
 /* Starts one branch towards uri (or the override); returns 0 or the
  * status that describes why it could not be sent. */
 static unsigned start_branch(struct tm_trans *t, struct slice uri,
-			     struct slice duri, const char *proto,
-			     struct slice host, unsigned port)
+                             struct slice duri, const char *proto,
+                             struct slice host, unsigned port)
 {
 	struct tm_shard *sh = t->sh;
 	struct tm_branch *b;
@@ -400,7 +402,7 @@ static unsigned start_branch(struct tm_trans *t, struct slice uri,
 	char id[64];
 	tm_branch_id(id, sizeof(id), t, t->nbr);
 	if (build_request(&msg, sh, t->req, &t->ed, t->uac_cb ? NULL : &t->src,
-			  uri, out, id, t->src.lst, &sh->arena)) {
+	                  uri, out, id, t->src.lst, &sh->arena)) {
 		free(b);
 		return 500;
 	}
@@ -424,7 +426,7 @@ static unsigned start_branch(struct tm_trans *t, struct slice uri,
 }
 
 int tm_forward(struct tm_trans *t, bool with_ruri, const char *proto,
-	       struct slice host, unsigned port)
+               struct slice host, unsigned port)
 {
 	struct tm_req_edits *e = &t->ed;
 	unsigned worst = 0, started = 0, st;
@@ -440,7 +442,7 @@ int tm_forward(struct tm_trans *t, bool with_ruri, const char *proto,
 	}
 	for (unsigned i = 0; i < e->nbranches; i++) {
 		st = start_branch(t, e->branches[i], SLICE_NULL, proto, host,
-				  port);
+		                  port);
 		if (st == 0)
 			started++;
 		else if (!worst)
@@ -501,8 +503,8 @@ static struct tm_branch *best_branch(struct tm_trans *t)
 		unsigned bc = best->code / 100, c = b->code / 100;
 		if (bc == 6)
 			continue;
-		if (c == 6 || c < bc || (c == bc && best->timed_out &&
-					 !b->timed_out))
+		if (c == 6 || c < bc ||
+		    (c == bc && best->timed_out && !b->timed_out))
 			best = b;
 	}
 	return best;
@@ -567,26 +569,26 @@ static void all_done(struct tm_trans *t)
 
 	if (t->canceled && (best->reply == NULL || best->code < 300)) {
 		tm_local_reply(t, 487, SLICE_LIT("Request Terminated"),
-			       t->ed.reply_hdrs);
+		               t->ed.reply_hdrs);
 		return;
 	}
 	if (best->reply &&
 	    sip_msg_parse(&sh->msg2, best->reply, best->reply_len,
-			  &sh->cfg->limits) == 0) {
+	                  &sh->cfg->limits) == 0) {
 		relay_reply(t, &sh->msg2, best->index);
 		return;
 	}
 	if (best->code == 408)
 		tm_local_reply(t, 408, SLICE_LIT("Request Timeout"),
-			       t->ed.reply_hdrs);
+		               t->ed.reply_hdrs);
 	else
 		tm_local_reply(t, best->code ? best->code : 500,
-			       SLICE_LIT("Service Unavailable"),
-			       t->ed.reply_hdrs);
+		               SLICE_LIT("Service Unavailable"),
+		               t->ed.reply_hdrs);
 }
 
 static void run_onreply(struct tm_trans *t, struct sip_msg *rpl,
-			const struct net_rx *rx, bool *drop)
+                        const struct net_rx *rx, bool *drop)
 {
 	struct tm_ctx ctx;
 
@@ -655,7 +657,7 @@ static void relay_stateless(struct tm_shard *sh, struct sip_msg *rpl)
 }
 
 void tm_reply_in(struct tm_shard *sh, struct sip_msg *rpl,
-		 const struct net_rx *rx)
+                 const struct net_rx *rx)
 {
 	const struct sip_via *via;
 	const struct sip_cseq *cseq;
@@ -688,7 +690,7 @@ void tm_reply_in(struct tm_shard *sh, struct sip_msg *rpl,
 		if (code >= 300 && t->is_invite)
 			send_ack(b, rpl);
 		else if (code >= 200 && code < 300 && t->is_invite &&
-			 !t->uac_cb)
+		         !t->uac_cb)
 			relay_reply(t, rpl, b->index);
 		return;
 	}
@@ -702,7 +704,7 @@ void tm_reply_in(struct tm_shard *sh, struct sip_msg *rpl,
 			if (t->is_invite) {
 				tmr_cancel(wheel(sh), &b->retr);
 				tmr_start(wheel(sh), &b->fr, fr_inv_timer(t),
-					  branch_fr, b);
+				          branch_fr, b);
 			} else if (b->dst.proto == NET_UDP) {
 				/* Timer E continues at T2 (§17.1.2.2). */
 				b->retr_interval = sh->cfg->t2_ms / 2;
@@ -735,8 +737,9 @@ void tm_reply_in(struct tm_shard *sh, struct sip_msg *rpl,
 		relay_reply(t, rpl, b->index);
 		if (t->is_invite)
 			tm_cancel_branches(
-				t, SLICE_LIT("Reason: SIP;cause=200;text="
-					     "\"Call completed elsewhere\"\r\n"));
+			        t,
+			        SLICE_LIT("Reason: SIP;cause=200;text="
+			                  "\"Call completed elsewhere\"\r\n"));
 		return;
 	}
 	keep_reply(b, rpl);
@@ -771,10 +774,11 @@ int tm_forward_stateless(struct tm_ctx *ctx)
 		return -1;
 	/* §16.11: a stateless branch is a function of the incoming one, so
 	 * retransmissions get the same id. */
-	snprintf(id, sizeof(id), "z9hG4bKs%016llx",
-		 (unsigned long long)hash_bytes(via->branch.p, via->branch.len));
+	snprintf(
+	        id, sizeof(id), "z9hG4bKs%016llx",
+	        (unsigned long long)hash_bytes(via->branch.p, via->branch.len));
 	if (build_request(&msg, sh, m, e, ctx->rx, uri, out, id, NULL,
-			  ctx->arena))
+	                  ctx->arena))
 		return -1;
 	memset(&d, 0, sizeof(d));
 	d.proto = hop.proto;
@@ -787,7 +791,7 @@ int tm_forward_stateless(struct tm_ctx *ctx)
 /* ------------------------------------------------------ local requests */
 
 int tm_uac_request(struct tm_shard *sh, struct slice req, tm_uac_cb *cb,
-		   void *arg)
+                   void *arg)
 {
 	struct sip_msg *m = &sh->msg2;
 	struct net_rx none;

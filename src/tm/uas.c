@@ -14,7 +14,7 @@
  * stream, the connection it came on; over UDP, the source address, at the
  * source port when the client asked for rport, else at the sent-by port. */
 static void reply_dst(struct net_dst *d, const struct net_rx *src,
-		      struct sip_msg *req)
+                      struct sip_msg *req)
 {
 	const struct sip_via *via;
 
@@ -34,7 +34,7 @@ static void reply_dst(struct net_dst *d, const struct net_rx *src,
 }
 
 static int send_up(struct tm_shard *sh, const struct net_rx *src,
-		   struct sip_msg *req, const char *buf, size_t len)
+                   struct sip_msg *req, const char *buf, size_t len)
 {
 	struct net_dst d;
 
@@ -44,8 +44,8 @@ static int send_up(struct tm_shard *sh, const struct net_rx *src,
 }
 
 int tm_sl_send(struct tm_shard *sh, struct sip_msg *req,
-	       const struct net_rx *rx, unsigned code, struct slice reason,
-	       struct slice extra_hdrs)
+               const struct net_rx *rx, unsigned code, struct slice reason,
+               struct slice extra_hdrs)
 {
 	struct sip_buf b;
 	int err;
@@ -55,7 +55,7 @@ int tm_sl_send(struct tm_shard *sh, struct sip_msg *req,
 		return 0;
 	sip_buf_init(&b, sh->out, sizeof(sh->out));
 	err = sip_build_reply(&b, req, code, reason, SLICE_NULL, extra_hdrs,
-			      SLICE_NULL);
+	                      SLICE_NULL);
 	if (err)
 		return err;
 	sh->stats.local_replies++;
@@ -92,8 +92,8 @@ static void uas_retransmit(struct tmr *tm, void *arg)
 	sh->stats.retransmissions++;
 	next = t->uas_retr_interval * 2;
 	t->uas_retr_interval = next < sh->cfg->t2_ms ? next : sh->cfg->t2_ms;
-	tmr_start(worker_wheel(sh->w), tm, t->uas_retr_interval,
-		  uas_retransmit, t);
+	tmr_start(worker_wheel(sh->w), tm, t->uas_retr_interval, uas_retransmit,
+	          t);
 }
 
 static int store_reply(struct tm_trans *t, const char *buf, size_t len)
@@ -112,7 +112,7 @@ static int store_reply(struct tm_trans *t, const char *buf, size_t len)
 }
 
 int tm_reply_upstream(struct tm_trans *t, const char *buf, size_t len,
-		      unsigned code)
+                      unsigned code)
 {
 	struct tm_shard *sh = t->sh;
 	struct twheel *wh = worker_wheel(sh->w);
@@ -138,10 +138,10 @@ int tm_reply_upstream(struct tm_trans *t, const char *buf, size_t len,
 		if (t->src.proto == NET_UDP) {
 			t->uas_retr_interval = sh->cfg->t1_ms;
 			tmr_start(wh, &t->uas_retr, t->uas_retr_interval,
-				  uas_retransmit, t);
+			          uas_retransmit, t);
 		}
 		tmr_start(wh, &t->uas_wait, 64 * sh->cfg->t1_ms, uas_timeout,
-			  t);
+		          t);
 		worker_timers_changed(sh->w);
 	} else {
 		/* A 2xx ends the INVITE server transaction (§17.2.1); a
@@ -153,7 +153,7 @@ int tm_reply_upstream(struct tm_trans *t, const char *buf, size_t len,
 }
 
 int tm_local_reply(struct tm_trans *t, unsigned code, struct slice reason,
-		   struct slice extra_hdrs)
+                   struct slice extra_hdrs)
 {
 	struct tm_shard *sh = t->sh;
 	struct sip_buf b;
@@ -168,7 +168,7 @@ int tm_local_reply(struct tm_trans *t, unsigned code, struct slice reason,
 		sip_gen_tag(t->to_tag, t->req);
 	sip_buf_init(&b, sh->out, sizeof(sh->out));
 	err = sip_build_reply(&b, t->req, code, reason, tag, extra_hdrs,
-			      SLICE_NULL);
+	                      SLICE_NULL);
 	if (err)
 		return err;
 	sh->stats.local_replies++;
@@ -200,7 +200,7 @@ void tm_uas_retransmission(struct tm_trans *t)
 }
 
 int tm_trans_reply(struct tm_trans *t, unsigned code, struct slice reason,
-		   struct slice cancel_reason)
+                   struct slice cancel_reason)
 {
 	char line[256];
 	int err;
@@ -214,9 +214,9 @@ int tm_trans_reply(struct tm_trans *t, unsigned code, struct slice reason,
 	 * §16.10): the pending branches are cancelled, saying why. */
 	if (cancel_reason.len == 0) {
 		int n = snprintf(line, sizeof(line),
-				 "Reason: SIP;cause=%u;text=\"%.*s\"\r\n", code,
-				 (int)(reason.len < 128 ? reason.len : 128),
-				 reason.p);
+		                 "Reason: SIP;cause=%u;text=\"%.*s\"\r\n", code,
+		                 (int)(reason.len < 128 ? reason.len : 128),
+		                 reason.p);
 		cancel_reason = slice_make(line, (size_t)n);
 	}
 	tm_cancel_branches(t, cancel_reason);

@@ -34,7 +34,7 @@ int rr_register_callback(rr_callback_fn *fn, void *arg)
 }
 
 int rr_record_route(struct tm_ctx *ctx, const struct rr_config *cfg,
-		    struct slice params)
+                    struct slice params)
 {
 	const struct sip_addr *from;
 
@@ -44,7 +44,7 @@ int rr_record_route(struct tm_ctx *ctx, const struct rr_config *cfg,
 	    from->tag.len) {
 		char buf[160];
 		int n = snprintf(buf, sizeof(buf), ";ftag=%.*s",
-				 SLICE_ARG(from->tag));
+		                 SLICE_ARG(from->tag));
 		if (n > 0 && (size_t)n < sizeof(buf) &&
 		    tm_ctx_add_rr_param(ctx, slice_make(buf, (size_t)n)))
 			return -1;

@@ -18,7 +18,7 @@ void rr_config_defaults(struct rr_config *c);
 /* record_route() / record_route_params(params): this proxy in the
  * Record-Route of the request's branches; params like ";p=1" or "p=1". */
 int rr_record_route(struct tm_ctx *ctx, const struct rr_config *cfg,
-		    struct slice params);
+                    struct slice params);
 /* add_rr_param(param): a parameter for the Record-Route being added. */
 int rr_add_rr_param(struct tm_ctx *ctx, struct slice param);
 /*
@@ -37,7 +37,7 @@ int rr_is_direction(struct tm_ctx *ctx, const char *dir);
 /* Called by loose_route() when it consumed our own Route entry; params
  * are that entry's URI parameters (borrowed for the call). */
 typedef void(rr_callback_fn)(struct tm_ctx *ctx, struct slice params,
-			     void *arg);
+                             void *arg);
 /* At start-up only (not thread-safe): at most 4 callbacks. */
 int rr_register_callback(rr_callback_fn *fn, void *arg);
 

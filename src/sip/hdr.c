@@ -52,9 +52,13 @@ static inline unsigned list_specials(const char *p, const char *end,
 #ifdef __SSE2__
 	if (end - lo >= 16) {
 		const char *at = end - p >= 16 ? p : end - 16;
-		bits = sip_eq16(at, '"') | sip_eq16(at, '<') |
-		       sip_eq16(at, '>') | sip_eq16(at, ',');
-		return bits >> (p - at);
+		__m128i v = _mm_loadu_si128((const __m128i *)(const void *)at);
+		__m128i m = _mm_or_si128(
+		        _mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8('"')),
+		                     _mm_cmpeq_epi8(v, _mm_set1_epi8('<'))),
+		        _mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8('>')),
+		                     _mm_cmpeq_epi8(v, _mm_set1_epi8(','))));
+		return (unsigned)_mm_movemask_epi8(m) >> (p - at);
 	}
 #endif
 	for (unsigned i = 0; i < 16 && p + i < end; i++)
@@ -338,8 +342,9 @@ static inline const char *skip_ws_if(const char *p, const char *end)
 	               : p;
 }
 
-static inline int param_next(struct slice *name, struct slice *value,
-                             struct param_iter *it, const char **why)
+__attribute__((always_inline)) static inline int
+param_next(struct slice *name, struct slice *value, struct param_iter *it,
+           const char **why)
 {
 	const char *end = it->end, *q = skip_ws_if(it->p, end);
 

@@ -29,7 +29,7 @@ static int bad(struct sip_msg *m, const char *why)
  * position are shifted out, which needs a message of 16 bytes or more;
  * shorter ones (and builds without SSE2) take a byte loop.
  */
-/* lf_bits() where fewer than 64 bytes remain. */
+/* lf_bits() where fewer than 64 bytes remain, or without SSE2. */
 static uint64_t lf_bits_tail(const char *at, const char *buf, const char *end)
 {
 	uint64_t bits = 0;
@@ -46,7 +46,7 @@ static uint64_t lf_bits_tail(const char *at, const char *buf, const char *end)
 		return bits;
 	}
 #endif
-	for (unsigned i = 0; at + i < end; i++)
+	for (unsigned i = 0; i < 64 && at + i < end; i++)
 		if (at[i] == '\n')
 			bits |= (uint64_t)1 << i;
 	return bits;

@@ -1,14 +1,32 @@
 """Dialog engine tests: SIPp calls through imsdlgd with ims_dialog loaded,
-asserting on the BYEs the proxy generates (issue 4). imsdlgd only: the
-KEMI names are Kamailio's, but Kamailio's ims_dialog cannot do these."""
+asserting on what the proxy generates on the wire (BYEs, CANCELs, final
+replies; issue 4). imsdlgd only: the KEMI names are Kamailio's, but
+Kamailio's ims_dialog cannot do these.
+
+  timeout / dlg_terminate   BYE both ways, tags, CSeq, Max-Forwards, Reason
+  forking                   the answering branch gets the BYE, the cancelled
+                            early leg none; dlg_terminate while two branches
+                            ring: 488 up, CANCEL with Reason down
+  lifetime                  restarted by a re-INVITE; timeout_avp;
+                            noack_timeout; early_timeout
+  target refresh            a re-INVITE (answer) moves where the BYE goes
+  spiral                    two passes, one dialog, one did cookie
+  profiles                  a per-caller limit of concurrent calls
+
+Timings come from the SIPp message logs (each entry is time-stamped) and
+are only bounded loosely: machines are noisy."""
 from __future__ import annotations
 
 import re
+import time
+from datetime import datetime
+from pathlib import Path
 
 import pytest
 
 import conftest
-from sipwire import requests, responses
+import sipwire
+from sipwire import Msg, distinct, requests, responses, uri_hostport, uri_of
 
 pytestmark = pytest.mark.skipif(conftest.PROXY_KIND != "imsdlgd",
                                 reason="dialog tests run against imsdlgd")
@@ -33,6 +51,8 @@ def dlg_proxy(proxy, monkeypatch):
 
 
 def one(msgs, what):
+    """The single distinct message of a list (retransmissions ignored)."""
+    msgs = distinct(msgs)
     assert len(msgs) == 1, f"{what}: expected 1, got {len(msgs)}"
     return msgs[0]
 
@@ -90,3 +110,441 @@ def test_script_terminate_all(dlg_proxy, sipp):
     check_bye(one(requests(uas.received(), "BYE"), "BYE at the callee"),
               caller_tag, callee_tag, 2, "operator request")
     assert not requests(uas.received(), "INFO"), "the INFO was answered by the proxy"
+
+
+# --------------------------------------------------------------------------
+# helpers of the tests below
+# --------------------------------------------------------------------------
+_STAMPED = re.compile(
+    r"-{20,} (?P<when>\d{4}-\d\d-\d\d [\d:.]+)\n(?P<proto>\w+) message (?P<dir>received|sent)[^\n]*\n\n")
+
+
+def timed(run) -> list[tuple[float, Msg]]:
+    """(wall-clock time, message) of everything in a SIPp message log: the
+    separator lines carry the time (µs), comparable between SIPp runs."""
+    path = Path(run.msg_log)
+    if not path.exists():
+        return []
+    text = path.read_text(errors="replace")
+    marks = list(_STAMPED.finditer(text))
+    out = []
+    for i, m in enumerate(marks):
+        end = marks[i + 1].start() if i + 1 < len(marks) else len(text)
+        raw = sipwire._NOTES.sub("", text[m.end():end].rstrip("\n"))
+        if not raw.strip():
+            continue
+        when = datetime.strptime(m.group("when"), "%Y-%m-%d %H:%M:%S.%f").timestamp()
+        out.append((when, Msg.parse(raw, m.group("dir"), m.group("proto"))))
+    return out
+
+
+def first_time(run, pred, what) -> float:
+    for when, msg in timed(run):
+        if pred(msg):
+            return when
+    raise AssertionError(f"{what}: not in the log of sipp {run.name}")
+
+
+def is_req(method, direction, cseq=None):
+    return lambda m: (m.direction == direction and m.is_request and m.method == method
+                      and (cseq is None or m.cseq_num == cseq))
+
+
+def is_rsp(code, method, direction):
+    return lambda m: (m.direction == direction and not m.is_request and m.code == code
+                      and m.cseq_method == method)
+
+
+def tag_of(value: str) -> str:
+    m = re.search(r";\s*tag=([^;>\s]+)", value or "")
+    return m.group(1) if m else ""
+
+
+def contact_uri(msg) -> str:
+    return uri_of(msg.get("contact", ""))
+
+
+def max_cseq_from(msgs, from_tag: str) -> int:
+    """Highest CSeq of the requests in msgs sent by the party with that tag
+    (the proxy's BYEs, which use that party's tag, left out)."""
+    return max([m.cseq_num for m in msgs if m.is_request and m.method not in ("ACK", "CANCEL", "BYE")
+                and tag_of(m.get("from", "")) == from_tag] or [0])
+
+
+def check_generated_bye(bye, *, ruri, from_tag, to_tag, call_id, cseq_above, reason=None):
+    """A BYE the proxy generated (dlg_terminate or a timeout), §6.3."""
+    assert bye.ruri == ruri, f"BYE Request-URI {bye.ruri!r}, expected {ruri!r}"
+    assert tag_of(bye.get("from")) == from_tag, f"BYE From {bye.get('from')!r}: tag {from_tag} expected"
+    assert tag_of(bye.get("to")) == to_tag, f"BYE To {bye.get('to')!r}: tag {to_tag} expected"
+    assert bye.call_id == call_id, bye.call_id
+    assert bye.cseq_method == "BYE" and bye.cseq_num > cseq_above, \
+        f"BYE CSeq {bye.get('cseq')!r}: above {cseq_above} expected"
+    assert bye.get("max-forwards") == "70", bye.get("max-forwards")
+    if reason is not None:
+        assert bye.get("reason") == f'SIP;cause=200;text="{reason}"', bye.get("reason")
+
+
+def distinct_finals(msgs, method="INVITE"):
+    return [m for m in distinct(responses(msgs, None, method)) if m.code >= 200]
+
+
+# --------------------------------------------------------------------------
+# 1. forked call, two early legs, the second branch answers; then
+#    dlg_terminate("all") BYEs the caller and the answering branch only
+# --------------------------------------------------------------------------
+def test_fork_second_branch_answers_terminate(dlg_proxy, sipp):
+    uas_a = sipp.uas("dlg_uas_ring_cancel.xml", name="uas_a", keys={"xhdr": "X-Branch: a"})
+    uas_b = sipp.uas("uas_call.xml", name="uas_b", extra=["-d", "1000"])
+    p = dlg_proxy("dialog_fork.lua", subst={"UAS_B_PORT": uas_b.port, "REASON": "reason text"})
+    uac = sipp.uac("dlg_uac_info_bye.xml", p, uas_a.port, keys={"ruri": ruri(uas_a.port)}, timeout=20)
+    assert uac.rc == 0, uac.explain()
+    assert uas_b.wait(10) == 0, uas_b.explain()
+    assert uas_a.wait(10) == 0, uas_a.explain()
+
+    uac_in, a_in, b_in = uac.received(), uas_a.received(), uas_b.received()
+    inv_a = one(requests(a_in, "INVITE"), "INVITE at UAS A")
+    inv_b = one(requests(b_in, "INVITE"), "INVITE at UAS B")
+    caller_tag, call_id = tag_of(inv_b.get("from")), inv_b.call_id
+    tag_a = tag_of(one(distinct(responses(uas_a.sent(), 180)), "180 of A").get("to"))
+    tag_b = tag_of(one(distinct(responses(uas_b.sent(), 200, "INVITE")), "200 of B").get("to"))
+    assert tag_a and tag_b and tag_a != tag_b
+    assert inv_a.top_branch != inv_b.top_branch
+
+    # both early legs reached the caller, then B's 200 only
+    ringing = {tag_of(m.get("to")) for m in distinct(responses(uac_in, 180, "INVITE"))}
+    assert ringing == {tag_a, tag_b}, f"180s at the caller: {ringing}, A={tag_a} B={tag_b}"
+    ok = one(distinct(responses(uac_in, 200, "INVITE")), "200 for the INVITE at the caller")
+    assert tag_of(ok.get("to")) == tag_b
+    b_200 = one(distinct(responses(uas_b.sent(), 200, "INVITE")), "200 of B")
+
+    # A: CANCEL, 487, ACK of the 487 -- and no BYE
+    one(requests(a_in, "CANCEL"), "CANCEL at UAS A")
+    one(responses(uas_a.sent(), 487, "INVITE"), "487 of A")
+    assert not requests(a_in, "BYE"), f"the cancelled branch A got a BYE: {requests(a_in, 'BYE')}"
+    assert not responses(uac_in, 487), "A's 487 reached the caller"
+
+    # the BYEs: towards the caller from B's tag, towards B with B's tag
+    caller_contact = contact_uri(requests(uac.sent(), "INVITE")[0])
+    bye_caller = one(requests(uac_in, "BYE"), "BYE at the caller")
+    check_generated_bye(bye_caller, ruri=caller_contact, from_tag=tag_b, to_tag=caller_tag,
+                        call_id=call_id, cseq_above=max_cseq_from(uac_in, tag_b), reason="reason text")
+    bye_b = one(requests(b_in, "BYE"), "BYE at UAS B")
+    # the caller sent INVITE 1 and INFO 2 in this dialog
+    check_generated_bye(bye_b, ruri=contact_uri(b_200), from_tag=caller_tag, to_tag=tag_b,
+                        call_id=call_id, cseq_above=max(2, max_cseq_from(uac.sent(), caller_tag)),
+                        reason="reason text")
+    assert not requests(b_in, "INFO"), "the INFO was answered by the proxy"
+
+
+# --------------------------------------------------------------------------
+# 2. early termination while two branches ring: dlg_terminate("all") from
+#    the reply route of the second 180
+# --------------------------------------------------------------------------
+def test_early_terminate_two_ringing_branches(dlg_proxy, sipp):
+    uas_a = sipp.uas("dlg_uas_ring_cancel.xml", name="uas_a", keys={"xhdr": "X-Branch: a"})
+    # B rings 0.5 s later, with the header that makes the script terminate
+    uas_b = sipp.uas("dlg_uas_ring_cancel.xml", name="uas_b", keys={"xhdr": "X-Terminate: yes"},
+                     extra=["-d", "500"])
+    p = dlg_proxy("dialog_fork.lua", subst={"UAS_B_PORT": uas_b.port, "REASON": "early stop"})
+    uac = sipp.uac("dlg_uac_early_fail.xml", p, uas_a.port, keys={"ruri": ruri(uas_a.port)}, timeout=20)
+    assert uac.rc == 0, uac.explain()
+    assert uas_a.wait(10) == 0, uas_a.explain()
+    assert uas_b.wait(10) == 0, uas_b.explain()
+
+    # the caller: 100/180s, then one final reply, 488 "early stop", last
+    uac_in = distinct([m for m in uac.received() if not m.is_request])
+    finals = [m for m in uac_in if m.code >= 200]
+    assert [(m.code, m.reason) for m in finals] == [(488, "early stop")], \
+        f"finals at the caller: {[(m.code, m.reason) for m in finals]}"
+    assert uac_in[-1].code == 488, f"a reply after the 488 reached the caller: {uac_in}"
+    assert all(m.code in (100, 180) for m in uac_in[:-1]), f"replies at the caller: {uac_in}"
+    assert not [m for m in uac.received() if m.is_request], "requests reached the caller"
+
+    for uas, name in ((uas_a, "A"), (uas_b, "B")):
+        got = uas.received()
+        inv = one(requests(got, "INVITE"), f"INVITE at UAS {name}")
+        cancel = one(requests(got, "CANCEL"), f"CANCEL at UAS {name}")
+        assert cancel.top_branch == inv.top_branch
+        assert cancel.get("reason") == 'SIP;cause=488;text="early stop"', \
+            f"CANCEL at UAS {name}: Reason {cancel.get('reason')!r}"
+        one(responses(uas.sent(), 487, "INVITE"), f"487 of UAS {name}")
+        ack = one(requests(got, "ACK"), f"ACK of the 487 at UAS {name}")
+        assert ack.top_branch == inv.top_branch
+        assert not requests(got, "BYE")
+
+
+# --------------------------------------------------------------------------
+# 3. the lifetime restarts on a re-INVITE (and its ACK)
+# --------------------------------------------------------------------------
+def test_timeout_rearmed_by_reinvite(dlg_proxy, sipp):
+    port = conftest.free_port()
+    uas = sipp.uas("dlg_uas_reinvite.xml", port=port,
+                   keys={"contact2": f"sip:127.0.0.1:{port};transport=UDP"})
+    p = dlg_proxy("dialog.lua", subst={"REASON": "unused"},
+                  modparams={("ims_dialog", "default_timeout"): 3})
+    # re-INVITE 2 s after the ACK: without a restart the BYEs would come 1 s later
+    uac = sipp.uac("dlg_uac_reinvite.xml", p, uas.port, keys={"ruri": ruri(uas.port)},
+                   extra=["-d", "2000"], timeout=20)
+    assert uac.rc == 0, uac.explain()
+    assert uas.wait(10) == 0, uas.explain()
+
+    reinvite_at = first_time(uac, is_req("INVITE", "sent", 2), "re-INVITE sent by the caller")
+    ack_at = first_time(uac, is_req("ACK", "sent", 1), "ACK sent by the caller")
+    bye_caller_at = first_time(uac, is_req("BYE", "received"), "BYE at the caller")
+    bye_callee_at = first_time(uas, is_req("BYE", "received"), "BYE at the callee")
+    assert reinvite_at - ack_at > 1.5
+    for who, at in (("caller", bye_caller_at), ("callee", bye_callee_at)):
+        assert 2.8 <= at - reinvite_at < 13, \
+            f"BYE at the {who} {at - reinvite_at:.2f}s after the re-INVITE (lifetime 3 s)"
+
+    uas_in, uac_in = uas.received(), uac.received()
+    one([m for m in requests(uas_in, "INVITE") if m.cseq_num == 2], "re-INVITE at the callee")
+    inv = [m for m in requests(uas_in, "INVITE") if m.cseq_num == 1][0]
+    caller_tag, call_id = tag_of(inv.get("from")), inv.call_id
+    callee_tag = tag_of(distinct(responses(uac_in, 200, "INVITE"))[0].get("to"))
+    check_generated_bye(one(requests(uac_in, "BYE"), "BYE at the caller"),
+                        ruri=contact_uri(requests(uac.sent(), "INVITE")[0]), from_tag=callee_tag,
+                        to_tag=caller_tag, call_id=call_id, cseq_above=max_cseq_from(uac_in, callee_tag),
+                        reason="dialog_timeout")
+    # the caller's re-INVITE was CSeq 2
+    check_generated_bye(one(requests(uas_in, "BYE"), "BYE at the callee"),
+                        ruri=f"sip:127.0.0.1:{port};transport=UDP", from_tag=caller_tag, to_tag=callee_tag,
+                        call_id=call_id, cseq_above=2, reason="dialog_timeout")
+
+
+# --------------------------------------------------------------------------
+# 4. timeout_avp: the script gives the call 2 s, default_timeout is 60
+# --------------------------------------------------------------------------
+def test_timeout_avp(dlg_proxy, sipp):
+    p = dlg_proxy("dialog_avp.lua", subst={"TIMEOUT": 2},
+                  modparams={("ims_dialog", "default_timeout"): 60,
+                             ("ims_dialog", "timeout_avp"): "$avp(dlg_timeout)"})
+    uas = sipp.uas("uas_call.xml")
+    uac = sipp.uac("dlg_uac_wait_bye.xml", p, uas.port, keys={"ruri": ruri(uas.port)}, timeout=20)
+    assert uac.rc == 0, uac.explain()
+    assert uas.wait(10) == 0, uas.explain()
+    ack_at = first_time(uac, is_req("ACK", "sent"), "ACK sent by the caller")
+    for run, who in ((uac, "caller"), (uas, "callee")):
+        at = first_time(run, is_req("BYE", "received"), f"BYE at the {who}")
+        assert 1.8 <= at - ack_at < 10, f"BYE at the {who} {at - ack_at:.2f}s after the ACK (AVP 2 s)"
+    caller_tag, callee_tag = tags(uac, uas)
+    check_bye(one(requests(uac.received(), "BYE"), "BYE at the caller"), callee_tag, caller_tag, 0,
+              "dialog_timeout")
+    check_bye(one(requests(uas.received(), "BYE"), "BYE at the callee"), caller_tag, callee_tag, 1,
+              "dialog_timeout")
+
+
+# --------------------------------------------------------------------------
+# 5. target refresh: a re-INVITE moves the callee's end of the dialog to
+#    another UA (a second SIPp at PORT2); the timeout BYE must go there
+# --------------------------------------------------------------------------
+def test_reinvite_answer_moves_callee_target(dlg_proxy, sipp):
+    """The caller re-INVITEs; the callee's 200 names the new target."""
+    port2 = conftest.free_port()
+    new = sipp.uas("dlg_uas_ack_bye.xml", name="uas_new", port=port2)
+    target = f"sip:127.0.0.1:{port2};transport=UDP"
+    old = sipp.uas("dlg_uas_reinvite_move.xml", name="uas_old", keys={"contact2": target})
+    p = dlg_proxy("dialog.lua", subst={"REASON": "unused"},
+                  modparams={("ims_dialog", "default_timeout"): 3})
+    uac = sipp.uac("dlg_uac_reinvite.xml", p, old.port, keys={"ruri": ruri(old.port)},
+                   extra=["-d", "500"], timeout=20)
+    assert uac.rc == 0, uac.explain()
+    assert new.wait(10) == 0, new.explain()
+    assert old.wait(10) == 0, old.explain()
+
+    old_in, new_in, uac_in = old.received(), new.received(), uac.received()
+    inv = [m for m in requests(old_in, "INVITE") if m.cseq_num == 1][0]
+    one([m for m in requests(old_in, "INVITE") if m.cseq_num == 2], "re-INVITE at the old target")
+    caller_tag, call_id = tag_of(inv.get("from")), inv.call_id
+    callee_tag = tag_of(distinct(responses(uac_in, 200, "INVITE"))[0].get("to"))
+    ack2 = one([m for m in requests(new_in, "ACK")], "ACK of the re-INVITE at the new target")
+    assert ack2.cseq_num == 2 and ack2.ruri == target, ack2
+
+    assert not requests(old_in, "BYE"), "the BYE went to the callee's old Contact"
+    bye = one(requests(new_in, "BYE"), "BYE at the new target")
+    check_generated_bye(bye, ruri=target, from_tag=caller_tag, to_tag=callee_tag, call_id=call_id,
+                        cseq_above=2, reason="dialog_timeout")
+    check_generated_bye(one(requests(uac_in, "BYE"), "BYE at the caller"),
+                        ruri=contact_uri(requests(uac.sent(), "INVITE")[0]), from_tag=callee_tag,
+                        to_tag=caller_tag, call_id=call_id, cseq_above=max_cseq_from(uac_in, callee_tag),
+                        reason="dialog_timeout")
+
+
+def test_callee_reinvite_moves_callee_target(dlg_proxy, sipp):
+    """The callee re-INVITEs with a new Contact (RFC 3261 12.2.2: a target
+    refresh request updates the remote target the proxy keeps for it)."""
+    port2 = conftest.free_port()
+    new = sipp.uas("dlg_uas_ack_bye.xml", name="uas_new", port=port2, timeout=15)
+    target = f"sip:127.0.0.1:{port2};transport=UDP"
+    old = sipp.uas("dlg_uas_reinvite_callee.xml", name="uas_old", keys={"contact2": target},
+                   extra=["-d", "500"])
+    p = dlg_proxy("dialog.lua", subst={"REASON": "unused"},
+                  modparams={("ims_dialog", "default_timeout"): 3})
+    uac = sipp.uac("dlg_uac_answer_reinvite.xml", p, old.port, keys={"ruri": ruri(old.port)}, timeout=20)
+    assert uac.rc == 0, uac.explain()
+    old.wait(10)  # its exit code after the checks of what it received
+
+    old_in, new_in, uac_in = old.received(), new.received(), uac.received()
+    inv = one(requests(old_in, "INVITE"), "INVITE at the callee")
+    caller_tag, call_id = tag_of(inv.get("from")), inv.call_id
+    callee_tag = tag_of(distinct(responses(uac_in, 200, "INVITE"))[0].get("to"))
+    reinv = one(requests(uac_in, "INVITE"), "the callee's re-INVITE at the caller")
+    assert reinv.cseq_num == 10 and contact_uri(reinv) == target, reinv
+
+    assert not requests(old_in, "BYE"), "the BYE went to the callee's old Contact"
+    bye = one(requests(new_in, "BYE"), "BYE at the new target")
+    check_generated_bye(bye, ruri=target, from_tag=caller_tag, to_tag=callee_tag, call_id=call_id,
+                        cseq_above=1, reason="dialog_timeout")
+    # the caller has seen CSeq 10 from the callee (its re-INVITE)
+    check_generated_bye(one(requests(uac_in, "BYE"), "BYE at the caller"),
+                        ruri=contact_uri(requests(uac.sent(), "INVITE")[0]), from_tag=callee_tag,
+                        to_tag=caller_tag, call_id=call_id, cseq_above=10, reason="dialog_timeout")
+    assert old.rc == 0, old.explain()
+    assert new.wait(10) == 0, new.explain()
+
+
+# --------------------------------------------------------------------------
+# 6. noack_timeout: the 200 is never ACKed; BYEs both ways after 2 s
+# --------------------------------------------------------------------------
+def test_noack_timeout(dlg_proxy, sipp):
+    p = dlg_proxy("dialog.lua", subst={"REASON": "unused"},
+                  modparams={("ims_dialog", "noack_timeout"): 2})
+    uas = sipp.uas("uas_call.xml")
+    uac = sipp.uac("dlg_uac_noack.xml", p, uas.port, keys={"ruri": ruri(uas.port)}, timeout=20)
+    assert uac.rc == 0, uac.explain()
+    assert uas.wait(10) == 0, uas.explain()
+
+    ok_at = first_time(uac, is_rsp(200, "INVITE", "received"), "200 at the caller")
+    for run, who in ((uac, "caller"), (uas, "callee")):
+        at = first_time(run, is_req("BYE", "received"), f"BYE at the {who}")
+        assert 1.8 <= at - ok_at < 10, f"BYE at the {who} {at - ok_at:.2f}s after the 200 (noack_timeout 2)"
+    assert not requests(uas.received(), "ACK")
+    caller_tag, callee_tag = tags(uac, uas)
+    call_id = requests(uac.sent(), "INVITE")[0].call_id
+    check_generated_bye(one(requests(uac.received(), "BYE"), "BYE at the caller"),
+                        ruri=contact_uri(requests(uac.sent(), "INVITE")[0]), from_tag=callee_tag,
+                        to_tag=caller_tag, call_id=call_id, cseq_above=0)
+    check_generated_bye(one(requests(uas.received(), "BYE"), "BYE at the callee"),
+                        ruri=f"sip:127.0.0.1:{uas.port};transport=UDP", from_tag=caller_tag,
+                        to_tag=callee_tag, call_id=call_id, cseq_above=1)
+
+
+# --------------------------------------------------------------------------
+# 7. early_timeout: the callee rings for ever; CANCEL down, 408 up after 2 s
+# --------------------------------------------------------------------------
+def test_early_timeout(dlg_proxy, sipp):
+    p = dlg_proxy("dialog.lua", subst={"REASON": "unused"},
+                  modparams={("ims_dialog", "early_timeout"): 2, ("tm", "fr_inv_timer"): 30000})
+    uas = sipp.uas("dlg_uas_ring_cancel.xml", keys={"xhdr": "X-Branch: a"})
+    uac = sipp.uac("uac_noanswer.xml", p, uas.port, keys={"ruri": ruri(uas.port)}, timeout=20)
+    assert uac.rc == 0, uac.explain()
+    assert uas.wait(10) == 0, uas.explain()
+
+    sent_at = first_time(uac, is_req("INVITE", "sent"), "INVITE sent by the caller")
+    final_at = first_time(uac, lambda m: m.direction == "received" and not m.is_request and m.code >= 200,
+                          "final reply at the caller")
+    assert 1.8 <= final_at - sent_at < 10, f"final reply {final_at - sent_at:.2f}s after the INVITE (early_timeout 2)"
+    finals = distinct_finals(uac.received())
+    assert [m.code for m in finals] == [408], f"finals at the caller: {finals}"
+
+    uas_in = uas.received()
+    inv = one(requests(uas_in, "INVITE"), "INVITE at the callee")
+    cancel = one(requests(uas_in, "CANCEL"), "CANCEL at the callee")
+    assert cancel.top_branch == inv.top_branch
+    cancel_at = first_time(uas, is_req("CANCEL", "received"), "CANCEL at the callee")
+    assert 1.8 <= cancel_at - sent_at < 10, f"CANCEL {cancel_at - sent_at:.2f}s after the INVITE"
+    one(requests(uas_in, "ACK"), "ACK of the 487 at the callee")
+    assert not responses(uac.received(), 487), "the 487 reached the caller"
+
+
+# --------------------------------------------------------------------------
+# 8. spiral: the INVITE passes the proxy twice, one dialog results
+# --------------------------------------------------------------------------
+def test_spiral_one_dialog(dlg_proxy, sipp):
+    uas = sipp.uas("uas_call.xml")
+    p = dlg_proxy("dialog_spiral.lua", subst={"UAS_PORT": uas.port})
+    uac = sipp.uac("dlg_uac_info_bye.xml", p, p.port, keys={"ruri": f"sip:spiral@127.0.0.1:{p.port}"},
+                   timeout=20)
+    assert uac.rc == 0, uac.explain()
+    assert uas.wait(10) == 0, uas.explain()
+
+    inv = one(requests(uas.received(), "INVITE"), "INVITE at the callee")
+    assert inv.ruri == ruri(uas.port), inv.ruri
+    mine = [rr for rr in inv.all("record-route") if uri_hostport(uri_of(rr)) == (p.host, p.port)]
+    assert len(mine) == 2, f"two Record-Routes of the proxy expected (one per pass): {inv.all('record-route')}"
+    dids = [re.search(r";did=([^;>]+)", rr) for rr in mine]
+    assert all(dids), f"a Record-Route of the proxy lacks the did cookie: {mine}"
+    assert dids[0].group(1) == dids[1].group(1), f"two passes, two dids: {mine}"
+
+    info_ok = one(responses(uac.received(), 200, "INFO"), "200 for the INFO")
+    assert info_ok.reason == "DLG_count=1 processed=1", \
+        f"$DLG_count and $stat(processed_dialogs) while the call is up: {info_ok.reason!r}"
+    one(requests(uac.received(), "BYE"), "BYE at the caller")
+    one(requests(uas.received(), "BYE"), "BYE at the callee")
+
+
+# --------------------------------------------------------------------------
+# 9. profiles: at most 2 concurrent calls per caller, 200 calls from 5
+# --------------------------------------------------------------------------
+PROFILE_CALLERS = ["alice", "bob", "carol", "dave", "erin"]
+PROFILE_LIMIT = 2
+
+
+def max_overlap(intervals) -> int:
+    events = sorted([(a, 1) for a, _ in intervals] + [(b, -1) for _, b in intervals],
+                    key=lambda e: (e[0], e[1]))  # an end before a start at the same instant
+    cur = best = 0
+    for _, d in events:
+        cur += d
+        best = max(best, cur)
+    return best
+
+
+@pytest.mark.xfail(reason="profiles_with_value is accepted but not wired to the profile registry yet "
+                          "(src/app/modules.c), so set_dlg_profile/get_profile_size log "
+                          "'profile \"caller\" is not defined'", strict=False)
+def test_profile_limits_concurrent_calls(dlg_proxy, sipp, tmp_path):
+    inf = tmp_path / "callers.csv"
+    inf.write_text("SEQUENTIAL\n" + "".join(f"{u};\n" for u in PROFILE_CALLERS))
+    uas = sipp.uas("uas_call.xml", calls=10000, timeout=60)
+    p = dlg_proxy("dialog_profile.lua", modparams={("ims_dialog", "profiles_with_value"): "caller"})
+    # each caller starts a call every 0.2 s and holds it 1 s: ~5 wanted, 2 allowed
+    uac = sipp.uac("dlg_uac_limited.xml", p, uas.port, calls=200, rate=25, timeout=25,
+                   keys={"ruri": ruri(uas.port)}, extra=["-inf", str(inf), "-d", "1000"])
+    assert uac.rc == 0, uac.explain()
+
+    calls: dict[str, dict] = {}
+    for when, m in timed(uac):
+        c = calls.setdefault(m.call_id, {"user": None, "final": None, "up": None, "bye": None})
+        if m.direction == "sent" and m.is_request and m.method == "INVITE":
+            c["user"] = re.match(r"<sip:([^@]+)@", m.get("from")).group(1)
+        elif m.direction == "received" and not m.is_request and m.cseq_method == "INVITE" and m.code >= 200:
+            if c["final"] is None:
+                c["final"], c["up"] = m.code, when
+        elif m.direction == "sent" and m.is_request and m.method == "BYE" and c["bye"] is None:
+            c["bye"] = when
+    assert len(calls) == 200
+    finals = {c["final"] for c in calls.values()}
+    assert finals <= {200, 486}, f"final replies: {finals}"
+    accepted = [c for c in calls.values() if c["final"] == 200]
+    rejected = [c for c in calls.values() if c["final"] == 486]
+    assert len(accepted) + len(rejected) == 200
+    assert accepted and rejected, f"{len(accepted)} accepted, {len(rejected)} rejected"
+    assert all(c["bye"] for c in accepted)
+    # the callee saw exactly the accepted calls
+    uas_invites = {m.call_id for m in requests(uas.received(), "INVITE")}
+    assert len(uas_invites) == len(accepted), f"{len(uas_invites)} INVITEs at the callee, {len(accepted)} accepted"
+
+    # [200 at the caller, its BYE sent] lies inside the time the proxy counts
+    # the call in the caller's profile: never more than the limit at once
+    worst = {}
+    for user in PROFILE_CALLERS:
+        worst[user] = max_overlap([(c["up"], c["bye"]) for c in accepted if c["user"] == user])
+    assert max(worst.values()) == PROFILE_LIMIT, f"concurrent calls per caller: {worst}"
+
+    time.sleep(0.5)  # the last BYEs' transactions
+    q = sipp.uac("dlg_uac_options_user.xml", p, uas.port, name="query", calls=len(PROFILE_CALLERS), rate=10,
+                 timeout=10, keys={"ruri": ruri(uas.port)}, extra=["-inf", str(inf)])
+    assert q.rc == 0, q.explain()
+    sizes = [m.reason for m in distinct(responses(q.received(), 200, "OPTIONS"))]
+    assert sizes == ["size=0"] * len(PROFILE_CALLERS), f"profile sizes after the run: {sizes}"

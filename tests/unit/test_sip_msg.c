@@ -5,6 +5,8 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <cmocka.h>
@@ -472,6 +474,326 @@ static void test_hdr_lookup_by_name(void **state)
 	assert_null(sip_msg_hdr_at(&msg, msg.nhdrs));
 }
 
+/*
+ * parse() of a heap copy of exactly strlen(text) bytes, so that a read
+ * past the message, by the 16-byte loads of the scanners in particular,
+ * hits AddressSanitizer's redzone. The copy lives until the next call.
+ */
+static int parse_exact(const char *text)
+{
+	static char *copy;
+	struct sip_limits lim = SIP_LIMITS_DEFAULT;
+	size_t n = strlen(text);
+
+	free(copy);
+	copy = malloc(n ? n : 1);
+	assert_non_null(copy);
+	memcpy(copy, text, n);
+	return sip_msg_parse(&msg, copy, n, &lim);
+}
+
+/* A slice over a heap copy of exactly strlen(s) bytes, for the same
+ * reason; the copy lives until the next call. */
+static struct slice exact(const char *s)
+{
+	static char *copy;
+	size_t n = strlen(s);
+
+	free(copy);
+	copy = malloc(n ? n : 1);
+	assert_non_null(copy);
+	memcpy(copy, s, n);
+	return slice_make(copy, n);
+}
+
+/*
+ * The fast paths of the index: a known name in any case is taken as it
+ * is, every other line goes the general way, with the same outcome.
+ */
+static void test_index_fast_and_general_paths(void **state)
+{
+	const char *text = "OPTIONS sip:a@b.example SIP/2.0\r\n"
+	                   "vIA: SIP/2.0/UDP h.example;branch=z9hG4bK1\r\n"
+	                   "Max-Forwards:70\r\n"                /* no SP */
+	                   "To :\t<sip:a@b.example>  \r\n"      /* LWS */
+	                   "CONTENT-ENCODING: gzip\r\n"         /* 16 */
+	                   "Request-Disposition: proxy\r\n"     /* 19 */
+	                   "P-Asserted-Identity: <sip:c@d>\r\n" /* other */
+	                   "X-Long-Header-Name-Over-32-Bytes-X: 1\r\n"
+	                   "Content-Lengths: 5\r\n" /* not a known name */
+	                   "Subject:\r\n"           /* empty value */
+	                   "From: <sip:a@b.example>;tag=1\n" /* bare LF */
+	                   "Call-ID: x\r\n"
+	                   "CSeq: 1 OPTIONS\r\n"
+	                   "\r\n";
+	static const struct {
+		enum sip_hdr_id id;
+		const char *name, *value;
+	} want[] = {
+	        {SIP_HDR_VIA, "vIA", "SIP/2.0/UDP h.example;branch=z9hG4bK1"},
+	        {SIP_HDR_MAX_FORWARDS, "Max-Forwards", "70"},
+	        {SIP_HDR_TO, "To", "<sip:a@b.example>"},
+	        {SIP_HDR_CONTENT_ENCODING, "CONTENT-ENCODING", "gzip"},
+	        {SIP_HDR_REQUEST_DISPOSITION, "Request-Disposition", "proxy"},
+	        {SIP_HDR_OTHER, "P-Asserted-Identity", "<sip:c@d>"},
+	        {SIP_HDR_OTHER, "X-Long-Header-Name-Over-32-Bytes-X", "1"},
+	        {SIP_HDR_OTHER, "Content-Lengths", "5"},
+	        {SIP_HDR_SUBJECT, "Subject", ""},
+	        {SIP_HDR_FROM, "From", "<sip:a@b.example>;tag=1"},
+	        {SIP_HDR_CALL_ID, "Call-ID", "x"},
+	        {SIP_HDR_CSEQ, "CSeq", "1 OPTIONS"},
+	};
+	unsigned status;
+
+	(void)state;
+	assert_int_equal(parse_exact(text), 0);
+	assert_int_equal(msg.nhdrs, sizeof(want) / sizeof(want[0]));
+	for (unsigned i = 0; i < msg.nhdrs; i++) {
+		assert_int_equal(msg.hdrs[i].id, want[i].id);
+		assert_slice(msg.hdrs[i].name, want[i].name);
+		assert_slice(msg.hdrs[i].value, want[i].value);
+	}
+	assert_false(msg.has_content_length);
+	assert_int_equal(sip_msg_check(&status, &msg), 0);
+}
+
+/* A CR is no '-': "Call\rID" is no Call-ID, whatever case folding does. */
+static void test_index_bad_names(void **state)
+{
+	(void)state;
+	assert_int_equal(
+	        parse_exact("BYE sip:a@b SIP/2.0\r\nCall\rID: x\r\n\r\n"),
+	        EBADMSG);
+	assert_string_equal(msg.error, "header line without colon");
+	assert_int_equal(parse_exact("BYE sip:a@b SIP/2.0\r\nVia: x\r\n"
+	                             "Fo o: x\r\n\r\n"),
+	                 EBADMSG);
+	assert_string_equal(msg.error, "header line without colon");
+	assert_int_equal(parse_exact("BYE sip:a@b SIP/2.0\r\nVia: x\r\n"
+	                             ": x\r\n\r\n"),
+	                 EBADMSG);
+	assert_string_equal(msg.error, "malformed header name");
+	assert_int_equal(parse_exact("BYE sip:a@b SIP/2.0\r\nVia: x\r\n"
+	                             "No colon on this line at all\r\n\r\n"),
+	                 EBADMSG);
+	assert_string_equal(msg.error, "header line without colon");
+	assert_int_equal(parse_exact("BYE sip:a@b SIP/2.0\r\n"
+	                             "P-Asserted-Identity\x01: x\r\n\r\n"),
+	                 EBADMSG);
+}
+
+/* Short messages take the byte loops; lines longer than the 64-byte
+ * windows of line ends take several. */
+static void test_index_short_and_long_lines(void **state)
+{
+	char text[600];
+	int n;
+
+	(void)state;
+	assert_int_equal(parse_exact("A b S\nV:x\n\n"), 0);
+	assert_int_equal(msg.nhdrs, 1);
+	assert_int_equal(msg.hdrs[0].id, SIP_HDR_VIA);
+	assert_slice(msg.hdrs[0].value, "x");
+	assert_non_null(msg.line_error);
+	assert_int_equal(parse_exact("A b S\nV:x\n"), 0);
+	assert_string_equal(msg.body_error, "no empty line after the headers");
+	assert_int_equal(parse_exact("A b S\nV:x"), EBADMSG);
+	assert_string_equal(msg.error, "unterminated header line");
+
+	n = snprintf(text, sizeof(text),
+	             "OPTIONS sip:a@b.example SIP/2.0\r\n"
+	             "Subject: %0200d\r\n"
+	             "Via: SIP/2.0/UDP h\r\n  ;branch=z9hG4bK%0100d\r\n"
+	             "\r\n",
+	             7, 9);
+	assert_true(n > 0 && (size_t)n < sizeof(text));
+	assert_int_equal(parse_exact(text), 0);
+	assert_int_equal(msg.nhdrs, 2);
+	assert_int_equal(msg.hdrs[0].value.len, 200);
+	assert_int_equal(msg.hdrs[1].id, SIP_HDR_VIA);
+	assert_int_equal(msg.hdrs[1].value.len,
+	                 strlen("SIP/2.0/UDP h\r\n  ;branch=z9hG4bK") + 100);
+}
+
+/* Of a bad Content-Length and a missing empty line, the one read last is
+ * reported. */
+static void test_body_error_order(void **state)
+{
+	(void)state;
+	assert_int_equal(
+	        parse_exact("BYE sip:a@b SIP/2.0\r\nContent-Length: x\r\n"
+	                    "Via: SIP/2.0/UDP h\r\n"),
+	        0);
+	assert_string_equal(msg.body_error, "no empty line after the headers");
+	assert_int_equal(
+	        parse_exact("BYE sip:a@b SIP/2.0\r\nVia: SIP/2.0/UDP h\r\n"
+	                    "Content-Length: x\r\n"),
+	        0);
+	assert_string_equal(msg.body_error, "bad Content-Length");
+	assert_int_equal(
+	        parse_exact("BYE sip:a@b SIP/2.0\r\nContent-Length: x\r\n"
+	                    "l: 2\r\n\r\nab"),
+	        0);
+	assert_true(msg.has_content_length);
+	assert_int_equal(msg.content_length, 2);
+	assert_string_equal(msg.body_error, "bad Content-Length");
+}
+
+/*
+ * The top Via is parsed in place up to its comma; anything unusual takes
+ * the general path: both must give what sip_via_parse() gives on the
+ * element sip_elem_next() returns.
+ */
+static void check_top_via(const char *via_lines, int want_err)
+{
+	char text[512];
+	const struct sip_via *top;
+	struct sip_via ref;
+	struct sip_elem_iter it;
+	struct slice elem;
+	const char *why;
+	int n = snprintf(text, sizeof(text),
+	                 "OPTIONS sip:a@b.example SIP/2.0\r\n%s\r\n",
+	                 via_lines);
+
+	assert_true(n > 0 && (size_t)n < sizeof(text));
+	assert_int_equal(parse_exact(text), 0);
+	assert_int_equal(sip_msg_top_via(&top, &msg), want_err);
+	if (want_err != 0)
+		return;
+	sip_elem_iter_init(&it, &msg, SIP_HDR_VIA);
+	assert_int_equal(sip_elem_next(&elem, &it), 0);
+	assert_int_equal(sip_via_parse(&ref, elem, &why), 0);
+	assert_ptr_equal(top->raw.p, ref.raw.p);
+	assert_int_equal(top->raw.len, ref.raw.len);
+	assert_ptr_equal(top->params.p, ref.params.p);
+	assert_int_equal(top->params.len, ref.params.len);
+	assert_ptr_equal(top->branch.p, ref.branch.p);
+	assert_int_equal(top->branch.len, ref.branch.len);
+	assert_ptr_equal(top->host.p, ref.host.p);
+	assert_int_equal(top->host.len, ref.host.len);
+	assert_int_equal(top->host_type, ref.host_type);
+	assert_int_equal(top->port, ref.port);
+}
+
+static void test_top_via_paths(void **state)
+{
+	const struct sip_via *top;
+
+	(void)state;
+	/* fast: up to the comma, then LWS and another element */
+	check_top_via("Via: SIP/2.0/UDP h.example:5060;branch=z9hG4bK1 ,"
+	              " SIP/2.0/TCP h2;branch=z9hG4bK2\r\n",
+	              0);
+	assert_slice(msg.top_via.raw,
+	             "SIP/2.0/UDP h.example:5060;branch=z9hG4bK1");
+	assert_slice(msg.top_via.params, "branch=z9hG4bK1");
+	/* a quoted comma in a parameter */
+	check_top_via("Via: SIP/2.0/UDP h;x=\"a,b\";branch=z9hG4bK1,"
+	              "SIP/2.0/UDP h2\r\n",
+	              0);
+	assert_slice(msg.top_via.branch, "z9hG4bK1");
+	/* not "SIP/2.0/" as it is, IPv6, a host of 16 bytes and more */
+	check_top_via("Via: sip / 2.0 / udp [2001:db8::1]:5061\r\n", 0);
+	assert_int_equal(msg.top_via.host_type, SIP_HOST_IPV6);
+	check_top_via("Via: SIP/2.0/UDP abcdefghij.klmno\r\n", 0);
+	check_top_via("Via: SIP/2.0/UDP abcdefghij.klmnop\r\n", 0);
+	check_top_via("Via: SIP/2.0/UDP abcdefghij.klmnopq.rs.\r\n", 0);
+	check_top_via("Via: SIP/2.0/UDP 192.0.2.1;received=192.0.2.9\r\n", 0);
+	assert_int_equal(msg.top_via.host_type, SIP_HOST_IPV4);
+	/* the first Via header empty: the element is in the next one */
+	check_top_via("Via: \r\nVia: SIP/2.0/UDP h2;branch=z9hG4bK2\r\n", 0);
+	assert_slice(msg.top_via.branch, "z9hG4bK2");
+	/* errors: trailing comma, empty element, bad hosts */
+	check_top_via("Via: SIP/2.0/UDP h;branch=z9hG4bK1,\r\n", EBADMSG);
+	check_top_via("Via: ,SIP/2.0/UDP h\r\n", EBADMSG);
+	check_top_via("Via: SIP/2.0/UDP 256.1.1.1\r\n", EBADMSG);
+	assert_string_equal(msg.error, "bad Via sent-by");
+	check_top_via("Via: SIP/2.0/UDP a-.example\r\n", EBADMSG);
+	check_top_via("Via: SIP/2.0/UDP a..example\r\n", EBADMSG);
+	check_top_via("Via: SIP/2.0/UDP 1abcdefghijklmnopq\r\n", EBADMSG);
+	check_top_via("Via: SIP/2.0/UDP h <x>\r\n", EBADMSG);
+	assert_int_equal(parse_exact("OPTIONS sip:a@b.example SIP/2.0\r\n"
+	                             "Via: \r\n\r\n"),
+	                 0);
+	assert_int_equal(sip_msg_top_via(&top, &msg), ENOENT);
+}
+
+/* List splitting where the bytes that matter straddle 16-byte chunks,
+ * and in values too short for them. */
+static void test_list_chunks(void **state)
+{
+	static const char *const elems[] = {
+	        "<sip:a-very-long-user-name@host.example;lr>",
+	        "\"a, very long display name, with commas\" <sip:b@c>",
+	        "<sip:x@y;p=\"q,r\">;tag=1",
+	        "a",
+	};
+	struct sip_list_iter it;
+	struct slice elem;
+	char value[256] = "";
+
+	(void)state;
+	for (unsigned i = 0; i < 4; i++) {
+		if (i > 0)
+			strcat(value, " ,\t");
+		strcat(value, elems[i]);
+	}
+	sip_list_init(&it, exact(value));
+	for (unsigned i = 0; i < 4; i++) {
+		assert_int_equal(sip_list_next(&elem, &it), 0);
+		assert_slice(elem, elems[i]);
+	}
+	assert_int_equal(sip_list_next(&elem, &it), ENOENT);
+
+	sip_list_init(&it, exact("<a,b>,c"));
+	assert_int_equal(sip_list_next(&elem, &it), 0);
+	assert_slice(elem, "<a,b>");
+	sip_list_init(&it, exact("<sip:a-long-uri-over-16, b"));
+	assert_int_equal(sip_list_next(&elem, &it), EBADMSG);
+	sip_list_init(&it, exact("\"an unterminated display, name"));
+	assert_int_equal(sip_list_next(&elem, &it), EBADMSG);
+}
+
+/* The <URI> scan looks for '>', ':' and bytes <= SP 16 at a time. */
+static void test_addr_uri_scan(void **state)
+{
+	struct sip_addr a;
+	const char *why;
+
+	(void)state;
+	assert_int_equal(sip_addr_parse(&a,
+	                                exact("<sip:a-long-user@host.example"
+	                                      ":5060;transport=tcp>;tag=x"),
+	                                0, &why),
+	                 0);
+	assert_slice(a.uri, "sip:a-long-user@host.example:5060;transport=tcp");
+	assert_slice(a.tag, "x");
+	assert_int_equal(sip_addr_parse(&a,
+	                                exact("<a-long-uri-without-scheme"
+	                                      "-at-all>"),
+	                                0, &why),
+	                 EBADMSG);
+	assert_string_equal(why, "URI without scheme");
+	assert_int_equal(sip_addr_parse(&a,
+	                                exact("<sip:a-long-user@host.exam"
+	                                      "ple x>"),
+	                                0, &why),
+	                 EBADMSG);
+	assert_string_equal(why, "whitespace in URI");
+	assert_int_equal(sip_addr_parse(&a,
+	                                exact("<sip:a-long-user@host.exam"
+	                                      "ple"),
+	                                0, &why),
+	                 EBADMSG);
+	assert_string_equal(why, "unterminated <URI>");
+	/* the ':' after the '>' does not count */
+	assert_int_equal(
+	        sip_addr_parse(&a, exact("<sip-a@b>;x=\"a:b\""), 0, &why),
+	        EBADMSG);
+	assert_string_equal(why, "URI without scheme");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -488,6 +810,13 @@ int main(void)
 	        cmocka_unit_test(test_body_delimiting),
 	        cmocka_unit_test(test_limits),
 	        cmocka_unit_test(test_hdr_lookup_by_name),
+	        cmocka_unit_test(test_index_fast_and_general_paths),
+	        cmocka_unit_test(test_index_bad_names),
+	        cmocka_unit_test(test_index_short_and_long_lines),
+	        cmocka_unit_test(test_body_error_order),
+	        cmocka_unit_test(test_top_via_paths),
+	        cmocka_unit_test(test_list_chunks),
+	        cmocka_unit_test(test_addr_uri_scan),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

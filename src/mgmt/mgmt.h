@@ -1,0 +1,256 @@
+/*
+ * mgmt: the management interface. One registry of RPC methods, served as
+ * JSON-RPC 2.0 over HTTP (POST /RPC, libmicrohttpd) and over a UNIX stream
+ * socket, by one management thread that never runs on a worker.
+ *
+ * Methods are written against the small API below and never see JSON: a
+ * handler reads its parameters with rpc_param_*(), builds its result with
+ * rpc_add_*() or fails with rpc_fault(). JSON (jansson) lives only in the
+ * transport. A component adds its methods once at start-up:
+ *
+ *   static void rpc_dlg_list(struct rpc_ctx *ctx) { ... }
+ *   static const struct rpc_method dlg_rpc[] = {
+ *           {"dlg.list", rpc_dlg_list, "Lists the dialogs"},
+ *   };
+ *   rpc_register(dlg_rpc, sizeof(dlg_rpc) / sizeof(dlg_rpc[0]));
+ *
+ * Shard data belongs to the workers (docs/architecture.md, "Concurrency"):
+ * a handler that needs it runs a short function on every worker in turn
+ * with rpc_for_each_shard() and merges what it collected into its result.
+ *
+ * Threads: the registries are process globals (components register before
+ * the server starts; they are locked anyway). A struct rpc_ctx and every
+ * node of its result belong to the handler's call on the management thread
+ * and are valid only until the handler returns.
+ */
+#ifndef IMSDLG_MGMT_H
+#define IMSDLG_MGMT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "core/cfg.h"
+#include "net/net.h"
+
+/* JSON-RPC 2.0 protocol errors (the transport uses them; a handler may
+ * fault with RPC_INVALID_PARAMS too). */
+#define RPC_PARSE_ERROR      (-32700)
+#define RPC_INVALID_REQUEST  (-32600)
+#define RPC_METHOD_NOT_FOUND (-32601)
+#define RPC_INVALID_PARAMS   (-32602)
+#define RPC_INTERNAL_ERROR   (-32603)
+
+/* Largest request accepted (HTTP body or one UNIX socket request). */
+#define MGMT_MAX_REQUEST (64 * 1024)
+/* rpc_listen entries the server takes. */
+#define MGMT_MAX_LISTEN 8
+
+/* The call being served: opaque. */
+struct rpc_ctx;
+/* An object or array inside the result being built: opaque. */
+struct rpc_node;
+
+typedef void rpc_handler(struct rpc_ctx *ctx);
+
+struct rpc_method {
+	const char *name; /* "dlg.list": component.verb, as Kamailio */
+	rpc_handler *fn;
+	const char *help; /* one line, for system.methodHelp */
+};
+
+/* ------------------------------------------------------------- registry */
+
+/*
+ * Adds the n methods of table (borrowed for the process lifetime: static
+ * const). Returns 0, EEXIST when a name is taken (then nothing is added),
+ * EINVAL for an entry without name or function, ENOSPC when full.
+ */
+int rpc_register(const struct rpc_method *table, size_t n);
+
+/* The method called name, or NULL. */
+const struct rpc_method *rpc_lookup(const char *name);
+
+/*
+ * A page served by GET over HTTP, for what is not JSON-RPC (/metrics):
+ * fn runs like a method handler but writes its body with rpc_printf(); a
+ * fault turns into an HTTP error. Borrowed for the process lifetime.
+ */
+struct mgmt_page {
+	const char *path;         /* "/metrics" */
+	const char *content_type; /* "text/plain; version=0.0.4" */
+	rpc_handler *fn;
+};
+
+/* 0, EEXIST (path taken), EINVAL (path not starting with '/'), ENOSPC. */
+int mgmt_register_page(const struct mgmt_page *page);
+
+/* ---------------------------------------------------------- parameters */
+
+/*
+ * Parameters come by position (a JSON array) or by name (an object): each
+ * getter takes both the index and the name (name may be NULL for a
+ * positional-only parameter) and uses whichever the request used.
+ *
+ * The required getters write *out and return 0, or set the fault and
+ * return an errno: ENOENT for a missing parameter (fault 400 "Missing
+ * parameter ..."), EINVAL for a value of the wrong type (fault -32602).
+ * The optional getters return 0 and leave *out alone when the parameter is
+ * absent (so *out holds the default), and fail as above on a wrong type.
+ *
+ * Conversions, so that clients typing loosely (kamcmd, curl) work: a
+ * string parameter accepts an integer (its decimal text), an integer
+ * parameter a string of decimal digits, a boolean parameter 0 or 1.
+ * Strings are borrowed until the handler returns; a string holding a NUL
+ * is refused.
+ */
+size_t rpc_param_count(const struct rpc_ctx *ctx);
+/* Whether the parameter was given (any type, null included). */
+bool rpc_param_has(const struct rpc_ctx *ctx, unsigned index, const char *name);
+int rpc_param_str(struct rpc_ctx *ctx, unsigned index, const char *name,
+                  const char **out);
+int rpc_param_int(struct rpc_ctx *ctx, unsigned index, const char *name,
+                  long long *out);
+int rpc_param_bool(struct rpc_ctx *ctx, unsigned index, const char *name,
+                   bool *out);
+int rpc_param_opt_str(struct rpc_ctx *ctx, unsigned index, const char *name,
+                      const char **out);
+int rpc_param_opt_int(struct rpc_ctx *ctx, unsigned index, const char *name,
+                      long long *out);
+int rpc_param_opt_bool(struct rpc_ctx *ctx, unsigned index, const char *name,
+                       bool *out);
+
+/* --------------------------------------------------------------- result */
+
+/*
+ * The result starts empty and takes the shape of the first value added at
+ * the top (parent NULL): with a key it becomes an object, and further
+ * top-level values need keys; without a key it becomes that value (an
+ * array created so takes further top-level values without keys). Inside a
+ * node, key is required for an object and must be NULL for an array.
+ *
+ * Nothing here returns an error: running out of memory or breaking these
+ * rules (a bug, logged) turns the reply into -32603 and makes further adds
+ * no-ops, so a handler need not check. A result never added to is {} (as
+ * Kamailio's jsonrpcs). Strings are copied; invalid UTF-8 is replaced.
+ */
+struct rpc_node *rpc_add_object(struct rpc_ctx *ctx, struct rpc_node *parent,
+                                const char *key);
+struct rpc_node *rpc_add_array(struct rpc_ctx *ctx, struct rpc_node *parent,
+                               const char *key);
+/* s NULL adds null. */
+void rpc_add_str(struct rpc_ctx *ctx, struct rpc_node *parent, const char *key,
+                 const char *s);
+void rpc_add_strn(struct rpc_ctx *ctx, struct rpc_node *parent, const char *key,
+                  const char *p, size_t len);
+void rpc_add_strf(struct rpc_ctx *ctx, struct rpc_node *parent, const char *key,
+                  const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+void rpc_add_int(struct rpc_ctx *ctx, struct rpc_node *parent, const char *key,
+                 long long v);
+void rpc_add_double(struct rpc_ctx *ctx, struct rpc_node *parent,
+                    const char *key, double v);
+void rpc_add_bool(struct rpc_ctx *ctx, struct rpc_node *parent, const char *key,
+                  bool v);
+void rpc_add_null(struct rpc_ctx *ctx, struct rpc_node *parent,
+                  const char *key);
+
+/* Appends to the body of a page (struct mgmt_page); a bug elsewhere. */
+void rpc_printf(struct rpc_ctx *ctx, const char *fmt, ...)
+        __attribute__((format(printf, 2, 3)));
+
+/*
+ * Fails the call: the reply is the JSON-RPC error {code, message}. Method
+ * faults use Kamailio's codes (400 bad or missing parameter, 404 not
+ * found, 500 internal), which HTTP also uses as its status, as jsonrpcs
+ * does. The first fault wins; the result built so far is dropped.
+ */
+void rpc_fault(struct rpc_ctx *ctx, int code, const char *fmt, ...)
+        __attribute__((format(printf, 3, 4)));
+bool rpc_failed(const struct rpc_ctx *ctx);
+
+/* ------------------------------------------------------------ the call */
+
+const char *rpc_method_name(const struct rpc_ctx *ctx);
+/* The runtime and application pointer given to mgmt_start (may be NULL). */
+struct rt *rpc_rt(const struct rpc_ctx *ctx);
+void *rpc_app(const struct rpc_ctx *ctx);
+/* Workers of the runtime (0 without one). */
+unsigned rpc_workers(const struct rpc_ctx *ctx);
+
+typedef void rpc_shard_fn(struct worker *w, void *arg);
+
+/*
+ * Runs fn(w, arg) on every worker in turn, in its thread (so it may touch
+ * worker_shard(w) freely), and returns when the last one has run: arg may
+ * live on the handler's stack, and what fn wrote is visible afterwards
+ * without locks. Each fn must be short (a few ms: the worker serves calls
+ * meanwhile). Returns 0; or, with the fault (500) already set, ESRCH
+ * without a runtime, ETIMEDOUT when a worker did not start fn within the
+ * server's shard timeout (fn then never runs there: the handler must not
+ * use a partial result), ECANCELED when the server is stopping.
+ */
+int rpc_for_each_shard(struct rpc_ctx *ctx, rpc_shard_fn *fn, void *arg);
+
+/* --------------------------------------------------------------- server */
+
+struct mgmt_config {
+	/* "http:ADDR:PORT", "http:PORT" (127.0.0.1) or "unix:PATH"
+	 * (borrowed until mgmt_start returns); none: the default socket. */
+	const char *listen[MGMT_MAX_LISTEN];
+	unsigned nlisten;
+	/* File holding the bearer token HTTP requests must carry; NULL: no
+	 * token. Read once at start. */
+	const char *token_file;
+	struct rt *rt;             /* for rpc_for_each_shard; may be NULL */
+	void *app;                 /* rpc_app() */
+	size_t max_request;        /* 0: MGMT_MAX_REQUEST */
+	unsigned shard_timeout_ms; /* per worker; 0: 2000 */
+	bool pretty;               /* indented HTTP replies */
+};
+
+struct mgmt;
+
+/*
+ * Fills out from the loaded configuration: rpc_listen (repeatable),
+ * rpc_token, modparam("jsonrpcs", "pretty_format"). Strings are borrowed
+ * from c. Fails (EINVAL, message in err) for more than MGMT_MAX_LISTEN.
+ */
+int mgmt_config_from_cfg(struct mgmt_config *out, const struct cfg *c,
+                         char *err, size_t errsize);
+
+/* For struct cfg_param_def.check of rpc_listen: NULL or why not. */
+const char *mgmt_listen_check(const struct cfg_value *v);
+
+/*
+ * Binds every endpoint (errors name it), reads the token, registers the
+ * built-in methods (system.*, core.*) and starts the management thread.
+ * HTTP listens only where the spec names an address (127.0.0.1 when it
+ * names none). A UNIX socket path that another live server holds is an
+ * error, except for the default socket, which is then skipped with a
+ * warning (several test daemons may run at once); a stale one is replaced.
+ */
+int mgmt_start(struct mgmt **out, const struct mgmt_config *cfg, char *err,
+               size_t errsize);
+
+/* Endpoints served, as "unix:/run/imsdlg/imsdlg_rpc.sock" or
+ * "http:127.0.0.1:5080" (with the port bound, for port 0). */
+unsigned mgmt_endpoints(const struct mgmt *m);
+const char *mgmt_endpoint(const struct mgmt *m, unsigned i);
+
+/*
+ * Stops the thread (after the call it is serving), closes every endpoint,
+ * removes the socket files it created and frees m (may be NULL). Call it
+ * after the runtime's workers have stopped (rt_wait) or before they ever
+ * got a job from it, and before rt_free.
+ */
+void mgmt_stop(struct mgmt *m);
+
+/*
+ * The default UNIX socket: imsdlg_rpc.sock in /run/imsdlg when that
+ * directory is writable (or can be made), else in $XDG_RUNTIME_DIR, else
+ * in /tmp/imsdlg-<uid> (made 0700). For the server (create true) it makes
+ * the directory; for a client (create false) it returns the first of these
+ * where a socket exists, else the server's choice. Returns 0 or ENAMETOOLONG.
+ */
+int mgmt_default_socket(char *buf, size_t size, bool create);
+
+#endif

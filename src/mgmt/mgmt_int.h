@@ -1,0 +1,124 @@
+/* mgmt internals shared by its files; nothing here is for other components. */
+#ifndef IMSDLG_MGMT_INT_H
+#define IMSDLG_MGMT_INT_H
+
+#include <sys/types.h>
+#include <time.h>
+
+#include <microhttpd.h>
+#include <uv.h>
+
+#include "mgmt/mgmt.h"
+
+#define MGMT_DEFAULT_SHARD_TIMEOUT_MS 2000
+#define MGMT_DEFAULT_HTTP_PORT        5080
+#define MGMT_MAX_CONNS                64 /* UNIX clients at once */
+#define MGMT_TOKEN_MAX                1024
+
+/* ------------------------------------------------------------ registry */
+
+/* Copies up to max method names, sorted, into names; returns how many. */
+size_t rpc_method_names(const char **names, size_t max);
+const struct mgmt_page *mgmt_page_lookup(const char *path);
+/* system.* and core.* (core_rpc.c), registered once per process. */
+void mgmt_register_builtins(void);
+/* core.echo lives with the JSON code: it returns its parameters as they
+ * came. */
+extern const struct rpc_method jrpc_echo_method;
+
+/* --------------------------------------------------------------- shards */
+
+/* Where a handler waiting in rpc_for_each_shard() and the jobs it posted
+ * meet. Refcounted: a job the handler gave up on may still run later. */
+struct shard_sync;
+
+struct shard_sync *shard_sync_new(void);
+/* Wakes a waiting handler and makes every later wait fail (stopping). */
+void shard_sync_cancel(struct shard_sync *s);
+void shard_sync_unref(struct shard_sync *s);
+
+/* ------------------------------------------------------------ JSON-RPC */
+
+/* What a transport sends back for one request text. */
+struct jrpc_reply {
+	char *body;  /* malloc'ed, NUL-terminated; NULL: send nothing */
+	size_t len;  /* of body */
+	int status;  /* HTTP status the transport may use */
+	bool failed; /* a single request that got an error */
+};
+
+/*
+ * Parses in[0..len) (borrowed) as one request or a batch, runs the methods
+ * and writes the reply into out (body NULL when everything was a
+ * notification). pretty indents the body; otherwise it is one line.
+ */
+void jrpc_process(struct mgmt *m, const char *in, size_t len, bool pretty,
+                  struct jrpc_reply *out);
+/* A whole reply for an error found by the transport (id null). */
+void jrpc_error_reply(struct jrpc_reply *out, int status, int code,
+                      const char *fmt, ...)
+        __attribute__((format(printf, 4, 5)));
+/* Runs a page; the body is its text (or the fault message). */
+void jrpc_page(struct mgmt *m, const struct mgmt_page *page,
+               struct jrpc_reply *out);
+
+/* The server a call runs in. */
+struct mgmt *rpc_server(const struct rpc_ctx *ctx);
+
+/* --------------------------------------------------------------- server */
+
+enum mgmt_ep_kind {
+	MGMT_EP_UNIX,
+	MGMT_EP_HTTP,
+};
+
+/* A parsed rpc_listen value. */
+struct mgmt_spec {
+	enum mgmt_ep_kind kind;
+	char path[108];          /* UNIX: sun_path; "" for the default */
+	union net_sockaddr addr; /* HTTP */
+};
+
+int mgmt_spec_parse(struct mgmt_spec *out, const char *s, const char **why);
+
+struct uconn;
+
+struct mgmt_ep {
+	struct mgmt *m;
+	enum mgmt_ep_kind kind;
+	char name[160]; /* "unix:/path", "http:127.0.0.1:5080" */
+	/* UNIX */
+	char path[108];
+	bool bound; /* the file is ours to remove */
+	dev_t dev;  /* of the socket file we made, so that */
+	ino_t ino;  /* we never remove someone else's */
+	uv_pipe_t listener;
+	bool listener_init;
+	/* HTTP */
+	struct MHD_Daemon *mhd;
+	uv_poll_t poll;
+	uv_timer_t timer;
+	bool poll_init, timer_init;
+};
+
+struct mgmt {
+	struct mgmt_config cfg;
+	char token[MGMT_TOKEN_MAX];
+	size_t token_len; /* 0: no token required */
+	time_t started;
+	struct shard_sync *sync;
+
+	uv_loop_t loop;
+	bool loop_init;
+	uv_async_t wake;
+	bool wake_init;
+	pthread_t thread;
+	bool thread_started;
+
+	struct mgmt_ep eps[MGMT_MAX_LISTEN];
+	unsigned neps;
+	struct uconn *conns; /* open UNIX clients */
+	unsigned nconns;
+};
+
+#endif

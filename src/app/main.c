@@ -13,6 +13,7 @@
 
 #include "app/app.h"
 #include "dlg/dlg.h"
+#include "mgmt/mgmt.h"
 #include "net/net.h"
 #include "rr/rr.h"
 #include "script/script.h"
@@ -441,6 +442,21 @@ int main(int argc, char **argv)
 		cfg_free(a.cfg);
 		return 1;
 	}
+	/* mgmt: the RPC server (rpc_listen, rpc_token), started once the
+	 * workers run so that its handlers can post to them. */
+	struct mgmt_config mc;
+	struct mgmt *mgmt = NULL;
+	if (mgmt_config_from_cfg(&mc, a.cfg, err, sizeof(err)) == 0) {
+		mc.rt = a.rt;
+		mc.app = &a;
+		mgmt_start(&mgmt, &mc, err, sizeof(err));
+	}
+	if (mgmt == NULL) {
+		fprintf(stderr, "imsdlgd: %s\n", err);
+		rt_free(a.rt);
+		cfg_free(a.cfg);
+		return 1;
+	}
 	if (pidfile && write_pidfile(pidfile))
 		LOG_WARN("cannot write pid file %s: %s", pidfile,
 		         strerror(errno));
@@ -455,6 +471,9 @@ int main(int argc, char **argv)
 	pthread_create(&sig_thread, NULL, signal_thread, &a);
 	rt_wait(a.rt);
 	pthread_join(sig_thread, NULL);
+	/* mgmt: after the workers stopped (no job of its own left to run),
+	 * before rt_free (its handlers hold the runtime). */
+	mgmt_stop(mgmt);
 	rt_free(a.rt);
 	free(a.dlg_shards);
 	profile_registry_free(a.profiles);

@@ -6,6 +6,7 @@
 #include <stddef.h>
 
 #include "app/app.h"
+#include "mgmt/mgmt.h"
 
 #define NOLIMIT  1, 0 /* min > max: unbounded */
 #define COUNT(a) (sizeof(a) / sizeof((a)[0]))
@@ -38,6 +39,12 @@ static const struct cfg_param_def globals[] = {
          "largest SIP message accepted, bytes", NULL},
         {"server_header", CFG_STR, NOLIMIT, false, NULL,
          "Server header line of local replies", NULL},
+        /* mgmt: not Kamailio's (its RPC listens through xhttp on a SIP
+         * port, or on jsonrpcs' FIFO); see docs/rpc.md. */
+        {"rpc_listen", CFG_STR, NOLIMIT, true, mgmt_listen_check,
+         "http:[ADDR:]PORT or unix:PATH; repeatable", NULL},
+        {"rpc_token", CFG_STR, NOLIMIT, false, NULL,
+         "file holding the bearer token HTTP RPC requests must carry", NULL},
 };
 
 static const struct cfg_param_def tm_params[] = {
@@ -127,6 +134,21 @@ static const struct cfg_param_def dialog_params[] = {
 
 static const char *const dialog_aliases[] = {"dialog", NULL};
 
+/* jsonrpcs' parameters, so that a Kamailio configuration loads: the
+ * transports themselves are chosen with rpc_listen. */
+static const struct cfg_param_def jsonrpcs_params[] = {
+        {"pretty_format", CFG_INT, 0, 1, false, NULL,
+         "indent the replies over HTTP", NULL},
+        {"transport", CFG_INT, 0, 15, false, NULL,
+         "accepted; transports come from rpc_listen", NULL},
+        {"fifo_name", CFG_STR, NOLIMIT, false, NULL,
+         "accepted; no FIFO: use rpc_listen=unix:PATH", NULL},
+        {"dgram_socket", CFG_STR, NOLIMIT, false, NULL,
+         "accepted; no datagram socket: use rpc_listen=unix:PATH", NULL},
+        {"tcp_socket", CFG_STR, NOLIMIT, false, NULL,
+         "accepted; use rpc_listen=http:ADDR:PORT", NULL},
+};
+
 static const struct cfg_module_def modules[] = {
         {"tm", NULL, tm_params, COUNT(tm_params)},
         {"sl", NULL, NULL, 0},
@@ -139,7 +161,7 @@ static const struct cfg_module_def modules[] = {
         {"kex", NULL, NULL, 0},
         {"ims_dialog", dialog_aliases, dialog_params, COUNT(dialog_params)},
         {"app_lua", NULL, app_lua_params, COUNT(app_lua_params)},
-        {"jsonrpcs", NULL, NULL, 0},
+        {"jsonrpcs", NULL, jsonrpcs_params, COUNT(jsonrpcs_params)},
         {"xhttp", NULL, NULL, 0},
         {"xhttp_prom", NULL, NULL, 0},
         {"ctl", NULL, NULL, 0},

@@ -464,7 +464,7 @@ int main(int argc, char **argv)
 	json_error_t jerr;
 	int opt, e, status = 200, rc;
 
-	while ((opt = getopt(argc, argv, "s:T:rt:lVh")) != -1) {
+	while ((opt = getopt(argc, argv, "+s:T:rt:lVh")) != -1) {
 		switch (opt) {
 		case 's':
 			addr = optarg;

@@ -20,6 +20,14 @@
 
 #define MAX_NAMES 512
 
+#if defined(__clang__)
+static const char compiler[] = "clang " __clang_version__;
+#elif defined(__GNUC__)
+static const char compiler[] = "gcc " __VERSION__;
+#else
+static const char compiler[] = "unknown";
+#endif
+
 /* "imsdlgd 0.1.0 (x86_64/linux)", the shape of Kamailio's core.version. */
 static const char version[] =
         "imsdlgd " IMSDLG_VERSION " (" IMSDLG_BUILD_ARCH ")";
@@ -91,9 +99,7 @@ static void core_info(struct rpc_ctx *ctx)
 	struct rpc_node *a;
 
 	rpc_add_str(ctx, o, "version", version);
-#ifdef __VERSION__
-	rpc_add_str(ctx, o, "compiler", __VERSION__);
-#endif
+	rpc_add_str(ctx, o, "compiler", compiler);
 	rpc_add_int(ctx, o, "pid", (long long)getpid());
 	rpc_add_int(ctx, o, "workers", rpc_workers(ctx));
 	a = rpc_add_array(ctx, o, "listeners");

@@ -21,9 +21,14 @@
 #                        keeps the lowest CPU (the least disturbed run)
 #   PEAK_RATES="..."     rates tried, in order, by the peak search
 #   PEAK_SECONDS=5       length of one peak step
-#   QUIET_WAIT=10        before each CPU measurement, wait up to this many
-#   QUIET_MAX=15         seconds for the machine to be at most QUIET_MAX %
+#   QUIET_WAIT=20        before each CPU measurement, wait up to this many
+#   QUIET_MAX=10         seconds for the machine to be at most QUIET_MAX %
 #                        busy (other programs' load skews the figures)
+#   TRIES=3              a measurement other programs disturbed (their load
+#                        above 10% of the machine) is taken again, up to
+#                        TRIES times in all, ...
+#   RETRY_UNTIL=300      ... and waits and retries stop this many seconds
+#                        into the run, to keep it near 10 minutes
 #   TARGETS="floor kamailio imsdlgd"   add kamailio_lua for Kamailio running
 #                        imsdlg.cfg + imsdlg.lua (its app_lua, same script)
 #   KAMAILIO=/usr/sbin/kamailio  SIPP=sipp
@@ -44,8 +49,10 @@ RUN_SECONDS=${RUN_SECONDS:-10}
 REPEAT=${REPEAT:-2}
 PEAK_RATES=${PEAK_RATES:-2000 3000 4000 5000 6000 7000 8000 10000 12000 15000}
 PEAK_SECONDS=${PEAK_SECONDS:-5}
-QUIET_WAIT=${QUIET_WAIT:-10}
-QUIET_MAX=${QUIET_MAX:-15}
+QUIET_WAIT=${QUIET_WAIT:-20}
+QUIET_MAX=${QUIET_MAX:-10}
+TRIES=${TRIES:-3}
+RETRY_UNTIL=${RETRY_UNTIL:-300}
 TARGETS=${TARGETS:-floor kamailio imsdlgd}
 KAMAILIO=${KAMAILIO:-/usr/sbin/kamailio}
 SIPP=${SIPP:-sipp}
@@ -261,8 +268,11 @@ sipp_run() {
 	local limit=$((rate > 1000 ? rate : 1000))
 	local gtimeout=$((calls / rate * 2 + 20))
 
-	local p0 p1 a0 a1 m0 m1 m2
-	local d0
+	local p0 p1 a0 a1 m0 m1 m2 d0 i=0
+	while udp_bound "$uacport" && [ $i -lt 20 ]; do # the last UAC's, or another's
+		sleep 0.5
+		i=$((i + 1))
+	done
 	d0=$(udp_drops "$pport")
 	p0=$(tree_ticks "$proxy_pid")
 	a0=$(ticks "$uas_pid")
@@ -405,20 +415,37 @@ record() { # TARGET RATE CALLS KIND: a line of the raw results
 	echo "$1,$4,$2,$3,$R_OK,$R_FAILED,$R_RETRANS,$R_DROPS,$R_CPU_US,$R_ACHIEVED,$R_UAC_PCT,$R_UAS_PCT,$R_MACHINE_PCT,$R_OTHERS_PCT" >>"$csv"
 }
 
-keep_best() { # TARGET RATE: the lowest CPU; failed calls add up
-	local k=$1,$2
-	if [ -z "${CPU[$k]:-}" ] || [ "$(fcalc "($R_CPU_US < ${CPU[$k]}) ? 1 : 0")" = 1 ]; then
-		CPU[$k]=$R_CPU_US
-		OTHERS[$k]=$R_OTHERS_PCT
+# keep TARGET RATE: takes in the run just made. Runs that other programs
+# disturbed (others' load above SKEWED) count only if no run was clean.
+# The lowest CPU is kept; failed calls and drops add up.
+keep() {
+	local k=$1,$2 c=clean
+	[ "${R_OTHERS_PCT:-0}" -gt "$SKEWED" ] && c=skewed
+	if [ -z "${CPU[$c,$k]:-}" ] || [ "$(fcalc "($R_CPU_US < ${CPU[$c,$k]}) ? 1 : 0")" = 1 ]; then
+		CPU[$c,$k]=$R_CPU_US
+		OTHERS[$c,$k]=$R_OTHERS_PCT
 	fi
-	FAILED[$k]=$((${FAILED[$k]:-0} + R_FAILED))
-	DROPS[$k]=$((${DROPS[$k]:-0} + ${R_DROPS:-0}))
+	FAILED[$c,$k]=$((${FAILED[$c,$k]:-0} + R_FAILED))
+	DROPS[$c,$k]=$((${DROPS[$c,$k]:-0} + ${R_DROPS:-0}))
+	RUNS[$c,$k]=$((${RUNS[$c,$k]:-0} + 1))
 }
+
+# result TARGET RATE: sets CPU_, FAILED_, DROPS_, OTHERS_, RUNS_ from the
+# clean runs, or from the disturbed ones when there was no clean run.
+result() {
+	local k=$1,$2 c=clean
+	[ -z "${CPU[clean,$k]:-}" ] && c=skewed
+	CPU_=${CPU[$c,$k]:-} FAILED_=${FAILED[$c,$k]:-} DROPS_=${DROPS[$c,$k]:-}
+	OTHERS_=${OTHERS[$c,$k]:-} RUNS_=${RUNS[$c,$k]:-0}
+	[ "$1" = floor ] && FAILED_=- DROPS_=-
+}
+
+# Time left for waiting and retrying (the whole run stays near 10 min).
+time_left() { [ "$SECONDS" -lt "$RETRY_UNTIL" ]; }
 
 # ---------------------------------------------------------------------------
 measure_floor() { # RATE
 	local rate=$1 calls=$(($1 * RUN_SECONDS)) line us m0 m1 b0 j0 b1 j1 own
-	wait_quiet
 	log "floor: $rate calls/s for $RUN_SECONDS s"
 	m0=$(cpu_jiffies)
 	# `times` in the subshell: the CPU of udp-floor and of its children
@@ -441,19 +468,18 @@ measure_floor() { # RATE
 	R_MACHINE_PCT=$(fcalc "sprintf(\"%.0f\", ($b1 - $b0) / ($j1 - $j0) * 100)")
 	R_OTHERS_PCT=$(fcalc "sprintf(\"%.0f\", (o = (($b1 - $b0) / $hz - $own) / (($j1 - $j0) / $hz) * 100) > 0 ? o : 0)")
 	record floor "$rate" "$calls" cpu
-	keep_best floor "$rate"
-	FAILED[floor,$rate]=-
+	keep floor "$rate"
 	log "  $us us/call (others' load ${R_OTHERS_PCT}%)"
 }
 
 measure_proxy() { # TARGET RATE
 	local t=$1 rate=$2 calls=$(($2 * RUN_SECONDS))
 	start_proxy "$t" || return
-	wait_quiet
+	time_left && wait_quiet
 	log "$t: $rate calls/s, $calls calls"
 	sipp_run "$t" "$rate" "$calls" "$SETTLE_SECONDS"
 	record "$t" "$rate" "$calls" cpu
-	keep_best "$t" "$rate"
+	keep "$t" "$rate"
 	log "  $R_CPU_US us/call, $R_FAILED failed, $R_RETRANS retransmissions, $R_DROPS datagrams dropped by the proxy's socket; SIPp UAC ${R_UAC_PCT}%, UAS ${R_UAS_PCT}% of a core; others' load ${R_OTHERS_PCT}%"
 	stop_proxy "$t"
 }
@@ -461,9 +487,11 @@ measure_proxy() { # TARGET RATE
 # The highest rate of PEAK_RATES with no failed call, or where SIPp or the
 # machine runs out of CPU first.
 peak_search() { # TARGET
-	local t=$1 rate calls best=0 why="every rate of PEAK_RATES passed" capped slow
+	local t=$1 rate calls best=0 why="every rate of PEAK_RATES passed" capped slow retried=no
 	start_proxy "$t" || return
-	for rate in $PEAK_RATES; do
+	set -- $PEAK_RATES
+	while [ $# -gt 0 ]; do
+		rate=$1
 		calls=$((rate * PEAK_SECONDS))
 		log "$t: peak step $rate calls/s, $calls calls"
 		sipp_run "$t" "$rate" "$calls" 1
@@ -476,6 +504,16 @@ peak_search() { # TARGET
 			capped="the $ncpu cores (${R_MACHINE_PCT}% busy; SIPp UAC ${R_UAC_PCT:-?}% + UAS ${R_UAS_PCT:-?}% of a core)"
 		fi
 		slow=$(fcalc "($R_ACHIEVED < 0.9 * $rate) ? 1 : 0")
+		if { [ "$R_FAILED" -gt 0 ] || [ "$slow" = 1 ]; } && [ "$R_OTHERS_PCT" -gt "$SKEWED" ] &&
+			[ $retried = no ] && [ "$SECONDS" -lt $((RETRY_UNTIL + 150)) ]; then
+			# once per proxy: a fresh one, on a quieter machine
+			log "  others' load ${R_OTHERS_PCT}%: this step once more"
+			retried=yes
+			stop_proxy "$t"
+			wait_quiet
+			start_proxy "$t" || return
+			continue
+		fi
 		if [ "$R_FAILED" -gt 0 ] || [ "$slow" = 1 ]; then
 			why="at $rate calls/s $R_FAILED calls failed ($R_DROPS datagrams dropped by the proxy's socket, others' load ${R_OTHERS_PCT}%)"
 			[ "$slow" = 1 ] && why="$why and SIPp reached only $R_ACHIEVED calls/s"
@@ -491,6 +529,7 @@ peak_search() { # TARGET
 			CAPPED[$t]=yes
 			break
 		fi
+		shift
 		sleep 1
 	done
 	PEAK[$t]=$best
@@ -503,7 +542,7 @@ command -v "$SIPP" >/dev/null || {
 	echo "$SIPP not found" >&2
 	exit 2
 }
-declare -A CPU FAILED DROPS OTHERS PEAK PEAKWHY CAPPED STATUS NPROC EXITNOTE
+declare -A CPU FAILED DROPS OTHERS RUNS PEAK PEAKWHY CAPPED STATUS NPROC EXITNOTE
 echo "target,kind,rate,calls,ok,failed,retransmissions,proxy_drops,cpu_us_per_call,achieved_cps,uac_cpu_pct,uas_cpu_pct,machine_busy_pct,others_pct" >"$csv"
 
 for t in $TARGETS; do
@@ -538,11 +577,19 @@ for rate in $RATES; do
 	for i in $(seq "$REPEAT"); do
 		for t in $TARGETS; do
 			[ "${STATUS[$t]}" = ok ] || continue
-			if [ "$t" = floor ]; then
-				measure_floor "$rate"
-			else
-				measure_proxy "$t" "$rate"
-			fi
+			# again (up to TRIES times) while others' load disturbs it
+			for try in $(seq "$TRIES"); do
+				if [ "$t" = floor ]; then
+					time_left && wait_quiet
+					measure_floor "$rate"
+				else
+					measure_proxy "$t" "$rate"
+				fi
+				[ "${STATUS[$t]}" = ok ] || break
+				[ "${R_OTHERS_PCT:-0}" -le "$SKEWED" ] && break
+				time_left || break
+				[ "$try" -lt "$TRIES" ] && log "  others' load ${R_OTHERS_PCT}%: once more"
+			done
 		done
 	done
 done
@@ -550,6 +597,15 @@ for t in $TARGETS; do
 	[ "$t" != floor ] && [ "${STATUS[$t]}" = ok ] && peak_search "$t"
 done
 load_after=$(machine_load)
+
+for t in $TARGETS; do
+	for rate in $RATES; do
+		result "$t" "$rate"
+		[ -n "$CPU_" ] || continue
+		CPU[$t,$rate]=$CPU_ FAILED[$t,$rate]=$FAILED_ DROPS[$t,$rate]=$DROPS_
+		OTHERS[$t,$rate]=$OTHERS_ RUNS[$t,$rate]=$RUNS_
+	done
+done
 
 # ---------------------------------------------------------------------------
 ratio() { # A B: A / B with 2 decimals, or -
@@ -562,24 +618,23 @@ ratio() { # A B: A / B with 2 decimals, or -
 
 echo
 echo "proxy benchmark: SIPp UAC -> proxy -> SIPp UAS on 127.0.0.1; $ncpu cores; $WORKERS proxy workers"
-echo "cpu_us/call: utime + stime of all the proxy's processes and threads / calls, lowest of $REPEAT runs of $RUN_SECONDS s;"
-echo "failed: calls not completed, all runs; drops: datagrams the proxy's socket dropped (receive buffer full), all runs;"
-echo "others%: CPU used by other programs during that run, % of the machine"
+echo "calls: per run; runs: the runs counted (those other programs did not disturb, if any; else all);"
+echo "cpu_us/call: utime + stime of all the proxy's processes and threads / calls, lowest of the runs;"
+echo "failed: calls not completed, all runs counted; drops: datagrams the proxy's socket dropped (receive buffer full);"
+echo "others%: CPU used by other programs during the run kept, % of the machine"
 echo "(machine busy before the benchmark: ${load_before}%, after: ${load_after}%)"
 for t in $TARGETS; do
 	[ -n "${NPROC[$t]:-}" ] && echo "$t: ${NPROC[$t]}"
 done
 echo
-printf '%-12s %6s %7s %7s %6s %12s %12s %9s %8s\n' target rate calls failed drops cpu_us/call vs_kamailio vs_floor others%
+printf '%-12s %6s %7s %5s %7s %6s %12s %12s %9s %8s\n' target rate calls runs failed drops cpu_us/call vs_kamailio vs_floor others%
 for rate in $RATES; do
 	for t in $TARGETS; do
 		[ -n "${CPU[$t,$rate]:-}" ] || continue
 		vk=-
 		[ "$t" != floor ] && vk=$(ratio "${CPU[$t,$rate]}" "${CPU[kamailio,$rate]:-}")
-		d=${DROPS[$t,$rate]:-0}
-		[ "$t" = floor ] && d=-
-		printf '%-12s %6s %7s %7s %6s %12s %12s %9s %8s\n' "$t" "$rate" $((rate * RUN_SECONDS)) \
-			"${FAILED[$t,$rate]}" "$d" "${CPU[$t,$rate]}" "$vk" \
+		printf '%-12s %6s %7s %5s %7s %6s %12s %12s %9s %8s\n' "$t" "$rate" $((rate * RUN_SECONDS)) \
+			"${RUNS[$t,$rate]}" "${FAILED[$t,$rate]}" "${DROPS[$t,$rate]}" "${CPU[$t,$rate]}" "$vk" \
 			"$(ratio "${CPU[$t,$rate]}" "${CPU[floor,$rate]:-}")" "${OTHERS[$t,$rate]}"
 		[ "${OTHERS[$t,$rate]:-0}" -gt "$SKEWED" ] && skewed=yes
 	done

@@ -427,7 +427,9 @@ int main(int argc, char **argv)
 	                                  "tcp_connection_lifetime", 120) *
 	                1000u,
 	        .tcp_conn_buf_max = 256 * 1024,
-	        .shutdown_grace_ms = 5000,
+	        /* Short enough that a supervisor's SIGKILL (often 5 s after
+	         * SIGTERM) does not come first. */
+	        .shutdown_grace_ms = 2000,
 	};
 	struct rt_app ra = {
 	        .shard_init = shard_init,

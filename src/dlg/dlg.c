@@ -789,6 +789,24 @@ static void note_cseq(struct dlg *d, struct sip_msg *m, bool downstream)
 		l->callee_cseq = cseq->num;
 }
 
+/* A target refresh request (re-INVITE, UPDATE: RFC 3261 §12.2.2, RFC 3311)
+ * carries its sender's new Contact. */
+static void refresh_sender(struct dlg *d, struct sip_msg *m, bool downstream)
+{
+	const struct sip_addr *from;
+	struct slice c = first_contact(m);
+	struct dlg_leg *l;
+
+	if (c.len == 0)
+		return;
+	if (downstream) {
+		replace(&d->caller_contact, c);
+	} else if (sip_msg_from(&from, m) == 0 &&
+	           (l = leg_by_tag(d, from->tag)) != NULL) {
+		replace(&l->contact, c);
+	}
+}
+
 /* A BYE ends the leg it was sent on; true when other confirmed legs
  * remain. */
 static bool end_leg(struct dlg *d, struct sip_msg *m, bool downstream)
@@ -818,6 +836,9 @@ static void in_dialog(struct tm_ctx *ctx, struct dlg *d, bool downstream)
 	mc->downstream = downstream;
 	if (m->method_id != SIP_METHOD_ACK)
 		note_cseq(d, m, downstream);
+	if (m->method_id == SIP_METHOD_INVITE ||
+	    m->method_id == SIP_METHOD_UPDATE)
+		refresh_sender(d, m, downstream);
 
 	int dir = downstream ? DLG_DIR_DOWNSTREAM : DLG_DIR_UPSTREAM;
 	switch (m->method_id) {

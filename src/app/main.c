@@ -137,6 +137,16 @@ static int configure_dialogs(struct app *a, char *err, size_t errsize)
 	d->early_terminate_code =
 	        (unsigned)cfg_int(c, "ims_dialog", "early_terminate_code",
 	                          d->early_terminate_code);
+	char why[256];
+	if (profile_registry_new(
+	            &a->profiles,
+	            cfg_str(c, "ims_dialog", "profiles_no_value", ""),
+	            cfg_str(c, "ims_dialog", "profiles_with_value", ""), why,
+	            sizeof(why))) {
+		snprintf(err, errsize, "%s: ims_dialog: %s", a->cfg_path, why);
+		return EINVAL;
+	}
+	d->profiles = a->profiles;
 	a->tm.hooks = &dlg_tm_hooks;
 	return 0;
 }

@@ -500,9 +500,6 @@ def max_overlap(intervals) -> int:
     return best
 
 
-@pytest.mark.xfail(reason="profiles_with_value is accepted but not wired to the profile registry yet "
-                          "(src/app/modules.c), so set_dlg_profile/get_profile_size log "
-                          "'profile \"caller\" is not defined'", strict=False)
 def test_profile_limits_concurrent_calls(dlg_proxy, sipp, tmp_path):
     inf = tmp_path / "callers.csv"
     inf.write_text("SEQUENTIAL\n" + "".join(f"{u};\n" for u in PROFILE_CALLERS))

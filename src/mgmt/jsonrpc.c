@@ -766,6 +766,18 @@ void jrpc_error_reply(struct jrpc_reply *out, int status, int code,
 	free(s);
 }
 
+bool jrpc_broken(const char *in, size_t len)
+{
+	json_error_t jerr;
+	json_t *v = json_loadb(in, len, JSON_DECODE_ANY, &jerr);
+
+	if (v != NULL) {
+		json_decref(v);
+		return false;
+	}
+	return json_error_code(&jerr) != json_error_premature_end_of_input;
+}
+
 void jrpc_process(struct mgmt *m, const char *in, size_t len, bool pretty,
                   struct jrpc_reply *out)
 {

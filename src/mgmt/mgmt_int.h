@@ -54,6 +54,9 @@ struct jrpc_reply {
  */
 void jrpc_process(struct mgmt *m, const char *in, size_t len, bool pretty,
                   struct jrpc_reply *out);
+/* Whether in[0..len) is wrong whatever follows (a syntax error rather
+ * than an incomplete text). */
+bool jrpc_broken(const char *in, size_t len);
 /* A whole reply for an error found by the transport (id null). */
 void jrpc_error_reply(struct jrpc_reply *out, int status, int code,
                       const char *fmt, ...)

@@ -6,8 +6,9 @@
  *   other, normally one per line; each reply is one line. A request may
  *   also span lines, and a client may send one request without a newline
  *   and half-close: it gets its reply and the connection closes. Requests
- *   are framed by scanning brackets outside strings, so no request is ever
- *   parsed twice and a slow client costs nothing.
+ *   are framed by scanning brackets outside strings; a line that leaves a
+ *   (short) request open and can never be completed gets its parse error
+ *   at once.
  *
  *   HTTP (libmicrohttpd in "external" epoll mode): MHD's epoll descriptor
  *   is polled by the loop and MHD_run() is called when it is readable or
@@ -34,6 +35,7 @@
 #define HTTP_TIMEOUT_S  30u
 #define WRITE_QUEUE_MAX (1024 * 1024) /* unread replies before we give up */
 #define READ_CHUNK      16384
+#define RESYNC_MAX      4096          /* see conn_scan */
 #define DRAIN_MAX       (1024 * 1024) /* oversized HTTP body read and dropped */
 
 /* ------------------------------------------------------------- specs */
@@ -371,6 +373,17 @@ static void conn_scan(struct uconn *c)
 			c->scalar = ch != '{' && ch != '[';
 			c->depth = c->scalar ? 0 : 1;
 			c->in_str = c->esc = false;
+			continue;
+		}
+		/* A request left open at the end of a line that can never be
+		 * completed (a syntax error, not a missing bracket) is
+		 * answered there rather than swallowing the lines after it.
+		 * Tried only while the request is short, which bounds the
+		 * parsing a many-line request costs. */
+		if (!c->scalar && ch == '\n' && i - c->start < RESYNC_MAX &&
+		    jrpc_broken(c->buf + c->start, i + 1 - c->start)) {
+			c->in_req = false;
+			conn_request(c, c->start, i + 1);
 			continue;
 		}
 		if (c->scalar) {

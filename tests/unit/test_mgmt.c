@@ -769,6 +769,45 @@ static void test_unix_framing(void **state)
 	close(fd);
 }
 
+/* A broken line is answered at once; the next request still works. */
+static void test_unix_resync(void **state)
+{
+	static const struct {
+		const char *text;
+		int errors;
+	} lines[] = {
+	        {"{\"jsonrpc\":\"2.0\",\"method\":]\n", 1},
+	        {"{\"jsonrpc\" x\n", 1},
+	        /* a raw newline in a string: both halves are wrong */
+	        {"{\"jsonrpc\":\"2.0\",\"method\":\"core.ve\nrsion\"}\n", 2},
+	        {"}\n", 1},
+	};
+	const char *good = "{\"jsonrpc\":\"2.0\",\"method\":\"core.version\","
+	                   "\"id\":1}\n";
+	int fd = connect_unix(T.sock);
+	char *line;
+	json_t *r;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(lines) / sizeof(lines[0]); i++) {
+		send_text(fd, lines[i].text, strlen(lines[i].text));
+		for (int k = 0; k < lines[i].errors; k++) {
+			line = read_line(fd);
+			r = parse(line);
+			expect_error(r, RPC_PARSE_ERROR, NULL);
+			json_decref(r);
+			free(line);
+		}
+	}
+	send_text(fd, good, strlen(good));
+	line = read_line(fd);
+	r = parse(line);
+	result_of(r);
+	json_decref(r);
+	free(line);
+	close(fd);
+}
+
 static void test_result_builder(void **state)
 {
 	json_t *r, *res, *items;
@@ -1094,6 +1133,7 @@ int main(void)
 	        cmocka_unit_test(test_batch),
 	        cmocka_unit_test(test_notifications),
 	        cmocka_unit_test(test_unix_framing),
+	        cmocka_unit_test(test_unix_resync),
 	        cmocka_unit_test(test_result_builder),
 	        cmocka_unit_test(test_token),
 	        cmocka_unit_test(test_http_paths),

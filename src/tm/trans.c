@@ -409,8 +409,18 @@ void tm_trans_wait(struct tm_trans *t, unsigned ms)
 	t->uas_state = UAS_TERMINATED;
 	tmr_cancel(wh, &t->uas_retr);
 	for (unsigned i = 0; i < t->nbr; i++) {
-		tmr_cancel(wh, &t->br[i]->retr);
-		tmr_cancel(wh, &t->br[i]->fr);
+		struct tm_branch *b = t->br[i];
+		tmr_cancel(wh, &b->fr);
+		if (t->is_invite)
+			continue; /* CANCELs go on; finals may need an ACK */
+		/* A lingering non-INVITE keeps only what matching and
+		 * answering retransmissions need. */
+		tmr_cancel(wh, &b->retr);
+		t->sh->bytes -= b->req_len;
+		free(b->req);
+		free(b->reply);
+		b->req = b->reply = NULL;
+		b->req_len = 0;
 	}
 	tmr_start(wh, &t->uas_wait, ms, wait_expired, t);
 	worker_timers_changed(t->sh->w);

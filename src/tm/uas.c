@@ -69,7 +69,15 @@ static void uas_retransmit(struct tmr *tm, void *arg);
 /* Timer H fired, or timer I / J: the server side is done. */
 static void uas_done(struct tm_trans *t)
 {
-	tm_trans_wait(t, t->sh->cfg->wait_timer_ms);
+	const struct tm_config *c = t->sh->cfg;
+	unsigned ms = c->wait_timer_ms;
+
+	/* Timer J (RFC 3261 §17.2.2): over UDP a non-INVITE server
+	 * transaction answers retransmissions for 64*T1, or a request whose
+	 * reply was lost would be forwarded again as a new one. */
+	if (!t->is_invite && t->src.proto == NET_UDP && ms < 64 * c->t1_ms)
+		ms = 64 * c->t1_ms;
+	tm_trans_wait(t, ms);
 }
 
 static void uas_timeout(struct tmr *tm, void *arg)

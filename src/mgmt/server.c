@@ -357,12 +357,18 @@ static void conn_request(struct uconn *c, size_t from, size_t to)
 		conn_write(c, r.body, r.len);
 }
 
+/* Ending, or closed because a write failed: nothing more to read. */
+static bool conn_done(struct uconn *c)
+{
+	return c->ending || uv_is_closing((uv_handle_t *)&c->pipe);
+}
+
 /* Frames the requests in the bytes received since the last call. */
 static void conn_scan(struct uconn *c)
 {
 	size_t i, drop;
 
-	for (i = c->scan; i < c->len && !c->ending; i++) {
+	for (i = c->scan; i < c->len && !conn_done(c); i++) {
 		char ch = c->buf[i];
 
 		if (!c->in_req) {
@@ -412,7 +418,7 @@ static void conn_scan(struct uconn *c)
 		}
 	}
 	c->scan = i;
-	if (c->ending)
+	if (conn_done(c))
 		return;
 	if (c->in_req && c->len - c->start > max_request(c->m)) {
 		conn_too_large(c);
@@ -456,7 +462,7 @@ static void conn_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b)
 		conn_scan(c);
 	} else if (nread == UV_EOF) {
 		/* Half-closed: what is left is the last request. */
-		if (c->in_req && !c->ending) {
+		if (c->in_req && !conn_done(c)) {
 			c->in_req = false;
 			conn_request(c, c->start, c->len);
 		}

@@ -88,6 +88,12 @@ seed_uri() {
 		>"$1/extra-sips"
 }
 
+# The example and benchmark configurations.
+seed_cfg() {
+	cp "$root"/examples/*.cfg "$root"/bench/proxy/*.cfg "$1"/ \
+		2>/dev/null || true
+}
+
 # The messages alone and two by two, as a TCP stream carries them.
 seed_frame() {
 	cp "$rfc"/*.dat "$1"/
@@ -144,7 +150,7 @@ replay() {
 }
 
 status=0
-for target in fuzz_msg fuzz_uri fuzz_frame; do
+for target in fuzz_msg fuzz_uri fuzz_frame fuzz_cfg; do
 	bin=$bindir/$target
 	if [ ! -x "$bin" ]; then
 		echo "$0: $bin not built" >&2
@@ -170,6 +176,7 @@ for target in fuzz_msg fuzz_uri fuzz_frame; do
 	fuzz_msg) seed_msg "$work/seeds" ;;
 	fuzz_uri) seed_uri "$work/seeds" ;;
 	fuzz_frame) seed_frame "$work/seeds" ;;
+	fuzz_cfg) seed_cfg "$work/seeds" ;;
 	esac
 	rc=0
 	# shellcheck disable=SC2086 # $common is a list of options

@@ -461,6 +461,8 @@ class Sipp:
             "-trace_stat", "-stf", "stats.csv", "-fd", "1",
             "-trace_screen", "-screen_file", "screen.log",
         ]
+        if TRANSPORTS[transport] in ("tn", "un"):
+            cmd += ["-max_socket", "512"]  # SIPp's default (50000) exceeds the open-file limit
         for key, value in (keys or {}).items():
             cmd += ["-key", key, str(value)]
         return cmd + list(extra or [])

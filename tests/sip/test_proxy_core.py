@@ -101,7 +101,7 @@ def test_call_udp(proxy, sipp):
 
 def test_call_tcp(proxy, sipp):
     p = proxy("default.lua")
-    uas = sipp.uas("uas_call.xml", transport="tcp")
+    uas = sipp.uas("uas_call.xml", transport="tn")
     uac = sipp.uac("uac_call.xml", p, uas.port, transport="tcp", keys={"ruri": ruri(uas.port, "tcp")})
     assert uac.rc == 0, uac.explain()
     assert uas.wait(10) == 0, uas.explain()
@@ -111,7 +111,7 @@ def test_call_tcp(proxy, sipp):
 
 
 def test_call_udp_in_tcp_out(proxy, sipp):
-    uas = sipp.uas("uas_call.xml", transport="tcp")
+    uas = sipp.uas("uas_call.xml", transport="tn")
     p = proxy("udp2tcp.lua", subst={"UAS_PORT": uas.port})
     uac = sipp.uac("uac_call.xml", p, uas.port, transport="udp", keys={"ruri": ruri(uas.port)})
     assert uac.rc == 0, uac.explain()
@@ -267,9 +267,10 @@ LOAD_RATE = int(os.environ.get("IMSDLG_LOAD_RATE", "50"))
 
 @pytest.mark.slow
 def test_load_with_loss(proxy, sipp):
-    # fr_timer 16 s: with 10 % loss on each side a hop needs up to 7 tries
-    # (0.5 s doubling to 4 s), which fr_timer=2000 would cut short with a 408
-    p = proxy("default.lua", modparams={("tm", "fr_timer"): 16000})
+    # fr_timer and fr_inv_timer 16 s: with 10 % loss on each side a hop may
+    # need up to 7 tries (0.5 s doubling to 4 s), which 2 s / 4 s would cut
+    # short with a 408
+    p = proxy("default.lua", modparams={("tm", "fr_timer"): 16000, ("tm", "fr_inv_timer"): 16000})
     t0 = time.monotonic()
     uas = sipp.uas("uas_call_lossy.xml", calls=LOAD_CALLS, timeout=80,
                    extra=["-lost", "10", "-max_invite_retrans", "10", "-max_non_invite_retrans", "10",
@@ -323,6 +324,19 @@ def test_sigterm_exit_code(proxy, proxy_kind):
     time.sleep(0.3)
     rc = p.stop()
     assert rc == 0, f"{proxy_kind} exited {rc} on SIGTERM\n{p.log_tail(20)}"
+
+
+def test_sigterm_after_a_call(proxy, sipp, proxy_kind):
+    """SIGTERM right after a call (transactions still in their wait state):
+    exit 0 within the 5 s grace (-9 means it had to be killed)."""
+    p = proxy("default.lua")
+    uas = sipp.uas("uas_call.xml")
+    uac = sipp.uac("uac_call.xml", p, uas.port, keys={"ruri": ruri(uas.port)})
+    assert uac.rc == 0, uac.explain()
+    t0 = time.monotonic()
+    rc = p.stop()
+    took = time.monotonic() - t0
+    assert rc == 0, f"{proxy_kind} exited {rc} on SIGTERM ({took:.1f} s)\n{p.log_tail(20)}"
 
 
 BROKEN_CFG = """#!KAMAILIO

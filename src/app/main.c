@@ -397,6 +397,7 @@ int main(int argc, char **argv)
 	if (a.dialogs) {
 		a.dlg_shards = calloc(a.children, sizeof(*a.dlg_shards));
 		if (a.dlg_shards == NULL || dlg_register_script() ||
+		    dlg_register_rpc(a.dlg_shards, a.children) ||
 		    rr_register_callback(dlg_rr_callback, NULL)) {
 			fprintf(stderr, "imsdlgd: cannot set up dialogs\n");
 			return 1;

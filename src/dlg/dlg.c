@@ -206,6 +206,7 @@ static void dlg_free(struct dlg *d)
 	free(d->caller_contact);
 	free(d->caller_route_set);
 	free(d->term_reason);
+	free(d->term_hdrs);
 	d->ds->count--;
 	free(d);
 }
@@ -974,6 +975,8 @@ static int send_bye(struct dlg *d, struct dlg_leg *l, bool to_caller)
 	             d->callid, cseq);
 	if (d->ds->cfg->extra_hdrs)
 		sip_buf_adds(&b, d->ds->cfg->extra_hdrs);
+	if (d->term_hdrs)
+		sip_buf_adds(&b, d->term_hdrs);
 	if (d->term_reason)
 		sip_buf_addf(&b, "Reason: SIP;cause=200;text=\"%s\"\r\n",
 		             d->term_reason);
@@ -1150,4 +1153,31 @@ int dlg_terminate(struct dlg *d, const char *side, const char *reason)
 struct dlg *get_current_dialog(struct tm_ctx *ctx)
 {
 	return dlg_current(ctx);
+}
+
+/* ------------------------------------------------ for rpc.c (dlg_int.h) */
+
+struct dlg *dlg_lookup_id(struct dlg_shard *ds, uint32_t h_entry, uint32_t h_id)
+{
+	return lookup_id(ds, h_entry, h_id);
+}
+
+struct dlg *dlg_lookup_tags(struct dlg_shard *ds, struct slice callid,
+                            struct slice ftag, struct slice ttag)
+{
+	bool downstream;
+
+	return lookup_tags(ds, callid, ftag, ttag, &downstream);
+}
+
+int dlg_terminate_hdrs(struct dlg *d, const char *reason, const char *hdrs)
+{
+	if (d == NULL || d->state == DLG_STATE_DELETED)
+		return -1;
+	if (hdrs && *hdrs) {
+		free(d->term_hdrs);
+		d->term_hdrs = strdup(hdrs);
+	}
+	return terminate(d, SIDE_BOTH,
+	                 reason ? slice_cstr(reason) : SLICE_NULL);
 }

@@ -92,5 +92,8 @@ struct dlg *dlg_current(struct tm_ctx *ctx);
 int dlg_register_script(void);
 /* Every shard, for counters summed over shards (start-up; borrowed). */
 void dlg_set_all_shards(struct dlg_shard *const *shards, unsigned n);
+/* Registers the dlg.* and stats.* RPC methods (start-up, before
+ * mgmt_start); shards[worker id] is filled by the workers (borrowed). */
+int dlg_register_rpc(struct dlg_shard *const *shards, unsigned n);
 
 #endif

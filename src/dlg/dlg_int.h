@@ -45,6 +45,7 @@ struct dlg {
 	bool terminating;  /* BYEs generated, waiting for their replies */
 	bool bye_answered; /* one of our BYEs got its final reply */
 	char *term_reason;
+	char *term_hdrs;      /* CRLF-terminated lines for our BYEs (RPC) */
 	struct tm_trans *inv; /* the INVITE server transaction while early */
 	const struct tm_trans *inv_id; /* identity only, never dereferenced */
 	unsigned refs; /* holders besides the table (BYEs pending) */
@@ -93,5 +94,15 @@ unsigned dlg_core_hash(const char *s, size_t len);
 size_t dlg_did_print(char *dst, uint32_t h_entry, uint32_t h_id);
 /* Parses a did value; false when malformed. */
 bool dlg_did_parse(uint32_t *h_entry, uint32_t *h_id, struct slice v);
+
+/* The table lookups of dlg.c, for rpc.c (shard's thread only): by id, and
+ * by Call-ID and the tags of a live leg in either orientation. */
+struct dlg *dlg_lookup_id(struct dlg_shard *ds, uint32_t h_entry,
+                          uint32_t h_id);
+struct dlg *dlg_lookup_tags(struct dlg_shard *ds, struct slice callid,
+                            struct slice ftag, struct slice ttag);
+/* Ends d on both sides with reason; hdrs (CRLF-terminated header lines,
+ * may be NULL) go into the BYEs it sends, after dlg_extra_hdrs. */
+int dlg_terminate_hdrs(struct dlg *d, const char *reason, const char *hdrs);
 
 #endif

@@ -548,6 +548,11 @@ int tm_t_any_replied(struct tm_ctx *ctx)
 		return -1;
 	for (unsigned i = 0; i < ctx->t->nbr; i++) {
 		const struct tm_branch *b = ctx->t->br[i];
+		/* As in Kamailio, the reply a failure route is handling does
+		 * not count. */
+		if (ctx->route == TM_ROUTE_FAILURE && i == ctx->branch &&
+		    b->code >= 200)
+			continue;
 		if (b->code && !b->timed_out)
 			return 1;
 	}

@@ -551,8 +551,11 @@ int tm_t_any_replied(struct tm_ctx *ctx)
 		/* As in Kamailio, the reply a failure route is handling does
 		 * not count. */
 		if (ctx->route == TM_ROUTE_FAILURE && i == ctx->branch &&
-		    b->code >= 200)
+		    b->code >= 200) {
+			if (b->provisional)
+				return 1;
 			continue;
+		}
 		if (b->code && !b->timed_out)
 			return 1;
 	}

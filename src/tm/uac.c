@@ -698,6 +698,7 @@ void tm_reply_in(struct tm_shard *sh, struct sip_msg *rpl,
 	if (code < 200) {
 		bool first = b->state == UAC_CALLING;
 		b->state = UAC_PROCEEDING;
+		b->provisional = true;
 		if (code > b->code)
 			b->code = code;
 		if (first) {

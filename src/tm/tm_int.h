@@ -72,6 +72,7 @@ struct tm_branch {
 	unsigned retr_interval;
 	unsigned code;       /* final (or highest provisional) code */
 	bool timed_out;      /* the final is a local 408 */
+	bool provisional;    /* a provisional reply was received */
 	bool cancel_pending; /* CANCEL to send when a provisional arrives */
 	bool canceled;       /* CANCEL sent */
 	char *cancel;        /* the CANCEL sent (owned), for retransmission */

@@ -312,19 +312,13 @@ static void replace(char **dst, struct slice s)
 	}
 }
 
-/* Every element of header id, comma-joined, in order or reversed. */
-static char *join_elems(struct sip_msg *m, enum sip_hdr_id id, bool reverse,
-                        unsigned skip_last)
+/* e[0..n) comma-joined, in order or reversed; malloc'ed. */
+static char *join(const struct slice *e, unsigned n, bool reverse)
 {
-	struct slice e[64];
-	struct sip_elem_iter it;
-	unsigned n = 0;
 	size_t len = 0;
 
-	sip_elem_iter_init(&it, m, id);
-	while (n < 64 && sip_elem_next(&e[n], &it) == 0)
-		len += e[n++].len + 2;
-	n = n > skip_last ? n - skip_last : 0;
+	for (unsigned i = 0; i < n; i++)
+		len += e[i].len + 2;
 	char *out = malloc(len + 1), *p = out;
 	if (out == NULL)
 		return NULL;
@@ -339,6 +333,21 @@ static char *join_elems(struct sip_msg *m, enum sip_hdr_id id, bool reverse,
 	}
 	*p = '\0';
 	return out;
+}
+
+/* The elements of header id, at most 64 of them; returns how many. */
+#define MAX_ELEMS 64
+
+static unsigned elems(struct slice e[MAX_ELEMS], struct sip_msg *m,
+                      enum sip_hdr_id id)
+{
+	struct sip_elem_iter it;
+	unsigned n = 0;
+
+	sip_elem_iter_init(&it, m, id);
+	while (n < MAX_ELEMS && sip_elem_next(&e[n], &it) == 0)
+		n++;
+	return n;
 }
 
 static struct slice first_contact(struct sip_msg *m)
@@ -500,7 +509,9 @@ static struct dlg *create(struct dlg_shard *ds, struct tm_ctx *ctx,
 	d->to_uri = dup_slice(to->uri);
 	d->req_uri = dup_slice(tm_ctx_ruri(ctx));
 	d->caller_contact = dup_slice(first_contact(m));
-	d->caller_route_set = join_elems(m, SIP_HDR_RECORD_ROUTE, false, 0);
+	struct slice rr[MAX_ELEMS];
+	d->caller_route_set =
+	        join(rr, elems(rr, m, SIP_HDR_RECORD_ROUTE), false);
 	d->first_cseq = cseq->num;
 	d->caller_sock = ctx->rx ? ctx->rx->lst : NULL;
 	d->state = DLG_STATE_UNCONFIRMED;
@@ -587,43 +598,24 @@ static void trans_created(struct tm_ctx *ctx, struct tm_trans *t)
 
 /* The reply's Record-Route minus this proxy's entries and the caller's,
  * reversed: the Route set of requests towards the callee (§6.4). */
-static char *callee_route_set(struct dlg *d, struct sip_msg *rpl,
-                              struct tm_shard *sh)
+static char *callee_route_set(struct sip_msg *rpl, struct tm_shard *sh)
 {
-	struct slice e[64];
-	struct sip_elem_iter it;
-	unsigned n = 0, mine = 64;
+	struct slice e[MAX_ELEMS];
+	unsigned n = elems(e, rpl, SIP_HDR_RECORD_ROUTE), mine = n;
 
-	sip_elem_iter_init(&it, rpl, SIP_HDR_RECORD_ROUTE);
-	while (n < 64 && sip_elem_next(&e[n], &it) == 0) {
+	for (unsigned i = 0; i < n; i++) {
 		struct sip_addr a;
 		struct sip_uri u;
 		const char *why;
-		if (mine == 64 && sip_addr_parse(&a, e[n], 0, &why) == 0 &&
-		    sip_uri_parse(&u, a.uri, &why) == 0 && tm_is_myself(sh, &u))
-			mine = n;
-		n++;
-	}
-	if (mine == 64)
-		mine = n; /* not record-routed here: everything is theirs */
-	(void)d;
-	size_t len = 0;
-	for (unsigned i = 0; i < mine; i++)
-		len += e[i].len + 2;
-	char *out = malloc(len + 1), *p = out;
-	if (out == NULL)
-		return NULL;
-	for (unsigned i = 0; i < mine; i++) {
-		struct slice s = e[mine - 1 - i];
-		if (i) {
-			memcpy(p, ", ", 2);
-			p += 2;
+		if (sip_addr_parse(&a, e[i], 0, &why) == 0 &&
+		    sip_uri_parse(&u, a.uri, &why) == 0 &&
+		    tm_is_myself(sh, &u)) {
+			mine = i;
+			break;
 		}
-		memcpy(p, s.p, s.len);
-		p += s.len;
 	}
-	*p = '\0';
-	return out;
+	/* Not record-routed here: everything is theirs. */
+	return join(e, mine, true);
 }
 
 static struct dlg_leg *leg_update(struct dlg *d, struct sip_msg *rpl, int b,
@@ -655,7 +647,7 @@ static struct dlg_leg *leg_update(struct dlg *d, struct sip_msg *rpl, int b,
 		struct slice c = first_contact(rpl);
 		if (c.len)
 			replace(&l->contact, c);
-		char *rs = callee_route_set(d, rpl, d->ds->tm);
+		char *rs = callee_route_set(rpl, d->ds->tm);
 		if (rs) {
 			free(l->route_set);
 			l->route_set = rs;

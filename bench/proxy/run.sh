@@ -17,6 +17,7 @@
 #   WORKERS=2            proxy workers: kamailio -n, imsdlgd -n
 #   RATES="500 2000"     calls/s of the CPU measurements
 #   RUN_SECONDS=10       length of one CPU measurement (calls = rate x this)
+#   WARMUP_SECONDS=8     warm-up of each proxy, at the highest of RATES
 #   REPEAT=2             CPU measurements per rate and target; the table
 #                        keeps the lowest CPU (the least disturbed run)
 #   PEAK_RATES="..."     rates tried, in order, by the peak search
@@ -66,6 +67,7 @@ kamailio_lua_ports="17060 17070 17080"
 
 TARGET_VS_KAMAILIO=0.6
 TARGET_VS_FLOOR=1.5
+WARMUP_SECONDS=${WARMUP_SECONDS:-8}
 SETTLE_SECONDS=6 # > tm's wait timer (5 s): transactions are freed in the window
 SIPP_BUSY=90     # % of one core from which SIPp is taken as the limit
 MACHINE_BUSY=95  # % of all cores from which the machine is taken as the limit
@@ -273,6 +275,7 @@ sipp_run() {
 		sleep 0.5
 		i=$((i + 1))
 	done
+	local proxy_pid=${PROXY[$target]} uas_pid=${UAS[$target]}
 	d0=$(udp_drops "$pport")
 	p0=$(tree_ticks "$proxy_pid")
 	a0=$(ticks "$uas_pid")
@@ -331,7 +334,7 @@ sipp_run() {
 }
 
 # ---------------------------------------------------------------------------
-start_proxy() { # TARGET: starts it and its UAS; sets proxy_pid, uas_pid
+start_proxy() { # TARGET: starts it and its UAS, and warms it up
 	local t=$1 pport uasport uacport
 	read -r pport uasport uacport <<<"$(ports "$t")"
 	local p i
@@ -369,46 +372,61 @@ start_proxy() { # TARGET: starts it and its UAS; sets proxy_pid, uas_pid
 			>>"$logs/imsdlgd.log" 2>&1 </dev/null &
 		;;
 	esac
-	proxy_pid=$!
-	started="$started $proxy_pid"
-	if ! wait_bound "$pport" "$proxy_pid" 10; then
+	PROXY[$t]=$!
+	started="$started ${PROXY[$t]}"
+	if ! wait_bound "$pport" "${PROXY[$t]}" 10; then
 		STATUS[$t]="did not start (see $logs/$t.log)"
-		stop_pid "$proxy_pid"
+		stop_pid "${PROXY[$t]}"
 		return 1
 	fi
 	"$SIPP" -sf "$here/scenarios/uas.xml" -i 127.0.0.1 -p "$uasport" \
-		-buff_size 4194304 -nostdin >"$logs/$t.uas.out" 2>&1 </dev/null &
-	uas_pid=$!
-	started="$started $uas_pid"
-	if ! wait_bound "$uasport" "$uas_pid" 5; then
+		-buff_size 4194304 -nostdin >>"$logs/$t.uas.out" 2>&1 </dev/null &
+	UAS[$t]=$!
+	started="$started ${UAS[$t]}"
+	if ! wait_bound "$uasport" "${UAS[$t]}" 5; then
 		STATUS[$t]="SIPp UAS did not start (see $logs/$t.uas.out)"
 		stop_proxy "$t"
 		return 1
 	fi
 	sleep 0.5
 
-	# warm-up, and a check that it relays calls at all
-	sipp_run "$t" 200 200 0
-	record "$t" 200 200 warmup
+	# Warm-up: longer than tm's wait timer (5 s) at the highest rate, so
+	# that the memory a proxy works in is allocated and touched before it
+	# is measured (a fresh Kamailio takes ~5 page faults per call on its
+	# first 20,000 calls at 2,000 calls/s, and twice the CPU).
+	local rate=${RATES##* } calls
+	calls=$((rate * WARMUP_SECONDS))
+	log "$t: started (pid ${PROXY[$t]}); warm-up, $calls calls at $rate calls/s"
+	sipp_run "$t" "$rate" "$calls" 2
+	record "$t" "$rate" "$calls" warmup
 	if [ "$R_OK" -eq 0 ]; then
-		STATUS[$t]="relays no call (warm-up of 200 calls: none completed; see $logs)"
+		STATUS[$t]="relays no call (warm-up: none of $calls calls completed; see $logs)"
 		stop_proxy "$t"
 		return 1
 	fi
 	STATUS[$t]=ok
 	[ -z "${NPROC[$t]:-}" ] &&
-		NPROC[$t]="$(($(tree_pids "$proxy_pid" | wc -l) + 1)) processes, $(ls /proc/"$proxy_pid"/task | wc -l) threads in the first"
-	sleep 1
+		NPROC[$t]="$(($(tree_pids "${PROXY[$t]}" | wc -l) + 1)) processes, $(ls /proc/"${PROXY[$t]}"/task | wc -l) threads in the first"
+	return 0
 }
 
 stop_proxy() { # TARGET
 	local rc
-	stop_pid "$uas_pid"
-	stop_pid "$proxy_pid"
+	stop_pid "${UAS[$1]}"
+	stop_pid "${PROXY[$1]}"
 	rc=$?
 	if [ "$1" = imsdlgd ] && [ $rc -ne 0 ]; then
 		EXITNOTE[$1]="exit status $rc on SIGTERM (expected 0)"
 	fi
+	PROXY[$1]="" UAS[$1]=""
+}
+
+alive() { # TARGET: is its proxy still running? If not, says so.
+	if [ -n "${PROXY[$1]:-}" ] && kill -0 "${PROXY[$1]}" 2>/dev/null; then
+		return 0
+	fi
+	STATUS[$1]="died during the run (see $logs/$1.log)"
+	return 1
 }
 
 record() { # TARGET RATE CALLS KIND: a line of the raw results
@@ -474,14 +492,13 @@ measure_floor() { # RATE
 
 measure_proxy() { # TARGET RATE
 	local t=$1 rate=$2 calls=$(($2 * RUN_SECONDS))
-	start_proxy "$t" || return
+	alive "$t" || return
 	time_left && wait_quiet
 	log "$t: $rate calls/s, $calls calls"
 	sipp_run "$t" "$rate" "$calls" "$SETTLE_SECONDS"
 	record "$t" "$rate" "$calls" cpu
 	keep "$t" "$rate"
 	log "  $R_CPU_US us/call, $R_FAILED failed, $R_RETRANS retransmissions, $R_DROPS datagrams dropped by the proxy's socket; SIPp UAC ${R_UAC_PCT}%, UAS ${R_UAS_PCT}% of a core; others' load ${R_OTHERS_PCT}%"
-	stop_proxy "$t"
 }
 
 # The highest rate of PEAK_RATES with no failed call, or where SIPp or the
@@ -489,7 +506,7 @@ measure_proxy() { # TARGET RATE
 peak_search() { # TARGET
 	local t=$1 rate calls best=0 why="every rate of PEAK_RATES passed" capped slow retried=no
 	STOP[$t]=exhausted
-	start_proxy "$t" || return
+	alive "$t" || return
 	set -- $PEAK_RATES
 	while [ $# -gt 0 ]; do
 		rate=$1
@@ -513,6 +530,7 @@ peak_search() { # TARGET
 			stop_proxy "$t"
 			wait_quiet
 			start_proxy "$t" || return
+			sleep 2
 			continue
 		fi
 		if [ "$R_FAILED" -gt 0 ] || [ "$slow" = 1 ]; then
@@ -534,11 +552,11 @@ peak_search() { # TARGET
 			break
 		fi
 		shift
-		sleep 1
+		alive "$t" || return
+		sleep 2
 	done
 	PEAK[$t]=$best
 	PEAKWHY[$t]=$why
-	stop_proxy "$t"
 }
 
 # ---------------------------------------------------------------------------
@@ -546,7 +564,7 @@ command -v "$SIPP" >/dev/null || {
 	echo "$SIPP not found" >&2
 	exit 2
 }
-declare -A CPU FAILED DROPS OTHERS RUNS STOP PEAK PEAKWHY CAPPED STATUS NPROC EXITNOTE
+declare -A PROXY UAS CPU FAILED DROPS OTHERS RUNS STOP PEAK PEAKWHY CAPPED STATUS NPROC EXITNOTE
 echo "target,kind,rate,calls,ok,failed,retransmissions,proxy_drops,cpu_us_per_call,achieved_cps,uac_cpu_pct,uas_cpu_pct,machine_busy_pct,others_pct" >"$csv"
 
 for t in $TARGETS; do
@@ -575,6 +593,12 @@ done
 
 load_before=$(machine_load)
 log "bench/proxy: $ncpu cores, $WORKERS proxy workers, rates $RATES, $RUN_SECONDS s x $REPEAT each; machine ${load_before}% busy before; logs in $logs"
+# The proxies run side by side (each idle while another is measured: they
+# cost nothing then) and stay up, warm, until the end.
+for t in $TARGETS; do
+	[ "$t" != floor ] && [ "${STATUS[$t]}" = ok ] && start_proxy "$t"
+done
+sleep "$SETTLE_SECONDS"
 # Targets take turns at each rate, so that a change in others' load
 # weighs on all of them alike.
 for rate in $RATES; do
@@ -599,6 +623,9 @@ for rate in $RATES; do
 done
 for t in $TARGETS; do
 	[ "$t" != floor ] && [ "${STATUS[$t]}" = ok ] && peak_search "$t"
+done
+for t in $TARGETS; do
+	[ -n "${PROXY[$t]:-}" ] && stop_proxy "$t"
 done
 load_after=$(machine_load)
 

@@ -70,7 +70,7 @@ TARGET_VS_FLOOR=1.5
 WARMUP_SECONDS=${WARMUP_SECONDS:-8}
 SETTLE_SECONDS=6 # > tm's wait timer (5 s): transactions are freed in the window
 SIPP_BUSY=90     # % of one core from which SIPp is taken as the limit
-MACHINE_BUSY=95  # % of all cores from which the machine is taken as the limit
+MACHINE_BUSY=90  # % of all cores from which the machine is taken as the limit
 SKEWED=10        # others' load (% of all cores) from which a figure is flagged
 skewed=no
 
@@ -515,14 +515,18 @@ peak_search() { # TARGET
 		sipp_run "$t" "$rate" "$calls" 1
 		record "$t" "$rate" "$calls" peak
 		log "  $R_FAILED failed, $R_DROPS dropped by the proxy's socket, SIPp reached $R_ACHIEVED calls/s; SIPp UAC ${R_UAC_PCT}%, UAS ${R_UAS_PCT}% of a core; machine ${R_MACHINE_PCT}% busy, others' load ${R_OTHERS_PCT}%"
+		# Is the load generator the limit? SIPp at a full core, the machine
+		# (nearly) full, or SIPp not creating the calls as fast as asked.
 		capped=""
+		slow=$(fcalc "($R_ACHIEVED < 0.9 * $rate) ? 1 : 0")
 		if [ -n "$R_UAC_PCT" ] && [ "$(fcalc "($R_UAC_PCT >= $SIPP_BUSY || $R_UAS_PCT >= $SIPP_BUSY) ? 1 : 0")" = 1 ]; then
 			capped="SIPp (UAC ${R_UAC_PCT}%, UAS ${R_UAS_PCT}% of a core)"
 		elif [ "$(fcalc "($R_MACHINE_PCT >= $MACHINE_BUSY) ? 1 : 0")" = 1 ]; then
-			capped="the $ncpu cores (${R_MACHINE_PCT}% busy; SIPp UAC ${R_UAC_PCT:-?}% + UAS ${R_UAS_PCT:-?}% of a core)"
+			capped="the $ncpu cores (${R_MACHINE_PCT}% busy: SIPp UAC ${R_UAC_PCT:-?}% + UAS ${R_UAS_PCT:-?}% of a core, others' load ${R_OTHERS_PCT}% of the machine)"
+		elif [ "$slow" = 1 ]; then
+			capped="SIPp (it created only $R_ACHIEVED calls/s; UAC ${R_UAC_PCT:-?}%, UAS ${R_UAS_PCT:-?}% of a core; machine ${R_MACHINE_PCT}% busy)"
 		fi
-		slow=$(fcalc "($R_ACHIEVED < 0.9 * $rate) ? 1 : 0")
-		if { [ "$R_FAILED" -gt 0 ] || [ "$slow" = 1 ] || [ -n "$capped" ]; } && [ "$R_OTHERS_PCT" -gt "$SKEWED" ] &&
+		if { [ "$R_FAILED" -gt 0 ] || [ -n "$capped" ]; } && [ "$R_OTHERS_PCT" -gt "$SKEWED" ] &&
 			[ $retried = no ] && [ "$SECONDS" -lt $((RETRY_UNTIL + 150)) ]; then
 			# once per proxy: a fresh one, on a quieter machine
 			log "  others' load ${R_OTHERS_PCT}%: this step once more"
@@ -533,20 +537,26 @@ peak_search() { # TARGET
 			sleep 2
 			continue
 		fi
-		if [ "$R_FAILED" -gt 0 ] || [ "$slow" = 1 ]; then
-			why="at $rate calls/s $R_FAILED calls failed ($R_DROPS datagrams dropped by the proxy's socket, others' load ${R_OTHERS_PCT}%)"
-			[ "$slow" = 1 ] && why="$why and SIPp reached only $R_ACHIEVED calls/s"
+		if [ "$R_FAILED" -gt 0 ]; then
+			why="at $rate calls/s $R_FAILED calls failed ($R_DROPS datagrams dropped by the proxy's socket)"
 			STOP[$t]=failed
 			if [ -n "$capped" ]; then
-				why="$why; capped by $capped"
+				# the proxy may have been starved rather than slow
+				why="$why, while the limit was $capped"
 				CAPPED[$t]=yes
 				STOP[$t]=capped
 			fi
 			break
 		fi
+		if [ "$slow" = 1 ]; then
+			why="at $rate calls/s no call failed, but the limit was $capped"
+			CAPPED[$t]=yes
+			STOP[$t]=capped
+			break
+		fi
 		best=$rate
 		if [ -n "$capped" ]; then
-			why="at $rate calls/s, capped by $capped (others' load ${R_OTHERS_PCT}%)"
+			why="at $rate calls/s no call failed, but the limit was $capped"
 			CAPPED[$t]=yes
 			STOP[$t]=capped
 			break

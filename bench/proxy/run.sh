@@ -72,6 +72,7 @@ SETTLE_SECONDS=6 # > tm's wait timer (5 s): transactions are freed in the window
 SIPP_BUSY=90     # % of one core from which SIPp is taken as the limit
 MACHINE_BUSY=90  # % of all cores from which the machine is taken as the limit
 SKEWED=10        # others' load (% of all cores) from which a figure is flagged
+PEAK_SKEWED=25   # ... from which it may have stopped a peak search
 skewed=no
 
 hz=$(getconf CLK_TCK)
@@ -517,13 +518,15 @@ peak_search() { # TARGET
 		log "  $R_FAILED failed, $R_DROPS dropped by the proxy's socket, SIPp reached $R_ACHIEVED calls/s; SIPp UAC ${R_UAC_PCT}%, UAS ${R_UAS_PCT}% of a core; machine ${R_MACHINE_PCT}% busy, others' load ${R_OTHERS_PCT}%"
 		# Is the load generator the limit? SIPp at a full core, the machine
 		# (nearly) full, or SIPp not creating the calls as fast as asked.
+		# (When calls fail, SIPp's slower creation is their consequence: it
+		# stops creating calls at its limit of calls in progress.)
 		capped=""
 		slow=$(fcalc "($R_ACHIEVED < 0.9 * $rate) ? 1 : 0")
 		if [ -n "$R_UAC_PCT" ] && [ "$(fcalc "($R_UAC_PCT >= $SIPP_BUSY || $R_UAS_PCT >= $SIPP_BUSY) ? 1 : 0")" = 1 ]; then
 			capped="SIPp (UAC ${R_UAC_PCT}%, UAS ${R_UAS_PCT}% of a core)"
 		elif [ "$(fcalc "($R_MACHINE_PCT >= $MACHINE_BUSY) ? 1 : 0")" = 1 ]; then
 			capped="the $ncpu cores (${R_MACHINE_PCT}% busy: SIPp UAC ${R_UAC_PCT:-?}% + UAS ${R_UAS_PCT:-?}% of a core, others' load ${R_OTHERS_PCT}% of the machine)"
-		elif [ "$slow" = 1 ]; then
+		elif [ "$slow" = 1 ] && [ "$R_FAILED" -eq 0 ]; then
 			capped="SIPp (it created only $R_ACHIEVED calls/s; UAC ${R_UAC_PCT:-?}%, UAS ${R_UAS_PCT:-?}% of a core; machine ${R_MACHINE_PCT}% busy)"
 		fi
 		if { [ "$R_FAILED" -gt 0 ] || [ -n "$capped" ]; } && [ "$R_OTHERS_PCT" -gt "$SKEWED" ] &&
@@ -731,10 +734,10 @@ for t in $TARGETS; do
 		if [ -z "$pi" ] || [ -z "$pk" ]; then
 			echo "imsdlgd peak: unchecked (no peak for both)"
 			pass=no
-		elif [ "$pi" -gt "$pk" ] && [ "${PEAKOTHERS[kamailio]}" -le "$SKEWED" ]; then
+		elif [ "$pi" -gt "$pk" ] && [ "${PEAKOTHERS[kamailio]}" -le "$PEAK_SKEWED" ]; then
 			echo "imsdlgd peak: $pi > kamailio's $pk calls/s: met"
 			[ "$pk" = 0 ] && echo "  (0: kamailio failed at the first step, ${PEAK_RATES%% *} calls/s)"
-		elif [ "$pi" -gt "$pk" ] || [ "${PEAKOTHERS[imsdlgd]}" -gt "$SKEWED" ]; then
+		elif [ "$pi" -gt "$pk" ] || [ "${PEAKOTHERS[imsdlgd]}" -gt "$PEAK_SKEWED" ]; then
 			echo "imsdlgd peak: $pi calls/s, kamailio's $pk, but other programs' load stopped a search (${PEAKOTHERS[imsdlgd]}% and ${PEAKOTHERS[kamailio]}% of the machine): undecided here"
 			pass=no
 		elif [ "$pi" = "$pk" ] && [ "${STOP[imsdlgd]}" != failed ] && [ "${STOP[kamailio]}" != failed ]; then

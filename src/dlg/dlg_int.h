@@ -105,4 +105,10 @@ struct dlg *dlg_lookup_tags(struct dlg_shard *ds, struct slice callid,
  * may be NULL) go into the BYEs it sends, after dlg_extra_hdrs. */
 int dlg_terminate_hdrs(struct dlg *d, const char *reason, const char *hdrs);
 
+/* rpc.c: the dialog shard of a worker (NULL before it has one or after
+ * it stopped), for the functions the RPC methods run on workers. */
+struct dlg_shard *dlg_rpc_shard(struct worker *w);
+/* stats.c: registers stats.get_statistics, stats.fetch, stats.fetchn. */
+int dlg_register_stats_rpc(void);
+
 #endif

@@ -96,12 +96,6 @@ void dlg_run_cbs(struct dlg *d, int type, struct sip_msg *req,
 
 /* ------------------------------------------------------------ variables */
 
-struct dlg_var {
-	struct dlg_var *next;
-	char *key;
-	char *value;
-};
-
 int set_dlg_var(struct dlg *d, const char *key, const char *value)
 {
 	struct dlg_var **pp = &d->vars, *v;

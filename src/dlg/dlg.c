@@ -1118,12 +1118,7 @@ int dlg_set_timeout_ctx(struct tm_ctx *ctx, unsigned seconds)
 {
 	struct dlg *d = dlg_current(ctx);
 
-	if (d == NULL || seconds == 0 || d->state == DLG_STATE_DELETED)
-		return -1;
-	d->lifetime = seconds;
-	if (d->state >= DLG_STATE_CONFIRMED_NA)
-		arm(d, seconds);
-	return 1;
+	return d ? dlg_set_lifetime(d, seconds) : -1;
 }
 
 int dlg_is_known(struct tm_ctx *ctx)
@@ -1160,6 +1155,16 @@ struct dlg *dlg_lookup_tags(struct dlg_shard *ds, struct slice callid,
 	bool downstream;
 
 	return lookup_tags(ds, callid, ftag, ttag, &downstream);
+}
+
+int dlg_set_lifetime(struct dlg *d, unsigned seconds)
+{
+	if (seconds == 0 || d->state == DLG_STATE_DELETED)
+		return -1;
+	d->lifetime = seconds;
+	if (d->state >= DLG_STATE_CONFIRMED_NA)
+		arm(d, seconds);
+	return 1;
 }
 
 int dlg_terminate_hdrs(struct dlg *d, const char *reason, const char *hdrs)

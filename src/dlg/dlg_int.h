@@ -13,6 +13,13 @@ enum leg_state {
 	LEG_ENDED,
 };
 
+/* A dialog variable ($dlg_var): both strings owned. */
+struct dlg_var {
+	struct dlg_var *next;
+	char *key;
+	char *value;
+};
+
 /* The callee side of one branch: one per To tag relayed upstream. */
 struct dlg_leg {
 	struct dlg_leg *next;
@@ -104,6 +111,10 @@ struct dlg *dlg_lookup_tags(struct dlg_shard *ds, struct slice callid,
 /* Ends d on both sides with reason; hdrs (CRLF-terminated header lines,
  * may be NULL) go into the BYEs it sends, after dlg_extra_hdrs. */
 int dlg_terminate_hdrs(struct dlg *d, const char *reason, const char *hdrs);
+/* Sets d's lifetime to seconds (> 0) and, once confirmed, re-arms its
+ * timer from now: dlg_set_timeout() and dlg.set_timeout. 1, or -1 for an
+ * ended dialog or 0 seconds. */
+int dlg_set_lifetime(struct dlg *d, unsigned seconds);
 
 /* rpc.c: the dialog shard of a worker (NULL before it has one or after
  * it stopped), for the functions the RPC methods run on workers. */

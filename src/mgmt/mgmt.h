@@ -190,6 +190,13 @@ typedef void rpc_shard_fn(struct worker *w, void *arg);
  */
 int rpc_for_each_shard(struct rpc_ctx *ctx, rpc_shard_fn *fn, void *arg);
 
+/*
+ * As rpc_for_each_shard(), on worker i only (a dialog's owner, or one
+ * piece of a long walk done a worker at a time). Also EINVAL (fault 500)
+ * when there is no worker i.
+ */
+int rpc_on_shard(struct rpc_ctx *ctx, unsigned i, rpc_shard_fn *fn, void *arg);
+
 /* --------------------------------------------------------------- server */
 
 struct mgmt_config {

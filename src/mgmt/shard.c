@@ -168,33 +168,48 @@ static int run_on(struct shard_sync *s, struct rt *rt, unsigned i,
 	return err;
 }
 
-int rpc_for_each_shard(struct rpc_ctx *ctx, rpc_shard_fn *fn, void *arg)
+int rpc_on_shard(struct rpc_ctx *ctx, unsigned i, rpc_shard_fn *fn, void *arg)
 {
 	struct mgmt *m = rpc_server(ctx);
 	struct rt *rt = m->cfg.rt;
 	unsigned timeout = m->cfg.shard_timeout_ms
 	                           ? m->cfg.shard_timeout_ms
 	                           : MGMT_DEFAULT_SHARD_TIMEOUT_MS;
+	int err;
+
+	if (rt == NULL) {
+		rpc_fault(ctx, 500, "Internal error: no workers");
+		return ESRCH;
+	}
+	if (i >= rt_workers(rt)) {
+		rpc_fault(ctx, 500, "Internal error: no worker %u", i);
+		return EINVAL;
+	}
+	err = run_on(m->sync, rt, i, fn, arg, timeout);
+	if (err == ETIMEDOUT)
+		rpc_fault(ctx, 500,
+		          "Internal error: worker %u did not answer "
+		          "within %u ms",
+		          i, timeout);
+	else if (err == ECANCELED)
+		rpc_fault(ctx, 500, "Internal error: shutting down");
+	else if (err)
+		rpc_fault(ctx, 500, "Internal error: out of memory");
+	return err;
+}
+
+int rpc_for_each_shard(struct rpc_ctx *ctx, rpc_shard_fn *fn, void *arg)
+{
+	struct rt *rt = rpc_server(ctx)->cfg.rt;
 
 	if (rt == NULL) {
 		rpc_fault(ctx, 500, "Internal error: no workers");
 		return ESRCH;
 	}
 	for (unsigned i = 0; i < rt_workers(rt); i++) {
-		int err = run_on(m->sync, rt, i, fn, arg, timeout);
-
-		if (err == 0)
-			continue;
-		if (err == ETIMEDOUT)
-			rpc_fault(ctx, 500,
-			          "Internal error: worker %u did not answer "
-			          "within %u ms",
-			          i, timeout);
-		else if (err == ECANCELED)
-			rpc_fault(ctx, 500, "Internal error: shutting down");
-		else
-			rpc_fault(ctx, 500, "Internal error: out of memory");
-		return err;
+		int err = rpc_on_shard(ctx, i, fn, arg);
+		if (err)
+			return err;
 	}
 	return 0;
 }

@@ -146,6 +146,21 @@ static void m_shards(struct rpc_ctx *ctx)
 		rpc_fault(ctx, 500, "ran on the handler's thread");
 }
 
+/* test.shard I: runs on worker I only (rpc_on_shard); its id. */
+static void m_shard(struct rpc_ctx *ctx)
+{
+	struct shard_visit v = {0};
+	long long i;
+
+	if (rpc_param_int(ctx, 0, "worker", &i) ||
+	    rpc_on_shard(ctx, (unsigned)i, visit, &v))
+		return;
+	if (v.n != 1)
+		rpc_fault(ctx, 500, "ran %u times", v.n);
+	else
+		rpc_add_int(ctx, NULL, NULL, v.ids[0]);
+}
+
 static void page_hello(struct rpc_ctx *ctx)
 {
 	rpc_printf(ctx, "# hello\n");
@@ -159,6 +174,7 @@ static const struct rpc_method test_methods[] = {
         {"test.misuse", m_misuse, "breaks the result rules"},
         {"test.nothing", m_nothing, NULL},
         {"test.shards", m_shards, "visits every worker"},
+        {"test.shard", m_shard, "visits one worker"},
 };
 
 static const struct mgmt_page hello_page = {"/hello", "text/plain", page_hello};
@@ -986,6 +1002,27 @@ static void test_for_each_shard(void **state)
 	assert_int_equal(atomic_load(&T.late_runs), 0);
 }
 
+static void test_on_shard(void **state)
+{
+	json_t *r;
+
+	(void)state;
+	for (int i = 0; i < 2; i++) {
+		char req[96];
+		snprintf(req, sizeof(req),
+		         "{\"jsonrpc\":\"2.0\",\"method\":\"test.shard\","
+		         "\"params\":[%d],\"id\":1}",
+		         i);
+		r = unix_call(req);
+		assert_int_equal(json_integer_value(result_of(r)), i);
+		json_decref(r);
+	}
+	r = unix_call("{\"jsonrpc\":\"2.0\",\"method\":\"test.shard\","
+	              "\"params\":[2],\"id\":1}");
+	expect_error(r, 500, "no worker 2");
+	json_decref(r);
+}
+
 struct block_job {
 	struct rt_job job;
 	unsigned ms;
@@ -1139,6 +1176,7 @@ int main(void)
 	        cmocka_unit_test(test_http_paths),
 	        cmocka_unit_test(test_builtins),
 	        cmocka_unit_test(test_for_each_shard),
+	        cmocka_unit_test(test_on_shard),
 	        cmocka_unit_test(test_shard_timeout),
 	        cmocka_unit_test(test_registry),
 	        cmocka_unit_test(test_listen_specs),

@@ -17,7 +17,10 @@ Timings come from the SIPp message logs (each entry is time-stamped) and
 are only bounded loosely: machines are noisy."""
 from __future__ import annotations
 
+import http.client
+import json
 import re
+import socket
 import time
 from datetime import datetime
 from pathlib import Path
@@ -48,6 +51,39 @@ def dlg_proxy(proxy, monkeypatch):
 
     monkeypatch.setattr(conftest, "render_cfg", render)
     return proxy
+
+
+@pytest.fixture
+def dlg_proxy_rpc(dlg_proxy, monkeypatch):
+    """dlg_proxy() that also serves JSON-RPC over HTTP: returns (proxy,
+    rpc), rpc(method, params) giving the result (errors fail the test)."""
+    http_port = conftest.free_port()
+    orig = conftest.render_cfg
+
+    def render(kind, port, children, lua, modparams=None, debug=2):
+        text = orig(kind, port, children, lua, modparams, debug)
+        return text.replace(f"children={children}\n",
+                            f"children={children}\n"
+                            f"rpc_listen=http:{conftest.HOST}:{http_port}\n")
+
+    monkeypatch.setattr(conftest, "render_cfg", render)
+
+    def rpc(method, params=None):
+        conn = http.client.HTTPConnection(conftest.HOST, http_port, timeout=5)
+        try:
+            body = {"jsonrpc": "2.0", "method": method, "id": 1,
+                    "params": params or []}
+            conn.request("POST", "/RPC", body=json.dumps(body))
+            reply = json.loads(conn.getresponse().read())
+        finally:
+            conn.close()
+        assert "error" not in reply, (method, reply)
+        return reply["result"]
+
+    def start(*args, **kwargs):
+        return dlg_proxy(*args, **kwargs), rpc
+
+    return start
 
 
 def one(msgs, what):
@@ -110,6 +146,55 @@ def test_script_terminate_all(dlg_proxy, sipp):
     check_bye(one(requests(uas.received(), "BYE"), "BYE at the callee"),
               caller_tag, callee_tag, 2, "operator request")
     assert not requests(uas.received(), "INFO"), "the INFO was answered by the proxy"
+
+
+def test_terminated_when_both_byes_answered(dlg_proxy_rpc, sipp):
+    """A call ended by the proxy stays confirmed (and counted) until every
+    BYE it sent is answered or timed out; then it is state 5. Here the
+    callee vanished after its 200: its BYE times out (fr_timer, 3 s)."""
+    p, rpc = dlg_proxy_rpc("dialog.lua", subst={"REASON": "unused"},
+                           modparams={("tm", "fr_timer"): 3000})
+    hole = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    hole.bind((conftest.HOST, 0))
+    hole.settimeout(5)
+    try:
+        uas = sipp.uas("dlg_uas_blackhole.xml",
+                       keys={"blackhole": hole.getsockname()[1]})
+        uac = sipp.uac("dlg_uac_wait_bye.xml", p, uas.port,
+                       keys={"ruri": ruri(uas.port)}, timeout=20, wait=False)
+        deadline = time.monotonic() + 10
+        while True:
+            dlgs = rpc("dlg.list")
+            if dlgs and dlgs[0]["state"] == 4:
+                break
+            assert time.monotonic() < deadline, dlgs
+            time.sleep(0.1)
+        d = dlgs[0]
+        assert rpc("dlg.end_dlg", [d["h_entry"], d["h_id"]]) == {}
+        ended_at = time.monotonic()
+        # the caller answers its BYE at once
+        assert uac.wait(10) == 0, uac.explain()
+        assert uas.wait(10) == 0, uas.explain()
+        still = rpc("dlg.list")
+        if time.monotonic() - ended_at < 2.5:  # else the machine stalled
+            assert [x["state"] for x in still] == [4], still
+            assert rpc("stats.fetchn", ["active_dialogs"]) == \
+                {"dialog.active_dialogs": 1}
+        # the callee's BYE reached the black hole and got no answer
+        data, _ = hole.recvfrom(65535)
+        while not data.startswith(b"BYE "):
+            data, _ = hole.recvfrom(65535)
+        assert b'Reason: SIP;cause=200;text="mi_terminated"' in data
+        deadline = time.monotonic() + 10
+        while rpc("stats.fetchn", ["active_dialogs"]) != \
+                {"dialog.active_dialogs": 0}:
+            assert time.monotonic() < deadline, rpc("dlg.list")
+            time.sleep(0.1)
+        # not before the callee's BYE timed out
+        assert time.monotonic() - ended_at >= 2.5
+        assert [x["state"] for x in rpc("dlg.list")] in ([5], [])
+    finally:
+        hole.close()
 
 
 # --------------------------------------------------------------------------

@@ -137,6 +137,15 @@ static int configure_dialogs(struct app *a, char *err, size_t errsize)
 	d->early_terminate_code =
 	        (unsigned)cfg_int(c, "ims_dialog", "early_terminate_code",
 	                          d->early_terminate_code);
+	s = cfg_str(c, "ims_dialog", "event_callback", "");
+	if (strlen(s) >= sizeof(d->event_callback)) {
+		snprintf(err, errsize,
+		         "%s: ims_dialog event_callback: a function name of "
+		         "at most %zu characters",
+		         a->cfg_path, sizeof(d->event_callback) - 1);
+		return EINVAL;
+	}
+	snprintf(d->event_callback, sizeof(d->event_callback), "%s", s);
 	char why[256];
 	if (profile_registry_new(
 	            &a->profiles,

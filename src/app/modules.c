@@ -121,7 +121,7 @@ static const struct cfg_param_def dialog_params[] = {
         {"early_terminate_code", CFG_INT, 300, 699, false, NULL,
          "final reply when a ringing call is terminated", NULL},
         {"event_callback", CFG_STR, NOLIMIT, false, NULL,
-         "accepted; events are not implemented yet", NULL},
+         "Lua function called with dialog:start/end/failed/timeout", NULL},
         {"enable_stats", CFG_INT, 0, 1, false, NULL, "accepted", NULL},
         {"initial_cbs_inscript", CFG_INT, 0, 1, false, NULL, "accepted", NULL},
         {"db_url", CFG_STR, NOLIMIT, false, NULL, "accepted", NULL},

@@ -395,11 +395,31 @@ static unsigned lifetime_of(struct dlg_shard *ds, struct tm_ctx *ctx)
 
 /* -------------------------------------------------- state changes */
 
+/*
+ * event_callback (Kamailio's dialog module): the script function named
+ * there runs with the event's name as argument and d as the current
+ * dialog; msg is the message that caused it (NULL: none, e.g. a timer).
+ */
+static void dlg_event(struct dlg *d, const char *event, struct sip_msg *msg)
+{
+	struct dlg_msg_ctx mc;
+
+	if (d->ds->cfg->event_callback[0] == '\0')
+		return;
+	memset(&mc, 0, sizeof(mc));
+	mc.dlg = d;
+	mc.status_after = d->state;
+	tm_run_event(d->ds->tm, d->ds->cfg->event_callback, event, msg, &mc);
+}
+
 /* Entering state 5: counters follow the transition, so they cannot
- * drift; the record lingers end_timeout for late requests (§13 #8). */
-static void set_deleted(struct dlg *d, bool failed)
+ * drift; the record lingers end_timeout for late requests (§13 #8). The
+ * event is dialog:failed for a call never answered, else dialog:end; msg
+ * caused it (may be NULL). */
+static void set_deleted(struct dlg *d, bool failed, struct sip_msg *msg)
 {
 	struct dlg_stats *st = &d->ds->stats;
+	bool answered = d->state >= DLG_STATE_CONFIRMED_NA;
 
 	if (d->state == DLG_STATE_DELETED)
 		return;
@@ -419,6 +439,7 @@ static void set_deleted(struct dlg *d, bool failed)
 		d->inv = NULL;
 	}
 	arm(d, d->ds->cfg->end_timeout);
+	dlg_event(d, answered ? "dialog:end" : "dialog:failed", msg);
 }
 
 static void set_early(struct dlg *d)
@@ -750,11 +771,12 @@ static void reply_out(struct tm_trans *t, struct sip_msg *rpl, unsigned code,
 			set_confirmed_na(d);
 			dlg_run_cbs(d, DLGCB_CONFIRMED_NA, req, rpl,
 			            DLG_DIR_UPSTREAM);
+			dlg_event(d, "dialog:start", rpl);
 		}
 		return;
 	}
 	if (d->state <= DLG_STATE_EARLY) {
-		set_deleted(d, true);
+		set_deleted(d, true, rpl);
 		dlg_run_cbs(d, DLGCB_FAILED, req, rpl, DLG_DIR_UPSTREAM);
 	}
 }
@@ -882,7 +904,7 @@ static void in_dialog(struct tm_ctx *ctx, struct dlg *d, bool downstream)
 			dlg_run_cbs(d, DLGCB_REQ_WITHIN, m, NULL, dir);
 			break;
 		}
-		set_deleted(d, d->state <= DLG_STATE_EARLY);
+		set_deleted(d, d->state <= DLG_STATE_EARLY, m);
 		/* Ours crossed theirs: TERMINATED fired when we decided. */
 		if (!d->terminating)
 			dlg_run_cbs(d, DLGCB_TERMINATED, m, NULL, dir);
@@ -949,7 +971,7 @@ static void bye_done(void *arg, unsigned code, struct sip_msg *rpl)
 		d->refs--;
 	if (d->byes_pending && --d->byes_pending == 0 &&
 	    d->state != DLG_STATE_DELETED) {
-		set_deleted(d, false);
+		set_deleted(d, false, rpl);
 		terminated_confirmed(d, NULL, rpl, DLG_DIR_NONE);
 	}
 }
@@ -1090,21 +1112,26 @@ static void dlg_timer_fired(struct tmr *t, void *arg)
 			               SLICE_LIT("Request Timeout"),
 			               SLICE_NULL);
 		if (d->state != DLG_STATE_DELETED) {
-			set_deleted(d, true);
+			set_deleted(d, true, NULL);
 			dlg_run_cbs(d, DLGCB_FAILED, NULL, NULL, DLG_DIR_NONE);
 		}
 		break;
 	case DLG_STATE_CONFIRMED_NA:
 	case DLG_STATE_CONFIRMED:
 		if (d->terminating) {
-			set_deleted(d, false);
+			set_deleted(d, false, NULL);
 			terminated_confirmed(d, NULL, NULL, DLG_DIR_NONE);
 			break;
 		}
 		ds->stats.expired++;
 		dlg_run_cbs(d, DLGCB_EXPIRED, NULL, NULL, DLG_DIR_NONE);
+		dlg_event(d, "dialog:timeout", NULL);
+		/* The callback may have ended or re-armed the call. */
+		if (d->state == DLG_STATE_DELETED || d->terminating ||
+		    tmr_pending(&d->timer))
+			break;
 		if (terminate(d, SIDE_BOTH, SLICE_LIT("dialog_timeout")) < 0)
-			set_deleted(d, false);
+			set_deleted(d, false, NULL);
 		break;
 	default:
 		/* end_timeout: the lingering record goes, once no

@@ -409,7 +409,7 @@ void script_run(void *script, struct tm_ctx *ctx, enum tm_route_type rt,
 	/* Relative to whatever C function is running now: a nested run
 	 * starts inside a KSR call. */
 	base = lua_gettop(L);
-	if (!lua_checkstack(L, 3)) {
+	if (!lua_checkstack(L, 4)) {
 		LOG_ERR("script: %s: Lua stack exhausted", fn);
 		return;
 	}
@@ -421,8 +421,10 @@ void script_run(void *script, struct tm_ctx *ctx, enum tm_route_type rt,
 			LOG_ERR("script: route function %s is not defined", fn);
 		return;
 	}
+	if (ctx->event)
+		lua_pushstring(L, ctx->event);
 	s->cur = &frame;
-	rc = lua_pcall(L, 0, 0, base + 1);
+	rc = lua_pcall(L, ctx->event ? 1 : 0, 0, base + 1);
 	s->cur = frame.prev;
 	if (rc != LUA_OK && lua_touserdata(L, -1) != (const void *)&exit_marker)
 		route_failed(s, ctx, rt, fn, rc, frame.answered);

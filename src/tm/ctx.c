@@ -32,6 +32,35 @@ void tm_run_route(struct tm_shard *sh, struct tm_ctx *ctx,
 		sh->script.run(sh->script.script, ctx, rt, fn);
 }
 
+/* Kamailio's faked message of event routes without one. */
+static const char faked_request[] =
+        "OPTIONS sip:you@127.0.0.1 SIP/2.0\r\n"
+        "Via: SIP/2.0/UDP 127.0.0.1;branch=z9hG4bKevent\r\n"
+        "From: <sip:you@127.0.0.1>;tag=123\r\n"
+        "To: <sip:you@127.0.0.1>\r\n"
+        "Call-ID: 123\r\n"
+        "CSeq: 1 OPTIONS\r\n"
+        "Content-Length: 0\r\n\r\n";
+
+void tm_run_event(struct tm_shard *sh, const char *fn, const char *event,
+                  struct sip_msg *msg, void *dlg_ctx)
+{
+	struct tm_ctx ctx;
+
+	if (msg == NULL) {
+		if (!sh->faked_ready &&
+		    sip_msg_parse(&sh->faked, faked_request,
+		                  sizeof(faked_request) - 1, &sh->cfg->limits))
+			return;
+		sh->faked_ready = true;
+		msg = &sh->faked;
+	}
+	tm_ctx_init(&ctx, sh, TM_ROUTE_EVENT, msg, NULL, NULL);
+	ctx.dlg_ctx = dlg_ctx;
+	ctx.event = event;
+	tm_run_route(sh, &ctx, TM_ROUTE_EVENT, fn);
+}
+
 /* Strings of the edits live with the transaction once there is one, in
  * the per-message arena before. */
 static struct arena *edits_arena(struct tm_ctx *ctx)
@@ -445,7 +474,7 @@ int tm_t_relay(struct tm_ctx *ctx, const char *proto, struct slice host,
 	uint32_t mf;
 	int ret;
 
-	if (!m->is_request)
+	if (!m->is_request || ctx->route == TM_ROUTE_EVENT)
 		return -1;
 	if (m->method_id == SIP_METHOD_CANCEL && ctx->route == TM_ROUTE_REQUEST)
 		return relay_cancel(ctx);

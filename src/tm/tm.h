@@ -69,6 +69,8 @@ enum tm_route_type {
 	TM_ROUTE_BRANCH,
 	TM_ROUTE_ONREPLY,
 	TM_ROUTE_REPLY, /* core reply route, for every reply received */
+	TM_ROUTE_EVENT, /* an event callback (dialog:start ...): nothing to
+	                   relay or answer */
 };
 
 struct tm_script {
@@ -79,15 +81,30 @@ struct tm_script {
 	void *script;
 };
 
-/* Per-shard statistics (summed over shards on read). */
+/*
+ * Per-shard statistics, written by the shard's worker only. Counters only
+ * grow; the last two fields are levels. tm_register_stats() publishes them
+ * as the groups "core", "tmx" and "sl" (src/tm/stats.c says what each
+ * counts).
+ */
 struct tm_stats {
+	/* group core: every message, after it reached its owning shard */
+	uint64_t rcv_requests, rcv_replies;
+	uint64_t fwd_requests, fwd_replies;
+	uint64_t drop_requests, drop_replies;
+	uint64_t err_requests, err_replies;
+	uint64_t bad_msg_hdr; /* unparsable, counted where it was read */
+	/* group tmx */
 	uint64_t uas_trans, uac_trans;
-	uint64_t replies[7]; /* replies relayed upstream, by class 1..6 */
-	uint64_t local_replies;
+	uint64_t completed[7]; /* transactions by class of final reply */
+	uint64_t rpl_received, rpl_relayed, rpl_absorbed, rpl_generated;
 	uint64_t retransmissions;
-	uint64_t rx_requests, rx_replies, tx_requests, tx_replies;
-	uint64_t drops, parse_errors;
-	uint64_t active; /* transactions alive now */
+	/* group sl: stateless replies by class */
+	uint64_t sl_replies[7];
+	uint64_t sl_failures;
+	/* levels */
+	uint64_t active;  /* transactions in memory */
+	uint64_t waiting; /* of those, lingering after their end */
 };
 
 struct tm_shard *tm_shard_new(struct worker *w, const struct tm_config *cfg,
@@ -95,6 +112,13 @@ struct tm_shard *tm_shard_new(struct worker *w, const struct tm_config *cfg,
 void tm_shard_free(struct tm_shard *sh);
 size_t tm_shard_active(const struct tm_shard *sh);
 const struct tm_stats *tm_shard_stats(const struct tm_shard *sh);
+/*
+ * Registers the statistics groups "core", "tmx" and "sl" with mgmt's
+ * registry (start-up, once). They are read on each worker from the shard
+ * of(w) returns there (NULL: none yet, or gone). 0 or stats_register()'s
+ * error.
+ */
+int tm_register_stats(struct tm_shard *(*of)(struct worker *w));
 /* Bytes held by live transactions of this shard. */
 size_t tm_shard_bytes(const struct tm_shard *sh);
 
@@ -142,7 +166,18 @@ struct tm_ctx {
 	struct slice route_params;  /* params of our Route entry that
 	                               loose_route() consumed */
 	void *dlg_ctx;              /* the dialog layer's per-message context */
+	const char *event; /* event route: the function's one argument */
 };
+
+/*
+ * Runs the script function fn(event) as an event route (Kamailio's
+ * event_callback): msg is the message that caused the event (borrowed;
+ * NULL: a fixed faked OPTIONS request, as Kamailio gives event routes
+ * without one); dlg_ctx becomes ctx->dlg_ctx. Nothing can be relayed or
+ * answered from it. Safe to call while another route runs.
+ */
+void tm_run_event(struct tm_shard *sh, const char *fn, const char *event,
+                  struct sip_msg *msg, void *dlg_ctx);
 
 /* Request-URI as the script sees it ($ru): the new one if set. */
 struct slice tm_ctx_ruri(struct tm_ctx *ctx);

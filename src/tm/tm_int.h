@@ -136,8 +136,10 @@ struct tm_shard {
 	uint32_t nslots, free_head;
 	uint32_t *free_next;
 
-	struct sip_msg msg;  /* scratch parse of the message being handled */
-	struct sip_msg msg2; /* a second one (reply routes, CANCEL) */
+	struct sip_msg msg;   /* scratch parse of the message being handled */
+	struct sip_msg msg2;  /* a second one (reply routes, CANCEL) */
+	struct sip_msg faked; /* event routes without a message */
+	bool faked_ready;
 	char arena_buf[16384];
 	struct arena arena;
 	char out[65536]; /* outgoing message being built */

@@ -197,6 +197,56 @@ def test_terminated_when_both_byes_answered(dlg_proxy_rpc, sipp):
         hole.close()
 
 
+_EVENT = re.compile(r"EVENT (dialog:\w+) callid=(\S+) status=(\d+) ci=(\S+)")
+
+
+def events(p, callid):
+    """(event, $DLG_status) the event_callback logged for callid, in order;
+    the dialog is current in the callback: $dlg(callid) is the call's."""
+    return [(m.group(1), int(m.group(3))) for m in _EVENT.finditer(p.log_text())
+            if m.group(2) == callid]
+
+
+def wait_events(p, callid, want, timeout=10):
+    deadline = time.monotonic() + timeout
+    while events(p, callid) != want:
+        assert time.monotonic() < deadline, (events(p, callid), p.log_tail())
+        time.sleep(0.1)
+
+
+def test_event_callback(dlg_proxy, sipp):
+    p = dlg_proxy("dialog.lua", subst={"REASON": "unused"},
+                  modparams={("ims_dialog", "event_callback"): "ksr_dialog_event",
+                             ("ims_dialog", "default_timeout"): 2})
+    # answered and hung up by the caller: start (state 3), end (state 5)
+    uas = sipp.uas("uas_call.xml")
+    uac = sipp.uac("uac_call.xml", p, uas.port, keys={"ruri": ruri(uas.port)})
+    assert uac.rc == 0, uac.explain()
+    callid = requests(uas.received(), "INVITE")[0].call_id
+    wait_events(p, callid, [("dialog:start", 3), ("dialog:end", 5)])
+    # rejected: failed, with the 486 as the event's message
+    uas = sipp.uas("uas_busy.xml", name="uas_busy")
+    uac = sipp.uac("uac_busy.xml", p, uas.port, name="uac_busy",
+                   keys={"ruri": ruri(uas.port)})
+    assert uac.rc == 0, uac.explain()
+    callid = requests(uas.received(), "INVITE")[0].call_id
+    wait_events(p, callid, [("dialog:failed", 5)])
+    # lifetime over: timeout while confirmed, then end once the BYEs the
+    # proxy sent are answered; a timer event has no message: $ci is the
+    # faked request's
+    uas = sipp.uas("uas_call.xml", name="uas_timeout")
+    uac = sipp.uac("dlg_uac_wait_bye.xml", p, uas.port, name="uac_timeout",
+                   keys={"ruri": ruri(uas.port)}, timeout=20)
+    assert uac.rc == 0, uac.explain()
+    assert uas.wait(10) == 0, uas.explain()
+    callid = requests(uas.received(), "INVITE")[0].call_id
+    wait_events(p, callid, [("dialog:start", 3), ("dialog:timeout", 4),
+                            ("dialog:end", 5)])
+    timeout_line = [m for m in _EVENT.finditer(p.log_text())
+                    if m.group(1) == "dialog:timeout"][0]
+    assert timeout_line.group(4) == "123", timeout_line.group(0)
+
+
 # --------------------------------------------------------------------------
 # helpers of the tests below
 # --------------------------------------------------------------------------

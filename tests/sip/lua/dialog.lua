@@ -51,3 +51,11 @@ function ksr_request_route()
     end
     relay()
 end
+
+-- modparam("ims_dialog", "event_callback", "ksr_dialog_event") makes the
+-- engine call this with the dialog current.
+function ksr_dialog_event(evname)
+    KSR.info("EVENT " .. evname .. " callid=" .. tostring(KSR.pv.get("$dlg(callid)"))
+             .. " status=" .. tostring(KSR.pv.get("$DLG_status"))
+             .. " ci=" .. tostring(KSR.pv.get("$ci")) .. "\n")
+end

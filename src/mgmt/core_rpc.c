@@ -135,7 +135,8 @@ static pthread_once_t builtins_once = PTHREAD_ONCE_INIT;
 static void register_builtins(void)
 {
 	if (rpc_register(builtins, sizeof(builtins) / sizeof(builtins[0])) ||
-	    rpc_register(&jrpc_echo_method, 1))
+	    rpc_register(&jrpc_echo_method, 1) || stats_register_methods() ||
+	    metrics_register_page())
 		LOG_ERR("rpc: cannot register the built-in methods");
 }
 

@@ -28,6 +28,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "core/cfg.h"
 #include "net/net.h"
@@ -197,6 +198,89 @@ int rpc_for_each_shard(struct rpc_ctx *ctx, rpc_shard_fn *fn, void *arg);
  */
 int rpc_on_shard(struct rpc_ctx *ctx, unsigned i, rpc_shard_fn *fn, void *arg);
 
+/* ----------------------------------------------------------- statistics */
+
+/*
+ * The one registry of statistics. A component writes each group once: a
+ * static table of struct stat_def (name, kind, how it is read, help) and
+ * the functions that read its values. Every consumer serves every group
+ * from it: stats.get_statistics, stats.fetch, stats.fetchn,
+ * stats.reset_statistics, stats.clear_statistics (Kamailio's names,
+ * parameters and reply shapes) and GET /metrics (Prometheus text format,
+ * <prefix><group>_<name>). The server adds group "shard" itself: one
+ * queue_depth_<i> gauge per worker.
+ *
+ * It lives in mgmt rather than core because reading it is management
+ * work: per-shard values are summed on each worker's own thread by the
+ * jobs of rpc_for_each_shard(), process values are read on the
+ * management thread, and both consumers are methods and pages.
+ *
+ * Components keep counters that only grow and are written by their own
+ * thread alone; reset_statistics never writes them but remembers the
+ * value read at the reset and reports the difference (gauges are never
+ * reset). $stat() in Lua reads the components' raw counters.
+ */
+enum stat_kind {
+	STAT_COUNTER, /* only grows; reset_statistics restarts it at 0 */
+	STAT_GAUGE,   /* a level now, up and down; never reset */
+};
+
+enum stat_scope {
+	STAT_SHARD,   /* one value per worker, summed on the workers' threads */
+	STAT_PROCESS, /* one value, read on the management thread */
+};
+
+struct stat_def {
+	const char *name; /* [A-Za-z0-9_]+, Kamailio's where it has one */
+	enum stat_kind kind;
+	enum stat_scope scope;
+	const char *help; /* one line, for # HELP */
+};
+
+struct stat_group {
+	const char *name;             /* [A-Za-z0-9_]+: "core", "tmx" */
+	const struct stat_def *stats; /* n entries, static const */
+	size_t n;
+	/* Adds worker w's values of the STAT_SHARD entries to v[i] (v has
+	 * n entries; the others are left alone). Runs on w's thread and
+	 * must be short, like an rpc_shard_fn. NULL without such entries. */
+	void (*shard_read)(struct worker *w, int64_t *v, void *arg);
+	/* Writes v[i] of the STAT_PROCESS entries, on the management
+	 * thread (rt may be NULL). NULL without such entries. */
+	void (*process_read)(struct rt *rt, int64_t *v, void *arg);
+	void *arg;
+};
+
+/*
+ * Adds group g (borrowed for the process lifetime: static const), at
+ * start-up, before mgmt_start. Returns 0; EEXIST when a group of that
+ * name exists ("shard" is the server's); EINVAL for a bad or empty name,
+ * a name twice in the table, or an entry its reader does not cover;
+ * ENOSPC, ENOMEM.
+ */
+int stats_register(const struct stat_group *g);
+
+/* What a metrics function writes into: opaque. */
+struct metrics_out;
+typedef void metrics_fn(struct metrics_out *out, void *arg);
+
+/*
+ * Families with labels that only GET /metrics shows (dialog profile
+ * sizes): fn(out, arg) runs on the management thread at every scrape,
+ * after the registry's groups, and writes with metrics_family() and
+ * metrics_sample(). It must only read what any thread may read. 0,
+ * EINVAL (fn NULL), ENOSPC.
+ */
+int metrics_register(metrics_fn *fn, void *arg);
+/* Starts family <prefix><name> (name sanitised as the groups' names). */
+void metrics_family(struct metrics_out *out, const char *name,
+                    enum stat_kind kind, const char *help);
+/* A sample of the current family: npairs labels, labels[2k] a name
+ * ([A-Za-z_][A-Za-z0-9_]*) and labels[2k+1] its value (any text: escaped
+ * here, invalid UTF-8 replaced). */
+void metrics_sample(struct metrics_out *out, const char *const *labels,
+                    size_t npairs, int64_t v);
+
 /* --------------------------------------------------------------- server */
 
 struct mgmt_config {
@@ -212,14 +296,22 @@ struct mgmt_config {
 	size_t max_request;        /* 0: MGMT_MAX_REQUEST */
 	unsigned shard_timeout_ms; /* per worker; 0: 2000 */
 	bool pretty;               /* indented HTTP replies */
+	/* Start of every /metrics name but the process_* ones (copied);
+	 * NULL: MGMT_METRICS_PREFIX. Characters outside [A-Za-z0-9_]
+	 * become '_'. */
+	const char *metrics_prefix;
 };
+
+#define MGMT_METRICS_PREFIX "imsdlg_"
 
 struct mgmt;
 
 /*
  * Fills out from the loaded configuration: rpc_listen (repeatable),
- * rpc_token, modparam("jsonrpcs", "pretty_format"). Strings are borrowed
- * from c. Fails (EINVAL, message in err) for more than MGMT_MAX_LISTEN.
+ * rpc_token, modparam("jsonrpcs", "pretty_format"), metrics_prefix (else
+ * Kamailio's modparam("xhttp_prom", "xhttp_prom_beginning")). Strings are
+ * borrowed from c. Fails (EINVAL, message in err) for more than
+ * MGMT_MAX_LISTEN.
  */
 int mgmt_config_from_cfg(struct mgmt_config *out, const struct cfg *c,
                          char *err, size_t errsize);

@@ -68,6 +68,73 @@ void jrpc_page(struct mgmt *m, const struct mgmt_page *page,
 /* The server a call runs in. */
 struct mgmt *rpc_server(const struct rpc_ctx *ctx);
 
+/* ----------------------------------------------------------- statistics */
+
+#define STATS_MAX_GROUPS 32
+#define METRICS_MAX_FNS  8 /* metrics_register() functions */
+
+/* The values of every group at one moment (stats.c), for one call. */
+struct stats_snap {
+	size_t n; /* groups, sorted by name */
+	struct stats_snap_group {
+		const struct stat_group *g;
+		int64_t *base; /* the registry's reset points; NULL: none */
+		int64_t *v;    /* raw values, n of the group */
+		bool *sel;     /* chosen by stats_snap_select() */
+	} e[STATS_MAX_GROUPS + 1];
+};
+
+/* The groups of the registry and of the call's server, sorted by name,
+ * without values yet. ENOMEM (fault set). */
+int stats_snap_init(struct stats_snap *s, struct rpc_ctx *ctx);
+/* Reads every value: one pass over the workers (when a group has
+ * per-shard entries), then the process values. 0 or the errno of
+ * rpc_for_each_shard (fault set). */
+int stats_snap_read(struct stats_snap *s, struct rpc_ctx *ctx);
+/* Entry i of group e as reported: a counter minus its reset point. */
+int64_t stats_snap_value(const struct stats_snap *s, size_t e, size_t i);
+void stats_snap_fini(struct stats_snap *s);
+
+/* The server's own group "shard" (queue_depth_<i> per worker of its
+ * runtime): made by mgmt_start, freed by mgmt_stop. */
+int stats_server_init(struct mgmt *m);
+void stats_server_fini(struct mgmt *m);
+/* stats.* methods and the /metrics page, with the built-ins. */
+int stats_register_methods(void);
+int metrics_register_page(void);
+/* metrics_register()'s functions, for the page: copies up to max. */
+size_t metrics_fns(metrics_fn **fns, void **args, size_t max);
+
+/* ------------------------------------------------- Prometheus text 0.0.4 */
+
+/* A growing text; failed (and empty) once an allocation failed. */
+struct prom_buf {
+	char *p;
+	size_t len, cap;
+	bool failed;
+};
+
+#define PROM_NAME_MAX 256
+
+void prom_buf_fini(struct prom_buf *b);
+/*
+ * A metric name made of prefix, group (NULL: none) with '_', and name:
+ * every character outside [A-Za-z0-9_] becomes '_', and '_' goes first
+ * when it would start with a digit. Case is kept (Kamailio's xhttp_prom
+ * keeps it: kamailio_tmx_UAS_transactions). Cut to size - 1; returns the
+ * length.
+ */
+size_t prom_name(char *dst, size_t size, const char *prefix, const char *group,
+                 const char *name);
+/* "# HELP name help" (backslash and newline escaped) and "# TYPE name
+ * counter|gauge". */
+void prom_family(struct prom_buf *b, const char *name, enum stat_kind kind,
+                 const char *help);
+/* "name{l1="v1",...} value": label values escaped (\\, \", \n) and
+ * made valid UTF-8 (U+FFFD for a bad byte). */
+void prom_sample(struct prom_buf *b, const char *name,
+                 const char *const *labels, size_t npairs, const char *value);
+
 /* --------------------------------------------------------------- server */
 
 enum mgmt_ep_kind {
@@ -120,6 +187,11 @@ struct mgmt {
 
 	struct mgmt_ep eps[MGMT_MAX_LISTEN];
 	unsigned neps;
+	char metrics_prefix[64];
+	/* Group "shard": one gauge per worker, names made at start. */
+	struct stat_group shard_group;
+	struct stat_def *shard_defs;
+	char *shard_names;
 	struct uconn *conns; /* open UNIX clients */
 	unsigned nconns;
 };

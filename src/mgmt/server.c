@@ -143,6 +143,11 @@ int mgmt_config_from_cfg(struct mgmt_config *out, const struct cfg *c,
 	}
 	mc.token_file = cfg_str(c, NULL, "rpc_token", NULL);
 	mc.pretty = cfg_int(c, "jsonrpcs", "pretty_format", 0) != 0;
+	/* Ours first; Kamailio's xhttp_prom knob so that its configuration
+	 * keeps its metric names. */
+	mc.metrics_prefix =
+	        cfg_str(c, NULL, "metrics_prefix",
+	                cfg_str(c, "xhttp_prom", "xhttp_prom_beginning", NULL));
 	*out = mc;
 	return 0;
 }
@@ -1016,7 +1021,16 @@ int mgmt_start(struct mgmt **out, const struct mgmt_config *cfg, char *err,
 	}
 	m->cfg = *cfg;
 	memset(m->cfg.listen, 0, sizeof(m->cfg.listen)); /* borrowed */
+	m->cfg.metrics_prefix = NULL;                    /* copied: */
+	snprintf(m->metrics_prefix, sizeof(m->metrics_prefix), "%s",
+	         cfg->metrics_prefix ? cfg->metrics_prefix
+	                             : MGMT_METRICS_PREFIX);
 	m->started = time(NULL);
+	if (stats_server_init(m) != 0) {
+		snprintf(err, errsize, "rpc: out of memory");
+		e = ENOMEM;
+		goto fail;
+	}
 	m->sync = shard_sync_new();
 	if (m->sync == NULL) {
 		snprintf(err, errsize, "rpc: out of memory");
@@ -1108,5 +1122,6 @@ void mgmt_stop(struct mgmt *m)
 	if (m->loop_init && uv_loop_close(&m->loop) != 0)
 		LOG_AT(LL_BUG, "rpc: loop closed with handles open");
 	shard_sync_unref(m->sync);
+	stats_server_fini(m);
 	free(m);
 }

@@ -35,6 +35,9 @@ struct app {
 	struct dlg_config dlg;
 	struct dlg_shard **dlg_shards; /* one per worker, for sums */
 	struct profile_registry *profiles;
+	/* modparam("ims_dialog", "metrics_profiles"): shown on /metrics */
+	const struct profile **metrics_profiles;
+	size_t nmetrics_profiles;
 	char script_path[4096];
 	struct rt *rt;
 };
@@ -82,6 +85,56 @@ static int add_listener(struct app *a, const char *spec, const char *where,
 		return EINVAL;
 	}
 	a->nlisteners++;
+	return 0;
+}
+
+/* modparam("ims_dialog", "metrics_profiles", "p1;p2"): names of defined
+ * profiles, ';'-separated, blanks around a name ignored. */
+static int metrics_profiles(struct app *a, char *err, size_t errsize)
+{
+	const struct cfg_entry *e =
+	        cfg_get(a->cfg, "ims_dialog", "metrics_profiles");
+	const char *s = e ? e->v.s : NULL;
+
+	if (s == NULL)
+		return 0;
+	a->metrics_profiles = calloc(profile_count(a->profiles) + 1,
+	                             sizeof(*a->metrics_profiles));
+	if (a->metrics_profiles == NULL) {
+		snprintf(err, errsize, "%s: out of memory", a->cfg_path);
+		return ENOMEM;
+	}
+	while (*s) {
+		size_t len = strcspn(s, ";");
+		struct slice name = slice_make(s, len);
+		const struct profile *p;
+		bool dup = false;
+
+		while (name.len && (*name.p == ' ' || *name.p == '\t')) {
+			name.p++;
+			name.len--;
+		}
+		while (name.len && (name.p[name.len - 1] == ' ' ||
+		                    name.p[name.len - 1] == '\t'))
+			name.len--;
+		s += len + (s[len] == ';');
+		if (name.len == 0)
+			continue;
+		p = profile_find(a->profiles, name);
+		if (p == NULL) {
+			cfg_entry_error(
+			        e, err, errsize,
+			        "ims_dialog metrics_profiles: no profile "
+			        "\"%.*s\" (profiles_no_value, "
+			        "profiles_with_value)",
+			        SLICE_ARG(name));
+			return EINVAL;
+		}
+		for (size_t i = 0; i < a->nmetrics_profiles; i++)
+			dup = dup || a->metrics_profiles[i] == p;
+		if (!dup)
+			a->metrics_profiles[a->nmetrics_profiles++] = p;
+	}
 	return 0;
 }
 
@@ -157,7 +210,7 @@ static int configure_dialogs(struct app *a, char *err, size_t errsize)
 	}
 	d->profiles = a->profiles;
 	a->tm.hooks = &dlg_tm_hooks;
-	return 0;
+	return metrics_profiles(a, err, errsize);
 }
 
 static int configure(struct app *a, const char *const *cli_listen,
@@ -289,6 +342,15 @@ static void on_rx(struct worker *w, const struct net_rx *rx)
 		rt_forward_rx(rt, owner, rx);
 }
 
+/* For the statistics read on each worker: NULL before the shard exists
+ * (a worker runs no job after shard_fini). */
+static struct tm_shard *tm_of(struct worker *w)
+{
+	struct shard *s = worker_shard(w);
+
+	return s ? s->tm : NULL;
+}
+
 static size_t shard_busy(struct worker *w)
 {
 	struct shard *s = worker_shard(w);
@@ -403,6 +465,12 @@ int main(int argc, char **argv)
 		cfg_free(a.cfg);
 		return 1;
 	}
+	if (tm_register_stats(tm_of) ||
+	    app_register_profile_metrics(a.metrics_profiles,
+	                                 a.nmetrics_profiles)) {
+		fprintf(stderr, "imsdlgd: cannot register the statistics\n");
+		return 1;
+	}
 	if (a.dialogs) {
 		a.dlg_shards = calloc(a.children, sizeof(*a.dlg_shards));
 		if (a.dlg_shards == NULL || dlg_register_script() ||
@@ -498,6 +566,7 @@ int main(int argc, char **argv)
 	mgmt_stop(mgmt);
 	rt_free(a.rt);
 	free(a.dlg_shards);
+	free(a.metrics_profiles);
 	profile_registry_free(a.profiles);
 	cfg_free(a.cfg);
 	if (pidfile)

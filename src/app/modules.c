@@ -13,6 +13,18 @@
 
 static const char *const debug_aliases[] = {"log_level", NULL};
 
+/* What a Prometheus name may hold, short enough for mgmt's copy. */
+static const char *metrics_prefix_check(const struct cfg_value *v)
+{
+	size_t n = 0;
+
+	for (const char *c = v->s; c && *c; c++, n++)
+		if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') ||
+		      (*c >= '0' && *c <= '9') || *c == '_'))
+			return "letters, digits and '_' only";
+	return n > 63 ? "at most 63 characters" : NULL;
+}
+
 static const struct cfg_param_def globals[] = {
         {"listen", CFG_STR, NOLIMIT, true, NULL,
          "[proto:]addr[:port] [advertise addr:port]", NULL},
@@ -45,6 +57,10 @@ static const struct cfg_param_def globals[] = {
          "http:[ADDR:]PORT or unix:PATH; repeatable", NULL},
         {"rpc_token", CFG_STR, NOLIMIT, false, NULL,
          "file holding the bearer token HTTP RPC requests must carry", NULL},
+        {"metrics_prefix", CFG_STR, NOLIMIT, false, metrics_prefix_check,
+         "start of the /metrics names (imsdlg_; kamailio_ for "
+         "Kamailio's)",
+         NULL},
 };
 
 static const struct cfg_param_def tm_params[] = {
@@ -107,9 +123,11 @@ static const struct cfg_param_def dialog_params[] = {
          "0 cookie, 1 cookie then tags, 2 tags", NULL},
         {"detect_spirals", CFG_INT, 0, 1, false, NULL, "0 or 1", NULL},
         {"profiles_with_value", CFG_STR, NOLIMIT, false, NULL,
-         "accepted; profiles are not implemented yet", NULL},
+         "profiles whose members carry a value, ';'-separated", NULL},
         {"profiles_no_value", CFG_STR, NOLIMIT, false, NULL,
-         "accepted; profiles are not implemented yet", NULL},
+         "profiles without values, ';'-separated", NULL},
+        {"metrics_profiles", CFG_STR, NOLIMIT, false, NULL,
+         "profiles whose sizes GET /metrics shows, ';'-separated", NULL},
         {"bridge_controller", CFG_STR, NOLIMIT, false, NULL,
          "stored for refer/bridge", NULL},
         {"early_timeout", CFG_INT, 1, 1 << 30, false, NULL,
@@ -149,6 +167,19 @@ static const struct cfg_param_def jsonrpcs_params[] = {
          "accepted; use rpc_listen=http:ADDR:PORT", NULL},
 };
 
+/* Kamailio's xhttp_prom, so that its configuration keeps its names: the
+ * page itself is always there (docs/metrics.md). */
+static const struct cfg_param_def xhttp_prom_params[] = {
+        {"xhttp_prom_beginning", CFG_STR, NOLIMIT, false, metrics_prefix_check,
+         "start of the /metrics names (metrics_prefix wins)", NULL},
+        {"xhttp_prom_stats", CFG_STR, NOLIMIT, false, NULL,
+         "accepted; /metrics shows every statistic", NULL},
+        {"xhttp_prom_buf_size", CFG_INT, 0, 1 << 30, false, NULL, "accepted",
+         NULL},
+        {"xhttp_prom_timeout", CFG_INT, 0, 1 << 30, false, NULL, "accepted",
+         NULL},
+};
+
 static const struct cfg_module_def modules[] = {
         {"tm", NULL, tm_params, COUNT(tm_params)},
         {"sl", NULL, NULL, 0},
@@ -163,7 +194,7 @@ static const struct cfg_module_def modules[] = {
         {"app_lua", NULL, app_lua_params, COUNT(app_lua_params)},
         {"jsonrpcs", NULL, jsonrpcs_params, COUNT(jsonrpcs_params)},
         {"xhttp", NULL, NULL, 0},
-        {"xhttp_prom", NULL, NULL, 0},
+        {"xhttp_prom", NULL, xhttp_prom_params, COUNT(xhttp_prom_params)},
         {"ctl", NULL, NULL, 0},
 };
 

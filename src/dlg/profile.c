@@ -657,6 +657,31 @@ void profile_foreach_member(const struct profile *cp, struct slice value,
 	}
 }
 
+void profile_foreach_value(const struct profile *cp,
+                           void (*fn)(struct slice value, size_t members,
+                                      void *arg),
+                           void *arg)
+{
+	struct profile *p = mut(cp);
+
+	if (!p->has_value)
+		return;
+	/* A value has one entry, in the stripe of its hash, and an entry
+	 * with no member is gone: one stripe at a time, every entry. */
+	for (unsigned i = 0; i < NSTRIPES; i++) {
+		struct stripe *st = &p->stripes[i];
+
+		pthread_mutex_lock(&st->mx);
+		for (size_t b = 0; b < st->nbuckets; b++)
+			for (const struct profile_entry *e = st->buckets[b]; e;
+			     e = e->chain)
+				if (e->count > 0)
+					fn(slice_make(e->value, e->len),
+					   e->count, arg);
+		pthread_mutex_unlock(&st->mx);
+	}
+}
+
 size_t profile_bytes(const struct profile_registry *r)
 {
 	size_t n = r->fixed_bytes;

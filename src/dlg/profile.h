@@ -136,6 +136,19 @@ void profile_foreach_member(const struct profile *p, struct slice value,
                             void (*fn)(void *owner, unsigned shard, void *arg),
                             void *arg);
 
+/*
+ * Calls fn(value, members, arg) once for each value of p that has members
+ * now (any thread), in no particular order; nothing for a no-value
+ * profile (profile_size() gives its members). fn runs with a profile lock
+ * held: it must only copy (value is valid during the call) and call no
+ * profile function. Values joined or left meanwhile may or may not be
+ * reported; each value is reported at most once.
+ */
+void profile_foreach_value(const struct profile *p,
+                           void (*fn)(struct slice value, size_t members,
+                                      void *arg),
+                           void *arg);
+
 /* Bytes held by the registry and all memberships, for mem.info (any
  * thread; approximate while memberships change). */
 size_t profile_bytes(const struct profile_registry *r);

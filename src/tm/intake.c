@@ -96,23 +96,25 @@ static void process(struct tm_shard *sh, const struct net_rx *rx)
 	unsigned status;
 
 	if (!m->is_request) {
-		sh->stats.rx_replies++;
+		sh->stats.rcv_replies++;
 		tm_ctx_init(&ctx, sh, TM_ROUTE_REPLY, m, rx, NULL);
 		tm_run_route(sh, &ctx, TM_ROUTE_REPLY, NULL);
-		if (ctx.drop)
+		if (ctx.drop) {
+			sh->stats.drop_replies++;
 			return;
+		}
 		/* A malformed response is discarded (RFC 4475 §3.1.2.19). */
 		if (sip_msg_check(&status, m)) {
-			sh->stats.parse_errors++;
+			sh->stats.err_replies++;
 			return;
 		}
 		tm_reply_in(sh, m, rx);
 		return;
 	}
 
-	sh->stats.rx_requests++;
+	sh->stats.rcv_requests++;
 	if (sip_msg_check(&status, m)) {
-		sh->stats.parse_errors++;
+		sh->stats.err_requests++;
 		bad_request(sh, m, rx, status);
 		return;
 	}
@@ -121,6 +123,9 @@ static void process(struct tm_shard *sh, const struct net_rx *rx)
 		return;
 	tm_ctx_init(&ctx, sh, TM_ROUTE_REQUEST, m, rx, NULL);
 	tm_run_route(sh, &ctx, TM_ROUTE_REQUEST, NULL);
+	/* Once a transaction exists, it answers: nothing is dropped. */
+	if (ctx.drop && ctx.t == NULL)
+		sh->stats.drop_requests++;
 }
 
 bool tm_receive(struct tm_shard *sh, const struct net_rx *rx, unsigned nshards,
@@ -131,7 +136,7 @@ bool tm_receive(struct tm_shard *sh, const struct net_rx *rx, unsigned nshards,
 
 	arena_reset(&sh->arena);
 	if (sip_msg_parse(m, rx->buf, rx->len, &sh->cfg->limits)) {
-		sh->stats.parse_errors++;
+		sh->stats.bad_msg_hdr++;
 		LOG_DBG("tm: dropped unparsable message: %s",
 		        m->error ? m->error : "?");
 		return true;

@@ -79,6 +79,9 @@ struct tm_branch {
 	size_t cancel_len;
 	char *reply; /* final reply received (owned), for aggregation */
 	size_t reply_len;
+	/* Replies received on this branch and relayed upstream: the
+	 * difference is counted absorbed when the transaction goes. */
+	unsigned rpl_received, rpl_relayed;
 };
 
 struct tm_trans {
@@ -158,8 +161,10 @@ void tm_trans_wait(struct tm_trans *t, unsigned ms);
 uint64_t tm_request_key(struct sip_msg *m, bool for_cancel);
 
 /* uas.c */
+/* A reply sent upstream on t: relayed from branch b, or generated here
+ * (b < 0). */
 int tm_reply_upstream(struct tm_trans *t, const char *buf, size_t len,
-                      unsigned code);
+                      unsigned code, int b);
 int tm_local_reply(struct tm_trans *t, unsigned code, struct slice reason,
                    struct slice extra_hdrs);
 int tm_sl_send(struct tm_shard *sh, struct sip_msg *req,

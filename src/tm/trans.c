@@ -307,13 +307,24 @@ static void trans_destroy(void *obj)
 		sh->cfg->hooks->trans_destroyed(t);
 	tmr_cancel(wh, &t->uas_retr);
 	tmr_cancel(wh, &t->uas_wait);
-	for (unsigned i = 0; i < t->nbr; i++)
-		branch_clear(sh, t->br[i]);
+	for (unsigned i = 0; i < t->nbr; i++) {
+		struct tm_branch *b = t->br[i];
+
+		/* Replies this branch got that never went upstream (a 100,
+		 * a loser of the aggregation, an answer to our CANCEL):
+		 * known for sure only now, so the count never goes back. */
+		if (b->rpl_received > b->rpl_relayed)
+			sh->stats.rpl_absorbed +=
+			        b->rpl_received - b->rpl_relayed;
+		branch_clear(sh, b);
+	}
 	sh->bytes -= t->req_len + t->req_size + t->last_reply_len;
 	free(t->req_buf);
 	free(t->req);
 	free(t->last_reply);
 	arena_fini(&t->arena);
+	if (t->uas_state == UAS_TERMINATED)
+		sh->stats.waiting--;
 	sh->stats.active--;
 }
 
@@ -325,6 +336,8 @@ struct tm_trans *tm_trans_new(struct tm_shard *sh, const struct sip_msg *m,
 	if (t == NULL)
 		return NULL;
 	t->sh = sh;
+	/* Counted at once: trans_destroy() uncounts even a half-made one. */
+	sh->stats.active++;
 	t->req_buf = malloc(m->len);
 	t->req = malloc(SIP_MSG_SIZE(m->nhdrs));
 	if (t->req_buf == NULL || t->req == NULL) {
@@ -342,7 +355,6 @@ struct tm_trans *tm_trans_new(struct tm_shard *sh, const struct sip_msg *m,
 	struct sip_limits lim = sh->cfg->limits;
 	lim.max_headers = m->nhdrs;
 	sip_msg_parse(t->req, t->req_buf, t->req_len, &lim);
-	sh->stats.active++;
 	t->req_size = SIP_MSG_SIZE(m->nhdrs);
 	sh->bytes += t->req_len + t->req_size;
 	t->method = m->method_id;
@@ -370,7 +382,12 @@ void tm_trans_link(struct tm_trans *t)
 	}
 	t->hnext = sh->buckets[b];
 	sh->buckets[b] = t;
-	sh->stats.uas_trans++;
+	/* Kamailio's tmx: UAC_transactions are the ones this proxy
+	 * originates, UAS_transactions those a received request made. */
+	if (t->uac_cb)
+		sh->stats.uac_trans++;
+	else
+		sh->stats.uas_trans++;
 }
 
 static void unlink_trans(struct tm_trans *t)
@@ -406,6 +423,8 @@ void tm_trans_wait(struct tm_trans *t, unsigned ms)
 {
 	struct twheel *wh = worker_wheel(t->sh->w);
 
+	if (t->uas_state != UAS_TERMINATED)
+		t->sh->stats.waiting++;
 	t->uas_state = UAS_TERMINATED;
 	tmr_cancel(wh, &t->uas_retr);
 	for (unsigned i = 0; i < t->nbr; i++) {

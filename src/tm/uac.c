@@ -238,7 +238,6 @@ static void send_branch(struct tm_branch *b, const char *buf, size_t len)
 {
 	uint64_t conn = 0;
 
-	b->t->sh->stats.tx_requests++;
 	if (net_send(b->t->sh->w, &b->dst, buf, len, &conn) == 0 && conn)
 		b->dst.conn_id = conn;
 }
@@ -417,7 +416,9 @@ static unsigned start_branch(struct tm_trans *t, struct slice uri,
 	t->br[t->nbr++] = b;
 	b->state = UAC_CALLING;
 	b->code = 0;
-	sh->stats.uac_trans++;
+	/* Requests this proxy originates are not forwarded ones. */
+	if (t->uac_cb == NULL)
+		sh->stats.fwd_requests++;
 
 	send_branch(b, b->req, b->req_len);
 	start_retransmit(b, sh->cfg->t1_ms);
@@ -485,7 +486,7 @@ static int relay_reply(struct tm_trans *t, struct sip_msg *rpl, unsigned b)
 	err = sip_edits_apply(&len, sh->out, sizeof(sh->out), &ed);
 	if (err)
 		return err;
-	return tm_reply_upstream(t, sh->out, len, rpl->status);
+	return tm_reply_upstream(t, sh->out, len, rpl->status, (int)b);
 }
 
 /* §16.7 step 6: a 6xx wins, else the lowest class; 408s made up locally
@@ -631,7 +632,7 @@ static bool second_via(struct sip_via *v, struct sip_msg *m)
 /* A 2xx retransmission, or one arriving after the transaction is gone,
  * is relayed by the second Via (RFC 3261 §16.7: every 2xx goes up;
  * §18.2.2 with RFC 3581 for the address). */
-static void relay_stateless(struct tm_shard *sh, struct sip_msg *rpl)
+static bool relay_stateless(struct tm_shard *sh, struct sip_msg *rpl)
 {
 	struct sip_via v;
 	struct sip_edits ed;
@@ -639,7 +640,7 @@ static void relay_stateless(struct tm_shard *sh, struct sip_msg *rpl)
 	size_t len;
 
 	if (!second_via(&v, rpl))
-		return;
+		return false;
 	struct slice host = v.received.len ? v.received : v.host;
 	uint32_t port = v.has_port ? v.port : 5060;
 	if (v.rport.len)
@@ -647,13 +648,12 @@ static void relay_stateless(struct tm_shard *sh, struct sip_msg *rpl)
 	memset(&d, 0, sizeof(d));
 	d.proto = slice_eq_cstr_nocase(v.transport, "tcp") ? NET_TCP : NET_UDP;
 	if (net_addr_make(&d.addr, host, (uint16_t)port))
-		return;
+		return false;
 	sip_edits_init(&ed, rpl, &sh->arena);
 	sip_edit_pop_via(&ed);
 	if (sip_edits_apply(&len, sh->out, sizeof(sh->out), &ed))
-		return;
-	sh->stats.tx_replies++;
-	net_send(sh->w, &d, sh->out, len, NULL);
+		return false;
+	return net_send(sh->w, &d, sh->out, len, NULL) == 0;
 }
 
 void tm_reply_in(struct tm_shard *sh, struct sip_msg *rpl,
@@ -666,18 +666,23 @@ void tm_reply_in(struct tm_shard *sh, struct sip_msg *rpl,
 	unsigned code = rpl->status;
 	bool drop;
 
-	if (sip_msg_top_via(&via, rpl) || sip_msg_cseq(&cseq, rpl))
+	if (sip_msg_top_via(&via, rpl) || sip_msg_cseq(&cseq, rpl)) {
+		sh->stats.drop_replies++;
 		return;
+	}
 	b = tm_branch_lookup(sh, via->branch);
 	if (b == NULL) {
 		if (code >= 200 && code < 300 &&
-		    cseq->method_id == SIP_METHOD_INVITE)
-			relay_stateless(sh, rpl);
+		    cseq->method_id == SIP_METHOD_INVITE &&
+		    relay_stateless(sh, rpl))
+			sh->stats.fwd_replies++;
 		else
-			sh->stats.drops++;
+			sh->stats.drop_replies++;
 		return;
 	}
 	t = b->t;
+	sh->stats.rpl_received++;
+	b->rpl_received++;
 	if (cseq->method_id == SIP_METHOD_CANCEL) {
 		/* The reply to our CANCEL ends its retransmissions. */
 		if (code >= 200)
@@ -687,10 +692,11 @@ void tm_reply_in(struct tm_shard *sh, struct sip_msg *rpl,
 	if (b->state == UAC_COMPLETED) {
 		/* A retransmitted final, or the real one after our own 408:
 		 * ACK a negative one, relay a 2xx again (§17.1.1.2, §16.7). */
-		if (code >= 300 && t->is_invite)
+		if (code >= 300 && t->is_invite) {
 			send_ack(b, rpl);
-		else if (code >= 200 && code < 300 && t->is_invite &&
-		         !t->uac_cb)
+			sh->stats.retransmissions++;
+		} else if (code >= 200 && code < 300 && t->is_invite &&
+		           !t->uac_cb)
 			relay_reply(t, rpl, b->index);
 		return;
 	}
@@ -721,7 +727,9 @@ void tm_reply_in(struct tm_shard *sh, struct sip_msg *rpl,
 		if (t->uac_cb)
 			return;
 		run_onreply(t, rpl, rx, &drop);
-		if (!drop && !t->final_sent)
+		if (drop)
+			sh->stats.drop_replies++;
+		else if (!t->final_sent)
 			relay_reply(t, rpl, b->index);
 		return;
 	}
@@ -769,10 +777,10 @@ int tm_forward_stateless(struct tm_ctx *ctx)
 	else if (next_route(&route, m, e->routes_popped))
 		target = route;
 	if (resolve_uri(&hop, target, NULL, SLICE_NULL, 0))
-		return -1;
+		goto drop;
 	out = out_listener(sh, &hop);
 	if (out == NULL || sip_msg_top_via(&via, m))
-		return -1;
+		goto drop;
 	/* §16.11: a stateless branch is a function of the incoming one, so
 	 * retransmissions get the same id. */
 	snprintf(
@@ -780,13 +788,18 @@ int tm_forward_stateless(struct tm_ctx *ctx)
 	        (unsigned long long)hash_bytes(via->branch.p, via->branch.len));
 	if (build_request(&msg, sh, m, e, ctx->rx, uri, out, id, NULL,
 	                  ctx->arena))
-		return -1;
+		goto drop;
 	memset(&d, 0, sizeof(d));
 	d.proto = hop.proto;
 	d.addr = hop.addr;
 	d.lst = out;
-	sh->stats.tx_requests++;
-	return net_send(sh->w, &d, msg.p, msg.len, NULL) ? -1 : 1;
+	if (net_send(sh->w, &d, msg.p, msg.len, NULL))
+		goto drop;
+	sh->stats.fwd_requests++;
+	return 1;
+drop:
+	sh->stats.drop_requests++;
+	return -1;
 }
 
 /* ------------------------------------------------------ local requests */

@@ -39,7 +39,6 @@ static int send_up(struct tm_shard *sh, const struct net_rx *src,
 	struct net_dst d;
 
 	reply_dst(&d, src, req);
-	sh->stats.tx_replies++;
 	return net_send(sh->w, &d, buf, len, NULL);
 }
 
@@ -58,8 +57,13 @@ int tm_sl_send(struct tm_shard *sh, struct sip_msg *req,
 	                      SLICE_NULL);
 	if (err)
 		return err;
-	sh->stats.local_replies++;
-	return send_up(sh, rx, req, b.p, b.len);
+	err = send_up(sh, rx, req, b.p, b.len);
+	/* Kamailio's sl counts sent replies, and failures apart. */
+	if (err)
+		sh->stats.sl_failures++;
+	else if (code >= 100 && code < 700)
+		sh->stats.sl_replies[code / 100]++;
+	return err;
 }
 
 /* ---------------------------------------------------- server side */
@@ -120,7 +124,7 @@ static int store_reply(struct tm_trans *t, const char *buf, size_t len)
 }
 
 int tm_reply_upstream(struct tm_trans *t, const char *buf, size_t len,
-                      unsigned code)
+                      unsigned code, int b)
 {
 	struct tm_shard *sh = t->sh;
 	struct twheel *wh = worker_wheel(sh->w);
@@ -132,7 +136,17 @@ int tm_reply_upstream(struct tm_trans *t, const char *buf, size_t len,
 	if (err)
 		return err;
 	t->last_code = code;
-	sh->stats.replies[code / 100]++;
+	if (b >= 0) {
+		sh->stats.rpl_relayed++;
+		sh->stats.fwd_replies++;
+		t->br[b]->rpl_relayed++;
+	} else {
+		sh->stats.rpl_generated++;
+	}
+	/* A transaction ends once, with its first final reply: a second
+	 * 2xx (another fork, a retransmission) is relayed, not counted. */
+	if (code >= 200 && code < 700 && !t->final_sent)
+		sh->stats.completed[code / 100]++;
 	err = send_up(sh, &t->src, t->req, buf, len);
 	if (code < 200)
 		return err;
@@ -179,8 +193,7 @@ int tm_local_reply(struct tm_trans *t, unsigned code, struct slice reason,
 	                      SLICE_NULL);
 	if (err)
 		return err;
-	sh->stats.local_replies++;
-	return tm_reply_upstream(t, b.p, b.len, code);
+	return tm_reply_upstream(t, b.p, b.len, code, -1);
 }
 
 void tm_uas_ack(struct tm_trans *t)
@@ -202,9 +215,10 @@ void tm_uas_retransmission(struct tm_trans *t)
 
 	/* §17.2.1 / §17.2.2: a retransmitted request gets the last reply
 	 * again (nothing before a provisional was sent). */
-	sh->stats.retransmissions++;
-	if (t->last_reply)
+	if (t->last_reply) {
+		sh->stats.retransmissions++;
 		send_up(sh, &t->src, t->req, t->last_reply, t->last_reply_len);
+	}
 }
 
 int tm_trans_reply(struct tm_trans *t, unsigned code, struct slice reason,

@@ -79,4 +79,19 @@ int set_dlg_var(struct dlg *dlg, const char *key, const char *value);
 /* The value (borrowed until the next change of that variable) or NULL. */
 const char *get_dlg_var(struct dlg *dlg, const char *key);
 
+/*
+ * DLGCB_RPC_CONTEXT runs on the dialog's worker for each dialog that
+ * dlg.list_ctx, dlg.dlg_list_ctx or dlg.list_match_ctx lists, with
+ * params->dlg_data a struct dlg_rpc_context * (valid during the call).
+ * What the callback adds with these appears in the dialog's "context"
+ * object of the reply, in order; a key added twice keeps the last value.
+ * key and value are copied. 0, EINVAL (NULL or empty key, NULL value) or
+ * ENOMEM (the listing then fails with 500).
+ */
+struct dlg_rpc_context;
+int dlg_rpc_context_add_str(struct dlg_rpc_context *c, const char *key,
+                            const char *value);
+int dlg_rpc_context_add_int(struct dlg_rpc_context *c, const char *key,
+                            long long value);
+
 #endif

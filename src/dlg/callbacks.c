@@ -149,3 +149,14 @@ void dlg_vars_free(struct dlg *d)
 		free(v);
 	}
 }
+
+void dlg_run_cbs_data(struct dlg *d, int type, void *data)
+{
+	for (struct dlg_cb_entry *e = d->cbs; e; e = e->next) {
+		if (!(e->types & type))
+			continue;
+		struct dlg_cb_params p = {NULL, NULL, DLG_DIR_NONE, data,
+		                          &e->param};
+		e->f(d, type, &p);
+	}
+}

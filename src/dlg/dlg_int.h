@@ -122,5 +122,9 @@ int dlg_set_lifetime(struct dlg *d, unsigned seconds);
 struct dlg_shard *dlg_rpc_shard(struct worker *w);
 /* stats.c: registers stats.get_statistics, stats.fetch, stats.fetchn. */
 int dlg_register_stats_rpc(void);
+/* callbacks.c: runs d's callbacks of type without a message (direction
+ * DLG_DIR_NONE) and with params->dlg_data = data: DLGCB_RPC_CONTEXT from
+ * rpc.c, data a struct dlg_rpc_context. */
+void dlg_run_cbs_data(struct dlg *d, int type, void *data);
 
 #endif

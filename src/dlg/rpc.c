@@ -1,12 +1,21 @@
 /*
- * The dialog RPC methods (dlg.*), with Kamailio's names and reply shapes
- * (ims-dialog-behaviour.md §11.2, docs/rpc.md).
+ * The dialog RPC methods (dlg.*, dlg2.*, mem.info), with the names and
+ * reply shapes of Kamailio's dialog and ims_dialog modules
+ * (ims-dialog-behaviour.md §11, docs/rpc.md).
  *
- * Dialogs belong to their worker: a handler sends a short function to the
- * workers (rpc_for_each_shard) that copies what it needs into a buffer the
- * handler owns, and builds the reply from the copies on the management
- * thread. No dialog pointer outlives the function that found it.
+ * Dialogs belong to their worker. A method acting on one dialog runs a
+ * short function on the worker owning it (rpc_on_shard). A method that
+ * lists or counts dialogs walks each worker's table in chunks (struct
+ * walk): one job on the worker copies what it needs of at most a few
+ * hundred dialogs or about a millisecond of work, notes where it stopped
+ * and returns; the management thread turns the copies into the reply and
+ * posts the next chunk. A worker is never held longer than one chunk, and
+ * no dialog pointer outlives the job that found it.
  */
+#include <errno.h>
+#include <limits.h>
+#include <malloc.h>
+#include <regex.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,10 +23,6 @@
 
 #include "dlg/dlg_int.h"
 #include "mgmt/mgmt.h"
-
-/* Most dialogs one dlg.list call copies: keeps each worker's share of the
- * work short; more are paged with offset. */
-#define LIST_MAX 1000
 
 static struct dlg_shard *const *rpc_shards;
 static unsigned rpc_nshards;
@@ -37,9 +42,144 @@ static unsigned callid_owner(const char *callid)
 	return (unsigned)(hash_bytes(callid, strlen(callid)) % rpc_nshards);
 }
 
+/* The worker owning a dialog id: h_id % nshards (dlg.c create()). */
+static unsigned id_owner(uint32_t h_id)
+{
+	return rpc_nshards ? h_id % rpc_nshards : 0;
+}
+
 static char *dup_or_empty(const char *s)
 {
 	return strdup(s ? s : "");
+}
+
+/* ------------------------------------------------------------ the walk */
+
+/* Dialogs one job visits at most, and the time it may take: a worker
+ * serves calls between two chunks. */
+#define WALK_CHUNK     256
+#define WALK_BUDGET_NS 1000000L
+/* The clock is read every this many dialogs. */
+#define WALK_CLOCK_EVERY 16
+
+struct walk;
+
+/* On the worker, once per dialog (which it must not free or unlink);
+ * false ends the whole walk (enough was found). */
+typedef bool walk_visit_fn(struct walk *wk, struct dlg *d, struct worker *w);
+
+/*
+ * A walk over every worker's table, in slot order, a chunk per job.
+ *
+ * Consistency: a slot's chain only grows at its head, newest first, and
+ * ids in a slot grow with creation (dlg.c create()), so the chain is in
+ * decreasing h_id order. A chunk that stops inside a chain notes the
+ * least h_id it visited there; the next chunk visits only the dialogs of
+ * that chain with a smaller id. Hence a dialog alive during the whole walk
+ * is visited exactly once, one created or freed meanwhile at most once,
+ * and each is seen as it was at the moment its chunk ran. (Should the
+ * 32-bit ids of one slot ever wrap, which takes 2^32 / workers calls in
+ * that slot, some dialogs of that slot could be missed, never repeated.)
+ */
+struct walk {
+	walk_visit_fn *visit;
+	/* Optional, on the worker: at the start of each job (false: end
+	 * the walk, nothing visited), and at the end of each job. */
+	bool (*job_begin)(struct walk *wk, struct dlg_shard *ds);
+	void (*job_end)(struct walk *wk, struct dlg_shard *ds,
+	                struct worker *w);
+	/* Optional, on the management thread after each job. */
+	void (*drain)(struct walk *wk, struct rpc_ctx *ctx);
+	unsigned chunk; /* dialogs per job; 0: WALK_CHUNK */
+
+	/* Where the walk is, kept between jobs. */
+	unsigned shard, slot;
+	bool in_slot;   /* some dialogs of the slot were visited */
+	uint32_t below; /* then: the least h_id visited in the slot */
+	bool shard_done, stop;
+	/* For the log: jobs run, dialogs visited, the longest job. */
+	unsigned jobs;
+	size_t visited;
+	long longest_ns;
+};
+
+static long elapsed_ns(const struct timespec *t0)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (long)(t.tv_sec - t0->tv_sec) * 1000000000L +
+	       (t.tv_nsec - t0->tv_nsec);
+}
+
+static void walk_job(struct worker *w, void *arg)
+{
+	struct walk *wk = arg;
+	struct dlg_shard *ds = dlg_rpc_shard(w);
+	unsigned chunk = wk->chunk ? wk->chunk : WALK_CHUNK;
+	unsigned n = 0;
+	struct timespec t0;
+
+	wk->jobs++;
+	if (ds == NULL) {
+		/* A worker that stopped has no dialogs left. */
+		wk->shard_done = true;
+		return;
+	}
+	if (wk->job_begin && !wk->job_begin(wk, ds)) {
+		wk->stop = true;
+		return;
+	}
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (; wk->slot < ds->cfg->hash_size; wk->slot++, wk->in_slot = false) {
+		for (struct dlg *d = ds->slots[wk->slot]; d; d = d->hnext) {
+			if (wk->in_slot && d->h_id >= wk->below)
+				continue;
+			if (n == chunk || (n % WALK_CLOCK_EVERY == 0 && n &&
+			                   elapsed_ns(&t0) > WALK_BUDGET_NS))
+				goto out;
+			n++;
+			wk->in_slot = true;
+			wk->below = d->h_id;
+			if (!wk->visit(wk, d, w)) {
+				wk->stop = true;
+				goto out;
+			}
+		}
+	}
+	wk->shard_done = true;
+out:
+	if (wk->job_end)
+		wk->job_end(wk, ds, w);
+	wk->visited += n;
+	long ns = elapsed_ns(&t0);
+	if (ns > wk->longest_ns)
+		wk->longest_ns = ns;
+}
+
+/* Walks every shard; 0, or -1 with the fault set (a worker did not
+ * answer, shutdown). */
+static int walk_run(struct rpc_ctx *ctx, struct walk *wk)
+{
+	struct timespec t0;
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (wk->shard = 0; wk->shard < rpc_nshards && !wk->stop; wk->shard++) {
+		wk->slot = 0;
+		wk->in_slot = false;
+		wk->shard_done = false;
+		while (!wk->shard_done && !wk->stop) {
+			if (rpc_on_shard(ctx, wk->shard, walk_job, wk))
+				return -1;
+			if (wk->drain)
+				wk->drain(wk, ctx);
+		}
+	}
+	LOG_INFO("rpc %s: %zu dialogs in %u jobs over %u workers, %.1f ms; "
+	         "longest job %.2f ms",
+	         rpc_method_name(ctx), wk->visited, wk->jobs, rpc_nshards,
+	         (double)elapsed_ns(&t0) / 1e6, (double)wk->longest_ns / 1e6);
+	return 0;
 }
 
 /* ------------------------------------------------------ dialog copies */
@@ -50,36 +190,43 @@ struct leg_copy {
 	enum leg_state state;
 };
 
-struct prof_copy {
-	char *name, *value; /* value NULL: a profile without values */
+struct kv_copy {
+	char *key, *value; /* value NULL: a profile without values */
+};
+
+/* What a DLGCB_RPC_CONTEXT callback added: a string or an integer. */
+struct ctx_item {
+	char *key, *str; /* str NULL: the integer */
+	long long num;
 };
 
 struct dlg_copy {
 	uint32_t h_entry, h_id;
 	unsigned ref;
 	enum dlg_state state;
-	char *callid, *from_uri, *to_uri, *from_tag;
+	char *callid, *from_uri, *to_uri, *from_tag, *req_uri;
 	char *caller_contact, *caller_route_set, *caller_socket;
 	time_t init_ts, start_ts, end_ts, timeout;
 	unsigned lifetime;
 	uint32_t sflags;
 	struct leg_copy *legs;
 	size_t nlegs;
-	struct prof_copy *profs;
-	size_t nprofs;
+	struct kv_copy *profs, *vars;
+	size_t nprofs, nvars;
+	bool with_ctx;
+	struct ctx_item *ctx;
+	size_t nctx;
+	bool ctx_nomem;
 };
 
-/* What a listing collects over the shards. */
-struct collect {
-	/* dlg.list: dialogs still to skip, and room left */
-	size_t skip, room;
-	/* dlg.dlg_list: only this Call-ID (and caller tag), in one shard */
-	const char *callid, *from_tag;
-	unsigned owner;
-	struct dlg_copy *v;
-	size_t n, cap;
-	bool nomem;
-};
+static void kv_free(struct kv_copy *v, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		free(v[i].key);
+		free(v[i].value);
+	}
+	free(v);
+}
 
 static void copy_free(struct dlg_copy *c)
 {
@@ -90,25 +237,21 @@ static void copy_free(struct dlg_copy *c)
 		free(c->legs[i].socket);
 	}
 	free(c->legs);
-	for (size_t i = 0; i < c->nprofs; i++) {
-		free(c->profs[i].name);
-		free(c->profs[i].value);
+	kv_free(c->profs, c->nprofs);
+	kv_free(c->vars, c->nvars);
+	for (size_t i = 0; i < c->nctx; i++) {
+		free(c->ctx[i].key);
+		free(c->ctx[i].str);
 	}
-	free(c->profs);
+	free(c->ctx);
 	free(c->callid);
 	free(c->from_uri);
 	free(c->to_uri);
 	free(c->from_tag);
+	free(c->req_uri);
 	free(c->caller_contact);
 	free(c->caller_route_set);
 	free(c->caller_socket);
-}
-
-static void collect_free(struct collect *col)
-{
-	for (size_t i = 0; i < col->n; i++)
-		copy_free(&col->v[i]);
-	free(col->v);
 }
 
 static const char *sock_name(const struct net_listener *l)
@@ -116,41 +259,68 @@ static const char *sock_name(const struct net_listener *l)
 	return l ? l->name : "";
 }
 
-/* Copies d into c (worker thread); false when out of memory, c then
- * holds what was copied (freed by copy_free). */
-static bool copy_dlg(struct dlg_copy *c, struct dlg *d, struct worker *w)
-{
-	size_t i;
+/* The public half of DLGCB_RPC_CONTEXT (imsdlg/dialog.h): what a
+ * callback adds goes into the copy being made, on the worker. */
+struct dlg_rpc_context {
+	struct dlg_copy *c;
+};
 
-	memset(c, 0, sizeof(*c));
-	c->h_entry = d->h_entry;
-	c->h_id = d->h_id;
-	c->ref = d->refs + 1;
-	c->state = d->state;
-	c->init_ts = d->init_ts;
-	c->start_ts = d->start_ts;
-	c->end_ts = d->end_ts;
-	c->lifetime = d->lifetime;
-	c->sflags = d->sflags;
-	/* The wheel counts worker milliseconds: the expiry as UNIX time
-	 * is now plus what remains. An ended dialog's timer only removes
-	 * the record: not a call timeout. */
-	if (d->state != DLG_STATE_DELETED && tmr_pending(&d->timer)) {
-		uint64_t now = worker_now(w);
-		uint64_t left =
-		        d->timer.expires > now ? d->timer.expires - now : 0;
-		c->timeout = time(NULL) + (time_t)((left + 999) / 1000);
-	}
-	c->callid = dup_or_empty(d->callid);
-	c->from_uri = dup_or_empty(d->from_uri);
-	c->to_uri = dup_or_empty(d->to_uri);
-	c->from_tag = dup_or_empty(d->from_tag);
-	c->caller_contact = dup_or_empty(d->caller_contact);
-	c->caller_route_set = dup_or_empty(d->caller_route_set);
-	c->caller_socket = dup_or_empty(sock_name(d->caller_sock));
-	if (!c->callid || !c->from_uri || !c->to_uri || !c->from_tag ||
-	    !c->caller_contact || !c->caller_route_set || !c->caller_socket)
+/* A new item at the end of c->ctx taking key and str; false (both freed)
+ * when out of memory. */
+static bool ctx_push(struct dlg_copy *c, char *key, char *str, long long num)
+{
+	struct ctx_item *v = NULL;
+
+	if (key)
+		v = realloc(c->ctx, (c->nctx + 1) * sizeof(*v));
+	if (v == NULL) {
+		free(key);
+		free(str);
+		c->ctx_nomem = true;
 		return false;
+	}
+	c->ctx = v;
+	c->ctx[c->nctx++] = (struct ctx_item){key, str, num};
+	return true;
+}
+
+int dlg_rpc_context_add_str(struct dlg_rpc_context *rc, const char *key,
+                            const char *value)
+{
+	if (rc == NULL || key == NULL || *key == '\0' || value == NULL)
+		return EINVAL;
+	char *s = strdup(value);
+	if (s == NULL) {
+		rc->c->ctx_nomem = true;
+		return ENOMEM;
+	}
+	return ctx_push(rc->c, strdup(key), s, 0) ? 0 : ENOMEM;
+}
+
+int dlg_rpc_context_add_int(struct dlg_rpc_context *rc, const char *key,
+                            long long value)
+{
+	if (rc == NULL || key == NULL || *key == '\0')
+		return EINVAL;
+	return ctx_push(rc->c, strdup(key), NULL, value) ? 0 : ENOMEM;
+}
+
+/* The UNIX time d's timer fires, or 0 (ended: its timer only removes the
+ * record). The wheel counts worker milliseconds. */
+static time_t timeout_of(struct dlg *d, struct worker *w)
+{
+	uint64_t now, left;
+
+	if (d->state == DLG_STATE_DELETED || !tmr_pending(&d->timer))
+		return 0;
+	now = worker_now(w);
+	left = d->timer.expires > now ? d->timer.expires - now : 0;
+	return time(NULL) + (time_t)((left + 999) / 1000);
+}
+
+static bool copy_legs(struct dlg_copy *c, struct dlg *d)
+{
+	size_t i = 0;
 
 	for (struct dlg_leg *l = d->legs; l; l = l->next)
 		c->nlegs++;
@@ -158,7 +328,6 @@ static bool copy_dlg(struct dlg_copy *c, struct dlg *d, struct worker *w)
 		c->nlegs = 0;
 		return false;
 	}
-	i = 0;
 	for (struct dlg_leg *l = d->legs; l; l = l->next, i++) {
 		struct leg_copy *lc = &c->legs[i];
 		lc->tag = dup_or_empty(l->tag);
@@ -171,19 +340,27 @@ static bool copy_dlg(struct dlg_copy *c, struct dlg *d, struct worker *w)
 		if (!lc->tag || !lc->contact || !lc->route_set || !lc->socket)
 			return false;
 	}
+	return true;
+}
 
+/* Profiles and variables, empty once the dialog has ended (Kamailio). */
+static bool copy_profs_vars(struct dlg_copy *c, struct dlg *d)
+{
+	size_t i = 0;
+
+	if (d->state == DLG_STATE_DELETED)
+		return true;
 	c->nprofs = profile_set_count(&d->profiles);
 	if (c->nprofs && !(c->profs = calloc(c->nprofs, sizeof(*c->profs)))) {
 		c->nprofs = 0;
 		return false;
 	}
-	i = 0;
 	for (const struct profile_member *m =
 	             profile_set_next(&d->profiles, NULL);
 	     m && i < c->nprofs; m = profile_set_next(&d->profiles, m), i++) {
 		const struct profile *p = profile_member_profile(m);
-		c->profs[i].name = strdup(profile_name(p));
-		if (c->profs[i].name == NULL)
+		c->profs[i].key = strdup(profile_name(p));
+		if (c->profs[i].key == NULL)
 			return false;
 		if (profile_has_value(p)) {
 			struct slice v = profile_member_value(m);
@@ -192,66 +369,62 @@ static bool copy_dlg(struct dlg_copy *c, struct dlg *d, struct worker *w)
 				return false;
 		}
 	}
+	for (struct dlg_var *v = d->vars; v; v = v->next)
+		c->nvars++;
+	if (c->nvars && !(c->vars = calloc(c->nvars, sizeof(*c->vars)))) {
+		c->nvars = 0;
+		return false;
+	}
+	i = 0;
+	for (struct dlg_var *v = d->vars; v; v = v->next, i++) {
+		c->vars[i].key = dup_or_empty(v->key);
+		c->vars[i].value = dup_or_empty(v->value);
+		if (!c->vars[i].key || !c->vars[i].value)
+			return false;
+	}
 	return true;
 }
 
-static void collect_one(struct collect *col, struct dlg *d, struct worker *w)
+/* Copies d into c (worker thread); false when out of memory, c then
+ * holds what was copied (freed by copy_free). with_ctx runs the
+ * DLGCB_RPC_CONTEXT callbacks of d into c. */
+static bool copy_dlg(struct dlg_copy *c, struct dlg *d, struct worker *w,
+                     bool with_ctx)
 {
-	if (col->nomem)
-		return;
-	if (col->n == col->cap) {
-		size_t cap = col->cap ? col->cap * 2 : 16;
-		struct dlg_copy *v = realloc(col->v, cap * sizeof(*v));
-		if (v == NULL) {
-			col->nomem = true;
-			return;
-		}
-		col->v = v;
-		col->cap = cap;
+	memset(c, 0, sizeof(*c));
+	c->h_entry = d->h_entry;
+	c->h_id = d->h_id;
+	c->ref = d->refs + 1;
+	c->state = d->state;
+	c->init_ts = d->init_ts;
+	c->start_ts = d->start_ts;
+	c->end_ts = d->end_ts;
+	c->lifetime = d->lifetime;
+	c->sflags = d->sflags;
+	c->timeout = timeout_of(d, w);
+	c->callid = dup_or_empty(d->callid);
+	c->from_uri = dup_or_empty(d->from_uri);
+	c->to_uri = dup_or_empty(d->to_uri);
+	c->from_tag = dup_or_empty(d->from_tag);
+	c->req_uri = dup_or_empty(d->req_uri);
+	c->caller_contact = dup_or_empty(d->caller_contact);
+	c->caller_route_set = dup_or_empty(d->caller_route_set);
+	c->caller_socket = dup_or_empty(sock_name(d->caller_sock));
+	if (!c->callid || !c->from_uri || !c->to_uri || !c->from_tag ||
+	    !c->req_uri || !c->caller_contact || !c->caller_route_set ||
+	    !c->caller_socket || !copy_legs(c, d) || !copy_profs_vars(c, d))
+		return false;
+	if (with_ctx) {
+		struct dlg_rpc_context rc = {c};
+		c->with_ctx = true;
+		dlg_run_cbs_data(d, DLGCB_RPC_CONTEXT, &rc);
+		if (c->ctx_nomem)
+			return false;
 	}
-	if (!copy_dlg(&col->v[col->n], d, w))
-		col->nomem = true;
-	col->n++; /* a partial copy is freed with the others */
+	return true;
 }
 
-static void list_shard(struct worker *w, void *arg)
-{
-	struct collect *col = arg;
-	struct dlg_shard *ds = dlg_rpc_shard(w);
-
-	if (ds == NULL)
-		return;
-	for (unsigned i = 0; i < ds->cfg->hash_size && col->room; i++) {
-		for (struct dlg *d = ds->slots[i]; d && col->room;
-		     d = d->hnext) {
-			if (col->skip) {
-				col->skip--;
-				continue;
-			}
-			collect_one(col, d, w);
-			col->room--;
-		}
-	}
-}
-
-static void callid_shard(struct worker *w, void *arg)
-{
-	struct collect *col = arg;
-	struct dlg_shard *ds = dlg_rpc_shard(w);
-	size_t len = strlen(col->callid);
-
-	if (ds == NULL || worker_id(w) != col->owner)
-		return;
-	unsigned h = dlg_core_hash(col->callid, len) & (ds->cfg->hash_size - 1);
-	for (struct dlg *d = ds->slots[h]; d; d = d->hnext) {
-		if (!d->callid || strcmp(d->callid, col->callid) != 0)
-			continue;
-		if (col->from_tag &&
-		    (!d->from_tag || strcmp(d->from_tag, col->from_tag) != 0))
-			continue;
-		collect_one(col, d, w);
-	}
-}
+/* ------------------------------------------------------- reply shapes */
 
 static const char *leg_state_name(enum leg_state s)
 {
@@ -265,13 +438,46 @@ static const char *leg_state_name(enum leg_state s)
 	}
 }
 
-static void add_dlg(struct rpc_ctx *ctx, struct rpc_node *arr,
-                    const struct dlg_copy *c)
+/* The callee is the confirmed leg, else the first one, else none. */
+static const struct leg_copy *callee_of(const struct dlg_copy *c)
 {
-	struct rpc_node *o = rpc_add_object(ctx, arr, NULL);
-	time_t now = time(NULL);
-	long long duration = 0;
-	const struct leg_copy *callee = NULL;
+	for (size_t i = 0; i < c->nlegs; i++)
+		if (c->legs[i].state == LEG_CONFIRMED)
+			return &c->legs[i];
+	return c->nlegs ? &c->legs[0] : NULL;
+}
+
+static long long duration_of(const struct dlg_copy *c)
+{
+	long long d = 0;
+
+	if (c->start_ts && c->end_ts)
+		d = (long long)(c->end_ts - c->start_ts);
+	else if (c->start_ts)
+		d = (long long)(time(NULL) - c->start_ts);
+	return d < 0 ? 0 : d;
+}
+
+static void add_kv_list(struct rpc_ctx *ctx, struct rpc_node *o,
+                        const char *name, const struct kv_copy *v, size_t n)
+{
+	struct rpc_node *a = rpc_add_array(ctx, o, name);
+
+	for (size_t i = 0; i < n; i++) {
+		if (v[i].value == NULL) {
+			rpc_add_str(ctx, a, NULL, v[i].key);
+		} else {
+			struct rpc_node *p = rpc_add_object(ctx, a, NULL);
+			rpc_add_str(ctx, p, v[i].key, v[i].value);
+		}
+	}
+}
+
+/* The members of Kamailio's dialog object, then state_name and legs. */
+static void add_dlg_fields(struct rpc_ctx *ctx, struct rpc_node *o,
+                           const struct dlg_copy *c)
+{
+	const struct leg_copy *callee = callee_of(c);
 
 	rpc_add_int(ctx, o, "h_entry", c->h_entry);
 	rpc_add_int(ctx, o, "h_id", c->h_id);
@@ -284,23 +490,12 @@ static void add_dlg(struct rpc_ctx *ctx, struct rpc_node *arr,
 	rpc_add_int(ctx, o, "start_ts", (long long)c->start_ts);
 	rpc_add_int(ctx, o, "init_ts", (long long)c->init_ts);
 	rpc_add_int(ctx, o, "end_ts", (long long)c->end_ts);
-	if (c->start_ts && c->end_ts)
-		duration = (long long)(c->end_ts - c->start_ts);
-	else if (c->start_ts)
-		duration = (long long)(now - c->start_ts);
-	rpc_add_int(ctx, o, "duration", duration < 0 ? 0 : duration);
+	rpc_add_int(ctx, o, "duration", duration_of(c));
 	rpc_add_int(ctx, o, "timeout", (long long)c->timeout);
 	rpc_add_int(ctx, o, "lifetime", c->lifetime);
 	rpc_add_int(ctx, o, "dflags", 0);
 	rpc_add_int(ctx, o, "sflags", c->sflags);
 	rpc_add_int(ctx, o, "iflags", 0);
-
-	/* The callee is the confirmed leg, else the first one. */
-	for (size_t i = 0; i < c->nlegs && !callee; i++)
-		if (c->legs[i].state == LEG_CONFIRMED)
-			callee = &c->legs[i];
-	if (!callee && c->nlegs)
-		callee = &c->legs[0];
 
 	struct rpc_node *p = rpc_add_object(ctx, o, "caller");
 	rpc_add_str(ctx, p, "tag", c->from_tag);
@@ -315,20 +510,21 @@ static void add_dlg(struct rpc_ctx *ctx, struct rpc_node *arr,
 	rpc_add_str(ctx, p, "route_set", callee ? callee->route_set : "");
 	rpc_add_str(ctx, p, "socket", callee ? callee->socket : "");
 
-	struct rpc_node *a = rpc_add_array(ctx, o, "profiles");
-	for (size_t i = 0; i < c->nprofs; i++) {
-		if (c->profs[i].value == NULL) {
-			rpc_add_str(ctx, a, NULL, c->profs[i].name);
-		} else {
-			p = rpc_add_object(ctx, a, NULL);
-			rpc_add_str(ctx, p, c->profs[i].name,
-			            c->profs[i].value);
+	add_kv_list(ctx, o, "profiles", c->profs, c->nprofs);
+	add_kv_list(ctx, o, "variables", c->vars, c->nvars);
+	if (c->with_ctx) {
+		p = rpc_add_object(ctx, o, "context");
+		for (size_t i = 0; i < c->nctx; i++) {
+			if (c->ctx[i].str)
+				rpc_add_str(ctx, p, c->ctx[i].key,
+				            c->ctx[i].str);
+			else
+				rpc_add_int(ctx, p, c->ctx[i].key,
+				            c->ctx[i].num);
 		}
 	}
-	/* Dialog variables have no iterator outside callbacks.c yet. */
-	rpc_add_array(ctx, o, "variables");
 
-	a = rpc_add_array(ctx, o, "legs");
+	struct rpc_node *a = rpc_add_array(ctx, o, "legs");
 	for (size_t i = 0; i < c->nlegs; i++) {
 		const struct leg_copy *l = &c->legs[i];
 		p = rpc_add_object(ctx, a, NULL);
@@ -342,21 +538,321 @@ static void add_dlg(struct rpc_ctx *ctx, struct rpc_node *arr,
 	}
 }
 
-static void reply_list(struct rpc_ctx *ctx, struct collect *col)
+/* ims_dialog's state words (§11.1): "Confirmed" also before the ACK. */
+static const char *ims_state_name(enum dlg_state s)
 {
-	if (col->nomem) {
-		rpc_fault(ctx, 500, "Out of memory");
-		return;
+	switch (s) {
+	case DLG_STATE_UNCONFIRMED:
+		return "Unconfirmed";
+	case DLG_STATE_EARLY:
+		return "Early";
+	case DLG_STATE_CONFIRMED_NA:
+	case DLG_STATE_CONFIRMED:
+		return "Confirmed";
+	case DLG_STATE_DELETED:
+		return "Deleted";
+	default:
+		return "Unknown";
 	}
-	struct rpc_node *arr = rpc_add_array(ctx, NULL, NULL);
-	for (size_t i = 0; i < col->n; i++)
-		add_dlg(ctx, arr, &col->v[i]);
 }
 
-static void rpc_list(struct rpc_ctx *ctx)
+/* dlg2.list: {"Dialog": {ims_dialog's members, then dlg.list's}}. */
+static void add_ims_dlg(struct rpc_ctx *ctx, struct rpc_node *arr,
+                        const struct dlg_copy *c)
 {
-	long long offset = 0, limit = LIST_MAX;
-	struct collect col = {0};
+	struct rpc_node *o = rpc_add_object(ctx, arr, NULL);
+	char did[24];
+
+	o = rpc_add_object(ctx, o, "Dialog");
+	did[dlg_did_print(did, c->h_entry, c->h_id)] = '\0';
+	rpc_add_int(ctx, o, "Entry", c->h_entry);
+	rpc_add_int(ctx, o, "Id", c->h_id);
+	rpc_add_str(ctx, o, "RURI", c->req_uri);
+	rpc_add_str(ctx, o, "From", c->from_uri);
+	rpc_add_str(ctx, o, "Call-ID", c->callid);
+	rpc_add_str(ctx, o, "Caller Contact", c->caller_contact);
+	rpc_add_str(ctx, o, "Caller Route Set", c->caller_route_set);
+	rpc_add_str(ctx, o, "Dialog-ID", did);
+	rpc_add_str(ctx, o, "From Tag", c->from_tag);
+	rpc_add_str(ctx, o, "State", ims_state_name(c->state));
+	rpc_add_int(ctx, o, "Ref", c->ref);
+	struct rpc_node *a = rpc_add_array(ctx, o, "dlg_outs");
+	for (size_t i = 0; i < c->nlegs; i++) {
+		const struct leg_copy *l = &c->legs[i];
+		struct rpc_node *p = rpc_add_object(ctx, a, NULL);
+		p = rpc_add_object(ctx, p, "dlg_out");
+		rpc_add_int(ctx, p, "Entry", c->h_entry);
+		rpc_add_int(ctx, p, "Id", (long long)i);
+		rpc_add_str(ctx, p, "To Tag", l->tag);
+		rpc_add_str(ctx, p, "Callee Contact", l->contact);
+		rpc_add_str(ctx, p, "Callee Route Set", l->route_set);
+		rpc_add_int(ctx, p, "Caller CSeq", l->caller_cseq);
+		rpc_add_int(ctx, p, "Callee CSeq", l->callee_cseq);
+		rpc_add_str(ctx, p, "Callee Socket", l->socket);
+		rpc_add_str(ctx, p, "State", leg_state_name(l->state));
+	}
+	add_dlg_fields(ctx, o, c);
+}
+
+/*
+ * dlg.briefing: h_entry, h_id, then per letter of fmt (each once, others
+ * ignored, as Kamailio): f from_uri, t to_uri, c call-id, F from_tag,
+ * T to_tag (the callee's; Kamailio prints the caller's tag there, a bug),
+ * I init_ts, S start_ts, E end_ts, s state.
+ */
+static void add_brief(struct rpc_ctx *ctx, struct rpc_node *arr,
+                      const struct dlg_copy *c, const char *fmt)
+{
+	struct rpc_node *o = rpc_add_object(ctx, arr, NULL);
+	const struct leg_copy *callee = callee_of(c);
+
+	rpc_add_int(ctx, o, "h_entry", c->h_entry);
+	rpc_add_int(ctx, o, "h_id", c->h_id);
+	for (const char *f = fmt; *f; f++) {
+		if (strchr(fmt, *f) != f)
+			continue;
+		switch (*f) {
+		case 'f':
+			rpc_add_str(ctx, o, "from_uri", c->from_uri);
+			break;
+		case 't':
+			rpc_add_str(ctx, o, "to_uri", c->to_uri);
+			break;
+		case 'c':
+			rpc_add_str(ctx, o, "call-id", c->callid);
+			break;
+		case 'F':
+			rpc_add_str(ctx, o, "from_tag", c->from_tag);
+			break;
+		case 'T':
+			rpc_add_str(ctx, o, "to_tag",
+			            callee ? callee->tag : "");
+			break;
+		case 'I':
+			rpc_add_int(ctx, o, "init_ts", (long long)c->init_ts);
+			break;
+		case 'S':
+			rpc_add_int(ctx, o, "start_ts", (long long)c->start_ts);
+			break;
+		case 'E':
+			rpc_add_int(ctx, o, "end_ts", (long long)c->end_ts);
+			break;
+		case 's':
+			rpc_add_int(ctx, o, "state", c->state);
+			break;
+		default:
+			break;
+		}
+	}
+}
+
+/* ----------------------------------------------------------- listings */
+
+enum shape {
+	SHAPE_DLG,   /* Kamailio's dialog object */
+	SHAPE_BRIEF, /* dlg.briefing */
+	SHAPE_IMS,   /* dlg2.list */
+};
+
+enum match_key { KEY_NONE, KEY_RURI, KEY_FURI, KEY_TURI, KEY_CALLID, KEY_TS };
+enum match_op { OP_EQ, OP_RE, OP_SW, OP_GT, OP_LT };
+
+struct list {
+	struct walk wk; /* first: the walk's functions get the list */
+	enum shape shape;
+	bool with_ctx;
+	const char *fmt; /* SHAPE_BRIEF */
+	/* selection: list_match */
+	enum match_key key;
+	enum match_op op;
+	const char *mval;
+	size_t mlen;
+	long long mnum;
+	regex_t re;
+	/* selection: profile_list (resolved on the workers) */
+	const char *prof_name, *prof_value;
+	const struct profile *prof;
+	bool prof_missing;
+	/* dlg.dlg_list: one Call-ID (and caller tag) */
+	const char *callid, *from_tag;
+	/* paging */
+	size_t skip, room;
+	size_t found;
+	unsigned hash_size;
+	/* copies of the current chunk, drained into arr */
+	struct dlg_copy *v;
+	size_t n, cap;
+	bool nomem;
+	struct rpc_node *arr;
+};
+
+static void list_init(struct list *l, enum shape shape)
+{
+	memset(l, 0, sizeof(*l));
+	l->shape = shape;
+	l->room = SIZE_MAX;
+}
+
+static void list_free(struct list *l)
+{
+	for (size_t i = 0; i < l->n; i++)
+		copy_free(&l->v[i]);
+	free(l->v);
+	l->v = NULL;
+	l->n = l->cap = 0;
+}
+
+/* Copies d into the chunk (worker thread). */
+static void list_copy(struct list *l, struct dlg *d, struct worker *w)
+{
+	if (l->nomem)
+		return;
+	if (l->n == l->cap) {
+		size_t cap = l->cap ? l->cap * 2 : 16;
+		struct dlg_copy *v = realloc(l->v, cap * sizeof(*v));
+		if (v == NULL) {
+			l->nomem = true;
+			return;
+		}
+		l->v = v;
+		l->cap = cap;
+	}
+	if (!copy_dlg(&l->v[l->n], d, w, l->with_ctx))
+		l->nomem = true;
+	l->n++; /* a partial copy is freed with the others */
+}
+
+static const char *key_value(const struct list *l, const struct dlg *d)
+{
+	switch (l->key) {
+	case KEY_RURI:
+		return d->req_uri;
+	case KEY_FURI:
+		return d->from_uri;
+	case KEY_TURI:
+		return d->to_uri;
+	default:
+		return d->callid;
+	}
+}
+
+static bool matches(const struct list *l, const struct dlg *d)
+{
+	const char *s;
+
+	if (l->key == KEY_NONE)
+		return true;
+	if (l->key == KEY_TS)
+		return l->op == OP_GT ? (long long)d->start_ts > l->mnum
+		                      : (long long)d->start_ts < l->mnum;
+	s = key_value(l, d);
+	if (s == NULL)
+		s = "";
+	switch (l->op) {
+	case OP_EQ:
+		return strcmp(s, l->mval) == 0;
+	case OP_SW:
+		return strncmp(s, l->mval, l->mlen) == 0;
+	default:
+		return regexec(&l->re, s, 0, NULL, 0) == 0;
+	}
+}
+
+static bool list_visit(struct walk *wk, struct dlg *d, struct worker *w)
+{
+	struct list *l = (struct list *)wk;
+
+	if (!matches(l, d))
+		return true;
+	if (l->prof_name &&
+	    !profile_is_member(&d->profiles, l->prof,
+	                       l->prof_value ? slice_cstr(l->prof_value)
+	                                     : SLICE_NULL))
+		return true;
+	if (l->skip) {
+		l->skip--;
+		return true;
+	}
+	list_copy(l, d, w);
+	l->found++;
+	return --l->room > 0 && !l->nomem;
+}
+
+static bool list_begin(struct walk *wk, struct dlg_shard *ds)
+{
+	struct list *l = (struct list *)wk;
+
+	l->hash_size = ds->cfg->hash_size;
+	if (l->prof_name == NULL)
+		return true;
+	/* The registry is the workers' (freed after they stop). */
+	l->prof = ds->cfg->profiles ? profile_find(ds->cfg->profiles,
+	                                           slice_cstr(l->prof_name))
+	                            : NULL;
+	l->prof_missing = l->prof == NULL;
+	return !l->prof_missing;
+}
+
+static void list_add(struct list *l, struct rpc_ctx *ctx,
+                     const struct dlg_copy *c)
+{
+	switch (l->shape) {
+	case SHAPE_BRIEF:
+		add_brief(ctx, l->arr, c, l->fmt);
+		break;
+	case SHAPE_IMS:
+		add_ims_dlg(ctx, l->arr, c);
+		break;
+	default:
+		add_dlg_fields(ctx, rpc_add_object(ctx, l->arr, NULL), c);
+		break;
+	}
+}
+
+/* Moves the chunk's copies into the reply (management thread). */
+static void list_drain(struct walk *wk, struct rpc_ctx *ctx)
+{
+	struct list *l = (struct list *)wk;
+
+	if (l->nomem) {
+		rpc_fault(ctx, 500, "Out of memory");
+		wk->stop = true;
+	}
+	for (size_t i = 0; i < l->n; i++) {
+		if (!l->nomem)
+			list_add(l, ctx, &l->v[i]);
+		copy_free(&l->v[i]);
+	}
+	l->n = 0;
+}
+
+/* Walks every shard into l->arr (made here as the result, or by the
+ * caller); 0, or -1 with the fault set. */
+static int list_run(struct rpc_ctx *ctx, struct list *l)
+{
+	int rc = 0;
+
+	if (l->arr == NULL)
+		l->arr = rpc_add_array(ctx, NULL, NULL);
+	l->wk.visit = list_visit;
+	l->wk.job_begin = list_begin;
+	l->wk.drain = list_drain;
+	if (l->room > 0)
+		rc = walk_run(ctx, &l->wk);
+	list_free(l);
+	if (rc == 0 && l->nomem)
+		rc = -1;
+	if (rc == 0 && l->prof_missing) {
+		rpc_fault(ctx, 404, "Profile not found: %s", l->prof_name);
+		rc = -1;
+	}
+	return rc;
+}
+
+static void rpc_list_as(struct rpc_ctx *ctx, bool with_ctx)
+{
+	long long offset = 0, limit = LLONG_MAX; /* all */
+	struct list l;
 
 	if (rpc_param_opt_int(ctx, 0, "offset", &offset) ||
 	    rpc_param_opt_int(ctx, 1, "limit", &limit))
@@ -365,42 +861,208 @@ static void rpc_list(struct rpc_ctx *ctx)
 		rpc_fault(ctx, 400, "offset and limit must not be negative");
 		return;
 	}
-	col.skip = (size_t)offset;
-	col.room = limit > LIST_MAX ? LIST_MAX : (size_t)limit;
-	if (rpc_for_each_shard(ctx, list_shard, &col) == 0)
-		reply_list(ctx, &col);
-	collect_free(&col);
+	list_init(&l, SHAPE_DLG);
+	l.with_ctx = with_ctx;
+	l.skip = (size_t)offset;
+	if ((unsigned long long)limit < SIZE_MAX)
+		l.room = (size_t)limit;
+	list_run(ctx, &l);
+}
+
+static void rpc_list(struct rpc_ctx *ctx)
+{
+	rpc_list_as(ctx, false);
+}
+
+static void rpc_list_ctx(struct rpc_ctx *ctx)
+{
+	rpc_list_as(ctx, true);
+}
+
+/* dlg.dlg_list: one slot of one shard, in one job. */
+static void callid_shard(struct worker *w, void *arg)
+{
+	struct list *l = arg;
+	struct dlg_shard *ds = dlg_rpc_shard(w);
+	unsigned h;
+
+	if (ds == NULL)
+		return;
+	h = dlg_core_hash(l->callid, strlen(l->callid)) &
+	    (ds->cfg->hash_size - 1);
+	for (struct dlg *d = ds->slots[h]; d; d = d->hnext) {
+		if (!d->callid || strcmp(d->callid, l->callid) != 0)
+			continue;
+		if (l->from_tag &&
+		    (!d->from_tag || strcmp(d->from_tag, l->from_tag) != 0))
+			continue;
+		list_copy(l, d, w);
+	}
+}
+
+static void rpc_dlg_list_as(struct rpc_ctx *ctx, bool with_ctx)
+{
+	struct list l;
+
+	list_init(&l, SHAPE_DLG);
+	l.with_ctx = with_ctx;
+	if (rpc_param_str(ctx, 0, "callid", &l.callid) ||
+	    rpc_param_opt_str(ctx, 1, "from_tag", &l.from_tag))
+		return;
+	l.arr = rpc_add_array(ctx, NULL, NULL);
+	if (rpc_on_shard(ctx, callid_owner(l.callid), callid_shard, &l) == 0)
+		list_drain(&l.wk, ctx);
+	list_free(&l);
 }
 
 static void rpc_dlg_list(struct rpc_ctx *ctx)
 {
-	struct collect col = {0};
+	rpc_dlg_list_as(ctx, false);
+}
 
-	if (rpc_param_str(ctx, 0, "callid", &col.callid) ||
-	    rpc_param_opt_str(ctx, 1, "from_tag", &col.from_tag))
+static void rpc_dlg_list_ctx(struct rpc_ctx *ctx)
+{
+	rpc_dlg_list_as(ctx, true);
+}
+
+/* Kamailio's keys and operators; the numeric ones only with start_ts. */
+static int match_params(struct rpc_ctx *ctx, struct list *l)
+{
+	static const char *const keys[] = {"ruri", "furi", "turi", "callid",
+	                                   "start_ts"};
+	static const char *const ops[] = {"eq", "re", "sw", "gt", "lt"};
+	const char *key, *op;
+	long long limit = 0;
+	unsigned i;
+
+	if (rpc_param_str(ctx, 0, "key", &key) ||
+	    rpc_param_str(ctx, 1, "op", &op) ||
+	    rpc_param_str(ctx, 2, "value", &l->mval) ||
+	    rpc_param_opt_int(ctx, 3, "limit", &limit))
+		return -1;
+	for (i = 0; i < 5 && strcmp(key, keys[i]) != 0; i++)
+		;
+	if (i == 5) {
+		rpc_fault(ctx, 400, "Invalid matching key parameter");
+		return -1;
+	}
+	l->key = (enum match_key)(KEY_RURI + i);
+	for (i = 0; i < 5 && strcmp(op, ops[i]) != 0; i++)
+		;
+	if (i == 5) {
+		rpc_fault(ctx, 400, "Invalid matching operator parameter");
+		return -1;
+	}
+	l->op = (enum match_op)i;
+	if ((l->key == KEY_TS) != (l->op == OP_GT || l->op == OP_LT)) {
+		rpc_fault(ctx, 400,
+		          "Matching operator %s not supported with "
+		          "key %s",
+		          op, key);
+		return -1;
+	}
+	if (limit < 0) {
+		rpc_fault(ctx, 400, "limit must not be negative");
+		return -1;
+	}
+	if (limit > 0)
+		l->room = (size_t)limit;
+	l->mlen = strlen(l->mval);
+	if (l->key == KEY_TS) {
+		char *end;
+		errno = 0;
+		l->mnum = strtoll(l->mval, &end, 10);
+		if (errno || end == l->mval || *end) {
+			rpc_fault(ctx, 400, "Invalid matching value parameter");
+			return -1;
+		}
+	} else if (l->op == OP_RE &&
+	           regcomp(&l->re, l->mval,
+	                   REG_EXTENDED | REG_ICASE | REG_NEWLINE |
+	                           REG_NOSUB) != 0) {
+		rpc_fault(ctx, 400, "Invalid matching value parameter");
+		return -1;
+	}
+	return 0;
+}
+
+static void rpc_list_match_as(struct rpc_ctx *ctx, bool with_ctx)
+{
+	struct list l;
+
+	list_init(&l, SHAPE_DLG);
+	l.with_ctx = with_ctx;
+	if (match_params(ctx, &l))
 		return;
-	col.owner = callid_owner(col.callid);
-	if (rpc_for_each_shard(ctx, callid_shard, &col) == 0)
-		reply_list(ctx, &col);
-	collect_free(&col);
+	if (list_run(ctx, &l) == 0 && l.found == 0)
+		rpc_fault(ctx, 404, "Not found");
+	if (l.key != KEY_TS && l.op == OP_RE)
+		regfree(&l.re);
+}
+
+static void rpc_list_match(struct rpc_ctx *ctx)
+{
+	rpc_list_match_as(ctx, false);
+}
+
+static void rpc_list_match_ctx(struct rpc_ctx *ctx)
+{
+	rpc_list_match_as(ctx, true);
+}
+
+static void rpc_profile_list(struct rpc_ctx *ctx)
+{
+	struct list l;
+
+	list_init(&l, SHAPE_DLG);
+	if (rpc_param_str(ctx, 0, "profile", &l.prof_name) ||
+	    rpc_param_opt_str(ctx, 1, "value", &l.prof_value))
+		return;
+	/* No value, or an empty one: every member (profile_is_member). */
+	list_run(ctx, &l);
+}
+
+static void rpc_briefing(struct rpc_ctx *ctx)
+{
+	struct list l;
+
+	list_init(&l, SHAPE_BRIEF);
+	l.fmt = "ftcFT";
+	if (rpc_param_opt_str(ctx, 0, "fmt", &l.fmt))
+		return;
+	list_run(ctx, &l);
+}
+
+static void rpc_dlg2_list(struct rpc_ctx *ctx)
+{
+	struct list l;
+	struct rpc_node *o;
+
+	list_init(&l, SHAPE_IMS);
+	o = rpc_add_object(ctx, NULL, NULL);
+	l.arr = rpc_add_array(ctx, o, "Dialogs");
+	if (list_run(ctx, &l) == 0)
+		rpc_add_int(ctx, o, "Size", l.hash_size);
 }
 
 /* ------------------------------------------------- acting on a dialog */
 
 enum act {
-	ACT_END,   /* terminate both sides */
-	ACT_ALIVE, /* only report the state */
+	ACT_END,     /* terminate both sides */
+	ACT_ALIVE,   /* only report the state */
+	ACT_TIMEOUT, /* re-arm the lifetime */
 };
 
 struct act_arg {
 	enum act act;
 	unsigned owner;
-	/* by id (end_dlg) or by tags (the others) */
+	/* by id (end_dlg, set_timeout) or by tags (the others) */
 	bool by_id;
 	uint32_t h_entry, h_id;
 	const char *callid, *from_tag, *to_tag;
 	const char *reason;
 	const char *hdrs; /* normalised extra headers, or NULL */
+	unsigned seconds;
 	/* results */
 	bool found;
 	enum dlg_state state;
@@ -413,7 +1075,7 @@ static void act_shard(struct worker *w, void *arg)
 	struct dlg_shard *ds = dlg_rpc_shard(w);
 	struct dlg *d;
 
-	if (ds == NULL || worker_id(w) != a->owner)
+	if (ds == NULL)
 		return;
 	if (a->by_id)
 		d = dlg_lookup_id(ds, a->h_entry, a->h_id);
@@ -428,13 +1090,15 @@ static void act_shard(struct worker *w, void *arg)
 	a->state = d->state;
 	if (a->act == ACT_END)
 		a->rc = dlg_terminate_hdrs(d, a->reason, a->hdrs);
+	else if (a->act == ACT_TIMEOUT)
+		a->rc = dlg_set_lifetime(d, a->seconds);
 }
 
 /* Runs a on its shard and sets the common faults; true when the dialog
  * was found and the action did not fail. */
 static bool act(struct rpc_ctx *ctx, struct act_arg *a)
 {
-	if (rpc_for_each_shard(ctx, act_shard, a))
+	if (rpc_on_shard(ctx, a->owner, act_shard, a))
 		return false;
 	if (!a->found) {
 		rpc_fault(ctx, 404, "Dialog not found");
@@ -442,6 +1106,10 @@ static bool act(struct rpc_ctx *ctx, struct act_arg *a)
 	}
 	if (a->act == ACT_END && a->rc < 0) {
 		rpc_fault(ctx, 500, "Failed to terminate the dialog");
+		return false;
+	}
+	if (a->act == ACT_TIMEOUT && a->rc < 0) {
+		rpc_fault(ctx, 500, "Dialog is being terminated");
 		return false;
 	}
 	return true;
@@ -505,30 +1173,40 @@ bad:
 	return -1;
 }
 
-/* Kamailio's end_dlg: both sides, reason "mi_terminated". */
+/* h_entry and h_id: an id that cannot exist is simply not found. */
+static int id_params(struct rpc_ctx *ctx, struct act_arg *a)
+{
+	long long h_entry, h_id;
+
+	if (rpc_param_int(ctx, 0, "h_entry", &h_entry) ||
+	    rpc_param_int(ctx, 1, "h_id", &h_id))
+		return -1;
+	a->by_id = true;
+	if (h_entry < 0 || h_entry > UINT32_MAX || h_id < 0 ||
+	    h_id > UINT32_MAX) {
+		/* Nothing matches: an id no worker can hold. */
+		a->h_entry = UINT32_MAX;
+		a->h_id = 0;
+	} else {
+		a->h_entry = (uint32_t)h_entry;
+		a->h_id = (uint32_t)h_id;
+	}
+	a->owner = id_owner(a->h_id);
+	return 0;
+}
+
+/* Kamailio's end_dlg (and ims_dialog's dlg2.end_dlg): both sides, reason
+ * "mi_terminated". */
 static void rpc_end_dlg(struct rpc_ctx *ctx)
 {
-	struct act_arg a = {.act = ACT_END, .by_id = true};
-	long long h_entry, h_id;
+	struct act_arg a = {.act = ACT_END, .reason = "mi_terminated"};
 	const char *hdrs = NULL;
 	char *norm;
 
-	if (rpc_param_int(ctx, 0, "h_entry", &h_entry) ||
-	    rpc_param_int(ctx, 1, "h_id", &h_id) ||
-	    rpc_param_opt_str(ctx, 2, "extra_hdrs", &hdrs))
+	if (id_params(ctx, &a) ||
+	    rpc_param_opt_str(ctx, 2, "extra_hdrs", &hdrs) ||
+	    extra_hdrs(ctx, hdrs, &norm))
 		return;
-	if (h_entry < 0 || h_entry > UINT32_MAX || h_id < 0 ||
-	    h_id > UINT32_MAX) {
-		rpc_fault(ctx, 404, "Dialog not found");
-		return;
-	}
-	if (extra_hdrs(ctx, hdrs, &norm))
-		return;
-	a.h_entry = (uint32_t)h_entry;
-	a.h_id = (uint32_t)h_id;
-	/* The id tells its shard (h_id % nshards, dlg.c create()). */
-	a.owner = rpc_nshards ? a.h_id % rpc_nshards : 0;
-	a.reason = "mi_terminated";
 	a.hdrs = norm;
 	act(ctx, &a);
 	free(norm);
@@ -573,6 +1251,75 @@ static void rpc_is_alive(struct rpc_ctx *ctx)
 	rpc_add_str(ctx, NULL, NULL, "Alive");
 }
 
+/* Largest lifetime accepted: the modparams' bound. */
+#define TIMEOUT_MAX (1LL << 30)
+
+static void rpc_set_timeout(struct rpc_ctx *ctx)
+{
+	struct act_arg a = {.act = ACT_TIMEOUT};
+	long long seconds;
+
+	if (id_params(ctx, &a) || rpc_param_int(ctx, 2, "seconds", &seconds))
+		return;
+	if (seconds <= 0 || seconds > TIMEOUT_MAX) {
+		rpc_fault(ctx, 400, "seconds must be between 1 and %lld",
+		          TIMEOUT_MAX);
+		return;
+	}
+	a.seconds = (unsigned)seconds;
+	act(ctx, &a);
+}
+
+/* dlg2.end_all_active_dlg: ids gathered by the walk, ended at the end of
+ * the same job (so that nothing ended changes the chain being walked). */
+#define END_CHUNK 32
+
+struct end_all {
+	struct walk wk; /* first */
+	uint32_t ids[END_CHUNK][2];
+	unsigned n;
+	long long ended;
+};
+
+static bool end_all_visit(struct walk *wk, struct dlg *d, struct worker *w)
+{
+	struct end_all *e = (struct end_all *)wk;
+
+	(void)w;
+	if (d->state != DLG_STATE_DELETED && !d->terminating &&
+	    e->n < END_CHUNK) {
+		e->ids[e->n][0] = d->h_entry;
+		e->ids[e->n][1] = d->h_id;
+		e->n++;
+	}
+	return true;
+}
+
+static void end_all_job_end(struct walk *wk, struct dlg_shard *ds,
+                            struct worker *w)
+{
+	struct end_all *e = (struct end_all *)wk;
+
+	(void)w;
+	for (unsigned i = 0; i < e->n; i++) {
+		struct dlg *d = dlg_lookup_id(ds, e->ids[i][0], e->ids[i][1]);
+		if (d && dlg_terminate_hdrs(d, "mi_terminated", NULL) > 0)
+			e->ended++;
+	}
+	e->n = 0;
+}
+
+static void rpc_end_all_active(struct rpc_ctx *ctx)
+{
+	struct end_all e = {0};
+
+	e.wk.visit = end_all_visit;
+	e.wk.job_end = end_all_job_end;
+	e.wk.chunk = END_CHUNK;
+	if (walk_run(ctx, &e.wk) == 0)
+		rpc_add_int(ctx, NULL, "terminated", e.ended);
+}
+
 /* ------------------------------------------------------------ profiles */
 
 struct size_arg {
@@ -581,16 +1328,16 @@ struct size_arg {
 	size_t size;
 };
 
-/* On the first worker only: the shards (and through them the registry)
- * are the workers'; a worker that has stopped runs nothing. Sizes are
- * global, so one worker answers for all. */
+/* On the first worker only: the registry is the workers' (freed after
+ * they stop; a worker that has stopped runs nothing). Sizes are global,
+ * so one worker answers for all. */
 static void size_shard(struct worker *w, void *arg)
 {
 	struct size_arg *a = arg;
 	struct dlg_shard *ds = dlg_rpc_shard(w);
 	const struct profile *p;
 
-	if (ds == NULL || worker_id(w) != 0 || ds->cfg->profiles == NULL)
+	if (ds == NULL || ds->cfg->profiles == NULL)
 		return;
 	p = profile_find(ds->cfg->profiles, slice_cstr(a->name));
 	if (p == NULL)
@@ -605,7 +1352,7 @@ static void rpc_profile_get_size(struct rpc_ctx *ctx)
 
 	if (rpc_param_str(ctx, 0, "profile", &a.name) ||
 	    rpc_param_opt_str(ctx, 1, "value", &a.value) ||
-	    rpc_for_each_shard(ctx, size_shard, &a))
+	    rpc_on_shard(ctx, 0, size_shard, &a))
 		return;
 	if (!a.found) {
 		rpc_fault(ctx, 404, "Profile not found: %s", a.name);
@@ -617,28 +1364,26 @@ static void rpc_profile_get_size(struct rpc_ctx *ctx)
 /* --------------------------------------------------------------- stats */
 
 struct active_count {
+	struct walk wk; /* first */
 	long long by_state[DLG_STATE_DELETED + 1];
 };
 
-static void active_shard(struct worker *w, void *arg)
+static bool active_visit(struct walk *wk, struct dlg *d, struct worker *w)
 {
-	struct active_count *ac = arg;
-	struct dlg_shard *ds = dlg_rpc_shard(w);
+	struct active_count *ac = (struct active_count *)wk;
 
-	if (ds == NULL)
-		return;
-	for (unsigned i = 0; i < ds->cfg->hash_size; i++)
-		for (struct dlg *d = ds->slots[i]; d; d = d->hnext)
-			if (d->state >= DLG_STATE_UNCONFIRMED &&
-			    d->state <= DLG_STATE_DELETED)
-				ac->by_state[d->state]++;
+	(void)w;
+	if (d->state >= DLG_STATE_UNCONFIRMED && d->state <= DLG_STATE_DELETED)
+		ac->by_state[d->state]++;
+	return true;
 }
 
 static void rpc_stats_active(struct rpc_ctx *ctx)
 {
-	struct active_count ac = {{0}};
+	struct active_count ac = {0};
 
-	if (rpc_for_each_shard(ctx, active_shard, &ac))
+	ac.wk.visit = active_visit;
+	if (walk_run(ctx, &ac.wk))
 		return;
 	rpc_add_int(ctx, NULL, "starting", ac.by_state[DLG_STATE_UNCONFIRMED]);
 	rpc_add_int(ctx, NULL, "connecting", ac.by_state[DLG_STATE_EARLY]);
@@ -650,13 +1395,138 @@ static void rpc_stats_active(struct rpc_ctx *ctx)
 	                    ac.by_state[4]);
 }
 
+/* ------------------------------------------------------------ mem.info */
+
+struct shard_mem {
+	bool seen;
+	long long dialogs, dialog_bytes;
+	long long transactions, transaction_bytes, queue;
+};
+
+struct mem_walk {
+	struct walk wk; /* first */
+	struct shard_mem *shards;
+	long long profile_bytes;
+};
+
+/* What the allocator holds for one dialog: the record, its strings, legs
+ * and variables (malloc_usable_size, so the allocator's rounding
+ * counts). Callback entries are not counted (they are callbacks.c's),
+ * memberships are in profile_bytes. */
+static size_t dlg_bytes(const struct dlg *d)
+{
+	size_t n = malloc_usable_size((void *)d);
+	char *const s[] = {
+	        d->callid,           d->from_uri,    d->from_tag,
+	        d->to_uri,           d->req_uri,     d->caller_contact,
+	        d->caller_route_set, d->term_reason, d->term_hdrs};
+
+	for (size_t i = 0; i < sizeof(s) / sizeof(s[0]); i++)
+		n += malloc_usable_size(s[i]);
+	for (const struct dlg_leg *l = d->legs; l; l = l->next)
+		n += malloc_usable_size((void *)l) +
+		     malloc_usable_size(l->tag) +
+		     malloc_usable_size(l->contact) +
+		     malloc_usable_size(l->route_set);
+	for (const struct dlg_var *v = d->vars; v; v = v->next)
+		n += malloc_usable_size((void *)v) +
+		     malloc_usable_size(v->key) + malloc_usable_size(v->value);
+	return n;
+}
+
+static bool mem_visit(struct walk *wk, struct dlg *d, struct worker *w)
+{
+	struct mem_walk *m = (struct mem_walk *)wk;
+	struct shard_mem *s = &m->shards[worker_id(w)];
+
+	s->dialogs++;
+	s->dialog_bytes += (long long)dlg_bytes(d);
+	return true;
+}
+
+static void mem_job_end(struct walk *wk, struct dlg_shard *ds, struct worker *w)
+{
+	struct mem_walk *m = (struct mem_walk *)wk;
+	struct shard_mem *s = &m->shards[worker_id(w)];
+
+	if (!wk->shard_done)
+		return;
+	/* Sampled when the shard's walk ends. */
+	s->seen = true;
+	s->transactions = (long long)tm_shard_active(ds->tm);
+	s->transaction_bytes = (long long)tm_shard_bytes(ds->tm);
+	s->queue = (long long)worker_queue_len(w);
+	if (ds->cfg->profiles)
+		m->profile_bytes = (long long)profile_bytes(ds->cfg->profiles);
+}
+
+static void rpc_mem_info(struct rpc_ctx *ctx)
+{
+	struct mem_walk m = {0};
+	struct shard_mem sum = {0};
+	struct rpc_node *a;
+
+	m.shards = calloc(rpc_nshards ? rpc_nshards : 1, sizeof(*m.shards));
+	if (m.shards == NULL) {
+		rpc_fault(ctx, 500, "Out of memory");
+		return;
+	}
+	m.wk.visit = mem_visit;
+	m.wk.job_end = mem_job_end;
+	if (walk_run(ctx, &m.wk))
+		goto out;
+	for (unsigned i = 0; i < rpc_nshards; i++) {
+		sum.dialogs += m.shards[i].dialogs;
+		sum.dialog_bytes += m.shards[i].dialog_bytes;
+		sum.transactions += m.shards[i].transactions;
+		sum.transaction_bytes += m.shards[i].transaction_bytes;
+	}
+	rpc_add_int(ctx, NULL, "dialogs", sum.dialogs);
+	rpc_add_int(ctx, NULL, "dialog_bytes", sum.dialog_bytes);
+	rpc_add_int(ctx, NULL, "dialog_bytes_avg",
+	            sum.dialogs ? sum.dialog_bytes / sum.dialogs : 0);
+	rpc_add_int(ctx, NULL, "profile_bytes", m.profile_bytes);
+	rpc_add_int(ctx, NULL, "transactions", sum.transactions);
+	rpc_add_int(ctx, NULL, "transaction_bytes", sum.transaction_bytes);
+	a = rpc_add_array(ctx, NULL, "shards");
+	for (unsigned i = 0; i < rpc_nshards; i++) {
+		const struct shard_mem *s = &m.shards[i];
+		struct rpc_node *o = rpc_add_object(ctx, a, NULL);
+		rpc_add_int(ctx, o, "shard", i);
+		rpc_add_bool(ctx, o, "running", s->seen);
+		rpc_add_int(ctx, o, "dialogs", s->dialogs);
+		rpc_add_int(ctx, o, "dialog_bytes", s->dialog_bytes);
+		rpc_add_int(ctx, o, "transactions", s->transactions);
+		rpc_add_int(ctx, o, "transaction_bytes", s->transaction_bytes);
+		rpc_add_int(ctx, o, "queue", s->queue);
+	}
+out:
+	free(m.shards);
+}
+
 /* ------------------------------------------------------------ register */
 
 static const struct rpc_method dlg_rpc[] = {
-        {"dlg.list", rpc_list,
-         "Lists dialogs: dlg.list [offset [limit]] (at most 1000 a call)"},
+        {"dlg.list", rpc_list, "Lists every dialog: dlg.list [offset [limit]]"},
+        {"dlg.list_ctx", rpc_list_ctx,
+         "Lists every dialog with its context: dlg.list_ctx [offset "
+         "[limit]]"},
         {"dlg.dlg_list", rpc_dlg_list,
          "Lists the dialogs of a call: dlg.dlg_list callid [from_tag]"},
+        {"dlg.dlg_list_ctx", rpc_dlg_list_ctx,
+         "Lists the dialogs of a call with their context: dlg.dlg_list_ctx "
+         "callid [from_tag]"},
+        {"dlg.list_match", rpc_list_match,
+         "Lists matching dialogs: dlg.list_match "
+         "ruri|furi|turi|callid|start_ts eq|re|sw|gt|lt value [limit]"},
+        {"dlg.list_match_ctx", rpc_list_match_ctx,
+         "Lists matching dialogs with their context: dlg.list_match_ctx "
+         "key op value [limit]"},
+        {"dlg.profile_list", rpc_profile_list,
+         "Lists the dialogs of a profile: dlg.profile_list profile [value]"},
+        {"dlg.briefing", rpc_briefing,
+         "Lists every dialog briefly: dlg.briefing [fmt of ftcFTISEs, "
+         "default ftcFT]"},
         {"dlg.end_dlg", rpc_end_dlg,
          "Ends a dialog: dlg.end_dlg h_entry h_id [extra_hdrs]"},
         {"dlg.terminate_dlg", rpc_terminate_dlg,
@@ -665,9 +1535,20 @@ static const struct rpc_method dlg_rpc[] = {
         {"dlg.is_alive", rpc_is_alive,
          "Whether a dialog is confirmed: dlg.is_alive callid from_tag "
          "to_tag"},
+        {"dlg.set_timeout", rpc_set_timeout,
+         "Re-arms a dialog's lifetime from now: dlg.set_timeout h_entry "
+         "h_id seconds"},
         {"dlg.profile_get_size", rpc_profile_get_size,
          "Members of a profile: dlg.profile_get_size profile [value]"},
         {"dlg.stats_active", rpc_stats_active, "Dialogs by state, counted now"},
+        {"dlg2.list", rpc_dlg2_list,
+         "Lists every dialog, ims_dialog's shape: {Size, Dialogs}"},
+        {"dlg2.end_dlg", rpc_end_dlg,
+         "Ends a dialog: dlg2.end_dlg h_entry h_id [extra_hdrs]"},
+        {"dlg2.end_all_active_dlg", rpc_end_all_active,
+         "Ends every dialog not ended yet: {terminated: count}"},
+        {"mem.info", rpc_mem_info,
+         "Bytes held by dialogs and transactions, in total and per worker"},
 };
 
 int dlg_register_rpc(struct dlg_shard *const *shards, unsigned n)

@@ -159,6 +159,20 @@ struct twheel *worker_wheel(struct worker *w);
 uint64_t worker_now(struct worker *w);
 /* Re-arms the loop timer after timers were started (cheap). */
 void worker_timers_changed(struct worker *w);
+/*
+ * Runs fn(worker i, arg) on worker i's thread and returns once it has run:
+ * the synchronous form of rt_post, for a route that needs an answer from
+ * the shard owning another call. Call it on worker self's thread; i ==
+ * self runs fn at once. While it waits, self runs the calls other workers
+ * make to it, so two workers calling each other cannot deadlock; fn must
+ * therefore be short and must not call rt_call. arg may live on the
+ * caller's stack. 0, ETIMEDOUT (after timeout_ms; fn then never runs),
+ * ESHUTDOWN (worker i has stopped; fn never runs), EINVAL (no worker i).
+ */
+typedef void rt_call_fn(struct worker *w, void *arg);
+int rt_call(struct worker *self, unsigned i, rt_call_fn *fn, void *arg,
+            unsigned timeout_ms);
+
 /* Jobs waiting in this worker's queue (for statistics). */
 size_t worker_queue_len(struct worker *w);
 

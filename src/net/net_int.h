@@ -64,6 +64,13 @@ struct worker {
 	atomic_size_t qlen;
 	bool qclosed;
 
+	/* rt_call: calls made to this worker, and where it sleeps while
+	 * waiting for one of its own (call.c). */
+	pthread_mutex_t cmx;
+	pthread_cond_t ccond;
+	struct rt_call *chead, *ctail;
+	bool cclosed;
+
 	void *shard;
 	bool shard_ok;  /* shard_init returned non-NULL; shard_fini is due */
 	bool fini_done; /* no application callback any more */
@@ -138,5 +145,9 @@ void net_listener_set_name(struct net_listener *l);
 /* Wildcard address (0.0.0.0 or ::). */
 bool net_addr_is_any(const union net_sockaddr *a);
 socklen_t net_addr_len(const union net_sockaddr *a);
+
+/* call.c */
+void rt_calls_serve(struct worker *w);
+void rt_calls_close(struct worker *w);
 
 #endif

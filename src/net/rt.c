@@ -304,6 +304,8 @@ static void worker_finish(struct worker *w)
 	/* Whatever is still queued belongs to the shard: run it first; from
 	 * now on posts are dropped. */
 	run_jobs(w, queue_take(w, true));
+	rt_calls_serve(w);
+	rt_calls_close(w);
 	if (w->shard_ok && rt->app.shard_fini != NULL)
 		rt->app.shard_fini(w, w->shard);
 	w->shard_ok = false;
@@ -364,6 +366,7 @@ static void async_cb(uv_async_t *a)
 	struct worker *w = a->data;
 
 	net_wheel_sync(w);
+	rt_calls_serve(w);
 	if (w->phase != WP_CLOSING)
 		run_jobs(w, queue_take(w, false));
 	if (w->phase == WP_RUNNING &&
@@ -460,7 +463,10 @@ static void rt_destroy(struct rt *rt)
 		loop_fini(w);
 		free_jobs(queue_take(w, true));
 		free(w->socks);
+		rt_calls_close(w);
 		pthread_mutex_destroy(&w->qmx);
+		pthread_mutex_destroy(&w->cmx);
+		pthread_cond_destroy(&w->ccond);
 	}
 	free(rt->workers);
 	for (unsigned i = 0; i < rt->nlst; i++) {
@@ -543,6 +549,8 @@ static struct rt *rt_alloc(const struct rt_config *cfg,
 		w->rt = rt;
 		w->id = i;
 		pthread_mutex_init(&w->qmx, NULL);
+		pthread_mutex_init(&w->cmx, NULL);
+		pthread_cond_init(&w->ccond, NULL);
 		atomic_init(&w->qlen, 0);
 		w->qclosed = false;
 		w->phase = WP_RUNNING;

@@ -1065,6 +1065,117 @@ static void test_forward_bad_worker(void **state)
 	stop_rt(rt);
 }
 
+/* ------------------------------------------------------------- rt_call */
+
+#define CALL_ROUNDS 2000
+
+static struct {
+	_Atomic unsigned ran[2]; /* calls run on each worker */
+	_Atomic unsigned wrong;  /* calls run on the wrong thread */
+	_Atomic int errors;      /* rt_call failures */
+	unsigned done;           /* callers finished (bump) */
+} C;
+
+static void count_call(struct worker *w, void *arg)
+{
+	unsigned want = *(unsigned *)arg;
+
+	if (worker_id(w) != want)
+		C.wrong++;
+	C.ran[worker_id(w)]++;
+}
+
+/* Calls the other worker CALL_ROUNDS times: both workers do it at once,
+ * so each waits while the other calls it. */
+static void call_loop(struct worker *w, struct rt_job *job)
+{
+	unsigned other = 1 - worker_id(w);
+
+	(void)job;
+	for (unsigned i = 0; i < CALL_ROUNDS; i++)
+		if (rt_call(w, other, count_call, &other, WAIT_MS))
+			C.errors++;
+	bump(&C.done);
+}
+
+static void test_call_cross(void **state)
+{
+	struct rt_config cfg = {.workers = 2};
+	struct rt *rt;
+
+	reset_state(MODE_RECORD);
+	memset(&C, 0, sizeof(C));
+	rt = start_rt(&cfg, NULL);
+	for (unsigned i = 0; i < 2; i++) {
+		struct rt_job *j = calloc(1, sizeof(*j));
+		assert_non_null(j);
+		j->fn = call_loop;
+		rt_post(rt, i, j);
+	}
+	assert_true(wait_count(&C.done, 2, 4 * WAIT_MS));
+	assert_int_equal(C.errors, 0);
+	assert_int_equal(C.wrong, 0);
+	assert_int_equal(C.ran[0], CALL_ROUNDS);
+	assert_int_equal(C.ran[1], CALL_ROUNDS);
+	stop_rt(rt);
+}
+
+static void sleep_300(struct worker *w, void *arg)
+{
+	(void)w;
+	(void)arg;
+	sleep_ms(300);
+}
+
+struct call_once {
+	unsigned target, timeout_ms;
+	int rc;
+};
+
+static void call_once(struct worker *w, void *arg)
+{
+	struct call_once *c = arg;
+
+	c->rc = rt_call(w, c->target, count_call, &c->target, c->timeout_ms);
+}
+
+static void test_call_timeout_self_bad(void **state)
+{
+	struct rt_config cfg = {.workers = 2};
+	struct rt *rt;
+	struct rt_job *j;
+
+	reset_state(MODE_RECORD);
+	memset(&C, 0, sizeof(C));
+	rt = start_rt(&cfg, NULL);
+	/* to itself: at once */
+	struct call_once self = {0, WAIT_MS, -1};
+	run_on(rt, 0, call_once, &self);
+	assert_int_equal(self.rc, 0);
+	assert_int_equal(C.ran[0], 1);
+	/* no such worker */
+	struct call_once bad = {7, WAIT_MS, -1};
+	run_on(rt, 0, call_once, &bad);
+	assert_int_equal(bad.rc, EINVAL);
+	/* worker 1 busy for 300 ms: a 50 ms call gives up and never runs */
+	j = calloc(1, sizeof(struct call_job));
+	assert_non_null(j);
+	struct call_job *cj = (struct call_job *)j;
+	unsigned busy_done = 0;
+	cj->job.fn = call_job_run;
+	cj->fn = sleep_300;
+	cj->done = &busy_done;
+	rt_post(rt, 1, j);
+	sleep_ms(20);
+	struct call_once late = {1, 50, -1};
+	run_on(rt, 0, call_once, &late);
+	assert_int_equal(late.rc, ETIMEDOUT);
+	assert_true(wait_count(&busy_done, 1, WAIT_MS));
+	sleep_ms(50);
+	assert_int_equal(C.ran[1], 0);
+	stop_rt(rt);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1081,6 +1192,8 @@ int main(void)
 	        cmocka_unit_test(test_stop_from_thread),
 	        cmocka_unit_test(test_timer),
 	        cmocka_unit_test(test_forward_bad_worker),
+	        cmocka_unit_test(test_call_cross),
+	        cmocka_unit_test(test_call_timeout_self_bad),
 	};
 
 	log_set_level(LL_WARN);

@@ -29,7 +29,8 @@ int register_dlgcb(struct dlg *d, int types, dlg_cb *f, void *param,
 		return EINVAL;
 	/* §9.1: the global types alone and without a dialog; the others
 	 * need one. */
-	if ((types & global) && (d != NULL || (types & ~global)))
+	if ((types & global) &&
+	    (d != NULL || (types != DLGCB_CREATED && types != DLGCB_LOADED)))
 		return EINVAL;
 	if (!(types & global) && d == NULL)
 		return EINVAL;

@@ -212,6 +212,7 @@ static void dlg_free(struct dlg *d)
 	free(d->caller_route_set);
 	free(d->term_reason);
 	free(d->term_hdrs);
+	free(d->timeout_route);
 	d->ds->count--;
 	free(d);
 }
@@ -396,20 +397,26 @@ static unsigned lifetime_of(struct dlg_shard *ds, struct tm_ctx *ctx)
 /* -------------------------------------------------- state changes */
 
 /*
- * event_callback (Kamailio's dialog module): the script function named
- * there runs with the event's name as argument and d as the current
- * dialog; msg is the message that caused it (NULL: none, e.g. a timer).
+ * Runs script function fn with d current: event_callback (Kamailio's
+ * dialog module) gets the event's name as argument; $dlg_ctx(timeout_route)
+ * none. msg is the message that caused it (NULL: none, e.g. a timer).
  */
-static void dlg_event(struct dlg *d, const char *event, struct sip_msg *msg)
+static void dlg_run_script(struct dlg *d, const char *fn, const char *event,
+                           struct sip_msg *msg)
 {
 	struct dlg_msg_ctx mc;
 
-	if (d->ds->cfg->event_callback[0] == '\0')
-		return;
 	memset(&mc, 0, sizeof(mc));
 	mc.dlg = d;
 	mc.status_after = d->state;
-	tm_run_event(d->ds->tm, d->ds->cfg->event_callback, event, msg, &mc);
+	mc.attrs.timeout_bye = -1;
+	tm_run_event(d->ds->tm, fn, event, msg, &mc);
+}
+
+static void dlg_event(struct dlg *d, const char *event, struct sip_msg *msg)
+{
+	if (d->ds->cfg->event_callback[0])
+		dlg_run_script(d, d->ds->cfg->event_callback, event, msg);
 }
 
 /* Entering state 5: counters follow the transition, so they cannot
@@ -483,6 +490,7 @@ struct dlg_msg_ctx *dlg_msg_ctx(struct tm_ctx *ctx)
 		if (mc == NULL)
 			return NULL;
 		memset(mc, 0, sizeof(*mc));
+		mc->attrs.timeout_bye = -1;
 		ctx->dlg_ctx = mc;
 	}
 	return ctx->dlg_ctx;
@@ -494,6 +502,8 @@ struct dlg *dlg_current(struct tm_ctx *ctx)
 
 	if (mc && mc->dlg)
 		return mc->dlg;
+	if (mc && mc->remote)
+		return NULL; /* dlg_get() of another shard's call */
 	if (ctx->t && tm_trans_data(ctx->t))
 		return tm_trans_data(ctx->t);
 	return NULL;
@@ -521,6 +531,29 @@ static struct dlg *spiral_of(struct dlg_shard *ds, struct sip_msg *m)
 		    str_eq(d->from_tag, from->tag))
 			return d;
 	return NULL;
+}
+
+/* What the script set before the dialog existed: $dlg_var values,
+ * dlg_setflag() and $dlg_ctx(...) (§8.2, §8.5). Once: the context is
+ * emptied. */
+static void adopt_ctx(struct dlg *d, struct dlg_msg_ctx *mc)
+{
+	struct dlg_ctx_attrs *a = &mc->attrs;
+
+	for (struct dlg_pending_var *v = mc->pending_vars; v; v = v->next)
+		set_dlg_var(d, v->key, v->value);
+	mc->pending_vars = NULL;
+	d->sflags |= a->flags;
+	a->flags = 0;
+	if (a->timeout)
+		d->lifetime = a->timeout;
+	if (a->timeout_bye >= 0)
+		d->timeout_bye = a->timeout_bye != 0;
+	if (a->timeout_route[0]) {
+		free(d->timeout_route);
+		d->timeout_route = strdup(a->timeout_route);
+	}
+	d->ctx_on = a->on;
 }
 
 static struct dlg *create(struct dlg_shard *ds, struct tm_ctx *ctx,
@@ -554,6 +587,7 @@ static struct dlg *create(struct dlg_shard *ds, struct tm_ctx *ctx,
 	d->state = DLG_STATE_UNCONFIRMED;
 	d->init_ts = time(NULL);
 	d->lifetime = lifetime_of(ds, ctx);
+	d->timeout_bye = true;
 	d->h_entry = dlg_core_hash(cid.p, cid.len) & (ds->cfg->hash_size - 1);
 	/* Ids tell their shard (h_id % nshards), so a management command
 	 * finds the owner without a global table. */
@@ -566,6 +600,8 @@ static struct dlg *create(struct dlg_shard *ds, struct tm_ctx *ctx,
 	ds->count++;
 	ds->stats.processed++;
 	arm(d, ds->cfg->early_timeout);
+	if (ctx->dlg_ctx)
+		adopt_ctx(d, ctx->dlg_ctx);
 	/* After the lifetime is known (§13 #22). */
 	dlg_run_cbs(d, DLGCB_CREATED, m, NULL, DLG_DIR_DOWNSTREAM);
 	return d;
@@ -589,7 +625,7 @@ static void trans_created(struct tm_ctx *ctx, struct tm_trans *t)
 
 	if (ds == NULL)
 		return;
-	if (mc && mc->dlg) {
+	if (mc && mc->dlg && !mc->got) {
 		/* An in-dialog request: its replies may refresh targets. */
 		tm_trans_set_data(t, mc->dlg);
 		mc->dlg->refs++;
@@ -610,6 +646,8 @@ static void trans_created(struct tm_ctx *ctx, struct tm_trans *t)
 		mc = dlg_msg_ctx(ctx);
 		if (mc) {
 			mc->dlg = d;
+			mc->got = false;
+			adopt_ctx(d, mc);
 			attach_pending(d, mc);
 		}
 		dlg_run_cbs(d, DLGCB_SPIRALED, m, NULL, DLG_DIR_DOWNSTREAM);
@@ -627,6 +665,7 @@ static void trans_created(struct tm_ctx *ctx, struct tm_trans *t)
 	mc = dlg_msg_ctx(ctx);
 	if (mc) {
 		mc->dlg = d;
+		mc->got = mc->remote = false;
 		attach_pending(d, mc);
 	}
 }
@@ -740,7 +779,9 @@ static void reply_out(struct tm_trans *t, struct sip_msg *rpl, unsigned code,
 		                          str_eq(d->from_tag, from->tag)
 		                  ? DLG_DIR_UPSTREAM
 		                  : DLG_DIR_DOWNSTREAM;
-		if (rpl && code < 300)
+		/* Not for a BYE: the call ended with it (as Kamailio's
+		 * dlg_onroute, which arms RESPONSE_WITHIN for others). */
+		if (rpl && code < 300 && req->method_id != SIP_METHOD_BYE)
 			dlg_run_cbs(d, DLGCB_RESPONSE_WITHIN, req, rpl, dir);
 		if (req->method_id == SIP_METHOD_BYE && code >= 200 &&
 		    d->state == DLG_STATE_DELETED)
@@ -1126,11 +1167,15 @@ static void dlg_timer_fired(struct tmr *t, void *arg)
 		ds->stats.expired++;
 		dlg_run_cbs(d, DLGCB_EXPIRED, NULL, NULL, DLG_DIR_NONE);
 		dlg_event(d, "dialog:timeout", NULL);
-		/* The callback may have ended or re-armed the call. */
+		if (d->timeout_route)
+			dlg_run_script(d, d->timeout_route, NULL, NULL);
+		/* The script may have ended or re-armed the call. */
 		if (d->state == DLG_STATE_DELETED || d->terminating ||
 		    tmr_pending(&d->timer))
 			break;
-		if (terminate(d, SIDE_BOTH, SLICE_LIT("dialog_timeout")) < 0)
+		/* $dlg_ctx(timeout_bye) = 0: the call is only forgotten. */
+		if (!d->timeout_bye ||
+		    terminate(d, SIDE_BOTH, SLICE_LIT("dialog_timeout")) < 0)
 			set_deleted(d, false, NULL);
 		break;
 	default:
@@ -1164,26 +1209,155 @@ int dlg_manage(struct tm_ctx *ctx)
 	return 1;
 }
 
+/* ----------------------------------------- the current dialog, anywhere */
+
+/* Every shard, by worker id; set once at start-up. */
+static struct dlg_shard *const *all_shards;
+static unsigned nall_shards;
+
+void dlg_set_all_shards(struct dlg_shard *const *shards, unsigned n)
+{
+	all_shards = shards;
+	nall_shards = n;
+}
+
+struct dlg_shard *dlg_shard_at(unsigned i)
+{
+	return i < nall_shards ? all_shards[i] : NULL;
+}
+
+unsigned dlg_nshards(void)
+{
+	return nall_shards;
+}
+
+/* Longest wait for the shard owning a dialog to run an operation for a
+ * route of another shard: it serves its loop between messages, so this
+ * is only reached when it is stuck. */
+#define DLG_REMOTE_TIMEOUT_MS 1000
+
+struct remote_op {
+	dlg_op_fn *op;
+	void *arg;
+	uint32_t he, hi;
+	int ret;
+};
+
+static void remote_op_run(struct worker *w, void *arg)
+{
+	struct remote_op *r = arg;
+	struct dlg_shard *ds = dlg_shard_at(worker_id(w));
+	struct dlg *d = ds ? lookup_id(ds, r->he, r->hi) : NULL;
+
+	r->ret = d ? r->op(d, r->arg) : -1;
+}
+
+int dlg_on_current(struct tm_ctx *ctx, dlg_op_fn *op, void *arg)
+{
+	struct dlg_msg_ctx *mc = ctx->dlg_ctx;
+	struct dlg *d = dlg_current(ctx);
+	struct remote_op r = {op, arg, 0, 0, -1};
+
+	if (d)
+		return op(d, arg);
+	if (mc == NULL || !mc->remote)
+		return -1;
+	r.he = mc->remote_he;
+	r.hi = mc->remote_hi;
+	if (rt_call(tm_shard_worker(ctx->sh), mc->remote_owner, remote_op_run,
+	            &r, DLG_REMOTE_TIMEOUT_MS)) {
+		LOG_WARN("dialog: shard %u did not answer for dialog %u:%u",
+		         mc->remote_owner, r.he, r.hi);
+		return -1;
+	}
+	return r.ret;
+}
+
+struct get_arg {
+	struct slice callid, ftag, ttag;
+	bool found, downstream;
+	uint32_t he, hi;
+};
+
+static void get_run(struct worker *w, void *arg)
+{
+	struct get_arg *g = arg;
+	struct dlg_shard *ds = dlg_shard_at(worker_id(w));
+	struct dlg *d = ds ? lookup_tags(ds, g->callid, g->ftag, g->ttag,
+	                                 &g->downstream)
+	                   : NULL;
+
+	if (d) {
+		g->found = true;
+		g->he = d->h_entry;
+		g->hi = d->h_id;
+	}
+}
+
+int dlg_get_ctx(struct tm_ctx *ctx, struct slice callid, struct slice ftag,
+                struct slice ttag)
+{
+	struct dlg_msg_ctx *mc = dlg_msg_ctx(ctx);
+	struct get_arg g = {callid, ftag, ttag, false, false, 0, 0};
+	struct worker *self = tm_shard_worker(ctx->sh);
+	unsigned owner = worker_id(self);
+
+	if (mc == NULL || callid.len == 0 || ftag.len == 0 || ttag.len == 0)
+		return -1;
+	if (nall_shards > 1)
+		owner = tm_owner_of_callid(callid, nall_shards);
+	if (rt_call(self, owner, get_run, &g, DLG_REMOTE_TIMEOUT_MS) ||
+	    !g.found)
+		return -1;
+	mc->got = true;
+	mc->downstream = g.downstream;
+	if (owner == worker_id(self)) {
+		mc->dlg = lookup_id(dlg_shard_of(ctx), g.he, g.hi);
+		mc->remote = false;
+	} else {
+		mc->dlg = NULL;
+		mc->remote = true;
+		mc->remote_owner = owner;
+		mc->remote_he = g.he;
+		mc->remote_hi = g.hi;
+	}
+	return 1;
+}
+
+struct terminate_arg {
+	int side;
+	struct slice reason;
+};
+
+static int terminate_op(struct dlg *d, void *arg)
+{
+	struct terminate_arg *a = arg;
+
+	return terminate(d, a->side, a->reason);
+}
+
 int dlg_terminate_ctx(struct tm_ctx *ctx, const char *side, struct slice reason)
 {
-	struct dlg *d = dlg_current(ctx);
-	int s = parse_side(side);
+	struct terminate_arg a = {parse_side(side), reason};
 
-	if (d == NULL || s == 0)
-		return -1;
-	return terminate(d, s, reason);
+	return a.side ? dlg_on_current(ctx, terminate_op, &a) : -1;
+}
+
+static int set_lifetime_op(struct dlg *d, void *arg)
+{
+	return dlg_set_lifetime(d, *(unsigned *)arg);
 }
 
 int dlg_set_timeout_ctx(struct tm_ctx *ctx, unsigned seconds)
 {
-	struct dlg *d = dlg_current(ctx);
-
-	return d ? dlg_set_lifetime(d, seconds) : -1;
+	return dlg_on_current(ctx, set_lifetime_op, &seconds);
 }
 
 int dlg_is_known(struct tm_ctx *ctx)
 {
-	return dlg_current(ctx) ? 1 : -1;
+	struct dlg_msg_ctx *mc = ctx->dlg_ctx;
+
+	return dlg_current(ctx) || (mc && mc->remote) ? 1 : -1;
 }
 
 /* ------------------------------------------------------- public C API */

@@ -60,22 +60,50 @@ struct dlg {
 	struct profile_set profiles;
 	struct dlg_cb_entry *cbs;
 	struct dlg_var *vars;
+	bool timeout_bye;    /* BYE both sides on expiry (default) */
+	char *timeout_route; /* script function run on expiry, or NULL */
+	long long ctx_on;    /* $dlg_ctx(on) */
 };
 
 /* Profile memberships asked for before the dialog exists (§7.4). */
 #define DLG_PENDING_PROFILES 8
 
-/* Per-message dialog context (tm_ctx.dlg_ctx), in the message arena. */
+/* A dialog variable set before the dialog exists, in the message arena. */
+struct dlg_pending_var {
+	struct dlg_pending_var *next;
+	char *key, *value;
+};
+
+/* $dlg_ctx(...) (§8.5): per message, applied when the dialog is created
+ * (or at once to a current dialog). */
+struct dlg_ctx_attrs {
+	long long on;
+	uint32_t flags;         /* OR-ed into sflags at creation */
+	unsigned timeout;       /* lifetime in s, 0: unset */
+	int timeout_bye;        /* -1 unset, 0 no BYE on timeout, 1 BYE */
+	char timeout_route[32]; /* script function run on timeout */
+};
+
+/* Per-message dialog context (tm_ctx.dlg_ctx), in the message arena. The
+ * current dialog is dlg, or, after dlg_get() of a call another shard
+ * owns, remote: the owner and ids, every operation on it a call to the
+ * owner (dlg_on_current). */
 struct dlg_msg_ctx {
 	struct dlg *dlg;
 	bool downstream;
-	bool manage;                 /* dlg_manage() asked for a dialog */
-	enum dlg_state status_after; /* $DLG_status */
+	bool got;              /* current by dlg_get(), not routing */
+	bool remote;           /* the current dialog is on another shard */
+	unsigned remote_owner; /* its shard */
+	uint32_t remote_he, remote_hi; /* its ids */
+	bool manage;                   /* dlg_manage() asked for a dialog */
+	enum dlg_state status_after;   /* $DLG_status */
 	unsigned npending;
 	struct {
 		const struct profile *p;
 		struct slice value;
 	} pending[DLG_PENDING_PROFILES];
+	struct dlg_pending_var *pending_vars;
+	struct dlg_ctx_attrs attrs;
 };
 
 struct dlg_msg_ctx *dlg_msg_ctx(struct tm_ctx *ctx);
@@ -116,6 +144,25 @@ int dlg_terminate_hdrs(struct dlg *d, const char *reason, const char *hdrs);
  * timer from now: dlg_set_timeout() and dlg.set_timeout. 1, or -1 for an
  * ended dialog or 0 seconds. */
 int dlg_set_lifetime(struct dlg *d, unsigned seconds);
+
+/* The dialog shard of worker i (NULL before dlg_set_all_shards). */
+struct dlg_shard *dlg_shard_at(unsigned i);
+unsigned dlg_nshards(void);
+
+/*
+ * Runs op(d, arg) on the current dialog d of ctx, in the thread of the
+ * shard owning it (at once when that is this one; else through rt_call,
+ * the caller waiting). Returns op's result, or -1 when there is no
+ * current dialog or it is gone. op must be short and touch only d, its
+ * shard and arg.
+ */
+typedef int dlg_op_fn(struct dlg *d, void *arg);
+int dlg_on_current(struct tm_ctx *ctx, dlg_op_fn *op, void *arg);
+
+/* dlg_get(callid, ftag, ttag): makes the dialog current for the rest of
+ * the route (1), or -1 when no dialog has those ids. */
+int dlg_get_ctx(struct tm_ctx *ctx, struct slice callid, struct slice ftag,
+                struct slice ttag);
 
 /* rpc.c: the dialog shard of a worker (NULL before it has one or after
  * it stopped), for the functions the RPC methods run on workers. */

@@ -145,7 +145,7 @@ bool tm_receive(struct tm_shard *sh, const struct net_rx *rx, unsigned nshards,
 	 * one is handled where it is (it can only be answered or
 	 * dropped). */
 	if (nshards > 1 && sip_msg_call_id(&cid, m) == 0) {
-		unsigned o = (unsigned)(hash_bytes(cid.p, cid.len) % nshards);
+		unsigned o = tm_owner_of_callid(cid, nshards);
 		if (o != worker_id(sh->w)) {
 			*owner = o;
 			return false;
@@ -171,4 +171,11 @@ void tm_conn_failed(struct tm_shard *sh, uint64_t conn_id)
 			}
 		}
 	}
+}
+
+unsigned tm_owner_of_callid(struct slice callid, unsigned nshards)
+{
+	return nshards > 1
+	               ? (unsigned)(hash_bytes(callid.p, callid.len) % nshards)
+	               : 0;
 }

@@ -279,6 +279,9 @@ bool tm_trans_final_sent(const struct tm_trans *t);
 /* The shard t belongs to. */
 struct tm_shard *tm_trans_shard(const struct tm_trans *t);
 struct worker *tm_shard_worker(struct tm_shard *sh);
+/* The shard owning a call: its Call-ID's hash over nshards shards (what
+ * tm_receive decides for every message). */
+unsigned tm_owner_of_callid(struct slice callid, unsigned nshards);
 /* One pointer per shard for the layer above (its own shard state). */
 void *tm_shard_data(const struct tm_shard *sh);
 void tm_shard_set_data(struct tm_shard *sh, void *data);

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import random
 import re
 import socket
 import time
@@ -245,6 +246,109 @@ def test_event_callback(dlg_proxy, sipp):
     timeout_line = [m for m in _EVENT.finditer(p.log_text())
                     if m.group(1) == "dialog:timeout"][0]
     assert timeout_line.group(4) == "123", timeout_line.group(0)
+
+
+def options_about(p, callid, ftag, ttag, action="report") -> Msg:
+    """Sends an out-of-dialog OPTIONS (a fresh Call-ID: any worker may own
+    it) naming a call, as dialog.lua's report_other_call() expects, and
+    returns the proxy's reply."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind((conftest.HOST, 0))
+        s.settimeout(5)
+        port = s.getsockname()[1]
+        branch = f"z9hG4bK{random.getrandbits(64):x}"
+        req = (f"OPTIONS sip:probe@{conftest.HOST}:{p.port} SIP/2.0\r\n"
+               f"Via: SIP/2.0/UDP {conftest.HOST}:{port};branch={branch}\r\n"
+               f"From: <sip:probe@{conftest.HOST}>;tag={random.getrandbits(32):x}\r\n"
+               f"To: <sip:probe@{conftest.HOST}>\r\n"
+               f"Call-ID: probe-{random.getrandbits(64):x}\r\n"
+               "CSeq: 1 OPTIONS\r\nMax-Forwards: 70\r\n"
+               f"X-Callid: {callid}\r\nX-Ftag: {ftag}\r\nX-Ttag: {ttag}\r\n"
+               f"X-Action: {action}\r\nContent-Length: 0\r\n\r\n")
+        s.sendto(req.encode(), (conftest.HOST, p.port))
+        while True:
+            rsp = Msg.parse(s.recv(65535).decode())
+            if rsp.code >= 200:
+                return rsp
+
+
+def test_dlg_get_another_call(dlg_proxy, sipp):
+    """dlg_get() from the route of an unrelated request makes a call's
+    dialog current, whichever worker owns it: $dlg(...), $dlg_var,
+    dlg_setflag and $dlg_ctx read and write it, and dlg_terminate ends it
+    (through KSR.x.modf) with BYEs to both sides, once."""
+    p = dlg_proxy("dialog.lua", subst={"REASON": "unused"})
+    uas = sipp.uas("uas_call.xml")
+    uac = sipp.uac("dlg_uac_wait_bye.xml", p, uas.port,
+                   keys={"ruri": ruri(uas.port)}, timeout=30, wait=False)
+    deadline = time.monotonic() + 10
+    while not requests(uas.received(), "ACK"):
+        assert time.monotonic() < deadline, uas.explain()
+        time.sleep(0.1)
+    caller_tag, callee_tag = tags(uac, uas)
+    callid = requests(uas.received(), "INVITE")[0].call_id
+
+    assert options_about(p, callid, caller_tag, "nope").code == 404
+    # several probes: with two workers, their Call-IDs land on both
+    seen = ""
+    for i in range(8):
+        # the callee's orientation names the same dialog
+        ft, tt = (caller_tag, callee_tag) if i % 2 == 0 else (callee_tag, caller_tag)
+        r = options_about(p, callid, ft, tt)
+        seen += "x"
+        assert r.code == 200, r
+        assert r.get("X-Dlg-state") == "4" and r.get("X-Status") == "4"
+        assert r.get("X-Dlg-callid") == callid
+        assert r.get("X-Dlg-from_tag") == caller_tag
+        assert r.get("X-Dlg-to_tag") == callee_tag
+        assert r.get("X-Dlg-to_uri") == ruri(uas.port)
+        assert r.get("X-Dlg-from_cseq") == "1"
+        assert r.get("X-Dlg-to_bindaddr") == f"udp:{conftest.HOST}:{p.port}"
+        assert r.get("X-Dlg-lifetime") == "43200"
+        assert r.get("X-Seen") == seen  # the variable lives in the dialog
+        assert r.get("X-Flag3") == "1" and r.get("X-Known") == "1"
+        assert r.get("X-Ctx-Set") == "1"
+        # the direction of the probe's tags relative to the call
+        assert r.get("X-Ctx-Dir") == ("1" if i % 2 == 0 else "2")
+    r = options_about(p, callid, caller_tag, callee_tag, "terminate")
+    assert r.get("X-Terminated") == "1" and r.get("X-Again") == "-1"
+    assert uac.wait(15) == 0, uac.explain()
+    assert uas.wait(15) == 0, uas.explain()
+    check_bye(one(requests(uac.received(), "BYE"), "BYE at the caller"),
+              callee_tag, caller_tag, 0, "by dlg_get")
+    check_bye(one(requests(uas.received(), "BYE"), "BYE at the callee"),
+              caller_tag, callee_tag, 1, "by dlg_get")
+
+
+def test_dlg_ctx_and_values_set_before_creation(dlg_proxy, sipp):
+    """What the script sets on the initial INVITE before dlg_manage() is
+    adopted by the dialog: $dlg_var, dlg_setflag, and $dlg_ctx timeout (3 s),
+    timeout_route and timeout_bye = 0: on expiry the route runs with the
+    dialog current and no BYE is sent."""
+    p = dlg_proxy("dialog.lua", subst={"REASON": "unused"})
+    uas = sipp.uas("uas_call.xml", timeout=8)
+    uac = sipp.uac("dlg_uac_wait_bye.xml", p, uas.port, timeout=8, wait=False,
+                   keys={"ruri": f"sip:ctx@127.0.0.1:{uas.port}"})
+    deadline = time.monotonic() + 5
+    while not requests(uas.received(), "ACK"):
+        assert time.monotonic() < deadline, uas.explain()
+        time.sleep(0.1)
+    caller_tag, callee_tag = tags(uac, uas)
+    callid = requests(uas.received(), "INVITE")[0].call_id
+    r = options_about(p, callid, caller_tag, callee_tag)
+    assert r.get("X-Dlg-lifetime") == "3"
+    assert r.get("X-Pre") == "early" and r.get("X-Flag5") == "1"
+    assert r.get("X-Toroute") == "on_dlg_timeout"
+    deadline = time.monotonic() + 8
+    while "TIMEOUT-ROUTE" not in p.log_text():
+        assert time.monotonic() < deadline, p.log_tail()
+        time.sleep(0.1)
+    assert f"TIMEOUT-ROUTE callid={callid} pre=early" in p.log_text()
+    # nobody gets a BYE: both SIPps give up waiting for one
+    assert uac.wait(15) != 0 and uas.wait(15) != 0
+    assert not requests(uac.received(), "BYE")
+    assert not requests(uas.received(), "BYE")
+    assert options_about(p, callid, caller_tag, callee_tag).get("X-Dlg-state") in (None, "5")
 
 
 # --------------------------------------------------------------------------

@@ -9,6 +9,43 @@ local function relay()
     KSR.x.exit()
 end
 
+-- An OPTIONS naming a call in X-Callid/X-Ftag/X-Ttag: dlg_get() makes that
+-- call's dialog current (whichever worker owns it), the reply reports what
+-- the script sees of it, and X-Action: terminate ends it through
+-- KSR.x.modf (Kamailio's native function names).
+local function report_other_call()
+    local got = KSR.ims_dialog.dlg_get(KSR.pv.get("$hdr(X-Callid)"),
+                                       KSR.pv.get("$hdr(X-Ftag)"),
+                                       KSR.pv.get("$hdr(X-Ttag)"))
+    if got < 0 then
+        KSR.sl.sl_send_reply(404, "No Such Dialog")
+        return
+    end
+    KSR.pv.sets("$dlg_var(seen)", (KSR.pv.get("$dlg_var(seen)") or "") .. "x")
+    KSR.ims_dialog.dlg_setflag(3)
+    local function put(name, value)
+        KSR.hdr.append_to_reply(name .. ": " .. tostring(value) .. "\r\n")
+    end
+    for _, attr in ipairs({"state", "callid", "from_tag", "to_tag", "to_uri",
+                           "from_cseq", "to_bindaddr", "lifetime"}) do
+        put("X-Dlg-" .. attr, KSR.pv.get("$dlg(" .. attr .. ")"))
+    end
+    put("X-Seen", KSR.pv.get("$dlg_var(seen)"))
+    put("X-Pre", KSR.pv.get("$dlg_var(pre)"))
+    put("X-Flag5", KSR.ims_dialog.dlg_isflagset(5))
+    put("X-Toroute", KSR.pv.get("$dlg(toroute)"))
+    put("X-Flag3", KSR.x.modf("dlg_isflagset", "3"))
+    put("X-Known", KSR.x.modf("is_known_dlg"))
+    put("X-Ctx-Set", KSR.pv.get("$dlg_ctx(set)"))
+    put("X-Ctx-Dir", KSR.pv.get("$dlg_ctx(dir)"))
+    put("X-Status", KSR.pv.get("$DLG_status"))
+    if KSR.pv.get("$hdr(X-Action)") == "terminate" then
+        put("X-Terminated", KSR.x.modf("dlg_terminate", "all", "by dlg_get"))
+        put("X-Again", KSR.x.modf("dlg_terminate", "all", "twice"))
+    end
+    KSR.sl.sl_send_reply(200, "Found")
+end
+
 function ksr_request_route()
     if KSR.maxfwd.process_maxfwd(10) < 0 then
         KSR.sl.sl_send_reply(483, "Too Many Hops")
@@ -42,11 +79,23 @@ function ksr_request_route()
         KSR.sl.sl_send_reply(404, "Not here")
         KSR.x.exit()
     end
+    if KSR.is_OPTIONS() and KSR.hdr.is_present("X-Callid") > 0 then
+        report_other_call()
+        KSR.x.exit()
+    end
     if KSR.tm.t_check_trans() == 0 then
         KSR.x.exit()
     end
     if KSR.is_INVITE() then
         KSR.rr.record_route()
+        if KSR.pv.get("$rU") == "ctx" then
+            -- before the dialog exists: kept in the message's context
+            KSR.pv.sets("$dlg_var(pre)", "early")
+            KSR.ims_dialog.dlg_setflag(5)
+            KSR.pv.seti("$dlg_ctx(timeout)", 3)
+            KSR.pv.seti("$dlg_ctx(timeout_bye)", 0)
+            KSR.pv.sets("$dlg_ctx(timeout_route)", "on_dlg_timeout")
+        end
         KSR.ims_dialog.dlg_manage()
     end
     relay()
@@ -58,4 +107,10 @@ function ksr_dialog_event(evname)
     KSR.info("EVENT " .. evname .. " callid=" .. tostring(KSR.pv.get("$dlg(callid)"))
              .. " status=" .. tostring(KSR.pv.get("$DLG_status"))
              .. " ci=" .. tostring(KSR.pv.get("$ci")) .. "\n")
+end
+
+-- $dlg_ctx(timeout_route) of the "ctx" calls.
+function on_dlg_timeout()
+    KSR.info("TIMEOUT-ROUTE callid=" .. tostring(KSR.pv.get("$dlg(callid)"))
+             .. " pre=" .. tostring(KSR.pv.get("$dlg_var(pre)")) .. "\n")
 end

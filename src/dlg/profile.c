@@ -626,11 +626,42 @@ static void entry_report(const struct profile_entry *e,
 		fn(m->owner, m->shard, arg);
 }
 
+/* Calls visit(e, arg) for every entry of p, one stripe at a time under
+ * its lock: a walk never holds the whole profile. */
+static void each_entry(struct profile *p,
+                       void (*visit)(const struct profile_entry *e, void *arg),
+                       void *arg)
+{
+	for (unsigned i = 0; i < NSTRIPES; i++) {
+		struct stripe *st = &p->stripes[i];
+
+		pthread_mutex_lock(&st->mx);
+		for (size_t b = 0; b < st->nbuckets; b++)
+			for (const struct profile_entry *e = st->buckets[b]; e;
+			     e = e->chain)
+				visit(e, arg);
+		pthread_mutex_unlock(&st->mx);
+	}
+}
+
+struct member_walk {
+	void (*fn)(void *owner, unsigned shard, void *arg);
+	void *arg;
+};
+
+static void visit_members(const struct profile_entry *e, void *arg)
+{
+	struct member_walk *w = arg;
+
+	entry_report(e, w->fn, w->arg);
+}
+
 void profile_foreach_member(const struct profile *cp, struct slice value,
                             void (*fn)(void *owner, unsigned shard, void *arg),
                             void *arg)
 {
 	struct profile *p = mut(cp);
+	struct member_walk w = {fn, arg};
 
 	if (p->has_value && value.len > 0) {
 		uint64_t hash;
@@ -644,17 +675,21 @@ void profile_foreach_member(const struct profile *cp, struct slice value,
 		pthread_mutex_unlock(&st->mx);
 		return;
 	}
-	/* One stripe at a time: a listing never holds the whole profile. */
-	for (unsigned i = 0; i < NSTRIPES; i++) {
-		struct stripe *st = &p->stripes[i];
+	each_entry(p, visit_members, &w);
+}
 
-		pthread_mutex_lock(&st->mx);
-		for (size_t b = 0; b < st->nbuckets; b++)
-			for (const struct profile_entry *e = st->buckets[b]; e;
-			     e = e->chain)
-				entry_report(e, fn, arg);
-		pthread_mutex_unlock(&st->mx);
-	}
+struct value_walk {
+	void (*fn)(struct slice value, size_t members, void *arg);
+	void *arg;
+};
+
+/* A value has one entry, and an entry without members is gone. */
+static void visit_value(const struct profile_entry *e, void *arg)
+{
+	struct value_walk *w = arg;
+
+	if (e->count > 0)
+		w->fn(slice_make(e->value, e->len), e->count, w->arg);
 }
 
 void profile_foreach_value(const struct profile *cp,
@@ -663,23 +698,10 @@ void profile_foreach_value(const struct profile *cp,
                            void *arg)
 {
 	struct profile *p = mut(cp);
+	struct value_walk w = {fn, arg};
 
-	if (!p->has_value)
-		return;
-	/* A value has one entry, in the stripe of its hash, and an entry
-	 * with no member is gone: one stripe at a time, every entry. */
-	for (unsigned i = 0; i < NSTRIPES; i++) {
-		struct stripe *st = &p->stripes[i];
-
-		pthread_mutex_lock(&st->mx);
-		for (size_t b = 0; b < st->nbuckets; b++)
-			for (const struct profile_entry *e = st->buckets[b]; e;
-			     e = e->chain)
-				if (e->count > 0)
-					fn(slice_make(e->value, e->len),
-					   e->count, arg);
-		pthread_mutex_unlock(&st->mx);
-	}
+	if (p->has_value)
+		each_entry(p, visit_value, &w);
 }
 
 size_t profile_bytes(const struct profile_registry *r)

@@ -366,6 +366,73 @@ static void test_foreach_member(void **state)
 	profile_registry_free(r);
 }
 
+struct values {
+	char seen[8][16];
+	size_t members[8];
+	size_t n;
+};
+
+static void collect_value(struct slice value, size_t members, void *arg)
+{
+	struct values *v = arg;
+
+	if (v->n < 8) {
+		slice_copy_cstr(v->seen[v->n], sizeof(v->seen[0]), value);
+		v->members[v->n++] = members;
+	}
+}
+
+/* The members of value in v, -1 when it was not reported (or twice). */
+static long value_members(const struct values *v, const char *value)
+{
+	long found = -1;
+
+	for (size_t i = 0; i < v->n; i++)
+		if (strcmp(v->seen[i], value) == 0)
+			found = found < 0 ? (long)v->members[i] : -2;
+	return found;
+}
+
+static void test_foreach_value(void **state)
+{
+	struct profile_registry *r = registry("calls", "user");
+	const struct profile *calls = find(r, "calls");
+	const struct profile *user = find(r, "user");
+	struct profile_set a, b, c;
+	struct values v = {0};
+
+	(void)state;
+	profile_set_init(&a);
+	profile_set_init(&b);
+	profile_set_init(&c);
+	profile_foreach_value(user, collect_value, &v);
+	assert_int_equal(v.n, 0);
+	assert_int_equal(profile_add(&a, user, S("alice"), &dlg_a, 0), 0);
+	assert_int_equal(profile_add(&b, user, S("alice"), &dlg_b, 1), 0);
+	assert_int_equal(profile_add(&c, user, S("bob"), &dlg_c, 65), 0);
+	assert_int_equal(profile_add(&a, calls, SLICE_NULL, &dlg_a, 0), 0);
+
+	/* Each value with members once, with its size. */
+	profile_foreach_value(user, collect_value, &v);
+	assert_int_equal(v.n, 2);
+	assert_int_equal(value_members(&v, "alice"), 2);
+	assert_int_equal(value_members(&v, "bob"), 1);
+	/* A no-value profile has no values to report. */
+	memset(&v, 0, sizeof(v));
+	profile_foreach_value(calls, collect_value, &v);
+	assert_int_equal(v.n, 0);
+
+	/* A value whose last member left is gone. */
+	profile_clear(&c);
+	memset(&v, 0, sizeof(v));
+	profile_foreach_value(user, collect_value, &v);
+	assert_int_equal(v.n, 1);
+	assert_int_equal(value_members(&v, "alice"), 2);
+	profile_clear(&a);
+	profile_clear(&b);
+	profile_registry_free(r);
+}
+
 /* ------------------------------------------------------------- memory */
 
 #define UNIQUE 20000
@@ -682,6 +749,7 @@ int main(void)
 	        cmocka_unit_test(test_set_with_value),
 	        cmocka_unit_test(test_set_listing),
 	        cmocka_unit_test(test_foreach_member),
+	        cmocka_unit_test(test_foreach_value),
 	        cmocka_unit_test(test_bytes_back_to_baseline),
 	        cmocka_unit_test(test_free_with_members),
 	        cmocka_unit_test(test_size_big),

@@ -149,7 +149,16 @@ int sip_edit_push_via(struct sip_edits *ed, struct slice value)
 {
 	/* A proxy puts its Via above the others (RFC 3261 §16.6 step 8);
 	 * a line of its own keeps the existing lines byte for byte. */
-	return insert_line(ed, line_or_end(ed->m, SIP_HDR_VIA), "Via: ", value);
+	const struct sip_hdr *via = sip_msg_hdr(ed->m, SIP_HDR_VIA);
+	const struct sip_msg *m = ed->m;
+
+	/* A request this proxy originates has none: the first line then,
+	 * where RFC 3261 §7.3.1 recommends it, not after Content-Length. */
+	return insert_line(ed,
+	                   via        ? via->off
+	                   : m->nhdrs ? m->hdrs[0].off
+	                              : m->hdrs_end,
+	                   "Via: ", value);
 }
 
 int sip_edit_pop_via(struct sip_edits *ed)

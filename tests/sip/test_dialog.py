@@ -100,6 +100,8 @@ def hdr(msg, name):
 
 
 def check_bye(bye, from_tag, to_tag, cseq_above, reason):
+    # our Via first (RFC 3261 §7.3.1), not appended after Content-Length
+    assert bye.raw.splitlines()[1].lower().startswith("via:"), bye.raw
     assert hdr(bye, "From").endswith(f"tag={from_tag}"), hdr(bye, "From")
     assert hdr(bye, "To").endswith(f"tag={to_tag}"), hdr(bye, "To")
     num, method = hdr(bye, "CSeq").split()

@@ -246,7 +246,8 @@ static void test_drop_more_routes_than_present(void **state)
 }
 
 /* New Record-Route and Via values go above existing ones; without any,
- * at the end of the headers. */
+ * a Record-Route at the end of the headers and a Via at the top (RFC 3261
+ * §7.3.1: requests this proxy originates have none). */
 static void test_placement(void **state)
 {
 	(void)state;
@@ -264,11 +265,11 @@ static void test_placement(void **state)
 	assert_int_equal(sip_edit_add_header(&ed, SLICE_LIT("A: 1\r\n")), 0);
 	assert_int_equal(sip_edit_add_header(&ed, SLICE_LIT("B: 2\n")), 0);
 	expect_output("INVITE sip:b@example.com SIP/2.0\r\n"
+	              "Via: SIP/2.0/UDP p1\r\n"
 	              "Max-Forwards: 70\r\n"
 	              "Record-Route: <sip:p1.example.com;lr>\r\n"
 	              "Record-Route: <sip:p2.example.com;lr>\r\n"
 	              "l: 0\r\n"
-	              "Via: SIP/2.0/UDP p1\r\n"
 	              "A: 1\r\n"
 	              "B: 2\r\n"
 	              "\r\n");
@@ -421,8 +422,8 @@ static void test_text_copied(void **state)
 	assert_int_equal(sip_edit_push_via(&ed, slice_cstr(value)), 0);
 	memset(value, 'X', sizeof(value) - 1);
 	expect_output("OPTIONS sip:b@example.com SIP/2.0\r\n"
-	              "l: 0\r\n"
 	              "Via: SIP/2.0/UDP p1;branch=z9hG4bKa\r\n"
+	              "l: 0\r\n"
 	              "\r\n");
 }
 

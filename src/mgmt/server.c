@@ -524,9 +524,13 @@ static int unix_bind(struct mgmt *m, struct mgmt_ep *ep, bool is_default,
                      char *err, size_t errsize)
 {
 	struct stat st;
+	char path[sizeof(ep->path)];
 	int e;
 
-	snprintf(ep->name, sizeof(ep->name), "unix:%s", ep->path);
+	/* Through a copy: name and path are two fields of *m, which GCC's
+	 * -Wrestrict (at -O2) cannot tell apart. */
+	memcpy(path, ep->path, sizeof(path));
+	snprintf(ep->name, sizeof(ep->name), "unix:%s", path);
 	if (lstat(ep->path, &st) == 0) {
 		if (!S_ISSOCK(st.st_mode)) {
 			snprintf(err, errsize,

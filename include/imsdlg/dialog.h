@@ -71,6 +71,19 @@ void dlg_global_callbacks_free(void);
  */
 int dlg_terminate(struct dlg *dlg, const char *side, const char *reason);
 
+/*
+ * The same for a dialog named by Call-ID and the tags of a live leg (in
+ * either orientation) or by its ids, from any worker thread (not only the
+ * owner's: the owner runs it while the caller waits). hdrs (may be NULL):
+ * CRLF-terminated header lines for the BYEs. 1, or -1 when there is no
+ * such dialog, nothing was left to end, or the caller is not a worker.
+ */
+int terminate_dlg(const char *callid, const char *ftag, const char *ttag,
+                  const char *hdrs, const char *reason);
+int lookup_terminate_dlg(unsigned h_entry, unsigned h_id, const char *hdrs);
+/* The dialog's ids (as in the did cookie and dlg.list). */
+void dlg_get_ids(const struct dlg *dlg, unsigned *h_entry, unsigned *h_id);
+
 /* The dialog of the message being routed, or NULL. */
 struct dlg *get_current_dialog(struct tm_ctx *ctx);
 

@@ -1376,6 +1376,65 @@ struct dlg *get_current_dialog(struct tm_ctx *ctx)
 	return dlg_current(ctx);
 }
 
+void dlg_get_ids(const struct dlg *d, unsigned *h_entry, unsigned *h_id)
+{
+	*h_entry = d->h_entry;
+	*h_id = d->h_id;
+}
+
+/* terminate_dlg / lookup_terminate_dlg on the owner's thread. */
+struct api_terminate {
+	const char *callid, *ftag, *ttag; /* by tags, or ... */
+	uint32_t he, hi;                  /* ... by ids */
+	const char *hdrs, *reason;
+	int ret;
+};
+
+static void api_terminate_run(struct worker *w, void *arg)
+{
+	struct api_terminate *a = arg;
+	struct dlg_shard *ds = dlg_shard_at(worker_id(w));
+	struct dlg *d = NULL;
+	bool down;
+
+	if (ds && a->callid)
+		d = lookup_tags(ds, slice_cstr(a->callid), slice_cstr(a->ftag),
+		                slice_cstr(a->ttag), &down);
+	else if (ds)
+		d = lookup_id(ds, a->he, a->hi);
+	a->ret = d ? dlg_terminate_hdrs(d, a->reason, a->hdrs) : -1;
+}
+
+static int api_terminate(struct api_terminate *a, unsigned owner)
+{
+	struct worker *self = rt_current_worker();
+
+	if (self == NULL || nall_shards == 0 ||
+	    rt_call(self, owner, api_terminate_run, a, DLG_REMOTE_TIMEOUT_MS))
+		return -1;
+	return a->ret;
+}
+
+int terminate_dlg(const char *callid, const char *ftag, const char *ttag,
+                  const char *hdrs, const char *reason)
+{
+	struct api_terminate a = {callid, ftag, ttag, 0, 0, hdrs, reason, -1};
+
+	if (callid == NULL || ftag == NULL || ttag == NULL)
+		return -1;
+	return api_terminate(
+	        &a, tm_owner_of_callid(slice_cstr(callid), nall_shards));
+}
+
+int lookup_terminate_dlg(unsigned h_entry, unsigned h_id, const char *hdrs)
+{
+	struct api_terminate a = {NULL, NULL, NULL, h_entry,
+	                          h_id, hdrs, NULL, -1};
+
+	/* Ids tell their shard (see create()). */
+	return api_terminate(&a, nall_shards ? h_id % nall_shards : 0);
+}
+
 /* ------------------------------------------------ for rpc.c (dlg_int.h) */
 
 struct dlg *dlg_lookup_id(struct dlg_shard *ds, uint32_t h_entry, uint32_t h_id)

@@ -169,6 +169,9 @@ void worker_timers_changed(struct worker *w);
  * caller's stack. 0, ETIMEDOUT (after timeout_ms; fn then never runs),
  * ESHUTDOWN (worker i has stopped; fn never runs), EINVAL (no worker i).
  */
+/* The worker whose thread calls this, or NULL on any other thread. */
+struct worker *rt_current_worker(void);
+
 typedef void rt_call_fn(struct worker *w, void *arg);
 int rt_call(struct worker *self, unsigned i, rt_call_fn *fn, void *arg,
             unsigned timeout_ms);

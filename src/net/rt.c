@@ -414,11 +414,21 @@ static int worker_open(struct worker *w)
 	return 0;
 }
 
+/* The worker whose thread this is (rt_current_worker). */
+static _Thread_local struct worker *this_worker;
+
+struct worker *rt_current_worker(void)
+{
+	return this_worker;
+}
+
 static void *worker_main(void *arg)
 {
 	struct worker *w = arg;
 	struct rt *rt = w->rt;
 	int err, go;
+
+	this_worker = w;
 
 	err = worker_open(w);
 	if (err == 0) {

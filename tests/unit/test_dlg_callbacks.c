@@ -58,7 +58,8 @@ enum {
 	CALL_EXPIRE,    /* lifetime of 1 s from the timeout AVP */
 	CALL_SPIRAL,    /* through the proxy twice, BYE from the caller */
 	CALL_TERMINATE, /* dlg_terminate() from a REQ_WITHIN callback */
-	NCALLS = CALL_TERMINATE,
+	CALL_API,       /* terminate_dlg() by Call-ID and tags, the same way */
+	NCALLS = CALL_API,
 };
 
 /* Every per-dialog type: all but the two global ones. */
@@ -119,6 +120,8 @@ static struct {
 	unsigned current_checked, current_mismatch;
 	int term_rc[2];
 	unsigned term_runs;
+	int api_rc[2]; /* terminate_dlg, then lookup_terminate_dlg */
+	unsigned api_runs;
 } T = {
         .mx = PTHREAD_MUTEX_INITIALIZER,
         .cv = PTHREAD_COND_INITIALIZER,
@@ -142,6 +145,8 @@ static void reset_records(void)
 	T.current_checked = T.current_mismatch = 0;
 	T.term_rc[0] = T.term_rc[1] = 0;
 	T.term_runs = 0;
+	T.api_rc[0] = T.api_rc[1] = 0;
+	T.api_runs = 0;
 	pthread_mutex_unlock(&T.mx);
 }
 
@@ -417,6 +422,34 @@ static void all_cb(struct dlg *d, int type, struct dlg_cb_params *p)
 		T.term_runs++;
 		pthread_mutex_unlock(&T.mx);
 	}
+	/* The same through the API that names the dialog (ims_qos's
+	 * terminate_dlg), with extra headers; then by its ids, when nothing
+	 * is left to end. */
+	if (type == DLGCB_REQ_WITHIN && r->call == CALL_API && p->req &&
+	    p->req->method_id == SIP_METHOD_INFO) {
+		const struct sip_addr *from, *to;
+		struct slice cid;
+		char callid[STR_MAX], ftag[STR_MAX], ttag[STR_MAX];
+		unsigned he, hi;
+
+		assert_int_equal(sip_msg_call_id(&cid, p->req), 0);
+		assert_int_equal(sip_msg_from(&from, p->req), 0);
+		assert_int_equal(sip_msg_to(&to, p->req), 0);
+		slice_copy_cstr(callid, sizeof(callid), cid);
+		slice_copy_cstr(ftag, sizeof(ftag), from->tag);
+		slice_copy_cstr(ttag, sizeof(ttag), to->tag);
+		/* The callee's orientation names the same dialog. */
+		int first = terminate_dlg(callid, ttag, ftag, "X-Why: api\r\n",
+		                          "api");
+		dlg_get_ids(d, &he, &hi);
+		int again = lookup_terminate_dlg(he, hi, NULL);
+
+		pthread_mutex_lock(&T.mx);
+		T.api_rc[0] = first;
+		T.api_rc[1] = again;
+		T.api_runs++;
+		pthread_mutex_unlock(&T.mx);
+	}
 }
 
 static void created_cb(struct dlg *d, int type, struct dlg_cb_params *p)
@@ -569,6 +602,11 @@ static void route(void *script, struct tm_ctx *ctx, enum tm_route_type rt,
 	tm_t_relay(ctx, NULL, SLICE_NULL, 0);
 }
 
+/* Every worker's dialog shard, as main.c hands them to the engine (for
+ * the API that finds a dialog's owner). */
+#define MAX_WORKERS 2
+static struct dlg_shard *all_dlg_shards[MAX_WORKERS];
+
 static void *shard_init(struct worker *w, void *arg)
 {
 	struct shard *s = calloc(1, sizeof(*s));
@@ -581,11 +619,13 @@ static void *shard_init(struct worker *w, void *arg)
 	if (s->tm)
 		s->dlg = dlg_shard_new(&dlg_cfg, s->tm, worker_id(w),
 		                       rt_workers(worker_rt(w)));
-	if (s->dlg == NULL) {
+	if (s->dlg == NULL || worker_id(w) >= MAX_WORKERS) {
+		dlg_shard_free(s->dlg);
 		tm_shard_free(s->tm);
 		free(s);
 		return NULL;
 	}
+	all_dlg_shards[worker_id(w)] = s->dlg;
 	return s;
 }
 
@@ -593,7 +633,7 @@ static void shard_fini(struct worker *w, void *shard)
 {
 	struct shard *s = shard;
 
-	(void)w;
+	all_dlg_shards[worker_id(w)] = NULL;
 	/* Dialogs first: they hold references to transactions. */
 	dlg_shard_free(s->dlg);
 	tm_shard_free(s->tm);
@@ -662,6 +702,7 @@ static struct rt *start_proxy(unsigned workers)
 
 	if (net_listener_parse(&lst, "udp:127.0.0.1:0", &why))
 		fail_msg("listener: %s", why);
+	dlg_set_all_shards(all_dlg_shards, workers);
 	struct rt_config rc = {
 	        .workers = workers,
 	        .listeners = &lst,
@@ -1260,6 +1301,29 @@ static void call_terminate(struct env *e)
 	answer_byes(&c, &bye_caller, &bye_callee);
 }
 
+static void call_api(struct env *e)
+{
+	static struct call c;
+	static struct qmsg bye_caller, bye_callee, info;
+	char v[STR_MAX];
+
+	call_init(&c, e, CALL_API);
+	setup(&c, "bob", false);
+	caller_request(&c, "INFO", 2); /* all_cb terminates on it */
+	info = c.m;
+	if (!wait_event(c.n, DLGCB_TERMINATED, WAIT_MS))
+		fail_msg("call %d: no TERMINATED from terminate_dlg()", c.n);
+	got_bye(&c, e->uac, &bye_caller, "SIP;cause=200;text=\"api\"");
+	got_bye(&c, e->uas, &bye_callee, "SIP;cause=200;text=\"api\"");
+	assert_true(hdr(bye_caller.buf, "X-Why", v, sizeof(v)));
+	assert_string_equal(v, "api");
+	assert_true(hdr(bye_callee.buf, "X-Why", v, sizeof(v)));
+	assert_string_equal(v, "api");
+	ua_reply(e->uas, &info, 200, "OK", NULL, false);
+	ua_wait(e->uac, &c.m, "SIP/2.0 200 ", c.callid, "2 INFO");
+	answer_byes(&c, &bye_caller, &bye_callee);
+}
+
 /* ------------------------------------------------- expected sequences */
 
 #define ANY      (-1)
@@ -1448,6 +1512,8 @@ static void check_all(void)
 	                       sizeof(spiral) / sizeof(spiral[0]));
 	bad += !check_sequence(CALL_TERMINATE, terminate,
 	                       sizeof(terminate) / sizeof(terminate[0]));
+	bad += !check_sequence(CALL_API, terminate,
+	                       sizeof(terminate) / sizeof(terminate[0]));
 	assert_int_equal(bad, 0);
 	/* The spiraled pass is the second INVITE, to the rewritten URI. */
 	for (unsigned i = 0; i < T.nev; i++)
@@ -1474,6 +1540,9 @@ static void check_all(void)
 	assert_int_equal(T.term_runs, 1);
 	assert_int_equal(T.term_rc[0], 1);
 	assert_int_equal(T.term_rc[1], -1);
+	assert_int_equal(T.api_runs, 1);
+	assert_int_equal(T.api_rc[0], 1);
+	assert_int_equal(T.api_rc[1], -1);
 	/* No DB, no listing: LOADED, MI_CONTEXT and RPC_CONTEXT never. */
 	assert_int_equal(T.loaded_runs, 0);
 	for (unsigned i = 0; i < T.nev; i++) {
@@ -1542,6 +1611,7 @@ static void run_calls(unsigned workers)
 	call_expire(&e);
 	call_spiral(&e);
 	call_terminate(&e);
+	call_api(&e);
 
 	/* The records linger end_timeout, and until the transactions that
 	 * point to them are gone. */

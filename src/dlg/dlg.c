@@ -1329,11 +1329,84 @@ struct terminate_arg {
 	struct slice reason;
 };
 
+/* Whether terminate(d, side) would find something to end. */
+static bool terminable(const struct dlg *d, int side)
+{
+	if (d->state == DLG_STATE_DELETED)
+		return false;
+	if (d->state <= DLG_STATE_EARLY)
+		return d->inv != NULL;
+	for (const struct dlg_leg *l = d->legs; l; l = l->next)
+		if (l->state == LEG_CONFIRMED &&
+		    (((side & SIDE_CALLER) && !l->bye_caller) ||
+		     ((side & SIDE_CALLEE) && !l->bye_callee)))
+			return true;
+	return false;
+}
+
+struct deferred_term {
+	struct rt_job job;
+	uint32_t he, hi;
+	int side;
+	char *reason, *hdrs; /* owned, may be NULL */
+};
+
+static void deferred_term_run(struct worker *w, struct rt_job *job)
+{
+	struct deferred_term *j = (struct deferred_term *)job;
+	struct dlg_shard *ds = dlg_shard_at(worker_id(w));
+	struct dlg *d = ds ? lookup_id(ds, j->he, j->hi) : NULL;
+
+	if (d && d->state != DLG_STATE_DELETED) {
+		if (j->hdrs) {
+			free(d->term_hdrs);
+			d->term_hdrs = j->hdrs;
+			j->hdrs = NULL;
+		}
+		terminate(d, j->side,
+		          j->reason ? slice_cstr(j->reason) : SLICE_NULL);
+	}
+	free(j->reason);
+	free(j->hdrs);
+}
+
+/*
+ * terminate() for a request from another shard (dlg_get, the C API).
+ * When d's worker is itself waiting in rt_call, this runs in the middle of
+ * its route, where sending would reuse tm's per-message buffers: the
+ * termination is then posted to its loop, and the answer (1 or -1) is
+ * what terminate() will find.
+ */
+static int terminate_remote(struct dlg *d, int side, struct slice reason,
+                            const char *hdrs)
+{
+	struct worker *w = tm_shard_worker(d->ds->tm);
+	struct deferred_term *j;
+
+	if (!rt_in_call(w)) {
+		if (hdrs && *hdrs && d->state != DLG_STATE_DELETED) {
+			free(d->term_hdrs);
+			d->term_hdrs = strdup(hdrs);
+		}
+		return terminate(d, side, reason);
+	}
+	if (!terminable(d, side) || (j = calloc(1, sizeof(*j))) == NULL)
+		return -1;
+	j->job.fn = deferred_term_run;
+	j->he = d->h_entry;
+	j->hi = d->h_id;
+	j->side = side;
+	j->reason = reason.len ? dup_slice(reason) : NULL;
+	j->hdrs = hdrs && *hdrs ? strdup(hdrs) : NULL;
+	rt_post(worker_rt(w), worker_id(w), &j->job);
+	return 1;
+}
+
 static int terminate_op(struct dlg *d, void *arg)
 {
 	struct terminate_arg *a = arg;
 
-	return terminate(d, a->side, a->reason);
+	return terminate_remote(d, a->side, a->reason, NULL);
 }
 
 int dlg_terminate_ctx(struct tm_ctx *ctx, const char *side, struct slice reason)
@@ -1402,7 +1475,11 @@ static void api_terminate_run(struct worker *w, void *arg)
 		                slice_cstr(a->ttag), &down);
 	else if (ds)
 		d = lookup_id(ds, a->he, a->hi);
-	a->ret = d ? dlg_terminate_hdrs(d, a->reason, a->hdrs) : -1;
+	a->ret = d ? terminate_remote(d, SIDE_BOTH,
+	                              a->reason ? slice_cstr(a->reason)
+	                                        : SLICE_NULL,
+	                              a->hdrs)
+	           : -1;
 }
 
 static int api_terminate(struct api_terminate *a, unsigned owner)

@@ -139,6 +139,7 @@ int rt_call(struct worker *self, unsigned i, rt_call_fn *fn, void *arg,
 		deadline.tv_nsec -= 1000000000L;
 	}
 	bool timed_out = false;
+	self->in_call = true;
 	pthread_mutex_lock(&self->cmx);
 	while (atomic_load(&c.state) != CALL_DONE) {
 		if (self->chead) {
@@ -155,12 +156,20 @@ int rt_call(struct worker *self, unsigned i, rt_call_fn *fn, void *arg,
 		if (pthread_cond_timedwait(&self->ccond, &self->cmx,
 		                           &deadline) == ETIMEDOUT) {
 			pthread_mutex_unlock(&self->cmx);
-			if (withdraw(target, &c))
+			if (withdraw(target, &c)) {
+				self->in_call = false;
 				return ETIMEDOUT;
+			}
 			timed_out = true;
 			pthread_mutex_lock(&self->cmx);
 		}
 	}
 	pthread_mutex_unlock(&self->cmx);
+	self->in_call = false;
 	return c.err;
+}
+
+bool rt_in_call(const struct worker *w)
+{
+	return w->in_call;
 }

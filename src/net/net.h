@@ -169,6 +169,14 @@ void worker_timers_changed(struct worker *w);
  * caller's stack. 0, ETIMEDOUT (after timeout_ms; fn then never runs),
  * ESHUTDOWN (worker i has stopped; fn never runs), EINVAL (no worker i).
  */
+/*
+ * Whether worker w (asked on its own thread) is inside rt_call, waiting:
+ * a call it serves then runs in the middle of whatever w was doing (a
+ * route), so it must not use w's per-message scratch state (tm's parse
+ * buffers): work that sends should be posted to w instead.
+ */
+bool rt_in_call(const struct worker *w);
+
 /* The worker whose thread calls this, or NULL on any other thread. */
 struct worker *rt_current_worker(void);
 

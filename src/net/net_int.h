@@ -70,6 +70,7 @@ struct worker {
 	pthread_cond_t ccond;
 	struct rt_call *chead, *ctail;
 	bool cclosed;
+	bool in_call; /* in rt_call, waiting (its thread only) */
 
 	void *shard;
 	bool shard_ok;  /* shard_init returned non-NULL; shard_fini is due */

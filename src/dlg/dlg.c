@@ -464,6 +464,12 @@ static void set_confirmed_na(struct dlg *d)
 	d->state = DLG_STATE_CONFIRMED_NA;
 	d->ds->stats.active++;
 	d->start_ts = time(NULL);
+	/* Answered: the INVITE server transaction (with its stored request
+	 * and replies) is needed no more; tm frees it on its own time. */
+	if (d->inv) {
+		tm_trans_unref(d->inv);
+		d->inv = NULL;
+	}
 	/* The ACK re-arms the lifetime; until it comes, noack_timeout. */
 	arm(d, d->ds->cfg->noack_timeout < d->lifetime
 	               ? d->ds->cfg->noack_timeout
@@ -659,7 +665,6 @@ static void trans_created(struct tm_ctx *ctx, struct tm_trans *t)
 	if (ds->cfg->match_mode != 2)
 		add_cookie(ctx, d);
 	d->inv = tm_trans_ref(t);
-	d->inv_id = t;
 	tm_trans_set_data(t, d);
 	d->refs++;
 	mc = dlg_msg_ctx(ctx);
@@ -734,9 +739,17 @@ static struct dlg_leg *leg_update(struct dlg *d, struct sip_msg *rpl, int b,
 
 /* --------------------------------------------------- reply hook */
 
-static bool is_initial(struct dlg *d, struct tm_trans *t)
+/* Whether t is the dialog's INVITE (or a spiral's) rather than one of
+ * its in-dialog requests: the only INVITE without a To tag that points to
+ * the dialog. Read from the request, not kept as a pointer: the dialog
+ * lets go of its INVITE once answered. */
+static bool is_initial(struct tm_trans *t)
 {
-	return d->inv_id == t;
+	const struct sip_addr *to;
+	struct sip_msg *req = tm_trans_request(t);
+
+	return req->method_id == SIP_METHOD_INVITE &&
+	       sip_msg_to(&to, req) == 0 && !to->has_tag;
 }
 
 static void refresh_target(struct dlg *d, struct sip_msg *req,
@@ -768,7 +781,7 @@ static void reply_out(struct tm_trans *t, struct sip_msg *rpl, unsigned code,
 	if (d == NULL)
 		return;
 	struct sip_msg *req = tm_trans_request(t);
-	if (!is_initial(d, t)) {
+	if (!is_initial(t)) {
 		const struct sip_addr *from;
 		if (rpl && code >= 200 && code < 300 &&
 		    (req->method_id == SIP_METHOD_INVITE ||
@@ -826,7 +839,7 @@ static void canceled(struct tm_trans *t)
 {
 	struct dlg *d = tm_trans_data(t);
 
-	if (d && is_initial(d, t))
+	if (d && is_initial(t))
 		d->canceled = true;
 }
 

@@ -55,8 +55,7 @@ struct dlg {
 	char *term_reason;
 	char *term_hdrs;      /* CRLF-terminated lines for our BYEs (RPC) */
 	struct tm_trans *inv; /* the INVITE server transaction while early */
-	const struct tm_trans *inv_id; /* identity only, never dereferenced */
-	unsigned refs; /* holders besides the table (BYEs pending) */
+	unsigned refs;        /* holders besides the table (BYEs pending) */
 	struct profile_set profiles;
 	struct dlg_cb_entry *cbs;
 	struct dlg_var *vars;

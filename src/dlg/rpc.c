@@ -48,11 +48,6 @@ static unsigned id_owner(uint32_t h_id)
 	return rpc_nshards ? h_id % rpc_nshards : 0;
 }
 
-static char *dup_or_empty(const char *s)
-{
-	return strdup(s ? s : "");
-}
-
 /* ------------------------------------------------------------ the walk */
 
 /* Dialogs one job visits at most, and the time it may take: a worker
@@ -64,9 +59,16 @@ static char *dup_or_empty(const char *s)
 
 struct walk;
 
-/* On the worker, once per dialog (which it must not free or unlink);
- * false ends the whole walk (enough was found). */
-typedef bool walk_visit_fn(struct walk *wk, struct dlg *d, struct worker *w);
+enum visit {
+	VISIT_NEXT, /* go on */
+	VISIT_END,  /* the walk found what it wanted: it ends */
+	VISIT_FULL, /* no room for d in this chunk: the next chunk starts
+	             * with it */
+};
+
+/* On the worker, once per dialog (which it must not free or unlink). */
+typedef enum visit walk_visit_fn(struct walk *wk, struct dlg *d,
+                                 struct worker *w);
 
 /*
  * A walk over every worker's table, in slot order, a chunk per job.
@@ -97,17 +99,18 @@ struct walk {
 	bool in_slot;   /* some dialogs of the slot were visited */
 	uint32_t below; /* then: the least h_id visited in the slot */
 	bool shard_done, stop;
-	/* For the log: jobs run, dialogs visited, the longest job. */
+	/* For the log: jobs run, dialogs visited, the longest job in time
+	 * (which includes being preempted) and in the worker's CPU. */
 	unsigned jobs;
 	size_t visited;
-	long longest_ns;
+	long longest_ns, longest_cpu_ns;
 };
 
-static long elapsed_ns(const struct timespec *t0)
+static long elapsed_ns(clockid_t clock, const struct timespec *t0)
 {
 	struct timespec t;
 
-	clock_gettime(CLOCK_MONOTONIC, &t);
+	clock_gettime(clock, &t);
 	return (long)(t.tv_sec - t0->tv_sec) * 1000000000L +
 	       (t.tv_nsec - t0->tv_nsec);
 }
@@ -118,7 +121,7 @@ static void walk_job(struct worker *w, void *arg)
 	struct dlg_shard *ds = dlg_rpc_shard(w);
 	unsigned chunk = wk->chunk ? wk->chunk : WALK_CHUNK;
 	unsigned n = 0;
-	struct timespec t0;
+	struct timespec t0, cpu0;
 
 	wk->jobs++;
 	if (ds == NULL) {
@@ -131,17 +134,22 @@ static void walk_job(struct worker *w, void *arg)
 		return;
 	}
 	clock_gettime(CLOCK_MONOTONIC, &t0);
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &cpu0);
 	for (; wk->slot < ds->cfg->hash_size; wk->slot++, wk->in_slot = false) {
 		for (struct dlg *d = ds->slots[wk->slot]; d; d = d->hnext) {
 			if (wk->in_slot && d->h_id >= wk->below)
 				continue;
-			if (n == chunk || (n % WALK_CLOCK_EVERY == 0 && n &&
-			                   elapsed_ns(&t0) > WALK_BUDGET_NS))
+			if (n == chunk ||
+			    (n % WALK_CLOCK_EVERY == 0 && n &&
+			     elapsed_ns(CLOCK_MONOTONIC, &t0) > WALK_BUDGET_NS))
+				goto out;
+			enum visit v = wk->visit(wk, d, w);
+			if (v == VISIT_FULL)
 				goto out;
 			n++;
 			wk->in_slot = true;
 			wk->below = d->h_id;
-			if (!wk->visit(wk, d, w)) {
+			if (v == VISIT_END) {
 				wk->stop = true;
 				goto out;
 			}
@@ -152,9 +160,12 @@ out:
 	if (wk->job_end)
 		wk->job_end(wk, ds, w);
 	wk->visited += n;
-	long ns = elapsed_ns(&t0);
+	long ns = elapsed_ns(CLOCK_MONOTONIC, &t0);
+	long cpu = elapsed_ns(CLOCK_THREAD_CPUTIME_ID, &cpu0);
 	if (ns > wk->longest_ns)
 		wk->longest_ns = ns;
+	if (cpu > wk->longest_cpu_ns)
+		wk->longest_cpu_ns = cpu;
 }
 
 /* Walks every shard; 0, or -1 with the fault set (a worker did not
@@ -176,13 +187,63 @@ static int walk_run(struct rpc_ctx *ctx, struct walk *wk)
 		}
 	}
 	LOG_INFO("rpc %s: %zu dialogs in %u jobs over %u workers, %.1f ms; "
-	         "longest job %.2f ms",
+	         "longest job %.2f ms, %.2f ms of CPU",
 	         rpc_method_name(ctx), wk->visited, wk->jobs, rpc_nshards,
-	         (double)elapsed_ns(&t0) / 1e6, (double)wk->longest_ns / 1e6);
+	         (double)elapsed_ns(CLOCK_MONOTONIC, &t0) / 1e6,
+	         (double)wk->longest_ns / 1e6,
+	         (double)wk->longest_cpu_ns / 1e6);
 	return 0;
 }
 
 /* ------------------------------------------------------ dialog copies */
+
+/*
+ * Where a chunk's copies go: one block that the management thread owns
+ * and reuses from chunk to chunk, which the worker fills without calling
+ * malloc. A listing then leaves nothing in the worker's heap: freeing
+ * millions of small copies there from another thread would leave the
+ * worker's allocator that many chunks to consolidate later, tens of
+ * milliseconds at a time on its next allocations.
+ */
+#define CBUF_SIZE (256 * 1024)
+
+struct cbuf {
+	char *p;
+	size_t used, cap;
+	bool full; /* an allocation did not fit */
+};
+
+static void *cbuf_alloc(struct cbuf *b, size_t n, size_t align)
+{
+	size_t at = (b->used + align - 1) & ~(align - 1);
+
+	if (at > b->cap || n > b->cap - at) {
+		b->full = true;
+		return NULL;
+	}
+	b->used = at + n;
+	return b->p + at;
+}
+
+#define CBUF_NEW(b, type, n)                                                   \
+	((type *)cbuf_alloc((b), sizeof(type) * (n), _Alignof(type)))
+
+static char *cbuf_strn(struct cbuf *b, const char *s, size_t n)
+{
+	char *d = cbuf_alloc(b, n + 1, 1);
+
+	if (d) {
+		memcpy(d, s, n);
+		d[n] = '\0';
+	}
+	return d;
+}
+
+/* s, or "" for NULL. */
+static char *cbuf_str(struct cbuf *b, const char *s)
+{
+	return s ? cbuf_strn(b, s, strlen(s)) : cbuf_strn(b, "", 0);
+}
 
 struct leg_copy {
 	char *tag, *contact, *route_set, *socket;
@@ -196,10 +257,12 @@ struct kv_copy {
 
 /* What a DLGCB_RPC_CONTEXT callback added: a string or an integer. */
 struct ctx_item {
+	struct ctx_item *next;
 	char *key, *str; /* str NULL: the integer */
 	long long num;
 };
 
+/* A dialog as a listing saw it; every pointer into the chunk's cbuf. */
 struct dlg_copy {
 	uint32_t h_entry, h_id;
 	unsigned ref;
@@ -214,45 +277,8 @@ struct dlg_copy {
 	struct kv_copy *profs, *vars;
 	size_t nprofs, nvars;
 	bool with_ctx;
-	struct ctx_item *ctx;
-	size_t nctx;
-	bool ctx_nomem;
+	struct ctx_item *ctx, **ctx_tail;
 };
-
-static void kv_free(struct kv_copy *v, size_t n)
-{
-	for (size_t i = 0; i < n; i++) {
-		free(v[i].key);
-		free(v[i].value);
-	}
-	free(v);
-}
-
-static void copy_free(struct dlg_copy *c)
-{
-	for (size_t i = 0; i < c->nlegs; i++) {
-		free(c->legs[i].tag);
-		free(c->legs[i].contact);
-		free(c->legs[i].route_set);
-		free(c->legs[i].socket);
-	}
-	free(c->legs);
-	kv_free(c->profs, c->nprofs);
-	kv_free(c->vars, c->nvars);
-	for (size_t i = 0; i < c->nctx; i++) {
-		free(c->ctx[i].key);
-		free(c->ctx[i].str);
-	}
-	free(c->ctx);
-	free(c->callid);
-	free(c->from_uri);
-	free(c->to_uri);
-	free(c->from_tag);
-	free(c->req_uri);
-	free(c->caller_contact);
-	free(c->caller_route_set);
-	free(c->caller_socket);
-}
 
 static const char *sock_name(const struct net_listener *l)
 {
@@ -263,46 +289,50 @@ static const char *sock_name(const struct net_listener *l)
  * callback adds goes into the copy being made, on the worker. */
 struct dlg_rpc_context {
 	struct dlg_copy *c;
+	struct cbuf *b;
 };
 
-/* A new item at the end of c->ctx taking key and str; false (both freed)
- * when out of memory. */
-static bool ctx_push(struct dlg_copy *c, char *key, char *str, long long num)
+static struct ctx_item *ctx_push(struct dlg_rpc_context *rc, const char *key)
 {
-	struct ctx_item *v = NULL;
+	struct ctx_item *v = CBUF_NEW(rc->b, struct ctx_item, 1);
 
-	if (key)
-		v = realloc(c->ctx, (c->nctx + 1) * sizeof(*v));
-	if (v == NULL) {
-		free(key);
-		free(str);
-		c->ctx_nomem = true;
-		return false;
-	}
-	c->ctx = v;
-	c->ctx[c->nctx++] = (struct ctx_item){key, str, num};
-	return true;
+	if (v == NULL || (v->key = cbuf_str(rc->b, key)) == NULL)
+		return NULL;
+	v->next = NULL;
+	v->str = NULL;
+	v->num = 0;
+	*rc->c->ctx_tail = v;
+	rc->c->ctx_tail = &v->next;
+	return v;
 }
 
 int dlg_rpc_context_add_str(struct dlg_rpc_context *rc, const char *key,
                             const char *value)
 {
+	struct ctx_item *v;
+	char *s;
+
 	if (rc == NULL || key == NULL || *key == '\0' || value == NULL)
 		return EINVAL;
-	char *s = strdup(value);
-	if (s == NULL) {
-		rc->c->ctx_nomem = true;
+	/* The value first: a failure then leaves no half item. */
+	if ((s = cbuf_str(rc->b, value)) == NULL ||
+	    (v = ctx_push(rc, key)) == NULL)
 		return ENOMEM;
-	}
-	return ctx_push(rc->c, strdup(key), s, 0) ? 0 : ENOMEM;
+	v->str = s;
+	return 0;
 }
 
 int dlg_rpc_context_add_int(struct dlg_rpc_context *rc, const char *key,
                             long long value)
 {
+	struct ctx_item *v;
+
 	if (rc == NULL || key == NULL || *key == '\0')
 		return EINVAL;
-	return ctx_push(rc->c, strdup(key), NULL, value) ? 0 : ENOMEM;
+	if ((v = ctx_push(rc, key)) == NULL)
+		return ENOMEM;
+	v->num = value;
+	return 0;
 }
 
 /* The UNIX time d's timer fires, or 0 (ended: its timer only removes the
@@ -318,80 +348,68 @@ static time_t timeout_of(struct dlg *d, struct worker *w)
 	return time(NULL) + (time_t)((left + 999) / 1000);
 }
 
-static bool copy_legs(struct dlg_copy *c, struct dlg *d)
+static void copy_legs(struct dlg_copy *c, struct dlg *d, struct cbuf *b)
 {
 	size_t i = 0;
 
 	for (struct dlg_leg *l = d->legs; l; l = l->next)
 		c->nlegs++;
-	if (c->nlegs && !(c->legs = calloc(c->nlegs, sizeof(*c->legs)))) {
-		c->nlegs = 0;
-		return false;
-	}
+	if (c->nlegs == 0 ||
+	    !(c->legs = CBUF_NEW(b, struct leg_copy, c->nlegs)))
+		return;
 	for (struct dlg_leg *l = d->legs; l; l = l->next, i++) {
 		struct leg_copy *lc = &c->legs[i];
-		lc->tag = dup_or_empty(l->tag);
-		lc->contact = dup_or_empty(l->contact);
-		lc->route_set = dup_or_empty(l->route_set);
-		lc->socket = dup_or_empty(sock_name(l->sock));
+		lc->tag = cbuf_str(b, l->tag);
+		lc->contact = cbuf_str(b, l->contact);
+		lc->route_set = cbuf_str(b, l->route_set);
+		lc->socket = cbuf_str(b, sock_name(l->sock));
 		lc->caller_cseq = l->caller_cseq;
 		lc->callee_cseq = l->callee_cseq;
 		lc->state = l->state;
-		if (!lc->tag || !lc->contact || !lc->route_set || !lc->socket)
-			return false;
 	}
-	return true;
 }
 
 /* Profiles and variables, empty once the dialog has ended (Kamailio). */
-static bool copy_profs_vars(struct dlg_copy *c, struct dlg *d)
+static void copy_profs_vars(struct dlg_copy *c, struct dlg *d, struct cbuf *b)
 {
 	size_t i = 0;
 
 	if (d->state == DLG_STATE_DELETED)
-		return true;
+		return;
 	c->nprofs = profile_set_count(&d->profiles);
-	if (c->nprofs && !(c->profs = calloc(c->nprofs, sizeof(*c->profs)))) {
-		c->nprofs = 0;
-		return false;
-	}
-	for (const struct profile_member *m =
-	             profile_set_next(&d->profiles, NULL);
-	     m && i < c->nprofs; m = profile_set_next(&d->profiles, m), i++) {
-		const struct profile *p = profile_member_profile(m);
-		c->profs[i].key = strdup(profile_name(p));
-		if (c->profs[i].key == NULL)
-			return false;
-		if (profile_has_value(p)) {
+	if (c->nprofs && (c->profs = CBUF_NEW(b, struct kv_copy, c->nprofs))) {
+		for (const struct profile_member *m =
+		             profile_set_next(&d->profiles, NULL);
+		     m && i < c->nprofs;
+		     m = profile_set_next(&d->profiles, m), i++) {
+			const struct profile *p = profile_member_profile(m);
 			struct slice v = profile_member_value(m);
-			c->profs[i].value = strndup(v.p ? v.p : "", v.len);
-			if (c->profs[i].value == NULL)
-				return false;
+			c->profs[i].key = cbuf_str(b, profile_name(p));
+			c->profs[i].value =
+			        profile_has_value(p)
+			                ? cbuf_strn(b, v.p ? v.p : "", v.len)
+			                : NULL;
 		}
 	}
 	for (struct dlg_var *v = d->vars; v; v = v->next)
 		c->nvars++;
-	if (c->nvars && !(c->vars = calloc(c->nvars, sizeof(*c->vars)))) {
-		c->nvars = 0;
-		return false;
-	}
+	if (c->nvars == 0 || !(c->vars = CBUF_NEW(b, struct kv_copy, c->nvars)))
+		return;
 	i = 0;
 	for (struct dlg_var *v = d->vars; v; v = v->next, i++) {
-		c->vars[i].key = dup_or_empty(v->key);
-		c->vars[i].value = dup_or_empty(v->value);
-		if (!c->vars[i].key || !c->vars[i].value)
-			return false;
+		c->vars[i].key = cbuf_str(b, v->key);
+		c->vars[i].value = cbuf_str(b, v->value);
 	}
-	return true;
 }
 
-/* Copies d into c (worker thread); false when out of memory, c then
- * holds what was copied (freed by copy_free). with_ctx runs the
- * DLGCB_RPC_CONTEXT callbacks of d into c. */
+/* Copies d into c and b (worker thread); false when b is full (what was
+ * put in b is then to be dropped). with_ctx runs the DLGCB_RPC_CONTEXT
+ * callbacks of d into c. */
 static bool copy_dlg(struct dlg_copy *c, struct dlg *d, struct worker *w,
-                     bool with_ctx)
+                     bool with_ctx, struct cbuf *b)
 {
 	memset(c, 0, sizeof(*c));
+	c->ctx_tail = &c->ctx;
 	c->h_entry = d->h_entry;
 	c->h_id = d->h_id;
 	c->ref = d->refs + 1;
@@ -402,26 +420,22 @@ static bool copy_dlg(struct dlg_copy *c, struct dlg *d, struct worker *w,
 	c->lifetime = d->lifetime;
 	c->sflags = d->sflags;
 	c->timeout = timeout_of(d, w);
-	c->callid = dup_or_empty(d->callid);
-	c->from_uri = dup_or_empty(d->from_uri);
-	c->to_uri = dup_or_empty(d->to_uri);
-	c->from_tag = dup_or_empty(d->from_tag);
-	c->req_uri = dup_or_empty(d->req_uri);
-	c->caller_contact = dup_or_empty(d->caller_contact);
-	c->caller_route_set = dup_or_empty(d->caller_route_set);
-	c->caller_socket = dup_or_empty(sock_name(d->caller_sock));
-	if (!c->callid || !c->from_uri || !c->to_uri || !c->from_tag ||
-	    !c->req_uri || !c->caller_contact || !c->caller_route_set ||
-	    !c->caller_socket || !copy_legs(c, d) || !copy_profs_vars(c, d))
-		return false;
-	if (with_ctx) {
-		struct dlg_rpc_context rc = {c};
+	c->callid = cbuf_str(b, d->callid);
+	c->from_uri = cbuf_str(b, d->from_uri);
+	c->to_uri = cbuf_str(b, d->to_uri);
+	c->from_tag = cbuf_str(b, d->from_tag);
+	c->req_uri = cbuf_str(b, d->req_uri);
+	c->caller_contact = cbuf_str(b, d->caller_contact);
+	c->caller_route_set = cbuf_str(b, d->caller_route_set);
+	c->caller_socket = cbuf_str(b, sock_name(d->caller_sock));
+	copy_legs(c, d, b);
+	copy_profs_vars(c, d, b);
+	if (with_ctx && !b->full) {
+		struct dlg_rpc_context rc = {c, b};
 		c->with_ctx = true;
 		dlg_run_cbs_data(d, DLGCB_RPC_CONTEXT, &rc);
-		if (c->ctx_nomem)
-			return false;
 	}
-	return true;
+	return !b->full;
 }
 
 /* ------------------------------------------------------- reply shapes */
@@ -514,13 +528,11 @@ static void add_dlg_fields(struct rpc_ctx *ctx, struct rpc_node *o,
 	add_kv_list(ctx, o, "variables", c->vars, c->nvars);
 	if (c->with_ctx) {
 		p = rpc_add_object(ctx, o, "context");
-		for (size_t i = 0; i < c->nctx; i++) {
-			if (c->ctx[i].str)
-				rpc_add_str(ctx, p, c->ctx[i].key,
-				            c->ctx[i].str);
+		for (const struct ctx_item *i = c->ctx; i; i = i->next) {
+			if (i->str)
+				rpc_add_str(ctx, p, i->key, i->str);
 			else
-				rpc_add_int(ctx, p, c->ctx[i].key,
-				            c->ctx[i].num);
+				rpc_add_int(ctx, p, i->key, i->num);
 		}
 	}
 
@@ -679,10 +691,13 @@ struct list {
 	size_t skip, room;
 	size_t found;
 	unsigned hash_size;
-	/* copies of the current chunk, drained into arr */
+	/* The copies of the current chunk (v[0..n) and buf), drained into
+	 * arr; all allocated and freed by the management thread. grow: a
+	 * dialog did not fit in the empty chunk. */
 	struct dlg_copy *v;
 	size_t n, cap;
-	bool nomem;
+	struct cbuf buf;
+	bool grow;
 	struct rpc_node *arr;
 };
 
@@ -693,33 +708,53 @@ static void list_init(struct list *l, enum shape shape)
 	l->room = SIZE_MAX;
 }
 
-static void list_free(struct list *l)
+/* Management thread: room for a chunk, twice as much as before when
+ * there was some; 0, or -1 with the fault set. */
+static int list_grow(struct rpc_ctx *ctx, struct list *l)
 {
-	for (size_t i = 0; i < l->n; i++)
-		copy_free(&l->v[i]);
-	free(l->v);
-	l->v = NULL;
-	l->n = l->cap = 0;
+	size_t cap = l->cap ? l->cap * 2 : WALK_CHUNK;
+	size_t size = l->buf.cap ? l->buf.cap * 2 : CBUF_SIZE;
+	struct dlg_copy *v = realloc(l->v, cap * sizeof(*v));
+	char *p;
+
+	if (v)
+		l->v = v;
+	p = v ? realloc(l->buf.p, size) : NULL;
+	if (p == NULL) {
+		rpc_fault(ctx, 500, "Out of memory");
+		return -1;
+	}
+	l->cap = cap;
+	l->buf.p = p;
+	l->buf.cap = size;
+	l->grow = false;
+	return 0;
 }
 
-/* Copies d into the chunk (worker thread). */
-static void list_copy(struct list *l, struct dlg *d, struct worker *w)
+static void list_free(struct list *l)
 {
-	if (l->nomem)
-		return;
-	if (l->n == l->cap) {
-		size_t cap = l->cap ? l->cap * 2 : 16;
-		struct dlg_copy *v = realloc(l->v, cap * sizeof(*v));
-		if (v == NULL) {
-			l->nomem = true;
-			return;
-		}
-		l->v = v;
-		l->cap = cap;
+	free(l->v);
+	free(l->buf.p);
+	l->v = NULL;
+	l->buf.p = NULL;
+}
+
+/* Copies d into the chunk (worker thread); false when it does not fit
+ * (nothing of it is kept). */
+static bool list_copy(struct list *l, struct dlg *d, struct worker *w)
+{
+	size_t mark = l->buf.used;
+
+	if (l->n < l->cap &&
+	    copy_dlg(&l->v[l->n], d, w, l->with_ctx, &l->buf)) {
+		l->n++;
+		return true;
 	}
-	if (!copy_dlg(&l->v[l->n], d, w, l->with_ctx))
-		l->nomem = true;
-	l->n++; /* a partial copy is freed with the others */
+	l->buf.used = mark;
+	l->buf.full = false;
+	if (l->n == 0)
+		l->grow = true;
+	return false;
 }
 
 static const char *key_value(const struct list *l, const struct dlg *d)
@@ -758,24 +793,25 @@ static bool matches(const struct list *l, const struct dlg *d)
 	}
 }
 
-static bool list_visit(struct walk *wk, struct dlg *d, struct worker *w)
+static enum visit list_visit(struct walk *wk, struct dlg *d, struct worker *w)
 {
 	struct list *l = (struct list *)wk;
 
 	if (!matches(l, d))
-		return true;
+		return VISIT_NEXT;
 	if (l->prof_name &&
 	    !profile_is_member(&d->profiles, l->prof,
 	                       l->prof_value ? slice_cstr(l->prof_value)
 	                                     : SLICE_NULL))
-		return true;
+		return VISIT_NEXT;
 	if (l->skip) {
 		l->skip--;
-		return true;
+		return VISIT_NEXT;
 	}
-	list_copy(l, d, w);
+	if (!list_copy(l, d, w))
+		return VISIT_FULL;
 	l->found++;
-	return --l->room > 0 && !l->nomem;
+	return --l->room > 0 ? VISIT_NEXT : VISIT_END;
 }
 
 static bool list_begin(struct walk *wk, struct dlg_shard *ds)
@@ -809,21 +845,18 @@ static void list_add(struct list *l, struct rpc_ctx *ctx,
 	}
 }
 
-/* Moves the chunk's copies into the reply (management thread). */
+/* Moves the chunk's copies into the reply and empties the chunk
+ * (management thread). */
 static void list_drain(struct walk *wk, struct rpc_ctx *ctx)
 {
 	struct list *l = (struct list *)wk;
 
-	if (l->nomem) {
-		rpc_fault(ctx, 500, "Out of memory");
-		wk->stop = true;
-	}
-	for (size_t i = 0; i < l->n; i++) {
-		if (!l->nomem)
-			list_add(l, ctx, &l->v[i]);
-		copy_free(&l->v[i]);
-	}
+	for (size_t i = 0; i < l->n; i++)
+		list_add(l, ctx, &l->v[i]);
 	l->n = 0;
+	l->buf.used = 0;
+	if (l->grow && list_grow(ctx, l))
+		wk->stop = true;
 }
 
 /* Walks every shard into l->arr (made here as the result, or by the
@@ -837,10 +870,10 @@ static int list_run(struct rpc_ctx *ctx, struct list *l)
 	l->wk.visit = list_visit;
 	l->wk.job_begin = list_begin;
 	l->wk.drain = list_drain;
-	if (l->room > 0)
+	if (l->room > 0 && (rc = list_grow(ctx, l)) == 0)
 		rc = walk_run(ctx, &l->wk);
 	list_free(l);
-	if (rc == 0 && l->nomem)
+	if (rc == 0 && rpc_failed(ctx))
 		rc = -1;
 	if (rc == 0 && l->prof_missing) {
 		rpc_fault(ctx, 404, "Profile not found: %s", l->prof_name);
@@ -879,7 +912,9 @@ static void rpc_list_ctx(struct rpc_ctx *ctx)
 	rpc_list_as(ctx, true);
 }
 
-/* dlg.dlg_list: one slot of one shard, in one job. */
+/* dlg.dlg_list: one slot of one shard, in one job; when the chunk is too
+ * small for all the dialogs of the call, it is emptied, to be grown and
+ * the job run again. */
 static void callid_shard(struct worker *w, void *arg)
 {
 	struct list *l = arg;
@@ -896,7 +931,12 @@ static void callid_shard(struct worker *w, void *arg)
 		if (l->from_tag &&
 		    (!d->from_tag || strcmp(d->from_tag, l->from_tag) != 0))
 			continue;
-		list_copy(l, d, w);
+		if (!list_copy(l, d, w)) {
+			l->grow = true;
+			l->n = 0;
+			l->buf.used = 0;
+			return;
+		}
 	}
 }
 
@@ -910,8 +950,15 @@ static void rpc_dlg_list_as(struct rpc_ctx *ctx, bool with_ctx)
 	    rpc_param_opt_str(ctx, 1, "from_tag", &l.from_tag))
 		return;
 	l.arr = rpc_add_array(ctx, NULL, NULL);
-	if (rpc_on_shard(ctx, callid_owner(l.callid), callid_shard, &l) == 0)
-		list_drain(&l.wk, ctx);
+	for (;;) {
+		if (list_grow(ctx, &l) ||
+		    rpc_on_shard(ctx, callid_owner(l.callid), callid_shard, &l))
+			break;
+		if (!l.grow) {
+			list_drain(&l.wk, ctx);
+			break;
+		}
+	}
 	list_free(&l);
 }
 
@@ -1281,7 +1328,8 @@ struct end_all {
 	long long ended;
 };
 
-static bool end_all_visit(struct walk *wk, struct dlg *d, struct worker *w)
+static enum visit end_all_visit(struct walk *wk, struct dlg *d,
+                                struct worker *w)
 {
 	struct end_all *e = (struct end_all *)wk;
 
@@ -1292,7 +1340,7 @@ static bool end_all_visit(struct walk *wk, struct dlg *d, struct worker *w)
 		e->ids[e->n][1] = d->h_id;
 		e->n++;
 	}
-	return true;
+	return VISIT_NEXT;
 }
 
 static void end_all_job_end(struct walk *wk, struct dlg_shard *ds,
@@ -1368,14 +1416,14 @@ struct active_count {
 	long long by_state[DLG_STATE_DELETED + 1];
 };
 
-static bool active_visit(struct walk *wk, struct dlg *d, struct worker *w)
+static enum visit active_visit(struct walk *wk, struct dlg *d, struct worker *w)
 {
 	struct active_count *ac = (struct active_count *)wk;
 
 	(void)w;
 	if (d->state >= DLG_STATE_UNCONFIRMED && d->state <= DLG_STATE_DELETED)
 		ac->by_state[d->state]++;
-	return true;
+	return VISIT_NEXT;
 }
 
 static void rpc_stats_active(struct rpc_ctx *ctx)
@@ -1434,14 +1482,14 @@ static size_t dlg_bytes(const struct dlg *d)
 	return n;
 }
 
-static bool mem_visit(struct walk *wk, struct dlg *d, struct worker *w)
+static enum visit mem_visit(struct walk *wk, struct dlg *d, struct worker *w)
 {
 	struct mem_walk *m = (struct mem_walk *)wk;
 	struct shard_mem *s = &m->shards[worker_id(w)];
 
 	s->dialogs++;
 	s->dialog_bytes += (long long)dlg_bytes(d);
-	return true;
+	return VISIT_NEXT;
 }
 
 static void mem_job_end(struct walk *wk, struct dlg_shard *ds, struct worker *w)

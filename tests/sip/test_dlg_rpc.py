@@ -51,6 +51,21 @@ class Rpc:
             finally:
                 conn.close()
 
+    def raw(self, method: str, params=None) -> bytes:
+        """The reply body, unparsed (parsing a large one holds Python's
+        lock, which would delay the prober thread)."""
+        req = {"jsonrpc": "2.0", "method": method, "id": 1}
+        if params is not None:
+            req["params"] = params
+        conn = http.client.HTTPConnection(conftest.HOST, self.port, timeout=60)
+        try:
+            conn.request("POST", "/RPC", body=json.dumps(req))
+            resp = conn.getresponse()
+            assert resp.status == 200, resp.status
+            return resp.read()
+        finally:
+            conn.close()
+
     def ok(self, method: str, params=None):
         status, result, error = self.call(method, params)
         assert status == 200 and error is None, (method, status, error)
@@ -659,11 +674,12 @@ def test_list_3000_dialogs_in_one_reply(dlg_rpc_proxy, sipp):
     probe.start()
     time.sleep(0.3)
     t0 = time.monotonic()
-    full = r.ok("dlg.list")
+    body = r.raw("dlg.list")
     took = time.monotonic() - t0
     time.sleep(0.3)
     probe.stop.set()
     probe.join(5)
+    full = json.loads(body)["result"]
 
     assert len(full) == MANY
     assert len(ids(full)) == MANY, "a dialog listed twice"
@@ -676,11 +692,13 @@ def test_list_3000_dialogs_in_one_reply(dlg_rpc_proxy, sipp):
     print(f"\ndlg.list of {MANY}: {took:.2f} s; OPTIONS during it: {len(probe.rtts)}, "
           f"worst {worst * 1000:.1f} ms")
     assert worst < 0.5, f"a worker stalled {worst * 1000:.0f} ms during dlg.list"
-    walk = re.findall(r"rpc dlg\.list: (\d+) dialogs in (\d+) jobs .* longest job ([0-9.]+) ms",
-                      r.proxy.log_text())
+    walk = re.findall(r"rpc dlg\.list: (\d+) dialogs in (\d+) jobs .* "
+                      r"longest job ([0-9.]+) ms, ([0-9.]+) ms of CPU", r.proxy.log_text())
     assert walk and int(walk[-1][0]) == MANY, walk
-    print(f"walk: {walk[-1][1]} jobs, longest {walk[-1][2]} ms")
-    assert float(walk[-1][2]) < 50, walk[-1]
+    print(f"walk: {walk[-1][1]} jobs, longest {walk[-1][2]} ms ({walk[-1][3]} ms of CPU)")
+    # a job stops after ~1 ms; its time may include being preempted on a
+    # busy machine, its CPU not (sanitizers make it a few times slower)
+    assert float(walk[-1][3]) < 20, walk[-1]
 
     # pages of 1,000 add up to the same table (nothing changes meanwhile)
     pages = []

@@ -91,6 +91,27 @@ char *arena_strdup(struct arena *a, struct slice s)
 	return p;
 }
 
+struct slice arena_concat(struct arena *a, const struct slice *parts,
+                          unsigned n)
+{
+	size_t len = 0;
+	char *p;
+
+	for (unsigned i = 0; i < n; i++)
+		len += parts[i].len;
+	p = arena_alloc(a, len + 1);
+	if (p == NULL)
+		return SLICE_NULL;
+	len = 0;
+	for (unsigned i = 0; i < n; i++) {
+		if (parts[i].len)
+			memcpy(p + len, parts[i].p, parts[i].len);
+		len += parts[i].len;
+	}
+	p[len] = '\0';
+	return slice_make(p, len);
+}
+
 static void free_blocks(struct arena *a)
 {
 	struct arena_block *b = a->blocks;

@@ -56,6 +56,13 @@ int slice_to_u32(uint32_t *out, struct slice s, uint32_t max);
 /* Copies into dst (size > 0), truncating, always NUL-terminating. */
 size_t slice_copy_cstr(char *dst, size_t size, struct slice s);
 
+/* Number formatting for the hot paths, where printf costs a thousand
+ * instructions a call: the digits of v into dst (not NUL-terminated),
+ * returning how many. Decimal needs 20 bytes; hex (lowercase, zero-padded
+ * to at least min_digits) 16. */
+size_t fmt_u64(char *dst, uint64_t v);
+size_t fmt_hex(char *dst, uint64_t v, unsigned min_digits);
+
 /* --------------------------------------------------------------- logging */
 
 /* Kamailio's numbering, so that `debug=` means the same thing. */
@@ -115,6 +122,10 @@ void arena_init(struct arena *a, void *buf, size_t size);
 void *arena_alloc(struct arena *a, size_t size);
 /* NUL-terminated copy of s; NULL when out of memory. */
 char *arena_strdup(struct arena *a, struct slice s);
+/* The n parts one after the other, copied into a (NUL-terminated); the
+ * empty slice when out of memory. */
+struct slice arena_concat(struct arena *a, const struct slice *parts,
+                          unsigned n);
 /* Forgets every allocation; keeps the first block, frees the others. */
 void arena_reset(struct arena *a);
 /* Frees the overflow blocks; the arena may be initialised again. */

@@ -95,3 +95,34 @@ size_t slice_copy_cstr(char *dst, size_t size, struct slice s)
 	dst[n] = '\0';
 	return n;
 }
+
+size_t fmt_u64(char *dst, uint64_t v)
+{
+	char tmp[20];
+	size_t n = 0;
+
+	do {
+		tmp[n++] = (char)('0' + v % 10);
+		v /= 10;
+	} while (v);
+	for (size_t i = 0; i < n; i++)
+		dst[i] = tmp[n - 1 - i];
+	return n;
+}
+
+size_t fmt_hex(char *dst, uint64_t v, unsigned min_digits)
+{
+	static const char digits[] = "0123456789abcdef";
+	char tmp[16];
+	size_t n = 0;
+
+	do {
+		tmp[n++] = digits[v & 15];
+		v >>= 4;
+	} while (v);
+	while (n < min_digits && n < sizeof(tmp))
+		tmp[n++] = '0';
+	for (size_t i = 0; i < n; i++)
+		dst[i] = tmp[n - 1 - i];
+	return n;
+}

@@ -31,6 +31,19 @@ void net_addr_host(char *dst, size_t size, const union net_sockaddr *a)
 
 	if (size == 0)
 		return;
+	if (a->sa.sa_family == AF_INET && size >= 16) {
+		/* By hand: inet_ntop goes through sprintf, a thousand
+		 * instructions, and this runs for every request relayed. */
+		const uint8_t *o = (const uint8_t *)&a->in.sin_addr;
+		size_t n = 0;
+		for (int i = 0; i < 4; i++) {
+			if (i)
+				dst[n++] = '.';
+			n += fmt_u64(dst + n, o[i]);
+		}
+		dst[n] = '\0';
+		return;
+	}
 	if (a->sa.sa_family == AF_INET)
 		src = &a->in.sin_addr;
 	else if (a->sa.sa_family == AF_INET6)

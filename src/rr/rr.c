@@ -42,11 +42,9 @@ int rr_record_route(struct tm_ctx *ctx, const struct rr_config *cfg,
 		return -1;
 	if (cfg->append_fromtag && sip_msg_from(&from, ctx->req) == 0 &&
 	    from->tag.len) {
-		char buf[160];
-		int n = snprintf(buf, sizeof(buf), ";ftag=%.*s",
-		                 SLICE_ARG(from->tag));
-		if (n > 0 && (size_t)n < sizeof(buf) &&
-		    tm_ctx_add_rr_param(ctx, slice_make(buf, (size_t)n)))
+		const struct slice parts[] = {SLICE_LIT(";ftag="), from->tag};
+		struct slice param = arena_concat(ctx->arena, parts, 2);
+		if (param.len == 0 || tm_ctx_add_rr_param(ctx, param))
 			return -1;
 	}
 	return tm_ctx_record_route(ctx, params) ? -1 : 1;

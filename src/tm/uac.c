@@ -111,33 +111,29 @@ static const struct net_listener *out_listener(struct tm_shard *sh,
 static struct slice rr_value(struct arena *a, const struct net_listener *l,
                              struct slice params)
 {
-	char buf[512];
-	int n = snprintf(buf, sizeof(buf), "<sip:%s:%u;lr%s%.*s>", l->adv_host,
-	                 l->adv_port,
-	                 l->proto == NET_TCP ? ";transport=tcp" : "",
-	                 SLICE_ARG(params));
-	if (n < 0 || (size_t)n >= sizeof(buf))
-		return SLICE_NULL;
-	char *p = arena_strdup(a, slice_make(buf, (size_t)n));
-	return p ? slice_make(p, (size_t)n) : SLICE_NULL;
+	char port[20];
+	const struct slice parts[] = {
+	        SLICE_LIT("<sip:"),
+	        slice_cstr(l->adv_host),
+	        SLICE_LIT(":"),
+	        slice_make(port, fmt_u64(port, l->adv_port)),
+	        SLICE_LIT(";lr"),
+	        l->proto == NET_TCP ? SLICE_LIT(";transport=tcp") : SLICE_NULL,
+	        params,
+	        SLICE_LIT(">"),
+	};
+
+	return arena_concat(a, parts, sizeof(parts) / sizeof(parts[0]));
 }
 
-static struct slice printed(struct arena *a, const char *fmt, ...)
-        __attribute__((format(printf, 2, 3)));
-
-static struct slice printed(struct arena *a, const char *fmt, ...)
+/* "<prefix><v>" in the arena (no printf on the path of every request). */
+static struct slice with_number(struct arena *a, struct slice prefix,
+                                uint64_t v)
 {
-	char buf[256];
-	va_list ap;
-	int n;
+	char num[20];
+	const struct slice parts[] = {prefix, slice_make(num, fmt_u64(num, v))};
 
-	va_start(ap, fmt);
-	n = vsnprintf(buf, sizeof(buf), fmt, ap);
-	va_end(ap);
-	if (n < 0 || (size_t)n >= sizeof(buf))
-		return SLICE_NULL;
-	char *p = arena_strdup(a, slice_make(buf, (size_t)n));
-	return p ? slice_make(p, (size_t)n) : SLICE_NULL;
+	return arena_concat(a, parts, 2);
 }
 
 /*
@@ -155,13 +151,16 @@ static void via_received(struct sip_edits *ed, struct sip_msg *m,
 	net_addr_host(host, sizeof(host), &src->src);
 	if (via->has_rport && via->rport.len == 0) {
 		sip_edit_insert(ed, (uint32_t)(via->rport.p - m->buf),
-		                printed(a, "=%u", net_addr_port(&src->src)));
+		                with_number(a, SLICE_LIT("="),
+		                            net_addr_port(&src->src)));
 	}
 	if ((via->has_rport || !slice_eq_cstr(via->host, host)) &&
 	    via->received.len == 0) {
+		const struct slice parts[] = {SLICE_LIT(";received="),
+		                              slice_cstr(host)};
 		sip_edit_insert(ed,
 		                (uint32_t)(via->raw.p + via->raw.len - m->buf),
-		                printed(a, ";received=%s", host));
+		                arena_concat(a, parts, 2));
 	}
 }
 
@@ -194,18 +193,29 @@ static int build_request(struct slice *msg, struct tm_shard *sh,
 	if (src == NULL) {
 		/* Our own request: it starts its life here. */
 	} else if (mf && sip_msg_max_forwards(&v, m) == 0 && v > 0) {
-		sip_edit_set_hdr_value(&ed, mf, printed(a, "%u", v - 1));
+		sip_edit_set_hdr_value(&ed, mf,
+		                       with_number(a, SLICE_NULL, v - 1));
 	} else if (mf == NULL) {
 		unsigned limit = e->maxfwd_limit ? e->maxfwd_limit
 		                                 : sh->cfg->max_forwards;
-		sip_edit_add_header(&ed, printed(a, "Max-Forwards: %u", limit));
+		sip_edit_add_header(
+		        &ed,
+		        with_number(a, SLICE_LIT("Max-Forwards: "), limit));
 	}
 	if (src)
 		via_received(&ed, m, src, a);
+	char port[20];
+	const struct slice via[] = {
+	        out->proto == NET_TCP ? SLICE_LIT("SIP/2.0/TCP ")
+	                              : SLICE_LIT("SIP/2.0/UDP "),
+	        slice_cstr(out->adv_host),
+	        SLICE_LIT(":"),
+	        slice_make(port, fmt_u64(port, out->adv_port)),
+	        SLICE_LIT(";branch="),
+	        slice_cstr(branch_id),
+	};
 	sip_edit_push_via(&ed,
-	                  printed(a, "SIP/2.0/%s %s:%u;branch=%s",
-	                          out->proto == NET_TCP ? "TCP" : "UDP",
-	                          out->adv_host, out->adv_port, branch_id));
+	                  arena_concat(a, via, sizeof(via) / sizeof(via[0])));
 	if (e->record_route) {
 		/* Two entries when the request crosses sockets, so that each
 		 * side sees an address it can reach (§16.6 step 4, Kamailio's
@@ -783,9 +793,9 @@ int tm_forward_stateless(struct tm_ctx *ctx)
 		goto drop;
 	/* §16.11: a stateless branch is a function of the incoming one, so
 	 * retransmissions get the same id. */
-	snprintf(
-	        id, sizeof(id), "z9hG4bKs%016llx",
-	        (unsigned long long)hash_bytes(via->branch.p, via->branch.len));
+	memcpy(id, "z9hG4bKs", 8);
+	id[8 + fmt_hex(id + 8, hash_bytes(via->branch.p, via->branch.len),
+	               16)] = '\0';
 	if (build_request(&msg, sh, m, e, ctx->rx, uri, out, id, NULL,
 	                  ctx->arena))
 		goto drop;

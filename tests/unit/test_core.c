@@ -199,6 +199,49 @@ static bool aligned16(const void *p)
 	return ((uintptr_t)p & 15) == 0;
 }
 
+static void check_fmt(uint64_t v, unsigned min, const char *dec,
+                      const char *hex)
+{
+	char buf[32];
+	size_t n = fmt_u64(buf, v);
+
+	assert_int_equal(n, strlen(dec));
+	assert_memory_equal(buf, dec, n);
+	n = fmt_hex(buf, v, min);
+	assert_int_equal(n, strlen(hex));
+	assert_memory_equal(buf, hex, n);
+}
+
+static void test_fmt_numbers(void **state)
+{
+	(void)state;
+	check_fmt(0, 1, "0", "0");
+	check_fmt(9, 1, "9", "9");
+	check_fmt(10, 1, "10", "a");
+	check_fmt(65535, 1, "65535", "ffff");
+	check_fmt(0x1f, 4, "31", "001f");
+	check_fmt(UINT64_MAX, 16, "18446744073709551615", "ffffffffffffffff");
+	check_fmt(1, 20, "1", "0000000000000001"); /* at most 16 hex digits */
+}
+
+static void test_arena_concat(void **state)
+{
+	char buf[64];
+	struct arena a;
+	const struct slice parts[] = {SLICE_LIT("<sip:"), SLICE_NULL,
+	                              SLICE_LIT("h"), SLICE_LIT(">")};
+
+	(void)state;
+	arena_init(&a, buf, sizeof(buf));
+	struct slice s = arena_concat(&a, parts, 4);
+	assert_int_equal(s.len, 7);
+	assert_string_equal(s.p, "<sip:h>"); /* NUL-terminated */
+	s = arena_concat(&a, parts, 0);
+	assert_int_equal(s.len, 0);
+	assert_non_null(s.p);
+	arena_fini(&a);
+}
+
 static void test_arena(void **state)
 {
 	_Alignas(16) char buf[256];
@@ -424,6 +467,8 @@ int main(void)
 	        cmocka_unit_test(test_slice_to_u32),
 	        cmocka_unit_test(test_log_levels),
 	        cmocka_unit_test(test_log_truncates),
+	        cmocka_unit_test(test_fmt_numbers),
+	        cmocka_unit_test(test_arena_concat),
 	        cmocka_unit_test(test_arena),
 	        cmocka_unit_test(test_arena_unaligned_first),
 	        cmocka_unit_test(test_arena_no_first),

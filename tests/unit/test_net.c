@@ -143,6 +143,13 @@ static void test_addr(void **state)
 	net_addr_host(host, sizeof(host), &a);
 	assert_string_equal(host, "192.0.2.7");
 	assert_int_equal(net_addr_port(&a), 5080);
+	/* the hand-made dotted quad: every octet width */
+	assert_int_equal(net_addr_make(&b, SLICE_LIT("255.0.10.100"), 1), 0);
+	net_addr_host(host, sizeof(host), &b);
+	assert_string_equal(host, "255.0.10.100");
+	assert_int_equal(net_addr_make(&b, SLICE_LIT("0.0.0.0"), 1), 0);
+	net_addr_host(host, sizeof(host), &b);
+	assert_string_equal(host, "0.0.0.0");
 	assert_false(net_addr_eq(&a, &b));
 
 	assert_int_equal(net_addr_make(&a, SLICE_LIT("example.com"), 1),

@@ -223,7 +223,8 @@ static void note_content_length(struct sip_msg *m, const struct sip_hdr *h)
 {
 	uint32_t v;
 
-	if (slice_to_u32(&v, h->value, UINT32_MAX) != 0) {
+	if (!sip_u32_short(&v, h->value) &&
+	    slice_to_u32(&v, h->value, UINT32_MAX) != 0) {
 		m->body_error = "bad Content-Length";
 		return;
 	}
@@ -286,46 +287,46 @@ static enum sip_hdr_id name_lookup(const char *p, const char *ne,
 	return sip_hdr_lookup(slice_make(p, (size_t)(ne - p)));
 }
 
-/* What the header lines indexed so far leave for the next ones. */
-struct indexer {
-	struct sip_msg *m;
-	unsigned n;                    /* header lines indexed */
-	unsigned max;                  /* that many at most */
-	uint16_t last[SIP_HDR__COUNT]; /* index + 1 of the last of each id */
-};
-
-/* Header x->n: name [p, ne) of id, value [v, ve), line [p, lf]. */
-static inline void add_header(struct indexer *x, unsigned n, const char *p,
+/* Header h: name [p, ne) of id, value [v, ve), line [p, lf]. The chains
+ * of headers by id are made once all are indexed (chain_headers()). */
+static inline void add_header(struct sip_hdr *h, const char *buf, const char *p,
                               const char *ne, enum sip_hdr_id id, const char *v,
                               const char *ve, const char *lf)
 {
-	struct sip_msg *m = x->m;
-	struct sip_hdr *h = &m->hdrs[n];
-
 	h->name = slice_make(p, (size_t)(ne - p));
 	h->value = slice_make(v, (size_t)(ve - v));
-	h->off = (uint32_t)(p - m->buf);
+	h->off = (uint32_t)(p - buf);
 	h->len = (uint32_t)(lf + 1 - p);
-	h->next = 0;
 	h->id = (uint16_t)id;
-	if (id != SIP_HDR_OTHER) {
-		if (x->last[id])
-			m->hdrs[x->last[id] - 1].next = (uint16_t)(n + 1);
-		else
-			m->first[id] = (uint16_t)(n + 1);
-		x->last[id] = (uint16_t)(n + 1);
+}
+
+/*
+ * m->first and the next of each header, walking the index backwards: the
+ * header seen last of each id so far is the next of the one before it.
+ * Headers of no known id are chained in first[0] too, which is then
+ * cleared, so that their next stays 0.
+ */
+static void chain_headers(struct sip_msg *m, unsigned n)
+{
+	uint16_t *first = m->first; /* all 0 */
+
+	for (unsigned i = n; i-- > 0;) {
+		struct sip_hdr *h = &m->hdrs[i];
+		h->next = first[h->id];
+		first[h->id] = (uint16_t)(i + 1);
+		first[SIP_HDR_OTHER] = 0;
 	}
 }
 
 /*
  * Any line [p, lf] of the header block, the general case of
- * index_headers(): 0 once indexed, ENOENT for the empty line that ends
- * the block, an error otherwise.
+ * index_headers(), with *n lines indexed so far (at most max): 0 once
+ * indexed, ENOENT for the empty line that ends the block, an error
+ * otherwise.
  */
-static int index_line(struct indexer *x, const char *p, const char *lf,
-                      const char *end)
+static int index_line(struct sip_msg *m, unsigned *n, unsigned max,
+                      const char *p, const char *lf, const char *end)
 {
-	struct sip_msg *m = x->m;
 	const char *eol = strip_cr(p, lf);
 
 	if (sip_is((unsigned char)*p, SIP_CC_WS)) {
@@ -334,15 +335,15 @@ static int index_line(struct indexer *x, const char *p, const char *lf,
 		/* Folded continuation of the previous header (RFC 3261
 		 * §7.3.1). A CR or LF here is a bad name. */
 		if (*p == ' ' || *p == '\t') {
-			if (x->n == 0)
+			if (*n == 0)
 				return bad(m, "continuation before any header");
-			struct sip_hdr *h = &m->hdrs[x->n - 1];
+			struct sip_hdr *h = &m->hdrs[*n - 1];
 			h->len = (uint32_t)(lf + 1 - m->buf) - h->off;
 			h->value = trim_value(h->value.p, eol);
 			return 0;
 		}
 	}
-	if (x->n >= x->max) {
+	if (*n >= max) {
 		m->error = "too many headers";
 		return E2BIG;
 	}
@@ -357,7 +358,7 @@ static int index_line(struct indexer *x, const char *p, const char *lf,
 	    (ne == NULL || ne == p || sip_skip_token(p, ne) != ne))
 		return bad_name(m, p, eol);
 	struct slice v = trim_value(colon + 1, eol);
-	add_header(x, x->n++, p, ne, id, v.p, v.p + v.len, lf);
+	add_header(&m->hdrs[(*n)++], m->buf, p, ne, id, v.p, v.p + v.len, lf);
 	return 0;
 }
 
@@ -366,17 +367,19 @@ static int index_line(struct indexer *x, const char *p, const char *lf,
  * the empty line that ends them; *pp is then the start of the body, or
  * NULL when the message ends without that empty line.
  *
- * Most lines are "Name: value" with the colon within 16 bytes and a
- * known name: the loop takes them after looking at a few bytes of each
- * (the first, the ones around the colon, the last). Any other line goes
- * to index_line().
+ * Most lines are "Name: value" with a known name of up to 15 bytes: the
+ * loop takes them after looking at a few bytes of each (16 at the start
+ * for the colon and the name, the ones after the colon, the last ones).
+ * Any other line goes to index_line().
  */
 static int index_headers(struct sip_msg *m, struct lf_iter *lfs,
                          const char **pp, unsigned max_hdrs)
 {
 	const char *end = lfs->end, *base = lfs->base, *p = *pp;
+	const char *buf = m->buf;
 	uint64_t bits = lfs->bits; /* the '\n's of [base, base + 64) left */
-	struct indexer x = {.m = m, .max = max_hdrs};
+	struct sip_hdr *h = m->hdrs, *hmax = m->hdrs + max_hdrs;
+	unsigned n;
 	int err;
 
 	for (;;) {
@@ -384,36 +387,44 @@ static int index_headers(struct sip_msg *m, struct lf_iter *lfs,
 			if (end - base <= 64)
 				goto no_lf;
 			base += 64;
-			bits = lf_bits(base, m->buf, end);
+			bits = lf_bits(base, buf, end);
 		}
-		const char *lf = base + __builtin_ctzll(bits);
+		const char *lf = base + (unsigned)__builtin_ctzll(bits);
 		bits &= bits - 1;
 #ifdef __SSE2__
+		/* p + 16 is inside the message: it may be the byte after a
+		 * colon found at p + 15. */
+		__m128i v16;
 		unsigned c;
-		if (end - p >= 16 && x.n < max_hdrs &&
-		    !sip_is((unsigned char)*p, SIP_CC_WS) &&
-		    (c = sip_eq16(p, ':')) != 0) {
+		if (end - p > 16 && h < hmax &&
+		    (c = (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(
+		             v16 = _mm_loadu_si128(
+		                     (const __m128i *)(const void *)p),
+		             _mm_set1_epi8(':')))) != 0) {
 			const char *colon = p + __builtin_ctz(c);
-			const char *eol = lf - (lf[-1] == '\r'), *v;
+			const char *eol = lf - (lf[-1] == '\r');
+			const char *v = colon + 1;
 			enum sip_hdr_id id;
-			if (colon < lf &&
-			    !sip_is((unsigned char)colon[-1], SIP_CC_WS) &&
-			    !sip_is((unsigned char)*(v = colon + 1 +
-			                                 (colon[1] == ' ')),
-			            SIP_CC_WS) &&
-			    !sip_is((unsigned char)eol[-1], SIP_CC_WS) &&
-			    (id = sip_hdr_lookup_padded(p,
-			                                (size_t)(colon - p))) !=
-			            SIP_HDR_OTHER) {
-				add_header(&x, x.n++, p, colon, id, v, eol, lf);
+			/* The name is a known one only if [p, colon) matches
+			 * it exactly: no LWS around it, and not a folded
+			 * line (which starts with SP or HT) nor the empty
+			 * line (which has no colon before its LF). */
+			if (colon < eol && (v += *v == ' ') < eol &&
+			    (unsigned char)*v > ' ' &&
+			    (unsigned char)eol[-1] > ' ' &&
+			    (id = sip_hdr_lookup16(p, (size_t)(colon - p),
+			                           v16)) != SIP_HDR_OTHER) {
+				add_header(h++, buf, p, colon, id, v, eol, lf);
 				p = lf + 1;
 				continue;
 			}
 		}
 #endif
-		err = index_line(&x, p, lf, end);
+		n = (unsigned)(h - m->hdrs);
+		err = index_line(m, &n, max_hdrs, p, lf, end);
+		h = m->hdrs + n;
 		if (err == ENOENT) {
-			m->hdrs_end = (uint32_t)(p - m->buf);
+			m->hdrs_end = (uint32_t)(p - buf);
 			*pp = lf + 1;
 			break;
 		}
@@ -421,17 +432,20 @@ static int index_headers(struct sip_msg *m, struct lf_iter *lfs,
 			break;
 		p = lf + 1;
 	}
-	m->nhdrs = (uint16_t)x.n;
+	m->nhdrs = (uint16_t)n;
+	chain_headers(m, n);
 	return err == ENOENT ? 0 : err;
 
 no_lf:
-	m->nhdrs = (uint16_t)x.n;
+	n = (unsigned)(h - m->hdrs);
+	m->nhdrs = (uint16_t)n;
+	chain_headers(m, n);
 	if (p < end)
 		return bad(m, "unterminated header line");
-	if (x.n == 0)
+	if (n == 0)
 		return bad(m, "no headers");
 	/* Tolerated so that a 400 can be sent; see note_body_defects(). */
-	m->hdrs_end = (uint32_t)(end - m->buf);
+	m->hdrs_end = (uint32_t)(end - buf);
 	*pp = NULL;
 	return 0;
 }

@@ -109,6 +109,27 @@ static inline const char *sip_find(const char *p, const char *end,
 	return p;
 }
 
+/*
+ * s is 1 to 9 digits (so below 10^9, no overflow): true with their value
+ * in *v. Any other s (longer, empty, not digits) is false, for the caller
+ * to take the general path that says why.
+ */
+static inline bool sip_u32_short(uint32_t *v, struct slice s)
+{
+	uint32_t n = 0;
+
+	if (s.len - 1 >= 9)
+		return false;
+	for (size_t i = 0; i < s.len; i++) {
+		unsigned d = (unsigned char)s.p[i] - (unsigned)'0';
+		if (d > 9)
+			return false;
+		n = n * 10 + d;
+	}
+	*v = n;
+	return true;
+}
+
 /* Case-insensitive equality of n bytes. */
 static inline bool sip_eq_nocase(const char *a, const char *b, size_t n)
 {
@@ -200,6 +221,70 @@ static inline enum sip_hdr_id sip_hdr_lookup_padded(const char *p, size_t len)
 		return (enum sip_hdr_id)id;
 	return sip_hdr_max_probe ? sip_hdr_lookup_probe(p, len) : SIP_HDR_OTHER;
 }
+
+#ifdef __SSE2__
+/*
+ * The header index looks names up from the 16 bytes it loads at the start
+ * of a line to find the colon: a name of up to 15 bytes and its colon are
+ * inside them. The table is indexed by a multiplicative hash of the first
+ * two bytes (case bit set) and the length, with a multiplier chosen at
+ * start-up so that the known names and compact forms (whose second byte is
+ * the colon) fill distinct slots. A key holds the name lower-cased and
+ * followed by its colon, and the case bits of its letters: one compare of
+ * the 16 bytes, masked to the name and its colon, is an exact
+ * case-insensitive match that checks the length too (the colon must be
+ * where the name ends).
+ */
+#define SIP_HDR_TABLE16_SIZE 256
+#define SIP_HDR_KEYS16_CAP   (2 * SIP_HDR__COUNT)
+
+struct sip_hdr_key16 {
+	__m128i lower; /* name lower-cased, ':', then 0 */
+	__m128i fold;  /* 0x20 on letters */
+	uint32_t mask; /* bits of the name and its colon */
+	uint32_t id;   /* enum sip_hdr_id; key 0 has id 0 */
+};
+
+extern struct sip_hdr_key16 sip_hdr_keys16[SIP_HDR_KEYS16_CAP];
+extern uint8_t sip_hdr_table16[SIP_HDR_TABLE16_SIZE]; /* key index */
+extern uint32_t sip_hdr_mul16;
+extern unsigned sip_hdr_probe16; /* longest displacement by a collision */
+
+static inline unsigned sip_hdr_hash16(const char *p, size_t len)
+{
+	uint16_t w;
+
+	memcpy(&w, p, 2);
+	return ((uint32_t)(w | 0x2020) ^ (uint32_t)len << 16) * sip_hdr_mul16 >>
+	       24;
+}
+
+static inline bool sip_hdr_key16_match(const struct sip_hdr_key16 *k, __m128i v)
+{
+	unsigned eq = (unsigned)_mm_movemask_epi8(
+	        _mm_cmpeq_epi8(_mm_or_si128(v, k->fold), k->lower));
+
+	return (eq & k->mask) == k->mask;
+}
+
+enum sip_hdr_id sip_hdr_lookup16_probe(const char *p, size_t len, __m128i v);
+
+/*
+ * Id of the name of len (<= 15) bytes at p, v the 16 bytes at p, of which
+ * p[len] is the first ':'. SIP_HDR_OTHER for a name not known.
+ */
+static inline enum sip_hdr_id sip_hdr_lookup16(const char *p, size_t len,
+                                               __m128i v)
+{
+	const struct sip_hdr_key16 *k =
+	        &sip_hdr_keys16[sip_hdr_table16[sip_hdr_hash16(p, len)]];
+
+	if (sip_hdr_key16_match(k, v))
+		return (enum sip_hdr_id)k->id;
+	return sip_hdr_probe16 ? sip_hdr_lookup16_probe(p, len, v)
+	                       : SIP_HDR_OTHER;
+}
+#endif
 
 /*
  * host = hostname / IPv4address / IPv6reference (RFC 3261 §25.1) at p:

@@ -82,6 +82,99 @@ static const struct hdr_def hdr_defs[SIP_HDR__COUNT] = {
 #undef HDR_DEF
 };
 
+#ifdef __SSE2__
+struct sip_hdr_key16 sip_hdr_keys16[SIP_HDR_KEYS16_CAP];
+uint8_t sip_hdr_table16[SIP_HDR_TABLE16_SIZE];
+uint32_t sip_hdr_mul16;
+unsigned sip_hdr_probe16;
+static unsigned nkeys16 = 1; /* key 0 matches no name: its id is 0 */
+static size_t keys16_len[SIP_HDR_KEYS16_CAP];
+static char keys16_name[SIP_HDR_KEYS16_CAP][16];
+
+/* Fills sip_hdr_table16 for the multiplier mul: the longest probe. */
+static unsigned hdr_table16_fill(uint32_t mul)
+{
+	unsigned longest = 0;
+
+	sip_hdr_mul16 = mul;
+	memset(sip_hdr_table16, 0, sizeof(sip_hdr_table16));
+	for (unsigned i = 1; i < nkeys16; i++) {
+		unsigned h = sip_hdr_hash16(keys16_name[i], keys16_len[i]);
+		unsigned probe = 0;
+		while (sip_hdr_table16[(h + probe) % SIP_HDR_TABLE16_SIZE])
+			probe++;
+		sip_hdr_table16[(h + probe) % SIP_HDR_TABLE16_SIZE] =
+		        (uint8_t)i;
+		if (probe > longest)
+			longest = probe;
+	}
+	return longest;
+}
+
+/* A key for the len (<= 15) bytes of name, of header id. */
+static void key16_add(unsigned id, const char *name, size_t len)
+{
+	struct sip_hdr_key16 *k = &sip_hdr_keys16[nkeys16];
+	char lower[16] = {0}, fold[16] = {0};
+
+	for (size_t i = 0; i < len; i++) {
+		lower[i] = (char)sip_lower[(unsigned char)name[i]];
+		if (lower[i] >= 'a' && lower[i] <= 'z')
+			fold[i] = 0x20;
+	}
+	lower[len] = ':';
+	k->lower = _mm_loadu_si128((const __m128i *)(const void *)lower);
+	k->fold = _mm_loadu_si128((const __m128i *)(const void *)fold);
+	k->mask = (2u << len) - 1;
+	k->id = id;
+	memcpy(keys16_name[nkeys16], lower, 16);
+	keys16_len[nkeys16] = len;
+	nkeys16++;
+}
+
+/*
+ * A key for each name of up to 15 bytes and each compact form, then the
+ * multiplier: the first of a fixed sequence of odd numbers that leaves no
+ * collision, or failing that the one with the shortest probes.
+ */
+static void hdr_tables16_build(void)
+{
+	uint32_t mul = 0x9e3779b1u, best_mul = mul;
+	unsigned best = ~0u;
+
+	for (unsigned id = 1; id < SIP_HDR__COUNT; id++) {
+		const struct hdr_def *d = &hdr_defs[id];
+		if (d->len <= 15)
+			key16_add(id, d->name, d->len);
+		if (d->compact)
+			key16_add(id, &d->compact, 1);
+	}
+	for (unsigned i = 0; i < 100000 && best > 0; i++) {
+		unsigned longest = hdr_table16_fill(mul);
+		if (longest < best) {
+			best = longest;
+			best_mul = mul;
+		}
+		mul = (mul * 1664525u + 1013904223u) | 1;
+	}
+	sip_hdr_probe16 = hdr_table16_fill(best_mul);
+}
+
+enum sip_hdr_id sip_hdr_lookup16_probe(const char *p, size_t len, __m128i v)
+{
+	unsigned h = sip_hdr_hash16(p, len);
+
+	for (unsigned i = 1; i <= sip_hdr_probe16; i++) {
+		const struct sip_hdr_key16 *k =
+		        &sip_hdr_keys16[sip_hdr_table16[(h + i) %
+		                                        SIP_HDR_TABLE16_SIZE]];
+		if (sip_hdr_key16_match(k, v))
+			return (enum sip_hdr_id)k->id;
+	}
+	return SIP_HDR_OTHER;
+}
+#endif
+
 /*
  * Header names are looked up on every header line of every message, so
  * the lookup costs a few instructions rather than a loop over bytes (see
@@ -140,6 +233,9 @@ __attribute__((constructor)) static void hdr_tables_build(void)
 			        (uint8_t)id;
 		}
 	}
+#ifdef __SSE2__
+	hdr_tables16_build();
+#endif
 }
 
 enum sip_hdr_id sip_hdr_lookup_probe(const char *p, size_t len)

@@ -44,7 +44,7 @@ sip: asan
 
 fuzz: deps
 	@CC=clang cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=Debug -DIMSDLG_FUZZ=ON -DIMSDLG_WERROR=ON >/dev/null
-	@cmake --build build-fuzz -j $(JOBS) --target fuzz_msg fuzz_uri fuzz_frame fuzz_cfg
+	@cmake --build build-fuzz -j $(JOBS) --target fuzz_msg fuzz_uri fuzz_frame fuzz_cfg fuzz_jsonrpc
 	@./tests/fuzz/run.sh build-fuzz $(FUZZ_SECONDS)
 
 test: deps check-format unit sip fuzz

@@ -7,10 +7,12 @@
 # tests/fuzz/regressions/<target>/, then fuzz for SECONDS_PER_TARGET seconds
 # from a work corpus under BUILD_DIR/fuzz-work/<target>/ seeded with the
 # RFC 4475 torture messages (../shared/testdata/rfc4475, relative to the
-# repository). A crash, leak, timeout or OOM is copied into the regression
-# directory, to be committed so that every later run replays it; the
-# script goes on with the next target and exits non-zero at the end. One
-# summary line per target that passed.
+# repository), or for fuzz_jsonrpc with the requests kept in
+# tests/fuzz/seeds/fuzz_jsonrpc/; tests/fuzz/<target>.dict, when there is
+# one, is the libFuzzer dictionary. A crash, leak, timeout or OOM is copied
+# into the regression directory, to be committed so that every later run
+# replays it; the script goes on with the next target and exits non-zero
+# at the end. One summary line per target that passed.
 set -eu
 
 if [ $# -ne 2 ]; then
@@ -107,6 +109,11 @@ seed_frame() {
 	printf '\r\n\r\n' >"$1/ping"
 }
 
+# Handwritten JSON-RPC requests: ../shared/testdata has none.
+seed_jsonrpc() {
+	cp "$root"/tests/fuzz/seeds/fuzz_jsonrpc/* "$1"/
+}
+
 # ------------------------------------------------------------ running
 
 # Value of a libFuzzer final stat from the log, or "?".
@@ -150,7 +157,7 @@ replay() {
 }
 
 status=0
-for target in fuzz_msg fuzz_uri fuzz_frame fuzz_cfg; do
+for target in fuzz_msg fuzz_uri fuzz_frame fuzz_cfg fuzz_jsonrpc; do
 	bin=$bindir/$target
 	if [ ! -x "$bin" ]; then
 		echo "$0: $bin not built" >&2
@@ -158,6 +165,8 @@ for target in fuzz_msg fuzz_uri fuzz_frame fuzz_cfg; do
 	fi
 	case $target in
 	fuzz_uri) maxlen=2048 ;;
+	# past its server's max_request (8192), so that 413 is reached
+	fuzz_jsonrpc) maxlen=9000 ;;
 	*) maxlen=65535 ;;
 	esac
 	work=$workroot/$target
@@ -177,11 +186,16 @@ for target in fuzz_msg fuzz_uri fuzz_frame fuzz_cfg; do
 	fuzz_uri) seed_uri "$work/seeds" ;;
 	fuzz_frame) seed_frame "$work/seeds" ;;
 	fuzz_cfg) seed_cfg "$work/seeds" ;;
+	fuzz_jsonrpc) seed_jsonrpc "$work/seeds" ;;
 	esac
+	dict=
+	if [ -f "$root/tests/fuzz/$target.dict" ]; then
+		dict=-dict=$root/tests/fuzz/$target.dict
+	fi
 	rc=0
-	# shellcheck disable=SC2086 # $common is a list of options
-	timeout $((secs + slack)) "$bin" $common -max_total_time="$secs" \
-		-max_len=$maxlen -print_final_stats=1 \
+	# shellcheck disable=SC2086 # $common and $dict: options, or none
+	timeout $((secs + slack)) "$bin" $common $dict \
+		-max_total_time="$secs" -max_len=$maxlen -print_final_stats=1 \
 		-artifact_prefix="$work/artifacts/" \
 		"$work/corpus" "$work/seeds" >"$log" 2>&1 || rc=$?
 	if [ $rc -ne 0 ]; then

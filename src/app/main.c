@@ -4,6 +4,7 @@
  */
 #include <errno.h>
 #include <getopt.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -406,6 +407,12 @@ int main(int argc, char **argv)
 	const char *pidfile = NULL;
 	char err[1024];
 
+	/* Each worker allocates in its own glibc arena, whose top grew and
+	 * shrank with every call (an mprotect syscall each time, 1.4 per
+	 * call under strace): keep up to 32 MB of free top, grow 1 MB at a
+	 * time. */
+	mallopt(M_TRIM_THRESHOLD, 32 << 20);
+	mallopt(M_TOP_PAD, 1 << 20);
 	a.cfg_path = DEFAULT_CFG;
 	while ((opt = getopt(argc, argv, "f:cn:l:P:VhDEm:M:")) != -1) {
 		switch (opt) {

@@ -103,6 +103,9 @@ static json_t *make_string(const char *p, size_t len)
 }
 
 static char *vformat(const char *fmt, va_list ap)
+        __attribute__((format(printf, 1, 0)));
+
+static char *vformat(const char *fmt, va_list ap)
 {
 	va_list aq;
 	int n;
@@ -120,6 +123,9 @@ static char *vformat(const char *fmt, va_list ap)
 }
 
 /* --------------------------------------------------------------- faults */
+
+static void vfault(struct rpc_ctx *ctx, int code, const char *fmt, va_list ap)
+        __attribute__((format(printf, 3, 0)));
 
 static void vfault(struct rpc_ctx *ctx, int code, const char *fmt, va_list ap)
 {
@@ -423,6 +429,13 @@ static json_t *attach(struct rpc_ctx *ctx, struct rpc_node *parent,
 		p = ctx->result;
 	}
 	if (json_is_object(p) && key != NULL) {
+		/* Replacing a member would free a node the handler may still
+		 * hold (nodes live until it returns): a key once only. */
+		if (json_object_get(p, key) != NULL) {
+			json_decref(v);
+			misuse(ctx, "key added twice");
+			return NULL;
+		}
 		if (json_object_set_new(p, key, v) != 0) {
 			misuse(ctx, "invalid key");
 			return NULL;

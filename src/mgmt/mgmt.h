@@ -105,7 +105,8 @@ int mgmt_register_page(const struct mgmt_page *page);
  * is refused.
  */
 size_t rpc_param_count(const struct rpc_ctx *ctx);
-/* Whether the parameter was given (any type, null included). */
+/* Whether the parameter was given (any type; null counts as absent, as for
+ * the optional getters). */
 bool rpc_param_has(const struct rpc_ctx *ctx, unsigned index, const char *name);
 int rpc_param_str(struct rpc_ctx *ctx, unsigned index, const char *name,
                   const char **out);

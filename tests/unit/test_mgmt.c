@@ -104,6 +104,16 @@ static void m_misuse(struct rpc_ctx *ctx)
 	rpc_add_int(ctx, a, NULL, 2); /* ignored after the error */
 }
 
+/* Another bug: a key twice (the first node would be freed while the
+ * handler still holds it). */
+static void m_twice(struct rpc_ctx *ctx)
+{
+	struct rpc_node *o = rpc_add_object(ctx, NULL, "x");
+
+	rpc_add_object(ctx, NULL, "x");
+	rpc_add_int(ctx, o, "y", 1); /* ignored after the error */
+}
+
 static void m_nothing(struct rpc_ctx *ctx)
 {
 	(void)ctx;
@@ -172,6 +182,7 @@ static const struct rpc_method test_methods[] = {
         {"test.notfound", m_not_found, "always 404"},
         {"test.build", m_build, "a nested result"},
         {"test.misuse", m_misuse, "breaks the result rules"},
+        {"test.twice", m_twice, "adds a key twice"},
         {"test.nothing", m_nothing, NULL},
         {"test.shards", m_shards, "visits every worker"},
         {"test.shard", m_shard, "visits one worker"},
@@ -848,6 +859,10 @@ static void test_result_builder(void **state)
 	json_decref(r);
 
 	r = unix_call("{\"jsonrpc\":\"2.0\",\"method\":\"test.misuse\","
+	              "\"id\":1}");
+	expect_error(r, RPC_INTERNAL_ERROR, NULL);
+	json_decref(r);
+	r = unix_call("{\"jsonrpc\":\"2.0\",\"method\":\"test.twice\","
 	              "\"id\":1}");
 	expect_error(r, RPC_INTERNAL_ERROR, NULL);
 	json_decref(r);

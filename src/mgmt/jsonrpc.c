@@ -429,11 +429,14 @@ static json_t *attach(struct rpc_ctx *ctx, struct rpc_node *parent,
 		p = ctx->result;
 	}
 	if (json_is_object(p) && key != NULL) {
-		/* Replacing a member would free a node the handler may still
-		 * hold (nodes live until it returns): a key once only. */
-		if (json_object_get(p, key) != NULL) {
+		/* Replacing an object or array would free a node the handler
+		 * may still hold (nodes live until it returns); a scalar is
+		 * replaced, as jansson does (no node was handed out). */
+		json_t *old = json_object_get(p, key);
+		if (old != NULL &&
+		    (json_is_object(old) || json_is_array(old))) {
 			json_decref(v);
-			misuse(ctx, "key added twice");
+			misuse(ctx, "container key added twice");
 			return NULL;
 		}
 		if (json_object_set_new(p, key, v) != 0) {

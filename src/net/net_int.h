@@ -36,6 +36,10 @@ struct wsock {
 	struct worker *w;
 	const struct net_listener *lst;
 	bool open; /* the handle was initialised and must be closed */
+	/* UDP: read through a poll handle on a second dup (udp.c says
+	 * why); -1 when none. */
+	uv_poll_t rpoll;
+	int rfd;
 };
 
 struct conn;
@@ -83,9 +87,10 @@ struct worker {
 	struct wsock *socks; /* one per listener (index = listener index) */
 	struct conn *conns;  /* connections this worker owns */
 
-	/* Every datagram lands here, whichever socket it came from: one read
-	 * at a time per worker, and on_rx borrows it only during the call. */
-	char udp_buf[NET_UDP_BUF];
+	/* Every datagram lands here, whichever socket it came from:
+	 * UDP_BATCH of them read by one recvmmsg (udp.c), allocated with
+	 * the first UDP socket; on_rx borrows one only during the call. */
+	char *udp_batch;
 };
 
 /*
@@ -129,6 +134,8 @@ void net_wheel_sync(struct worker *w);
 /* udp.c */
 int udp_worker_open(struct worker *w, struct wsock *s);
 void udp_stop_reading(struct wsock *s);
+/* Closes what the loop does not own (the reading fd); after loop_fini. */
+void udp_worker_fini(struct worker *w, struct wsock *s);
 int udp_send(struct worker *w, const struct net_dst *dst, const char *buf,
              size_t len);
 

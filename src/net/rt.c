@@ -402,6 +402,7 @@ static int worker_open(struct worker *w)
 
 		s->w = w;
 		s->lst = &rt->lst[i];
+		s->rfd = -1;
 		err = rt->lst[i].proto == NET_UDP ? udp_worker_open(w, s)
 		                                  : tcp_worker_open(w, s);
 		if (err != 0) {
@@ -472,7 +473,11 @@ static void rt_destroy(struct rt *rt)
 		/* Workers whose thread never started still have a loop. */
 		loop_fini(w);
 		free_jobs(queue_take(w, true));
+		for (unsigned k = 0; w->socks && k < rt->nlst; k++)
+			if (rt->lst[k].proto == NET_UDP)
+				udp_worker_fini(w, &w->socks[k]);
 		free(w->socks);
+		free(w->udp_batch);
 		rt_calls_close(w);
 		pthread_mutex_destroy(&w->qmx);
 		pthread_mutex_destroy(&w->cmx);

@@ -36,6 +36,14 @@ const char *sip_skip_quoted(const char *p, const char *end)
 	}
 }
 
+static inline const char *skip_ws_if(const char *p, const char *end)
+{
+	/* most often there is none: one test */
+	return p < end && sip_is((unsigned char)*p, SIP_CC_WS)
+	               ? sip_skip_ws(p, end)
+	               : p;
+}
+
 /* ---------------------------------------------------------------- lists */
 
 /*
@@ -74,19 +82,73 @@ void sip_list_init(struct sip_list_iter *it, struct slice value)
 }
 
 /*
+ * The element at start (< end), when it is "<...>" with no '"' before the
+ * '>', followed by LWS and the end or a comma and another element: its
+ * end, and in *next where the next one starts (after the comma, or end).
+ * NULL for any other element. It is what the loop of sip_list_next()
+ * finds for such an element: inside <> only '"' and '>' matter to it.
+ */
+static const char *angle_elem(const char **next, const char *start,
+                              const char *end, const char *lo)
+{
+	const char *p = start + 1, *q;
+
+#ifdef __SSE2__
+	if (end - lo < 16)
+		return NULL;
+	for (;; p += 16) {
+		const char *at = end - p >= 16 ? p : end - 16;
+		__m128i v = _mm_loadu_si128((const __m128i *)(const void *)at);
+		unsigned bits =
+		        (unsigned)_mm_movemask_epi8(_mm_or_si128(
+		                _mm_cmpeq_epi8(v, _mm_set1_epi8('>')),
+		                _mm_cmpeq_epi8(v, _mm_set1_epi8('"')))) >>
+		        (p - at);
+		if (bits) {
+			p += __builtin_ctz(bits);
+			break;
+		}
+		if (end - p <= 16)
+			return NULL;
+	}
+#else
+	while (p < end && *p != '>' && *p != '"')
+		p++;
+	if (p == end)
+		return NULL;
+#endif
+	if (*p != '>')
+		return NULL;
+	q = skip_ws_if(++p, end);
+	if (q == end) {
+		*next = end;
+		return p;
+	}
+	if (*q != ',' || sip_skip_ws(q + 1, end) == end)
+		return NULL;
+	*next = q + 1;
+	return p;
+}
+
+/*
  * A comma ends an element outside quoted strings and <>: the bytes that
  * matter are found 16 at a time and taken in order.
  */
 int sip_list_next(struct slice *elem, struct sip_list_iter *it)
 {
 	const char *lo = it->pos, *end = it->end;
-	const char *p = sip_skip_ws(lo, end), *start = p, *q = p;
+	const char *p = skip_ws_if(lo, end), *start = p, *q = p;
 	bool in_angle = false;
 
 	if (p == end) {
 		it->pos = p;
 		return ENOENT;
 	}
+	if (*p == '<' && (q = angle_elem(&it->pos, start, end, lo)) != NULL) {
+		*elem = span(start, q);
+		return 0;
+	}
+	q = p;
 	for (;;) {
 		/* the first '"', or ',' outside <>, of the 16 bytes at q */
 		unsigned bits = list_specials(q, end, lo);
@@ -242,7 +304,8 @@ static const char *host_scan16(enum sip_host_type *type, const char *p,
 	unsigned inner = dots & ~last, top = 0;
 	if (inner != 0)
 		top = 32 - (unsigned)__builtin_clz(inner);
-	if (ipv4_valid(p, p + len))
+	/* a letter or a '-' rules an IPv4address out */
+	if (((letters | dashes) & in) == 0 && ipv4_valid(p, p + len))
 		*type = SIP_HOST_IPV4;
 	else if (letters >> top & 1)
 		*type = SIP_HOST_NAME;
@@ -332,15 +395,8 @@ const char *sip_host_scan(struct slice *host, enum sip_host_type *type,
  */
 struct param_iter {
 	const char *p, *end;
+	const char *hi; /* bytes up to hi may be read (see sip_skip_adn()) */
 };
-
-static inline const char *skip_ws_if(const char *p, const char *end)
-{
-	/* most often there is none: one test */
-	return p < end && sip_is((unsigned char)*p, SIP_CC_WS)
-	               ? sip_skip_ws(p, end)
-	               : p;
-}
 
 __attribute__((always_inline)) static inline int
 param_next(struct slice *name, struct slice *value, struct param_iter *it,
@@ -353,7 +409,7 @@ param_next(struct slice *name, struct slice *value, struct param_iter *it,
 		return ENOENT;
 	}
 	q = skip_ws_if(q + 1, end);
-	const char *ne = sip_skip_token(q, end);
+	const char *ne = sip_skip_token_hi(q, end, it->hi);
 	if (ne == q)
 		return fail(why, "empty parameter");
 	*name = span(q, ne);
@@ -374,7 +430,7 @@ param_next(struct slice *name, struct slice *value, struct param_iter *it,
 			ve++;
 		} else {
 			/* token, or host: ':' may be among its bytes */
-			ve = sip_skip_token(q, end);
+			ve = sip_skip_token_hi(q, end, it->hi);
 			while (ve < end && *ve == ':')
 				ve = sip_skip_token(ve + 1, end);
 			if (ve == q)
@@ -388,22 +444,73 @@ param_next(struct slice *name, struct slice *value, struct param_iter *it,
 
 /*
  * n is lit, of len <= 8 lower-case letters, in any case. The bytes are
- * compared as one word: OR-ing 0x20 into each is an exact case fold for
- * letters, and lit has nothing else.
+ * compared a word at a time: OR-ing 0x20 into each is an exact case fold
+ * for letters, and lit has nothing else.
  */
+static inline uint32_t load32(const char *p)
+{
+	uint32_t v;
+
+	memcpy(&v, p, 4);
+	return v;
+}
+
+static inline uint16_t load16(const char *p)
+{
+	uint16_t v;
+
+	memcpy(&v, p, 2);
+	return v;
+}
+
 static inline bool name_is(struct slice n, const char *lit, size_t len)
 {
-	uint64_t w = 0, l = 0, fold = 0;
-
 	if (n.len != len)
 		return false;
-	memcpy(&w, n.p, len);
-	memcpy(&l, lit, len);
-	memset(&fold, 0x20, len);
-	return (w | fold) == l;
+	/* two words that overlap when len is not twice their size */
+	if (len >= 4)
+		return (load32(n.p) | 0x20202020u) == load32(lit) &&
+		       (load32(n.p + len - 4) | 0x20202020u) ==
+		               load32(lit + len - 4);
+	if (len >= 2)
+		return (load16(n.p) | 0x2020u) == load16(lit) &&
+		       (load16(n.p + len - 2) | 0x2020u) ==
+		               load16(lit + len - 2);
+	return (*n.p | 0x20) == *lit;
 }
 
 #define NAME_IS(n, lit) name_is(n, lit, sizeof(lit) - 1)
+
+/*
+ * ";name" or ";name=value" at p (a ';'), of tokens, ending at end or at a
+ * byte of stops (';' always): 0 with the name and value (empty without
+ * "="), and *pp after it; EAGAIN for any other shape, for param_next() to
+ * take. The bytes up to hi (>= end) may be read.
+ */
+static inline int param_simple(struct slice *name, struct slice *value,
+                               const char **pp, const char *end, const char *hi,
+                               bool comma_stops)
+{
+	const char *n = *pp + 1, *ne = sip_skip_token_hi(n, end, hi);
+	const char *ve = ne;
+
+	if (ne == n)
+		return EAGAIN;
+	*name = span(n, ne);
+	*value = span(ne, ne);
+	if (ne < end && *ne == '=') {
+		ve = sip_skip_token_hi(ne + 1, end, hi);
+		if (ve == ne + 1)
+			return EAGAIN;
+		*value = span(ne + 1, ve);
+	}
+	if (ve < end && *ve != ';' &&
+	    !(comma_stops &&
+	      (*ve == ',' || sip_is((unsigned char)*ve, SIP_CC_WS))))
+		return EAGAIN;
+	*pp = ve;
+	return 0;
+}
 
 /* ------------------------------------------------------------------ Via */
 
@@ -442,12 +549,73 @@ static void via_param(struct sip_via *v, struct slice name, struct slice value)
  * Fills *v but for raw, and for the length of params, which runs to the
  * end of the element.
  */
+/*
+ * The usual Via element: "SIP/2.0/" transport SP host [":" port], then
+ * parameters ";name" or ";name=value" of tokens with no LWS, up to the end
+ * or to LWS and a comma. Fills *v, *last and *stop as via_parm() would, in
+ * fewer steps; false for anything else (*v is then changed), which
+ * via_parm() takes. The bytes from p up to hi (>= end) may be read.
+ */
+static bool via_fast(struct sip_via *v, const char **last, const char **stop,
+                     const char *p, const char *end, const char *hi)
+{
+	const char *lo = p, *e, *q;
+	uint64_t w;
+
+	if (end - p < 12)
+		return false;
+	memcpy(&w, p, 8);
+	if (memcmp(&w, "SIP/2.0/", 8) != 0)
+		return false;
+	v->proto_name = span(p, p + 3);
+	v->proto_version = span(p + 4, p + 7);
+	p += 8;
+	e = sip_skip_token(p, end);
+	if (e == p || end - e < 2 || *e != ' ' ||
+	    sip_is((unsigned char)e[1], SIP_CC_WS))
+		return false;
+	v->transport = span(p, e);
+	p = sip_host_scan(&v->host, &v->host_type, e + 1, end, lo);
+	if (p == NULL)
+		return false;
+	v->port = 0;
+	v->has_port = false;
+	if (p < end && *p == ':') {
+		v->has_port = true;
+		p = sip_port_scan(&v->port, p + 1, end);
+		if (p == NULL)
+			return false;
+	}
+	v->params = v->branch = v->received = v->rport = v->maddr = v->ttl =
+	        SLICE_NULL;
+	v->has_rport = false;
+	if (p < end && *p == ';')
+		v->params.p = p + 1;
+	while (p < end && *p == ';') {
+		struct slice name, value;
+		/* a ':' may continue a value, LWS come before "=": the
+		 * general path sorts them out */
+		if (param_simple(&name, &value, &p, end, hi, true) != 0)
+			return false;
+		via_param(v, name, value);
+	}
+	q = skip_ws_if(p, end);
+	if (q != end && *q != ',')
+		return false;
+	*last = p;
+	*stop = q;
+	return true;
+}
+
 static int via_parm(struct sip_via *v, const char **last, const char **stop,
-                    const char *p, const char *end, const char **why)
+                    const char *p, const char *end, const char *hi,
+                    const char **why)
 {
 	const char *lo = p;
 	const char *e;
 
+	if (via_fast(v, last, stop, p, end, hi))
+		return 0;
 	memset(v, 0, sizeof(*v));
 	if (end - p >= 8 && memcmp(p, "SIP/2.0/", 8) == 0) {
 		/* what the general case below finds in nearly every Via */
@@ -470,8 +638,8 @@ static int via_parm(struct sip_via *v, const char **last, const char **stop,
 		v->proto_name = part[0];
 		v->proto_version = part[1];
 	}
-	p = sip_skip_ws(p, end);
-	e = sip_skip_token(p, end);
+	p = skip_ws_if(p, end);
+	e = sip_skip_token_hi(p, end, hi);
 	if (e == p)
 		return fail(why, "malformed Via header");
 	v->transport = span(p, e);
@@ -489,7 +657,7 @@ static int via_parm(struct sip_via *v, const char **last, const char **stop,
 	const char *q = skip_ws_if(p, end);
 	if (q < end && *q == ';')
 		v->params.p = skip_ws_if(q + 1, end);
-	struct param_iter it = {p, end};
+	struct param_iter it = {p, end, hi};
 	struct slice name, value;
 	int err;
 	while ((err = param_next(&name, &value, &it, why)) == 0)
@@ -506,7 +674,7 @@ int sip_via_parse(struct sip_via *out, struct slice elem, const char **why)
 	const char *end = elem.p + elem.len, *last, *stop;
 	struct sip_via v;
 
-	if (via_parm(&v, &last, &stop, elem.p, end, why))
+	if (via_parm(&v, &last, &stop, elem.p, end, end, why))
 		return EBADMSG;
 	if (stop != end)
 		return fail(why, "malformed Via parameters");
@@ -523,11 +691,12 @@ int sip_via_parse(struct sip_via *out, struct slice elem, const char **why)
  * then sip_list_next() would have split the value there, and a separate
  * scan of the element is saved.
  */
-int sip_via_first(struct sip_via *out, struct slice value)
+int sip_via_first(struct sip_via *out, struct slice value, const char *hi)
 {
 	const char *end = value.p + value.len, *last, *stop, *why;
 
-	if (value.len == 0 || via_parm(out, &last, &stop, value.p, end, &why))
+	if (value.len == 0 ||
+	    via_parm(out, &last, &stop, value.p, end, hi, &why))
 		return EAGAIN;
 	if (stop != end && (*stop != ',' || sip_skip_ws(stop + 1, end) == end))
 		return EAGAIN;
@@ -555,9 +724,9 @@ static void addr_param(struct sip_addr *a, struct slice name,
 /* The header parameters of an address from p: *stop as param_next()
  * leaves it. */
 static int addr_params(struct sip_addr *a, const char **stop, const char *p,
-                       const char *end, const char **why)
+                       const char *end, const char *hi, const char **why)
 {
-	struct param_iter it = {p, end};
+	struct param_iter it = {p, end, hi};
 	struct slice name, value;
 	int err;
 
@@ -626,11 +795,108 @@ static const char *find_raquot(bool *colon, bool *ctl, const char *p,
  * / quoted-string. A URI outside <> cannot hold ',', ';' or '?' (RFC 3261
  * §20: its parameters are header parameters).
  */
+/*
+ * The end of the URI inside <> that starts at p: the first '>' of [p, end)
+ * when a ':' and no byte <= SP or DEL come before it, else NULL (for
+ * find_raquot() to say why). The bytes of [lo, p) may be read too; with
+ * SSE2, 16 bytes at a time.
+ */
+static inline const char *uri_close(const char *p, const char *end,
+                                    const char *lo)
+{
+#ifdef __SSE2__
+	if (end - lo < 16)
+		return NULL;
+	for (unsigned colon = 0;; p += 16) {
+		const char *at = end - p >= 16 ? p : end - 16;
+		unsigned shift = (unsigned)(p - at);
+		__m128i v = _mm_loadu_si128((const __m128i *)(const void *)at);
+		__m128i sp = _mm_set1_epi8(' ');
+		unsigned gt = (unsigned)_mm_movemask_epi8(
+		                      _mm_cmpeq_epi8(v, _mm_set1_epi8('>'))) >>
+		              shift;
+		unsigned cm = (unsigned)_mm_movemask_epi8(
+		                      _mm_cmpeq_epi8(v, _mm_set1_epi8(':'))) >>
+		              shift;
+		unsigned bad =
+		        (unsigned)_mm_movemask_epi8(_mm_or_si128(
+		                _mm_cmpeq_epi8(_mm_max_epu8(v, sp), sp),
+		                _mm_cmpeq_epi8(v, _mm_set1_epi8(0x7f)))) >>
+		        shift;
+		if (gt) {
+			unsigned before = (gt & -gt) - 1;
+			if ((bad & before) || !(colon | (cm & before)))
+				return NULL;
+			return p + __builtin_ctz(gt);
+		}
+		if (bad || end - p <= 16)
+			return NULL;
+		colon |= cm;
+	}
+#else
+	(void)p;
+	(void)end;
+	(void)lo;
+	return NULL;
+#endif
+}
+
+/*
+ * The usual address: [ quoted-string LWS ] "<" URI ">" followed by
+ * parameters ";name" or ";name=value" of tokens with no LWS. Fills *out
+ * as sip_addr_decode() would, in fewer steps, and only then; false for
+ * anything else, which sip_addr_decode() takes. The bytes from elem up to
+ * hi (>= its end) may be read.
+ */
+static bool addr_fast(struct sip_addr *out, struct slice elem, const char *hi)
+{
+	const char *p = elem.p, *end = elem.p + elem.len, *q;
+	struct slice display;
+
+	if (elem.len < 3)
+		return false;
+	if (*p == '<') {
+		display = span(p, p);
+	} else if (*p == '"') {
+		/* quoted-string without quoted-pair */
+		q = sip_skip_cls(p + 1, end, SIP_CC_QTEXT);
+		if (q == end || *q != '"')
+			return false;
+		display = span(p + 1, q);
+		p = skip_ws_if(q + 1, end);
+		if (p == end || *p != '<')
+			return false;
+	} else {
+		return false;
+	}
+	q = uri_close(p + 1, end, elem.p);
+	if (q == NULL || q == p + 1)
+		return false;
+	struct sip_addr a = {.raw = elem,
+	                     .display = display,
+	                     .uri = span(p + 1, q),
+	                     .bracketed = true};
+	p = q + 1;
+	if (p < end && *p == ';')
+		a.params = span(p + 1, end);
+	while (p < end) {
+		struct slice name, value;
+		if (*p != ';' ||
+		    param_simple(&name, &value, &p, end, hi, false) != 0)
+			return false;
+		addr_param(&a, name, value);
+	}
+	*out = a;
+	return true;
+}
+
 int sip_addr_decode(struct sip_addr *a, struct slice elem, unsigned flags,
-                    const char **why)
+                    const char *hi, const char **why)
 {
 	const char *p = elem.p, *end = elem.p + elem.len, *q;
 
+	if (addr_fast(a, elem, hi))
+		return 0;
 	memset(a, 0, sizeof(*a));
 	a->raw = elem;
 	p = skip_ws_if(p, end);
@@ -640,7 +906,7 @@ int sip_addr_decode(struct sip_addr *a, struct slice elem, unsigned flags,
 		q = sip_skip_ws(p + 1, end);
 		a->star = true;
 		a->uri = span(p, p + 1);
-		if (addr_params(a, &q, q, end, why) || q != end)
+		if (addr_params(a, &q, q, end, hi, why) || q != end)
 			return fail(why, "malformed Contact *");
 		return 0;
 	}
@@ -700,7 +966,7 @@ int sip_addr_decode(struct sip_addr *a, struct slice elem, unsigned flags,
 	q = skip_ws_if(p, end);
 	if (q < end && *q == ';') {
 		a->params = span(skip_ws_if(q + 1, end), end);
-		if (addr_params(a, &q, p, end, why))
+		if (addr_params(a, &q, p, end, hi, why))
 			return EBADMSG;
 	}
 	if (q != end)
@@ -713,7 +979,11 @@ int sip_addr_parse(struct sip_addr *out, struct slice elem, unsigned flags,
                    const char **why)
 {
 	struct sip_addr a;
-	int err = sip_addr_decode(&a, elem, flags, why);
+	int err;
+
+	if (addr_fast(out, elem, elem.p + elem.len))
+		return 0;
+	err = sip_addr_decode(&a, elem, flags, elem.p + elem.len, why);
 
 	if (err == 0)
 		*out = a;
@@ -758,6 +1028,16 @@ int sip_cseq_parse(struct sip_cseq *out, struct slice value, const char **why)
 	const char *p = value.p, *end = value.p + value.len;
 	struct sip_cseq c;
 
+	/* Nearly always 1 to 9 digits, one SP and a known method: a known
+	 * method is a token, and 9 digits stay below 2^31. */
+	const char *sp = memchr(p, ' ', value.len < 11 ? value.len : 11);
+	if (sp != NULL && sip_u32_short(&c.num, span(p, sp)) &&
+	    (c.method_id = sip_method_lookup(span(sp + 1, end))) !=
+	            SIP_METHOD_OTHER) {
+		c.method = span(sp + 1, end);
+		*out = c;
+		return 0;
+	}
 	if (number_then_ws(&c.num, &p, end, INT32_MAX) ||
 	    method_to_end(&c.method, p, end))
 		return fail(why, "malformed CSeq header");

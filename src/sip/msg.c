@@ -640,22 +640,24 @@ static int decode_single(struct sip_msg *m, enum sip_hdr_id id, uint32_t bit,
  * decoder that fails. */
 static int decode_from(struct sip_msg *m, struct slice v, const char **why)
 {
-	return sip_addr_decode(&m->from, v, 0, why);
+	return sip_addr_decode(&m->from, v, 0, m->buf + m->len, why);
 }
 
 static int decode_to(struct sip_msg *m, struct slice v, const char **why)
 {
-	return sip_addr_decode(&m->to, v, 0, why);
+	return sip_addr_decode(&m->to, v, 0, m->buf + m->len, why);
 }
 
 /* Call-ID = word ["@" word] (RFC 3261 §25.1): no LWS inside. */
 static int decode_call_id(struct sip_msg *m, struct slice v, const char **why)
 {
-	const char *end = v.p + v.len;
-	const char *p = sip_skip_cls(v.p, end, SIP_CC_WORD);
+	const char *end = v.p + v.len, *hi = m->buf + m->len, *p;
 
+	/* runs of letters, digits, '-' and '.' 16 bytes at a time */
+	p = sip_skip_cls(sip_skip_adn(v.p, end, hi), end, SIP_CC_WORD);
 	if (p < end && *p == '@')
-		p = sip_skip_cls(p + 1, end, SIP_CC_WORD);
+		p = sip_skip_cls(sip_skip_adn(p + 1, end, hi), end,
+		                 SIP_CC_WORD);
 	if (v.len == 0 || p != end || v.p[0] == '@' || end[-1] == '@') {
 		*why = "malformed Call-ID header";
 		return EBADMSG;
@@ -678,6 +680,12 @@ static int decode_rack(struct sip_msg *m, struct slice v, const char **why)
 static int decode_max_forwards(struct sip_msg *m, struct slice v,
                                const char **why)
 {
+	uint32_t n;
+
+	if (sip_u32_short(&n, v) && n <= 255) {
+		m->max_forwards = n;
+		return 0;
+	}
 	*why = "bad Max-Forwards header";
 	return slice_to_u32(&m->max_forwards, v, 255) ? EBADMSG : 0;
 }
@@ -708,7 +716,8 @@ int sip_msg_top_via(const struct sip_via **out, struct sip_msg *m)
 		 * by the list iterator; anything unusual takes the general
 		 * path, which finds the reason. */
 		const struct sip_hdr *h = sip_msg_hdr(m, SIP_HDR_VIA);
-		if (h != NULL && sip_via_first(&m->top_via, h->value) == 0) {
+		if (h != NULL && sip_via_first(&m->top_via, h->value,
+		                               m->buf + m->len) == 0) {
 			err = 0;
 		} else {
 			sip_elem_iter_init(&it, m, SIP_HDR_VIA);

@@ -85,6 +85,59 @@ static inline __m128i sip_range16(__m128i v, char lo, int n)
 }
 #endif
 
+#ifdef __SSE2__
+/* Bit i set when byte i of v is a letter, a digit, '-' or '.'. */
+static inline unsigned sip_adn16(__m128i v)
+{
+	__m128i alpha =
+	        sip_range16(_mm_or_si128(v, _mm_set1_epi8(0x20)), 'a', 26);
+	__m128i digit = sip_range16(v, '0', 10);
+	__m128i dash_dot = sip_range16(v, '-', 2);
+
+	return (unsigned)_mm_movemask_epi8(
+	        _mm_or_si128(_mm_or_si128(alpha, digit), dash_dot));
+}
+#endif
+
+/*
+ * The end of the run of letters, digits, '-' and '.' from p, at most end:
+ * what most tokens, words and host names are made of. 16 bytes at a time
+ * while they are inside [p, hi) (hi >= end: the bytes after end may be
+ * read, not taken); then where it stands, for a byte loop of the class
+ * wanted to go on from there.
+ */
+static inline const char *sip_skip_adn(const char *p, const char *end,
+                                       const char *hi)
+{
+#ifdef __SSE2__
+	while (p < end && hi - p >= 16) {
+		unsigned stop = sip_adn16(_mm_loadu_si128(
+		                        (const __m128i *)(const void *)p)) ^
+		                0xffffu;
+		if (stop)
+			return p + __builtin_ctz(stop) < end
+			               ? p + __builtin_ctz(stop)
+			               : end;
+		p += 16;
+	}
+	return p < end ? p : end;
+#else
+	(void)hi;
+	return p;
+#endif
+}
+
+/* sip_skip_token() reading up to hi (see sip_skip_adn()). */
+static inline const char *sip_skip_token_hi(const char *p, const char *end,
+                                            const char *hi)
+{
+	p = sip_skip_adn(p, end, hi);
+	/* most runs stop at a byte of no token */
+	return p < end && sip_is((unsigned char)*p, SIP_CC_TOKEN)
+	               ? sip_skip_token(p + 1, end)
+	               : p;
+}
+
 /*
  * The first byte of [p, end) equal to c, or end. The bytes of [lo, p) may
  * be read too: with SSE2, 16 bytes are compared at a time, and the last
@@ -318,17 +371,19 @@ static inline const char *sip_port_scan(uint16_t *port, const char *p,
 /* IPv6address (without brackets) is all of [p, end). */
 bool sip_ipv6_valid(const char *p, const char *end);
 
-/* sip_addr_parse() into *out, which it may change when it fails. */
+/* sip_addr_parse() into *out, which it may change when it fails; the bytes
+ * from elem up to hi (>= its end) may be read. */
 int sip_addr_decode(struct sip_addr *out, struct slice elem, unsigned flags,
-                    const char **why);
+                    const char *hi, const char **why);
 
 /*
  * The first element of the Via header value, parsed as sip_via_parse()
  * would after sip_list_next(): 0 when the value starts with a well-formed
  * via-parm that ends it or is followed by a comma and another element;
- * EAGAIN otherwise (*out changed), for the general path to say why.
+ * EAGAIN otherwise (*out changed), for the general path to say why. The
+ * bytes from value up to hi (>= its end) may be read.
  */
-int sip_via_first(struct sip_via *out, struct slice value);
+int sip_via_first(struct sip_via *out, struct slice value, const char *hi);
 
 /*
  * Scans a quoted string starting at the opening quote p. Returns the

@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "dlg/dlg_int.h"
 #include "mgmt/mgmt.h"
@@ -1318,8 +1319,9 @@ static void rpc_set_timeout(struct rpc_ctx *ctx)
 }
 
 /* dlg2.end_all_active_dlg: ids gathered by the walk, ended at the end of
- * the same job (so that nothing ended changes the chain being walked). */
-#define END_CHUNK 32
+ * the same job (so that nothing ended changes the chain being walked).
+ * Ending one costs up to two BYEs (~0.1 ms each): 16 a job. */
+#define END_CHUNK 16
 
 struct end_all {
 	struct walk wk; /* first */
@@ -1357,12 +1359,35 @@ static void end_all_job_end(struct walk *wk, struct dlg_shard *ds,
 	e->n = 0;
 }
 
+/* Jobs a worker may have queued before the next chunk of BYEs goes, and
+ * the longest wait for it to get there (per chunk). */
+#define END_QUEUE_MAX 32
+#define END_WAIT_MS   1000
+
+/* Management thread, between two chunks: the replies to the BYEs just
+ * sent land in the worker's queue (or socket). Sending more before it has
+ * taken them would flood it: calls would wait, and the next chunk would
+ * miss the shard timeout after part of the calls were ended. */
+static void end_all_drain(struct walk *wk, struct rpc_ctx *ctx)
+{
+	struct rt *rt = rpc_rt(ctx);
+	struct worker *w = rt ? rt_worker(rt, wk->shard) : NULL;
+
+	if (w == NULL || wk->shard_done)
+		return;
+	usleep(1000);
+	for (int i = 0; i < END_WAIT_MS && worker_queue_len(w) > END_QUEUE_MAX;
+	     i++)
+		usleep(1000);
+}
+
 static void rpc_end_all_active(struct rpc_ctx *ctx)
 {
 	struct end_all e = {0};
 
 	e.wk.visit = end_all_visit;
 	e.wk.job_end = end_all_job_end;
+	e.wk.drain = end_all_drain;
 	e.wk.chunk = END_CHUNK;
 	if (walk_run(ctx, &e.wk) == 0)
 		rpc_add_int(ctx, NULL, "terminated", e.ended);

@@ -36,9 +36,8 @@ struct wsock {
 	struct worker *w;
 	const struct net_listener *lst;
 	bool open; /* the handle was initialised and must be closed */
-	/* UDP: read through a poll handle on a second dup (udp.c says
-	 * why); -1 when none. */
-	uv_poll_t rpoll;
+	/* UDP: the dup it is read from, in the worker's udp_epfd (udp.c
+	 * says why); -1 when none. */
 	int rfd;
 };
 
@@ -91,6 +90,10 @@ struct worker {
 	 * UDP_BATCH of them read by one recvmmsg (udp.c), allocated with
 	 * the first UDP socket; on_rx borrows one only during the call. */
 	char *udp_batch;
+	/* The worker's UDP sockets, registered EPOLLEXCLUSIVE, and the poll
+	 * handle that watches them for the loop (udp.c); -1 when none. */
+	int udp_epfd;
+	uv_poll_t udp_poll;
 };
 
 /*
@@ -134,8 +137,9 @@ void net_wheel_sync(struct worker *w);
 /* udp.c */
 int udp_worker_open(struct worker *w, struct wsock *s);
 void udp_stop_reading(struct wsock *s);
-/* Closes what the loop does not own (the reading fd); after loop_fini. */
-void udp_worker_fini(struct worker *w, struct wsock *s);
+/* Closes what the loop does not own (the reading fds, the epoll fd);
+ * after loop_fini. */
+void udp_worker_fini(struct worker *w);
 int udp_send(struct worker *w, const struct net_dst *dst, const char *buf,
              size_t len);
 

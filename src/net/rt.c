@@ -473,11 +473,8 @@ static void rt_destroy(struct rt *rt)
 		/* Workers whose thread never started still have a loop. */
 		loop_fini(w);
 		free_jobs(queue_take(w, true));
-		for (unsigned k = 0; w->socks && k < rt->nlst; k++)
-			if (rt->lst[k].proto == NET_UDP)
-				udp_worker_fini(w, &w->socks[k]);
+		udp_worker_fini(w);
 		free(w->socks);
-		free(w->udp_batch);
 		rt_calls_close(w);
 		pthread_mutex_destroy(&w->qmx);
 		pthread_mutex_destroy(&w->cmx);
@@ -563,6 +560,7 @@ static struct rt *rt_alloc(const struct rt_config *cfg,
 
 		w->rt = rt;
 		w->id = i;
+		w->udp_epfd = -1;
 		pthread_mutex_init(&w->qmx, NULL);
 		pthread_mutex_init(&w->cmx, NULL);
 		pthread_cond_init(&w->ccond, NULL);

@@ -8,6 +8,7 @@
 #define _GNU_SOURCE /* recvmmsg */
 #include <errno.h>
 #include <fcntl.h>
+#include <sys/epoll.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -65,30 +66,28 @@ static void deliver(struct wsock *s, char *buf, size_t len,
 }
 
 /*
- * Reading: a poll handle on the socket and recvmmsg, instead of
- * uv_udp_recv_start, whose loop reads until EAGAIN: one wasted syscall
- * per wake-up, and at a few hundred calls per second nearly every
- * datagram is a wake-up of its own. Here a read that returns fewer than
- * UDP_BATCH datagrams ends the turn (the poll is level-triggered: more
- * data wakes the loop again), so a lone datagram costs one recvmmsg.
+ * Reading. Every worker reads every UDP socket (through its own dup), as
+ * Kamailio's children do; but where a blocking recvfrom wakes one child
+ * per datagram, an epoll on the socket wakes every worker, and all but one
+ * find nothing. So each worker registers its dups EPOLLEXCLUSIVE in an
+ * epoll of its own (udp_epfd: the kernel then wakes one of the workers
+ * waiting), and the loop polls that epoll fd.
+ *
+ * A wake-up reads with recvmmsg; a read returning fewer than UDP_BATCH
+ * datagrams ends the turn (everything is level-triggered: more data wakes
+ * the loop again), so a lone datagram costs one recvmmsg, not a second
+ * read to meet EAGAIN as uv_udp_recv_start does.
  */
 #define UDP_BATCH  8
-#define UDP_ROUNDS 4 /* batches per wake-up, then the loop's turn */
+#define UDP_ROUNDS 4 /* batches per socket and wake-up, then the loop's */
 
-static void poll_cb(uv_poll_t *p, int status, int events)
+static void read_socket(struct wsock *s)
 {
-	struct wsock *s = p->data;
 	struct worker *w = s->w;
 	struct mmsghdr mm[UDP_BATCH];
 	struct iovec iov[UDP_BATCH];
 	union net_sockaddr src[UDP_BATCH];
 
-	(void)events;
-	if (status < 0) {
-		LOG_WARN("%s: receive error: %s", s->lst->name,
-		         uv_strerror(status));
-		return;
-	}
 	for (int round = 0; round < UDP_ROUNDS; round++) {
 		for (int i = 0; i < UDP_BATCH; i++) {
 			iov[i].iov_base =
@@ -116,16 +115,54 @@ static void poll_cb(uv_poll_t *p, int status, int events)
 	}
 }
 
+static void poll_cb(uv_poll_t *p, int status, int events)
+{
+	struct worker *w = p->data;
+
+	(void)events;
+	if (status < 0) {
+		LOG_WARN("worker %u: UDP poll error: %s", w->id,
+		         uv_strerror(status));
+		return;
+	}
+	/* Each socket is tried rather than asking the epoll which is
+	 * ready: with the usual one UDP listener that saves a syscall per
+	 * wake-up; an idle one costs an EAGAIN. */
+	for (unsigned i = 0; i < w->rt->nlst; i++)
+		if (w->socks[i].rfd >= 0)
+			read_socket(&w->socks[i]);
+}
+
+/* The worker's epoll of UDP sockets, and its poll handle, at the first. */
+static int udp_poll_open(struct worker *w)
+{
+	int err;
+
+	if (w->udp_epfd >= 0)
+		return 0;
+	w->udp_batch = malloc((size_t)UDP_BATCH * NET_UDP_BUF);
+	if (w->udp_batch == NULL)
+		return ENOMEM;
+	w->udp_epfd = epoll_create1(EPOLL_CLOEXEC);
+	if (w->udp_epfd < 0)
+		return errno;
+	err = uv_poll_init(&w->loop, &w->udp_poll, w->udp_epfd);
+	if (err != 0)
+		return -err;
+	w->udp_poll.data = w;
+	return -uv_poll_start(&w->udp_poll, UV_READABLE, poll_cb);
+}
+
 /* Sending goes through a uv_udp handle on one dup (libuv queues what the
- * socket cannot take at once), reading through a poll handle on another:
- * epoll takes one handle per fd. */
+ * socket cannot take at once), reading through another dup in udp_epfd. */
 int udp_worker_open(struct worker *w, struct wsock *s)
 {
+	struct epoll_event ev = {.events = EPOLLIN | EPOLLEXCLUSIVE};
 	int fd, err;
 
-	if (w->udp_batch == NULL &&
-	    (w->udp_batch = malloc((size_t)UDP_BATCH * NET_UDP_BUF)) == NULL)
-		return ENOMEM;
+	err = udp_poll_open(w);
+	if (err != 0)
+		return err;
 	fd = fcntl(s->lst->fd, F_DUPFD_CLOEXEC, 0);
 	if (fd < 0)
 		return errno;
@@ -140,28 +177,35 @@ int udp_worker_open(struct worker *w, struct wsock *s)
 	s->rfd = fcntl(s->lst->fd, F_DUPFD_CLOEXEC, 0);
 	if (s->rfd < 0)
 		return errno;
-	err = uv_poll_init(&w->loop, &s->rpoll, s->rfd);
-	if (err != 0) {
-		close(s->rfd);
-		s->rfd = -1;
-		return -err;
-	}
-	s->rpoll.data = s;
-	return -uv_poll_start(&s->rpoll, UV_READABLE, poll_cb);
+	ev.data.ptr = s;
+	if (epoll_ctl(w->udp_epfd, EPOLL_CTL_ADD, s->rfd, &ev) != 0)
+		return errno;
+	return 0;
 }
 
 void udp_stop_reading(struct wsock *s)
 {
-	if (s->rfd >= 0)
-		uv_poll_stop(&s->rpoll);
+	if (s->rfd >= 0) {
+		epoll_ctl(s->w->udp_epfd, EPOLL_CTL_DEL, s->rfd, NULL);
+		close(s->rfd);
+		s->rfd = -1;
+	}
 }
 
-void udp_worker_fini(struct worker *w, struct wsock *s)
+void udp_worker_fini(struct worker *w)
 {
-	(void)w;
-	if (s->rfd >= 0)
-		close(s->rfd);
-	s->rfd = -1;
+	for (unsigned i = 0; w->socks && i < w->rt->nlst; i++) {
+		struct wsock *s = &w->socks[i];
+		if (w->rt->lst[i].proto == NET_UDP && s->rfd >= 0) {
+			close(s->rfd);
+			s->rfd = -1;
+		}
+	}
+	if (w->udp_epfd >= 0)
+		close(w->udp_epfd);
+	w->udp_epfd = -1;
+	free(w->udp_batch);
+	w->udp_batch = NULL;
 }
 
 /* A datagram the socket buffer could not take at once. */

@@ -99,7 +99,10 @@ const char *get_dlg_var(struct dlg *dlg, const char *key);
  * What the callback adds with these appears in the dialog's "context"
  * object of the reply, in order; a key added twice keeps the last value.
  * key and value are copied. 0, EINVAL (NULL or empty key, NULL value) or
- * ENOMEM (the listing then fails with 500).
+ * ENOMEM: the chunk being copied is full; what the callbacks added for
+ * this dialog is dropped and the dialog is copied again, callbacks
+ * included, at the start of the next chunk (so a callback may run more
+ * than once for a dialog in one listing, never into the reply twice).
  */
 struct dlg_rpc_context;
 int dlg_rpc_context_add_str(struct dlg_rpc_context *c, const char *key,

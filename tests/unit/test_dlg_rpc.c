@@ -49,7 +49,13 @@ static struct {
 	struct dlg_shard *shards[2];
 	atomic_int ctx_calls;
 	atomic_bool mutate; /* the next context callback changes the table */
+	atomic_uint big_id; /* this dialog's callback adds a large value */
+	atomic_int big_calls;
 } T;
+
+/* Larger than a chunk's first block (256 KiB). */
+#define BIG_LEN (300 * 1024)
+static char big[BIG_LEN + 1];
 
 /* ------------------------------------------------------ hand-made table */
 
@@ -137,6 +143,12 @@ static void ctx_cb(struct dlg *d, int type, struct dlg_cb_params *p)
 	assert_int_equal(p->direction, DLG_DIR_NONE);
 	assert_ptr_equal(*p->param, &T);
 	atomic_fetch_add(&T.ctx_calls, 1);
+	if (d->h_id == atomic_load(&T.big_id)) {
+		atomic_fetch_add(&T.big_calls, 1);
+		/* No room: the dialog is copied again in a later chunk. */
+		if (dlg_rpc_context_add_str(c, "big", big) == ENOMEM)
+			return;
+	}
 	assert_int_equal(dlg_rpc_context_add_str(c, "module", "test"), 0);
 	assert_int_equal(dlg_rpc_context_add_int(c, "id", 1), 0);
 	/* the same key again: the last value wins */
@@ -361,6 +373,37 @@ static void test_paging_across_chunks(void **state)
 	json_decref(r);
 }
 
+/* A callback's value that does not fit in the chunk: the dialog is
+ * copied again in the next chunk, in a larger block when it is alone, and
+ * its context reaches the reply once. */
+static void test_context_larger_than_a_chunk(void **state)
+{
+	static unsigned got[NDLG + NDLG1 + 8];
+	json_t *r, *arr, *c = NULL;
+	size_t n, seen = 0;
+
+	(void)state;
+	memset(big, 'x', BIG_LEN);
+	atomic_store(&T.big_id, 501);
+	r = call("dlg.list_ctx", NULL);
+	arr = result(r);
+	n = h_ids(arr, got, sizeof(got) / sizeof(got[0]));
+	assert_int_equal(n, NDLG - 1 + NDLG1);
+	for (size_t i = 0; i < n; i++) {
+		if (got[i] != 501)
+			continue;
+		seen++;
+		c = json_object_get(json_array_get(arr, i), "context");
+	}
+	assert_int_equal(seen, 1);
+	assert_int_equal(strlen(json_string_value(json_object_get(c, "big"))),
+	                 BIG_LEN);
+	assert_int_equal(json_integer_value(json_object_get(c, "id")), 501);
+	json_decref(r);
+	assert_true(atomic_load(&T.big_calls) >= 2);
+	atomic_store(&T.big_id, 0);
+}
+
 /* ------------------------------------------------------------ setup */
 
 static void on_rx(struct worker *w, const struct net_rx *rx)
@@ -443,6 +486,7 @@ int main(void)
 	        cmocka_unit_test(test_context_only_in_ctx_listings),
 	        cmocka_unit_test(test_walk_each_dialog_once),
 	        cmocka_unit_test(test_paging_across_chunks),
+	        cmocka_unit_test(test_context_larger_than_a_chunk),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

@@ -88,8 +88,9 @@ void sip_list_init(struct sip_list_iter *it, struct slice value)
  * NULL for any other element. It is what the loop of sip_list_next()
  * finds for such an element: inside <> only '"' and '>' matter to it.
  */
-static const char *angle_elem(const char **next, const char *start,
-                              const char *end, const char *lo)
+__attribute__((always_inline)) static inline const char *
+angle_elem(const char **next, const char *start, const char *end,
+           const char *lo)
 {
 	const char *p = start + 1, *q;
 
@@ -271,8 +272,8 @@ bool sip_ipv6_valid(const char *p, const char *end)
  * walk it. The rules are those of host_scan_bytes().
  */
 #ifdef __SSE2__
-static const char *host_scan16(enum sip_host_type *type, const char *p,
-                               const char *end)
+__attribute__((always_inline)) static inline const char *
+host_scan16(enum sip_host_type *type, const char *p, const char *end)
 {
 	const char *at = end - p >= 16 ? p : end - 16;
 	unsigned shift = (unsigned)(p - at);
@@ -358,8 +359,9 @@ static const char *host_scan_bytes(enum sip_host_type *type, const char *p,
 	return p;
 }
 
-const char *sip_host_scan(struct slice *host, enum sip_host_type *type,
-                          const char *p, const char *end, const char *lo)
+__attribute__((always_inline)) static inline const char *
+host_scan(struct slice *host, enum sip_host_type *type, const char *p,
+          const char *end, const char *lo)
 {
 	const char *e = p;
 
@@ -380,6 +382,12 @@ const char *sip_host_scan(struct slice *host, enum sip_host_type *type,
 	if (e != NULL)
 		*host = span(p, e);
 	return e;
+}
+
+const char *sip_host_scan(struct slice *host, enum sip_host_type *type,
+                          const char *p, const char *end, const char *lo)
+{
+	return host_scan(host, type, p, end, lo);
 }
 
 /* ----------------------------------------------------------- parameters */
@@ -487,9 +495,9 @@ static inline bool name_is(struct slice n, const char *lit, size_t len)
  * "="), and *pp after it; EAGAIN for any other shape, for param_next() to
  * take. The bytes up to hi (>= end) may be read.
  */
-static inline int param_simple(struct slice *name, struct slice *value,
-                               const char **pp, const char *end, const char *hi,
-                               bool comma_stops)
+__attribute__((always_inline)) static inline int
+param_simple(struct slice *name, struct slice *value, const char **pp,
+             const char *end, const char *hi, bool comma_stops)
 {
 	const char *n = *pp + 1, *ne = sip_skip_token_hi(n, end, hi);
 	const char *ve = ne;
@@ -514,7 +522,8 @@ static inline int param_simple(struct slice *name, struct slice *value,
 
 /* ------------------------------------------------------------------ Via */
 
-static void via_param(struct sip_via *v, struct slice name, struct slice value)
+__attribute__((always_inline)) static inline void
+via_param(struct sip_via *v, struct slice name, struct slice value)
 {
 	switch (sip_lower[(unsigned char)name.p[0]]) {
 	case 'b':
@@ -556,8 +565,9 @@ static void via_param(struct sip_via *v, struct slice name, struct slice value)
  * fewer steps; false for anything else (*v is then changed), which
  * via_parm() takes. The bytes from p up to hi (>= end) may be read.
  */
-static bool via_fast(struct sip_via *v, const char **last, const char **stop,
-                     const char *p, const char *end, const char *hi)
+__attribute__((always_inline)) static inline bool
+via_fast(struct sip_via *v, const char **last, const char **stop, const char *p,
+         const char *end, const char *hi)
 {
 	const char *lo = p, *e, *q;
 	uint64_t w;
@@ -575,7 +585,7 @@ static bool via_fast(struct sip_via *v, const char **last, const char **stop,
 	    sip_is((unsigned char)e[1], SIP_CC_WS))
 		return false;
 	v->transport = span(p, e);
-	p = sip_host_scan(&v->host, &v->host_type, e + 1, end, lo);
+	p = host_scan(&v->host, &v->host_type, e + 1, end, lo);
 	if (p == NULL)
 		return false;
 	v->port = 0;
@@ -708,8 +718,8 @@ int sip_via_first(struct sip_via *out, struct slice value, const char *hi)
 
 /* -------------------------------------------------------- name-addr */
 
-static void addr_param(struct sip_addr *a, struct slice name,
-                       struct slice value)
+static inline void addr_param(struct sip_addr *a, struct slice name,
+                              struct slice value)
 {
 	if (NAME_IS(name, "tag")) {
 		a->tag = value;
@@ -848,7 +858,8 @@ static inline const char *uri_close(const char *p, const char *end,
  * anything else, which sip_addr_decode() takes. The bytes from elem up to
  * hi (>= its end) may be read.
  */
-static bool addr_fast(struct sip_addr *out, struct slice elem, const char *hi)
+__attribute__((always_inline)) static inline bool
+addr_fast(struct sip_addr *out, struct slice elem, const char *hi)
 {
 	const char *p = elem.p, *end = elem.p + elem.len, *q;
 	struct slice display;
@@ -872,21 +883,38 @@ static bool addr_fast(struct sip_addr *out, struct slice elem, const char *hi)
 	q = uri_close(p + 1, end, elem.p);
 	if (q == NULL || q == p + 1)
 		return false;
-	struct sip_addr a = {.raw = elem,
-	                     .display = display,
-	                     .uri = span(p + 1, q),
-	                     .bracketed = true};
+	struct slice uri = span(p + 1, q), params = SLICE_NULL;
+	struct slice tag = SLICE_NULL, expires = SLICE_NULL, qv = SLICE_NULL;
+	bool has_tag = false;
 	p = q + 1;
 	if (p < end && *p == ';')
-		a.params = span(p + 1, end);
+		params = span(p + 1, end);
 	while (p < end) {
 		struct slice name, value;
 		if (*p != ';' ||
 		    param_simple(&name, &value, &p, end, hi, false) != 0)
 			return false;
-		addr_param(&a, name, value);
+		/* as addr_param() */
+		if (NAME_IS(name, "tag")) {
+			tag = value;
+			has_tag = true;
+		} else if (NAME_IS(name, "expires")) {
+			expires = value;
+		} else if (NAME_IS(name, "q")) {
+			qv = value;
+		}
 	}
-	*out = a;
+	/* field by field: a struct copy may take a loop */
+	out->raw = elem;
+	out->display = display;
+	out->uri = uri;
+	out->bracketed = true;
+	out->star = false;
+	out->params = params;
+	out->tag = tag;
+	out->has_tag = has_tag;
+	out->expires = expires;
+	out->q = qv;
 	return true;
 }
 

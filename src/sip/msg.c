@@ -52,18 +52,31 @@ static uint64_t lf_bits_tail(const char *at, const char *buf, const char *end)
 	return bits;
 }
 
+/* Bit i set when at[i] is a '\n', for the 64 bytes at at (inside the
+ * message). */
+static inline uint64_t lf_bits64(const char *at)
+{
+#ifdef __SSE2__
+	return (uint64_t)sip_eq16(at, '\n') |
+	       (uint64_t)sip_eq16(at + 16, '\n') << 16 |
+	       (uint64_t)sip_eq16(at + 32, '\n') << 32 |
+	       (uint64_t)sip_eq16(at + 48, '\n') << 48;
+#else
+	uint64_t bits = 0;
+
+	for (unsigned i = 0; i < 64; i++)
+		if (at[i] == '\n')
+			bits |= (uint64_t)1 << i;
+	return bits;
+#endif
+}
+
 /* Bit i set when at[i] is a '\n', for the bytes of [at, at + 64) before
  * end. */
 static inline uint64_t lf_bits(const char *at, const char *buf, const char *end)
 {
-#ifdef __SSE2__
-	if (end - at >= 64) {
-		return (uint64_t)sip_eq16(at, '\n') |
-		       (uint64_t)sip_eq16(at + 16, '\n') << 16 |
-		       (uint64_t)sip_eq16(at + 32, '\n') << 32 |
-		       (uint64_t)sip_eq16(at + 48, '\n') << 48;
-	}
-#endif
+	if (end - at >= 64)
+		return lf_bits64(at);
 	return lf_bits_tail(at, buf, end);
 }
 
@@ -363,6 +376,31 @@ static int index_line(struct sip_msg *m, unsigned *n, unsigned max,
 }
 
 /*
+ * A line [p, lf] "name: value" or "name:value" ending in CRLF, with a
+ * name made of token bytes right before its colon and a value with no
+ * LWS around it: indexed into *h as index_line() would, and true. False
+ * for any other line, left to index_line(). The bytes up to end may be
+ * read.
+ */
+static inline bool line_usual(struct sip_hdr *h, const char *buf, const char *p,
+                              const char *lf, const char *end)
+{
+	const char *ne = sip_skip_token_hi(p, lf, end), *v = ne + 1;
+	enum sip_hdr_id id;
+
+	/* *lf is no ':', nor a byte > SP */
+	if (ne == p || *ne != ':' || lf[-1] != '\r' ||
+	    (unsigned char)lf[-2] <= ' ')
+		return false;
+	v += *v == ' ';
+	if ((unsigned char)*v <= ' ')
+		return false;
+	id = name_lookup(p, ne, end);
+	add_header(h, buf, p, ne, id, v, lf - 1, lf);
+	return true;
+}
+
+/*
  * Indexes the header lines from *pp, the line after the start line, to
  * the empty line that ends them; *pp is then the start of the body, or
  * NULL when the message ends without that empty line.
@@ -370,51 +408,71 @@ static int index_line(struct sip_msg *m, unsigned *n, unsigned max,
  * Most lines are "Name: value" with a known name of up to 15 bytes: the
  * loop takes them after looking at a few bytes of each (16 at the start
  * for the colon and the name, the ones after the colon, the last ones).
- * Any other line goes to index_line().
+ * Other lines "name: value" go to line_usual(), any other line to
+ * index_line().
  */
-static int index_headers(struct sip_msg *m, struct lf_iter *lfs,
-                         const char **pp, unsigned max_hdrs)
+__attribute__((noinline)) static int index_headers(struct sip_msg *m,
+                                                   struct lf_iter *lfs,
+                                                   const char **pp,
+                                                   unsigned max_hdrs)
 {
 	const char *end = lfs->end, *base = lfs->base, *p = *pp;
 	const char *buf = m->buf;
 	uint64_t bits = lfs->bits; /* the '\n's of [base, base + 64) left */
 	struct sip_hdr *h = m->hdrs, *hmax = m->hdrs + max_hdrs;
+	/* roomy: no line of the window can overrun the message with the 16
+	 * bytes at its start, nor the index with its entry (a window has at
+	 * most 64 lines); then the loop need not check either. */
+	bool roomy = end - base > 64 + 16 && hmax - h >= 64;
 	unsigned n;
 	int err;
 
 	for (;;) {
 		while (bits == 0) {
-			if (end - base <= 64)
-				goto no_lf;
 			base += 64;
-			bits = lf_bits(base, buf, end);
+			if (end - base > 64 + 16) {
+				bits = lf_bits64(base);
+				roomy = hmax - h >= 64;
+			} else {
+				if (base >= end)
+					goto no_lf;
+				bits = lf_bits(base, buf, end);
+				roomy = false;
+			}
 		}
 		const char *lf = base + (unsigned)__builtin_ctzll(bits);
 		bits &= bits - 1;
 #ifdef __SSE2__
 		/* p + 16 is inside the message: it may be the byte after a
 		 * colon found at p + 15. */
-		__m128i v16;
-		unsigned c;
-		if (end - p > 16 && h < hmax &&
-		    (c = (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(
-		             v16 = _mm_loadu_si128(
-		                     (const __m128i *)(const void *)p),
-		             _mm_set1_epi8(':')))) != 0) {
-			const char *colon = p + __builtin_ctz(c);
-			const char *eol = lf - (lf[-1] == '\r');
+		if (roomy || (end - p > 16 && h < hmax)) {
+			__m128i v16 = _mm_loadu_si128(
+			        (const __m128i *)(const void *)p);
+			unsigned c = (unsigned)_mm_movemask_epi8(
+			        _mm_cmpeq_epi8(v16, _mm_set1_epi8(':')));
+			const char *colon = p + __builtin_ctz(c | 0x10000);
 			const char *v = colon + 1;
 			enum sip_hdr_id id;
-			/* The name is a known one only if [p, colon) matches
+			/*
+			 * The name is a known one only if [p, colon) matches
 			 * it exactly: no LWS around it, and not a folded
 			 * line (which starts with SP or HT) nor the empty
-			 * line (which has no colon before its LF). */
-			if (colon < eol && (v += *v == ' ') < eol &&
-			    (unsigned char)*v > ' ' &&
-			    (unsigned char)eol[-1] > ' ' &&
+			 * line (which has no colon before its LF). The
+			 * value has no LWS around it: its first byte is no
+			 * CR (nor the LF, after a colon before the LF).
+			 */
+			if (colon < lf && lf[-1] == '\r' &&
+			    (unsigned char)lf[-2] > ' ' &&
+			    (unsigned char)*(v += *v == ' ') > ' ' &&
 			    (id = sip_hdr_lookup16(p, (size_t)(colon - p),
 			                           v16)) != SIP_HDR_OTHER) {
-				add_header(h++, buf, p, colon, id, v, eol, lf);
+				add_header(h++, buf, p, colon, id, v, lf - 1,
+				           lf);
+				p = lf + 1;
+				continue;
+			}
+			if (lf - p > 2 && line_usual(h, buf, p, lf, end)) {
+				h++;
 				p = lf + 1;
 				continue;
 			}
@@ -649,7 +707,8 @@ static int decode_to(struct sip_msg *m, struct slice v, const char **why)
 }
 
 /* Call-ID = word ["@" word] (RFC 3261 §25.1): no LWS inside. */
-static int decode_call_id(struct sip_msg *m, struct slice v, const char **why)
+static inline int decode_call_id(struct sip_msg *m, struct slice v,
+                                 const char **why)
 {
 	const char *end = v.p + v.len, *hi = m->buf + m->len, *p;
 
@@ -752,12 +811,21 @@ int sip_msg_to(const struct sip_addr **out, struct sip_msg *m)
 
 int sip_msg_call_id(struct slice *out, struct sip_msg *m)
 {
-	int err = decode_single(m, SIP_HDR_CALL_ID, SIP_DEC_CALL_ID,
-	                        decode_call_id);
-
-	if (err == 0)
-		*out = m->call_id;
-	return err;
+	/* decode_single() spelled out: this one is read for every message
+	 * (the shard of a call), and is short */
+	if (!(m->decoded & SIP_DEC_CALL_ID)) {
+		const char *why = NULL;
+		unsigned i = m->first[SIP_HDR_CALL_ID];
+		if (m->failed & SIP_DEC_CALL_ID)
+			return EBADMSG;
+		if (i == 0)
+			return ENOENT;
+		if (decode_call_id(m, m->hdrs[i - 1].value, &why))
+			return remember(m, SIP_DEC_CALL_ID, EBADMSG, why);
+		m->decoded |= SIP_DEC_CALL_ID;
+	}
+	*out = m->call_id;
+	return 0;
 }
 
 int sip_msg_cseq(const struct sip_cseq **out, struct sip_msg *m)

@@ -87,6 +87,7 @@ struct tm_branch {
 struct tm_trans {
 	struct tm_shard *sh;
 	struct tm_trans *hnext; /* server-key hash chain */
+	bool hashed;            /* in that chain (server transactions) */
 	uint64_t key;
 	uint32_t slot, gen; /* index in the shard's slot table, generation */
 	enum sip_method method;
@@ -133,8 +134,8 @@ struct tm_shard {
 	size_t bytes;
 
 	struct tm_trans **buckets; /* server transactions by key */
-	size_t nbuckets;
-	struct tm_trans **slots; /* every transaction by slot (branch ids) */
+	size_t nbuckets, nhashed;  /* grown to keep chains short */
+	struct tm_trans **slots;   /* every transaction by slot (branch ids) */
 	uint32_t *slot_gen;
 	uint32_t nslots, free_head;
 	uint32_t *free_next;

@@ -17,6 +17,7 @@
 #define OUR_TAG         "X"
 
 #define INITIAL_BUCKETS 4096
+#define MAX_BUCKETS     (1u << 22)
 #define INITIAL_SLOTS   1024
 
 void tm_config_defaults(struct tm_config *c)
@@ -379,10 +380,33 @@ struct tm_trans *tm_trans_new(struct tm_shard *sh, const struct sip_msg *m,
 	return t;
 }
 
+/* Doubles the server-key table once it holds twice as many transactions
+ * as buckets (a mass of calls ringing at once), so that lookups and
+ * unlinks stay O(1); without memory it keeps the table it has. */
+static void buckets_grow(struct tm_shard *sh)
+{
+	size_t n = sh->nbuckets * 2;
+	struct tm_trans **nb;
+
+	if (sh->nhashed <= 2 * sh->nbuckets || n > MAX_BUCKETS ||
+	    (nb = calloc(n, sizeof(*nb))) == NULL)
+		return;
+	for (size_t i = 0; i < sh->nbuckets; i++) {
+		struct tm_trans *t = sh->buckets[i], *next;
+		for (; t; t = next) {
+			next = t->hnext;
+			t->hnext = nb[t->key & (n - 1)];
+			nb[t->key & (n - 1)] = t;
+		}
+	}
+	free(sh->buckets);
+	sh->buckets = nb;
+	sh->nbuckets = n;
+}
+
 void tm_trans_link(struct tm_trans *t)
 {
 	struct tm_shard *sh = t->sh;
-	size_t b = t->key & (sh->nbuckets - 1);
 
 	if (slot_alloc(sh, t)) {
 		/* Without a slot no reply can find it: it lives unlinked
@@ -390,8 +414,17 @@ void tm_trans_link(struct tm_trans *t)
 		LOG_ERR("tm: out of memory for the transaction table");
 		return;
 	}
-	t->hnext = sh->buckets[b];
-	sh->buckets[b] = t;
+	/* Only server transactions are found by a received request; a
+	 * request we originate has no Via yet, so all of them would share
+	 * one key and one ever longer chain. */
+	if (t->uac_cb == NULL) {
+		size_t b = t->key & (sh->nbuckets - 1);
+		t->hnext = sh->buckets[b];
+		sh->buckets[b] = t;
+		t->hashed = true;
+		sh->nhashed++;
+		buckets_grow(sh);
+	}
 	/* Kamailio's tmx: UAC_transactions are the ones this proxy
 	 * originates, UAS_transactions those a received request made. */
 	if (t->uac_cb)
@@ -405,9 +438,11 @@ static void unlink_trans(struct tm_trans *t)
 	struct tm_shard *sh = t->sh;
 	struct tm_trans **pp = &sh->buckets[t->key & (sh->nbuckets - 1)];
 
-	for (; *pp; pp = &(*pp)->hnext) {
+	for (; t->hashed && *pp; pp = &(*pp)->hnext) {
 		if (*pp == t) {
 			*pp = t->hnext;
+			t->hashed = false;
+			sh->nhashed--;
 			break;
 		}
 	}

@@ -809,39 +809,39 @@ static const char *find_raquot(bool *colon, bool *ctl, const char *p,
  * The end of the URI inside <> that starts at p: the first '>' of [p, end)
  * when a ':' and no byte <= SP or DEL come before it, else NULL (for
  * find_raquot() to say why). The bytes of [lo, p) may be read too; with
- * SSE2, 16 bytes at a time.
+ * SSE2, 16 bytes at a time: the first of '>' and the bytes no URI holds
+ * in one mask, the colons in another.
  */
 static inline const char *uri_close(const char *p, const char *end,
                                     const char *lo)
 {
 #ifdef __SSE2__
+	const __m128i sp = _mm_set1_epi8(' ');
+	unsigned seen = 0; /* a colon in the chunks before */
+
 	if (end - lo < 16)
 		return NULL;
-	for (unsigned colon = 0;; p += 16) {
+	for (;; p += 16) {
 		const char *at = end - p >= 16 ? p : end - 16;
 		unsigned shift = (unsigned)(p - at);
 		__m128i v = _mm_loadu_si128((const __m128i *)(const void *)at);
-		__m128i sp = _mm_set1_epi8(' ');
-		unsigned gt = (unsigned)_mm_movemask_epi8(
-		                      _mm_cmpeq_epi8(v, _mm_set1_epi8('>'))) >>
-		              shift;
+		__m128i stop = _mm_or_si128(
+		        _mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8('>')),
+		                     _mm_cmpeq_epi8(_mm_max_epu8(v, sp), sp)),
+		        _mm_cmpeq_epi8(v, _mm_set1_epi8(0x7f)));
+		unsigned s = (unsigned)_mm_movemask_epi8(stop) >> shift;
 		unsigned cm = (unsigned)_mm_movemask_epi8(
 		                      _mm_cmpeq_epi8(v, _mm_set1_epi8(':'))) >>
 		              shift;
-		unsigned bad =
-		        (unsigned)_mm_movemask_epi8(_mm_or_si128(
-		                _mm_cmpeq_epi8(_mm_max_epu8(v, sp), sp),
-		                _mm_cmpeq_epi8(v, _mm_set1_epi8(0x7f)))) >>
-		        shift;
-		if (gt) {
-			unsigned before = (gt & -gt) - 1;
-			if ((bad & before) || !(colon | (cm & before)))
+		if (s) {
+			const char *q = p + __builtin_ctz(s);
+			if (*q != '>' || !(seen | (cm & ((s & -s) - 1))))
 				return NULL;
-			return p + __builtin_ctz(gt);
+			return q;
 		}
-		if (bad || end - p <= 16)
+		if (end - p <= 16)
 			return NULL;
-		colon |= cm;
+		seen |= cm;
 	}
 #else
 	(void)p;
@@ -886,8 +886,23 @@ addr_fast(struct sip_addr *out, struct slice elem, const char *hi)
 	struct slice uri = span(p + 1, q), params = SLICE_NULL;
 	struct slice tag = SLICE_NULL, expires = SLICE_NULL, qv = SLICE_NULL;
 	bool has_tag = false;
+	if (q + 1 == end) {
+		/* no parameters: Route, Record-Route and the like */
+		__m128i zero = _mm_setzero_si128();
+		out->raw = elem;
+		out->display = display;
+		out->uri = uri;
+		out->bracketed = true;
+		out->star = false;
+		out->has_tag = false;
+		memcpy(&out->params, &zero, sizeof(out->params));
+		memcpy(&out->tag, &zero, sizeof(out->tag));
+		memcpy(&out->expires, &zero, sizeof(out->expires));
+		memcpy(&out->q, &zero, sizeof(out->q));
+		return true;
+	}
 	p = q + 1;
-	if (p < end && *p == ';')
+	if (*p == ';')
 		params = span(p + 1, end);
 	while (p < end) {
 		struct slice name, value;
@@ -1003,19 +1018,27 @@ int sip_addr_decode(struct sip_addr *a, struct slice elem, unsigned flags,
 	return 0;
 }
 
-int sip_addr_parse(struct sip_addr *out, struct slice elem, unsigned flags,
-                   const char **why)
+/* sip_addr_parse() past addr_fast(): apart, so that the fast path needs
+ * no stack frame for the general one. */
+__attribute__((noinline)) static int addr_parse_general(struct sip_addr *out,
+                                                        struct slice elem,
+                                                        unsigned flags,
+                                                        const char **why)
 {
 	struct sip_addr a;
-	int err;
-
-	if (addr_fast(out, elem, elem.p + elem.len))
-		return 0;
-	err = sip_addr_decode(&a, elem, flags, elem.p + elem.len, why);
+	int err = sip_addr_decode(&a, elem, flags, elem.p + elem.len, why);
 
 	if (err == 0)
 		*out = a;
 	return err;
+}
+
+int sip_addr_parse(struct sip_addr *out, struct slice elem, unsigned flags,
+                   const char **why)
+{
+	if (addr_fast(out, elem, elem.p + elem.len))
+		return 0;
+	return addr_parse_general(out, elem, flags, why);
 }
 
 /* ------------------------------------------------------- CSeq, RAck */
@@ -1056,16 +1079,8 @@ int sip_cseq_parse(struct sip_cseq *out, struct slice value, const char **why)
 	const char *p = value.p, *end = value.p + value.len;
 	struct sip_cseq c;
 
-	/* Nearly always 1 to 9 digits, one SP and a known method: a known
-	 * method is a token, and 9 digits stay below 2^31. */
-	const char *sp = memchr(p, ' ', value.len < 11 ? value.len : 11);
-	if (sp != NULL && sip_u32_short(&c.num, span(p, sp)) &&
-	    (c.method_id = sip_method_lookup(span(sp + 1, end))) !=
-	            SIP_METHOD_OTHER) {
-		c.method = span(sp + 1, end);
-		*out = c;
+	if (sip_cseq_usual(out, value))
 		return 0;
-	}
 	if (number_then_ws(&c.num, &p, end, INT32_MAX) ||
 	    method_to_end(&c.method, p, end))
 		return fail(why, "malformed CSeq header");

@@ -191,6 +191,64 @@ static int parse_request_line(struct sip_msg *m, struct slice line)
 	return 0;
 }
 
+/*
+ * The usual start lines: "SIP/2.0 " 3DIGIT SP Reason-Phrase, or (16 bytes
+ * or more) a known method, SP, a Request-URI without SP, and " SIP/2.0". Sets
+ * what parse_status_line() or parse_request_line() would and returns true;
+ * false for any other line (nothing set), which they take. The bytes of [lo, p)
+ * may be read too.
+ */
+static inline bool start_line_usual(struct sip_msg *m, const char *p,
+                                    const char *eol, const char *lo)
+{
+	uint64_t w;
+
+	if (eol - p < 12)
+		return false;
+	memcpy(&w, p, 8);
+	if (memcmp(&w, "SIP/2.0 ", 8) == 0) {
+		const char *c = p + 8;
+		unsigned d0 = (unsigned char)c[0] - (unsigned)'0';
+		unsigned d1 = (unsigned char)c[1] - (unsigned)'0';
+		unsigned d2 = (unsigned char)c[2] - (unsigned)'0';
+		unsigned status = d0 * 100 + d1 * 10 + d2;
+		if (d0 > 9 || d1 > 9 || d2 > 9 || c[3] != ' ' || status < 100 ||
+		    status > 699)
+			return false;
+		m->version = slice_make(p, 7);
+		m->status = status;
+		m->reason = slice_make(c + 4, (size_t)(eol - c - 4));
+		m->is_request = false;
+		return true;
+	}
+#ifdef __SSE2__
+	if (eol - p < 16)
+		return false;
+	unsigned sp = sip_eq16(p, ' ');
+	const char *sp1 = p + __builtin_ctz(sp | 0x10000), *vs = eol - 8;
+	enum sip_method id;
+	/* a known method is a token */
+	if (sp == 0 ||
+	    (id = sip_method_lookup_inline(slice_make(p, (size_t)(sp1 - p)))) ==
+	            SIP_METHOD_OTHER ||
+	    vs <= sp1 + 1)
+		return false;
+	memcpy(&w, vs, 8);
+	if (memcmp(&w, " SIP/2.0", 8) != 0 ||
+	    sip_find(sp1 + 1, vs, lo, ' ') != vs)
+		return false;
+	m->method = slice_make(p, (size_t)(sp1 - p));
+	m->method_id = id;
+	m->is_request = true;
+	m->ruri = slice_make(sp1 + 1, (size_t)(vs - sp1 - 1));
+	m->version = slice_make(vs + 1, 7);
+	return true;
+#else
+	(void)lo;
+	return false;
+#endif
+}
+
 /* Status-Line = SIP-Version SP Status-Code SP Reason-Phrase (§25.1); a
  * missing SP before an empty phrase is tolerated. */
 static int parse_status_line(struct sip_msg *m, struct slice line)
@@ -550,7 +608,9 @@ int sip_msg_parse(struct sip_msg *m, const char *buf, size_t len,
 	if (lf == NULL)
 		return bad(m, "no start line");
 	m->start_line = slice_make(p, (size_t)(strip_cr(p, lf) - p));
-	if (m->start_line.len >= 4 && sip_eq_nocase(p, "SIP/", 4))
+	if (start_line_usual(m, p, p + m->start_line.len, buf))
+		err = 0;
+	else if (m->start_line.len >= 4 && sip_eq_nocase(p, "SIP/", 4))
 		err = parse_status_line(m, m->start_line);
 	else
 		err = parse_request_line(m, m->start_line);
@@ -677,9 +737,9 @@ static int remember(struct sip_msg *m, uint32_t bit, int err, const char *why)
 
 /* Single-valued headers (From, To, Call-ID, CSeq ...) are decoded from
  * their first line; sip_msg_check() rejects duplicates. */
-static int decode_single(struct sip_msg *m, enum sip_hdr_id id, uint32_t bit,
-                         int (*decode)(struct sip_msg *m, struct slice value,
-                                       const char **why))
+__attribute__((always_inline)) static inline int decode_single(
+        struct sip_msg *m, enum sip_hdr_id id, uint32_t bit,
+        int (*decode)(struct sip_msg *m, struct slice value, const char **why))
 {
 	const struct sip_hdr *h;
 	const char *why = NULL;
@@ -725,8 +785,11 @@ static inline int decode_call_id(struct sip_msg *m, struct slice v,
 	return 0;
 }
 
-static int decode_cseq(struct sip_msg *m, struct slice v, const char **why)
+static inline int decode_cseq(struct sip_msg *m, struct slice v,
+                              const char **why)
 {
+	if (sip_cseq_usual(&m->cseq, v))
+		return 0;
 	return sip_cseq_parse(&m->cseq, v, why);
 }
 
@@ -736,8 +799,8 @@ static int decode_rack(struct sip_msg *m, struct slice v, const char **why)
 }
 
 /* 255 is the largest sensible hop count (RFC 4475 §3.1.2.4). */
-static int decode_max_forwards(struct sip_msg *m, struct slice v,
-                               const char **why)
+static inline int decode_max_forwards(struct sip_msg *m, struct slice v,
+                                      const char **why)
 {
 	uint32_t n;
 

@@ -183,6 +183,97 @@ static inline bool sip_u32_short(uint32_t *v, struct slice s)
 	return true;
 }
 
+/* sip_method_lookup(), inline: one length test per method, then a
+ * memcmp() of a constant size that the compiler turns into a word or two
+ * of comparison. */
+__attribute__((always_inline)) static inline enum sip_method
+sip_method_lookup_inline(struct slice name)
+{
+#define SIP_METHOD_IS(m)                                                       \
+	if (name.len == sizeof(#m) - 1 &&                                      \
+	    memcmp(name.p, #m, sizeof(#m) - 1) == 0)                           \
+		return SIP_METHOD_##m;
+	SIP_METHOD_LIST(SIP_METHOD_IS)
+#undef SIP_METHOD_IS
+	return SIP_METHOD_OTHER;
+}
+
+/*
+ * The number of leading digits of the 8 bytes at p, and in *n the value of
+ * at most 8 of them, a word at a time (SWAR, little-endian; elsewhere a
+ * byte loop). A byte is a digit when its high nibble is 3 and adding 6
+ * keeps it 3; a carry out of a byte that is no digit only reaches the
+ * bytes after the first such one, which do not count.
+ */
+static inline unsigned sip_digits8(uint32_t *n, const char *p)
+{
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+	const uint64_t hi = 0xf0f0f0f0f0f0f0f0ull;
+	uint64_t x;
+
+	memcpy(&x, p, 8);
+	uint64_t bad = ((x & hi) | ((x + 0x0606060606060606ull) & hi) >> 4) ^
+	               0x3333333333333333ull;
+	unsigned k = bad ? (unsigned)__builtin_ctzll(bad) / 8 : 8;
+	if (k == 0)
+		return 0;
+	/* the digits at the top, 0 bytes (leading zeros) below them */
+	x = (x - 0x3030303030303030ull) << (8 * (8 - k));
+	x = x * 10 + (x >> 8);
+	x = (((x & 0x000000ff000000ffull) * (100 + (1000000ull << 32))) +
+	     (((x >> 16) & 0x000000ff000000ffull) * (1 + (10000ull << 32)))) >>
+	    32;
+	*n = (uint32_t)x;
+	return k;
+#else
+	uint32_t v = 0;
+	unsigned k = 0;
+
+	while (k < 8 && (unsigned char)p[k] - (unsigned)'0' <= 9)
+		v = v * 10 + (uint32_t)(p[k++] - '0');
+	*n = v;
+	return k;
+#endif
+}
+
+/*
+ * The usual CSeq value: 1 to 9 digits (below 2^31), one SP and a known
+ * method (a token) to the end. Fills *out as sip_cseq_parse() would and
+ * returns true; false for any other value, which it takes.
+ */
+static inline bool sip_cseq_usual(struct sip_cseq *out, struct slice v)
+{
+	const char *p = v.p, *end = v.p + v.len, *d = p;
+	uint32_t n = 0;
+	unsigned c;
+
+	if (v.len >= 8) {
+		/* up to 7 digits and the SP, in one word */
+		unsigned k = sip_digits8(&n, p);
+		if (k < 8) {
+			p += k;
+			goto sp;
+		}
+		n = 0;
+	}
+	while (p < end && (c = (unsigned char)*p - (unsigned)'0') <= 9 &&
+	       p - d < 9) {
+		n = n * 10 + c;
+		p++;
+	}
+sp:
+	if (p == d || end - p < 2 || *p != ' ')
+		return false;
+	struct slice method = slice_make(p + 1, (size_t)(end - p - 1));
+	enum sip_method id = sip_method_lookup_inline(method);
+	if (id == SIP_METHOD_OTHER)
+		return false;
+	out->num = n;
+	out->method = method;
+	out->method_id = id;
+	return true;
+}
+
 /* Case-insensitive equality of n bytes. */
 static inline bool sip_eq_nocase(const char *a, const char *b, size_t n)
 {

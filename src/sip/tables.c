@@ -280,13 +280,5 @@ const char *sip_method_name(enum sip_method m)
 
 enum sip_method sip_method_lookup(struct slice name)
 {
-	/* One length test per method, then a memcmp() of a constant size
-	 * that the compiler turns into a word or two of comparison. */
-#define METHOD_IS(m)                                                           \
-	if (name.len == sizeof(#m) - 1 &&                                      \
-	    memcmp(name.p, #m, sizeof(#m) - 1) == 0)                           \
-		return SIP_METHOD_##m;
-	SIP_METHOD_LIST(METHOD_IS)
-#undef METHOD_IS
-	return SIP_METHOD_OTHER;
+	return sip_method_lookup_inline(name);
 }

@@ -799,6 +799,14 @@ static void reply_out(struct tm_trans *t, struct sip_msg *rpl, unsigned code,
 		if (req->method_id == SIP_METHOD_BYE && code >= 200 &&
 		    d->state == DLG_STATE_DELETED)
 			terminated_confirmed(d, req, rpl, dir);
+		if (code >= 200) {
+			/* Answered: nothing more for the dialog here. tm keeps
+			 * the transaction 64*T1 for retransmissions; the
+			 * record need not wait that long past end_timeout. */
+			tm_trans_set_data(t, NULL);
+			if (d->refs)
+				d->refs--;
+		}
 		return;
 	}
 	if (rpl && code < 300)

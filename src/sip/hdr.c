@@ -135,21 +135,14 @@ angle_elem(const char **next, const char *start, const char *end,
  * A comma ends an element outside quoted strings and <>: the bytes that
  * matter are found 16 at a time and taken in order.
  */
-int sip_list_next(struct slice *elem, struct sip_list_iter *it)
+__attribute__((noinline)) static int list_next_general(struct slice *elem,
+                                                       struct sip_list_iter *it,
+                                                       const char *start)
 {
 	const char *lo = it->pos, *end = it->end;
-	const char *p = skip_ws_if(lo, end), *start = p, *q = p;
+	const char *p = start, *q = p;
 	bool in_angle = false;
 
-	if (p == end) {
-		it->pos = p;
-		return ENOENT;
-	}
-	if (*p == '<' && (q = angle_elem(&it->pos, start, end, lo)) != NULL) {
-		*elem = span(start, q);
-		return 0;
-	}
-	q = p;
 	for (;;) {
 		/* the first '"', or ',' outside <>, of the 16 bytes at q */
 		unsigned bits = list_specials(q, end, lo);
@@ -194,6 +187,55 @@ int sip_list_next(struct slice *elem, struct sip_list_iter *it)
 	it->pos = p;
 	*elem = span(start, e);
 	return 0;
+}
+
+__attribute__((always_inline)) static inline int
+list_next(struct slice *elem, struct sip_list_iter *it)
+{
+	const char *lo = it->pos, *end = it->end;
+	const char *p = skip_ws_if(lo, end), *q;
+
+	if (p == end) {
+		it->pos = p;
+		return ENOENT;
+	}
+	if (*p == '<' && (q = angle_elem(&it->pos, p, end, lo)) != NULL) {
+		*elem = span(p, q);
+		return 0;
+	}
+	return list_next_general(elem, it, p);
+}
+
+int sip_list_next(struct slice *elem, struct sip_list_iter *it)
+{
+	return list_next(elem, it);
+}
+
+/* The elements of the headers of one id (sip_msg_hdr_next() inline). */
+void sip_elem_iter_init(struct sip_elem_iter *it, const struct sip_msg *m,
+                        enum sip_hdr_id id)
+{
+	it->m = m;
+	it->h = sip_msg_hdr(m, id);
+	if (it->h) {
+		it->list.pos = it->h->value.p;
+		it->list.end = it->h->value.p + it->h->value.len;
+	}
+}
+
+int sip_elem_next(struct slice *elem, struct sip_elem_iter *it)
+{
+	while (it->h) {
+		int err = list_next(elem, &it->list);
+		if (err != ENOENT)
+			return err;
+		it->h = it->h->next ? &it->m->hdrs[it->h->next - 1] : NULL;
+		if (it->h) {
+			it->list.pos = it->h->value.p;
+			it->list.end = it->h->value.p + it->h->value.len;
+		}
+	}
+	return ENOENT;
 }
 
 /* ---------------------------------------------------------------- hosts */
@@ -559,6 +601,36 @@ via_param(struct sip_via *v, struct slice name, struct slice value)
  * end of the element.
  */
 /*
+ * The 8 bytes at p are the literal w (lower-case), where fold has the
+ * case bit (0x20) set on the bytes of w that are letters, which then
+ * match in any case (see name_is()). fold is given as the bytes of a
+ * string, so that it holds whatever the byte order.
+ */
+static inline bool word_is(const char *p, const char *w, const char *fold)
+{
+	uint64_t x, l, f;
+
+	memcpy(&x, p, 8);
+	memcpy(&l, w, 8);
+	memcpy(&f, fold, 8);
+	return (x | f) == l;
+}
+
+/* word_is() of the bytes where keep has 0xff (the others may be anything;
+ * w has 0 there). */
+static inline bool word_is_masked(const char *p, const char *w,
+                                  const char *fold, const char *keep)
+{
+	uint64_t x, l, f, k;
+
+	memcpy(&x, p, 8);
+	memcpy(&l, w, 8);
+	memcpy(&f, fold, 8);
+	memcpy(&k, keep, 8);
+	return ((x & k) | f) == l;
+}
+
+/*
  * The usual Via element: "SIP/2.0/" transport SP host [":" port], then
  * parameters ";name" or ";name=value" of tokens with no LWS, up to the end
  * or to LWS and a comma. Fills *v, *last and *stop as via_parm() would, in
@@ -570,17 +642,15 @@ via_fast(struct sip_via *v, const char **last, const char **stop, const char *p,
          const char *end, const char *hi)
 {
 	const char *lo = p, *e, *q;
-	uint64_t w;
 
-	if (end - p < 12)
-		return false;
-	memcpy(&w, p, 8);
-	if (memcmp(&w, "SIP/2.0/", 8) != 0)
+	if (end - p < 12 || !word_is(p, "SIP/2.0/", "\0\0\0\0\0\0\0\0"))
 		return false;
 	v->proto_name = span(p, p + 3);
 	v->proto_version = span(p + 4, p + 7);
 	p += 8;
-	e = sip_skip_token(p, end);
+	e = p;
+	while (e < end && sip_is((unsigned char)*e, SIP_CC_TOKEN))
+		e++;
 	if (e == p || end - e < 2 || *e != ' ' ||
 	    sip_is((unsigned char)e[1], SIP_CC_WS))
 		return false;
@@ -603,6 +673,17 @@ via_fast(struct sip_via *v, const char **last, const char **stop, const char *p,
 		v->params.p = p + 1;
 	while (p < end && *p == ';') {
 		struct slice name, value;
+		/* ";branch=", in nearly every Via, by one compare */
+		if (hi - p >= 8 && word_is(p, ";branch=", "\0      \0")) {
+			q = sip_skip_token_hi(p + 8, end, hi);
+			if (q == p + 8 ||
+			    (q < end && *q != ';' && *q != ',' &&
+			     !sip_is((unsigned char)*q, SIP_CC_WS)))
+				return false;
+			v->branch = span(p + 8, q);
+			p = q;
+			continue;
+		}
 		/* a ':' may continue a value, LWS come before "=": the
 		 * general path sorts them out */
 		if (param_simple(&name, &value, &p, end, hi, true) != 0)
@@ -699,9 +780,12 @@ int sip_via_parse(struct sip_via *out, struct slice elem, const char **why)
  * The first element of a Via value when it is a well-formed via-parm
  * followed by the end of the value or by a comma and another element:
  * then sip_list_next() would have split the value there, and a separate
- * scan of the element is saved.
+ * scan of the element is saved. 0 then, as sip_via_parse() would parse
+ * the element; EAGAIN otherwise (*out changed), for the general path to
+ * say why. The bytes from value up to hi (>= its end) may be read.
  */
-int sip_via_first(struct sip_via *out, struct slice value, const char *hi)
+__attribute__((always_inline)) static inline int
+via_first(struct sip_via *out, struct slice value, const char *hi)
 {
 	const char *end = value.p + value.len, *last, *stop, *why;
 
@@ -714,6 +798,41 @@ int sip_via_first(struct sip_via *out, struct slice value, const char *hi)
 	if (out->params.p != NULL)
 		out->params.len = (size_t)(last - out->params.p);
 	return 0;
+}
+
+/*
+ * The first element parsed in place, without a separate scan by the list
+ * iterator; anything unusual takes the general path, which finds the
+ * reason.
+ */
+int sip_msg_top_via_decode(const struct sip_via **out, struct sip_msg *m)
+{
+	struct sip_elem_iter it;
+	struct slice elem;
+	const char *why = "malformed Via header";
+	unsigned i = m->first[SIP_HDR_VIA];
+	int err;
+
+	if (m->failed & SIP_DEC_VIA)
+		return EBADMSG;
+	if (i != 0 && via_first(&m->top_via, m->hdrs[i - 1].value,
+	                        m->buf + m->len) == 0) {
+		m->decoded |= SIP_DEC_VIA;
+		*out = &m->top_via;
+		return 0;
+	}
+	sip_elem_iter_init(&it, m, SIP_HDR_VIA);
+	err = sip_elem_next(&elem, &it);
+	if (err == 0)
+		err = sip_via_parse(&m->top_via, elem, &why);
+	if (err == 0) {
+		m->decoded |= SIP_DEC_VIA;
+		*out = &m->top_via;
+	} else if (err == EBADMSG) {
+		m->failed |= SIP_DEC_VIA;
+		m->error = why;
+	}
+	return err;
 }
 
 /* -------------------------------------------------------- name-addr */
@@ -886,7 +1005,26 @@ addr_fast(struct sip_addr *out, struct slice elem, const char *hi)
 	struct slice uri = span(p + 1, q), params = SLICE_NULL;
 	struct slice tag = SLICE_NULL, expires = SLICE_NULL, qv = SLICE_NULL;
 	bool has_tag = false;
-	if (q + 1 == end) {
+	p = q + 1;
+	if (end - p > 5 && hi - p >= 8 &&
+	    word_is_masked(p, ";tag=\0\0\0", "\0   \0\0\0\0",
+	                   "\xff\xff\xff\xff\xff\0\0\0")) {
+		/* only a tag: From and To of most requests and responses */
+		q = sip_skip_token_hi(p + 5, end, hi);
+		if (q == end) {
+			out->raw = elem;
+			out->display = display;
+			out->uri = uri;
+			out->bracketed = true;
+			out->star = false;
+			out->params = span(p + 1, end);
+			out->tag = span(p + 5, end);
+			out->has_tag = true;
+			out->expires = out->q = SLICE_NULL;
+			return true;
+		}
+	}
+	if (p == end) {
 		/* no parameters: Route, Record-Route and the like */
 		__m128i zero = _mm_setzero_si128();
 		out->raw = elem;
@@ -901,7 +1039,6 @@ addr_fast(struct sip_addr *out, struct slice elem, const char *hi)
 		memcpy(&out->q, &zero, sizeof(out->q));
 		return true;
 	}
-	p = q + 1;
 	if (*p == ';')
 		params = span(p + 1, end);
 	while (p < end) {
@@ -933,13 +1070,12 @@ addr_fast(struct sip_addr *out, struct slice elem, const char *hi)
 	return true;
 }
 
-int sip_addr_decode(struct sip_addr *a, struct slice elem, unsigned flags,
+__attribute__((noinline)) static int
+addr_decode_general(struct sip_addr *a, struct slice elem, unsigned flags,
                     const char *hi, const char **why)
 {
 	const char *p = elem.p, *end = elem.p + elem.len, *q;
 
-	if (addr_fast(a, elem, hi))
-		return 0;
 	memset(a, 0, sizeof(*a));
 	a->raw = elem;
 	p = skip_ws_if(p, end);
@@ -1026,11 +1162,19 @@ __attribute__((noinline)) static int addr_parse_general(struct sip_addr *out,
                                                         const char **why)
 {
 	struct sip_addr a;
-	int err = sip_addr_decode(&a, elem, flags, elem.p + elem.len, why);
+	int err = addr_decode_general(&a, elem, flags, elem.p + elem.len, why);
 
 	if (err == 0)
 		*out = a;
 	return err;
+}
+
+int sip_addr_decode(struct sip_addr *a, struct slice elem, unsigned flags,
+                    const char *hi, const char **why)
+{
+	if (addr_fast(a, elem, hi))
+		return 0;
+	return addr_decode_general(a, elem, flags, hi, why);
 }
 
 int sip_addr_parse(struct sip_addr *out, struct slice elem, unsigned flags,
@@ -1039,6 +1183,32 @@ int sip_addr_parse(struct sip_addr *out, struct slice elem, unsigned flags,
 	if (addr_fast(out, elem, elem.p + elem.len))
 		return 0;
 	return addr_parse_general(out, elem, flags, why);
+}
+
+/* m->from and m->to are only read once decoded: they may be written by a
+ * decoder that fails. Only a malformed header is remembered: absence is
+ * one load to find again (see msg.c, cached decoders). */
+int sip_msg_addr_decode(const struct sip_addr **out, struct sip_msg *m,
+                        enum sip_hdr_id id, uint32_t bit)
+{
+	struct sip_addr *a = id == SIP_HDR_FROM ? &m->from : &m->to;
+	const char *why = NULL;
+	unsigned i = m->first[id];
+
+	if (m->failed & bit)
+		return EBADMSG;
+	if (i == 0)
+		return ENOENT;
+	if (!addr_fast(a, m->hdrs[i - 1].value, m->buf + m->len) &&
+	    addr_decode_general(a, m->hdrs[i - 1].value, 0, m->buf + m->len,
+	                        &why)) {
+		m->failed |= bit;
+		m->error = why;
+		return EBADMSG;
+	}
+	m->decoded |= bit;
+	*out = a;
+	return 0;
 }
 
 /* ------------------------------------------------------- CSeq, RAck */

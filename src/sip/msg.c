@@ -498,7 +498,7 @@ __attribute__((noinline)) static int index_headers(struct sip_msg *m,
 				roomy = false;
 			}
 		}
-		const char *lf = base + (unsigned)__builtin_ctzll(bits);
+		const char *lf = base + (__builtin_ctzll(bits) & 63);
 		bits &= bits - 1;
 #ifdef __SSE2__
 		/* p + 16 is inside the message: it may be the byte after a
@@ -508,7 +508,8 @@ __attribute__((noinline)) static int index_headers(struct sip_msg *m,
 			        (const __m128i *)(const void *)p);
 			unsigned c = (unsigned)_mm_movemask_epi8(
 			        _mm_cmpeq_epi8(v16, _mm_set1_epi8(':')));
-			const char *colon = p + __builtin_ctz(c | 0x10000);
+			const char *colon =
+			        p + (__builtin_ctz(c | 0x10000) & 31);
 			const char *v = colon + 1;
 			enum sip_hdr_id id;
 			/*
@@ -536,6 +537,14 @@ __attribute__((noinline)) static int index_headers(struct sip_msg *m,
 			}
 		}
 #endif
+		if (lf - p == 1 && *p == '\r') {
+			/* the empty line (index_line() knows the others) */
+			n = (unsigned)(h - m->hdrs);
+			m->hdrs_end = (uint32_t)(p - buf);
+			*pp = lf + 1;
+			err = ENOENT;
+			break;
+		}
 		n = (unsigned)(h - m->hdrs);
 		err = index_line(m, &n, max_hdrs, p, lf, end);
 		h = m->hdrs + n;
@@ -686,28 +695,6 @@ unsigned sip_msg_hdr_count(const struct sip_msg *m, enum sip_hdr_id id)
 	return n;
 }
 
-void sip_elem_iter_init(struct sip_elem_iter *it, const struct sip_msg *m,
-                        enum sip_hdr_id id)
-{
-	it->m = m;
-	it->h = sip_msg_hdr(m, id);
-	if (it->h)
-		sip_list_init(&it->list, it->h->value);
-}
-
-int sip_elem_next(struct slice *elem, struct sip_elem_iter *it)
-{
-	while (it->h) {
-		int err = sip_list_next(elem, &it->list);
-		if (err != ENOENT)
-			return err;
-		it->h = sip_msg_hdr_next(it->m, it->h);
-		if (it->h)
-			sip_list_init(&it->list, it->h->value);
-	}
-	return ENOENT;
-}
-
 /* ------------------------------------------------------ cached decoders */
 
 /*
@@ -752,18 +739,6 @@ __attribute__((always_inline)) static inline int decode_single(
 		return ENOENT;
 	err = decode(m, h->value, &why);
 	return remember(m, bit, err, why);
-}
-
-/* m->from and m->to are only read once decoded: they may be written by a
- * decoder that fails. */
-static int decode_from(struct sip_msg *m, struct slice v, const char **why)
-{
-	return sip_addr_decode(&m->from, v, 0, m->buf + m->len, why);
-}
-
-static int decode_to(struct sip_msg *m, struct slice v, const char **why)
-{
-	return sip_addr_decode(&m->to, v, 0, m->buf + m->len, why);
 }
 
 /* Call-ID = word ["@" word] (RFC 3261 §25.1): no LWS inside. */
@@ -826,50 +801,33 @@ static int decode_rseq(struct sip_msg *m, struct slice v, const char **why)
 	                                                            : 0;
 }
 
+/* The first decoding of the top Via, From and To is in hdr.c, beside
+ * their fast paths: one call from here, as a jump. */
 int sip_msg_top_via(const struct sip_via **out, struct sip_msg *m)
 {
-	struct sip_elem_iter it;
-	struct slice elem;
-	const char *why = "malformed Via header";
-	int err = cached(m, SIP_DEC_VIA);
-
-	if (err == DECODE) {
-		/* The first element parsed in place, without a separate scan
-		 * by the list iterator; anything unusual takes the general
-		 * path, which finds the reason. */
-		const struct sip_hdr *h = sip_msg_hdr(m, SIP_HDR_VIA);
-		if (h != NULL && sip_via_first(&m->top_via, h->value,
-		                               m->buf + m->len) == 0) {
-			err = 0;
-		} else {
-			sip_elem_iter_init(&it, m, SIP_HDR_VIA);
-			err = sip_elem_next(&elem, &it);
-			if (err == 0)
-				err = sip_via_parse(&m->top_via, elem, &why);
-		}
-		err = remember(m, SIP_DEC_VIA, err, why);
-	}
-	if (err == 0)
+	if (m->decoded & SIP_DEC_VIA) {
 		*out = &m->top_via;
-	return err;
+		return 0;
+	}
+	return sip_msg_top_via_decode(out, m);
 }
 
 int sip_msg_from(const struct sip_addr **out, struct sip_msg *m)
 {
-	int err = decode_single(m, SIP_HDR_FROM, SIP_DEC_FROM, decode_from);
-
-	if (err == 0)
+	if (m->decoded & SIP_DEC_FROM) {
 		*out = &m->from;
-	return err;
+		return 0;
+	}
+	return sip_msg_addr_decode(out, m, SIP_HDR_FROM, SIP_DEC_FROM);
 }
 
 int sip_msg_to(const struct sip_addr **out, struct sip_msg *m)
 {
-	int err = decode_single(m, SIP_HDR_TO, SIP_DEC_TO, decode_to);
-
-	if (err == 0)
+	if (m->decoded & SIP_DEC_TO) {
 		*out = &m->to;
-	return err;
+		return 0;
+	}
+	return sip_msg_addr_decode(out, m, SIP_HDR_TO, SIP_DEC_TO);
 }
 
 int sip_msg_call_id(struct slice *out, struct sip_msg *m)

@@ -387,6 +387,8 @@ struct sip_hdr_key16 {
 	__m128i fold;  /* 0x20 on letters */
 	uint32_t mask; /* bits of the name and its colon */
 	uint32_t id;   /* enum sip_hdr_id; key 0 has id 0 */
+	/* to 64 bytes: the address of a key is a shift of its index */
+	char pad[64 - 2 * sizeof(__m128i) - 2 * sizeof(uint32_t)];
 };
 
 extern struct sip_hdr_key16 sip_hdr_keys16[SIP_HDR_KEYS16_CAP];
@@ -399,7 +401,9 @@ static inline unsigned sip_hdr_hash16(const char *p, size_t len)
 	uint16_t w;
 
 	memcpy(&w, p, 2);
-	return ((uint32_t)(w | 0x2020) ^ (uint32_t)len << 16) * sip_hdr_mul16 >>
+	/* the case bits in the low half, the length in the high half */
+	return (((uint32_t)w ^ (uint32_t)len << 16) | 0x2020u) *
+	               sip_hdr_mul16 >>
 	       24;
 }
 
@@ -462,19 +466,20 @@ static inline const char *sip_port_scan(uint16_t *port, const char *p,
 /* IPv6address (without brackets) is all of [p, end). */
 bool sip_ipv6_valid(const char *p, const char *end);
 
+/*
+ * The first decoding of the top Via (into m->top_via), and of the From or
+ * To (id and bit SIP_HDR_FROM and SIP_DEC_FROM, or To's, into m->from or
+ * m->to): what sip_msg_top_via() and sip_msg_from() return once m->decoded
+ * lacks the bit, which they set or, with m->failed, record the failure.
+ */
+int sip_msg_top_via_decode(const struct sip_via **out, struct sip_msg *m);
+int sip_msg_addr_decode(const struct sip_addr **out, struct sip_msg *m,
+                        enum sip_hdr_id id, uint32_t bit);
+
 /* sip_addr_parse() into *out, which it may change when it fails; the bytes
  * from elem up to hi (>= its end) may be read. */
 int sip_addr_decode(struct sip_addr *out, struct slice elem, unsigned flags,
                     const char *hi, const char **why);
-
-/*
- * The first element of the Via header value, parsed as sip_via_parse()
- * would after sip_list_next(): 0 when the value starts with a well-formed
- * via-parm that ends it or is followed by a comma and another element;
- * EAGAIN otherwise (*out changed), for the general path to say why. The
- * bytes from value up to hi (>= its end) may be read.
- */
-int sip_via_first(struct sip_via *out, struct slice value, const char *hi);
 
 /*
  * Scans a quoted string starting at the opening quote p. Returns the

@@ -698,15 +698,14 @@ via_fast(struct sip_via *v, const char **last, const char **stop, const char *p,
 	return true;
 }
 
-static int via_parm(struct sip_via *v, const char **last, const char **stop,
-                    const char *p, const char *end, const char *hi,
-                    const char **why)
+__attribute__((noinline)) static int
+via_parm_general(struct sip_via *v, const char **last, const char **stop,
+                 const char *p, const char *end, const char *hi,
+                 const char **why)
 {
 	const char *lo = p;
 	const char *e;
 
-	if (via_fast(v, last, stop, p, end, hi))
-		return 0;
 	memset(v, 0, sizeof(*v));
 	if (end - p >= 8 && memcmp(p, "SIP/2.0/", 8) == 0) {
 		/* what the general case below finds in nearly every Via */
@@ -758,6 +757,15 @@ static int via_parm(struct sip_via *v, const char **last, const char **stop,
 	*last = it.p;
 	*stop = it.end;
 	return 0;
+}
+
+__attribute__((always_inline)) static inline int
+via_parm(struct sip_via *v, const char **last, const char **stop, const char *p,
+         const char *end, const char *hi, const char **why)
+{
+	if (via_fast(v, last, stop, p, end, hi))
+		return 0;
+	return via_parm_general(v, last, stop, p, end, hi, why);
 }
 
 int sip_via_parse(struct sip_via *out, struct slice elem, const char **why)
@@ -1026,17 +1034,13 @@ addr_fast(struct sip_addr *out, struct slice elem, const char *hi)
 	}
 	if (p == end) {
 		/* no parameters: Route, Record-Route and the like */
-		__m128i zero = _mm_setzero_si128();
 		out->raw = elem;
 		out->display = display;
 		out->uri = uri;
 		out->bracketed = true;
 		out->star = false;
 		out->has_tag = false;
-		memcpy(&out->params, &zero, sizeof(out->params));
-		memcpy(&out->tag, &zero, sizeof(out->tag));
-		memcpy(&out->expires, &zero, sizeof(out->expires));
-		memcpy(&out->q, &zero, sizeof(out->q));
+		out->params = out->tag = out->expires = out->q = SLICE_NULL;
 		return true;
 	}
 	if (*p == ';')

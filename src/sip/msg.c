@@ -536,6 +536,8 @@ __attribute__((noinline)) static int index_headers(struct sip_msg *m,
 				continue;
 			}
 		}
+#else
+		(void)roomy;
 #endif
 		if (lf - p == 1 && *p == '\r') {
 			/* the empty line (index_line() knows the others) */

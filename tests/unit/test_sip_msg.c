@@ -1,5 +1,6 @@
 /* Unit tests of the message parser: start lines, the header index,
  * folding, compact forms, list splitting, the cached decoders, limits. */
+#include <ctype.h>
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -794,6 +795,508 @@ static void test_addr_uri_scan(void **state)
 	assert_string_equal(why, "URI without scheme");
 }
 
+/* ------------------------------------------------ fast paths (issue 2) */
+
+/*
+ * A message made of the start line and one header line, parsed from an
+ * exactly sized copy (ASan sees any over-read); the header is hdrs[0].
+ */
+static int parse_line(const char *line)
+{
+	char text[512];
+	int n = snprintf(text, sizeof(text),
+	                 "OPTIONS sip:a@b.example SIP/2.0\r\n%s\r\n"
+	                 "Call-ID: c\r\n\r\n",
+	                 line);
+
+	assert_true(n > 0 && (size_t)n < sizeof(text));
+	return parse_exact(text);
+}
+
+/*
+ * Header names are found from the 16 bytes at the start of a line by one
+ * compare: every name and compact form in any case, names that share a
+ * prefix or are one letter longer or shorter, lines whose colon is at the
+ * edges of those 16 bytes, values with LWS around them.
+ */
+static void test_index_name_keys(void **state)
+{
+	static const struct {
+		const char *line;
+		enum sip_hdr_id id;
+		const char *name, *value;
+	} cases[] = {
+	        {"To: x", SIP_HDR_TO, "To", "x"},
+	        {"tO:x", SIP_HDR_TO, "tO", "x"},
+	        {"Tok: x", SIP_HDR_OTHER, "Tok", "x"},
+	        {"T: x", SIP_HDR_TO, "T", "x"},
+	        {"Tt: x", SIP_HDR_OTHER, "Tt", "x"},
+	        {"i: x", SIP_HDR_CALL_ID, "i", "x"},
+	        {"I:x", SIP_HDR_CALL_ID, "I", "x"},
+	        {"ii: x", SIP_HDR_OTHER, "ii", "x"},
+	        {"q: x", SIP_HDR_OTHER, "q", "x"},
+	        {"Content-Length: 0", SIP_HDR_CONTENT_LENGTH, "Content-Length",
+	         "0"},
+	        {"Content-Language: de", SIP_HDR_OTHER, "Content-Language",
+	         "de"},
+	        {"Content-Lengt: 0", SIP_HDR_OTHER, "Content-Lengt", "0"},
+	        {"Content-Type: a/b", SIP_HDR_CONTENT_TYPE, "Content-Type",
+	         "a/b"},
+	        {"content-encoding: gzip", SIP_HDR_CONTENT_ENCODING,
+	         "content-encoding", "gzip"},
+	        {"Session-Expires: 90", SIP_HDR_SESSION_EXPIRES,
+	         "Session-Expires", "90"},
+	        {"Session-Expire: 90", SIP_HDR_OTHER, "Session-Expire", "90"},
+	        {"Session-Expiress: 90", SIP_HDR_OTHER, "Session-Expiress",
+	         "90"},
+	        {"RSeq: 1", SIP_HDR_RSEQ, "RSeq", "1"},
+	        {"RAck: 1 1 INVITE", SIP_HDR_RACK, "RAck", "1 1 INVITE"},
+	        {"Record-Route: <sip:r>", SIP_HDR_RECORD_ROUTE, "Record-Route",
+	         "<sip:r>"},
+	        {"Route: <sip:r>", SIP_HDR_ROUTE, "Route", "<sip:r>"},
+	        {"Routes: <sip:r>", SIP_HDR_OTHER, "Routes", "<sip:r>"},
+	        {"Proxy-Authorization: x", SIP_HDR_PROXY_AUTHORIZATION,
+	         "Proxy-Authorization", "x"},
+	        /* LWS around the value or the name: the general path */
+	        {"Via:  x", SIP_HDR_VIA, "Via", "x"},
+	        {"Via:\tx", SIP_HDR_VIA, "Via", "x"},
+	        {"Via: x ", SIP_HDR_VIA, "Via", "x"},
+	        {"Via: x\t", SIP_HDR_VIA, "Via", "x"},
+	        {"Via : x", SIP_HDR_VIA, "Via", "x"},
+	        {"Via\t: x", SIP_HDR_VIA, "Via", "x"},
+	        /* colon at byte 15, 16 and 17 of the line */
+	        {"Abcdefghijklmno: x", SIP_HDR_OTHER, "Abcdefghijklmno", "x"},
+	        {"Abcdefghijklmnop: x", SIP_HDR_OTHER, "Abcdefghijklmnop", "x"},
+	        {"Abcdefghijklmnopq:x", SIP_HDR_OTHER, "Abcdefghijklmnopq",
+	         "x"},
+	        /* a value that starts with a colon, or is one */
+	        {"Subject: :x", SIP_HDR_SUBJECT, "Subject", ":x"},
+	        {"Subject::", SIP_HDR_SUBJECT, "Subject", ":"},
+	};
+	char buf[64];
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		assert_int_equal(parse_line(cases[i].line), 0);
+		assert_int_equal(msg.nhdrs, 2);
+		assert_int_equal(msg.hdrs[0].id, cases[i].id);
+		assert_slice(msg.hdrs[0].name, cases[i].name);
+		assert_slice(msg.hdrs[0].value, cases[i].value);
+		assert_int_equal(msg.hdrs[1].id, SIP_HDR_CALL_ID);
+	}
+	/* every full name and compact form, upper- and lower-case */
+	for (unsigned id = 1; id < SIP_HDR__COUNT; id++) {
+		const char *name = sip_hdr_name((enum sip_hdr_id)id);
+		for (int upper = 0; upper < 2; upper++) {
+			size_t n = strlen(name);
+			for (size_t k = 0; k < n; k++)
+				buf[k] = (char)(upper ? toupper(name[k])
+				                      : tolower(name[k]));
+			snprintf(buf + n, sizeof(buf) - n, ": v");
+			assert_int_equal(parse_line(buf), 0);
+			assert_int_equal(msg.hdrs[0].id, id);
+		}
+	}
+	/* a continuation line is never a header of its own */
+	assert_int_equal(parse_line("Subject: a\r\n To: b"), 0);
+	assert_int_equal(msg.nhdrs, 2);
+	assert_slice(msg.hdrs[0].value, "a\r\n To: b");
+	assert_int_equal(sip_msg_hdr_count(&msg, SIP_HDR_TO), 0);
+}
+
+/* The index of a message shorter than its line-end windows need, and of
+ * a limit below 64 lines: the checks the loop hoists out are made line
+ * by line. */
+static void test_index_near_the_end(void **state)
+{
+	struct sip_limits lim = SIP_LIMITS_DEFAULT;
+	const char *text = "BYE sip:a@b SIP/2.0\r\nVia: SIP/2.0/UDP h\r\n"
+	                   "To: <sip:a@b>\r\nl: 0\r\n\r\n";
+
+	(void)state;
+	assert_int_equal(parse_exact(text), 0);
+	assert_int_equal(msg.nhdrs, 3);
+	assert_int_equal(msg.hdrs[2].id, SIP_HDR_CONTENT_LENGTH);
+	assert_true(msg.has_content_length);
+	lim.max_headers = 2;
+	assert_int_equal(sip_msg_parse(&msg, text, strlen(text), &lim), E2BIG);
+	lim.max_headers = 3;
+	assert_int_equal(sip_msg_parse(&msg, text, strlen(text), &lim), 0);
+	assert_int_equal(msg.nhdrs, 3);
+}
+
+/* The usual start lines are read without a byte loop; anything else
+ * gives what the general parsers give. */
+static void test_start_line_forms(void **state)
+{
+	(void)state;
+	assert_int_equal(parse_exact("INVITE sip:a@b.example SIP/2.0\r\n"
+	                             "Via: x\r\n\r\n"),
+	                 0);
+	assert_null(msg.line_error);
+	assert_int_equal(msg.method_id, SIP_METHOD_INVITE);
+	assert_slice(msg.ruri, "sip:a@b.example");
+	assert_slice(msg.version, "SIP/2.0");
+	/* a SP inside the Request-URI, two SPs, no SP before the version */
+	assert_int_equal(parse_exact("INVITE sip:a b.example SIP/2.0\r\n"
+	                             "Via: x\r\n\r\n"),
+	                 0);
+	assert_string_equal(msg.line_error,
+	                    "malformed request line: bad SIP version");
+	assert_slice(msg.ruri, "sip:a");
+	assert_int_equal(parse_exact("INVITE  sip:a@b.example SIP/2.0\r\n"
+	                             "Via: x\r\n\r\n"),
+	                 0);
+	assert_string_equal(msg.line_error,
+	                    "malformed request line: bad Request-URI");
+	assert_int_equal(parse_exact("INVITE sip:a@b.exampleSIP/2.0\r\n"
+	                             "Via: x\r\n\r\n"),
+	                 0);
+	assert_non_null(msg.line_error);
+	/* a method not known, or not in capitals, is a method still */
+	assert_int_equal(parse_exact("FOO sip:a@b.example SIP/2.0\r\n"
+	                             "Via: x\r\n\r\n"),
+	                 0);
+	assert_null(msg.line_error);
+	assert_int_equal(msg.method_id, SIP_METHOD_OTHER);
+	assert_slice(msg.method, "FOO");
+	assert_int_equal(parse_exact("invite sip:a@b.example SIP/2.0\r\n"
+	                             "Via: x\r\n\r\n"),
+	                 0);
+	assert_int_equal(msg.method_id, SIP_METHOD_OTHER);
+	assert_int_equal(parse_exact("INVITE sip:a@b.example SIP/2.1\r\n"
+	                             "Via: x\r\n\r\n"),
+	                 0);
+	assert_null(msg.line_error);
+	assert_slice(msg.version, "SIP/2.1");
+	/* status lines */
+	assert_int_equal(parse_exact("SIP/2.0 180 Ringing\r\nVia: x\r\n\r\n"),
+	                 0);
+	assert_int_equal(msg.status, 180);
+	assert_slice(msg.reason, "Ringing");
+	assert_int_equal(parse_exact("SIP/2.0 200 \r\nVia: x\r\n\r\n"), 0);
+	assert_int_equal(msg.status, 200);
+	assert_int_equal(msg.reason.len, 0);
+	assert_int_equal(parse_exact("SIP/2.0 200\r\nVia: x\r\n\r\n"), 0);
+	assert_int_equal(msg.status, 200);
+	assert_int_equal(parse_exact("sip/2.0 200 OK\r\nVia: x\r\n\r\n"), 0);
+	assert_int_equal(msg.status, 200);
+	assert_slice(msg.version, "sip/2.0");
+	assert_int_equal(parse_exact("SIP/2.0 099 Early\r\nVia: x\r\n\r\n"),
+	                 EBADMSG);
+	assert_int_equal(parse_exact("SIP/2.0 2000 OK\r\nVia: x\r\n\r\n"),
+	                 EBADMSG);
+	assert_int_equal(parse_exact("SIP/2.0 2x0 OK\r\nVia: x\r\n\r\n"),
+	                 EBADMSG);
+}
+
+/* The Via parameters the fast path takes, and the shapes it leaves to
+ * the general path, give what sip_via_parse() gives on the element. */
+static void test_via_param_forms(void **state)
+{
+	const struct sip_via *top;
+
+	(void)state;
+	check_top_via("Via: SIP/2.0/UDP h;BRANCH=z9hG4bK1\r\n", 0);
+	assert_slice(msg.top_via.branch, "z9hG4bK1");
+	check_top_via("Via: SIP/2.0/UDP h;branch=z9hG4bK1;rport\r\n", 0);
+	assert_true(msg.top_via.has_rport);
+	assert_slice(msg.top_via.branch, "z9hG4bK1");
+	check_top_via("Via: SIP/2.0/UDP h;rport=5;branch=z9hG4bK-1.2!x%y\r\n",
+	              0);
+	assert_slice(msg.top_via.rport, "5");
+	assert_slice(msg.top_via.branch, "z9hG4bK-1.2!x%y");
+	check_top_via("Via: SIP/2.0/UDP h;branchx=1;branc=2\r\n", 0);
+	assert_null(msg.top_via.branch.p);
+	check_top_via("Via: SIP/2.0/UDP h;branch=1;branch=2\r\n", 0);
+	assert_slice(msg.top_via.branch, "2");
+	check_top_via("Via: SIP/2.0/UDP h;branch=a:b\r\n", 0);
+	assert_slice(msg.top_via.branch, "a:b");
+	check_top_via("Via: SIP/2.0/UDP h;branch=\"q;r\"\r\n", 0);
+	assert_slice(msg.top_via.branch, "\"q;r\"");
+	check_top_via("Via: SIP/2.0/UDP h ; branch = x\r\n", 0);
+	assert_slice(msg.top_via.branch, "x");
+	check_top_via("Via: SIP/2.0/UDP h;branch=x, SIP/2.0/UDP g;branch=y\r\n",
+	              0);
+	assert_slice(msg.top_via.branch, "x");
+	assert_slice(msg.top_via.raw, "SIP/2.0/UDP h;branch=x");
+	check_top_via("Via: SIP/2.0/UDP h;branch=\r\n", EBADMSG);
+	check_top_via("Via: SIP/2.0/UDP h;branch=x=y\r\n", EBADMSG);
+	check_top_via("Via: SIP/2.0/UDP h;;branch=x\r\n", EBADMSG);
+	check_top_via("Via: SIP/2.0/UDP h;branch=x;\r\n", EBADMSG);
+	/* the transport and the SP after it */
+	check_top_via("Via: SIP/2.0/WSS h.example;branch=x\r\n", 0);
+	assert_slice(msg.top_via.transport, "WSS");
+	check_top_via("Via: SIP/2.0/UDP  h.example\r\n", 0);
+	assert_slice(msg.top_via.host, "h.example");
+	check_top_via("Via: SIP/2.0/UDP\th.example\r\n", 0);
+	check_top_via("Via: SIP/2.0/UDPh.example\r\n", EBADMSG);
+	/* the caches answer a second call the same */
+	assert_int_equal(parse_line("Via: SIP/2.0/UDP h;branch=z"), 0);
+	assert_int_equal(sip_msg_top_via(&top, &msg), 0);
+	assert_ptr_equal(top, &msg.top_via);
+	assert_int_equal(sip_msg_top_via(&top, &msg), 0);
+	assert_slice(top->branch, "z");
+}
+
+/* From, To and Route forms: the usual ones by the fast path, the others
+ * by the general one, field by field. */
+static void test_addr_forms_fast(void **state)
+{
+	const struct sip_addr *a;
+	struct sip_addr r;
+	const char *why;
+
+	(void)state;
+	assert_int_equal(parse_line("From: \"Doe, John\" <sip:j@d>;tag=1"), 0);
+	assert_int_equal(sip_msg_from(&a, &msg), 0);
+	assert_slice(a->display, "Doe, John");
+	assert_slice(a->uri, "sip:j@d");
+	assert_slice(a->params, "tag=1");
+	assert_slice(a->tag, "1");
+	assert_true(a->has_tag && a->bracketed && !a->star);
+	assert_null(a->expires.p);
+	assert_null(a->q.p);
+	assert_int_equal(parse_line("From: <sip:j@d>;TAG=abc"), 0);
+	assert_int_equal(sip_msg_from(&a, &msg), 0);
+	assert_slice(a->tag, "abc");
+	assert_ptr_equal(a->display.p, a->raw.p); /* empty, at the '<' */
+	assert_int_equal(a->display.len, 0);
+	assert_int_equal(parse_line("From: <sip:j@d>;tag=a;x=1;tag=b"), 0);
+	assert_int_equal(sip_msg_from(&a, &msg), 0);
+	assert_slice(a->tag, "b");
+	assert_slice(a->params, "tag=a;x=1;tag=b");
+	assert_int_equal(parse_line("From: <sip:j@d>;tagx=1"), 0);
+	assert_int_equal(sip_msg_from(&a, &msg), 0);
+	assert_false(a->has_tag);
+	assert_int_equal(parse_line("From: \"a\\\"b\" <sip:j@d> ;tag=1"), 0);
+	assert_int_equal(sip_msg_from(&a, &msg), 0);
+	assert_slice(a->display, "a\\\"b");
+	assert_slice(a->tag, "1");
+	assert_int_equal(parse_line("From: Bob <sip:b@c>;tag=2"), 0);
+	assert_int_equal(sip_msg_from(&a, &msg), 0);
+	assert_slice(a->display, "Bob");
+	assert_int_equal(parse_line("From: sip:b@c;tag=2"), 0);
+	assert_int_equal(sip_msg_from(&a, &msg), 0);
+	assert_false(a->bracketed);
+	assert_slice(a->uri, "sip:b@c");
+	assert_slice(a->tag, "2");
+	assert_int_equal(parse_line("From: <sip:j@d>;tag=a:b"), 0);
+	assert_int_equal(sip_msg_from(&a, &msg), 0);
+	assert_slice(a->tag, "a:b");
+	/* malformed: the reasons of the general path, cached */
+	assert_int_equal(parse_line("From: <sip:j@d>;tag="), 0);
+	assert_int_equal(sip_msg_from(&a, &msg), EBADMSG);
+	assert_string_equal(msg.error, "empty parameter value");
+	msg.error = NULL;
+	assert_int_equal(sip_msg_from(&a, &msg), EBADMSG);
+	assert_null(msg.error);
+	assert_int_equal(parse_line("From: <sip:j@d>;tag=a b"), 0);
+	assert_int_equal(sip_msg_from(&a, &msg), EBADMSG);
+	assert_string_equal(msg.error, "junk after <URI>");
+	assert_int_equal(parse_line("From: <sip:j@d>;tag=a,b"), 0);
+	assert_int_equal(sip_msg_from(&a, &msg), EBADMSG);
+	assert_int_equal(parse_line("From: <sipj@d>;tag=1"), 0);
+	assert_int_equal(sip_msg_from(&a, &msg), EBADMSG);
+	assert_string_equal(msg.error, "URI without scheme");
+	assert_int_equal(parse_line("To: <>"), 0);
+	assert_int_equal(sip_msg_to(&a, &msg), EBADMSG);
+	assert_string_equal(msg.error, "empty URI");
+	assert_int_equal(parse_line("To: \"x\"<sip:a@b>"), 0);
+	assert_int_equal(sip_msg_to(&a, &msg), 0);
+	assert_slice(a->display, "x");
+	assert_int_equal(parse_line("Subject: x"), 0);
+	assert_int_equal(sip_msg_to(&a, &msg), ENOENT);
+
+	/* Route elements: <URI> alone, then anything */
+	assert_int_equal(sip_addr_parse(&r, exact("<sip:r@h;lr>"), 0, &why), 0);
+	assert_slice(r.uri, "sip:r@h;lr");
+	assert_true(r.bracketed && !r.has_tag);
+	assert_null(r.params.p);
+	assert_int_equal(sip_addr_parse(&r, exact("<sip:r@h;lr>;x"), 0, &why),
+	                 0);
+	assert_slice(r.params, "x");
+	assert_int_equal(sip_addr_parse(&r, exact("<sip:r@h>>"), 0, &why),
+	                 EBADMSG);
+	assert_string_equal(why, "junk after <URI>");
+	/* out is written only on success */
+	memset(&r, 0x5a, sizeof(r));
+	assert_int_equal(sip_addr_parse(&r, exact("<sip:r@h"), 0, &why),
+	                 EBADMSG);
+	assert_int_equal(((unsigned char *)&r)[0], 0x5a);
+}
+
+/* Route lists of <URI> elements take a fast path through the iterator;
+ * the other elements and the errors are the general path's. */
+static void test_route_lists_fast(void **state)
+{
+	static const struct {
+		const char *value;
+		int n;
+		const char *elems[3];
+		int end;
+	} cases[] = {
+	        {"<sip:a>, <sip:b>", 2, {"<sip:a>", "<sip:b>"}, ENOENT},
+	        {"<sip:a> ,<sip:b>", 2, {"<sip:a>", "<sip:b>"}, ENOENT},
+	        {"<sip:a>,<sip:b>,<sip:c>",
+	         3,
+	         {"<sip:a>", "<sip:b>", "<sip:c>"},
+	         ENOENT},
+	        {"<sip:a;lr>;x=1, <sip:b>",
+	         2,
+	         {"<sip:a;lr>;x=1", "<sip:b>"},
+	         ENOENT},
+	        {"<sip:a,b>, <sip:c>", 2, {"<sip:a,b>", "<sip:c>"}, ENOENT},
+	        {"<sip:a\"b>, <sip:c>", 0, {NULL}, EBADMSG},
+	        {"<sip:a\"b\">, <sip:c>",
+	         2,
+	         {"<sip:a\"b\">", "<sip:c>"},
+	         ENOENT},
+	        {"<sip:a>,", 0, {NULL}, EBADMSG},
+	        {"<sip:a>, ", 0, {NULL}, EBADMSG},
+	        {"<sip:a>,,<sip:b>", 1, {"<sip:a>"}, EBADMSG},
+	        {"<sip:a> x, <sip:b>", 2, {"<sip:a> x", "<sip:b>"}, ENOENT},
+	        {"<sip:a", 0, {NULL}, EBADMSG},
+	};
+	char line[128];
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct sip_elem_iter it;
+		struct slice e;
+		int n = 0, err;
+		snprintf(line, sizeof(line), "Route: %s", cases[i].value);
+		assert_int_equal(parse_line(line), 0);
+		sip_elem_iter_init(&it, &msg, SIP_HDR_ROUTE);
+		while ((err = sip_elem_next(&e, &it)) == 0) {
+			assert_true(n < cases[i].n);
+			assert_slice(e, cases[i].elems[n]);
+			n++;
+		}
+		assert_int_equal(err, cases[i].end);
+		assert_int_equal(n, cases[i].n);
+	}
+	/* the elements of two Route lines, in order */
+	assert_int_equal(parse_exact("BYE sip:a@b SIP/2.0\r\n"
+	                             "Route: <sip:a>, <sip:b>\r\nVia: x\r\n"
+	                             "Route: <sip:c>\r\n\r\n"),
+	                 0);
+	struct sip_elem_iter it;
+	struct slice e;
+	sip_elem_iter_init(&it, &msg, SIP_HDR_ROUTE);
+	assert_int_equal(sip_elem_next(&e, &it), 0);
+	assert_slice(e, "<sip:a>");
+	assert_int_equal(sip_elem_next(&e, &it), 0);
+	assert_slice(e, "<sip:b>");
+	assert_int_equal(sip_elem_next(&e, &it), 0);
+	assert_slice(e, "<sip:c>");
+	assert_int_equal(sip_elem_next(&e, &it), ENOENT);
+}
+
+/* CSeq numbers read a word at a time, Max-Forwards, Content-Length and
+ * Call-ID by their fast paths, at the edges of each. */
+static void test_number_and_call_id_forms(void **state)
+{
+	static const struct {
+		const char *value;
+		int err;
+		uint32_t num;
+		const char *method;
+	} cseqs[] = {
+	        {"1 INVITE", 0, 1, "INVITE"},
+	        {"0001 ACK", 0, 1, "ACK"},
+	        {"1234567 BYE", 0, 1234567, "BYE"},
+	        {"12345678 BYE", 0, 12345678, "BYE"},
+	        {"123456789 BYE", 0, 123456789, "BYE"},
+	        {"2147483647 BYE", 0, 2147483647u, "BYE"},
+	        {"2147483648 BYE", EBADMSG, 0, NULL},
+	        {"99999999999999 BYE", EBADMSG, 0, NULL},
+	        {"1  INVITE", 0, 1, "INVITE"},
+	        {"1\tINVITE", 0, 1, "INVITE"},
+	        {"1 invite", 0, 1, "invite"},
+	        {"1 FOO", 0, 1, "FOO"},
+	        {"1INVITE", EBADMSG, 0, NULL},
+	        {"1 INVITE x", EBADMSG, 0, NULL},
+	        {"x1 INVITE", EBADMSG, 0, NULL},
+	        {"1 INV\"TE", EBADMSG, 0, NULL},
+	};
+	static const struct {
+		const char *line;
+		int err;
+	} cids[] = {
+	        {"Call-ID: a84b4c76e66710@10.0.0.4", 0},
+	        {"Call-ID: a84b4c76e66710-very-long.call-id_1", 0},
+	        {"Call-ID: a(b)<c>:d\\e\"f/g[h]i?j{k}l%m*n_o+p`q'r~s@t", 0},
+	        {"Call-ID: a@b@c", EBADMSG},
+	        {"Call-ID: @a", EBADMSG},
+	        {"Call-ID: a@", EBADMSG},
+	        {"Call-ID: a;b", EBADMSG},
+	        {"Call-ID: a0123456789abcdef0123456789,", EBADMSG},
+	        {"Call-ID: a b", EBADMSG},
+	};
+	const struct sip_cseq *cs;
+	struct sip_cseq c;
+	struct slice cid;
+	uint32_t n;
+	char line[128];
+	const char *why;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cseqs) / sizeof(cseqs[0]); i++) {
+		snprintf(line, sizeof(line), "CSeq: %s", cseqs[i].value);
+		assert_int_equal(parse_line(line), 0);
+		assert_int_equal(sip_msg_cseq(&cs, &msg), cseqs[i].err);
+		assert_int_equal(
+		        sip_cseq_parse(&c, exact(cseqs[i].value), &why),
+		        cseqs[i].err);
+		if (cseqs[i].err)
+			continue;
+		assert_int_equal(cs->num, cseqs[i].num);
+		assert_slice(cs->method, cseqs[i].method);
+		assert_int_equal(cs->method_id, sip_method_lookup(slice_cstr(
+		                                        cseqs[i].method)));
+		assert_int_equal(c.num, cseqs[i].num);
+		assert_slice(c.method, cseqs[i].method);
+	}
+	for (size_t i = 0; i < sizeof(cids) / sizeof(cids[0]); i++) {
+		snprintf(line, sizeof(line),
+		         "OPTIONS sip:a SIP/2.0\r\n%s\r\n\r\n", cids[i].line);
+		assert_int_equal(parse_exact(line), 0);
+		assert_int_equal(sip_msg_call_id(&cid, &msg), cids[i].err);
+		if (cids[i].err == 0)
+			assert_slice(cid, strchr(cids[i].line, ' ') + 1);
+		else
+			assert_string_equal(msg.error,
+			                    "malformed Call-ID header");
+	}
+	assert_int_equal(parse_line("Max-Forwards: 255"), 0);
+	assert_int_equal(sip_msg_max_forwards(&n, &msg), 0);
+	assert_int_equal(n, 255);
+	assert_int_equal(parse_line("Max-Forwards: 0070"), 0);
+	assert_int_equal(sip_msg_max_forwards(&n, &msg), 0);
+	assert_int_equal(n, 70);
+	assert_int_equal(parse_line("Max-Forwards: 256"), 0);
+	assert_int_equal(sip_msg_max_forwards(&n, &msg), EBADMSG);
+	assert_int_equal(parse_line("Max-Forwards: 1234567890"), 0);
+	assert_int_equal(sip_msg_max_forwards(&n, &msg), EBADMSG);
+	assert_int_equal(parse_line("Max-Forwards: 7x"), 0);
+	assert_int_equal(sip_msg_max_forwards(&n, &msg), EBADMSG);
+	assert_int_equal(parse_exact("BYE sip:a SIP/2.0\r\nContent-Length: "
+	                             "000000002\r\n\r\nab"),
+	                 0);
+	assert_int_equal(msg.content_length, 2);
+	assert_int_equal(parse_exact("BYE sip:a SIP/2.0\r\nContent-Length: "
+	                             "4294967295\r\n\r\nab"),
+	                 0);
+	assert_false(msg.has_content_length);
+	assert_string_equal(msg.body_error,
+	                    "Content-Length larger than the message");
+	assert_int_equal(parse_exact("BYE sip:a SIP/2.0\r\nContent-Length: "
+	                             "4294967296\r\n\r\nab"),
+	                 0);
+	assert_string_equal(msg.body_error, "bad Content-Length");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -817,6 +1320,13 @@ int main(void)
 	        cmocka_unit_test(test_top_via_paths),
 	        cmocka_unit_test(test_list_chunks),
 	        cmocka_unit_test(test_addr_uri_scan),
+	        cmocka_unit_test(test_index_name_keys),
+	        cmocka_unit_test(test_index_near_the_end),
+	        cmocka_unit_test(test_start_line_forms),
+	        cmocka_unit_test(test_via_param_forms),
+	        cmocka_unit_test(test_addr_forms_fast),
+	        cmocka_unit_test(test_route_lists_fast),
+	        cmocka_unit_test(test_number_and_call_id_forms),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

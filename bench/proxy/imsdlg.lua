@@ -1,5 +1,9 @@
 -- Proxy benchmark routing (KEMI names): the same work as the request_route
--- of kamailio.cfg. Kamailio's app_lua runs it unchanged.
+-- of kamailio.cfg. Kamailio's app_lua runs it unchanged. bench/dialog runs
+-- it with the dialog module loaded.
+
+-- set when the configuration loads ims_dialog (bench/dialog)
+local dlg = KSR.ims_dialog
 
 function ksr_request_route()
 	-- RFC 3261 16.3: no more hops
@@ -41,6 +45,13 @@ function ksr_request_route()
 	-- stay on the path of the dialog
 	if KSR.is_method_in("IS") then
 		KSR.rr.record_route()
+	end
+	-- with the dialog module (bench/dialog): every call is tracked, in a
+	-- profile per caller and in one counting all calls
+	if dlg and KSR.is_INVITE() then
+		dlg.dlg_manage()
+		dlg.set_dlg_profile("caller", KSR.pv.get("$fU"))
+		dlg.set_dlg_profile("total")
 	end
 	relay()
 end

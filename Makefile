@@ -3,7 +3,9 @@
 #   make run    install what is missing, build, start imsdlgd on the example config
 #   make test   install what is missing, check format, build with sanitizers,
 #               run unit, RFC 4475 and protocol tests, then the fuzz smoke run
-#   make bench  parser benchmark, then imsdlgd vs Kamailio vs the UDP floor
+#   make bench  parser benchmark, then imsdlgd vs Kamailio vs the UDP floor:
+#               as a proxy (bench/proxy), with dialogs, 100,000 of them held
+#               and listed (bench/dialog)
 JOBS ?= $(shell nproc)
 FUZZ_SECONDS ?= 25
 
@@ -53,6 +55,7 @@ bench: build
 	@./bench/parse/run.sh build
 	@./scripts/install-deps.sh --bench
 	@./bench/proxy/run.sh
+	@./bench/dialog/run.sh
 
 clean:
 	rm -rf build build-asan build-fuzz

@@ -178,7 +178,8 @@ enum sip_hdr_id sip_hdr_lookup16_probe(const char *p, size_t len, __m128i v)
 /*
  * Header names are looked up on every header line of every message, so
  * the lookup costs a few instructions rather than a loop over bytes (see
- * sip_hdr_lookup_padded() in sip_int.h). The tables derive from
+ * sip_hdr_lookup16(), which the index uses for names of up to 15 bytes,
+ * and sip_hdr_lookup_padded() in sip_int.h). The tables derive from
  * SIP_HDR_LIST at start-up, by a constructor rather than pthread_once() on
  * each lookup: they are read-only afterwards and shared by all threads
  * without any synchronisation on the hot path.

@@ -98,7 +98,6 @@ launch_proxy() { # TARGET PORT
 	kamailio*)
 		[ "$t" = kamailio_dlg ] && defs=(-A WITH_DIALOG)
 		[ "$t" = kamailio_ims ] && defs=(-A WITH_IMS_DIALOG)
-		mkdir -p "$tmp/$t"
 		kamailio_launch "$t" "$PROXY_DIR/kamailio.cfg" "${defs[@]}" -A WITH_JSONRPC \
 			-A "JSONRPC_FIFO=\"$tmp/$t/rpc.fifo\"" -A "JSONRPC_DIR=\"$tmp/$t/\""
 		;;

@@ -442,8 +442,11 @@ alive() { # TARGET: is its proxy still running? If not, says so.
 		local why rc
 		wait "${PROXY[$1]}" 2>/dev/null
 		rc=$?
-		why=$(grep -aE 'exited by a signal|CRITICAL|ALERT|BUG|Segmentation|Aborted|assert' "$logs/$1.log" 2>/dev/null |
-			grep -v 'core was generated' | tail -2 | cut -c 1-200 | tr '\n' ' ')
+		# the last complaint before the end, and how the process ended
+		why=$({
+			grep -aE 'CRITICAL|BUG|assert' "$logs/$1.log" | tail -1
+			grep -aE 'exited by a signal|Segmentation|Aborted' "$logs/$1.log" | tail -1
+		} 2>/dev/null | cut -c 1-200 | tr '\n' ' ')
 		[ $rc -gt 128 ] && why="killed by signal $((rc - 128)); $why"
 		CRASHES[$1]=$((${CRASHES[$1]:-0} + 1))
 		CRASHLOG[$1]="${CRASHLOG[$1]:-}

@@ -3,6 +3,7 @@
  * relayed replies and in-dialog requests, timeouts, and termination.
  */
 #include <errno.h>
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -181,11 +182,121 @@ static struct twheel *wheel(struct dlg_shard *ds)
 	return worker_wheel(tm_shard_worker(ds->tm));
 }
 
+/* ------------------------------------------------------- strings */
+
+static bool str_eq(const char *s, struct slice v)
+{
+	return s && strlen(s) == v.len && memcmp(s, v.p, v.len) == 0;
+}
+
+static char *dup_slice(struct slice s)
+{
+	char *p = malloc(s.len + 1);
+
+	if (p) {
+		memcpy(p, s.p ? s.p : "", s.len);
+		p[s.len] = '\0';
+	}
+	return p;
+}
+
+/* Whether s is one of the strings in text[0..len) allocated with their
+ * dialog or leg (compared as integers: they may be unrelated objects). */
+static bool in_text(const char *text, uint32_t len, const char *s)
+{
+	uintptr_t t = (uintptr_t)text, p = (uintptr_t)s;
+
+	return p >= t && p < t + len;
+}
+
+/* Frees s unless it lives in text[0..len). */
+static void free_text(const char *text, uint32_t len, char *s)
+{
+	if (!in_text(text, len, s))
+		free(s);
+}
+
+/* Replaces *dst (in text[0..len) or allocated) by a copy of s. */
+static void set_text(const char *text, uint32_t len, char **dst, struct slice s)
+{
+	char *p;
+
+	if (str_eq(*dst, s) || (p = dup_slice(s)) == NULL)
+		return;
+	free_text(text, len, *dst);
+	*dst = p;
+}
+
+/* Copies s NUL-terminated at *cursor, which it advances; returns the copy. */
+static char *put_text(char **cursor, struct slice s)
+{
+	char *p = *cursor;
+
+	memcpy(p, s.p ? s.p : "", s.len);
+	p[s.len] = '\0';
+	*cursor += s.len + 1;
+	return p;
+}
+
+/* The length of e[0..n) comma-joined. */
+static size_t join_len(const struct slice *e, unsigned n)
+{
+	size_t len = 0;
+
+	for (unsigned i = 0; i < n; i++)
+		len += e[i].len + (i ? 2 : 0);
+	return len;
+}
+
+/* e[0..n) comma-joined at *cursor, in order or reversed, NUL-terminated;
+ * advances *cursor and returns the string. */
+static char *put_joined(char **cursor, const struct slice *e, unsigned n,
+                        bool reverse)
+{
+	char *out = *cursor, *p = out;
+
+	for (unsigned i = 0; i < n; i++) {
+		struct slice s = e[reverse ? n - 1 - i : i];
+		if (i) {
+			memcpy(p, ", ", 2);
+			p += 2;
+		}
+		memcpy(p, s.p, s.len);
+		p += s.len;
+	}
+	*p = '\0';
+	*cursor = p + 1;
+	return out;
+}
+
+/* The allocator's size of s unless it lives in text[0..len). */
+static size_t text_bytes(const char *text, uint32_t len, char *s)
+{
+	return in_text(text, len, s) ? 0 : malloc_usable_size(s);
+}
+
+size_t dlg_mem_bytes(const struct dlg *d)
+{
+	size_t n = malloc_usable_size((void *)d) +
+	           text_bytes(d->text, d->text_len, d->caller_contact) +
+	           malloc_usable_size(d->term_reason) +
+	           malloc_usable_size(d->term_hdrs) +
+	           malloc_usable_size(d->timeout_route);
+
+	for (const struct dlg_leg *l = d->legs; l; l = l->next)
+		n += malloc_usable_size((void *)l) +
+		     text_bytes(l->text, l->text_len, l->contact) +
+		     text_bytes(l->text, l->text_len, l->route_set);
+	for (const struct dlg_var *v = d->vars; v; v = v->next)
+		n += malloc_usable_size((void *)v) +
+		     malloc_usable_size(v->key) + malloc_usable_size(v->value);
+	return n;
+}
+
 static void leg_free(struct dlg_leg *l)
 {
-	free(l->tag);
-	free(l->contact);
-	free(l->route_set);
+	free_text(l->text, l->text_len, l->contact);
+	free_text(l->text, l->text_len, l->route_set);
 	free(l);
 }
 
@@ -203,13 +314,8 @@ static void dlg_free(struct dlg *d)
 	}
 	if (d->inv)
 		tm_trans_unref(d->inv);
-	free(d->callid);
-	free(d->from_uri);
-	free(d->from_tag);
-	free(d->to_uri);
-	free(d->req_uri);
-	free(d->caller_contact);
-	free(d->caller_route_set);
+	/* Of its strings, only the caller's Contact may have been replaced. */
+	free_text(d->text, d->text_len, d->caller_contact);
 	free(d->term_reason);
 	free(d->term_hdrs);
 	free(d->timeout_route);
@@ -238,11 +344,6 @@ static struct dlg *lookup_id(struct dlg_shard *ds, uint32_t h_entry,
 		if (d->h_id == h_id)
 			return d;
 	return NULL;
-}
-
-static bool str_eq(const char *s, struct slice v)
-{
-	return s && strlen(s) == v.len && memcmp(s, v.p, v.len) == 0;
 }
 
 static struct dlg_leg *leg_by_tag(struct dlg *d, struct slice tag)
@@ -293,52 +394,6 @@ static struct dlg *lookup_tags(struct dlg_shard *ds, struct slice callid,
 		if (tags_match(d, callid, ftag, ttag, downstream))
 			return d;
 	return NULL;
-}
-
-/* ------------------------------------------------------- strings */
-
-static char *dup_slice(struct slice s)
-{
-	char *p = malloc(s.len + 1);
-
-	if (p) {
-		memcpy(p, s.p ? s.p : "", s.len);
-		p[s.len] = '\0';
-	}
-	return p;
-}
-
-static void replace(char **dst, struct slice s)
-{
-	char *p = dup_slice(s);
-
-	if (p) {
-		free(*dst);
-		*dst = p;
-	}
-}
-
-/* e[0..n) comma-joined, in order or reversed; malloc'ed. */
-static char *join(const struct slice *e, unsigned n, bool reverse)
-{
-	size_t len = 0;
-
-	for (unsigned i = 0; i < n; i++)
-		len += e[i].len + 2;
-	char *out = malloc(len + 1), *p = out;
-	if (out == NULL)
-		return NULL;
-	for (unsigned i = 0; i < n; i++) {
-		struct slice s = e[reverse ? n - 1 - i : i];
-		if (i) {
-			memcpy(p, ", ", 2);
-			p += 2;
-		}
-		memcpy(p, s.p, s.len);
-		p += s.len;
-	}
-	*p = '\0';
-	return out;
 }
 
 /* The elements of header id, at most 64 of them; returns how many. */
@@ -573,21 +628,27 @@ static struct dlg *create(struct dlg_shard *ds, struct tm_ctx *ctx,
 	if (sip_msg_call_id(&cid, m) || sip_msg_from(&from, m) ||
 	    sip_msg_to(&to, m) || sip_msg_cseq(&cseq, m) || !from->has_tag)
 		return NULL;
-	d = calloc(1, sizeof(*d));
-	if (d == NULL)
+	struct slice ruri = tm_ctx_ruri(ctx), contact = first_contact(m);
+	struct slice rr[MAX_ELEMS];
+	unsigned nrr = elems(rr, m, SIP_HDR_RECORD_ROUTE);
+	size_t text_len = cid.len + from->uri.len + from->tag.len +
+	                  to->uri.len + ruri.len + contact.len +
+	                  join_len(rr, nrr) + 7;
+	if (text_len > UINT32_MAX ||
+	    (d = calloc(1, sizeof(*d) + text_len)) == NULL)
 		return NULL;
 	d->ds = ds;
 	tmr_init(&d->timer);
 	profile_set_init(&d->profiles);
-	d->callid = dup_slice(cid);
-	d->from_uri = dup_slice(from->uri);
-	d->from_tag = dup_slice(from->tag);
-	d->to_uri = dup_slice(to->uri);
-	d->req_uri = dup_slice(tm_ctx_ruri(ctx));
-	d->caller_contact = dup_slice(first_contact(m));
-	struct slice rr[MAX_ELEMS];
-	d->caller_route_set =
-	        join(rr, elems(rr, m, SIP_HDR_RECORD_ROUTE), false);
+	char *cursor = d->text;
+	d->text_len = (uint32_t)text_len;
+	d->callid = put_text(&cursor, cid);
+	d->from_uri = put_text(&cursor, from->uri);
+	d->from_tag = put_text(&cursor, from->tag);
+	d->to_uri = put_text(&cursor, to->uri);
+	d->req_uri = put_text(&cursor, ruri);
+	d->caller_contact = put_text(&cursor, contact);
+	d->caller_route_set = put_joined(&cursor, rr, nrr, false);
 	d->first_cseq = cseq->num;
 	d->caller_sock = ctx->rx ? ctx->rx->lst : NULL;
 	d->state = DLG_STATE_UNCONFIRMED;
@@ -678,25 +739,58 @@ static void trans_created(struct tm_ctx *ctx, struct tm_trans *t)
 /* ------------------------------------------------------------ legs */
 
 /* The reply's Record-Route minus this proxy's entries and the caller's,
- * reversed: the Route set of requests towards the callee (§6.4). */
-static char *callee_route_set(struct sip_msg *rpl, struct tm_shard *sh)
+ * into e; returns how many. Reversed, they are the Route set of requests
+ * towards the callee (§6.4). */
+static unsigned callee_routes(struct slice e[MAX_ELEMS], struct sip_msg *rpl,
+                              struct tm_shard *sh)
 {
-	struct slice e[MAX_ELEMS];
-	unsigned n = elems(e, rpl, SIP_HDR_RECORD_ROUTE), mine = n;
+	unsigned n = elems(e, rpl, SIP_HDR_RECORD_ROUTE);
 
 	for (unsigned i = 0; i < n; i++) {
 		struct sip_addr a;
 		struct sip_uri u;
 		const char *why;
 		if (sip_addr_parse(&a, e[i], 0, &why) == 0 &&
-		    sip_uri_parse(&u, a.uri, &why) == 0 &&
-		    tm_is_myself(sh, &u)) {
-			mine = i;
-			break;
-		}
+		    sip_uri_parse(&u, a.uri, &why) == 0 && tm_is_myself(sh, &u))
+			return i;
 	}
 	/* Not record-routed here: everything is theirs. */
-	return join(e, mine, true);
+	return n;
+}
+
+static struct dlg_leg *leg_new(struct slice tag, struct slice contact,
+                               const struct slice *rr, unsigned nrr)
+{
+	size_t text_len = tag.len + contact.len + join_len(rr, nrr) + 3;
+	struct dlg_leg *l;
+
+	if (text_len > UINT32_MAX ||
+	    (l = calloc(1, sizeof(*l) + text_len)) == NULL)
+		return NULL;
+	char *cursor = l->text;
+	l->text_len = (uint32_t)text_len;
+	l->tag = put_text(&cursor, tag);
+	/* None yet: the next reply may bring it. */
+	l->contact = contact.len ? put_text(&cursor, contact) : NULL;
+	l->route_set = put_joined(&cursor, rr, nrr, true);
+	return l;
+}
+
+/* A later reply's route set for l, when it differs. */
+static void leg_set_routes(struct dlg_leg *l, const struct slice *rr,
+                           unsigned nrr)
+{
+	char *rs = malloc(join_len(rr, nrr) + 1), *cursor = rs;
+
+	if (rs == NULL)
+		return;
+	put_joined(&cursor, rr, nrr, true);
+	if (strcmp(rs, l->route_set) == 0) {
+		free(rs);
+		return;
+	}
+	free_text(l->text, l->text_len, l->route_set);
+	l->route_set = rs;
 }
 
 static struct dlg_leg *leg_update(struct dlg *d, struct sip_msg *rpl, int b,
@@ -704,35 +798,35 @@ static struct dlg_leg *leg_update(struct dlg *d, struct sip_msg *rpl, int b,
 {
 	const struct sip_addr *to;
 	const struct sip_cseq *cseq;
+	struct slice contact = SLICE_NULL, rr[MAX_ELEMS];
+	unsigned nrr = 0;
 	struct dlg_leg *l;
 
 	if (sip_msg_to(&to, rpl) || !to->has_tag || to->tag.len == 0 ||
 	    sip_msg_cseq(&cseq, rpl))
 		return NULL;
 	l = leg_by_tag(d, to->tag);
+	/* §13.2.2.4: the 2xx recomputes the remote target and route set;
+	 * a provisional sets them for the early dialog. */
+	bool targets = final || l == NULL || l->contact == NULL;
+	if (targets) {
+		contact = first_contact(rpl);
+		nrr = callee_routes(rr, rpl, d->ds->tm);
+	}
 	if (l == NULL) {
-		l = calloc(1, sizeof(*l));
+		l = leg_new(to->tag, contact, rr, nrr);
 		if (l == NULL)
 			return NULL;
-		l->tag = dup_slice(to->tag);
 		l->caller_cseq = cseq->num;
 		l->branch = b;
 		l->sock =
 		        b >= 0 ? tm_trans_branch_socket(t, (unsigned)b) : NULL;
 		l->next = d->legs;
 		d->legs = l;
-	}
-	/* §13.2.2.4: the 2xx recomputes the remote target and route set;
-	 * a provisional sets them for the early dialog. */
-	if (final || l->contact == NULL) {
-		struct slice c = first_contact(rpl);
-		if (c.len)
-			replace(&l->contact, c);
-		char *rs = callee_route_set(rpl, d->ds->tm);
-		if (rs) {
-			free(l->route_set);
-			l->route_set = rs;
-		}
+	} else if (targets) {
+		if (contact.len)
+			set_text(l->text, l->text_len, &l->contact, contact);
+		leg_set_routes(l, rr, nrr);
 	}
 	return l;
 }
@@ -766,9 +860,9 @@ static void refresh_target(struct dlg *d, struct sip_msg *req,
 		struct dlg_leg *l;
 		if (sip_msg_to(&to, req) == 0 &&
 		    (l = leg_by_tag(d, to->tag)) != NULL)
-			replace(&l->contact, c);
+			set_text(l->text, l->text_len, &l->contact, c);
 	} else {
-		replace(&d->caller_contact, c);
+		set_text(d->text, d->text_len, &d->caller_contact, c);
 	}
 }
 
@@ -897,10 +991,10 @@ static void refresh_sender(struct dlg *d, struct sip_msg *m, bool downstream)
 	if (c.len == 0)
 		return;
 	if (downstream) {
-		replace(&d->caller_contact, c);
+		set_text(d->text, d->text_len, &d->caller_contact, c);
 	} else if (sip_msg_from(&from, m) == 0 &&
 	           (l = leg_by_tag(d, from->tag)) != NULL) {
-		replace(&l->contact, c);
+		set_text(l->text, l->text_len, &l->contact, c);
 	}
 }
 

@@ -20,6 +20,13 @@ struct dlg_var {
 	char *value;
 };
 
+/*
+ * A dialog's strings and a leg's, as known at creation, live in text[],
+ * allocated with the struct: malloc's overhead on seven short strings was
+ * a third of a dialog's memory. A later value (a target refresh) has an
+ * allocation of its own (dlg.c, set_text).
+ */
+
 /* The callee side of one branch: one per To tag relayed upstream. */
 struct dlg_leg {
 	struct dlg_leg *next;
@@ -32,6 +39,8 @@ struct dlg_leg {
 	const struct net_listener *sock;
 	int branch;                  /* tm branch that created it */
 	bool bye_caller, bye_callee; /* BYE generated towards each side */
+	uint32_t text_len;           /* the strings allocated with it */
+	char text[];
 };
 
 struct dlg {
@@ -62,6 +71,8 @@ struct dlg {
 	bool timeout_bye;    /* BYE both sides on expiry (default) */
 	char *timeout_route; /* script function run on expiry, or NULL */
 	long long ctx_on;    /* $dlg_ctx(on) */
+	uint32_t text_len;   /* the strings allocated with it */
+	char text[];
 };
 
 /* Profile memberships asked for before the dialog exists (§7.4). */
@@ -136,6 +147,11 @@ struct dlg *dlg_lookup_id(struct dlg_shard *ds, uint32_t h_entry,
                           uint32_t h_id);
 struct dlg *dlg_lookup_tags(struct dlg_shard *ds, struct slice callid,
                             struct slice ftag, struct slice ttag);
+/* What the allocator holds for d: the record with its strings, the legs,
+ * the variables and what was set later (malloc_usable_size, so the
+ * allocator's rounding counts). Callback entries are not counted
+ * (callbacks.c's), nor profile memberships (profile.c's). For mem.info. */
+size_t dlg_mem_bytes(const struct dlg *d);
 /* Ends d on both sides with reason; hdrs (CRLF-terminated header lines,
  * may be NULL) go into the BYEs it sends, after dlg_extra_hdrs. */
 int dlg_terminate_hdrs(struct dlg *d, const char *reason, const char *hdrs);

@@ -14,7 +14,6 @@
  */
 #include <errno.h>
 #include <limits.h>
-#include <malloc.h>
 #include <regex.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -1482,38 +1481,13 @@ struct mem_walk {
 	long long profile_bytes;
 };
 
-/* What the allocator holds for one dialog: the record, its strings, legs
- * and variables (malloc_usable_size, so the allocator's rounding
- * counts). Callback entries are not counted (they are callbacks.c's),
- * memberships are in profile_bytes. */
-static size_t dlg_bytes(const struct dlg *d)
-{
-	size_t n = malloc_usable_size((void *)d);
-	char *const s[] = {
-	        d->callid,           d->from_uri,    d->from_tag,
-	        d->to_uri,           d->req_uri,     d->caller_contact,
-	        d->caller_route_set, d->term_reason, d->term_hdrs};
-
-	for (size_t i = 0; i < sizeof(s) / sizeof(s[0]); i++)
-		n += malloc_usable_size(s[i]);
-	for (const struct dlg_leg *l = d->legs; l; l = l->next)
-		n += malloc_usable_size((void *)l) +
-		     malloc_usable_size(l->tag) +
-		     malloc_usable_size(l->contact) +
-		     malloc_usable_size(l->route_set);
-	for (const struct dlg_var *v = d->vars; v; v = v->next)
-		n += malloc_usable_size((void *)v) +
-		     malloc_usable_size(v->key) + malloc_usable_size(v->value);
-	return n;
-}
-
 static enum visit mem_visit(struct walk *wk, struct dlg *d, struct worker *w)
 {
 	struct mem_walk *m = (struct mem_walk *)wk;
 	struct shard_mem *s = &m->shards[worker_id(w)];
 
 	s->dialogs++;
-	s->dialog_bytes += (long long)dlg_bytes(d);
+	s->dialog_bytes += (long long)dlg_mem_bytes(d);
 	return VISIT_NEXT;
 }
 

@@ -61,6 +61,14 @@ uint16_t net_addr_port(const union net_sockaddr *a)
 	return 0;
 }
 
+void net_addr_set_port(union net_sockaddr *a, uint16_t port)
+{
+	if (a->sa.sa_family == AF_INET)
+		a->in.sin_port = htons(port);
+	else if (a->sa.sa_family == AF_INET6)
+		a->in6.sin6_port = htons(port);
+}
+
 bool net_addr_eq(const union net_sockaddr *a, const union net_sockaddr *b)
 {
 	if (a->sa.sa_family != b->sa.sa_family)
@@ -321,6 +329,8 @@ int net_listener_parse(struct net_listener *out, const char *spec,
 		why = &dummy;
 	memset(&l, 0, sizeof(l));
 	l.fd = -1;
+	l.worker_ports_at = -1;
+	l.owner = -1;
 	word = next_word(&p);
 	if (word.len == 0) {
 		*why = "empty listen address";
@@ -344,24 +354,45 @@ int net_listener_parse(struct net_listener *out, const char *spec,
 	memcpy(l.adv_host, l.host, sizeof(l.adv_host));
 	l.adv_port = l.port;
 
-	word = next_word(&p);
-	if (word.len > 0) {
-		if (!slice_eq_cstr_nocase(word, "advertise")) {
-			*why = "unexpected text (expected 'advertise')";
+	/* Options, each at most once, in any order. */
+	bool advertise = false;
+	while ((word = next_word(&p)).len > 0) {
+		bool is_adv = slice_eq_cstr_nocase(word, "advertise");
+		if (!is_adv && !slice_eq_cstr_nocase(word, "worker_ports")) {
+			*why = "unexpected text (expected 'advertise' or "
+			       "'worker_ports')";
 			return EINVAL;
 		}
-		word = next_word(&p);
-		if (word.len == 0) {
-			*why = "missing address after 'advertise'";
+		if (is_adv ? advertise : l.worker_ports) {
+			*why = is_adv ? "'advertise' given twice"
+			              : "'worker_ports' given twice";
 			return EINVAL;
 		}
-		err = parse_advertise(&l, word, why);
-		if (err != 0)
-			return err;
-		if (next_word(&p).len > 0) {
-			*why = "unexpected text after the advertised address";
+		struct slice arg = next_word(&p);
+		if (arg.len == 0) {
+			*why = is_adv ? "missing address after 'advertise'"
+			              : "missing port after 'worker_ports'";
 			return EINVAL;
 		}
+		if (is_adv) {
+			advertise = true;
+			err = parse_advertise(&l, arg, why);
+			if (err != 0)
+				return err;
+			continue;
+		}
+		uint32_t base;
+		if (l.proto != NET_UDP) {
+			*why = "worker_ports is for UDP listeners only";
+			return EINVAL;
+		}
+		if (slice_to_u32(&base, arg, 65535) != 0) {
+			*why = "worker_ports needs a port number (0: chosen "
+			       "by the system)";
+			return EINVAL;
+		}
+		l.worker_ports = true;
+		l.worker_port_base = (uint16_t)base;
 	}
 	net_listener_set_name(&l);
 	*out = l;

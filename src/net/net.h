@@ -40,6 +40,7 @@ union net_sockaddr {
 /* Text of an address without port ("127.0.0.1", "::1": no brackets). */
 void net_addr_host(char *dst, size_t size, const union net_sockaddr *a);
 uint16_t net_addr_port(const union net_sockaddr *a);
+void net_addr_set_port(union net_sockaddr *a, uint16_t port);
 bool net_addr_eq(const union net_sockaddr *a, const union net_sockaddr *b);
 /* Parses a numeric host (IPv4, IPv6 with or without brackets) and port. */
 int net_addr_make(union net_sockaddr *out, struct slice host, uint16_t port);
@@ -55,11 +56,31 @@ struct net_listener {
 	uint16_t adv_port;
 	char name[96]; /* "udp:127.0.0.1:5060", as $Ri/$Rp need */
 	int fd;        /* the bound socket (UDP) or listening socket */
+	/*
+	 * Worker ports (UDP, "worker_ports PORT"): each worker also gets a
+	 * socket of its own on the listener's address, port PORT + worker
+	 * (kernel-chosen when PORT is 0), that only it reads. What a worker
+	 * relays goes out from its port, with that port in Via and
+	 * Record-Route: the replies and the in-dialog requests of its calls
+	 * come back to the worker that owns them, not to a shared socket
+	 * where another worker would read them and hand them over (a
+	 * wake-up of two threads instead of one). Only new calls arrive on
+	 * the shared port.
+	 */
+	bool worker_ports;
+	uint16_t worker_port_base;
+	/* Set by rt_start: for a listener with worker ports, the index of
+	 * worker 0's; for a worker port, its worker (else -1) and the
+	 * listener it belongs to (else its own index). */
+	int worker_ports_at;
+	int owner;
+	unsigned base;
 };
 
 /*
- * Parses a listen spec: "[proto:]host[:port] [advertise host:port]", proto
- * udp or tcp (default udp), host a numeric address, port default 5060.
+ * Parses a listen spec: "[proto:]host[:port] [advertise host:port]
+ * [worker_ports PORT]", proto udp or tcp (default udp), host a numeric
+ * address, port default 5060; worker ports for UDP only.
  */
 int net_listener_parse(struct net_listener *out, const char *spec,
                        const char **why);
@@ -140,9 +161,15 @@ unsigned rt_workers(const struct rt *rt);
 struct worker *rt_worker(struct rt *rt, unsigned i);
 const struct net_listener *rt_listeners(const struct rt *rt, unsigned *n);
 /* The first listener for proto (and address family of af, or any when
- * af is AF_UNSPEC), or NULL. */
+ * af is AF_UNSPEC) that is not a worker port, or NULL. */
 const struct net_listener *rt_listener_for(const struct rt *rt,
                                            enum net_proto proto, int af);
+/* Worker w's port of l when l has worker ports, else l itself. */
+const struct net_listener *rt_worker_listener(const struct worker *w,
+                                              const struct net_listener *l);
+/* Whether a and b are one listener, or one and its worker ports. */
+bool rt_same_listener(const struct net_listener *a,
+                      const struct net_listener *b);
 
 /* Queues job for worker i; safe from any thread. */
 void rt_post(struct rt *rt, unsigned i, struct rt_job *job);

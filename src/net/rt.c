@@ -521,6 +521,33 @@ static void apply_defaults(struct rt_config *c)
 		c->shutdown_grace_ms = DEFAULT_GRACE_MS;
 }
 
+/* Appends listener i's worker ports (if it has them) to rt->lst; rt_start
+ * has checked that their ports fit. */
+static void add_worker_ports(struct rt *rt, unsigned i)
+{
+	struct net_listener *l = &rt->lst[i];
+
+	if (!l->worker_ports)
+		return;
+	l->worker_ports_at = (int)rt->nlst;
+	for (unsigned k = 0; k < rt->cfg.workers; k++) {
+		struct net_listener *wl = &rt->lst[rt->nlst];
+
+		*wl = *l;
+		wl->index = rt->nlst++;
+		wl->worker_ports = false;
+		wl->worker_ports_at = -1;
+		wl->owner = (int)k;
+		wl->base = i;
+		wl->port = l->worker_port_base ? l->worker_port_base + k : 0;
+		/* The advertised host, with the port itself: a NAT in front
+		 * must map the range one to one. 0 until bound. */
+		wl->adv_port = wl->port;
+		net_addr_set_port(&wl->addr, wl->port);
+		net_listener_set_name(wl);
+	}
+}
+
 static struct rt *rt_alloc(const struct rt_config *cfg,
                            const struct rt_app *app)
 {
@@ -534,8 +561,11 @@ static struct rt *rt_alloc(const struct rt_config *cfg,
 	pthread_mutex_init(&rt->mx, NULL);
 	pthread_cond_init(&rt->cv, NULL);
 	atomic_init(&rt->stop, false);
-	rt->lst =
-	        calloc(cfg->nlisteners ? cfg->nlisteners : 1, sizeof(*rt->lst));
+	unsigned nlst = cfg->nlisteners;
+	for (unsigned i = 0; i < cfg->nlisteners; i++)
+		if (cfg->listeners[i].worker_ports)
+			nlst += rt->cfg.workers;
+	rt->lst = calloc(nlst ? nlst : 1, sizeof(*rt->lst));
 	rt->workers = calloc(rt->cfg.workers, sizeof(*rt->workers));
 	if (ctab_init(&rt->ctab) != 0 || rt->lst == NULL ||
 	    rt->workers == NULL) {
@@ -551,8 +581,13 @@ static struct rt *rt_alloc(const struct rt_config *cfg,
 		rt->lst[i] = cfg->listeners[i];
 		rt->lst[i].index = i;
 		rt->lst[i].fd = -1;
+		rt->lst[i].owner = -1;
+		rt->lst[i].base = i;
+		rt->lst[i].worker_ports_at = -1;
 	}
 	rt->nlst = cfg->nlisteners;
+	for (unsigned i = 0; i < cfg->nlisteners; i++)
+		add_worker_ports(rt, i);
 	rt->cfg.listeners = rt->lst;
 	rt->nworkers = rt->cfg.workers;
 	for (unsigned i = 0; i < rt->nworkers; i++) {
@@ -604,6 +639,20 @@ int rt_start(struct rt **out, const struct rt_config *cfg,
 	if (app->on_rx == NULL || (cfg->nlisteners > 0 && !cfg->listeners)) {
 		snprintf(err, errsize, "rt_start: incomplete configuration");
 		return EINVAL;
+	}
+	struct rt_config c = *cfg;
+	apply_defaults(&c);
+	for (unsigned i = 0; i < cfg->nlisteners; i++) {
+		const struct net_listener *l = &cfg->listeners[i];
+		if (l->worker_ports && l->worker_port_base != 0 &&
+		    l->worker_port_base + c.workers - 1 > 65535) {
+			snprintf(err, errsize,
+			         "%s: worker_ports %u: %u workers need ports "
+			         "up to %u",
+			         l->name, l->worker_port_base, c.workers,
+			         l->worker_port_base + c.workers - 1);
+			return EINVAL;
+		}
 	}
 	rt = rt_alloc(cfg, app);
 	if (rt == NULL) {
@@ -718,11 +767,25 @@ const struct net_listener *rt_listener_for(const struct rt *rt,
 	for (unsigned i = 0; i < rt->nlst; i++) {
 		const struct net_listener *l = &rt->lst[i];
 
-		if (l->proto == proto &&
+		if (l->proto == proto && l->owner < 0 &&
 		    (af == AF_UNSPEC || l->addr.sa.sa_family == af))
 			return l;
 	}
 	return NULL;
+}
+
+const struct net_listener *rt_worker_listener(const struct worker *w,
+                                              const struct net_listener *l)
+{
+	if (l == NULL || l->worker_ports_at < 0)
+		return l;
+	return &w->rt->lst[(unsigned)l->worker_ports_at + w->id];
+}
+
+bool rt_same_listener(const struct net_listener *a,
+                      const struct net_listener *b)
+{
+	return a == b || (a && b && a->base == b->base);
 }
 
 unsigned worker_id(const struct worker *w)

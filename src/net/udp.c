@@ -174,6 +174,10 @@ int udp_worker_open(struct worker *w, struct wsock *s)
 		close(fd);
 		return -err;
 	}
+	/* Every worker may send from a worker port (a message handed over
+	 * may be answered where it arrived); only its worker reads it. */
+	if (s->lst->owner >= 0 && (unsigned)s->lst->owner != w->id)
+		return 0;
 	s->rfd = fcntl(s->lst->fd, F_DUPFD_CLOEXEC, 0);
 	if (s->rfd < 0)
 		return errno;

@@ -105,7 +105,11 @@ static bool next_route(struct slice *uri, struct sip_msg *m, unsigned skip)
 static const struct net_listener *out_listener(struct tm_shard *sh,
                                                const struct hop *hop)
 {
-	return rt_listener_for(sh->rt, hop->proto, hop->addr.sa.sa_family);
+	/* From this worker's own port when the listener has them, so that
+	 * the replies and the call's next requests come back to it. */
+	return rt_worker_listener(
+	        sh->w,
+	        rt_listener_for(sh->rt, hop->proto, hop->addr.sa.sa_family));
 }
 
 static struct slice rr_value(struct arena *a, const struct net_listener *l,
@@ -221,9 +225,11 @@ static int build_request(struct slice *msg, struct tm_shard *sh,
 		 * side sees an address it can reach (§16.6 step 4, Kamailio's
 		 * double Record-Route). */
 		sip_edit_add_record_route(&ed, rr_value(a, out, e->rr_params));
-		if (rr_in && rr_in != out)
+		if (rr_in && !rt_same_listener(rr_in, out))
 			sip_edit_add_record_route(
-			        &ed, rr_value(a, rr_in, e->rr_params));
+			        &ed,
+			        rr_value(a, rt_worker_listener(sh->w, rr_in),
+			                 e->rr_params));
 	}
 	for (unsigned i = 0; i < e->n_remove; i++)
 		sip_edit_remove_header(&ed, e->hdr_remove[i]);

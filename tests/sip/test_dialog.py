@@ -45,8 +45,8 @@ def dlg_proxy(proxy, monkeypatch):
     """proxy() with loadmodule "ims_dialog" and its modparams."""
     orig = conftest.render_cfg
 
-    def render(kind, port, children, lua, modparams=None, debug=2):
-        text = orig(kind, port, children, lua, modparams, debug)
+    def render(kind, port, children, lua, modparams=None, debug=2, **kw):
+        text = orig(kind, port, children, lua, modparams, debug, **kw)
         return text.replace('loadmodule "app_lua.so"',
                             'loadmodule "ims_dialog.so"\nloadmodule "app_lua.so"')
 
@@ -61,8 +61,8 @@ def dlg_proxy_rpc(dlg_proxy, monkeypatch):
     http_port = conftest.free_port()
     orig = conftest.render_cfg
 
-    def render(kind, port, children, lua, modparams=None, debug=2):
-        text = orig(kind, port, children, lua, modparams, debug)
+    def render(kind, port, children, lua, modparams=None, debug=2, **kw):
+        text = orig(kind, port, children, lua, modparams, debug, **kw)
         return text.replace(f"children={children}\n",
                             f"children={children}\n"
                             f"rpc_listen=http:{conftest.HOST}:{http_port}\n")

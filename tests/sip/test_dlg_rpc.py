@@ -89,8 +89,8 @@ def dlg_rpc_proxy(proxy, monkeypatch):
     http_port = conftest.free_port()
     orig = conftest.render_cfg
 
-    def render(kind, port, children, lua, modparams=None, debug=2):
-        text = orig(kind, port, children, lua, modparams, debug)
+    def render(kind, port, children, lua, modparams=None, debug=2, **kw):
+        text = orig(kind, port, children, lua, modparams, debug, **kw)
         text = text.replace('loadmodule "app_lua.so"',
                             'loadmodule "ims_dialog.so"\nloadmodule "app_lua.so"')
         return text.replace(f"children={children}\n",

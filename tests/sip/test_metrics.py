@@ -107,8 +107,8 @@ def metrics_proxy(proxy, monkeypatch, tmp_path):
         http_port = conftest.free_port()
         orig = conftest.render_cfg
 
-        def render(kind, port, children, lua, mp=None, debug=2):
-            text = orig(kind, port, children, lua, mp, debug)
+        def render(kind, port, children, lua, mp=None, debug=2, **kw):
+            text = orig(kind, port, children, lua, mp, debug, **kw)
             text = text.replace('loadmodule "app_lua.so"',
                                 'loadmodule "ims_dialog.so"\nloadmodule "app_lua.so"')
             lines = [f"rpc_listen=http:{conftest.HOST}:{http_port}"] + (extra or [])

@@ -113,8 +113,8 @@ def rpc_proxy(proxy, monkeypatch):
         sock = os.path.join(sockdir, "rpc.sock")
         orig = conftest.render_cfg
 
-        def render(kind, port, children, lua, modparams=None, debug=2):
-            text = orig(kind, port, children, lua, modparams, debug)
+        def render(kind, port, children, lua, modparams=None, debug=2, **kw):
+            text = orig(kind, port, children, lua, modparams, debug, **kw)
             lines = [f"rpc_listen=http:{conftest.HOST}:{http_port}",
                      f"rpc_listen=unix:{sock}",
                      'loadmodule "jsonrpcs.so"', 'loadmodule "xhttp.so"']

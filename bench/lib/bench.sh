@@ -262,7 +262,7 @@ sipp_uac() {
 	# the whole run, with its pauses, twice over, and 20 s
 	local gtimeout=$(((calls / rate + pause / 1000) * 2 + 20))
 	# in the logs directory: SIPp writes its -trace_* files where it runs
-	(cd "$logs" && exec "$SIPP" 127.0.0.1:"$uasport" -rsa 127.0.0.1:"$pport" \
+	(cd "$logs" && exec "$SIPP" 127.0.0.1:"$pport" -key uas 127.0.0.1:"$uasport" \
 		-i 127.0.0.1 -p "$uacport" -sf "$UAC_XML" -r "$rate" -m "$calls" \
 		-l "$limit" -d "$pause" -buff_size 4194304 -recv_timeout 5000 \
 		-timeout "${gtimeout}s" -nostdin -trace_stat -stf "$stf" -fd 1 "$@" \
@@ -361,9 +361,13 @@ kamailio_launch() {
 		>>"$logs/$t.log" 2>&1 </dev/null &
 }
 
-# imsdlgd_launch TARGET CFG: imsdlgd listening on TARGET's port only.
+# imsdlgd_launch TARGET CFG: imsdlgd listening on TARGET's port only, with
+# its worker ports (docs/configuration.md) at PORT + 100 ... unless
+# WORKER_PORTS=0.
 imsdlgd_launch() {
-	"$IMSDLGD" -f "$2" -n "$WORKERS" -l "udp:127.0.0.1:${PORTS[$1]%% *}" \
+	local port=${PORTS[$1]%% *} wp=""
+	[ "${WORKER_PORTS:-1}" = 0 ] || wp=" worker_ports $((port + 100))"
+	"$IMSDLGD" -f "$2" -n "$WORKERS" -l "udp:127.0.0.1:$port$wp" \
 		>>"$logs/$1.log" 2>&1 </dev/null &
 }
 

@@ -122,6 +122,36 @@ static void test_listener_parse(void **state)
 	parse_bad("udp:", "host");
 }
 
+static void test_listener_parse_worker_ports(void **state)
+{
+	const char *specs[] = {
+	        "udp:10.0.0.1:5060 worker_ports 5070 advertise 192.0.2.1",
+	        "udp:10.0.0.1:5060 advertise 192.0.2.1 worker_ports 5070"};
+	struct net_listener l;
+	const char *why = NULL;
+
+	for (unsigned i = 0; i < 2; i++) {
+		assert_int_equal(net_listener_parse(&l, specs[i], &why), 0);
+		assert_true(l.worker_ports);
+		assert_int_equal(l.worker_port_base, 5070);
+		assert_string_equal(l.adv_host, "192.0.2.1");
+		assert_int_equal(l.port, 5060);
+	}
+	assert_int_equal(
+	        net_listener_parse(&l, "udp:10.0.0.1 worker_ports 0", &why), 0);
+	assert_true(l.worker_ports);
+	assert_int_equal(l.worker_port_base, 0);
+	assert_int_equal(net_listener_parse(&l, "udp:10.0.0.1", &why), 0);
+	assert_false(l.worker_ports);
+
+	parse_bad("tcp:10.0.0.1 worker_ports 5070", "UDP listeners only");
+	parse_bad("udp:10.0.0.1 worker_ports", "missing port");
+	parse_bad("udp:10.0.0.1 worker_ports 70000", "port number");
+	parse_bad("udp:10.0.0.1 worker_ports -1", "port number");
+	parse_bad("udp:10.0.0.1 worker_ports 1 worker_ports 2", "twice");
+	parse_bad("udp:10.0.0.1 advertise 1.2.3.4 advertise 1.2.3.5", "twice");
+}
+
 static void test_addr(void **state)
 {
 	union net_sockaddr a, b;
@@ -680,6 +710,65 @@ static void test_udp_forward_echo(void **state)
 	assert_int_equal(T.nfini, 2);
 }
 
+/* Worker ports: each is read by its worker only; any worker sends from
+ * any of them (a datagram handed over is answered where it arrived). */
+static void test_udp_worker_ports(void **state)
+{
+	const char *specs[] = {"udp:127.0.0.1:0 worker_ports 0", NULL};
+	struct rt_config cfg = {.workers = 2};
+	const struct net_listener *l;
+	struct rt *rt;
+	unsigned n;
+
+	reset_state(MODE_RECORD);
+	rt = start_rt(&cfg, specs);
+	l = rt_listeners(rt, &n);
+	assert_int_equal(n, 3);
+	assert_ptr_equal(rt_listener_for(rt, NET_UDP, AF_UNSPEC), &l[0]);
+	assert_int_not_equal(l[1].port, l[2].port);
+	for (unsigned i = 0; i < 2; i++) {
+		const struct net_listener *wl = &l[1 + i];
+		char name[96];
+
+		assert_ptr_equal(rt_worker_listener(rt_worker(rt, i), &l[0]),
+		                 wl);
+		assert_ptr_equal(rt_worker_listener(rt_worker(rt, i), wl), wl);
+		assert_int_equal(wl->owner, (int)i);
+		assert_true(rt_same_listener(wl, &l[0]));
+		assert_int_not_equal(wl->port, l[0].port);
+		assert_int_equal(wl->adv_port, wl->port);
+		snprintf(name, sizeof(name), "udp:127.0.0.1:%u", wl->port);
+		assert_string_equal(wl->name, name);
+	}
+	assert_false(rt_same_listener(&l[1], NULL));
+	for (unsigned i = 0; i < 2; i++) {
+		union net_sockaddr srv = listener_addr(rt, 1 + i);
+		int fd = client_socket(AF_INET, SOCK_DGRAM, true);
+		unsigned base;
+
+		pthread_mutex_lock(&T.mx);
+		base = T.nrecs;
+		pthread_mutex_unlock(&T.mx);
+		for (unsigned k = 0; k < 10; k++)
+			assert_int_equal(
+			        sendto(fd, "x", 1, 0, &srv.sa, addr_len(&srv)),
+			        1);
+		assert_true(wait_count(&T.nrecs, base + 10, WAIT_MS));
+		pthread_mutex_lock(&T.mx);
+		for (unsigned k = base; k < base + 10; k++)
+			assert_int_equal(T.recs[k].wid, i);
+		pthread_mutex_unlock(&T.mx);
+		close(fd);
+	}
+	stop_rt(rt);
+
+	reset_state(MODE_ECHO);
+	rt = start_rt(&cfg, specs);
+	udp_echo_round(rt, 1, AF_INET, 20);
+	udp_echo_round(rt, 2, AF_INET, 20);
+	stop_rt(rt);
+}
+
 static const char msg_a[] = "OPTIONS sip:a@example.com SIP/2.0\r\n"
                             "Via: SIP/2.0/TCP 127.0.0.1;branch=z9hG4bK1\r\n"
                             "Content-Length: 0\r\n\r\n";
@@ -1187,9 +1276,11 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	        cmocka_unit_test(test_listener_parse),
+	        cmocka_unit_test(test_listener_parse_worker_ports),
 	        cmocka_unit_test(test_addr),
 	        cmocka_unit_test(test_bind_error),
 	        cmocka_unit_test(test_udp_forward_echo),
+	        cmocka_unit_test(test_udp_worker_ports),
 	        cmocka_unit_test(test_tcp_framing),
 	        cmocka_unit_test(test_tcp_outgoing),
 	        cmocka_unit_test(test_tcp_connect_fail),

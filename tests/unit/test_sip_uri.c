@@ -258,6 +258,11 @@ static void test_hosts(void **state)
 
 	parse_ok(&u, "sip:u@255.255.255.255");
 	assert_int_equal(u.host_type, SIP_HOST_IPV4);
+	parse_ok(&u, "sip:9.99.199.249:5060");
+	assert_int_equal(u.host_type, SIP_HOST_IPV4);
+	assert_slice(u.host, "9.99.199.249");
+	parse_ok(&u, "sip:001.02.250.0");
+	assert_int_equal(u.host_type, SIP_HOST_IPV4);
 	parse_ok(&u, "sip:u@0.0.0.0;lr");
 	assert_slice(u.host, "0.0.0.0");
 	assert_int_equal(u.host_type, SIP_HOST_IPV4);
@@ -285,6 +290,9 @@ static void test_hosts(void **state)
 	expect_bad("sip:1.2.3.4.5", "bad URI host");
 	expect_bad("sip:1.2.3.4.", "bad URI host");
 	expect_bad("sip:1.2.3.0004", "bad URI host");
+	expect_bad("sip:1.2.3.256", "bad URI host");
+	expect_bad("sip:1.2.300.4", "bad URI host");
+	expect_bad("sip:1..3.4", "bad URI host");
 	expect_bad("sip:example.123", "bad URI host");
 	expect_bad("sip:-a.example.com", "bad URI host");
 	expect_bad("sip:a-.example.com", "bad URI host");

@@ -182,6 +182,7 @@ struct twheel {
 	uint64_t now; /* the last time advanced to */
 	size_t count; /* pending timers */
 	struct tmr slots[TWHEEL_LEVELS][TWHEEL_SLOTS]; /* list heads */
+	uint64_t occupied[TWHEEL_LEVELS]; /* bit i: slots[level][i] not empty */
 };
 
 void twheel_init(struct twheel *w, uint64_t now_ms);

@@ -19,6 +19,10 @@
  * makes it fire in the same batch: it fires on the next advance, or one
  * millisecond later if the current advance goes on (its expiry moves with
  * it). A callback re-arming itself with delay 0 thus cannot spin.
+ *
+ * A bitmap per level tells which slots hold timers, so that finding the
+ * next one (every loop turn asks) is a find-first-set per level, not a
+ * walk over up to 320 list heads.
  */
 #include <time.h>
 
@@ -79,6 +83,34 @@ static void list_take(struct tmr *dst, struct tmr *src)
 	list_init(src);
 }
 
+/* The slot whose list head is head, as level * TWHEEL_SLOTS + index, or -1
+ * when head is not one of w's (a batch detached from its slot). Compared
+ * as integers: head may be another object. */
+static long slot_of(const struct twheel *w, const struct tmr *head)
+{
+	uintptr_t base = (uintptr_t)&w->slots[0][0], p = (uintptr_t)head;
+
+	if (p < base || p >= base + sizeof(w->slots))
+		return -1;
+	return (long)((p - base) / sizeof(struct tmr));
+}
+
+static void set_occupied(struct twheel *w, int level, unsigned idx, bool on)
+{
+	uint64_t bit = (uint64_t)1 << idx;
+
+	w->occupied[level] =
+	        on ? w->occupied[level] | bit : w->occupied[level] & ~bit;
+}
+
+/* Detaches the list of slot (level, idx) into dst (list_take). */
+static void take_slot(struct twheel *w, struct tmr *dst, int level,
+                      unsigned idx)
+{
+	list_take(dst, &w->slots[level][idx]);
+	set_occupied(w, level, idx, false);
+}
+
 static int level_of(uint64_t expires, uint64_t now)
 {
 	uint64_t diff = expires ^ now;
@@ -93,8 +125,10 @@ static int level_of(uint64_t expires, uint64_t now)
 static void place(struct twheel *w, struct tmr *t)
 {
 	int level = level_of(t->expires, w->now);
+	unsigned idx = digit(t->expires, level);
 
-	list_append(&w->slots[level][digit(t->expires, level)], t);
+	list_append(&w->slots[level][idx], t);
+	set_occupied(w, level, idx, true);
 }
 
 void twheel_init(struct twheel *w, uint64_t now_ms)
@@ -102,6 +136,7 @@ void twheel_init(struct twheel *w, uint64_t now_ms)
 	w->now = now_ms;
 	w->count = 0;
 	for (int l = 0; l < TWHEEL_LEVELS; l++) {
+		w->occupied[l] = 0;
 		for (int s = 0; s < TWHEEL_SLOTS; s++)
 			list_init(&w->slots[l][s]);
 	}
@@ -131,10 +166,18 @@ void tmr_start(struct twheel *w, struct tmr *t, uint64_t delay_ms, tmr_fn *fn,
 
 void tmr_cancel(struct twheel *w, struct tmr *t)
 {
-	if (!t->next)
+	struct tmr *next = t->next;
+	long slot;
+
+	if (!next)
 		return;
+	/* Alone in its list, t leaves only the head: next. */
+	bool last = t->prev == next;
 	list_unlink(t);
 	w->count--;
+	if (last && (slot = slot_of(w, next)) >= 0)
+		set_occupied(w, (int)(slot / TWHEEL_SLOTS),
+		             (unsigned)(slot % TWHEEL_SLOTS), false);
 }
 
 bool tmr_pending(const struct tmr *t)
@@ -157,6 +200,23 @@ static uint64_t slot_time(uint64_t now, int level, unsigned idx)
 	return t > now ? t : UINT64_MAX;
 }
 
+/* The first slot of level l after now's digit that holds timers, or -1.
+ * At the top, slots up to now's digit itself come next, in the next
+ * revolution. */
+static int next_slot(const struct twheel *w, int l)
+{
+	unsigned cur = digit(w->now, l);
+	uint64_t occ = w->occupied[l];
+	uint64_t ahead =
+	        cur == SLOT_MASK ? 0 : occ & (~(uint64_t)0 << (cur + 1));
+
+	if (ahead)
+		return __builtin_ctzll(ahead);
+	if (l == TOP && occ)
+		return __builtin_ctzll(occ);
+	return -1;
+}
+
 /*
  * When advance has something to do next: fire a level-0 slot or cascade a
  * higher one. Everything at a level expires before anything above it, so
@@ -165,13 +225,10 @@ static uint64_t slot_time(uint64_t now, int level, unsigned idx)
 static uint64_t next_event(const struct twheel *w)
 {
 	for (int l = 0; l < TWHEEL_LEVELS; l++) {
-		unsigned cur = digit(w->now, l);
-		unsigned last = l == TOP ? cur + TWHEEL_SLOTS : SLOT_MASK;
+		int i = next_slot(w, l);
 
-		for (unsigned i = cur + 1; i <= last; i++) {
-			if (!list_empty(&w->slots[l][i & SLOT_MASK]))
-				return slot_time(w->now, l, i & SLOT_MASK);
-		}
+		if (i >= 0)
+			return slot_time(w->now, l, (unsigned)i);
 	}
 	return UINT64_MAX;
 }
@@ -184,7 +241,7 @@ static void cascade(struct twheel *w)
 
 		if (w->now & (((uint64_t)1 << (LVL_BITS * l)) - 1))
 			break;
-		list_take(&list, &w->slots[l][digit(w->now, l)]);
+		take_slot(w, &list, l, digit(w->now, l));
 		while (!list_empty(&list)) {
 			struct tmr *t = list.next;
 
@@ -201,7 +258,7 @@ static size_t fire_due(struct twheel *w)
 
 	/* Detached so that a callback arming a timer with delay 0 does not
 	 * run it again in this batch, or forever. */
-	list_take(&batch, &w->slots[0][digit(w->now, 0)]);
+	take_slot(w, &batch, 0, digit(w->now, 0));
 	while (!list_empty(&batch)) {
 		struct tmr *t = batch.next;
 
@@ -221,7 +278,7 @@ static void postpone_due(struct twheel *w)
 {
 	struct tmr late;
 
-	list_take(&late, &w->slots[0][digit(w->now, 0)]);
+	take_slot(w, &late, 0, digit(w->now, 0));
 	while (!list_empty(&late)) {
 		struct tmr *t = late.next;
 
@@ -268,31 +325,33 @@ static uint64_t earliest_in(const struct tmr *head)
 uint64_t twheel_next_delay(const struct twheel *w)
 {
 	uint64_t min = UINT64_MAX;
+	unsigned cur;
 
 	if (w->count == 0)
 		return UINT64_MAX;
-	if (!list_empty(&w->slots[0][digit(w->now, 0)]))
+	if (w->occupied[0] & ((uint64_t)1 << digit(w->now, 0)))
 		return 0;
 	for (int l = 0; l < TOP; l++) {
-		for (unsigned i = digit(w->now, l) + 1; i < TWHEEL_SLOTS; i++) {
-			const struct tmr *head = &w->slots[l][i];
+		int i = next_slot(w, l);
+		const struct tmr *head;
 
-			if (list_empty(head))
-				continue;
-			/* A level-0 slot holds a single expiry. */
-			if (l == 0)
-				return head->next->expires - w->now;
-			return earliest_in(head) - w->now;
-		}
+		if (i < 0)
+			continue;
+		head = &w->slots[l][i];
+		/* A level-0 slot holds a single expiry. */
+		if (l == 0)
+			return head->next->expires - w->now;
+		return earliest_in(head) - w->now;
 	}
 	/* A top slot may also hold timers of later revolutions; the first
 	 * slot with one of the current revolution has the answer. */
+	cur = digit(w->now, TOP);
 	for (unsigned i = 1; i <= TWHEEL_SLOTS; i++) {
-		unsigned idx = (digit(w->now, TOP) + i) & SLOT_MASK;
+		unsigned idx = (cur + i) & SLOT_MASK;
 		const struct tmr *head = &w->slots[TOP][idx];
 		uint64_t start, e;
 
-		if (list_empty(head))
+		if (!(w->occupied[TOP] & ((uint64_t)1 << idx)))
 			continue;
 		start = slot_time(w->now, TOP, idx);
 		e = earliest_in(head);

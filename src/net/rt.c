@@ -55,7 +55,11 @@ static int bind_listener(struct net_listener *l, char *err, size_t errsize)
 		e = errno;
 		goto fail;
 	}
-	e = set_int_opt(fd, SOL_SOCKET, SO_REUSEADDR, 1);
+	/* TCP: a restart must not wait for TIME_WAIT. Not UDP: there it
+	 * would let a second imsdlgd bind the same port without an error,
+	 * and the two would split the traffic. */
+	e = l->proto == NET_TCP ? set_int_opt(fd, SOL_SOCKET, SO_REUSEADDR, 1)
+	                        : 0;
 	/* Otherwise [::]:5060 would also take 0.0.0.0:5060, and a second
 	 * listener on the IPv4 address would fail to bind. */
 	if (e == 0 && l->addr.sa.sa_family == AF_INET6)

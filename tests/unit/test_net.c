@@ -636,6 +636,33 @@ static void test_bind_error(void **state)
 	}
 }
 
+/* A second runtime on a port the first holds fails, UDP included. */
+static void test_bind_twice(void **state)
+{
+	const char *protos[] = {"udp", "tcp"};
+
+	for (unsigned i = 0; i < 2; i++) {
+		struct rt_config cfg = {.workers = 1}, cfg2 = {.workers = 1};
+		struct net_listener l;
+		struct rt *rt, *rt2 = NULL;
+		char spec[64], err[256];
+		const char *why;
+
+		snprintf(spec, sizeof(spec), "%s:127.0.0.1:0", protos[i]);
+		reset_state(MODE_RECORD);
+		rt = start_rt(&cfg, (const char *[]){spec, NULL});
+		snprintf(spec, sizeof(spec), "%s:127.0.0.1:%u", protos[i],
+		         (unsigned)rt_listeners(rt, NULL)[0].port);
+		assert_int_equal(net_listener_parse(&l, spec, &why), 0);
+		cfg2.listeners = &l;
+		cfg2.nlisteners = 1;
+		assert_int_equal(rt_start(&rt2, &cfg2, &app, err, sizeof(err)),
+		                 EADDRINUSE);
+		assert_null(rt2);
+		stop_rt(rt);
+	}
+}
+
 static void udp_echo_round(struct rt *rt, unsigned li, int af, unsigned count)
 {
 	union net_sockaddr srv = listener_addr(rt, li);
@@ -1279,6 +1306,7 @@ int main(void)
 	        cmocka_unit_test(test_listener_parse_worker_ports),
 	        cmocka_unit_test(test_addr),
 	        cmocka_unit_test(test_bind_error),
+	        cmocka_unit_test(test_bind_twice),
 	        cmocka_unit_test(test_udp_forward_echo),
 	        cmocka_unit_test(test_udp_worker_ports),
 	        cmocka_unit_test(test_tcp_framing),

@@ -572,11 +572,20 @@ struct dlg *dlg_current(struct tm_ctx *ctx)
 
 static void add_cookie(struct tm_ctx *ctx, struct dlg *d)
 {
+	/* ";" name "=" and two 8-digit hex numbers with their "." and NUL;
+	 * written by hand: snprintf cost more than the rest of this. */
 	char buf[64];
-	int n = snprintf(buf, sizeof(buf), ";%s=", d->ds->cfg->rr_param);
+	const char *name = d->ds->cfg->rr_param;
+	size_t len = strnlen(name, sizeof(d->ds->cfg->rr_param)), n = 0;
 
-	n += (int)dlg_did_print(buf + n, d->h_entry, d->h_id);
-	tm_ctx_add_rr_param(ctx, slice_make(buf, (size_t)n));
+	_Static_assert(sizeof(buf) >= sizeof(d->ds->cfg->rr_param) + 2 + 18,
+	               "cookie buffer too small");
+	buf[n++] = ';';
+	memcpy(buf + n, name, len);
+	n += len;
+	buf[n++] = '=';
+	n += dlg_did_print(buf + n, d->h_entry, d->h_id);
+	tm_ctx_add_rr_param(ctx, slice_make(buf, n));
 }
 
 static struct dlg *spiral_of(struct dlg_shard *ds, struct sip_msg *m)
@@ -793,6 +802,29 @@ static void leg_set_routes(struct dlg_leg *l, const struct slice *rr,
 	l->route_set = rs;
 }
 
+/* A leg's remote target and route set are functions of a reply's Contact
+ * and Record-Route values alone (which Record-Route entry is ours does not
+ * change): a 2xx repeating the headers of its leg's 180, as almost all
+ * do, leaves them as they are without parsing them again. */
+static uint64_t targets_fingerprint(const struct sip_msg *m)
+{
+	static const enum sip_hdr_id ids[] = {SIP_HDR_CONTACT,
+	                                      SIP_HDR_RECORD_ROUTE};
+	uint64_t h = 0;
+
+	for (size_t k = 0; k < sizeof(ids) / sizeof(ids[0]); k++) {
+		for (unsigned i = m->first[ids[k]]; i;
+		     i = m->hdrs[i - 1].next) {
+			struct slice v = m->hdrs[i - 1].value;
+			/* Mixed with the header's id and place, so that the
+			 * same values moved between headers differ. */
+			h = (h ^ hash_bytes(v.p, v.len)) * 0x9e3779b97f4a7c15u +
+			    ids[k];
+		}
+	}
+	return h;
+}
+
 static struct dlg_leg *leg_update(struct dlg *d, struct sip_msg *rpl, int b,
                                   struct tm_trans *t, bool final)
 {
@@ -809,6 +841,10 @@ static struct dlg_leg *leg_update(struct dlg *d, struct sip_msg *rpl, int b,
 	/* §13.2.2.4: the 2xx recomputes the remote target and route set;
 	 * a provisional sets them for the early dialog. */
 	bool targets = final || l == NULL || l->contact == NULL;
+	uint64_t fingerprint = targets ? targets_fingerprint(rpl) : 0;
+	if (targets && l != NULL && l->contact != NULL &&
+	    l->targets_of == fingerprint)
+		targets = false;
 	if (targets) {
 		contact = first_contact(rpl);
 		nrr = callee_routes(rr, rpl, d->ds->tm);
@@ -818,6 +854,7 @@ static struct dlg_leg *leg_update(struct dlg *d, struct sip_msg *rpl, int b,
 		if (l == NULL)
 			return NULL;
 		l->caller_cseq = cseq->num;
+		l->targets_of = fingerprint;
 		l->branch = b;
 		l->sock =
 		        b >= 0 ? tm_trans_branch_socket(t, (unsigned)b) : NULL;
@@ -827,6 +864,7 @@ static struct dlg_leg *leg_update(struct dlg *d, struct sip_msg *rpl, int b,
 		if (contact.len)
 			set_text(l->text, l->text_len, &l->contact, contact);
 		leg_set_routes(l, rr, nrr);
+		l->targets_of = fingerprint;
 	}
 	return l;
 }

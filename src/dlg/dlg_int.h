@@ -34,6 +34,7 @@ struct dlg_leg {
 	char *tag;
 	char *contact;        /* remote target towards the callee */
 	char *route_set;      /* Route values for requests towards the callee */
+	uint64_t targets_of;  /* targets_fingerprint() of what set the two */
 	uint32_t caller_cseq; /* highest CSeq from the caller on this leg */
 	uint32_t callee_cseq; /* highest CSeq from the callee */
 	const struct net_listener *sock;

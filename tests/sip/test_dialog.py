@@ -611,6 +611,33 @@ def test_reinvite_answer_moves_callee_target(dlg_proxy, sipp):
                         reason="dialog_timeout")
 
 
+def test_2xx_contact_other_than_180s(dlg_proxy, sipp):
+    """The 2xx names another Contact than the 180 of the same leg: the
+    remote target is the 2xx's (the proxy skips re-reading a 2xx only when
+    its Contact and Record-Route repeat the 180's)."""
+    port2 = conftest.free_port()
+    new = sipp.uas("dlg_uas_ack_bye.xml", name="uas_new", port=port2, timeout=15)
+    target = f"sip:127.0.0.1:{port2};transport=UDP"
+    old = sipp.uas("dlg_uas_2xx_moves.xml", name="uas_old", keys={"contact2": target})
+    p = dlg_proxy("dialog.lua", subst={"REASON": "unused"},
+                  modparams={("ims_dialog", "default_timeout"): 2})
+    uac = sipp.uac("dlg_uac_wait_bye.xml", p, old.port, keys={"ruri": ruri(old.port)}, timeout=20)
+    assert uac.rc == 0, uac.explain()
+    assert new.wait(10) == 0, new.explain()
+
+    old_in, new_in, uac_in = old.received(), new.received(), uac.received()
+    inv = one(requests(old_in, "INVITE"), "INVITE at the callee")
+    caller_tag, call_id = tag_of(inv.get("from")), inv.call_id
+    callee_tag = tag_of(distinct(responses(uac_in, 200, "INVITE"))[0].get("to"))
+    assert not requests(old_in, "ACK"), "the ACK went to the 180's Contact"
+    assert not requests(old_in, "BYE"), "the BYE went to the 180's Contact"
+    one(requests(new_in, "ACK"), "ACK at the 2xx's Contact")
+    bye = one(requests(new_in, "BYE"), "BYE at the 2xx's Contact")
+    check_generated_bye(bye, ruri=target, from_tag=caller_tag, to_tag=callee_tag, call_id=call_id,
+                        cseq_above=1, reason="dialog_timeout")
+    assert old.wait(10) == 0, old.explain()
+
+
 def test_callee_reinvite_moves_callee_target(dlg_proxy, sipp):
     """The callee re-INVITEs with a new Contact (RFC 3261 12.2.2: a target
     refresh request updates the remote target the proxy keeps for it)."""

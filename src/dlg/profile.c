@@ -128,8 +128,6 @@ static struct profile_entry *entry_find(const struct stripe *st, uint64_t hash,
 {
 	struct profile_entry *e;
 
-	if (st->nbuckets == 0)
-		return NULL;
 	for (e = st->buckets[bucket_of(hash, st->nbuckets)]; e; e = e->chain)
 		if (e->hash == hash && value_eq(e, value))
 			return e;
@@ -137,26 +135,21 @@ static struct profile_entry *entry_find(const struct stripe *st, uint64_t hash,
 }
 
 /*
- * Under the stripe lock: rehashes into n buckets (n = 0 frees the array
- * of an empty stripe). On ENOMEM the old table stays, which is only
- * slower.
+ * Under the stripe lock (or before the profile is shared): rehashes into
+ * n > 0 buckets. On ENOMEM the old table stays, which is only slower.
  */
 static int stripe_resize(struct profile *p, struct stripe *st, size_t n)
 {
-	struct profile_entry **nb = NULL;
+	struct profile_entry **nb = calloc(n, sizeof(*nb));
 
-	if (n > 0) {
-		nb = calloc(n, sizeof(*nb));
-		if (!nb)
-			return ENOMEM;
-	}
+	if (!nb)
+		return ENOMEM;
 	for (size_t i = 0; i < st->nbuckets; i++) {
 		struct profile_entry *e = st->buckets[i], *next;
 
 		for (; e; e = next) {
 			size_t b = bucket_of(e->hash, n);
 
-			assert(n > 0);
 			next = e->chain;
 			e->chain = nb[b];
 			nb[b] = e;
@@ -182,8 +175,6 @@ static int entry_get(struct profile_entry **out, struct profile *p,
 		*out = e;
 		return 0;
 	}
-	if (st->nbuckets == 0 && stripe_resize(p, st, MIN_BUCKETS) != 0)
-		return ENOMEM;
 	e = malloc(sizeof(*e) + value.len);
 	if (!e)
 		return ENOMEM;
@@ -222,13 +213,17 @@ static void entry_unhook(struct profile *p, struct stripe *st,
 	st->nentries--;
 	bytes_sub(p, sizeof(*e) + e->len);
 
-	/* Give memory back after a peak of unique values: an empty stripe
-	 * holds no array, a sparse one a quarter of it (amortised O(1):
-	 * the next resize is at least nbuckets / 8 operations away). */
-	if (st->nentries == 0)
-		(void)stripe_resize(p, st, 0);
-	else if (st->nbuckets > MIN_BUCKETS && st->nentries < st->nbuckets / 8)
-		(void)stripe_resize(p, st, st->nbuckets / 4);
+	/* Give memory back after a peak of unique values: a sparse stripe
+	 * keeps a quarter of its array (amortised O(1): the next resize is
+	 * at least nbuckets / 8 operations away), and never less than the
+	 * MIN_BUCKETS it was made with: an empty stripe that freed its
+	 * array would allocate one again for the next value, an allocation
+	 * and a free per call where a value per call comes and goes. */
+	if (st->nbuckets > MIN_BUCKETS && st->nentries < st->nbuckets / 8)
+		(void)stripe_resize(p, st,
+		                    st->nbuckets / 4 > MIN_BUCKETS
+		                            ? st->nbuckets / 4
+		                            : MIN_BUCKETS);
 }
 
 /* Leaves the shared side of m and frees it (m already out of its set). */
@@ -330,6 +325,12 @@ static struct profile *profile_create(struct slice name, bool has_value)
 	atomic_init(&p->bytes, 0);
 	for (unsigned i = 0; i < NSTRIPES; i++)
 		pthread_mutex_init(&p->stripes[i].mx, NULL);
+	for (unsigned i = 0; i < NSTRIPES; i++) {
+		if (stripe_resize(p, &p->stripes[i], MIN_BUCKETS) != 0) {
+			profile_destroy(p);
+			return NULL;
+		}
+	}
 	return p;
 }
 

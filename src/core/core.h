@@ -202,6 +202,13 @@ size_t twheel_advance(struct twheel *w, uint64_t now_ms);
 /* Milliseconds until the earliest pending expiry (0 if overdue), or
  * UINT64_MAX when nothing is pending. */
 uint64_t twheel_next_delay(const struct twheel *w);
+/* When an event loop should next advance the wheel: twheel_next_delay()
+ * when the earliest expiry is in the wheel's two lowest levels (at most
+ * 4,096 ms away), else the start of the slot that holds it, when advance
+ * moves it down (a wake-up that fires nothing, at most every 4 s while
+ * nothing nearer is pending). Never later than twheel_next_delay(); cheap
+ * however many timers wait, where the exact answer walks a slot. */
+uint64_t twheel_next_wakeup(const struct twheel *w);
 
 /* --------------------------------------------------------------- hashing */
 

@@ -322,7 +322,12 @@ static uint64_t earliest_in(const struct tmr *head)
 	return min;
 }
 
-uint64_t twheel_next_delay(const struct twheel *w)
+/* Milliseconds until the earliest expiry when it sits below level
+ * `exact_below`; from that level up, until the start of its slot, when
+ * advance cascades it (never later than the expiry itself). Finding the
+ * exact expiry there means walking a slot that may hold thousands of
+ * timers. */
+static uint64_t next_delay(const struct twheel *w, int exact_below)
 {
 	uint64_t min = UINT64_MAX;
 	unsigned cur;
@@ -331,12 +336,16 @@ uint64_t twheel_next_delay(const struct twheel *w)
 		return UINT64_MAX;
 	if (w->occupied[0] & ((uint64_t)1 << digit(w->now, 0)))
 		return 0;
-	for (int l = 0; l < TOP; l++) {
+	for (int l = 0; l < TWHEEL_LEVELS; l++) {
 		int i = next_slot(w, l);
 		const struct tmr *head;
 
 		if (i < 0)
 			continue;
+		if (l >= exact_below)
+			return slot_time(w->now, l, (unsigned)i) - w->now;
+		if (l == TOP)
+			break;
 		head = &w->slots[l][i];
 		/* A level-0 slot holds a single expiry. */
 		if (l == 0)
@@ -361,6 +370,16 @@ uint64_t twheel_next_delay(const struct twheel *w)
 			min = e;
 	}
 	return min - w->now;
+}
+
+uint64_t twheel_next_delay(const struct twheel *w)
+{
+	return next_delay(w, TWHEEL_LEVELS);
+}
+
+uint64_t twheel_next_wakeup(const struct twheel *w)
+{
+	return next_delay(w, 2);
 }
 
 uint64_t clock_now_ms(void)

@@ -113,7 +113,7 @@ static void timer_cb(uv_timer_t *t);
 /* Points the loop timer at the earliest wheel expiry. */
 static void rearm(struct worker *w)
 {
-	uint64_t d = twheel_next_delay(&w->wheel);
+	uint64_t d = twheel_next_wakeup(&w->wheel);
 	uint64_t now = uv_now(&w->loop);
 	uint64_t at;
 

@@ -219,6 +219,15 @@ static void test_million(void **state)
 			         (unsigned long long)now,
 			         (unsigned long long)twheel_next_delay(&m->w),
 			         (unsigned long long)expect);
+		/* A loop waking at next_wakeup is never late and never
+		 * spins. */
+		uint64_t wake = twheel_next_wakeup(&m->w);
+		if (wake > expect || (wake == 0 && expect != 0))
+			fail_msg("next_wakeup at %llu: %llu, next expiry in "
+			         "%llu",
+			         (unsigned long long)now,
+			         (unsigned long long)wake,
+			         (unsigned long long)expect);
 		m->prev_now = now;
 	}
 	snprintf(what, sizeof(what), "%zu advances over 10 minutes", advances);
@@ -791,6 +800,45 @@ static void test_next_delay(void **state)
 	assert_int_equal(twheel_next_delay(&w), UINT64_MAX);
 }
 
+/* An event loop's view: far timers need a wake-up at the start of their
+ * slot (which cascades them), then the exact expiry. */
+static void test_next_wakeup(void **state)
+{
+	struct twheel w;
+	struct rec r[2];
+
+	(void)state;
+	twheel_init(&w, 0);
+	for (int i = 0; i < 2; i++) {
+		r[i] = (struct rec){.w = &w};
+		tmr_init(&r[i].t);
+	}
+	assert_int_equal(twheel_next_wakeup(&w), UINT64_MAX);
+	/* Level 1 (64 ms to 4 s): exact. */
+	tmr_start(&w, &r[0].t, 3000, rec_fire, &r[0]);
+	assert_int_equal(twheel_next_wakeup(&w), 3000);
+	tmr_cancel(&w, &r[0].t);
+	/* 10 s: level 2, slot 2 of 4,096 ms starts at 8,192. */
+	tmr_start(&w, &r[0].t, 10000, rec_fire, &r[0]);
+	tmr_start(&w, &r[1].t, 9000, rec_fire, &r[1]);
+	assert_int_equal(twheel_next_delay(&w), 9000);
+	assert_int_equal(twheel_next_wakeup(&w), 8192);
+	assert_int_equal(twheel_advance(&w, 8192), 0);
+	/* Cascaded: now exact. */
+	assert_int_equal(twheel_next_wakeup(&w), 808);
+	assert_int_equal(twheel_advance(&w, 9000), 1);
+	assert_int_equal(twheel_next_wakeup(&w), 1000);
+	assert_int_equal(twheel_advance(&w, 10000), 1);
+	assert_int_equal(twheel_next_wakeup(&w), UINT64_MAX);
+	/* Beyond the wheel's span: the start of its top slot, never later
+	 * than the expiry. */
+	tmr_start(&w, &r[0].t, 30 * DAY, rec_fire, &r[0]);
+	uint64_t wake = twheel_next_wakeup(&w);
+	assert_true(wake > 0 && wake <= 30 * DAY);
+	assert_int_equal(twheel_advance(&w, 10000 + wake - 1), 0);
+	assert_int_equal(twheel_advance(&w, 10000 + 30 * DAY), 1);
+}
+
 struct far {
 	struct tmr t;
 	uint64_t expiry;
@@ -888,6 +936,7 @@ int main(void)
 	        cmocka_unit_test(test_start_in_callback),
 	        cmocka_unit_test(test_cancel_idempotent),
 	        cmocka_unit_test(test_next_delay),
+	        cmocka_unit_test(test_next_wakeup),
 	        cmocka_unit_test(test_long_delays),
 	        cmocka_unit_test(test_model),
 	        cmocka_unit_test(test_model_callbacks),

@@ -8,6 +8,19 @@
 
 #include "tm/tm_int.h"
 
+/* A listener's host (or advertised host) as a URI writes it: listener
+ * hosts keep IPv6 brackets, URIs' hosts do not. */
+static struct slice uri_host_of(const char *text)
+{
+	struct slice h = slice_cstr(text);
+
+	if (h.len > 2 && h.p[0] == '[') {
+		h.p++;
+		h.len -= 2;
+	}
+	return h;
+}
+
 bool tm_is_myself(struct tm_shard *sh, const struct sip_uri *u)
 {
 	unsigned n;
@@ -17,22 +30,15 @@ bool tm_is_myself(struct tm_shard *sh, const struct sip_uri *u)
 
 	if (u->transport.len && slice_eq_cstr_nocase(u->transport, "tcp"))
 		proto = NET_TCP;
+	/* Ports first: they rule out most listeners (every worker port is
+	 * one) before any text is looked at. */
 	for (unsigned i = 0; i < n; i++, l++) {
-		struct slice host = slice_cstr(l->host);
-		struct slice adv = slice_cstr(l->adv_host);
-		/* Listener hosts keep IPv6 brackets; URIs' hosts do not. */
-		if (host.len > 2 && host.p[0] == '[') {
-			host.p++;
-			host.len -= 2;
-		}
-		if (adv.len > 2 && adv.p[0] == '[') {
-			adv.p++;
-			adv.len -= 2;
-		}
 		if (u->transport.len && l->proto != proto)
 			continue;
-		if ((slice_eq_nocase(u->host, host) && port == l->port) ||
-		    (slice_eq_nocase(u->host, adv) && port == l->adv_port))
+		if ((port == l->port &&
+		     slice_eq_nocase(u->host, uri_host_of(l->host))) ||
+		    (port == l->adv_port &&
+		     slice_eq_nocase(u->host, uri_host_of(l->adv_host))))
 			return true;
 	}
 	return false;

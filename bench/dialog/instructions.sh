@@ -36,14 +36,9 @@ for tool in valgrind sipp; do
 		exit 2
 	}
 done
-if [ ! -x "$build/imsdlgd" ]; then
-	echo "$build/imsdlgd not found: build it first (make)" >&2
-	exit 2
-fi
-if grep -q '^IMSDLG_SANITIZE:BOOL=ON' "$build/CMakeCache.txt" 2>/dev/null; then
-	echo "$build is a sanitizer build: give an optimised one (build/)" >&2
-	exit 2
-fi
+# shellcheck source=../lib/build_check.sh
+. "$root/bench/lib/build_check.sh"
+require_optimised_build "$build" "$build/imsdlgd" "make"
 
 tmp=$(mktemp -d)
 pids=""

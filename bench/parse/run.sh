@@ -19,15 +19,9 @@ if [ $# -ne 1 ]; then
 fi
 build=$1
 bin=$build/bench/parse/bench_parse
-if [ ! -x "$bin" ]; then
-	echo "$bin not found: build $build first (make bench)" >&2
-	exit 2
-fi
-# Sanitizers multiply the cost several times: such figures mean nothing.
-if grep -q '^IMSDLG_SANITIZE:BOOL=ON' "$build/CMakeCache.txt" 2>/dev/null; then
-	echo "$build is a sanitizer build: give an optimised one (build/)" >&2
-	exit 2
-fi
+# shellcheck source=../lib/build_check.sh
+. "$(dirname "$0")/../lib/build_check.sh"
+require_optimised_build "$build" "$bin" "make bench"
 
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT

@@ -665,9 +665,13 @@ via_fast(struct sip_via *v, const char **last, const char **stop, const char *p,
 	v->proto_name = span(p, p + 3);
 	v->proto_version = span(p + 4, p + 7);
 	p += 8;
-	e = p;
-	while (e < end && sip_is((unsigned char)*e, SIP_CC_TOKEN))
-		e++;
+	/* a transport of 3 letters (UDP, TCP, TLS), or a byte loop */
+	if (p[3] == ' ' &&
+	    (sip_cc[(unsigned char)p[0]] & sip_cc[(unsigned char)p[1]] &
+	     sip_cc[(unsigned char)p[2]] & SIP_CC_ALPHA))
+		e = p + 3;
+	else
+		e = sip_skip_token(p, end);
 	if (e == p || end - e < 2 || *e != ' ' ||
 	    sip_is((unsigned char)e[1], SIP_CC_WS))
 		return false;
@@ -679,7 +683,7 @@ via_fast(struct sip_via *v, const char **last, const char **stop, const char *p,
 	v->has_port = false;
 	if (p < end && *p == ':') {
 		v->has_port = true;
-		p = sip_port_scan(&v->port, p + 1, end);
+		p = sip_port_scan(&v->port, p + 1, end, hi);
 		if (p == NULL)
 			return false;
 	}
@@ -757,7 +761,7 @@ via_parm_general(struct sip_via *v, const char **last, const char **stop,
 	p = sip_host_scan(&v->host, &v->host_type, p, end, lo);
 	if (p != NULL && p < end && *p == ':') {
 		v->has_port = true;
-		p = sip_port_scan(&v->port, p + 1, end);
+		p = sip_port_scan(&v->port, p + 1, end, hi);
 	}
 	if (p == NULL)
 		return fail(why, "bad Via sent-by");
@@ -996,6 +1000,47 @@ static inline const char *uri_close(const char *p, const char *end,
 }
 
 /*
+ * The closing '"' of the quoted string whose text starts at p, when no
+ * byte before it is a '\\', a control (LWS too) or DEL: then it is where
+ * sip_skip_quoted() stops. NULL for any other text, which sip_skip_quoted()
+ * takes. The bytes of [lo, p) may be read too: with SSE2, 16 bytes at a
+ * time.
+ */
+static inline const char *quote_close(const char *p, const char *end,
+                                      const char *lo)
+{
+#ifdef __SSE2__
+	if (end - lo >= 16) {
+		const __m128i us = _mm_set1_epi8(0x1f);
+		for (;; p += 16) {
+			const char *at = end - p >= 16 ? p : end - 16;
+			__m128i v = _mm_loadu_si128(
+			        (const __m128i *)(const void *)at);
+			/* controls are the bytes that max(v, US) leaves US */
+			__m128i stop = _mm_or_si128(
+			        _mm_or_si128(
+			                _mm_cmpeq_epi8(v, _mm_set1_epi8('"')),
+			                _mm_cmpeq_epi8(v, _mm_set1_epi8('\\'))),
+			        _mm_or_si128(
+			                _mm_cmpeq_epi8(_mm_max_epu8(v, us), us),
+			                _mm_cmpeq_epi8(v,
+			                               _mm_set1_epi8(0x7f))));
+			unsigned s =
+			        (unsigned)_mm_movemask_epi8(stop) >> (p - at);
+			if (s) {
+				p += __builtin_ctz(s);
+				return *p == '"' ? p : NULL;
+			}
+			if (end - p <= 16)
+				return NULL;
+		}
+	}
+#endif
+	p = sip_skip_cls(p, end, SIP_CC_QTEXT);
+	return p < end && *p == '"' ? p : NULL;
+}
+
+/*
  * The usual address: [ quoted-string LWS ] "<" URI ">" followed by
  * parameters ";name" or ";name=value" of tokens with no LWS. Fills *out
  * as sip_addr_decode() would, in fewer steps, and only then; false for
@@ -1013,13 +1058,13 @@ addr_fast(struct sip_addr *out, struct slice elem, const char *hi)
 	if (*p == '<') {
 		display = span(p, p);
 	} else if (*p == '"') {
-		/* quoted-string without quoted-pair */
-		q = sip_skip_cls(p + 1, end, SIP_CC_QTEXT);
-		if (q == end || *q != '"')
+		/* quoted-string without quoted-pair, then at most one SP */
+		q = quote_close(p + 1, end, elem.p);
+		if (q == NULL || end - q < 3)
 			return false;
 		display = span(p + 1, q);
-		p = skip_ws_if(q + 1, end);
-		if (p == end || *p != '<')
+		p = q + 1 + (q[1] == ' ');
+		if (*p != '<')
 			return false;
 	} else {
 		return false;

@@ -374,19 +374,25 @@ static inline void add_header(struct sip_hdr *h, const char *buf, const char *p,
 /*
  * m->first and the next of each header, walking the index backwards: the
  * header seen last of each id so far is the next of the one before it.
- * Headers of no known id are chained in first[0] too, which is then
- * cleared, so that their next stays 0.
+ * Headers of no known id are chained in first[0] too, then unchained, so
+ * that their next is 0: they are few, and the walk is shorter without a
+ * test of the id.
  */
 static void chain_headers(struct sip_msg *m, unsigned n)
 {
 	uint16_t *first = m->first; /* all 0 */
 
-	for (unsigned i = n; i-- > 0;) {
-		struct sip_hdr *h = &m->hdrs[i];
+	for (unsigned i = n; i > 0; i--) {
+		struct sip_hdr *h = &m->hdrs[i - 1];
 		h->next = first[h->id];
-		first[h->id] = (uint16_t)(i + 1);
-		first[SIP_HDR_OTHER] = 0;
+		first[h->id] = (uint16_t)i;
 	}
+	for (unsigned i = first[SIP_HDR_OTHER]; i != 0;) {
+		struct sip_hdr *h = &m->hdrs[i - 1];
+		i = h->next;
+		h->next = 0;
+	}
+	first[SIP_HDR_OTHER] = 0;
 }
 
 /*
@@ -444,7 +450,6 @@ static inline bool line_usual(struct sip_hdr *h, const char *buf, const char *p,
                               const char *lf, const char *end)
 {
 	const char *ne = sip_skip_token_hi(p, lf, end), *v = ne + 1;
-	enum sip_hdr_id id;
 
 	/* *lf is no ':', nor a byte > SP */
 	if (ne == p || *ne != ':' || lf[-1] != '\r' ||
@@ -453,8 +458,7 @@ static inline bool line_usual(struct sip_hdr *h, const char *buf, const char *p,
 	v += *v == ' ';
 	if ((unsigned char)*v <= ' ')
 		return false;
-	id = name_lookup(p, ne, end);
-	add_header(h, buf, p, ne, id, v, lf - 1, lf);
+	add_header(h, buf, p, ne, name_lookup(p, ne, end), v, lf - 1, lf);
 	return true;
 }
 
@@ -478,10 +482,12 @@ __attribute__((noinline)) static int index_headers(struct sip_msg *m,
 	const char *buf = m->buf;
 	uint64_t bits = lfs->bits; /* the '\n's of [base, base + 64) left */
 	struct sip_hdr *h = m->hdrs, *hmax = m->hdrs + max_hdrs;
-	/* roomy: no line of the window can overrun the message with the 16
-	 * bytes at its start, nor the index with its entry (a window has at
-	 * most 64 lines); then the loop need not check either. */
-	bool roomy = end - base > 64 + 16 && hmax - h >= 64;
+	/* Below hlim, a line of the window can take the fast path without
+	 * more checks: none overruns the message with the 16 bytes at its
+	 * start (p + 16 may be the byte after a colon found at p + 15), and
+	 * the index has room. Near the end of the message, hlim is the
+	 * start of the index and each line is checked. */
+	struct sip_hdr *hlim = end - base > 64 + 16 ? hmax : m->hdrs;
 	unsigned n;
 	int err;
 
@@ -490,27 +496,24 @@ __attribute__((noinline)) static int index_headers(struct sip_msg *m,
 			base += 64;
 			if (end - base > 64 + 16) {
 				bits = lf_bits64(base);
-				roomy = hmax - h >= 64;
 			} else {
 				if (base >= end)
 					goto no_lf;
 				bits = lf_bits(base, buf, end);
-				roomy = false;
+				hlim = m->hdrs;
 			}
 		}
-		const char *lf = base + (__builtin_ctzll(bits) & 63);
+		const char *lf = base + (unsigned)__builtin_ctzll(bits);
 		bits &= bits - 1;
 #ifdef __SSE2__
-		/* p + 16 is inside the message: it may be the byte after a
-		 * colon found at p + 15. */
-		if (roomy || (end - p > 16 && h < hmax)) {
+		if (__builtin_expect(h < hlim, 1) ||
+		    (end - p > 16 && h < hmax)) {
 			__m128i v16 = _mm_loadu_si128(
 			        (const __m128i *)(const void *)p);
 			unsigned c = (unsigned)_mm_movemask_epi8(
 			        _mm_cmpeq_epi8(v16, _mm_set1_epi8(':')));
-			const char *colon =
-			        p + (__builtin_ctz(c | 0x10000) & 31);
-			const char *v = colon + 1;
+			size_t len = (unsigned)__builtin_ctz(c | 0x10000);
+			const char *v = p + len + 1;
 			enum sip_hdr_id id;
 			/*
 			 * The name is a known one only if [p, colon) matches
@@ -520,24 +523,33 @@ __attribute__((noinline)) static int index_headers(struct sip_msg *m,
 			 * value has no LWS around it: its first byte is no
 			 * CR (nor the LF, after a colon before the LF).
 			 */
-			if (colon < lf && lf[-1] == '\r' &&
-			    (unsigned char)lf[-2] > ' ' &&
-			    (unsigned char)*(v += *v == ' ') > ' ' &&
-			    (id = sip_hdr_lookup16(p, (size_t)(colon - p),
-			                           v16)) != SIP_HDR_OTHER) {
-				add_header(h++, buf, p, colon, id, v, lf - 1,
+			bool usual = v <= lf && lf[-1] == '\r' &&
+			             (unsigned char)lf[-2] > ' ' &&
+			             (unsigned char)*(v += *v == ' ') > ' ';
+			if (__builtin_expect(usual, 1)) {
+				const struct sip_hdr_key16 *k =
+				        &sip_hdr_keys16[sip_hdr_hash16(p, len)];
+				/* a key matched is of a known name */
+				if (__builtin_expect(
+				            sip_hdr_key16_match(k, v16), 1))
+					id = (enum sip_hdr_id)k->id;
+				else if (sip_hdr_probe16 == 0 ||
+				         (id = sip_hdr_lookup16_probe(p, len,
+				                                      v16)) ==
+				                 SIP_HDR_OTHER)
+					goto other;
+				add_header(h++, buf, p, p + len, id, v, lf - 1,
 				           lf);
 				p = lf + 1;
 				continue;
 			}
+		other:
 			if (lf - p > 2 && line_usual(h, buf, p, lf, end)) {
 				h++;
 				p = lf + 1;
 				continue;
 			}
 		}
-#else
-		(void)roomy;
 #endif
 		if (lf - p == 1 && *p == '\r') {
 			/* the empty line (index_line() knows the others) */

@@ -373,26 +373,26 @@ static inline enum sip_hdr_id sip_hdr_lookup_padded(const char *p, size_t len)
  * inside them. The table is indexed by a multiplicative hash of the first
  * two bytes (case bit set) and the length, with a multiplier chosen at
  * start-up so that the known names and compact forms (whose second byte is
- * the colon) fill distinct slots. A key holds the name lower-cased and
- * followed by its colon, and the case bits of its letters: one compare of
- * the 16 bytes, masked to the name and its colon, is an exact
- * case-insensitive match that checks the length too (the colon must be
- * where the name ends).
+ * the colon) fill distinct slots; a slot holds its key. A key holds the
+ * name lower-cased and followed by its colon, and the case bits of its
+ * letters; its bytes after the colon are 0xff in both, so that any byte
+ * there OR-ed with the fold equals the key's: one compare of all 16 bytes
+ * is an exact case-insensitive match that checks the length too (the
+ * colon must be where the name ends), with no mask. The bytes of an empty slot
+ * match no byte (0 in the name, 1 in the fold), so that a key matched is
+ * a known name.
  */
 #define SIP_HDR_TABLE16_SIZE 256
-#define SIP_HDR_KEYS16_CAP   (2 * SIP_HDR__COUNT)
 
 struct sip_hdr_key16 {
-	__m128i lower; /* name lower-cased, ':', then 0 */
-	__m128i fold;  /* 0x20 on letters */
-	uint32_t mask; /* bits of the name and its colon */
-	uint32_t id;   /* enum sip_hdr_id; key 0 has id 0 */
-	/* to 64 bytes: the address of a key is a shift of its index */
-	char pad[64 - 2 * sizeof(__m128i) - 2 * sizeof(uint32_t)];
+	__m128i lower; /* name lower-cased, ':', then 0xff */
+	__m128i fold;  /* 0x20 on letters, 0 on '-' and ':', then 0xff */
+	uint32_t id;   /* enum sip_hdr_id */
+	/* to 64 bytes: the address of a slot is a shift of its index */
+	char pad[64 - 2 * sizeof(__m128i) - sizeof(uint32_t)];
 };
 
-extern struct sip_hdr_key16 sip_hdr_keys16[SIP_HDR_KEYS16_CAP];
-extern uint8_t sip_hdr_table16[SIP_HDR_TABLE16_SIZE]; /* key index */
+extern struct sip_hdr_key16 sip_hdr_keys16[SIP_HDR_TABLE16_SIZE];
 extern uint32_t sip_hdr_mul16;
 extern unsigned sip_hdr_probe16; /* longest displacement by a collision */
 
@@ -409,29 +409,15 @@ static inline unsigned sip_hdr_hash16(const char *p, size_t len)
 
 static inline bool sip_hdr_key16_match(const struct sip_hdr_key16 *k, __m128i v)
 {
-	unsigned eq = (unsigned)_mm_movemask_epi8(
-	        _mm_cmpeq_epi8(_mm_or_si128(v, k->fold), k->lower));
-
-	return (eq & k->mask) == k->mask;
+	return _mm_movemask_epi8(_mm_cmpeq_epi8(_mm_or_si128(v, k->fold),
+	                                        k->lower)) == 0xffff;
 }
 
+/* The id of the name of len (<= 16) bytes at p, v the 16 bytes at p, from
+ * the slots after the first one (names displaced by a collision), or
+ * SIP_HDR_OTHER. */
 enum sip_hdr_id sip_hdr_lookup16_probe(const char *p, size_t len, __m128i v);
 
-/*
- * Id of the name of len (<= 15) bytes at p, v the 16 bytes at p, of which
- * p[len] is the first ':'. SIP_HDR_OTHER for a name not known.
- */
-static inline enum sip_hdr_id sip_hdr_lookup16(const char *p, size_t len,
-                                               __m128i v)
-{
-	const struct sip_hdr_key16 *k =
-	        &sip_hdr_keys16[sip_hdr_table16[sip_hdr_hash16(p, len)]];
-
-	if (sip_hdr_key16_match(k, v))
-		return (enum sip_hdr_id)k->id;
-	return sip_hdr_probe16 ? sip_hdr_lookup16_probe(p, len, v)
-	                       : SIP_HDR_OTHER;
-}
 #endif
 
 /*
@@ -448,13 +434,25 @@ const char *sip_host_scan(struct slice *host, enum sip_host_type *type,
                           const char *p, const char *end, const char *lo);
 
 /* port = 1*5DIGIT <= 65535 at p, just after the ':' that follows a host:
- * returns the byte after it, or NULL. */
+ * returns the byte after it, or NULL. The bytes up to hi (>= end) may be
+ * read: the usual port is read a word at a time. */
 static inline const char *sip_port_scan(uint16_t *port, const char *p,
-                                        const char *end)
+                                        const char *end, const char *hi)
 {
 	const char *d = p;
 	uint32_t v = 0;
 
+	if (hi - p >= 8) {
+		/* 1 to 5 digits inside [p, end), then no digit or end */
+		unsigned k = sip_digits8(&v, p);
+		if (k - 1 < 5 && k <= (size_t)(end - p)) {
+			if (v > 65535)
+				return NULL;
+			*port = (uint16_t)v;
+			return p + k;
+		}
+		v = 0;
+	}
 	while (p < end && sip_is((unsigned char)*p, SIP_CC_DIGIT) && p - d < 6)
 		v = v * 10 + (uint32_t)(*p++ - '0');
 	if (p == d || p - d > 5 || v > 65535)

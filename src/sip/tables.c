@@ -83,28 +83,32 @@ static const struct hdr_def hdr_defs[SIP_HDR__COUNT] = {
 };
 
 #ifdef __SSE2__
-struct sip_hdr_key16 sip_hdr_keys16[SIP_HDR_KEYS16_CAP];
-uint8_t sip_hdr_table16[SIP_HDR_TABLE16_SIZE];
+struct sip_hdr_key16 sip_hdr_keys16[SIP_HDR_TABLE16_SIZE];
 uint32_t sip_hdr_mul16;
 unsigned sip_hdr_probe16;
-static unsigned nkeys16 = 1; /* key 0 matches no name: its id is 0 */
+
+/* The keys of the names of up to 15 bytes and of the compact forms. */
+#define SIP_HDR_KEYS16_CAP (2 * SIP_HDR__COUNT)
+static unsigned nkeys16;
+static struct sip_hdr_key16 keys16[SIP_HDR_KEYS16_CAP];
 static size_t keys16_len[SIP_HDR_KEYS16_CAP];
 static char keys16_name[SIP_HDR_KEYS16_CAP][16];
 
-/* Fills sip_hdr_table16 for the multiplier mul: the longest probe. */
+/* Fills sip_hdr_keys16 for the multiplier mul: the longest probe. */
 static unsigned hdr_table16_fill(uint32_t mul)
 {
 	unsigned longest = 0;
 
 	sip_hdr_mul16 = mul;
-	memset(sip_hdr_table16, 0, sizeof(sip_hdr_table16));
-	for (unsigned i = 1; i < nkeys16; i++) {
+	memset(sip_hdr_keys16, 0, sizeof(sip_hdr_keys16));
+	for (unsigned i = 0; i < SIP_HDR_TABLE16_SIZE; i++)
+		sip_hdr_keys16[i].fold = _mm_set1_epi8(1);
+	for (unsigned i = 0; i < nkeys16; i++) {
 		unsigned h = sip_hdr_hash16(keys16_name[i], keys16_len[i]);
 		unsigned probe = 0;
-		while (sip_hdr_table16[(h + probe) % SIP_HDR_TABLE16_SIZE])
+		while (sip_hdr_keys16[(h + probe) % SIP_HDR_TABLE16_SIZE].id)
 			probe++;
-		sip_hdr_table16[(h + probe) % SIP_HDR_TABLE16_SIZE] =
-		        (uint8_t)i;
+		sip_hdr_keys16[(h + probe) % SIP_HDR_TABLE16_SIZE] = keys16[i];
 		if (probe > longest)
 			longest = probe;
 	}
@@ -114,18 +118,19 @@ static unsigned hdr_table16_fill(uint32_t mul)
 /* A key for the len (<= 15) bytes of name, of header id. */
 static void key16_add(unsigned id, const char *name, size_t len)
 {
-	struct sip_hdr_key16 *k = &sip_hdr_keys16[nkeys16];
-	char lower[16] = {0}, fold[16] = {0};
+	struct sip_hdr_key16 *k = &keys16[nkeys16];
+	char lower[16], fold[16];
 
+	memset(lower, 0xff, sizeof(lower));
+	memset(fold, 0xff, sizeof(fold));
 	for (size_t i = 0; i < len; i++) {
 		lower[i] = (char)sip_lower[(unsigned char)name[i]];
-		if (lower[i] >= 'a' && lower[i] <= 'z')
-			fold[i] = 0x20;
+		fold[i] = lower[i] >= 'a' && lower[i] <= 'z' ? 0x20 : 0;
 	}
 	lower[len] = ':';
+	fold[len] = 0;
 	k->lower = _mm_loadu_si128((const __m128i *)(const void *)lower);
 	k->fold = _mm_loadu_si128((const __m128i *)(const void *)fold);
-	k->mask = (2u << len) - 1;
 	k->id = id;
 	memcpy(keys16_name[nkeys16], lower, 16);
 	keys16_len[nkeys16] = len;
@@ -166,8 +171,7 @@ enum sip_hdr_id sip_hdr_lookup16_probe(const char *p, size_t len, __m128i v)
 
 	for (unsigned i = 1; i <= sip_hdr_probe16; i++) {
 		const struct sip_hdr_key16 *k =
-		        &sip_hdr_keys16[sip_hdr_table16[(h + i) %
-		                                        SIP_HDR_TABLE16_SIZE]];
+		        &sip_hdr_keys16[(h + i) % SIP_HDR_TABLE16_SIZE];
 		if (sip_hdr_key16_match(k, v))
 			return (enum sip_hdr_id)k->id;
 	}
@@ -178,7 +182,7 @@ enum sip_hdr_id sip_hdr_lookup16_probe(const char *p, size_t len, __m128i v)
 /*
  * Header names are looked up on every header line of every message, so
  * the lookup costs a few instructions rather than a loop over bytes (see
- * sip_hdr_lookup16(), which the index uses for names of up to 15 bytes,
+ * sip_hdr_keys16, which the index uses for names of up to 15 bytes,
  * and sip_hdr_lookup_padded() in sip_int.h). The tables derive from
  * SIP_HDR_LIST at start-up, by a constructor rather than pthread_once() on
  * each lookup: they are read-only afterwards and shared by all threads

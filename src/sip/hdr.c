@@ -81,6 +81,16 @@ void sip_list_init(struct sip_list_iter *it, struct slice value)
 	it->end = value.p + value.len;
 }
 
+#ifdef __SSE2__
+/* inside <>, only '"' and '>' matter to list splitting */
+static inline unsigned angle_stops16(__m128i v)
+{
+	return (unsigned)_mm_movemask_epi8(
+	        _mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8('>')),
+	                     _mm_cmpeq_epi8(v, _mm_set1_epi8('"'))));
+}
+#endif
+
 /*
  * The element at start (< end), when it is "<...>" with no '"' before the
  * '>', followed by LWS and the end or a comma and another element: its
@@ -88,6 +98,7 @@ void sip_list_init(struct sip_list_iter *it, struct slice value)
  * NULL for any other element. It is what the loop of sip_list_next()
  * finds for such an element: inside <> only '"' and '>' matter to it.
  */
+
 __attribute__((always_inline)) static inline const char *
 angle_elem(const char **next, const char *start, const char *end,
            const char *lo)
@@ -97,28 +108,12 @@ angle_elem(const char **next, const char *start, const char *end,
 #ifdef __SSE2__
 	if (end - lo < 16)
 		return NULL;
-	for (;; p += 16) {
-		const char *at = end - p >= 16 ? p : end - 16;
-		__m128i v = _mm_loadu_si128((const __m128i *)(const void *)at);
-		unsigned bits =
-		        (unsigned)_mm_movemask_epi8(_mm_or_si128(
-		                _mm_cmpeq_epi8(v, _mm_set1_epi8('>')),
-		                _mm_cmpeq_epi8(v, _mm_set1_epi8('"')))) >>
-		        (p - at);
-		if (bits) {
-			p += __builtin_ctz(bits);
-			break;
-		}
-		if (end - p <= 16)
-			return NULL;
-	}
+	p = sip_scan16(p, end, angle_stops16);
 #else
 	while (p < end && *p != '>' && *p != '"')
 		p++;
-	if (p == end)
-		return NULL;
 #endif
-	if (*p != '>')
+	if (p == end || *p != '>')
 		return NULL;
 	q = skip_ws_if(++p, end);
 	if (q == end) {
@@ -953,44 +948,35 @@ static const char *find_raquot(bool *colon, bool *ctl, const char *p,
  * / quoted-string. A URI outside <> cannot hold ',', ';' or '?' (RFC 3261
  * §20: its parameters are header parameters).
  */
+#ifdef __SSE2__
+/* '>' and the bytes no URI holds: <= SP and >= DEL, those that are below
+ * SP + 2 once 1 is added, as signed bytes. */
+static inline unsigned uri_stops16(__m128i v)
+{
+	return (unsigned)_mm_movemask_epi8(
+	        _mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8('>')),
+	                     _mm_cmplt_epi8(_mm_add_epi8(v, _mm_set1_epi8(1)),
+	                                    _mm_set1_epi8(' ' + 2))));
+}
+#endif
+
 /*
  * The end of the URI inside <> that starts at p: the first '>' of [p, end)
- * when a ':' and no byte <= SP or DEL come before it, else NULL (for
- * find_raquot() to say why). The bytes of [lo, p) may be read too; with
- * SSE2, 16 bytes at a time: the first of '>' and the bytes no URI holds
- * in one mask, the colons in another.
+ * when the URI's scheme has 3 or 4 bytes (sip, sips, tel) and no byte <=
+ * SP or >= DEL comes before the '>', else NULL, for find_raquot() to say
+ * why or to take the other URIs. The bytes of [lo, p) may be read too;
+ * with SSE2, 16 bytes at a time.
  */
 static inline const char *uri_close(const char *p, const char *end,
                                     const char *lo)
 {
 #ifdef __SSE2__
-	const __m128i sp = _mm_set1_epi8(' ');
-	unsigned seen = 0; /* a colon in the chunks before */
-
 	if (end - lo < 16)
 		return NULL;
-	for (;; p += 16) {
-		const char *at = end - p >= 16 ? p : end - 16;
-		unsigned shift = (unsigned)(p - at);
-		__m128i v = _mm_loadu_si128((const __m128i *)(const void *)at);
-		__m128i stop = _mm_or_si128(
-		        _mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8('>')),
-		                     _mm_cmpeq_epi8(_mm_max_epu8(v, sp), sp)),
-		        _mm_cmpeq_epi8(v, _mm_set1_epi8(0x7f)));
-		unsigned s = (unsigned)_mm_movemask_epi8(stop) >> shift;
-		unsigned cm = (unsigned)_mm_movemask_epi8(
-		                      _mm_cmpeq_epi8(v, _mm_set1_epi8(':'))) >>
-		              shift;
-		if (s) {
-			const char *q = p + __builtin_ctz(s);
-			if (*q != '>' || !(seen | (cm & ((s & -s) - 1))))
-				return NULL;
-			return q;
-		}
-		if (end - p <= 16)
-			return NULL;
-		seen |= cm;
-	}
+	const char *q = sip_scan16(p, end, uri_stops16);
+	if (q == end || *q != '>' || q - p <= 4 || (p[3] != ':' && p[4] != ':'))
+		return NULL;
+	return q;
 #else
 	(void)p;
 	(void)end;
@@ -998,6 +984,20 @@ static inline const char *uri_close(const char *p, const char *end,
 	return NULL;
 #endif
 }
+
+#ifdef __SSE2__
+/* '"', '\\' and the controls (those that max(v, US) leaves US) and DEL */
+static inline unsigned quote_stops16(__m128i v)
+{
+	const __m128i us = _mm_set1_epi8(0x1f);
+
+	return (unsigned)_mm_movemask_epi8(_mm_or_si128(
+	        _mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8('"')),
+	                     _mm_cmpeq_epi8(v, _mm_set1_epi8('\\'))),
+	        _mm_or_si128(_mm_cmpeq_epi8(_mm_max_epu8(v, us), us),
+	                     _mm_cmpeq_epi8(v, _mm_set1_epi8(0x7f)))));
+}
+#endif
 
 /*
  * The closing '"' of the quoted string whose text starts at p, when no
@@ -1010,33 +1010,11 @@ static inline const char *quote_close(const char *p, const char *end,
                                       const char *lo)
 {
 #ifdef __SSE2__
-	if (end - lo >= 16) {
-		const __m128i us = _mm_set1_epi8(0x1f);
-		for (;; p += 16) {
-			const char *at = end - p >= 16 ? p : end - 16;
-			__m128i v = _mm_loadu_si128(
-			        (const __m128i *)(const void *)at);
-			/* controls are the bytes that max(v, US) leaves US */
-			__m128i stop = _mm_or_si128(
-			        _mm_or_si128(
-			                _mm_cmpeq_epi8(v, _mm_set1_epi8('"')),
-			                _mm_cmpeq_epi8(v, _mm_set1_epi8('\\'))),
-			        _mm_or_si128(
-			                _mm_cmpeq_epi8(_mm_max_epu8(v, us), us),
-			                _mm_cmpeq_epi8(v,
-			                               _mm_set1_epi8(0x7f))));
-			unsigned s =
-			        (unsigned)_mm_movemask_epi8(stop) >> (p - at);
-			if (s) {
-				p += __builtin_ctz(s);
-				return *p == '"' ? p : NULL;
-			}
-			if (end - p <= 16)
-				return NULL;
-		}
-	}
+	if (end - lo >= 16)
+		p = sip_scan16(p, end, quote_stops16);
+	else
 #endif
-	p = sip_skip_cls(p, end, SIP_CC_QTEXT);
+		p = sip_skip_cls(p, end, SIP_CC_QTEXT);
 	return p < end && *p == '"' ? p : NULL;
 }
 

@@ -176,7 +176,7 @@ static int parse_request_line(struct sip_msg *m, struct slice line)
 	m->is_request = true;
 
 	const char *u = sp1 + 1;
-	const char *sp2 = sip_find(u, end, p, ' ');
+	const char *sp2 = sip_find_sp(u, end, p);
 	if (sp2 == end || sp2 == u) {
 		m->line_error = "malformed request line: bad Request-URI";
 		return 0;
@@ -235,7 +235,7 @@ static inline bool start_line_usual(struct sip_msg *m, const char *p,
 		return false;
 	memcpy(&w, vs, 8);
 	if (memcmp(&w, " SIP/2.0", 8) != 0 ||
-	    sip_find(sp1 + 1, vs, lo, ' ') != vs)
+	    sip_find_sp(sp1 + 1, vs, lo) != vs)
 		return false;
 	m->method = slice_make(p, (size_t)(sp1 - p));
 	m->method_id = id;
@@ -755,12 +755,32 @@ __attribute__((always_inline)) static inline int decode_single(
 	return remember(m, bit, err, why);
 }
 
+#ifdef __SSE2__
+static inline unsigned not_adn16(__m128i v)
+{
+	return sip_adn16(v) ^ 0xffffu;
+}
+#endif
+
 /* Call-ID = word ["@" word] (RFC 3261 §25.1): no LWS inside. */
 static inline int decode_call_id(struct sip_msg *m, struct slice v,
                                  const char **why)
 {
 	const char *end = v.p + v.len, *hi = m->buf + m->len, *p;
 
+#ifdef __SSE2__
+	/* The usual one: letters, digits, '-' and '.', with an '@' inside
+	 * or none (see sip_scan16() for the bytes read). */
+	if (v.len > 0 && end - m->buf >= 16) {
+		p = sip_scan16(v.p, end, not_adn16);
+		if (p < end - 1 && *p == '@' && p > v.p)
+			p = sip_scan16(p + 1, end, not_adn16);
+		if (p == end) {
+			m->call_id = v;
+			return 0;
+		}
+	}
+#endif
 	/* runs of letters, digits, '-' and '.' 16 bytes at a time */
 	p = sip_skip_cls(sip_skip_adn(v.p, end, hi), end, SIP_CC_WORD);
 	if (p < end && *p == '@')

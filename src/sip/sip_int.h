@@ -138,26 +138,49 @@ static inline const char *sip_skip_token_hi(const char *p, const char *end,
 	               : p;
 }
 
+#ifdef __SSE2__
 /*
- * The first byte of [p, end) equal to c, or end. The bytes of [lo, p) may
- * be read too: with SSE2, 16 bytes are compared at a time, and the last
- * load moves back to end - 16 when that stays inside [lo, end).
+ * The first byte of [p, end) whose bit stops() sets in the mask of the 16
+ * bytes it is loaded with, or end; stops() is a constant, inlined. The
+ * bytes of [end - 16, p) may be read too (end - 16 must be in the
+ * message): the last load moves back to end - 16, so that every load but
+ * the last is a whole chunk with no bound to apply to its mask.
  */
-static inline const char *sip_find(const char *p, const char *end,
-                                   const char *lo, char c)
+__attribute__((always_inline)) static inline const char *
+sip_scan16(const char *p, const char *end, unsigned (*stops)(__m128i v))
+{
+	for (; end - p > 16; p += 16) {
+		unsigned s = stops(
+		        _mm_loadu_si128((const __m128i *)(const void *)p));
+		if (s)
+			return p + __builtin_ctz(s);
+	}
+	unsigned s = stops(_mm_loadu_si128(
+	                     (const __m128i *)(const void *)(end - 16))) >>
+	             (16 - (end - p));
+	return s ? p + __builtin_ctz(s) : end;
+}
+
+static inline unsigned sip_sp16(__m128i v)
+{
+	return (unsigned)_mm_movemask_epi8(
+	        _mm_cmpeq_epi8(v, _mm_set1_epi8(' ')));
+}
+#endif
+
+/*
+ * The first SP of [p, end), or end. The bytes of [lo, p) may be read too:
+ * with SSE2, 16 bytes are compared at a time when end - 16 stays inside
+ * [lo, end) (see sip_scan16()).
+ */
+static inline const char *sip_find_sp(const char *p, const char *end,
+                                      const char *lo)
 {
 #ifdef __SSE2__
-	if (end - lo >= 16) {
-		for (; end - p > 16; p += 16) {
-			unsigned bits = sip_eq16(p, c);
-			if (bits)
-				return p + __builtin_ctz(bits);
-		}
-		unsigned bits = sip_eq16(end - 16, c) >> (16 - (end - p));
-		return bits ? p + __builtin_ctz(bits) : end;
-	}
+	if (end - lo >= 16)
+		return sip_scan16(p, end, sip_sp16);
 #endif
-	while (p < end && *p != c)
+	while (p < end && *p != ' ')
 		p++;
 	return p;
 }

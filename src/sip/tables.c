@@ -94,21 +94,23 @@ static struct sip_hdr_key16 keys16[SIP_HDR_KEYS16_CAP];
 static size_t keys16_len[SIP_HDR_KEYS16_CAP];
 static char keys16_name[SIP_HDR_KEYS16_CAP][16];
 
-/* Fills sip_hdr_keys16 for the multiplier mul: the longest probe. */
-static unsigned hdr_table16_fill(uint32_t mul)
+/*
+ * Places the keys for the multiplier mul: slot[h] is 1 + the index of the
+ * key in slot h, 0 for an empty one. Returns the longest probe.
+ */
+static unsigned hdr_table16_place(uint8_t slot[SIP_HDR_TABLE16_SIZE],
+                                  uint32_t mul)
 {
 	unsigned longest = 0;
 
 	sip_hdr_mul16 = mul;
-	memset(sip_hdr_keys16, 0, sizeof(sip_hdr_keys16));
-	for (unsigned i = 0; i < SIP_HDR_TABLE16_SIZE; i++)
-		sip_hdr_keys16[i].fold = _mm_set1_epi8(1);
+	memset(slot, 0, SIP_HDR_TABLE16_SIZE);
 	for (unsigned i = 0; i < nkeys16; i++) {
 		unsigned h = sip_hdr_hash16(keys16_name[i], keys16_len[i]);
 		unsigned probe = 0;
-		while (sip_hdr_keys16[(h + probe) % SIP_HDR_TABLE16_SIZE].id)
+		while (slot[(h + probe) % SIP_HDR_TABLE16_SIZE])
 			probe++;
-		sip_hdr_keys16[(h + probe) % SIP_HDR_TABLE16_SIZE] = keys16[i];
+		slot[(h + probe) % SIP_HDR_TABLE16_SIZE] = (uint8_t)(i + 1);
 		if (probe > longest)
 			longest = probe;
 	}
@@ -144,6 +146,7 @@ static void key16_add(unsigned id, const char *name, size_t len)
  */
 static void hdr_tables16_build(void)
 {
+	uint8_t slot[SIP_HDR_TABLE16_SIZE];
 	uint32_t mul = 0x9e3779b1u, best_mul = mul;
 	unsigned best = ~0u;
 
@@ -155,14 +158,23 @@ static void hdr_tables16_build(void)
 			key16_add(id, &d->compact, 1);
 	}
 	for (unsigned i = 0; i < 100000 && best > 0; i++) {
-		unsigned longest = hdr_table16_fill(mul);
+		unsigned longest = hdr_table16_place(slot, mul);
 		if (longest < best) {
 			best = longest;
 			best_mul = mul;
 		}
 		mul = (mul * 1664525u + 1013904223u) | 1;
 	}
-	sip_hdr_probe16 = hdr_table16_fill(best_mul);
+	sip_hdr_probe16 = hdr_table16_place(slot, best_mul);
+	for (unsigned h = 0; h < SIP_HDR_TABLE16_SIZE; h++) {
+		if (slot[h]) {
+			sip_hdr_keys16[h] = keys16[slot[h] - 1];
+		} else {
+			memset(&sip_hdr_keys16[h], 0,
+			       sizeof(sip_hdr_keys16[h]));
+			sip_hdr_keys16[h].fold = _mm_set1_epi8(1);
+		}
+	}
 }
 
 enum sip_hdr_id sip_hdr_lookup16_probe(const char *p, size_t len, __m128i v)

@@ -1006,8 +1006,8 @@ static inline unsigned quote_stops16(__m128i v)
  * takes. The bytes of [lo, p) may be read too: with SSE2, 16 bytes at a
  * time.
  */
-static inline const char *quote_close(const char *p, const char *end,
-                                      const char *lo)
+__attribute__((always_inline)) static inline const char *
+quote_close(const char *p, const char *end, const char *lo)
 {
 #ifdef __SSE2__
 	if (end - lo >= 16)

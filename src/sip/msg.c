@@ -381,14 +381,15 @@ static inline void add_header(struct sip_hdr *h, const char *buf, const char *p,
 static void chain_headers(struct sip_msg *m, unsigned n)
 {
 	uint16_t *first = m->first; /* all 0 */
+	struct sip_hdr *h = m->hdrs + n;
 
-	for (unsigned i = n; i > 0; i--) {
-		struct sip_hdr *h = &m->hdrs[i - 1];
+	for (uint16_t i = (uint16_t)n; i > 0; i--) {
+		h--;
 		h->next = first[h->id];
-		first[h->id] = (uint16_t)i;
+		first[h->id] = i;
 	}
 	for (unsigned i = first[SIP_HDR_OTHER]; i != 0;) {
-		struct sip_hdr *h = &m->hdrs[i - 1];
+		h = &m->hdrs[i - 1];
 		i = h->next;
 		h->next = 0;
 	}
@@ -620,7 +621,8 @@ int sip_msg_parse(struct sip_msg *m, const char *buf, size_t len,
 	}
 	/* Leading CRLFs before a message are ignored (RFC 3261 §7.5). */
 	p = buf;
-	while (p < end && (*p == '\r' || *p == '\n'))
+	while (p < end && (unsigned char)*p <= '\r' &&
+	       (*p == '\r' || *p == '\n'))
 		p++;
 	struct lf_iter lfs;
 	lf = NULL;

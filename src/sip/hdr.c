@@ -210,15 +210,20 @@ int sip_list_next(struct slice *elem, struct sip_list_iter *it)
 void sip_elem_iter_init(struct sip_elem_iter *it, const struct sip_msg *m,
                         enum sip_hdr_id id)
 {
+	unsigned i = (unsigned)id < SIP_HDR__COUNT ? m->first[id] : 0;
+
 	it->m = m;
-	it->h = sip_msg_hdr(m, id);
+	it->h = i ? &m->hdrs[i - 1] : NULL;
 	if (it->h) {
 		it->list.pos = it->h->value.p;
 		it->list.end = it->h->value.p + it->h->value.len;
 	}
 }
 
-int sip_elem_next(struct slice *elem, struct sip_elem_iter *it)
+/* sip_elem_next() past its fast path: the other elements, and the next
+ * headers once those of the current one are taken. */
+__attribute__((noinline)) static int elem_next_general(struct slice *elem,
+                                                       struct sip_elem_iter *it)
 {
 	while (it->h) {
 		int err = list_next(elem, &it->list);
@@ -231,6 +236,22 @@ int sip_elem_next(struct slice *elem, struct sip_elem_iter *it)
 		}
 	}
 	return ENOENT;
+}
+
+/* The usual element, a <URI> of the current header, is taken without a
+ * call, so without saving registers; any other case is a tail call. */
+int sip_elem_next(struct slice *elem, struct sip_elem_iter *it)
+{
+	if (it->h) {
+		const char *lo = it->list.pos, *end = it->list.end;
+		const char *p = skip_ws_if(lo, end), *q;
+		if (p < end && *p == '<' &&
+		    (q = angle_elem(&it->list.pos, p, end, lo)) != NULL) {
+			*elem = span(p, q);
+			return 0;
+		}
+	}
+	return elem_next_general(elem, it);
 }
 
 /* ---------------------------------------------------------------- hosts */
@@ -824,27 +845,17 @@ via_first(struct sip_via *out, struct slice value, const char *hi)
 	return 0;
 }
 
-/*
- * The first element parsed in place, without a separate scan by the list
- * iterator; anything unusual takes the general path, which finds the
- * reason.
- */
-int sip_msg_top_via_decode(const struct sip_via **out, struct sip_msg *m)
+/* sip_msg_top_via_decode() past via_first(): the first element from the
+ * list iterator, parsed by the general path, which finds the reason of a
+ * failure. */
+__attribute__((noinline)) static int
+top_via_decode_slow(const struct sip_via **out, struct sip_msg *m)
 {
 	struct sip_elem_iter it;
 	struct slice elem;
 	const char *why = "malformed Via header";
-	unsigned i = m->first[SIP_HDR_VIA];
 	int err;
 
-	if (m->failed & SIP_DEC_VIA)
-		return EBADMSG;
-	if (i != 0 && via_first(&m->top_via, m->hdrs[i - 1].value,
-	                        m->buf + m->len) == 0) {
-		m->decoded |= SIP_DEC_VIA;
-		*out = &m->top_via;
-		return 0;
-	}
 	sip_elem_iter_init(&it, m, SIP_HDR_VIA);
 	err = sip_elem_next(&elem, &it);
 	if (err == 0)
@@ -857,6 +868,24 @@ int sip_msg_top_via_decode(const struct sip_via **out, struct sip_msg *m)
 		m->error = why;
 	}
 	return err;
+}
+
+/*
+ * The first element parsed in place, without a separate scan by the list
+ * iterator and without a call; anything unusual takes the general path.
+ */
+int sip_msg_top_via_decode(const struct sip_via **out, struct sip_msg *m)
+{
+	unsigned i = m->first[SIP_HDR_VIA];
+
+	if (m->failed & SIP_DEC_VIA)
+		return EBADMSG;
+	if (i == 0 ||
+	    via_first(&m->top_via, m->hdrs[i - 1].value, m->buf + m->len))
+		return top_via_decode_slow(out, m);
+	m->decoded |= SIP_DEC_VIA;
+	*out = &m->top_via;
+	return 0;
 }
 
 /* -------------------------------------------------------- name-addr */
@@ -1229,27 +1258,42 @@ int sip_addr_parse(struct sip_addr *out, struct slice elem, unsigned flags,
 	return addr_parse_general(out, elem, flags, why);
 }
 
-/* m->from and m->to are only read once decoded: they may be written by a
+/* sip_msg_addr_decode() of a present header that addr_fast() left: the
+ * general decoder, which also finds the reason of a failure. */
+__attribute__((noinline)) static int
+addr_decode_slow(const struct sip_addr **out, struct sip_msg *m,
+                 struct sip_addr *a, struct slice value, uint32_t bit)
+{
+	const char *why = NULL;
+
+	if (addr_decode_general(a, value, 0, m->buf + m->len, &why)) {
+		m->failed |= bit;
+		m->error = why;
+		return EBADMSG;
+	}
+	m->decoded |= bit;
+	*out = a;
+	return 0;
+}
+
+/*
+ * m->from and m->to are only read once decoded: they may be written by a
  * decoder that fails. Only a malformed header is remembered: absence is
- * one load to find again (see msg.c, cached decoders). */
+ * one load to find again (see msg.c, cached decoders). The usual address
+ * is taken without a call, so without saving registers.
+ */
 int sip_msg_addr_decode(const struct sip_addr **out, struct sip_msg *m,
                         enum sip_hdr_id id, uint32_t bit)
 {
 	struct sip_addr *a = id == SIP_HDR_FROM ? &m->from : &m->to;
-	const char *why = NULL;
 	unsigned i = m->first[id];
 
 	if (m->failed & bit)
 		return EBADMSG;
 	if (i == 0)
 		return ENOENT;
-	if (!addr_fast(a, m->hdrs[i - 1].value, m->buf + m->len) &&
-	    addr_decode_general(a, m->hdrs[i - 1].value, 0, m->buf + m->len,
-	                        &why)) {
-		m->failed |= bit;
-		m->error = why;
-		return EBADMSG;
-	}
+	if (!addr_fast(a, m->hdrs[i - 1].value, m->buf + m->len))
+		return addr_decode_slow(out, m, a, m->hdrs[i - 1].value, bit);
 	m->decoded |= bit;
 	*out = a;
 	return 0;

@@ -314,7 +314,9 @@ static void note_body_defects(struct sip_msg *m, bool no_empty_line)
 	static const char no_empty_line_error[] =
 	        "no empty line after the headers";
 
-	for (const struct sip_hdr *h = sip_msg_hdr(m, SIP_HDR_CONTENT_LENGTH);
+	unsigned i = m->first[SIP_HDR_CONTENT_LENGTH];
+
+	for (const struct sip_hdr *h = i ? &m->hdrs[i - 1] : NULL;
 	     h != NULL && !m->has_content_length; h = sip_msg_hdr_next(m, h)) {
 		if (no_empty_line && h == &m->hdrs[m->nhdrs - 1]) {
 			m->body_error = no_empty_line_error;
@@ -468,11 +470,11 @@ static inline bool line_usual(struct sip_hdr *h, const char *buf, const char *p,
  * the empty line that ends them; *pp is then the start of the body, or
  * NULL when the message ends without that empty line.
  *
- * Most lines are "Name: value" with a known name of up to 15 bytes: the
- * loop takes them after looking at a few bytes of each (16 at the start
- * for the colon and the name, the ones after the colon, the last ones).
- * Other lines "name: value" go to line_usual(), any other line to
- * index_line().
+ * Most lines are "Name: value" with a known name of up to 15 bytes and
+ * one SP after the colon: the loop takes them after looking at a few bytes
+ * of each (16 at the start for the colon and the name, the two after the
+ * colon, the last two). Other lines "name: value" or "name:value" go to
+ * line_usual(), any other line to index_line().
  */
 __attribute__((noinline)) static int index_headers(struct sip_msg *m,
                                                    struct lf_iter *lfs,
@@ -484,18 +486,22 @@ __attribute__((noinline)) static int index_headers(struct sip_msg *m,
 	uint64_t bits = lfs->bits; /* the '\n's of [base, base + 64) left */
 	struct sip_hdr *h = m->hdrs, *hmax = m->hdrs + max_hdrs;
 	/* Below hlim, a line of the window can take the fast path without
-	 * more checks: none overruns the message with the 16 bytes at its
-	 * start (p + 16 may be the byte after a colon found at p + 15), and
-	 * the index has room. Near the end of the message, hlim is the
-	 * start of the index and each line is checked. */
-	struct sip_hdr *hlim = end - base > 64 + 16 ? hmax : m->hdrs;
+	 * more checks: none overruns the message with the 19 bytes at its
+	 * start (p + 18 may be the second byte after a colon taken at
+	 * p + 16, where none was found), and the index has room. Near the
+	 * end of the message, hlim is the start of the index and each line
+	 * is checked. */
+	struct sip_hdr *hlim = end - base > 64 + 18 ? hmax : m->hdrs;
+	/* the last window (0 for none) that leaves the 19 bytes: one
+	 * compare a window */
+	uintptr_t far = end - buf > 64 + 18 ? (uintptr_t)(end - (64 + 19)) : 0;
 	unsigned n;
 	int err;
 
 	for (;;) {
 		while (bits == 0) {
 			base += 64;
-			if (end - base > 64 + 16) {
+			if ((uintptr_t)base <= far) {
 				bits = lf_bits64(base);
 			} else {
 				if (base >= end)
@@ -508,7 +514,7 @@ __attribute__((noinline)) static int index_headers(struct sip_msg *m,
 		bits &= bits - 1;
 #ifdef __SSE2__
 		if (__builtin_expect(h < hlim, 1) ||
-		    (end - p > 16 && h < hmax)) {
+		    (end - p > 18 && h < hmax)) {
 			__m128i v16 = _mm_loadu_si128(
 			        (const __m128i *)(const void *)p);
 			unsigned c = (unsigned)_mm_movemask_epi8(
@@ -519,14 +525,15 @@ __attribute__((noinline)) static int index_headers(struct sip_msg *m,
 			/*
 			 * The name is a known one only if [p, colon) matches
 			 * it exactly: no LWS around it, and not a folded
-			 * line (which starts with SP or HT) nor the empty
-			 * line (which has no colon before its LF). The
-			 * value has no LWS around it: its first byte is no
-			 * CR (nor the LF, after a colon before the LF).
+			 * line (which starts with SP or HT), nor the empty
+			 * line, nor a line without a colon before its LF
+			 * (the LF would be in the name). The value has no
+			 * LWS around it: a SP then a byte above SP after
+			 * the colon, CRLF after a byte above SP at the end.
 			 */
-			bool usual = v <= lf && lf[-1] == '\r' &&
-			             (unsigned char)lf[-2] > ' ' &&
-			             (unsigned char)*(v += *v == ' ') > ' ';
+			bool usual = lf[-1] == '\r' &&
+			             (unsigned char)lf[-2] > ' ' && *v == ' ' &&
+			             (unsigned char)*++v > ' ';
 			if (__builtin_expect(usual, 1)) {
 				const struct sip_hdr_key16 *k =
 				        &sip_hdr_keys16[sip_hdr_hash16(p, len)];
@@ -757,6 +764,27 @@ __attribute__((always_inline)) static inline int decode_single(
 	return remember(m, bit, err, why);
 }
 
+/*
+ * True when the decoder of a single-valued header has its value: decoded
+ * before, or now by usual(), which takes the usual values (it is inlined:
+ * no call, so the accessors need not save registers). False otherwise,
+ * for the accessor to call decode_single() with the general decoder,
+ * which finds absence, a failure remembered, or the reason of a new one.
+ */
+__attribute__((always_inline)) static inline bool
+decoded_fast(struct sip_msg *m, enum sip_hdr_id id, uint32_t bit,
+             bool (*usual)(struct sip_msg *m, struct slice value))
+{
+	unsigned i = m->first[id];
+
+	if (m->decoded & bit)
+		return true;
+	if ((m->failed & bit) || i == 0 || !usual(m, m->hdrs[i - 1].value))
+		return false;
+	m->decoded |= bit;
+	return true;
+}
+
 #ifdef __SSE2__
 static inline unsigned not_adn16(__m128i v)
 {
@@ -764,25 +792,35 @@ static inline unsigned not_adn16(__m128i v)
 }
 #endif
 
-/* Call-ID = word ["@" word] (RFC 3261 §25.1): no LWS inside. */
-static inline int decode_call_id(struct sip_msg *m, struct slice v,
-                                 const char **why)
+/* The usual Call-ID: letters, digits, '-' and '.', with an '@' inside or
+ * none: true, and into m->call_id. False for any other value. */
+static inline bool call_id_usual(struct sip_msg *m, struct slice v)
 {
-	const char *end = v.p + v.len, *hi = m->buf + m->len, *p;
-
 #ifdef __SSE2__
-	/* The usual one: letters, digits, '-' and '.', with an '@' inside
-	 * or none (see sip_scan16() for the bytes read). */
+	const char *end = v.p + v.len, *p;
+
+	/* see sip_scan16() for the bytes read */
 	if (v.len > 0 && end - m->buf >= 16) {
 		p = sip_scan16(v.p, end, not_adn16);
 		if (p < end - 1 && *p == '@' && p > v.p)
 			p = sip_scan16(p + 1, end, not_adn16);
 		if (p == end) {
 			m->call_id = v;
-			return 0;
+			return true;
 		}
 	}
+#else
+	(void)m;
+	(void)v;
 #endif
+	return false;
+}
+
+/* Call-ID = word ["@" word] (RFC 3261 §25.1): no LWS inside. */
+static int decode_call_id(struct sip_msg *m, struct slice v, const char **why)
+{
+	const char *end = v.p + v.len, *hi = m->buf + m->len, *p;
+
 	/* runs of letters, digits, '-' and '.' 16 bytes at a time */
 	p = sip_skip_cls(sip_skip_adn(v.p, end, hi), end, SIP_CC_WORD);
 	if (p < end && *p == '@')
@@ -796,11 +834,13 @@ static inline int decode_call_id(struct sip_msg *m, struct slice v,
 	return 0;
 }
 
-static inline int decode_cseq(struct sip_msg *m, struct slice v,
-                              const char **why)
+static bool cseq_usual(struct sip_msg *m, struct slice v)
 {
-	if (sip_cseq_usual(&m->cseq, v))
-		return 0;
+	return sip_cseq_usual(&m->cseq, v);
+}
+
+static int decode_cseq(struct sip_msg *m, struct slice v, const char **why)
+{
 	return sip_cseq_parse(&m->cseq, v, why);
 }
 
@@ -810,15 +850,19 @@ static int decode_rack(struct sip_msg *m, struct slice v, const char **why)
 }
 
 /* 255 is the largest sensible hop count (RFC 4475 §3.1.2.4). */
-static inline int decode_max_forwards(struct sip_msg *m, struct slice v,
-                                      const char **why)
+static bool max_forwards_usual(struct sip_msg *m, struct slice v)
 {
 	uint32_t n;
 
-	if (sip_u32_short(&n, v) && n <= 255) {
-		m->max_forwards = n;
-		return 0;
-	}
+	if (!sip_u32_short(&n, v) || n > 255)
+		return false;
+	m->max_forwards = n;
+	return true;
+}
+
+static int decode_max_forwards(struct sip_msg *m, struct slice v,
+                               const char **why)
+{
 	*why = "bad Max-Forwards header";
 	return slice_to_u32(&m->max_forwards, v, 255) ? EBADMSG : 0;
 }
@@ -866,26 +910,21 @@ int sip_msg_to(const struct sip_addr **out, struct sip_msg *m)
 	return sip_msg_addr_decode(out, m, SIP_HDR_TO, SIP_DEC_TO);
 }
 
-int sip_msg_call_id(struct slice *out, struct sip_msg *m)
+/* The general halves of the three accessors below, apart so that their
+ * usual path is a leaf. */
+__attribute__((noinline)) static int call_id_slow(struct slice *out,
+                                                  struct sip_msg *m)
 {
-	/* decode_single() spelled out: this one is read for every message
-	 * (the shard of a call), and is short */
-	if (!(m->decoded & SIP_DEC_CALL_ID)) {
-		const char *why = NULL;
-		unsigned i = m->first[SIP_HDR_CALL_ID];
-		if (m->failed & SIP_DEC_CALL_ID)
-			return EBADMSG;
-		if (i == 0)
-			return ENOENT;
-		if (decode_call_id(m, m->hdrs[i - 1].value, &why))
-			return remember(m, SIP_DEC_CALL_ID, EBADMSG, why);
-		m->decoded |= SIP_DEC_CALL_ID;
-	}
-	*out = m->call_id;
-	return 0;
+	int err = decode_single(m, SIP_HDR_CALL_ID, SIP_DEC_CALL_ID,
+	                        decode_call_id);
+
+	if (err == 0)
+		*out = m->call_id;
+	return err;
 }
 
-int sip_msg_cseq(const struct sip_cseq **out, struct sip_msg *m)
+__attribute__((noinline)) static int cseq_slow(const struct sip_cseq **out,
+                                               struct sip_msg *m)
 {
 	int err = decode_single(m, SIP_HDR_CSEQ, SIP_DEC_CSEQ, decode_cseq);
 
@@ -894,7 +933,8 @@ int sip_msg_cseq(const struct sip_cseq **out, struct sip_msg *m)
 	return err;
 }
 
-int sip_msg_max_forwards(uint32_t *out, struct sip_msg *m)
+__attribute__((noinline)) static int max_forwards_slow(uint32_t *out,
+                                                       struct sip_msg *m)
 {
 	int err = decode_single(m, SIP_HDR_MAX_FORWARDS, SIP_DEC_MAXFWD,
 	                        decode_max_forwards);
@@ -902,6 +942,32 @@ int sip_msg_max_forwards(uint32_t *out, struct sip_msg *m)
 	if (err == 0)
 		*out = m->max_forwards;
 	return err;
+}
+
+/* Read for every message (the shard of a call). */
+int sip_msg_call_id(struct slice *out, struct sip_msg *m)
+{
+	if (!decoded_fast(m, SIP_HDR_CALL_ID, SIP_DEC_CALL_ID, call_id_usual))
+		return call_id_slow(out, m);
+	*out = m->call_id;
+	return 0;
+}
+
+int sip_msg_cseq(const struct sip_cseq **out, struct sip_msg *m)
+{
+	if (!decoded_fast(m, SIP_HDR_CSEQ, SIP_DEC_CSEQ, cseq_usual))
+		return cseq_slow(out, m);
+	*out = &m->cseq;
+	return 0;
+}
+
+int sip_msg_max_forwards(uint32_t *out, struct sip_msg *m)
+{
+	if (!decoded_fast(m, SIP_HDR_MAX_FORWARDS, SIP_DEC_MAXFWD,
+	                  max_forwards_usual))
+		return max_forwards_slow(out, m);
+	*out = m->max_forwards;
+	return 0;
 }
 
 int sip_msg_expires(uint32_t *out, struct sip_msg *m)

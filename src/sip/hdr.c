@@ -238,13 +238,19 @@ __attribute__((noinline)) static int elem_next_general(struct slice *elem,
 	return ENOENT;
 }
 
-/* The usual element, a <URI> of the current header, is taken without a
- * call, so without saving registers; any other case is a tail call. */
+/* The usual element, a <URI> of the current header, and the end of the
+ * last header are taken without a call, so without saving registers; any
+ * other case is a tail call. */
 int sip_elem_next(struct slice *elem, struct sip_elem_iter *it)
 {
 	if (it->h) {
 		const char *lo = it->list.pos, *end = it->list.end;
 		const char *p = skip_ws_if(lo, end), *q;
+		if (p == end && it->h->next == 0) {
+			it->list.pos = p;
+			it->h = NULL;
+			return ENOENT;
+		}
 		if (p < end && *p == '<' &&
 		    (q = angle_elem(&it->list.pos, p, end, lo)) != NULL) {
 			*elem = span(p, q);
@@ -1050,26 +1056,26 @@ quote_close(const char *p, const char *end, const char *lo)
 /*
  * The usual address: [ quoted-string LWS ] "<" URI ">" followed by
  * parameters ";name" or ";name=value" of tokens with no LWS. Fills *out
- * as sip_addr_decode() would, in fewer steps, and only then; false for
- * anything else, which sip_addr_decode() takes. The bytes from elem up to
- * hi (>= its end) may be read.
+ * as sip_addr_decode() would, in fewer steps, and true; false for anything
+ * else, which sip_addr_decode() takes (*out is then changed). The fields
+ * are written as they are found, which leaves few values to keep in
+ * registers. The bytes from elem up to hi (>= its end) may be read.
  */
 __attribute__((always_inline)) static inline bool
 addr_fast(struct sip_addr *out, struct slice elem, const char *hi)
 {
 	const char *p = elem.p, *end = elem.p + elem.len, *q;
-	struct slice display;
 
 	if (elem.len < 3)
 		return false;
 	if (*p == '<') {
-		display = span(p, p);
+		out->display = span(p, p);
 	} else if (*p == '"') {
 		/* quoted-string without quoted-pair, then at most one SP */
 		q = quote_close(p + 1, end, elem.p);
 		if (q == NULL || end - q < 3)
 			return false;
-		display = span(p + 1, q);
+		out->display = span(p + 1, q);
 		p = q + 1 + (q[1] == ' ');
 		if (*p != '<')
 			return false;
@@ -1079,67 +1085,33 @@ addr_fast(struct sip_addr *out, struct slice elem, const char *hi)
 	q = uri_close(p + 1, end, elem.p);
 	if (q == NULL || q == p + 1)
 		return false;
-	struct slice uri = span(p + 1, q), params = SLICE_NULL;
-	struct slice tag = SLICE_NULL, expires = SLICE_NULL, qv = SLICE_NULL;
-	bool has_tag = false;
+	out->uri = span(p + 1, q);
+	out->params = out->tag = out->expires = out->q = SLICE_NULL;
+	out->has_tag = false;
 	p = q + 1;
-	if (end - p > 5 && hi - p >= 8 &&
+	if (p != end && end - p > 5 && hi - p >= 8 &&
 	    word_is_masked(p, ";tag=\0\0\0", "\0   \0\0\0\0",
-	                   "\xff\xff\xff\xff\xff\0\0\0")) {
+	                   "\xff\xff\xff\xff\xff\0\0\0") &&
+	    sip_skip_token_hi(p + 5, end, hi) == end) {
 		/* only a tag: From and To of most requests and responses */
-		q = sip_skip_token_hi(p + 5, end, hi);
-		if (q == end) {
-			out->raw = elem;
-			out->display = display;
-			out->uri = uri;
-			out->bracketed = true;
-			out->star = false;
-			out->params = span(p + 1, end);
-			out->tag = span(p + 5, end);
-			out->has_tag = true;
-			out->expires = out->q = SLICE_NULL;
-			return true;
-		}
-	}
-	if (p == end) {
-		/* no parameters: Route, Record-Route and the like */
-		out->raw = elem;
-		out->display = display;
-		out->uri = uri;
-		out->bracketed = true;
-		out->star = false;
-		out->has_tag = false;
-		out->params = out->tag = out->expires = out->q = SLICE_NULL;
-		return true;
-	}
-	if (*p == ';')
-		params = span(p + 1, end);
-	while (p < end) {
-		struct slice name, value;
-		if (*p != ';' ||
-		    param_simple(&name, &value, &p, end, hi, false) != 0)
+		out->params = span(p + 1, end);
+		out->tag = span(p + 5, end);
+		out->has_tag = true;
+	} else if (p != end) {
+		if (*p != ';')
 			return false;
-		/* as addr_param() */
-		if (NAME_IS(name, "tag")) {
-			tag = value;
-			has_tag = true;
-		} else if (NAME_IS(name, "expires")) {
-			expires = value;
-		} else if (NAME_IS(name, "q")) {
-			qv = value;
+		out->params = span(p + 1, end);
+		while (p < end) {
+			struct slice name, value;
+			if (*p != ';' || param_simple(&name, &value, &p, end,
+			                              hi, false) != 0)
+				return false;
+			addr_param(out, name, value);
 		}
 	}
-	/* field by field: a struct copy may take a loop */
 	out->raw = elem;
-	out->display = display;
-	out->uri = uri;
 	out->bracketed = true;
 	out->star = false;
-	out->params = params;
-	out->tag = tag;
-	out->has_tag = has_tag;
-	out->expires = expires;
-	out->q = qv;
 	return true;
 }
 
@@ -1250,12 +1222,42 @@ int sip_addr_decode(struct sip_addr *a, struct slice elem, unsigned flags,
 	return addr_decode_general(a, elem, flags, hi, why);
 }
 
+/* sip_addr_parse() past its first test: the usual addresses, then the
+ * others. */
+__attribute__((noinline)) static int addr_parse_rest(struct sip_addr *out,
+                                                     struct slice elem,
+                                                     unsigned flags,
+                                                     const char **why)
+{
+	struct sip_addr a;
+
+	if (addr_fast(&a, elem, elem.p + elem.len)) {
+		*out = a;
+		return 0;
+	}
+	return addr_parse_general(out, elem, flags, why);
+}
+
+/* A "<URI>" alone, the usual Route and Record-Route element, is taken as
+ * addr_fast() takes it, without a call (no registers to save); anything
+ * else by a tail call. */
 int sip_addr_parse(struct sip_addr *out, struct slice elem, unsigned flags,
                    const char **why)
 {
-	if (addr_fast(out, elem, elem.p + elem.len))
+	const char *end = elem.p + elem.len;
+
+	if (elem.len >= 3 && *elem.p == '<' && end[-1] == '>' &&
+	    uri_close(elem.p + 1, end, elem.p) == end - 1) {
+		out->raw = elem;
+		out->display = span(elem.p, elem.p);
+		out->uri = span(elem.p + 1, end - 1);
+		out->bracketed = true;
+		out->star = false;
+		out->has_tag = false;
+		out->params = out->tag = out->expires = out->q = SLICE_NULL;
 		return 0;
-	return addr_parse_general(out, elem, flags, why);
+	}
+	return addr_parse_rest(out, elem, flags, why);
 }
 
 /* sip_msg_addr_decode() of a present header that addr_fast() left: the

@@ -718,7 +718,8 @@ via_fast(struct sip_via *v, const char **last, const char **stop, const char *p,
 		struct slice name, value;
 		/* ";branch=", in nearly every Via, by one compare */
 		if (hi - p >= 8 && word_is(p, ";branch=", "\0      \0")) {
-			q = sip_skip_token_hi(p + 8, end, hi);
+			/* end - 16 is inside the element, which is longer */
+			q = sip_skip_token16(p + 8, end);
 			if (q == p + 8 ||
 			    (q < end && *q != ';' && *q != ',' &&
 			     !sip_is((unsigned char)*q, SIP_CC_WS)))
@@ -1092,7 +1093,7 @@ addr_fast(struct sip_addr *out, struct slice elem, const char *hi)
 	if (p != end && end - p > 5 && hi - p >= 8 &&
 	    word_is_masked(p, ";tag=\0\0\0", "\0   \0\0\0\0",
 	                   "\xff\xff\xff\xff\xff\0\0\0") &&
-	    sip_skip_token_hi(p + 5, end, hi) == end) {
+	    sip_skip_token16(p + 5, end) == end) {
 		/* only a tag: From and To of most requests and responses */
 		out->params = span(p + 1, end);
 		out->tag = span(p + 5, end);

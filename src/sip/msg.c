@@ -785,13 +785,6 @@ decoded_fast(struct sip_msg *m, enum sip_hdr_id id, uint32_t bit,
 	return true;
 }
 
-#ifdef __SSE2__
-static inline unsigned not_adn16(__m128i v)
-{
-	return sip_adn16(v) ^ 0xffffu;
-}
-#endif
-
 /* The usual Call-ID: letters, digits, '-' and '.', with an '@' inside or
  * none: true, and into m->call_id. False for any other value. */
 static inline bool call_id_usual(struct sip_msg *m, struct slice v)
@@ -801,9 +794,9 @@ static inline bool call_id_usual(struct sip_msg *m, struct slice v)
 
 	/* see sip_scan16() for the bytes read */
 	if (v.len > 0 && end - m->buf >= 16) {
-		p = sip_scan16(v.p, end, not_adn16);
+		p = sip_scan16(v.p, end, sip_not_adn16);
 		if (p < end - 1 && *p == '@' && p > v.p)
-			p = sip_scan16(p + 1, end, not_adn16);
+			p = sip_scan16(p + 1, end, sip_not_adn16);
 		if (p == end) {
 			m->call_id = v;
 			return true;

@@ -97,6 +97,11 @@ static inline unsigned sip_adn16(__m128i v)
 	return (unsigned)_mm_movemask_epi8(
 	        _mm_or_si128(_mm_or_si128(alpha, digit), dash_dot));
 }
+
+static inline unsigned sip_not_adn16(__m128i v)
+{
+	return sip_adn16(v) ^ 0xffffu;
+}
 #endif
 
 /*
@@ -183,6 +188,24 @@ static inline const char *sip_find_sp(const char *p, const char *end,
 	while (p < end && *p != ' ')
 		p++;
 	return p;
+}
+
+/*
+ * The first byte of [p, end) that is no token byte, or end, as
+ * sip_skip_token(): with SSE2, the run of letters, digits, '-' and '.' 16
+ * bytes at a time, the bytes of [end - 16, p) being read too (see
+ * sip_scan16()).
+ */
+__attribute__((always_inline)) static inline const char *
+sip_skip_token16(const char *p, const char *end)
+{
+#ifdef __SSE2__
+	p = sip_scan16(p, end, sip_not_adn16);
+	/* most runs stop at a byte of no token */
+	if (p == end || !sip_is((unsigned char)*p, SIP_CC_TOKEN))
+		return p;
+#endif
+	return sip_skip_token(p, end);
 }
 
 /*

@@ -829,20 +829,21 @@ int sip_via_parse(struct sip_via *out, struct slice elem, const char **why)
 }
 
 /*
- * The first element of a Via value when it is a well-formed via-parm
- * followed by the end of the value or by a comma and another element:
- * then sip_list_next() would have split the value there, and a separate
- * scan of the element is saved. 0 then, as sip_via_parse() would parse
- * the element; EAGAIN otherwise (*out changed), for the general path to
- * say why. The bytes from value up to hi (>= its end) may be read.
+ * The first element of a Via value when it is a via-parm of the usual
+ * shape (see via_fast()) followed by the end of the value or by a comma
+ * and another element: then sip_list_next() would have split the value
+ * there, and a separate scan of the element is saved. 0 then, as
+ * sip_via_parse() would parse the element; EAGAIN otherwise (*out
+ * changed), for the general path to parse it and say why, from a slow
+ * path apart: this one makes no call. The bytes from value up to hi (>=
+ * its end) may be read.
  */
 __attribute__((always_inline)) static inline int
 via_first(struct sip_via *out, struct slice value, const char *hi)
 {
-	const char *end = value.p + value.len, *last, *stop, *why;
+	const char *end = value.p + value.len, *last, *stop;
 
-	if (value.len == 0 ||
-	    via_parm(out, &last, &stop, value.p, end, hi, &why))
+	if (value.len == 0 || !via_fast(out, &last, &stop, value.p, end, hi))
 		return EAGAIN;
 	if (stop != end && (*stop != ',' || sip_skip_ws(stop + 1, end) == end))
 		return EAGAIN;
@@ -852,7 +853,7 @@ via_first(struct sip_via *out, struct slice value, const char *hi)
 	return 0;
 }
 
-/* sip_msg_top_via_decode() past via_first(): the first element from the
+/* sip_msg_top_via() past via_first(): the first element from the
  * list iterator, parsed by the general path, which finds the reason of a
  * failure. */
 __attribute__((noinline)) static int
@@ -878,19 +879,22 @@ top_via_decode_slow(const struct sip_via **out, struct sip_msg *m)
 }
 
 /*
- * The first element parsed in place, without a separate scan by the list
- * iterator and without a call; anything unusual takes the general path.
+ * Decoded on first use (see msg.c, cached decoders): the first element
+ * parsed in place, without a separate scan by the list iterator and
+ * without a call; anything unusual takes the general path.
  */
-int sip_msg_top_via_decode(const struct sip_via **out, struct sip_msg *m)
+int sip_msg_top_via(const struct sip_via **out, struct sip_msg *m)
 {
 	unsigned i = m->first[SIP_HDR_VIA];
 
-	if (m->failed & SIP_DEC_VIA)
-		return EBADMSG;
-	if (i == 0 ||
-	    via_first(&m->top_via, m->hdrs[i - 1].value, m->buf + m->len))
-		return top_via_decode_slow(out, m);
-	m->decoded |= SIP_DEC_VIA;
+	if (!(m->decoded & SIP_DEC_VIA)) {
+		if (m->failed & SIP_DEC_VIA)
+			return EBADMSG;
+		if (i == 0 || via_first(&m->top_via, m->hdrs[i - 1].value,
+		                        m->buf + m->len))
+			return top_via_decode_slow(out, m);
+		m->decoded |= SIP_DEC_VIA;
+	}
 	*out = &m->top_via;
 	return 0;
 }
@@ -1261,7 +1265,7 @@ int sip_addr_parse(struct sip_addr *out, struct slice elem, unsigned flags,
 	return addr_parse_rest(out, elem, flags, why);
 }
 
-/* sip_msg_addr_decode() of a present header that addr_fast() left: the
+/* sip_msg_from() or sip_msg_to() of a present header that addr_fast() left: the
  * general decoder, which also finds the reason of a failure. */
 __attribute__((noinline)) static int
 addr_decode_slow(const struct sip_addr **out, struct sip_msg *m,
@@ -1280,26 +1284,42 @@ addr_decode_slow(const struct sip_addr **out, struct sip_msg *m,
 }
 
 /*
- * m->from and m->to are only read once decoded: they may be written by a
- * decoder that fails. Only a malformed header is remembered: absence is
- * one load to find again (see msg.c, cached decoders). The usual address
- * is taken without a call, so without saving registers.
+ * sip_msg_from() and sip_msg_to(), decoded on first use (see msg.c, cached
+ * decoders): id and bit are SIP_HDR_FROM and SIP_DEC_FROM, or To's. m->from
+ * and m->to are only read once decoded: they may be written by a decoder
+ * that fails. Only a malformed header is remembered: absence is one load
+ * to find again. The usual address is taken without a call, so without
+ * saving registers.
  */
-int sip_msg_addr_decode(const struct sip_addr **out, struct sip_msg *m,
-                        enum sip_hdr_id id, uint32_t bit)
+__attribute__((always_inline)) static inline int
+msg_addr(const struct sip_addr **out, struct sip_msg *m, enum sip_hdr_id id,
+         uint32_t bit)
 {
 	struct sip_addr *a = id == SIP_HDR_FROM ? &m->from : &m->to;
 	unsigned i = m->first[id];
 
-	if (m->failed & bit)
-		return EBADMSG;
-	if (i == 0)
-		return ENOENT;
-	if (!addr_fast(a, m->hdrs[i - 1].value, m->buf + m->len))
-		return addr_decode_slow(out, m, a, m->hdrs[i - 1].value, bit);
-	m->decoded |= bit;
+	if (!(m->decoded & bit)) {
+		if (m->failed & bit)
+			return EBADMSG;
+		if (i == 0)
+			return ENOENT;
+		if (!addr_fast(a, m->hdrs[i - 1].value, m->buf + m->len))
+			return addr_decode_slow(out, m, a, m->hdrs[i - 1].value,
+			                        bit);
+		m->decoded |= bit;
+	}
 	*out = a;
 	return 0;
+}
+
+int sip_msg_from(const struct sip_addr **out, struct sip_msg *m)
+{
+	return msg_addr(out, m, SIP_HDR_FROM, SIP_DEC_FROM);
+}
+
+int sip_msg_to(const struct sip_addr **out, struct sip_msg *m)
+{
+	return msg_addr(out, m, SIP_HDR_TO, SIP_DEC_TO);
 }
 
 /* ------------------------------------------------------- CSeq, RAck */

@@ -874,34 +874,8 @@ static int decode_rseq(struct sip_msg *m, struct slice v, const char **why)
 	                                                            : 0;
 }
 
-/* The first decoding of the top Via, From and To is in hdr.c, beside
- * their fast paths: one call from here, as a jump. */
-int sip_msg_top_via(const struct sip_via **out, struct sip_msg *m)
-{
-	if (m->decoded & SIP_DEC_VIA) {
-		*out = &m->top_via;
-		return 0;
-	}
-	return sip_msg_top_via_decode(out, m);
-}
-
-int sip_msg_from(const struct sip_addr **out, struct sip_msg *m)
-{
-	if (m->decoded & SIP_DEC_FROM) {
-		*out = &m->from;
-		return 0;
-	}
-	return sip_msg_addr_decode(out, m, SIP_HDR_FROM, SIP_DEC_FROM);
-}
-
-int sip_msg_to(const struct sip_addr **out, struct sip_msg *m)
-{
-	if (m->decoded & SIP_DEC_TO) {
-		*out = &m->to;
-		return 0;
-	}
-	return sip_msg_addr_decode(out, m, SIP_HDR_TO, SIP_DEC_TO);
-}
+/* sip_msg_top_via(), sip_msg_from() and sip_msg_to() are in hdr.c,
+ * beside their fast paths. */
 
 /* The general halves of the three accessors below, apart so that their
  * usual path is a leaf. */

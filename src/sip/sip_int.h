@@ -510,16 +510,6 @@ static inline const char *sip_port_scan(uint16_t *port, const char *p,
 /* IPv6address (without brackets) is all of [p, end). */
 bool sip_ipv6_valid(const char *p, const char *end);
 
-/*
- * The first decoding of the top Via (into m->top_via), and of the From or
- * To (id and bit SIP_HDR_FROM and SIP_DEC_FROM, or To's, into m->from or
- * m->to): what sip_msg_top_via() and sip_msg_from() return once m->decoded
- * lacks the bit, which they set or, with m->failed, record the failure.
- */
-int sip_msg_top_via_decode(const struct sip_via **out, struct sip_msg *m);
-int sip_msg_addr_decode(const struct sip_addr **out, struct sip_msg *m,
-                        enum sip_hdr_id id, uint32_t bit);
-
 /* sip_addr_parse() into *out, which it may change when it fails; the bytes
  * from elem up to hi (>= its end) may be read. */
 int sip_addr_decode(struct sip_addr *out, struct slice elem, unsigned flags,

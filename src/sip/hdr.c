@@ -81,6 +81,16 @@ void sip_list_init(struct sip_list_iter *it, struct slice value)
 	it->end = value.p + value.len;
 }
 
+#ifdef __SSE2__
+/* inside <>, only '"' and '>' matter to list splitting */
+static inline unsigned angle_stops16(__m128i v)
+{
+	return (unsigned)_mm_movemask_epi8(
+	        _mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8('>')),
+	                     _mm_cmpeq_epi8(v, _mm_set1_epi8('"'))));
+}
+#endif
+
 /*
  * The element at start (< end), when it is "<...>" with no '"' before the
  * '>', followed by LWS and the end or a comma and another element: its
@@ -88,6 +98,7 @@ void sip_list_init(struct sip_list_iter *it, struct slice value)
  * NULL for any other element. It is what the loop of sip_list_next()
  * finds for such an element: inside <> only '"' and '>' matter to it.
  */
+
 __attribute__((always_inline)) static inline const char *
 angle_elem(const char **next, const char *start, const char *end,
            const char *lo)
@@ -97,28 +108,12 @@ angle_elem(const char **next, const char *start, const char *end,
 #ifdef __SSE2__
 	if (end - lo < 16)
 		return NULL;
-	for (;; p += 16) {
-		const char *at = end - p >= 16 ? p : end - 16;
-		__m128i v = _mm_loadu_si128((const __m128i *)(const void *)at);
-		unsigned bits =
-		        (unsigned)_mm_movemask_epi8(_mm_or_si128(
-		                _mm_cmpeq_epi8(v, _mm_set1_epi8('>')),
-		                _mm_cmpeq_epi8(v, _mm_set1_epi8('"')))) >>
-		        (p - at);
-		if (bits) {
-			p += __builtin_ctz(bits);
-			break;
-		}
-		if (end - p <= 16)
-			return NULL;
-	}
+	p = sip_scan16(p, end, angle_stops16);
 #else
 	while (p < end && *p != '>' && *p != '"')
 		p++;
-	if (p == end)
-		return NULL;
 #endif
-	if (*p != '>')
+	if (p == end || *p != '>')
 		return NULL;
 	q = skip_ws_if(++p, end);
 	if (q == end) {
@@ -215,15 +210,20 @@ int sip_list_next(struct slice *elem, struct sip_list_iter *it)
 void sip_elem_iter_init(struct sip_elem_iter *it, const struct sip_msg *m,
                         enum sip_hdr_id id)
 {
+	unsigned i = (unsigned)id < SIP_HDR__COUNT ? m->first[id] : 0;
+
 	it->m = m;
-	it->h = sip_msg_hdr(m, id);
+	it->h = i ? &m->hdrs[i - 1] : NULL;
 	if (it->h) {
 		it->list.pos = it->h->value.p;
 		it->list.end = it->h->value.p + it->h->value.len;
 	}
 }
 
-int sip_elem_next(struct slice *elem, struct sip_elem_iter *it)
+/* sip_elem_next() past its fast path: the other elements, and the next
+ * headers once those of the current one are taken. */
+__attribute__((noinline)) static int elem_next_general(struct slice *elem,
+                                                       struct sip_elem_iter *it)
 {
 	while (it->h) {
 		int err = list_next(elem, &it->list);
@@ -236,6 +236,28 @@ int sip_elem_next(struct slice *elem, struct sip_elem_iter *it)
 		}
 	}
 	return ENOENT;
+}
+
+/* The usual element, a <URI> of the current header, and the end of the
+ * last header are taken without a call, so without saving registers; any
+ * other case is a tail call. */
+int sip_elem_next(struct slice *elem, struct sip_elem_iter *it)
+{
+	if (it->h) {
+		const char *lo = it->list.pos, *end = it->list.end;
+		const char *p = skip_ws_if(lo, end), *q;
+		if (p == end && it->h->next == 0) {
+			it->list.pos = p;
+			it->h = NULL;
+			return ENOENT;
+		}
+		if (p < end && *p == '<' &&
+		    (q = angle_elem(&it->list.pos, p, end, lo)) != NULL) {
+			*elem = span(p, q);
+			return 0;
+		}
+	}
+	return elem_next_general(elem, it);
 }
 
 /* ---------------------------------------------------------------- hosts */
@@ -665,9 +687,13 @@ via_fast(struct sip_via *v, const char **last, const char **stop, const char *p,
 	v->proto_name = span(p, p + 3);
 	v->proto_version = span(p + 4, p + 7);
 	p += 8;
-	e = p;
-	while (e < end && sip_is((unsigned char)*e, SIP_CC_TOKEN))
-		e++;
+	/* a transport of 3 letters (UDP, TCP, TLS), or a byte loop */
+	if (p[3] == ' ' &&
+	    (sip_cc[(unsigned char)p[0]] & sip_cc[(unsigned char)p[1]] &
+	     sip_cc[(unsigned char)p[2]] & SIP_CC_ALPHA))
+		e = p + 3;
+	else
+		e = sip_skip_token(p, end);
 	if (e == p || end - e < 2 || *e != ' ' ||
 	    sip_is((unsigned char)e[1], SIP_CC_WS))
 		return false;
@@ -679,7 +705,7 @@ via_fast(struct sip_via *v, const char **last, const char **stop, const char *p,
 	v->has_port = false;
 	if (p < end && *p == ':') {
 		v->has_port = true;
-		p = sip_port_scan(&v->port, p + 1, end);
+		p = sip_port_scan(&v->port, p + 1, end, hi);
 		if (p == NULL)
 			return false;
 	}
@@ -692,7 +718,8 @@ via_fast(struct sip_via *v, const char **last, const char **stop, const char *p,
 		struct slice name, value;
 		/* ";branch=", in nearly every Via, by one compare */
 		if (hi - p >= 8 && word_is(p, ";branch=", "\0      \0")) {
-			q = sip_skip_token_hi(p + 8, end, hi);
+			/* end - 16 is inside the element, which is longer */
+			q = sip_skip_token16(p + 8, end);
 			if (q == p + 8 ||
 			    (q < end && *q != ';' && *q != ',' &&
 			     !sip_is((unsigned char)*q, SIP_CC_WS)))
@@ -757,7 +784,7 @@ via_parm_general(struct sip_via *v, const char **last, const char **stop,
 	p = sip_host_scan(&v->host, &v->host_type, p, end, lo);
 	if (p != NULL && p < end && *p == ':') {
 		v->has_port = true;
-		p = sip_port_scan(&v->port, p + 1, end);
+		p = sip_port_scan(&v->port, p + 1, end, hi);
 	}
 	if (p == NULL)
 		return fail(why, "bad Via sent-by");
@@ -802,20 +829,21 @@ int sip_via_parse(struct sip_via *out, struct slice elem, const char **why)
 }
 
 /*
- * The first element of a Via value when it is a well-formed via-parm
- * followed by the end of the value or by a comma and another element:
- * then sip_list_next() would have split the value there, and a separate
- * scan of the element is saved. 0 then, as sip_via_parse() would parse
- * the element; EAGAIN otherwise (*out changed), for the general path to
- * say why. The bytes from value up to hi (>= its end) may be read.
+ * The first element of a Via value when it is a via-parm of the usual
+ * shape (see via_fast()) followed by the end of the value or by a comma
+ * and another element: then sip_list_next() would have split the value
+ * there, and a separate scan of the element is saved. 0 then, as
+ * sip_via_parse() would parse the element; EAGAIN otherwise (*out
+ * changed), for the general path to parse it and say why, from a slow
+ * path apart: this one makes no call. The bytes from value up to hi (>=
+ * its end) may be read.
  */
 __attribute__((always_inline)) static inline int
 via_first(struct sip_via *out, struct slice value, const char *hi)
 {
-	const char *end = value.p + value.len, *last, *stop, *why;
+	const char *end = value.p + value.len, *last, *stop;
 
-	if (value.len == 0 ||
-	    via_parm(out, &last, &stop, value.p, end, hi, &why))
+	if (value.len == 0 || !via_fast(out, &last, &stop, value.p, end, hi))
 		return EAGAIN;
 	if (stop != end && (*stop != ',' || sip_skip_ws(stop + 1, end) == end))
 		return EAGAIN;
@@ -825,27 +853,17 @@ via_first(struct sip_via *out, struct slice value, const char *hi)
 	return 0;
 }
 
-/*
- * The first element parsed in place, without a separate scan by the list
- * iterator; anything unusual takes the general path, which finds the
- * reason.
- */
-int sip_msg_top_via_decode(const struct sip_via **out, struct sip_msg *m)
+/* sip_msg_top_via() past via_first(): the first element from the
+ * list iterator, parsed by the general path, which finds the reason of a
+ * failure. */
+__attribute__((noinline)) static int
+top_via_decode_slow(const struct sip_via **out, struct sip_msg *m)
 {
 	struct sip_elem_iter it;
 	struct slice elem;
 	const char *why = "malformed Via header";
-	unsigned i = m->first[SIP_HDR_VIA];
 	int err;
 
-	if (m->failed & SIP_DEC_VIA)
-		return EBADMSG;
-	if (i != 0 && via_first(&m->top_via, m->hdrs[i - 1].value,
-	                        m->buf + m->len) == 0) {
-		m->decoded |= SIP_DEC_VIA;
-		*out = &m->top_via;
-		return 0;
-	}
 	sip_elem_iter_init(&it, m, SIP_HDR_VIA);
 	err = sip_elem_next(&elem, &it);
 	if (err == 0)
@@ -858,6 +876,27 @@ int sip_msg_top_via_decode(const struct sip_via **out, struct sip_msg *m)
 		m->error = why;
 	}
 	return err;
+}
+
+/*
+ * Decoded on first use (see msg.c, cached decoders): the first element
+ * parsed in place, without a separate scan by the list iterator and
+ * without a call; anything unusual takes the general path.
+ */
+int sip_msg_top_via(const struct sip_via **out, struct sip_msg *m)
+{
+	unsigned i = m->first[SIP_HDR_VIA];
+
+	if (!(m->decoded & SIP_DEC_VIA)) {
+		if (m->failed & SIP_DEC_VIA)
+			return EBADMSG;
+		if (i == 0 || via_first(&m->top_via, m->hdrs[i - 1].value,
+		                        m->buf + m->len))
+			return top_via_decode_slow(out, m);
+		m->decoded |= SIP_DEC_VIA;
+	}
+	*out = &m->top_via;
+	return 0;
 }
 
 /* -------------------------------------------------------- name-addr */
@@ -949,44 +988,35 @@ static const char *find_raquot(bool *colon, bool *ctl, const char *p,
  * / quoted-string. A URI outside <> cannot hold ',', ';' or '?' (RFC 3261
  * §20: its parameters are header parameters).
  */
+#ifdef __SSE2__
+/* '>' and the bytes no URI holds: <= SP and >= DEL, those that are below
+ * SP + 2 once 1 is added, as signed bytes. */
+static inline unsigned uri_stops16(__m128i v)
+{
+	return (unsigned)_mm_movemask_epi8(
+	        _mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8('>')),
+	                     _mm_cmplt_epi8(_mm_add_epi8(v, _mm_set1_epi8(1)),
+	                                    _mm_set1_epi8(' ' + 2))));
+}
+#endif
+
 /*
  * The end of the URI inside <> that starts at p: the first '>' of [p, end)
- * when a ':' and no byte <= SP or DEL come before it, else NULL (for
- * find_raquot() to say why). The bytes of [lo, p) may be read too; with
- * SSE2, 16 bytes at a time: the first of '>' and the bytes no URI holds
- * in one mask, the colons in another.
+ * when the URI's scheme has 3 or 4 bytes (sip, sips, tel) and no byte <=
+ * SP or >= DEL comes before the '>', else NULL, for find_raquot() to say
+ * why or to take the other URIs. The bytes of [lo, p) may be read too;
+ * with SSE2, 16 bytes at a time.
  */
 static inline const char *uri_close(const char *p, const char *end,
                                     const char *lo)
 {
 #ifdef __SSE2__
-	const __m128i sp = _mm_set1_epi8(' ');
-	unsigned seen = 0; /* a colon in the chunks before */
-
 	if (end - lo < 16)
 		return NULL;
-	for (;; p += 16) {
-		const char *at = end - p >= 16 ? p : end - 16;
-		unsigned shift = (unsigned)(p - at);
-		__m128i v = _mm_loadu_si128((const __m128i *)(const void *)at);
-		__m128i stop = _mm_or_si128(
-		        _mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8('>')),
-		                     _mm_cmpeq_epi8(_mm_max_epu8(v, sp), sp)),
-		        _mm_cmpeq_epi8(v, _mm_set1_epi8(0x7f)));
-		unsigned s = (unsigned)_mm_movemask_epi8(stop) >> shift;
-		unsigned cm = (unsigned)_mm_movemask_epi8(
-		                      _mm_cmpeq_epi8(v, _mm_set1_epi8(':'))) >>
-		              shift;
-		if (s) {
-			const char *q = p + __builtin_ctz(s);
-			if (*q != '>' || !(seen | (cm & ((s & -s) - 1))))
-				return NULL;
-			return q;
-		}
-		if (end - p <= 16)
-			return NULL;
-		seen |= cm;
-	}
+	const char *q = sip_scan16(p, end, uri_stops16);
+	if (q == end || *q != '>' || q - p <= 4 || (p[3] != ':' && p[4] != ':'))
+		return NULL;
+	return q;
 #else
 	(void)p;
 	(void)end;
@@ -995,31 +1025,64 @@ static inline const char *uri_close(const char *p, const char *end,
 #endif
 }
 
+#ifdef __SSE2__
+/* '"', '\\' and the controls (those that max(v, US) leaves US) and DEL */
+static inline unsigned quote_stops16(__m128i v)
+{
+	const __m128i us = _mm_set1_epi8(0x1f);
+
+	return (unsigned)_mm_movemask_epi8(_mm_or_si128(
+	        _mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8('"')),
+	                     _mm_cmpeq_epi8(v, _mm_set1_epi8('\\'))),
+	        _mm_or_si128(_mm_cmpeq_epi8(_mm_max_epu8(v, us), us),
+	                     _mm_cmpeq_epi8(v, _mm_set1_epi8(0x7f)))));
+}
+#endif
+
+/*
+ * The closing '"' of the quoted string whose text starts at p, when no
+ * byte before it is a '\\', a control (LWS too) or DEL: then it is where
+ * sip_skip_quoted() stops. NULL for any other text, which sip_skip_quoted()
+ * takes. The bytes of [lo, p) may be read too: with SSE2, 16 bytes at a
+ * time.
+ */
+__attribute__((always_inline)) static inline const char *
+quote_close(const char *p, const char *end, const char *lo)
+{
+#ifdef __SSE2__
+	if (end - lo >= 16)
+		p = sip_scan16(p, end, quote_stops16);
+	else
+#endif
+		p = sip_skip_cls(p, end, SIP_CC_QTEXT);
+	return p < end && *p == '"' ? p : NULL;
+}
+
 /*
  * The usual address: [ quoted-string LWS ] "<" URI ">" followed by
  * parameters ";name" or ";name=value" of tokens with no LWS. Fills *out
- * as sip_addr_decode() would, in fewer steps, and only then; false for
- * anything else, which sip_addr_decode() takes. The bytes from elem up to
- * hi (>= its end) may be read.
+ * as sip_addr_decode() would, in fewer steps, and true; false for anything
+ * else, which sip_addr_decode() takes (*out is then changed). The fields
+ * are written as they are found, which leaves few values to keep in
+ * registers. The bytes from elem up to hi (>= its end) may be read.
  */
 __attribute__((always_inline)) static inline bool
 addr_fast(struct sip_addr *out, struct slice elem, const char *hi)
 {
 	const char *p = elem.p, *end = elem.p + elem.len, *q;
-	struct slice display;
 
 	if (elem.len < 3)
 		return false;
 	if (*p == '<') {
-		display = span(p, p);
+		out->display = span(p, p);
 	} else if (*p == '"') {
-		/* quoted-string without quoted-pair */
-		q = sip_skip_cls(p + 1, end, SIP_CC_QTEXT);
-		if (q == end || *q != '"')
+		/* quoted-string without quoted-pair, then at most one SP */
+		q = quote_close(p + 1, end, elem.p);
+		if (q == NULL || end - q < 3)
 			return false;
-		display = span(p + 1, q);
-		p = skip_ws_if(q + 1, end);
-		if (p == end || *p != '<')
+		out->display = span(p + 1, q);
+		p = q + 1 + (q[1] == ' ');
+		if (*p != '<')
 			return false;
 	} else {
 		return false;
@@ -1027,67 +1090,33 @@ addr_fast(struct sip_addr *out, struct slice elem, const char *hi)
 	q = uri_close(p + 1, end, elem.p);
 	if (q == NULL || q == p + 1)
 		return false;
-	struct slice uri = span(p + 1, q), params = SLICE_NULL;
-	struct slice tag = SLICE_NULL, expires = SLICE_NULL, qv = SLICE_NULL;
-	bool has_tag = false;
+	out->uri = span(p + 1, q);
+	out->params = out->tag = out->expires = out->q = SLICE_NULL;
+	out->has_tag = false;
 	p = q + 1;
-	if (end - p > 5 && hi - p >= 8 &&
+	if (p != end && end - p > 5 && hi - p >= 8 &&
 	    word_is_masked(p, ";tag=\0\0\0", "\0   \0\0\0\0",
-	                   "\xff\xff\xff\xff\xff\0\0\0")) {
+	                   "\xff\xff\xff\xff\xff\0\0\0") &&
+	    sip_skip_token16(p + 5, end) == end) {
 		/* only a tag: From and To of most requests and responses */
-		q = sip_skip_token_hi(p + 5, end, hi);
-		if (q == end) {
-			out->raw = elem;
-			out->display = display;
-			out->uri = uri;
-			out->bracketed = true;
-			out->star = false;
-			out->params = span(p + 1, end);
-			out->tag = span(p + 5, end);
-			out->has_tag = true;
-			out->expires = out->q = SLICE_NULL;
-			return true;
-		}
-	}
-	if (p == end) {
-		/* no parameters: Route, Record-Route and the like */
-		out->raw = elem;
-		out->display = display;
-		out->uri = uri;
-		out->bracketed = true;
-		out->star = false;
-		out->has_tag = false;
-		out->params = out->tag = out->expires = out->q = SLICE_NULL;
-		return true;
-	}
-	if (*p == ';')
-		params = span(p + 1, end);
-	while (p < end) {
-		struct slice name, value;
-		if (*p != ';' ||
-		    param_simple(&name, &value, &p, end, hi, false) != 0)
+		out->params = span(p + 1, end);
+		out->tag = span(p + 5, end);
+		out->has_tag = true;
+	} else if (p != end) {
+		if (*p != ';')
 			return false;
-		/* as addr_param() */
-		if (NAME_IS(name, "tag")) {
-			tag = value;
-			has_tag = true;
-		} else if (NAME_IS(name, "expires")) {
-			expires = value;
-		} else if (NAME_IS(name, "q")) {
-			qv = value;
+		out->params = span(p + 1, end);
+		while (p < end) {
+			struct slice name, value;
+			if (*p != ';' || param_simple(&name, &value, &p, end,
+			                              hi, false) != 0)
+				return false;
+			addr_param(out, name, value);
 		}
 	}
-	/* field by field: a struct copy may take a loop */
 	out->raw = elem;
-	out->display = display;
-	out->uri = uri;
 	out->bracketed = true;
 	out->star = false;
-	out->params = params;
-	out->tag = tag;
-	out->has_tag = has_tag;
-	out->expires = expires;
-	out->q = qv;
 	return true;
 }
 
@@ -1198,31 +1227,53 @@ int sip_addr_decode(struct sip_addr *a, struct slice elem, unsigned flags,
 	return addr_decode_general(a, elem, flags, hi, why);
 }
 
-int sip_addr_parse(struct sip_addr *out, struct slice elem, unsigned flags,
-                   const char **why)
+/* sip_addr_parse() past its first test: the usual addresses, then the
+ * others. */
+__attribute__((noinline)) static int addr_parse_rest(struct sip_addr *out,
+                                                     struct slice elem,
+                                                     unsigned flags,
+                                                     const char **why)
 {
-	if (addr_fast(out, elem, elem.p + elem.len))
+	struct sip_addr a;
+
+	if (addr_fast(&a, elem, elem.p + elem.len)) {
+		*out = a;
 		return 0;
+	}
 	return addr_parse_general(out, elem, flags, why);
 }
 
-/* m->from and m->to are only read once decoded: they may be written by a
- * decoder that fails. Only a malformed header is remembered: absence is
- * one load to find again (see msg.c, cached decoders). */
-int sip_msg_addr_decode(const struct sip_addr **out, struct sip_msg *m,
-                        enum sip_hdr_id id, uint32_t bit)
+/* A "<URI>" alone, the usual Route and Record-Route element, is taken as
+ * addr_fast() takes it, without a call (no registers to save); anything
+ * else by a tail call. */
+int sip_addr_parse(struct sip_addr *out, struct slice elem, unsigned flags,
+                   const char **why)
 {
-	struct sip_addr *a = id == SIP_HDR_FROM ? &m->from : &m->to;
-	const char *why = NULL;
-	unsigned i = m->first[id];
+	const char *end = elem.p + elem.len;
 
-	if (m->failed & bit)
-		return EBADMSG;
-	if (i == 0)
-		return ENOENT;
-	if (!addr_fast(a, m->hdrs[i - 1].value, m->buf + m->len) &&
-	    addr_decode_general(a, m->hdrs[i - 1].value, 0, m->buf + m->len,
-	                        &why)) {
+	if (elem.len >= 3 && *elem.p == '<' && end[-1] == '>' &&
+	    uri_close(elem.p + 1, end, elem.p) == end - 1) {
+		out->raw = elem;
+		out->display = span(elem.p, elem.p);
+		out->uri = span(elem.p + 1, end - 1);
+		out->bracketed = true;
+		out->star = false;
+		out->has_tag = false;
+		out->params = out->tag = out->expires = out->q = SLICE_NULL;
+		return 0;
+	}
+	return addr_parse_rest(out, elem, flags, why);
+}
+
+/* sip_msg_from() or sip_msg_to() of a present header that addr_fast() left: the
+ * general decoder, which also finds the reason of a failure. */
+__attribute__((noinline)) static int
+addr_decode_slow(const struct sip_addr **out, struct sip_msg *m,
+                 struct sip_addr *a, struct slice value, uint32_t bit)
+{
+	const char *why = NULL;
+
+	if (addr_decode_general(a, value, 0, m->buf + m->len, &why)) {
 		m->failed |= bit;
 		m->error = why;
 		return EBADMSG;
@@ -1230,6 +1281,45 @@ int sip_msg_addr_decode(const struct sip_addr **out, struct sip_msg *m,
 	m->decoded |= bit;
 	*out = a;
 	return 0;
+}
+
+/*
+ * sip_msg_from() and sip_msg_to(), decoded on first use (see msg.c, cached
+ * decoders): id and bit are SIP_HDR_FROM and SIP_DEC_FROM, or To's. m->from
+ * and m->to are only read once decoded: they may be written by a decoder
+ * that fails. Only a malformed header is remembered: absence is one load
+ * to find again. The usual address is taken without a call, so without
+ * saving registers.
+ */
+__attribute__((always_inline)) static inline int
+msg_addr(const struct sip_addr **out, struct sip_msg *m, enum sip_hdr_id id,
+         uint32_t bit)
+{
+	struct sip_addr *a = id == SIP_HDR_FROM ? &m->from : &m->to;
+	unsigned i = m->first[id];
+
+	if (!(m->decoded & bit)) {
+		if (m->failed & bit)
+			return EBADMSG;
+		if (i == 0)
+			return ENOENT;
+		if (!addr_fast(a, m->hdrs[i - 1].value, m->buf + m->len))
+			return addr_decode_slow(out, m, a, m->hdrs[i - 1].value,
+			                        bit);
+		m->decoded |= bit;
+	}
+	*out = a;
+	return 0;
+}
+
+int sip_msg_from(const struct sip_addr **out, struct sip_msg *m)
+{
+	return msg_addr(out, m, SIP_HDR_FROM, SIP_DEC_FROM);
+}
+
+int sip_msg_to(const struct sip_addr **out, struct sip_msg *m)
+{
+	return msg_addr(out, m, SIP_HDR_TO, SIP_DEC_TO);
 }
 
 /* ------------------------------------------------------- CSeq, RAck */

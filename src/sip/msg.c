@@ -176,7 +176,7 @@ static int parse_request_line(struct sip_msg *m, struct slice line)
 	m->is_request = true;
 
 	const char *u = sp1 + 1;
-	const char *sp2 = sip_find(u, end, p, ' ');
+	const char *sp2 = sip_find_sp(u, end, p);
 	if (sp2 == end || sp2 == u) {
 		m->line_error = "malformed request line: bad Request-URI";
 		return 0;
@@ -235,7 +235,7 @@ static inline bool start_line_usual(struct sip_msg *m, const char *p,
 		return false;
 	memcpy(&w, vs, 8);
 	if (memcmp(&w, " SIP/2.0", 8) != 0 ||
-	    sip_find(sp1 + 1, vs, lo, ' ') != vs)
+	    sip_find_sp(sp1 + 1, vs, lo) != vs)
 		return false;
 	m->method = slice_make(p, (size_t)(sp1 - p));
 	m->method_id = id;
@@ -314,7 +314,9 @@ static void note_body_defects(struct sip_msg *m, bool no_empty_line)
 	static const char no_empty_line_error[] =
 	        "no empty line after the headers";
 
-	for (const struct sip_hdr *h = sip_msg_hdr(m, SIP_HDR_CONTENT_LENGTH);
+	unsigned i = m->first[SIP_HDR_CONTENT_LENGTH];
+
+	for (const struct sip_hdr *h = i ? &m->hdrs[i - 1] : NULL;
 	     h != NULL && !m->has_content_length; h = sip_msg_hdr_next(m, h)) {
 		if (no_empty_line && h == &m->hdrs[m->nhdrs - 1]) {
 			m->body_error = no_empty_line_error;
@@ -374,19 +376,26 @@ static inline void add_header(struct sip_hdr *h, const char *buf, const char *p,
 /*
  * m->first and the next of each header, walking the index backwards: the
  * header seen last of each id so far is the next of the one before it.
- * Headers of no known id are chained in first[0] too, which is then
- * cleared, so that their next stays 0.
+ * Headers of no known id are chained in first[0] too, then unchained, so
+ * that their next is 0: they are few, and the walk is shorter without a
+ * test of the id.
  */
 static void chain_headers(struct sip_msg *m, unsigned n)
 {
 	uint16_t *first = m->first; /* all 0 */
+	struct sip_hdr *h = m->hdrs + n;
 
-	for (unsigned i = n; i-- > 0;) {
-		struct sip_hdr *h = &m->hdrs[i];
+	for (uint16_t i = (uint16_t)n; i > 0; i--) {
+		h--;
 		h->next = first[h->id];
-		first[h->id] = (uint16_t)(i + 1);
-		first[SIP_HDR_OTHER] = 0;
+		first[h->id] = i;
 	}
+	for (unsigned i = first[SIP_HDR_OTHER]; i != 0;) {
+		h = &m->hdrs[i - 1];
+		i = h->next;
+		h->next = 0;
+	}
+	first[SIP_HDR_OTHER] = 0;
 }
 
 /*
@@ -444,7 +453,6 @@ static inline bool line_usual(struct sip_hdr *h, const char *buf, const char *p,
                               const char *lf, const char *end)
 {
 	const char *ne = sip_skip_token_hi(p, lf, end), *v = ne + 1;
-	enum sip_hdr_id id;
 
 	/* *lf is no ':', nor a byte > SP */
 	if (ne == p || *ne != ':' || lf[-1] != '\r' ||
@@ -453,8 +461,7 @@ static inline bool line_usual(struct sip_hdr *h, const char *buf, const char *p,
 	v += *v == ' ';
 	if ((unsigned char)*v <= ' ')
 		return false;
-	id = name_lookup(p, ne, end);
-	add_header(h, buf, p, ne, id, v, lf - 1, lf);
+	add_header(h, buf, p, ne, name_lookup(p, ne, end), v, lf - 1, lf);
 	return true;
 }
 
@@ -463,11 +470,11 @@ static inline bool line_usual(struct sip_hdr *h, const char *buf, const char *p,
  * the empty line that ends them; *pp is then the start of the body, or
  * NULL when the message ends without that empty line.
  *
- * Most lines are "Name: value" with a known name of up to 15 bytes: the
- * loop takes them after looking at a few bytes of each (16 at the start
- * for the colon and the name, the ones after the colon, the last ones).
- * Other lines "name: value" go to line_usual(), any other line to
- * index_line().
+ * Most lines are "Name: value" with a known name of up to 15 bytes and
+ * one SP after the colon: the loop takes them after looking at a few bytes
+ * of each (16 at the start for the colon and the name, the two after the
+ * colon, the last two). Other lines "name: value" or "name:value" go to
+ * line_usual(), any other line to index_line().
  */
 __attribute__((noinline)) static int index_headers(struct sip_msg *m,
                                                    struct lf_iter *lfs,
@@ -478,66 +485,79 @@ __attribute__((noinline)) static int index_headers(struct sip_msg *m,
 	const char *buf = m->buf;
 	uint64_t bits = lfs->bits; /* the '\n's of [base, base + 64) left */
 	struct sip_hdr *h = m->hdrs, *hmax = m->hdrs + max_hdrs;
-	/* roomy: no line of the window can overrun the message with the 16
-	 * bytes at its start, nor the index with its entry (a window has at
-	 * most 64 lines); then the loop need not check either. */
-	bool roomy = end - base > 64 + 16 && hmax - h >= 64;
+	/* Below hlim, a line of the window can take the fast path without
+	 * more checks: none overruns the message with the 19 bytes at its
+	 * start (p + 18 may be the second byte after a colon taken at
+	 * p + 16, where none was found), and the index has room. Near the
+	 * end of the message, hlim is the start of the index and each line
+	 * is checked. */
+	struct sip_hdr *hlim = end - base > 64 + 18 ? hmax : m->hdrs;
+	/* the last window (0 for none) that leaves the 19 bytes: one
+	 * compare a window */
+	uintptr_t far = end - buf > 64 + 18 ? (uintptr_t)(end - (64 + 19)) : 0;
 	unsigned n;
 	int err;
 
 	for (;;) {
 		while (bits == 0) {
 			base += 64;
-			if (end - base > 64 + 16) {
+			if ((uintptr_t)base <= far) {
 				bits = lf_bits64(base);
-				roomy = hmax - h >= 64;
 			} else {
 				if (base >= end)
 					goto no_lf;
 				bits = lf_bits(base, buf, end);
-				roomy = false;
+				hlim = m->hdrs;
 			}
 		}
-		const char *lf = base + (__builtin_ctzll(bits) & 63);
+		const char *lf = base + (unsigned)__builtin_ctzll(bits);
 		bits &= bits - 1;
 #ifdef __SSE2__
-		/* p + 16 is inside the message: it may be the byte after a
-		 * colon found at p + 15. */
-		if (roomy || (end - p > 16 && h < hmax)) {
+		if (__builtin_expect(h < hlim, 1) ||
+		    (end - p > 18 && h < hmax)) {
 			__m128i v16 = _mm_loadu_si128(
 			        (const __m128i *)(const void *)p);
 			unsigned c = (unsigned)_mm_movemask_epi8(
 			        _mm_cmpeq_epi8(v16, _mm_set1_epi8(':')));
-			const char *colon =
-			        p + (__builtin_ctz(c | 0x10000) & 31);
-			const char *v = colon + 1;
+			size_t len = (unsigned)__builtin_ctz(c | 0x10000);
+			const char *v = p + len + 1;
 			enum sip_hdr_id id;
 			/*
 			 * The name is a known one only if [p, colon) matches
 			 * it exactly: no LWS around it, and not a folded
-			 * line (which starts with SP or HT) nor the empty
-			 * line (which has no colon before its LF). The
-			 * value has no LWS around it: its first byte is no
-			 * CR (nor the LF, after a colon before the LF).
+			 * line (which starts with SP or HT), nor the empty
+			 * line, nor a line without a colon before its LF
+			 * (the LF would be in the name). The value has no
+			 * LWS around it: a SP then a byte above SP after
+			 * the colon, CRLF after a byte above SP at the end.
 			 */
-			if (colon < lf && lf[-1] == '\r' &&
-			    (unsigned char)lf[-2] > ' ' &&
-			    (unsigned char)*(v += *v == ' ') > ' ' &&
-			    (id = sip_hdr_lookup16(p, (size_t)(colon - p),
-			                           v16)) != SIP_HDR_OTHER) {
-				add_header(h++, buf, p, colon, id, v, lf - 1,
+			bool usual = lf[-1] == '\r' &&
+			             (unsigned char)lf[-2] > ' ' && *v == ' ' &&
+			             (unsigned char)*++v > ' ';
+			if (__builtin_expect(usual, 1)) {
+				const struct sip_hdr_key16 *k =
+				        &sip_hdr_keys16[sip_hdr_hash16(p, len)];
+				/* a key matched is of a known name */
+				if (__builtin_expect(
+				            sip_hdr_key16_match(k, v16), 1))
+					id = (enum sip_hdr_id)k->id;
+				else if (sip_hdr_probe16 == 0 ||
+				         (id = sip_hdr_lookup16_probe(p, len,
+				                                      v16)) ==
+				                 SIP_HDR_OTHER)
+					goto other;
+				add_header(h++, buf, p, p + len, id, v, lf - 1,
 				           lf);
 				p = lf + 1;
 				continue;
 			}
+		other:
 			if (lf - p > 2 && line_usual(h, buf, p, lf, end)) {
 				h++;
 				p = lf + 1;
 				continue;
 			}
 		}
-#else
-		(void)roomy;
 #endif
 		if (lf - p == 1 && *p == '\r') {
 			/* the empty line (index_line() knows the others) */
@@ -608,7 +628,8 @@ int sip_msg_parse(struct sip_msg *m, const char *buf, size_t len,
 	}
 	/* Leading CRLFs before a message are ignored (RFC 3261 §7.5). */
 	p = buf;
-	while (p < end && (*p == '\r' || *p == '\n'))
+	while (p < end && (unsigned char)*p <= '\r' &&
+	       (*p == '\r' || *p == '\n'))
 		p++;
 	struct lf_iter lfs;
 	lf = NULL;
@@ -743,9 +764,53 @@ __attribute__((always_inline)) static inline int decode_single(
 	return remember(m, bit, err, why);
 }
 
+/*
+ * True when the decoder of a single-valued header has its value: decoded
+ * before, or now by usual(), which takes the usual values (it is inlined:
+ * no call, so the accessors need not save registers). False otherwise,
+ * for the accessor to call decode_single() with the general decoder,
+ * which finds absence, a failure remembered, or the reason of a new one.
+ */
+__attribute__((always_inline)) static inline bool
+decoded_fast(struct sip_msg *m, enum sip_hdr_id id, uint32_t bit,
+             bool (*usual)(struct sip_msg *m, struct slice value))
+{
+	unsigned i = m->first[id];
+
+	if (m->decoded & bit)
+		return true;
+	if ((m->failed & bit) || i == 0 || !usual(m, m->hdrs[i - 1].value))
+		return false;
+	m->decoded |= bit;
+	return true;
+}
+
+/* The usual Call-ID: letters, digits, '-' and '.', with an '@' inside or
+ * none: true, and into m->call_id. False for any other value. */
+static inline bool call_id_usual(struct sip_msg *m, struct slice v)
+{
+#ifdef __SSE2__
+	const char *end = v.p + v.len, *p;
+
+	/* see sip_scan16() for the bytes read */
+	if (v.len > 0 && end - m->buf >= 16) {
+		p = sip_scan16(v.p, end, sip_not_adn16);
+		if (p < end - 1 && *p == '@' && p > v.p)
+			p = sip_scan16(p + 1, end, sip_not_adn16);
+		if (p == end) {
+			m->call_id = v;
+			return true;
+		}
+	}
+#else
+	(void)m;
+	(void)v;
+#endif
+	return false;
+}
+
 /* Call-ID = word ["@" word] (RFC 3261 §25.1): no LWS inside. */
-static inline int decode_call_id(struct sip_msg *m, struct slice v,
-                                 const char **why)
+static int decode_call_id(struct sip_msg *m, struct slice v, const char **why)
 {
 	const char *end = v.p + v.len, *hi = m->buf + m->len, *p;
 
@@ -762,11 +827,13 @@ static inline int decode_call_id(struct sip_msg *m, struct slice v,
 	return 0;
 }
 
-static inline int decode_cseq(struct sip_msg *m, struct slice v,
-                              const char **why)
+static bool cseq_usual(struct sip_msg *m, struct slice v)
 {
-	if (sip_cseq_usual(&m->cseq, v))
-		return 0;
+	return sip_cseq_usual(&m->cseq, v);
+}
+
+static int decode_cseq(struct sip_msg *m, struct slice v, const char **why)
+{
 	return sip_cseq_parse(&m->cseq, v, why);
 }
 
@@ -776,15 +843,19 @@ static int decode_rack(struct sip_msg *m, struct slice v, const char **why)
 }
 
 /* 255 is the largest sensible hop count (RFC 4475 §3.1.2.4). */
-static inline int decode_max_forwards(struct sip_msg *m, struct slice v,
-                                      const char **why)
+static bool max_forwards_usual(struct sip_msg *m, struct slice v)
 {
 	uint32_t n;
 
-	if (sip_u32_short(&n, v) && n <= 255) {
-		m->max_forwards = n;
-		return 0;
-	}
+	if (!sip_u32_short(&n, v) || n > 255)
+		return false;
+	m->max_forwards = n;
+	return true;
+}
+
+static int decode_max_forwards(struct sip_msg *m, struct slice v,
+                               const char **why)
+{
 	*why = "bad Max-Forwards header";
 	return slice_to_u32(&m->max_forwards, v, 255) ? EBADMSG : 0;
 }
@@ -803,55 +874,24 @@ static int decode_rseq(struct sip_msg *m, struct slice v, const char **why)
 	                                                            : 0;
 }
 
-/* The first decoding of the top Via, From and To is in hdr.c, beside
- * their fast paths: one call from here, as a jump. */
-int sip_msg_top_via(const struct sip_via **out, struct sip_msg *m)
+/* sip_msg_top_via(), sip_msg_from() and sip_msg_to() are in hdr.c,
+ * beside their fast paths. */
+
+/* The general halves of the three accessors below, apart so that their
+ * usual path is a leaf. */
+__attribute__((noinline)) static int call_id_slow(struct slice *out,
+                                                  struct sip_msg *m)
 {
-	if (m->decoded & SIP_DEC_VIA) {
-		*out = &m->top_via;
-		return 0;
-	}
-	return sip_msg_top_via_decode(out, m);
+	int err = decode_single(m, SIP_HDR_CALL_ID, SIP_DEC_CALL_ID,
+	                        decode_call_id);
+
+	if (err == 0)
+		*out = m->call_id;
+	return err;
 }
 
-int sip_msg_from(const struct sip_addr **out, struct sip_msg *m)
-{
-	if (m->decoded & SIP_DEC_FROM) {
-		*out = &m->from;
-		return 0;
-	}
-	return sip_msg_addr_decode(out, m, SIP_HDR_FROM, SIP_DEC_FROM);
-}
-
-int sip_msg_to(const struct sip_addr **out, struct sip_msg *m)
-{
-	if (m->decoded & SIP_DEC_TO) {
-		*out = &m->to;
-		return 0;
-	}
-	return sip_msg_addr_decode(out, m, SIP_HDR_TO, SIP_DEC_TO);
-}
-
-int sip_msg_call_id(struct slice *out, struct sip_msg *m)
-{
-	/* decode_single() spelled out: this one is read for every message
-	 * (the shard of a call), and is short */
-	if (!(m->decoded & SIP_DEC_CALL_ID)) {
-		const char *why = NULL;
-		unsigned i = m->first[SIP_HDR_CALL_ID];
-		if (m->failed & SIP_DEC_CALL_ID)
-			return EBADMSG;
-		if (i == 0)
-			return ENOENT;
-		if (decode_call_id(m, m->hdrs[i - 1].value, &why))
-			return remember(m, SIP_DEC_CALL_ID, EBADMSG, why);
-		m->decoded |= SIP_DEC_CALL_ID;
-	}
-	*out = m->call_id;
-	return 0;
-}
-
-int sip_msg_cseq(const struct sip_cseq **out, struct sip_msg *m)
+__attribute__((noinline)) static int cseq_slow(const struct sip_cseq **out,
+                                               struct sip_msg *m)
 {
 	int err = decode_single(m, SIP_HDR_CSEQ, SIP_DEC_CSEQ, decode_cseq);
 
@@ -860,7 +900,8 @@ int sip_msg_cseq(const struct sip_cseq **out, struct sip_msg *m)
 	return err;
 }
 
-int sip_msg_max_forwards(uint32_t *out, struct sip_msg *m)
+__attribute__((noinline)) static int max_forwards_slow(uint32_t *out,
+                                                       struct sip_msg *m)
 {
 	int err = decode_single(m, SIP_HDR_MAX_FORWARDS, SIP_DEC_MAXFWD,
 	                        decode_max_forwards);
@@ -868,6 +909,32 @@ int sip_msg_max_forwards(uint32_t *out, struct sip_msg *m)
 	if (err == 0)
 		*out = m->max_forwards;
 	return err;
+}
+
+/* Read for every message (the shard of a call). */
+int sip_msg_call_id(struct slice *out, struct sip_msg *m)
+{
+	if (!decoded_fast(m, SIP_HDR_CALL_ID, SIP_DEC_CALL_ID, call_id_usual))
+		return call_id_slow(out, m);
+	*out = m->call_id;
+	return 0;
+}
+
+int sip_msg_cseq(const struct sip_cseq **out, struct sip_msg *m)
+{
+	if (!decoded_fast(m, SIP_HDR_CSEQ, SIP_DEC_CSEQ, cseq_usual))
+		return cseq_slow(out, m);
+	*out = &m->cseq;
+	return 0;
+}
+
+int sip_msg_max_forwards(uint32_t *out, struct sip_msg *m)
+{
+	if (!decoded_fast(m, SIP_HDR_MAX_FORWARDS, SIP_DEC_MAXFWD,
+	                  max_forwards_usual))
+		return max_forwards_slow(out, m);
+	*out = m->max_forwards;
+	return 0;
 }
 
 int sip_msg_expires(uint32_t *out, struct sip_msg *m)

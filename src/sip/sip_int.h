@@ -97,6 +97,11 @@ static inline unsigned sip_adn16(__m128i v)
 	return (unsigned)_mm_movemask_epi8(
 	        _mm_or_si128(_mm_or_si128(alpha, digit), dash_dot));
 }
+
+static inline unsigned sip_not_adn16(__m128i v)
+{
+	return sip_adn16(v) ^ 0xffffu;
+}
 #endif
 
 /*
@@ -138,28 +143,69 @@ static inline const char *sip_skip_token_hi(const char *p, const char *end,
 	               : p;
 }
 
+#ifdef __SSE2__
 /*
- * The first byte of [p, end) equal to c, or end. The bytes of [lo, p) may
- * be read too: with SSE2, 16 bytes are compared at a time, and the last
- * load moves back to end - 16 when that stays inside [lo, end).
+ * The first byte of [p, end) whose bit stops() sets in the mask of the 16
+ * bytes it is loaded with, or end; stops() is a constant, inlined. The
+ * bytes of [end - 16, p) may be read too (end - 16 must be in the
+ * message): the last load moves back to end - 16, so that every load but
+ * the last is a whole chunk with no bound to apply to its mask.
  */
-static inline const char *sip_find(const char *p, const char *end,
-                                   const char *lo, char c)
+__attribute__((always_inline)) static inline const char *
+sip_scan16(const char *p, const char *end, unsigned (*stops)(__m128i v))
+{
+	for (; end - p > 16; p += 16) {
+		unsigned s = stops(
+		        _mm_loadu_si128((const __m128i *)(const void *)p));
+		if (s)
+			return p + __builtin_ctz(s);
+	}
+	unsigned s = stops(_mm_loadu_si128(
+	                     (const __m128i *)(const void *)(end - 16))) >>
+	             (16 - (end - p));
+	return s ? p + __builtin_ctz(s) : end;
+}
+
+static inline unsigned sip_sp16(__m128i v)
+{
+	return (unsigned)_mm_movemask_epi8(
+	        _mm_cmpeq_epi8(v, _mm_set1_epi8(' ')));
+}
+#endif
+
+/*
+ * The first SP of [p, end), or end. The bytes of [lo, p) may be read too:
+ * with SSE2, 16 bytes are compared at a time when end - 16 stays inside
+ * [lo, end) (see sip_scan16()).
+ */
+static inline const char *sip_find_sp(const char *p, const char *end,
+                                      const char *lo)
 {
 #ifdef __SSE2__
-	if (end - lo >= 16) {
-		for (; end - p > 16; p += 16) {
-			unsigned bits = sip_eq16(p, c);
-			if (bits)
-				return p + __builtin_ctz(bits);
-		}
-		unsigned bits = sip_eq16(end - 16, c) >> (16 - (end - p));
-		return bits ? p + __builtin_ctz(bits) : end;
-	}
+	if (end - lo >= 16)
+		return sip_scan16(p, end, sip_sp16);
 #endif
-	while (p < end && *p != c)
+	while (p < end && *p != ' ')
 		p++;
 	return p;
+}
+
+/*
+ * The first byte of [p, end) that is no token byte, or end, as
+ * sip_skip_token(): with SSE2, the run of letters, digits, '-' and '.' 16
+ * bytes at a time, the bytes of [end - 16, p) being read too (see
+ * sip_scan16()).
+ */
+__attribute__((always_inline)) static inline const char *
+sip_skip_token16(const char *p, const char *end)
+{
+#ifdef __SSE2__
+	p = sip_scan16(p, end, sip_not_adn16);
+	/* most runs stop at a byte of no token */
+	if (p == end || !sip_is((unsigned char)*p, SIP_CC_TOKEN))
+		return p;
+#endif
+	return sip_skip_token(p, end);
 }
 
 /*
@@ -373,26 +419,26 @@ static inline enum sip_hdr_id sip_hdr_lookup_padded(const char *p, size_t len)
  * inside them. The table is indexed by a multiplicative hash of the first
  * two bytes (case bit set) and the length, with a multiplier chosen at
  * start-up so that the known names and compact forms (whose second byte is
- * the colon) fill distinct slots. A key holds the name lower-cased and
- * followed by its colon, and the case bits of its letters: one compare of
- * the 16 bytes, masked to the name and its colon, is an exact
- * case-insensitive match that checks the length too (the colon must be
- * where the name ends).
+ * the colon) fill distinct slots; a slot holds its key. A key holds the
+ * name lower-cased and followed by its colon, and the case bits of its
+ * letters; its bytes after the colon are 0xff in both, so that any byte
+ * there OR-ed with the fold equals the key's: one compare of all 16 bytes
+ * is an exact case-insensitive match that checks the length too (the
+ * colon must be where the name ends), with no mask. The bytes of an empty slot
+ * match no byte (0 in the name, 1 in the fold), so that a key matched is
+ * a known name.
  */
 #define SIP_HDR_TABLE16_SIZE 256
-#define SIP_HDR_KEYS16_CAP   (2 * SIP_HDR__COUNT)
 
 struct sip_hdr_key16 {
-	__m128i lower; /* name lower-cased, ':', then 0 */
-	__m128i fold;  /* 0x20 on letters */
-	uint32_t mask; /* bits of the name and its colon */
-	uint32_t id;   /* enum sip_hdr_id; key 0 has id 0 */
-	/* to 64 bytes: the address of a key is a shift of its index */
-	char pad[64 - 2 * sizeof(__m128i) - 2 * sizeof(uint32_t)];
+	__m128i lower; /* name lower-cased, ':', then 0xff */
+	__m128i fold;  /* 0x20 on letters, 0 on '-' and ':', then 0xff */
+	uint32_t id;   /* enum sip_hdr_id */
+	/* to 64 bytes: the address of a slot is a shift of its index */
+	char pad[64 - 2 * sizeof(__m128i) - sizeof(uint32_t)];
 };
 
-extern struct sip_hdr_key16 sip_hdr_keys16[SIP_HDR_KEYS16_CAP];
-extern uint8_t sip_hdr_table16[SIP_HDR_TABLE16_SIZE]; /* key index */
+extern struct sip_hdr_key16 sip_hdr_keys16[SIP_HDR_TABLE16_SIZE];
 extern uint32_t sip_hdr_mul16;
 extern unsigned sip_hdr_probe16; /* longest displacement by a collision */
 
@@ -409,29 +455,15 @@ static inline unsigned sip_hdr_hash16(const char *p, size_t len)
 
 static inline bool sip_hdr_key16_match(const struct sip_hdr_key16 *k, __m128i v)
 {
-	unsigned eq = (unsigned)_mm_movemask_epi8(
-	        _mm_cmpeq_epi8(_mm_or_si128(v, k->fold), k->lower));
-
-	return (eq & k->mask) == k->mask;
+	return _mm_movemask_epi8(_mm_cmpeq_epi8(_mm_or_si128(v, k->fold),
+	                                        k->lower)) == 0xffff;
 }
 
+/* The id of the name of len (<= 16) bytes at p, v the 16 bytes at p, from
+ * the slots after the first one (names displaced by a collision), or
+ * SIP_HDR_OTHER. */
 enum sip_hdr_id sip_hdr_lookup16_probe(const char *p, size_t len, __m128i v);
 
-/*
- * Id of the name of len (<= 15) bytes at p, v the 16 bytes at p, of which
- * p[len] is the first ':'. SIP_HDR_OTHER for a name not known.
- */
-static inline enum sip_hdr_id sip_hdr_lookup16(const char *p, size_t len,
-                                               __m128i v)
-{
-	const struct sip_hdr_key16 *k =
-	        &sip_hdr_keys16[sip_hdr_table16[sip_hdr_hash16(p, len)]];
-
-	if (sip_hdr_key16_match(k, v))
-		return (enum sip_hdr_id)k->id;
-	return sip_hdr_probe16 ? sip_hdr_lookup16_probe(p, len, v)
-	                       : SIP_HDR_OTHER;
-}
 #endif
 
 /*
@@ -448,13 +480,25 @@ const char *sip_host_scan(struct slice *host, enum sip_host_type *type,
                           const char *p, const char *end, const char *lo);
 
 /* port = 1*5DIGIT <= 65535 at p, just after the ':' that follows a host:
- * returns the byte after it, or NULL. */
+ * returns the byte after it, or NULL. The bytes up to hi (>= end) may be
+ * read: the usual port is read a word at a time. */
 static inline const char *sip_port_scan(uint16_t *port, const char *p,
-                                        const char *end)
+                                        const char *end, const char *hi)
 {
 	const char *d = p;
 	uint32_t v = 0;
 
+	if (hi - p >= 8) {
+		/* 1 to 5 digits inside [p, end), then no digit or end */
+		unsigned k = sip_digits8(&v, p);
+		if (k - 1 < 5 && k <= (size_t)(end - p)) {
+			if (v > 65535)
+				return NULL;
+			*port = (uint16_t)v;
+			return p + k;
+		}
+		v = 0;
+	}
 	while (p < end && sip_is((unsigned char)*p, SIP_CC_DIGIT) && p - d < 6)
 		v = v * 10 + (uint32_t)(*p++ - '0');
 	if (p == d || p - d > 5 || v > 65535)
@@ -465,16 +509,6 @@ static inline const char *sip_port_scan(uint16_t *port, const char *p,
 
 /* IPv6address (without brackets) is all of [p, end). */
 bool sip_ipv6_valid(const char *p, const char *end);
-
-/*
- * The first decoding of the top Via (into m->top_via), and of the From or
- * To (id and bit SIP_HDR_FROM and SIP_DEC_FROM, or To's, into m->from or
- * m->to): what sip_msg_top_via() and sip_msg_from() return once m->decoded
- * lacks the bit, which they set or, with m->failed, record the failure.
- */
-int sip_msg_top_via_decode(const struct sip_via **out, struct sip_msg *m);
-int sip_msg_addr_decode(const struct sip_addr **out, struct sip_msg *m,
-                        enum sip_hdr_id id, uint32_t bit);
 
 /* sip_addr_parse() into *out, which it may change when it fails; the bytes
  * from elem up to hi (>= its end) may be read. */

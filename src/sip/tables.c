@@ -83,28 +83,34 @@ static const struct hdr_def hdr_defs[SIP_HDR__COUNT] = {
 };
 
 #ifdef __SSE2__
-struct sip_hdr_key16 sip_hdr_keys16[SIP_HDR_KEYS16_CAP];
-uint8_t sip_hdr_table16[SIP_HDR_TABLE16_SIZE];
+struct sip_hdr_key16 sip_hdr_keys16[SIP_HDR_TABLE16_SIZE];
 uint32_t sip_hdr_mul16;
 unsigned sip_hdr_probe16;
-static unsigned nkeys16 = 1; /* key 0 matches no name: its id is 0 */
+
+/* The keys of the names of up to 15 bytes and of the compact forms. */
+#define SIP_HDR_KEYS16_CAP (2 * SIP_HDR__COUNT)
+static unsigned nkeys16;
+static struct sip_hdr_key16 keys16[SIP_HDR_KEYS16_CAP];
 static size_t keys16_len[SIP_HDR_KEYS16_CAP];
 static char keys16_name[SIP_HDR_KEYS16_CAP][16];
 
-/* Fills sip_hdr_table16 for the multiplier mul: the longest probe. */
-static unsigned hdr_table16_fill(uint32_t mul)
+/*
+ * Places the keys for the multiplier mul: slot[h] is 1 + the index of the
+ * key in slot h, 0 for an empty one. Returns the longest probe.
+ */
+static unsigned hdr_table16_place(uint8_t slot[SIP_HDR_TABLE16_SIZE],
+                                  uint32_t mul)
 {
 	unsigned longest = 0;
 
 	sip_hdr_mul16 = mul;
-	memset(sip_hdr_table16, 0, sizeof(sip_hdr_table16));
-	for (unsigned i = 1; i < nkeys16; i++) {
+	memset(slot, 0, SIP_HDR_TABLE16_SIZE);
+	for (unsigned i = 0; i < nkeys16; i++) {
 		unsigned h = sip_hdr_hash16(keys16_name[i], keys16_len[i]);
 		unsigned probe = 0;
-		while (sip_hdr_table16[(h + probe) % SIP_HDR_TABLE16_SIZE])
+		while (slot[(h + probe) % SIP_HDR_TABLE16_SIZE])
 			probe++;
-		sip_hdr_table16[(h + probe) % SIP_HDR_TABLE16_SIZE] =
-		        (uint8_t)i;
+		slot[(h + probe) % SIP_HDR_TABLE16_SIZE] = (uint8_t)(i + 1);
 		if (probe > longest)
 			longest = probe;
 	}
@@ -114,18 +120,19 @@ static unsigned hdr_table16_fill(uint32_t mul)
 /* A key for the len (<= 15) bytes of name, of header id. */
 static void key16_add(unsigned id, const char *name, size_t len)
 {
-	struct sip_hdr_key16 *k = &sip_hdr_keys16[nkeys16];
-	char lower[16] = {0}, fold[16] = {0};
+	struct sip_hdr_key16 *k = &keys16[nkeys16];
+	char lower[16], fold[16];
 
+	memset(lower, 0xff, sizeof(lower));
+	memset(fold, 0xff, sizeof(fold));
 	for (size_t i = 0; i < len; i++) {
 		lower[i] = (char)sip_lower[(unsigned char)name[i]];
-		if (lower[i] >= 'a' && lower[i] <= 'z')
-			fold[i] = 0x20;
+		fold[i] = lower[i] >= 'a' && lower[i] <= 'z' ? 0x20 : 0;
 	}
 	lower[len] = ':';
+	fold[len] = 0;
 	k->lower = _mm_loadu_si128((const __m128i *)(const void *)lower);
 	k->fold = _mm_loadu_si128((const __m128i *)(const void *)fold);
-	k->mask = (2u << len) - 1;
 	k->id = id;
 	memcpy(keys16_name[nkeys16], lower, 16);
 	keys16_len[nkeys16] = len;
@@ -139,6 +146,7 @@ static void key16_add(unsigned id, const char *name, size_t len)
  */
 static void hdr_tables16_build(void)
 {
+	uint8_t slot[SIP_HDR_TABLE16_SIZE];
 	uint32_t mul = 0x9e3779b1u, best_mul = mul;
 	unsigned best = ~0u;
 
@@ -150,14 +158,23 @@ static void hdr_tables16_build(void)
 			key16_add(id, &d->compact, 1);
 	}
 	for (unsigned i = 0; i < 100000 && best > 0; i++) {
-		unsigned longest = hdr_table16_fill(mul);
+		unsigned longest = hdr_table16_place(slot, mul);
 		if (longest < best) {
 			best = longest;
 			best_mul = mul;
 		}
 		mul = (mul * 1664525u + 1013904223u) | 1;
 	}
-	sip_hdr_probe16 = hdr_table16_fill(best_mul);
+	sip_hdr_probe16 = hdr_table16_place(slot, best_mul);
+	for (unsigned h = 0; h < SIP_HDR_TABLE16_SIZE; h++) {
+		if (slot[h]) {
+			sip_hdr_keys16[h] = keys16[slot[h] - 1];
+		} else {
+			memset(&sip_hdr_keys16[h], 0,
+			       sizeof(sip_hdr_keys16[h]));
+			sip_hdr_keys16[h].fold = _mm_set1_epi8(1);
+		}
+	}
 }
 
 enum sip_hdr_id sip_hdr_lookup16_probe(const char *p, size_t len, __m128i v)
@@ -166,8 +183,7 @@ enum sip_hdr_id sip_hdr_lookup16_probe(const char *p, size_t len, __m128i v)
 
 	for (unsigned i = 1; i <= sip_hdr_probe16; i++) {
 		const struct sip_hdr_key16 *k =
-		        &sip_hdr_keys16[sip_hdr_table16[(h + i) %
-		                                        SIP_HDR_TABLE16_SIZE]];
+		        &sip_hdr_keys16[(h + i) % SIP_HDR_TABLE16_SIZE];
 		if (sip_hdr_key16_match(k, v))
 			return (enum sip_hdr_id)k->id;
 	}
@@ -178,7 +194,7 @@ enum sip_hdr_id sip_hdr_lookup16_probe(const char *p, size_t len, __m128i v)
 /*
  * Header names are looked up on every header line of every message, so
  * the lookup costs a few instructions rather than a loop over bytes (see
- * sip_hdr_lookup16(), which the index uses for names of up to 15 bytes,
+ * sip_hdr_keys16, which the index uses for names of up to 15 bytes,
  * and sip_hdr_lookup_padded() in sip_int.h). The tables derive from
  * SIP_HDR_LIST at start-up, by a constructor rather than pthread_once() on
  * each lookup: they are read-only afterwards and shared by all threads

@@ -302,7 +302,7 @@ static int parse_sip(struct sip_uri *u, const char *p, const char *end,
 		return fail(why, "bad URI host");
 
 	if (p < end && *p == ':') {
-		p = sip_port_scan(&u->port, p + 1, end);
+		p = sip_port_scan(&u->port, p + 1, end, end);
 		if (p == NULL)
 			return fail(why, "bad URI port");
 		u->has_port = true;

@@ -346,13 +346,37 @@ bool sip_ipv6_valid(const char *p, const char *end)
 	return gap ? groups <= 7 : groups == 8;
 }
 
+#ifdef __SSE2__
+/*
+ * ipv4_valid() of a run of digits and dots from its bitmaps (bit i for
+ * p[i]) whose labels are known not to be empty: three dots, none last, no
+ * octet of four digits, and each one of three at most "255" (compared as
+ * a big-endian number of three bytes).
+ */
+static inline bool ipv4_bits(const char *p, unsigned digits, unsigned dots,
+                             unsigned last)
+{
+	unsigned two = dots & (dots - 1), three = two & (two - 1);
+
+	if (three == 0 || (three & (three - 1)) != 0 || (dots & last) ||
+	    (digits & digits >> 1 & digits >> 2 & digits >> 3))
+		return false;
+	for (unsigned r = digits & digits >> 1 & digits >> 2; r; r &= r - 1) {
+		const unsigned char *o =
+		        (const unsigned char *)p + __builtin_ctz(r);
+		if ((unsigned)(o[0] << 16 | o[1] << 8 | o[2]) >
+		    ('2' << 16 | '5' << 8 | '5'))
+			return false;
+	}
+	return true;
+}
+
 /*
  * host of up to 15 bytes (most are), checked from bitmaps of its bytes
  * with SSE2: returns the byte after it, NULL when it is not a host, or p
  * itself when the run of host bytes is longer and host_scan_bytes() must
  * walk it. The rules are those of host_scan_bytes().
  */
-#ifdef __SSE2__
 __attribute__((always_inline)) static inline const char *
 host_scan16(enum sip_host_type *type, const char *p, const char *end)
 {
@@ -387,7 +411,8 @@ host_scan16(enum sip_host_type *type, const char *p, const char *end)
 	if (inner != 0)
 		top = 32 - (unsigned)__builtin_clz(inner);
 	/* a letter or a '-' rules an IPv4address out */
-	if (((letters | dashes) & in) == 0 && ipv4_valid(p, p + len))
+	if (((letters | dashes) & in) == 0 &&
+	    ipv4_bits(p, digits & in, dots, last))
 		*type = SIP_HOST_IPV4;
 	else if (letters >> top & 1)
 		*type = SIP_HOST_NAME;
@@ -1059,9 +1084,10 @@ quote_close(const char *p, const char *end, const char *lo)
 }
 
 /*
- * The usual address: [ quoted-string LWS ] "<" URI ">" followed by
- * parameters ";name" or ";name=value" of tokens with no LWS. Fills *out
- * as sip_addr_decode() would, in fewer steps, and true; false for anything
+ * The usual address: [ display-name [ SP ] ] "<" URI ">", the display
+ * name a quoted-string or tokens apart by one SP, followed by parameters
+ * ";name" or ";name=value" of tokens with no LWS. Fills *out as
+ * sip_addr_decode() would, in fewer steps, and true; false for anything
  * else, which sip_addr_decode() takes (*out is then changed). The fields
  * are written as they are found, which leaves few values to keep in
  * registers. The bytes from elem up to hi (>= its end) may be read.
@@ -1085,7 +1111,24 @@ addr_fast(struct sip_addr *out, struct slice elem, const char *hi)
 		if (*p != '<')
 			return false;
 	} else {
-		return false;
+		/* tokens apart by one SP, then at most one SP ("sipp <sip:"):
+		 * the scans read 16 bytes back from the end. A '*' first may
+		 * be Contact's star, which the general path tells apart. */
+		if (end - p < 16 || *p == '*')
+			return false;
+		for (q = p;;) {
+			const char *t = sip_skip_token16(q, end);
+			if (t == q || end - t < 2)
+				return false;
+			if (*t == '<' || (*t == ' ' && t[1] == '<')) {
+				out->display = span(p, t);
+				p = t + (*t == ' ');
+				break;
+			}
+			if (*t != ' ')
+				return false;
+			q = t + 1;
+		}
 	}
 	q = uri_close(p + 1, end, elem.p);
 	if (q == NULL || q == p + 1)

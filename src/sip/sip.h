@@ -158,7 +158,8 @@ struct sip_uri {
 /*
  * Decodes s (borrowed; the result points into it). Rejects with EBADMSG
  * and *why set: an empty or unknown-syntax URI, malformed %HH escapes,
- * characters outside the §25.1 sets, a bad host or port.
+ * characters outside the §25.1 sets, a bad host or port; *out may then be
+ * changed.
  */
 int sip_uri_parse(struct sip_uri *out, struct slice s, const char **why);
 /* Writes s with %HH escapes decoded; returns the decoded length (which may

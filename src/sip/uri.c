@@ -133,6 +133,33 @@ static const char *scan(const char *p, const char *end, unsigned m)
 	return p;
 }
 
+/*
+ * The end of the run of letters, digits, '-' and '.' from p, which every
+ * class of this file holds: 16 bytes at a time with SSE2 (the bytes of
+ * [lo, p) may be read); without, p itself.
+ */
+static inline const char *usual_run(const char *p, const char *end,
+                                    const char *lo)
+{
+#ifdef __SSE2__
+	if (end - lo >= 16)
+		return sip_scan16(p, end, sip_not_adn16);
+#endif
+	(void)end;
+	(void)lo;
+	return p;
+}
+
+/* scan() past the usual run first. */
+static inline const char *scan_usual(const char *p, const char *end, unsigned m,
+                                     const char *lo)
+{
+	p = usual_run(p, end, lo);
+	if (p == end || (!is(*p, m) && *p != '%'))
+		return p;
+	return scan(p, end, m);
+}
+
 /* fail() for the scanners that return a position. */
 static const char *failp(const char **why, const char *reason)
 {
@@ -156,6 +183,17 @@ static bool eq_lower(const char *p, const char *lit, size_t n)
 			return false;
 	}
 	return true;
+}
+
+/* The 4 bytes at p are "sip:", the letters in any case. */
+static inline bool scheme_is_sip(const char *p)
+{
+	uint32_t w, sip, fold;
+
+	memcpy(&w, p, 4);
+	memcpy(&sip, "sip:", 4);
+	memcpy(&fold, "\x20\x20\x20\0", 4);
+	return (w | fold) == sip;
 }
 
 /* -------------------------------------------------------- parameters */
@@ -210,15 +248,16 @@ static void known_param(struct sip_uri *u, struct slice name,
  * uri-parameters = *( ";" uri-parameter ), other-param = pname [ "="
  * pvalue ], both 1*paramchar (§25.1); p is just after the first ';'.
  * RFC 3966 parameters are scanned likewise with vclass C_TELV. Returns
- * the first byte that ends the list, or NULL (*why set).
+ * the first byte that ends the list, or NULL (*why set). The bytes of
+ * [lo, p) may be read.
  */
 static const char *parse_params(struct sip_uri *u, const char *p,
-                                const char *end, unsigned vclass, bool known,
-                                const char **why)
+                                const char *end, const char *lo,
+                                unsigned vclass, bool known, const char **why)
 {
 	for (;;) {
 		const char *n = p;
-		p = scan(p, end, C_PARAM);
+		p = scan_usual(p, end, C_PARAM, lo);
 		if (p == NULL)
 			return failp(why, "bad escape in URI");
 		if (p == n) /* ";;", a trailing ';', LWS (RFC 4475 lwsruri) */
@@ -226,7 +265,7 @@ static const char *parse_params(struct sip_uri *u, const char *p,
 		struct slice name = span(n, p), value = SLICE_NULL;
 		if (p < end && *p == '=') {
 			const char *v = ++p;
-			p = scan(p, end, vclass);
+			p = scan_usual(p, end, vclass, lo);
 			if (p == NULL)
 				return failp(why, "bad escape in URI");
 			if (p == v)
@@ -273,11 +312,14 @@ static int parse_sip(struct sip_uri *u, const char *p, const char *end,
 {
 	/*
 	 * '@' is in no set after the host (paramchar, hnv-unreserved), so
-	 * the first one, if any, ends the userinfo.
+	 * the first one, if any, ends the userinfo: the usual user, a run
+	 * of letters, digits, '-' and '.', ends there without a search.
 	 */
-	const char *at = memchr(p, '@', (size_t)(end - p));
+	const char *q = usual_run(p, end, u->scheme_name.p);
+	const char *at =
+	        q < end && *q == '@' ? q : memchr(q, '@', (size_t)(end - q));
 	if (at != NULL) {
-		const char *q = scan(p, at, C_USER);
+		q = scan(q, at, C_USER);
 		if (q == NULL)
 			return fail(why, "bad escape in URI");
 		if (q == p || (q < at && *q != ':'))
@@ -310,7 +352,8 @@ static int parse_sip(struct sip_uri *u, const char *p, const char *end,
 
 	if (p < end && *p == ';') {
 		const char *ps = ++p;
-		p = parse_params(u, p, end, C_PARAM, true, why);
+		p = parse_params(u, p, end, u->scheme_name.p, C_PARAM, true,
+		                 why);
 		if (p == NULL)
 			return EBADMSG;
 		u->params = span(ps, p);
@@ -369,7 +412,8 @@ static int parse_tel(struct sip_uri *u, const char *p, const char *end,
 
 	if (p < end && *p == ';') {
 		const char *ps = ++p;
-		p = parse_params(u, p, end, C_TELV, false, why);
+		p = parse_params(u, p, end, u->scheme_name.p, C_TELV, false,
+		                 why);
 		if (p == NULL)
 			return EBADMSG;
 		u->params = span(ps, p);
@@ -382,9 +426,11 @@ static int parse_tel(struct sip_uri *u, const char *p, const char *end,
 
 /* ---------------------------------------------------------------- API */
 
+/* Into *out directly (a copy of the result costs as much as zeroing it):
+ * callers read it only on success. */
 int sip_uri_parse(struct sip_uri *out, struct slice s, const char **why)
 {
-	struct sip_uri u;
+	struct sip_uri *u = out;
 	int err;
 
 	/* tested first: NULL + 0 is undefined behaviour */
@@ -392,6 +438,13 @@ int sip_uri_parse(struct sip_uri *out, struct slice s, const char **why)
 		return fail(why, "empty URI");
 	const char *p = s.p, *end = s.p + s.len;
 
+	/* "sip:" in any case, by one compare */
+	if (s.len > 4 && scheme_is_sip(p)) {
+		memset(u, 0, sizeof(*u));
+		u->scheme_name = span(p, p + 3);
+		u->scheme = SIP_URI_SIP;
+		return parse_sip(u, p + 4, end, why);
+	}
 	/* scheme = ALPHA *( ALPHA / DIGIT / "+" / "-" / "." ) (§25.1) */
 	if (!is_alpha(*p))
 		return fail(why, "bad URI scheme");
@@ -400,28 +453,28 @@ int sip_uri_parse(struct sip_uri *out, struct slice s, const char **why)
 	if (p == end || *p != ':')
 		return fail(why, "bad URI scheme");
 
-	memset(&u, 0, sizeof(u));
-	u.scheme_name = span(s.p, p);
-	size_t sl = u.scheme_name.len;
+	memset(u, 0, sizeof(*u));
+	u->scheme_name = span(s.p, p);
+	size_t sl = u->scheme_name.len;
 	p++;
 
 	/* schemes are case-insensitive (§19.1.4) */
 	if (sl == 3 && eq_lower(s.p, "sip", 3)) {
-		u.scheme = SIP_URI_SIP;
-		err = parse_sip(&u, p, end, why);
+		u->scheme = SIP_URI_SIP;
+		err = parse_sip(u, p, end, why);
 	} else if (sl == 4 && eq_lower(s.p, "sips", 4)) {
-		u.scheme = SIP_URI_SIPS;
-		err = parse_sip(&u, p, end, why);
+		u->scheme = SIP_URI_SIPS;
+		err = parse_sip(u, p, end, why);
 	} else if (sl == 3 && eq_lower(s.p, "tel", 3)) {
-		u.scheme = SIP_URI_TEL;
-		err = parse_tel(&u, p, end, why);
+		u->scheme = SIP_URI_TEL;
+		err = parse_tel(u, p, end, why);
 	} else {
 		/*
 		 * absoluteURI of another scheme (§25.1): the proxy answers
 		 * 416 (§8.2.2.1), so only make sure it is one token of the
 		 * message: not empty, no whitespace or control character.
 		 */
-		u.scheme = SIP_URI_OTHER;
+		u->scheme = SIP_URI_OTHER;
 		if (p == end)
 			return fail(why, "empty URI body");
 		for (; p < end; p++)
@@ -429,10 +482,7 @@ int sip_uri_parse(struct sip_uri *out, struct slice s, const char **why)
 				return fail(why, "bad character in URI");
 		err = 0;
 	}
-	if (err != 0)
-		return err;
-	*out = u;
-	return 0;
+	return err;
 }
 
 size_t sip_uri_unescape(char *dst, size_t size, struct slice s)
@@ -468,6 +518,18 @@ static inline char lower(char c)
 	return c >= 'A' && c <= 'Z' ? (char)(c | 0x20) : c;
 }
 
+/* [p, end) starts with the n bytes of name, in any case. */
+static bool starts_nocase(const char *p, const char *end, const char *name,
+                          size_t n)
+{
+	if ((size_t)(end - p) < n)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (lower(p[i]) != lower(name[i]))
+			return false;
+	return true;
+}
+
 /*
  * Also serves header parameters (generic-param, §25.1), which allow LWS
  * around ';' and '=' and quoted-string values; so it is lenient and never
@@ -480,9 +542,17 @@ bool sip_param_find(struct slice *value, struct slice params, const char *name)
 	if (nlen == 0 || params.len == 0) /* params.p may be NULL */
 		return false;
 	const char *p = params.p, *end = params.p + params.len;
+	/* Without a quoted string every ';' ends a parameter: one whose
+	 * name cannot be the one sought is skipped by a search for it. */
+	bool quoted = memchr(p, '"', params.len) != NULL;
 	while (p < end) {
 		while (p < end && is_ws(*p))
 			p++;
+		if (!quoted && !starts_nocase(p, end, name, nlen)) {
+			p = memchr(p, ';', (size_t)(end - p));
+			p = p ? p + 1 : end;
+			continue;
+		}
 		const char *n = p;
 		while (p < end && !is_ws(*p) && *p != '=' && *p != ';')
 			p++;
@@ -515,15 +585,11 @@ bool sip_param_find(struct slice *value, struct slice params, const char *name)
 		while (p < end && *p != ';')
 			p++;
 
-		if ((size_t)(ne - n) == nlen) {
-			size_t i = 0;
-			while (i < nlen && lower(n[i]) == lower(name[i]))
-				i++;
-			if (i == nlen) {
-				if (value != NULL)
-					*value = span(v, ve);
-				return true;
-			}
+		if ((size_t)(ne - n) == nlen &&
+		    starts_nocase(n, ne, name, nlen)) {
+			if (value != NULL)
+				*value = span(v, ve);
+			return true;
 		}
 		if (p < end)
 			p++;

@@ -1076,6 +1076,37 @@ static void test_addr_forms_fast(void **state)
 	assert_int_equal(parse_line("From: Bob <sip:b@c>;tag=2"), 0);
 	assert_int_equal(sip_msg_from(&a, &msg), 0);
 	assert_slice(a->display, "Bob");
+	/* token display names: one SP between the words and before '<' (the
+	 * fast path), or other whitespace (the general one) */
+	assert_int_equal(parse_line("From: sipp <sip:u1@127.0.0.1:5060>;tag=1"),
+	                 0);
+	assert_int_equal(sip_msg_from(&a, &msg), 0);
+	assert_slice(a->display, "sipp");
+	assert_slice(a->uri, "sip:u1@127.0.0.1:5060");
+	assert_slice(a->tag, "1");
+	assert_int_equal(parse_line("To: Bob Smith <sip:bob@example.com>"), 0);
+	assert_int_equal(sip_msg_to(&a, &msg), 0);
+	assert_slice(a->display, "Bob Smith");
+	assert_slice(a->uri, "sip:bob@example.com");
+	assert_false(a->has_tag);
+	assert_int_equal(parse_line("To: Bob<sip:bob@example.com>"), 0);
+	assert_int_equal(sip_msg_to(&a, &msg), 0);
+	assert_slice(a->display, "Bob");
+	assert_int_equal(parse_line("To: Bob  Smith\t<sip:bob@example.com>"),
+	                 0);
+	assert_int_equal(sip_msg_to(&a, &msg), 0);
+	assert_slice(a->display, "Bob  Smith");
+	assert_slice(a->uri, "sip:bob@example.com");
+	assert_int_equal(parse_line("To: Bob Smith sip:bob@example.com"), 0);
+	assert_int_equal(sip_msg_to(&a, &msg), EBADMSG);
+	/* a star first is Contact's, taken apart by the general path */
+	assert_int_equal(sip_addr_parse(&r, exact("*<sip:bob@example.com>"),
+	                                SIP_ADDR_ALLOW_STAR, &why),
+	                 EBADMSG);
+	assert_int_equal(
+	        sip_addr_parse(&r, exact("*<sip:bob@example.com>"), 0, &why),
+	        0);
+	assert_slice(r.display, "*");
 	assert_int_equal(parse_line("From: sip:b@c;tag=2"), 0);
 	assert_int_equal(sip_msg_from(&a, &msg), 0);
 	assert_false(a->bracketed);

@@ -118,7 +118,10 @@ struct tm_trans {
 
 	struct tm_req_edits ed; /* copied from the request route */
 	struct arena arena;     /* holds ed's strings */
-	void *data;             /* the layer above's pointer */
+	/* arena's first bytes: enough for the usual strings (a dialog's
+	 * Record-Route cookie), which would otherwise cost a block */
+	char arena_buf[128];
+	void *data; /* the layer above's pointer */
 	/* A request originated here (tm_uac_request): no server side. */
 	tm_uac_cb *uac_cb;
 	void *uac_arg;

@@ -375,7 +375,7 @@ struct tm_trans *tm_trans_new(struct tm_shard *sh, const struct sip_msg *m,
 	t->src.len = 0;
 	tmr_init(&t->uas_retr);
 	tmr_init(&t->uas_wait);
-	arena_init(&t->arena, NULL, 0);
+	arena_init(&t->arena, t->arena_buf, sizeof(t->arena_buf));
 	t->key = tm_request_key(t->req, false);
 	return t;
 }

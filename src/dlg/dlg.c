@@ -189,6 +189,12 @@ static bool str_eq(const char *s, struct slice v)
 	return s && strlen(s) == v.len && memcmp(s, v.p, v.len) == 0;
 }
 
+/* A string of text[] whose length is kept equals v. */
+static bool text_eq(const char *s, uint32_t len, struct slice v)
+{
+	return len == v.len && memcmp(s, v.p, len) == 0;
+}
+
 static char *dup_slice(struct slice s)
 {
 	char *p = malloc(s.len + 1);
@@ -349,7 +355,7 @@ static struct dlg *lookup_id(struct dlg_shard *ds, uint32_t h_entry,
 static struct dlg_leg *leg_by_tag(struct dlg *d, struct slice tag)
 {
 	for (struct dlg_leg *l = d->legs; l; l = l->next)
-		if (str_eq(l->tag, tag))
+		if (text_eq(l->tag, l->tag_len, tag))
 			return l;
 	return NULL;
 }
@@ -364,16 +370,16 @@ static bool tags_match(struct dlg *d, struct slice callid, struct slice ftag,
 {
 	struct dlg_leg *l;
 
-	if (!str_eq(d->callid, callid))
+	if (!text_eq(d->callid, d->callid_len, callid))
 		return false;
-	if (str_eq(d->from_tag, ftag)) {
+	if (text_eq(d->from_tag, d->from_tag_len, ftag)) {
 		l = leg_by_tag(d, ttag);
 		if (l && l->state != LEG_ENDED) {
 			*downstream = true;
 			return true;
 		}
 	}
-	if (str_eq(d->from_tag, ttag)) {
+	if (text_eq(d->from_tag, d->from_tag_len, ttag)) {
 		l = leg_by_tag(d, ftag);
 		if (l && l->state != LEG_ENDED) {
 			*downstream = false;
@@ -588,17 +594,19 @@ static void add_cookie(struct tm_ctx *ctx, struct dlg *d)
 	tm_ctx_add_rr_param(ctx, slice_make(buf, n));
 }
 
-static struct dlg *spiral_of(struct dlg_shard *ds, struct sip_msg *m)
+/* The live dialog of the Call-ID (hashed to slot h) and From tag of m. */
+static struct dlg *spiral_of(struct dlg_shard *ds, struct sip_msg *m,
+                             unsigned h)
 {
 	const struct sip_addr *from;
 	struct slice cid;
 
 	if (sip_msg_call_id(&cid, m) || sip_msg_from(&from, m))
 		return NULL;
-	unsigned h = dlg_core_hash(cid.p, cid.len) & (ds->cfg->hash_size - 1);
 	for (struct dlg *d = ds->slots[h]; d; d = d->hnext)
-		if (d->state != DLG_STATE_DELETED && str_eq(d->callid, cid) &&
-		    str_eq(d->from_tag, from->tag))
+		if (d->state != DLG_STATE_DELETED &&
+		    text_eq(d->callid, d->callid_len, cid) &&
+		    text_eq(d->from_tag, d->from_tag_len, from->tag))
 			return d;
 	return NULL;
 }
@@ -626,8 +634,9 @@ static void adopt_ctx(struct dlg *d, struct dlg_msg_ctx *mc)
 	d->ctx_on = a->on;
 }
 
+/* A dialog for the initial INVITE m, whose Call-ID hashes to slot h. */
 static struct dlg *create(struct dlg_shard *ds, struct tm_ctx *ctx,
-                          struct sip_msg *m)
+                          struct sip_msg *m, unsigned h)
 {
 	const struct sip_addr *from, *to;
 	const struct sip_cseq *cseq;
@@ -652,8 +661,10 @@ static struct dlg *create(struct dlg_shard *ds, struct tm_ctx *ctx,
 	char *cursor = d->text;
 	d->text_len = (uint32_t)text_len;
 	d->callid = put_text(&cursor, cid);
+	d->callid_len = (uint32_t)cid.len;
 	d->from_uri = put_text(&cursor, from->uri);
 	d->from_tag = put_text(&cursor, from->tag);
+	d->from_tag_len = (uint32_t)from->tag.len;
 	d->to_uri = put_text(&cursor, to->uri);
 	d->req_uri = put_text(&cursor, ruri);
 	d->caller_contact = put_text(&cursor, contact);
@@ -664,7 +675,7 @@ static struct dlg *create(struct dlg_shard *ds, struct tm_ctx *ctx,
 	d->init_ts = time(NULL);
 	d->lifetime = lifetime_of(ds, ctx);
 	d->timeout_bye = true;
-	d->h_entry = dlg_core_hash(cid.p, cid.len) & (ds->cfg->hash_size - 1);
+	d->h_entry = h;
 	/* Ids tell their shard (h_id % nshards), so a management command
 	 * finds the owner without a global table. */
 	do {
@@ -697,6 +708,7 @@ static void trans_created(struct tm_ctx *ctx, struct tm_trans *t)
 	struct dlg_msg_ctx *mc = ctx->dlg_ctx;
 	struct sip_msg *m = ctx->msg;
 	const struct sip_addr *to;
+	struct slice cid;
 	struct dlg *d;
 
 	if (ds == NULL)
@@ -708,13 +720,14 @@ static void trans_created(struct tm_ctx *ctx, struct tm_trans *t)
 		return;
 	}
 	if (m->method_id != SIP_METHOD_INVITE || sip_msg_to(&to, m) ||
-	    to->has_tag)
+	    to->has_tag || sip_msg_call_id(&cid, m))
 		return;
 	if (!(mc && mc->manage) &&
 	    !(ds->cfg->dlg_flag >= 0 &&
 	      tm_ctx_isflagset(ctx, (unsigned)ds->cfg->dlg_flag)))
 		return;
-	if (ds->cfg->detect_spirals && (d = spiral_of(ds, m)) != NULL) {
+	unsigned h = dlg_core_hash(cid.p, cid.len) & (ds->cfg->hash_size - 1);
+	if (ds->cfg->detect_spirals && (d = spiral_of(ds, m, h)) != NULL) {
 		/* §4: the same call coming back: its cookie on this pass's
 		 * Record-Route, no second dialog; memberships are a set, so
 		 * the second pass cannot inflate a count. */
@@ -729,7 +742,7 @@ static void trans_created(struct tm_ctx *ctx, struct tm_trans *t)
 		dlg_run_cbs(d, DLGCB_SPIRALED, m, NULL, DLG_DIR_DOWNSTREAM);
 		return;
 	}
-	d = create(ds, ctx, m);
+	d = create(ds, ctx, m, h);
 	if (d == NULL)
 		return;
 	if (ds->cfg->match_mode != 2)
@@ -779,6 +792,7 @@ static struct dlg_leg *leg_new(struct slice tag, struct slice contact,
 	char *cursor = l->text;
 	l->text_len = (uint32_t)text_len;
 	l->tag = put_text(&cursor, tag);
+	l->tag_len = (uint32_t)tag.len;
 	/* None yet: the next reply may bring it. */
 	l->contact = contact.len ? put_text(&cursor, contact) : NULL;
 	l->route_set = put_joined(&cursor, rr, nrr, true);
@@ -893,7 +907,7 @@ static void refresh_target(struct dlg *d, struct sip_msg *req,
 	if (c.len == 0 || sip_msg_from(&from, req))
 		return;
 	/* The reply comes from the side the request went to. */
-	if (str_eq(d->from_tag, from->tag)) {
+	if (text_eq(d->from_tag, d->from_tag_len, from->tag)) {
 		const struct sip_addr *to;
 		struct dlg_leg *l;
 		if (sip_msg_to(&to, req) == 0 &&
@@ -921,7 +935,8 @@ static void reply_out(struct tm_trans *t, struct sip_msg *rpl, unsigned code,
 			refresh_target(d, req, rpl);
 		/* The reply travels opposite to its request. */
 		int dir = sip_msg_from(&from, req) == 0 &&
-		                          str_eq(d->from_tag, from->tag)
+		                          text_eq(d->from_tag, d->from_tag_len,
+		                                  from->tag)
 		                  ? DLG_DIR_UPSTREAM
 		                  : DLG_DIR_DOWNSTREAM;
 		/* Not for a BYE: the call ended with it (as Kamailio's

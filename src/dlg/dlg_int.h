@@ -32,6 +32,7 @@ struct dlg_leg {
 	struct dlg_leg *next;
 	enum leg_state state;
 	char *tag;
+	uint32_t tag_len;     /* matched on every in-dialog request */
 	char *contact;        /* remote target towards the callee */
 	char *route_set;      /* Route values for requests towards the callee */
 	uint64_t targets_of;  /* targets_fingerprint() of what set the two */
@@ -50,6 +51,7 @@ struct dlg {
 	uint32_t h_entry, h_id;
 	enum dlg_state state;
 	char *callid, *from_uri, *from_tag, *to_uri, *req_uri;
+	uint32_t callid_len, from_tag_len; /* the two matched most */
 	char *caller_contact, *caller_route_set;
 	uint32_t first_cseq;
 	const struct net_listener *caller_sock;

@@ -84,6 +84,8 @@ static struct dlg *mk(struct dlg_shard *ds, uint32_t h_id)
 	d->from_uri = num_str("sip:caller", h_id, "@test");
 	d->to_uri = strdup("sip:callee@test");
 	d->from_tag = num_str("tag", h_id, "");
+	d->callid_len = (uint32_t)strlen(d->callid);
+	d->from_tag_len = (uint32_t)strlen(d->from_tag);
 	d->lifetime = 60;
 	assert_int_equal(set_dlg_var(d, "n", d->from_tag), 0);
 	d->hnext = ds->slots[0];

@@ -43,15 +43,6 @@ struct profile_entry {
 	char value[]; /* len bytes, not NUL-terminated */
 };
 
-struct profile_member {
-	struct profile_member *set_next; /* the dialog's set */
-	struct profile_member *prev;     /* the entry's members */
-	struct profile_member *next;
-	struct profile_entry *entry; /* immutable while the member lives */
-	void *owner;
-	unsigned shard;
-};
-
 /* One cache line per stripe so that workers locking neighbouring stripes
  * do not bounce each other's lines. */
 struct stripe {
@@ -227,6 +218,29 @@ static void entry_unhook(struct profile *p, struct stripe *st,
 }
 
 /* Leaves the shared side of m and frees it (m already out of its set). */
+/* A membership for s: one of its own slots while one is free, else from
+ * the heap (counted in the profile's bytes once it is added). */
+static struct profile_member *member_alloc(struct profile_set *s)
+{
+	for (unsigned i = 0; i < PROFILE_SET_SLOTS; i++)
+		if (s->slots[i].entry == NULL) {
+			s->slots[i].in_set = true;
+			return &s->slots[i];
+		}
+	struct profile_member *m = malloc(sizeof(*m));
+	if (m)
+		m->in_set = false;
+	return m;
+}
+
+static void member_free(struct profile_member *m)
+{
+	if (m->in_set)
+		m->entry = NULL; /* the slot is free again */
+	else
+		free(m);
+}
+
 static void member_drop(struct profile_member *m)
 {
 	struct profile_entry *e = m->entry;
@@ -256,8 +270,9 @@ static void member_drop(struct profile_member *m)
 
 	if (last)
 		free(e);
-	free(m);
-	bytes_sub(p, sizeof(*m));
+	if (!m->in_set)
+		bytes_sub(p, sizeof(*m));
+	member_free(m);
 }
 
 /* Whether membership m is one that (p, value) designates. */
@@ -290,7 +305,7 @@ static void profile_destroy(struct profile *p)
 
 				for (; m; m = mn) {
 					mn = m->next;
-					free(m);
+					member_free(m);
 				}
 				next = e->chain;
 				free(e);
@@ -471,8 +486,7 @@ const char *profile_name(const struct profile *p)
 
 void profile_set_init(struct profile_set *s)
 {
-	s->head = NULL;
-	s->count = 0;
+	memset(s, 0, sizeof(*s));
 }
 
 int profile_add(struct profile_set *s, const struct profile *cp,
@@ -496,7 +510,7 @@ int profile_add(struct profile_set *s, const struct profile *cp,
 		if (member_match(m, p, value))
 			return 0;
 
-	m = malloc(sizeof(*m));
+	m = member_alloc(s);
 	if (!m)
 		return ENOMEM;
 	m->owner = owner;
@@ -518,10 +532,11 @@ int profile_add(struct profile_set *s, const struct profile *cp,
 	}
 	pthread_mutex_unlock(&st->mx);
 	if (rc != 0) {
-		free(m);
+		member_free(m);
 		return rc;
 	}
-	bytes_add(p, sizeof(*m));
+	if (!m->in_set)
+		bytes_add(p, sizeof(*m));
 	m->set_next = s->head;
 	s->head = m;
 	s->count++;

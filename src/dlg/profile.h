@@ -34,14 +34,31 @@ struct profile;
 struct profile_registry;
 struct profile_member;
 
+/* One membership, in its dialog's set and in its entry's list. Private. */
+struct profile_member {
+	struct profile_member *set_next; /* the dialog's set */
+	struct profile_member *prev;     /* the entry's members */
+	struct profile_member *next;
+	struct profile_entry *entry; /* NULL: a free slot of a set */
+	void *owner;
+	unsigned shard;
+	bool in_set; /* one of its set's slots, not from the heap */
+};
+
+/* Memberships a set holds in itself: the usual call is in one or two
+ * profiles, which then cost no malloc and free. */
+#define PROFILE_SET_SLOTS 2
+
 /*
- * The memberships of one dialog. Embedded in the dialog; initialise with
- * profile_set_init() and empty with profile_clear() before the dialog is
- * freed (a membership points at its dialog). Fields are private.
+ * The memberships of one dialog. Embedded in the dialog, which must not
+ * move; initialise with profile_set_init() and empty with profile_clear()
+ * before the dialog is freed (a membership points at its dialog, its
+ * entry at the membership). Fields are private.
  */
 struct profile_set {
 	struct profile_member *head;
 	size_t count;
+	struct profile_member slots[PROFILE_SET_SLOTS];
 };
 
 /* ------------------------------------------------------------ definition */

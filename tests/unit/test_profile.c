@@ -512,6 +512,55 @@ static void test_free_with_members(void **state)
 	profile_registry_free(r); /* LeakSanitizer checks the rest */
 }
 
+/* The first PROFILE_SET_SLOTS memberships live in the set (no bytes of
+ * the profiles), the next from the heap; a freed slot is taken again. */
+static void test_set_slots(void **state)
+{
+	struct profile_registry *r = registry("a;b;c", "");
+	const struct profile *a = find(r, "a"), *b = find(r, "b"),
+	                     *c = find(r, "c");
+	struct profile_set other, s;
+	size_t base, heap;
+
+	(void)state;
+	_Static_assert(PROFILE_SET_SLOTS == 2, "the test adds 2, then 1");
+	/* another dialog in all three: their entries exist from here on */
+	profile_set_init(&other);
+	assert_int_equal(profile_add(&other, a, SLICE_NULL, &dlg_b, 0), 0);
+	assert_int_equal(profile_add(&other, b, SLICE_NULL, &dlg_b, 0), 0);
+	assert_int_equal(profile_add(&other, c, SLICE_NULL, &dlg_b, 0), 0);
+	base = profile_bytes(r);
+
+	profile_set_init(&s);
+	assert_int_equal(profile_add(&s, a, SLICE_NULL, &dlg_a, 0), 0);
+	assert_int_equal(profile_add(&s, b, SLICE_NULL, &dlg_a, 0), 0);
+	assert_int_equal(profile_bytes(r), base); /* no member bytes */
+	assert_int_equal(profile_add(&s, c, SLICE_NULL, &dlg_a, 0), 0);
+	heap = profile_bytes(r);
+	assert_true(heap > base); /* the third from the heap */
+	assert_int_equal(profile_set_count(&s), 3);
+	assert_int_equal(profile_size(a, SLICE_NULL), 2);
+	assert_int_equal(profile_size(b, SLICE_NULL), 2);
+	assert_int_equal(profile_size(c, SLICE_NULL), 2);
+
+	/* a's slot freed and taken again: no heap member added */
+	assert_int_equal(profile_remove(&s, a, SLICE_NULL), 0);
+	assert_int_equal(profile_size(a, SLICE_NULL), 1);
+	assert_int_equal(profile_bytes(r), heap);
+	assert_int_equal(profile_add(&s, a, SLICE_NULL, &dlg_a, 0), 0);
+	assert_int_equal(profile_bytes(r), heap);
+	assert_int_equal(profile_size(a, SLICE_NULL), 2);
+
+	profile_clear(&s);
+	assert_int_equal(profile_set_count(&s), 0);
+	assert_int_equal(profile_size(a, SLICE_NULL), 1);
+	assert_int_equal(profile_size(c, SLICE_NULL), 1);
+	assert_int_equal(profile_bytes(r), base);
+	profile_clear(&other);
+	assert_int_equal(profile_size(c, SLICE_NULL), 0);
+	profile_registry_free(r);
+}
+
 /* ------------------------------------------------------------ O(1) size */
 
 #define BIG 100000
@@ -752,6 +801,7 @@ int main(void)
 	        cmocka_unit_test(test_foreach_value),
 	        cmocka_unit_test(test_bytes_back_to_baseline),
 	        cmocka_unit_test(test_free_with_members),
+	        cmocka_unit_test(test_set_slots),
 	        cmocka_unit_test(test_size_big),
 	        cmocka_unit_test(test_threads),
 	};

@@ -19,6 +19,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 /* ---------------------------------------------------------------- slices */
 
@@ -44,8 +45,21 @@ struct slice slice_cstr(const char *s);
 bool slice_eq(struct slice a, struct slice b);
 /* ASCII case-insensitive comparison (SIP tokens, header names). */
 bool slice_eq_nocase(struct slice a, struct slice b);
-bool slice_eq_cstr(struct slice a, const char *s);
-bool slice_eq_cstr_nocase(struct slice a, const char *s);
+/* Against a NUL-terminated s (NULL: the empty slice). Inline: with a
+ * literal s, a length that differs is found without a call. */
+static inline bool slice_eq_cstr(struct slice a, const char *s)
+{
+	if (s == NULL)
+		return a.len == 0;
+	return a.len == strlen(s) && slice_eq(a, slice_make(s, a.len));
+}
+
+static inline bool slice_eq_cstr_nocase(struct slice a, const char *s)
+{
+	if (s == NULL)
+		return a.len == 0;
+	return a.len == strlen(s) && slice_eq_nocase(a, slice_make(s, a.len));
+}
 /* Removes leading and trailing SP, HT, CR and LF. */
 struct slice slice_trim(struct slice s);
 /*

@@ -32,16 +32,6 @@ bool slice_eq_nocase(struct slice a, struct slice b)
 	return true;
 }
 
-bool slice_eq_cstr(struct slice a, const char *s)
-{
-	return slice_eq(a, slice_cstr(s));
-}
-
-bool slice_eq_cstr_nocase(struct slice a, const char *s)
-{
-	return slice_eq_nocase(a, slice_cstr(s));
-}
-
 static inline bool is_blank(char c)
 {
 	return c == ' ' || c == '\t' || c == '\r' || c == '\n';

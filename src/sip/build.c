@@ -22,22 +22,6 @@ void sip_buf_init(struct sip_buf *b, char *p, size_t size)
 	b->overflow = false;
 }
 
-void sip_buf_add(struct sip_buf *b, struct slice s)
-{
-	if (b->overflow || s.len > b->size - b->len) {
-		b->overflow = true;
-		return;
-	}
-	if (s.len > 0)
-		memcpy(b->p + b->len, s.p, s.len);
-	b->len += s.len;
-}
-
-void sip_buf_adds(struct sip_buf *b, const char *s)
-{
-	sip_buf_add(b, slice_cstr(s));
-}
-
 void sip_buf_addf(struct sip_buf *b, const char *fmt, ...)
 {
 	char tmp[256];
@@ -167,7 +151,9 @@ int sip_build_reply(struct sip_buf *out, struct sip_msg *req, unsigned code,
 		return EBADMSG;
 	}
 
-	sip_buf_addf(out, "SIP/2.0 %u ", code);
+	sip_buf_adds(out, "SIP/2.0 ");
+	sip_buf_addu(out, code);
+	sip_buf_adds(out, " ");
 	sip_buf_add(out, reason);
 	sip_buf_adds(out, "\r\n");
 	/* §8.2.6.2: the Vias in order, so the reply retraces the path of
@@ -194,7 +180,9 @@ int sip_build_reply(struct sip_buf *out, struct sip_msg *req, unsigned code,
 	copy_lines(out, req, SIP_HDR_CALL_ID);
 	copy_lines(out, req, SIP_HDR_CSEQ);
 	sip_buf_add(out, extra_hdrs);
-	sip_buf_addf(out, "Content-Length: %zu\r\n\r\n", body.len);
+	sip_buf_adds(out, "Content-Length: ");
+	sip_buf_addu(out, body.len);
+	sip_buf_adds(out, "\r\n\r\n");
 	sip_buf_add(out, body);
 	return done(out);
 }
@@ -229,7 +217,11 @@ static int build_hop(struct sip_buf *out, struct sip_msg *req,
 	add_line(out, "From", from->raw);
 	add_line(out, "To", to->raw);
 	add_line(out, "Call-ID", call_id);
-	sip_buf_addf(out, "CSeq: %u %s\r\n", (unsigned)cseq->num, method);
+	sip_buf_adds(out, "CSeq: ");
+	sip_buf_addu(out, cseq->num);
+	sip_buf_adds(out, " ");
+	sip_buf_adds(out, method);
+	sip_buf_adds(out, "\r\n");
 	copy_lines(out, req, SIP_HDR_ROUTE);
 	sip_buf_adds(out, "Max-Forwards: 70\r\n");
 	return 0;

@@ -15,6 +15,8 @@
 #ifndef IMSDLG_SIP_H
 #define IMSDLG_SIP_H
 
+#include <string.h>
+
 #include "core/core.h"
 
 /* ------------------------------------------------------------ tables */
@@ -496,8 +498,33 @@ struct sip_buf {
 };
 
 void sip_buf_init(struct sip_buf *b, char *p, size_t size);
-void sip_buf_add(struct sip_buf *b, struct slice s);
-void sip_buf_adds(struct sip_buf *b, const char *s);
+
+/* Inline: most pieces are literals, whose length and copy the compiler
+ * then resolves. */
+static inline void sip_buf_add(struct sip_buf *b, struct slice s)
+{
+	if (b->overflow || s.len > b->size - b->len) {
+		b->overflow = true;
+		return;
+	}
+	if (s.len > 0)
+		memcpy(b->p + b->len, s.p, s.len);
+	b->len += s.len;
+}
+
+static inline void sip_buf_adds(struct sip_buf *b, const char *s)
+{
+	sip_buf_add(b, slice_make(s, strlen(s)));
+}
+
+/* v in decimal, without printf. */
+static inline void sip_buf_addu(struct sip_buf *b, uint64_t v)
+{
+	char digits[20];
+
+	sip_buf_add(b, slice_make(digits, fmt_u64(digits, v)));
+}
+
 void sip_buf_addf(struct sip_buf *b, const char *fmt, ...)
         __attribute__((format(printf, 2, 3)));
 

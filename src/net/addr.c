@@ -84,6 +84,36 @@ bool net_addr_eq(const union net_sockaddr *a, const union net_sockaddr *b)
 	return false;
 }
 
+/*
+ * A dotted IPv4 address as inet_pton() takes it (four decimal octets of
+ * 1 to 3 digits, at most 255, no leading zero), without its copy to a
+ * C string; false for anything else, which inet_pton() then judges.
+ */
+static bool ipv4_parse(struct in_addr *out, struct slice s)
+{
+	uint32_t addr = 0, octet = 0;
+	unsigned digits = 0, dots = 0;
+
+	for (size_t i = 0; i < s.len; i++) {
+		unsigned d = (unsigned char)s.p[i] - (unsigned)'0';
+		if (d < 10) {
+			octet = octet * 10 + d;
+			if ((digits++ > 0 && octet == d) || octet > 255)
+				return false; /* a leading zero, or too big */
+		} else if (s.p[i] == '.' && digits > 0 && dots < 3) {
+			addr = addr << 8 | octet;
+			octet = digits = 0;
+			dots++;
+		} else {
+			return false;
+		}
+	}
+	if (dots != 3 || digits == 0)
+		return false;
+	out->s_addr = htonl(addr << 8 | octet);
+	return true;
+}
+
 int net_addr_make(union net_sockaddr *out, struct slice host, uint16_t port)
 {
 	union net_sockaddr a;
@@ -93,9 +123,15 @@ int net_addr_make(union net_sockaddr *out, struct slice host, uint16_t port)
 		host = slice_make(host.p + 1, host.len - 2);
 	if (host.len == 0 || host.len >= sizeof(txt))
 		return EINVAL;
+	memset(&a, 0, sizeof(a));
+	if (ipv4_parse(&a.in.sin_addr, host)) {
+		a.in.sin_family = AF_INET;
+		a.in.sin_port = htons(port);
+		*out = a;
+		return 0;
+	}
 	memcpy(txt, host.p, host.len);
 	txt[host.len] = '\0';
-	memset(&a, 0, sizeof(a));
 	if (inet_pton(AF_INET, txt, &a.in.sin_addr) == 1) {
 		a.in.sin_family = AF_INET;
 		a.in.sin_port = htons(port);

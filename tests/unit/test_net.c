@@ -187,6 +187,17 @@ static void test_addr(void **state)
 	assert_int_equal(net_addr_make(&a, SLICE_LIT(""), 1), EINVAL);
 	assert_int_equal(net_addr_make(&a, SLICE_LIT("[]"), 1), EINVAL);
 	assert_int_equal(net_addr_make(&a, SLICE_LIT("1.2.3.4.5"), 1), EINVAL);
+	/* IPv4 as inet_pton() takes it, whichever path reads it: no
+	 * leading zero, no octet over 255, four of them */
+	static const char *const bad4[] = {
+	        "01.2.3.4", "1.2.3.00", "256.1.1.1", "1.2.3.2550", "1.2.3",
+	        "1..2.3",   "1.2.3.",   ".1.2.3",    "1.2.3.4 "};
+	for (size_t i = 0; i < sizeof(bad4) / sizeof(bad4[0]); i++)
+		assert_int_equal(net_addr_make(&a, slice_cstr(bad4[i]), 1),
+		                 EINVAL);
+	assert_int_equal(net_addr_make(&a, SLICE_LIT("10.20.199.250"), 1), 0);
+	net_addr_host(host, sizeof(host), &a);
+	assert_string_equal(host, "10.20.199.250");
 	assert_string_equal(net_proto_name(NET_UDP), "udp");
 	assert_string_equal(net_proto_name(NET_TCP), "tcp");
 }

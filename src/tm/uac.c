@@ -148,18 +148,23 @@ static void via_received(struct sip_edits *ed, struct sip_msg *m,
                          const struct net_rx *src, struct arena *a)
 {
 	const struct sip_via *via;
+	union net_sockaddr sent_by;
 	char host[64];
 
 	if (sip_msg_top_via(&via, m))
 		return;
-	net_addr_host(host, sizeof(host), &src->src);
 	if (via->has_rport && via->rport.len == 0) {
 		sip_edit_insert(ed, (uint32_t)(via->rport.p - m->buf),
 		                with_number(a, SLICE_LIT("="),
 		                            net_addr_port(&src->src)));
 	}
-	if ((via->has_rport || !slice_eq_cstr(via->host, host)) &&
-	    via->received.len == 0) {
+	/* §18.2.1: a host that is the source's address, compared as an
+	 * address (the usual Via needs no text of the source then) */
+	bool from_sent_by = net_addr_make(&sent_by, via->host,
+	                                  net_addr_port(&src->src)) == 0 &&
+	                    net_addr_eq(&sent_by, &src->src);
+	if ((via->has_rport || !from_sent_by) && via->received.len == 0) {
+		net_addr_host(host, sizeof(host), &src->src);
 		const struct slice parts[] = {SLICE_LIT(";received="),
 		                              slice_cstr(host)};
 		sip_edit_insert(ed,

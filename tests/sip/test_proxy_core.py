@@ -19,7 +19,7 @@ import time
 import pytest
 
 import conftest
-from sipwire import Msg, distinct, requests, responses, uri_hostport, uri_of, via_sent_by
+from sipwire import Msg, distinct, requests, responses, uri_hostport, uri_of, via_param, via_sent_by
 
 # What Kamailio's maxfwd module writes into a request that came without
 # Max-Forwards: the limit given to process_maxfwd() (10 in our scripts), not 70.
@@ -761,3 +761,42 @@ def test_rfc4475_proxy_survives(torture_run):
         finals = [m for m in answers if m.code >= 200]
         assert finals and finals[0].code == 200, f"no 200 for an OPTIONS after the torture ({p.workdir}): {answers}"
         assert p.returncode == 0, f"exit code {p.returncode} on SIGTERM after the torture ({p.workdir})"
+
+
+# --------------------------------------------------------------------------
+# 10. Where a request came from (RFC 3261 §18.2.1, RFC 3581 §4)
+# --------------------------------------------------------------------------
+@pytest.mark.parametrize("sent_by, rport, want_received, want_rport", [
+    ("127.0.0.1", False, False, False),   # the source's own address: nothing added
+    ("192.0.2.1", False, True, False),    # another address
+    ("client.invalid", False, True, False),  # a name, never an address
+    ("127.0.0.1", True, True, True),      # rport asked for: both, even from the same address
+])
+def test_via_received_rport(proxy, sent_by, rport, want_received, want_rport):
+    """The top Via of a forwarded request says where it really came from:
+    received when its sent-by is not the source address, rport filled in
+    when asked for; the next hop sees both in the second Via."""
+    sink = Sink()
+    try:
+        p = proxy("torture.lua", {"SINK_PORT": sink.port})
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+            msg = (f"OPTIONS sip:probe@127.0.0.1:{sink.port} SIP/2.0\r\n"
+                   f"Via: SIP/2.0/UDP {sent_by}:{port};branch=z9hG4bK-via-{port}{';rport' if rport else ''}\r\n"
+                   "Max-Forwards: 70\r\nFrom: <sip:probe@127.0.0.1>;tag=via\r\nTo: <sip:probe@127.0.0.1>\r\n"
+                   f"Call-ID: via-{port}@127.0.0.1\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n")
+            s.sendto(msg.encode(), (p.host, p.port))
+            deadline = time.monotonic() + 5
+            while time.monotonic() < deadline and not sink.got:
+                time.sleep(0.02)
+        assert sink.got, f"nothing forwarded to the sink ({p.workdir})"
+        vias = Msg.parse(sink.got[0].decode("latin-1")).vias
+        assert len(vias) == 2, vias
+        theirs = vias[1]
+        assert (via_param(theirs, "received") == "127.0.0.1") == want_received, theirs
+        if not want_received:
+            assert "received" not in theirs.lower(), theirs
+        assert (via_param(theirs, "rport") == str(port)) == want_rport, theirs
+    finally:
+        sink.close()

@@ -57,29 +57,36 @@ static struct slice val_str(const struct script_val *v, char *buf, size_t size)
 
 /* ------------------------------------------------------------ URI parts */
 
-static int ret_uri_part(struct script_call *c, struct slice uri,
+static int ret_uri_part(struct script_call *c, const struct sip_uri *u,
                         enum script_uri_part part)
+{
+	switch (part) {
+	case SCRIPT_URI_USER:
+		return ret_nonempty(c, u->user);
+	case SCRIPT_URI_HOST:
+		/* Kamailio keeps the brackets of an IPv6 reference. */
+		if (u->host_type == SIP_HOST_IPV6)
+			return ret_fmt(c, "[%.*s]", SLICE_ARG(u->host));
+		return ret_nonempty(c, u->host);
+	case SCRIPT_URI_PORT:
+		if (u->scheme == SIP_URI_TEL || u->scheme == SIP_URI_OTHER)
+			return 0;
+		/* A string, and 5060 when absent, as Kamailio's $rp. */
+		return ret_fmt(c, "%u", u->has_port ? u->port : 5060u);
+	}
+	return 0;
+}
+
+/* ret_uri_part() of a URI not parsed yet (the Request-URI, $du). */
+static int ret_uri_text_part(struct script_call *c, struct slice uri,
+                             enum script_uri_part part)
 {
 	struct sip_uri u;
 	const char *why;
 
 	if (uri.len == 0 || sip_uri_parse(&u, uri, &why))
 		return 0;
-	switch (part) {
-	case SCRIPT_URI_USER:
-		return ret_nonempty(c, u.user);
-	case SCRIPT_URI_HOST:
-		/* Kamailio keeps the brackets of an IPv6 reference. */
-		if (u.host_type == SIP_HOST_IPV6)
-			return ret_fmt(c, "[%.*s]", SLICE_ARG(u.host));
-		return ret_nonempty(c, u.host);
-	case SCRIPT_URI_PORT:
-		if (u.scheme == SIP_URI_TEL || u.scheme == SIP_URI_OTHER)
-			return 0;
-		/* A string, and 5060 when absent, as Kamailio's $rp. */
-		return ret_fmt(c, "%u", u.has_port ? u.port : 5060u);
-	}
-	return 0;
+	return ret_uri_part(c, &u, part);
 }
 
 static void add_host(struct sip_buf *b, struct slice host, bool v6)
@@ -162,19 +169,22 @@ static int get_ru(struct script_call *c)
 
 static int get_rU(struct script_call *c)
 {
-	return c->ctx ? ret_uri_part(c, tm_ctx_ruri(c->ctx), SCRIPT_URI_USER)
+	return c->ctx ? ret_uri_text_part(c, tm_ctx_ruri(c->ctx),
+	                                  SCRIPT_URI_USER)
 	              : 0;
 }
 
 static int get_rd(struct script_call *c)
 {
-	return c->ctx ? ret_uri_part(c, tm_ctx_ruri(c->ctx), SCRIPT_URI_HOST)
+	return c->ctx ? ret_uri_text_part(c, tm_ctx_ruri(c->ctx),
+	                                  SCRIPT_URI_HOST)
 	              : 0;
 }
 
 static int get_rp(struct script_call *c)
 {
-	return c->ctx ? ret_uri_part(c, tm_ctx_ruri(c->ctx), SCRIPT_URI_PORT)
+	return c->ctx ? ret_uri_text_part(c, tm_ctx_ruri(c->ctx),
+	                                  SCRIPT_URI_PORT)
 	              : 0;
 }
 
@@ -339,6 +349,7 @@ static int ret_addr(struct script_call *c, bool to, enum addr_part part)
 {
 	struct sip_msg *m = pv_msg(c);
 	const struct sip_addr *a;
+	const struct sip_uri *u;
 
 	if (m == NULL || (to ? sip_msg_to(&a, m) : sip_msg_from(&a, m)))
 		return 0;
@@ -346,9 +357,13 @@ static int ret_addr(struct script_call *c, bool to, enum addr_part part)
 	case ADDR_URI:
 		return ret_nonempty(c, a->uri);
 	case ADDR_USER:
-		return ret_uri_part(c, a->uri, SCRIPT_URI_USER);
 	case ADDR_HOST:
-		return ret_uri_part(c, a->uri, SCRIPT_URI_HOST);
+		/* parsed once per message (sip_msg_check() did it) */
+		if (to ? sip_msg_to_uri(&u, m) : sip_msg_from_uri(&u, m))
+			return 0;
+		return ret_uri_part(c, u,
+		                    part == ADDR_USER ? SCRIPT_URI_USER
+		                                      : SCRIPT_URI_HOST);
 	case ADDR_NAME:
 		return ret_nonempty(c, a->display);
 	case ADDR_TAG:

@@ -1365,6 +1365,46 @@ int sip_msg_to(const struct sip_addr **out, struct sip_msg *m)
 	return msg_addr(out, m, SIP_HDR_TO, SIP_DEC_TO);
 }
 
+/* sip_msg_from_uri() and sip_msg_to_uri(): the URI of the decoded
+ * address, parsed on first use. */
+static int msg_addr_uri(const struct sip_uri **out, struct sip_msg *m, bool to)
+{
+	uint32_t bit = to ? SIP_DEC_TO_URI : SIP_DEC_FROM_URI;
+	struct sip_uri *u = to ? &m->to_uri : &m->from_uri;
+	const struct sip_addr *a;
+	const char *why;
+	int err;
+
+	if (!(m->decoded & bit)) {
+		/* the reason each time: sip_msg_check() answers with it */
+		if (m->failed & bit)
+			goto bad;
+		err = to ? sip_msg_to(&a, m) : sip_msg_from(&a, m);
+		if (err != 0)
+			return err;
+		if (sip_uri_parse(u, a->uri, &why)) {
+			m->failed |= bit;
+			goto bad;
+		}
+		m->decoded |= bit;
+	}
+	*out = u;
+	return 0;
+bad:
+	m->error = to ? "bad To URI" : "bad From URI";
+	return EBADMSG;
+}
+
+int sip_msg_from_uri(const struct sip_uri **out, struct sip_msg *m)
+{
+	return msg_addr_uri(out, m, false);
+}
+
+int sip_msg_to_uri(const struct sip_uri **out, struct sip_msg *m)
+{
+	return msg_addr_uri(out, m, true);
+}
+
 /* ------------------------------------------------------- CSeq, RAck */
 
 /* 1*DIGIT <= max followed by LWS; advances *pp. */

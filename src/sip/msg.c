@@ -1148,8 +1148,8 @@ static int check_headers(struct sip_msg *m)
 	}
 	if (err != 0 && err != ENOENT)
 		return EBADMSG;
-	if (check_addr_uri(m, from, "bad From URI") ||
-	    check_addr_uri(m, to, "bad To URI"))
+	const struct sip_uri *uri;
+	if (sip_msg_from_uri(&uri, m) || sip_msg_to_uri(&uri, m))
 		return EBADMSG;
 	return 0;
 }

@@ -272,6 +272,8 @@ enum {
 	SIP_DEC_EXPIRES = 1u << 6,
 	SIP_DEC_RSEQ = 1u << 7,
 	SIP_DEC_RACK = 1u << 8,
+	SIP_DEC_FROM_URI = 1u << 9,
+	SIP_DEC_TO_URI = 1u << 10,
 };
 
 struct sip_msg {
@@ -313,6 +315,8 @@ struct sip_msg {
 	struct sip_via top_via;
 	struct sip_addr from;
 	struct sip_addr to;
+	struct sip_uri from_uri;
+	struct sip_uri to_uri;
 	struct slice call_id;
 	struct sip_cseq cseq;
 	uint32_t max_forwards;
@@ -363,6 +367,11 @@ unsigned sip_msg_hdr_count(const struct sip_msg *m, enum sip_hdr_id id);
 int sip_msg_top_via(const struct sip_via **out, struct sip_msg *m);
 int sip_msg_from(const struct sip_addr **out, struct sip_msg *m);
 int sip_msg_to(const struct sip_addr **out, struct sip_msg *m);
+/* The URI of From or To ("bad From URI" / "bad To URI" when it does not
+ * parse): sip_msg_check() parses them, the script's $fU, $td ... reuse
+ * that. */
+int sip_msg_from_uri(const struct sip_uri **out, struct sip_msg *m);
+int sip_msg_to_uri(const struct sip_uri **out, struct sip_msg *m);
 int sip_msg_call_id(struct slice *out, struct sip_msg *m);
 int sip_msg_cseq(const struct sip_cseq **out, struct sip_msg *m);
 int sip_msg_max_forwards(uint32_t *out, struct sip_msg *m);

@@ -1039,6 +1039,42 @@ static void test_via_param_forms(void **state)
 	assert_slice(top->branch, "z");
 }
 
+/* The URIs of From and To, parsed once and kept; a bad one is remembered
+ * with the reason sip_msg_check() answers with. */
+static void test_addr_uris_cached(void **state)
+{
+	const struct sip_uri *u, *again;
+	unsigned status;
+
+	(void)state;
+	assert_int_equal(parse_line("From: Bob <sip:bob@192.0.2.1:5070>;tag=1"),
+	                 0);
+	assert_int_equal(sip_msg_from_uri(&u, &msg), 0);
+	assert_slice(u->user, "bob");
+	assert_slice(u->host, "192.0.2.1");
+	assert_int_equal(u->port, 5070);
+	assert_int_equal(sip_msg_from_uri(&again, &msg), 0);
+	assert_ptr_equal(again, u);
+	assert_int_equal(sip_msg_to_uri(&u, &msg), ENOENT); /* no To */
+
+	assert_int_equal(
+	        parse_exact("OPTIONS sip:a@b.example SIP/2.0\r\n"
+	                    "Via: SIP/2.0/UDP h;branch=z9hG4bK1\r\n"
+	                    "From: <sip:a@b.example>;tag=1\r\n"
+	                    "To: <sip:c@d.example:99999>\r\nCall-ID: c\r\n"
+	                    "CSeq: 1 OPTIONS\r\n\r\n"),
+	        0);
+	assert_int_equal(sip_msg_to_uri(&u, &msg), EBADMSG);
+	assert_string_equal(msg.error, "bad To URI");
+	msg.error = NULL;
+	assert_int_equal(sip_msg_to_uri(&u, &msg), EBADMSG);
+	assert_string_equal(msg.error, "bad To URI"); /* remembered */
+	assert_int_equal(sip_msg_check(&status, &msg), EBADMSG);
+	assert_int_equal(status, 400);
+	assert_int_equal(sip_msg_from_uri(&u, &msg), 0);
+	assert_slice(u->host, "b.example");
+}
+
 /* From, To and Route forms: the usual ones by the fast path, the others
  * by the general one, field by field. */
 static void test_addr_forms_fast(void **state)
@@ -1356,6 +1392,7 @@ int main(void)
 	        cmocka_unit_test(test_start_line_forms),
 	        cmocka_unit_test(test_via_param_forms),
 	        cmocka_unit_test(test_addr_forms_fast),
+	        cmocka_unit_test(test_addr_uris_cached),
 	        cmocka_unit_test(test_route_lists_fast),
 	        cmocka_unit_test(test_number_and_call_id_forms),
 	};

@@ -192,7 +192,8 @@ static bool str_eq(const char *s, struct slice v)
 /* A string of text[] whose length is kept equals v. */
 static bool text_eq(const char *s, uint32_t len, struct slice v)
 {
-	return len == v.len && memcmp(s, v.p, len) == 0;
+	/* memcmp() with a NULL pointer is undefined even for 0 bytes */
+	return len == v.len && (len == 0 || memcmp(s, v.p, len) == 0);
 }
 
 static char *dup_slice(struct slice s)

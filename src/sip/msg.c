@@ -1005,21 +1005,13 @@ static int via_decode(void *arr, unsigned n, struct slice elem,
 	return sip_via_parse((struct sip_via *)arr + n, elem, why);
 }
 
-/* Each Via is decoded into the same slot: only validity matters, and the
- * top one's is known once it is decoded. */
-struct via_check {
-	struct sip_via via;
-	bool top_decoded;
-};
-
+/* Each Via is decoded into the same slot: only validity matters. The
+ * top one is not: check_lists() runs once check_headers() has decoded
+ * it. */
 static int via_check_over(void *arr, unsigned n, struct slice elem,
                           const char **why)
 {
-	struct via_check *c = arr;
-
-	if (n == 0 && c->top_decoded)
-		return 0;
-	return sip_via_parse(&c->via, elem, why);
+	return n == 0 ? 0 : sip_via_parse(arr, elem, why);
 }
 
 static int contact_decode(void *arr, unsigned n, struct slice elem,
@@ -1161,13 +1153,13 @@ static int check_headers(struct sip_msg *m)
 static int check_lists(struct sip_msg *m)
 {
 	struct sip_addr contacts[CHECK_CONTACTS_MAX];
-	/* check_headers() decoded the top Via */
-	struct via_check vc = {.top_decoded = (m->decoded & SIP_DEC_VIA) != 0};
+	struct sip_via via;
 	unsigned n;
 	int err;
 
-	err = decode_elems(&n, m, SIP_HDR_VIA, via_check_over, &vc, m->max_vias,
-	                   "too many Via headers", "malformed Via header");
+	err = decode_elems(&n, m, SIP_HDR_VIA, via_check_over, &via,
+	                   m->max_vias, "too many Via headers",
+	                   "malformed Via header");
 	if (err == E2BIG)
 		return bad(m, m->error);
 	if (err ||

@@ -521,9 +521,10 @@ static inline void sip_buf_add(struct sip_buf *b, struct slice s)
 	b->len += s.len;
 }
 
+/* A NUL-terminated s; NULL adds nothing, as slice_cstr() reads it. */
 static inline void sip_buf_adds(struct sip_buf *b, const char *s)
 {
-	sip_buf_add(b, slice_make(s, strlen(s)));
+	sip_buf_add(b, slice_make(s, s ? strlen(s) : 0));
 }
 
 /* v in decimal, without printf. */

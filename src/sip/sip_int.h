@@ -174,20 +174,35 @@ static inline unsigned sip_sp16(__m128i v)
 #endif
 
 /*
- * The first SP of [p, end), or end. The bytes of [lo, p) may be read too:
- * with SSE2, 16 bytes are compared at a time when end - 16 stays inside
- * [lo, end) (see sip_scan16()).
+ * sip_scan16() of the bytes stops() sets (a constant: sip_sp16,
+ * sip_not_adn16 ...) when end - 16 stays inside [lo, end), the bytes
+ * of [lo, p) being readable; without SSE2 or in fewer bytes, p itself,
+ * for the caller's byte loop to start there.
  */
+#ifdef __SSE2__
+#define SIP_SCAN16_IN(p, end, lo, stops)                                       \
+	((end) - (lo) >= 16 ? sip_scan16((p), (end), (stops)) : (p))
+#else
+#define SIP_SCAN16_IN(p, end, lo, stops) ((void)(end), (void)(lo), (p))
+#endif
+
+/* The first SP of [p, end), or end; the bytes of [lo, p) may be read. */
 static inline const char *sip_find_sp(const char *p, const char *end,
                                       const char *lo)
 {
-#ifdef __SSE2__
-	if (end - lo >= 16)
-		return sip_scan16(p, end, sip_sp16);
-#endif
+	p = SIP_SCAN16_IN(p, end, lo, sip_sp16);
 	while (p < end && *p != ' ')
 		p++;
 	return p;
+}
+
+/* The end of the run of letters, digits, '-' and '.' from p as far as
+ * SIP_SCAN16_IN() takes it: a byte loop of the class wanted goes on
+ * from there. */
+static inline const char *sip_skip_adn_in(const char *p, const char *end,
+                                          const char *lo)
+{
+	return SIP_SCAN16_IN(p, end, lo, sip_not_adn16);
 }
 
 /*

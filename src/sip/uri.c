@@ -133,28 +133,12 @@ static const char *scan(const char *p, const char *end, unsigned m)
 	return p;
 }
 
-/*
- * The end of the run of letters, digits, '-' and '.' from p, which every
- * class of this file holds: 16 bytes at a time with SSE2 (the bytes of
- * [lo, p) may be read); without, p itself.
- */
-static inline const char *usual_run(const char *p, const char *end,
-                                    const char *lo)
-{
-#ifdef __SSE2__
-	if (end - lo >= 16)
-		return sip_scan16(p, end, sip_not_adn16);
-#endif
-	(void)end;
-	(void)lo;
-	return p;
-}
-
-/* scan() past the usual run first. */
+/* scan() past the run of letters, digits, '-' and '.' first, which every
+ * class of this file holds (the bytes of [lo, p) may be read). */
 static inline const char *scan_usual(const char *p, const char *end, unsigned m,
                                      const char *lo)
 {
-	p = usual_run(p, end, lo);
+	p = sip_skip_adn_in(p, end, lo);
 	if (p == end || (!is(*p, m) && *p != '%'))
 		return p;
 	return scan(p, end, m);
@@ -315,7 +299,7 @@ static int parse_sip(struct sip_uri *u, const char *p, const char *end,
 	 * the first one, if any, ends the userinfo: the usual user, a run
 	 * of letters, digits, '-' and '.', ends there without a search.
 	 */
-	const char *q = usual_run(p, end, u->scheme_name.p);
+	const char *q = sip_skip_adn_in(p, end, u->scheme_name.p);
 	const char *at =
 	        q < end && *q == '@' ? q : memchr(q, '@', (size_t)(end - q));
 	if (at != NULL) {
@@ -426,63 +410,68 @@ static int parse_tel(struct sip_uri *u, const char *p, const char *end,
 
 /* ---------------------------------------------------------------- API */
 
-/* Into *out directly (a copy of the result costs as much as zeroing it):
- * callers read it only on success. */
-int sip_uri_parse(struct sip_uri *out, struct slice s, const char **why)
+/* The scheme named by the n bytes at p, in any case (§19.1.4). */
+static enum sip_uri_scheme scheme_of(const char *p, size_t n)
 {
-	struct sip_uri *u = out;
-	int err;
+	if (n == 3 && eq_lower(p, "sip", 3))
+		return SIP_URI_SIP;
+	if (n == 4 && eq_lower(p, "sips", 4))
+		return SIP_URI_SIPS;
+	if (n == 3 && eq_lower(p, "tel", 3))
+		return SIP_URI_TEL;
+	return SIP_URI_OTHER;
+}
+
+/* Into *u directly (a copy of the result costs as much as zeroing it):
+ * callers read it only on success. */
+int sip_uri_parse(struct sip_uri *u, struct slice s, const char **why)
+{
+	enum sip_uri_scheme scheme;
 
 	/* tested first: NULL + 0 is undefined behaviour */
 	if (s.p == NULL || s.len == 0)
 		return fail(why, "empty URI");
 	const char *p = s.p, *end = s.p + s.len;
 
-	/* "sip:" in any case, by one compare */
 	if (s.len > 4 && scheme_is_sip(p)) {
-		memset(u, 0, sizeof(*u));
-		u->scheme_name = span(p, p + 3);
-		u->scheme = SIP_URI_SIP;
-		return parse_sip(u, p + 4, end, why);
+		/* the usual scheme, by one compare */
+		p += 3;
+		scheme = SIP_URI_SIP;
+	} else {
+		/* scheme = ALPHA *( ALPHA / DIGIT / "+" / "-" / "." ) */
+		if (!is_alpha(*p))
+			return fail(why, "bad URI scheme");
+		while (++p < end && is(*p, C_SCHEME))
+			;
+		if (p == end || *p != ':')
+			return fail(why, "bad URI scheme");
+		scheme = scheme_of(s.p, (size_t)(p - s.p));
 	}
-	/* scheme = ALPHA *( ALPHA / DIGIT / "+" / "-" / "." ) (§25.1) */
-	if (!is_alpha(*p))
-		return fail(why, "bad URI scheme");
-	while (++p < end && is(*p, C_SCHEME))
-		;
-	if (p == end || *p != ':')
-		return fail(why, "bad URI scheme");
-
 	memset(u, 0, sizeof(*u));
 	u->scheme_name = span(s.p, p);
-	size_t sl = u->scheme_name.len;
+	u->scheme = scheme;
 	p++;
 
-	/* schemes are case-insensitive (§19.1.4) */
-	if (sl == 3 && eq_lower(s.p, "sip", 3)) {
-		u->scheme = SIP_URI_SIP;
-		err = parse_sip(u, p, end, why);
-	} else if (sl == 4 && eq_lower(s.p, "sips", 4)) {
-		u->scheme = SIP_URI_SIPS;
-		err = parse_sip(u, p, end, why);
-	} else if (sl == 3 && eq_lower(s.p, "tel", 3)) {
-		u->scheme = SIP_URI_TEL;
-		err = parse_tel(u, p, end, why);
-	} else {
-		/*
-		 * absoluteURI of another scheme (§25.1): the proxy answers
-		 * 416 (§8.2.2.1), so only make sure it is one token of the
-		 * message: not empty, no whitespace or control character.
-		 */
-		u->scheme = SIP_URI_OTHER;
-		if (p == end)
-			return fail(why, "empty URI body");
-		for (; p < end; p++)
-			if ((unsigned char)*p <= 0x20 || *p == 0x7f)
-				return fail(why, "bad character in URI");
-		err = 0;
+	switch (scheme) {
+	case SIP_URI_SIP:
+	case SIP_URI_SIPS:
+		return parse_sip(u, p, end, why);
+	case SIP_URI_TEL:
+		return parse_tel(u, p, end, why);
+	case SIP_URI_OTHER:
+		break;
 	}
-	return err;
+	/*
+	 * absoluteURI of another scheme (§25.1): the proxy answers 416
+	 * (§8.2.2.1), so only make sure it is one token of the message: not
+	 * empty, no whitespace or control character.
+	 */
+	if (p == end)
+		return fail(why, "empty URI body");
+	for (; p < end; p++)
+		if ((unsigned char)*p <= 0x20 || *p == 0x7f)
+			return fail(why, "bad character in URI");
+	return 0;
 }
 
 size_t sip_uri_unescape(char *dst, size_t size, struct slice s)

@@ -124,15 +124,14 @@ int net_addr_make(union net_sockaddr *out, struct slice host, uint16_t port)
 	if (host.len == 0 || host.len >= sizeof(txt))
 		return EINVAL;
 	memset(&a, 0, sizeof(a));
-	if (ipv4_parse(&a.in.sin_addr, host)) {
-		a.in.sin_family = AF_INET;
-		a.in.sin_port = htons(port);
-		*out = a;
-		return 0;
+	/* the C string inet_pton() needs only when the usual form is not */
+	bool v4 = ipv4_parse(&a.in.sin_addr, host);
+	if (!v4) {
+		memcpy(txt, host.p, host.len);
+		txt[host.len] = '\0';
+		v4 = inet_pton(AF_INET, txt, &a.in.sin_addr) == 1;
 	}
-	memcpy(txt, host.p, host.len);
-	txt[host.len] = '\0';
-	if (inet_pton(AF_INET, txt, &a.in.sin_addr) == 1) {
+	if (v4) {
 		a.in.sin_family = AF_INET;
 		a.in.sin_port = htons(port);
 	} else if (inet_pton(AF_INET6, txt, &a.in6.sin6_addr) == 1) {

@@ -217,10 +217,10 @@ static void entry_unhook(struct profile *p, struct stripe *st,
 		                            : MIN_BUCKETS);
 }
 
-/* Leaves the shared side of m and frees it (m already out of its set). */
-/* A membership for s: one of its own slots while one is free, else from
- * the heap (counted in the profile's bytes once it is added). */
-static struct profile_member *member_alloc(struct profile_set *s)
+/* A membership of s in p: one of the set's own slots while one is free,
+ * else from the heap, whose bytes p counts. */
+static struct profile_member *member_alloc(struct profile_set *s,
+                                           struct profile *p)
 {
 	for (unsigned i = 0; i < PROFILE_SET_SLOTS; i++)
 		if (s->slots[i].entry == NULL) {
@@ -228,19 +228,25 @@ static struct profile_member *member_alloc(struct profile_set *s)
 			return &s->slots[i];
 		}
 	struct profile_member *m = malloc(sizeof(*m));
-	if (m)
+	if (m) {
 		m->in_set = false;
+		bytes_add(p, sizeof(*m));
+	}
 	return m;
 }
 
-static void member_free(struct profile_member *m)
+/* Gives m back to its set or to the heap. */
+static void member_free(struct profile *p, struct profile_member *m)
 {
-	if (m->in_set)
+	if (m->in_set) {
 		m->entry = NULL; /* the slot is free again */
-	else
+	} else {
 		free(m);
+		bytes_sub(p, sizeof(*m));
+	}
 }
 
+/* Leaves the shared side of m and frees it (m already out of its set). */
 static void member_drop(struct profile_member *m)
 {
 	struct profile_entry *e = m->entry;
@@ -270,9 +276,7 @@ static void member_drop(struct profile_member *m)
 
 	if (last)
 		free(e);
-	if (!m->in_set)
-		bytes_sub(p, sizeof(*m));
-	member_free(m);
+	member_free(p, m);
 }
 
 /* Whether membership m is one that (p, value) designates. */
@@ -305,7 +309,7 @@ static void profile_destroy(struct profile *p)
 
 				for (; m; m = mn) {
 					mn = m->next;
-					member_free(m);
+					member_free(p, m);
 				}
 				next = e->chain;
 				free(e);
@@ -510,7 +514,7 @@ int profile_add(struct profile_set *s, const struct profile *cp,
 		if (member_match(m, p, value))
 			return 0;
 
-	m = member_alloc(s);
+	m = member_alloc(s, p);
 	if (!m)
 		return ENOMEM;
 	m->owner = owner;
@@ -532,11 +536,9 @@ int profile_add(struct profile_set *s, const struct profile *cp,
 	}
 	pthread_mutex_unlock(&st->mx);
 	if (rc != 0) {
-		member_free(m);
+		member_free(p, m);
 		return rc;
 	}
-	if (!m->in_set)
-		bytes_add(p, sizeof(*m));
 	m->set_next = s->head;
 	s->head = m;
 	s->count++;

@@ -611,16 +611,21 @@ def torture_run(request, tmp_path_factory):
         sink.dump(workdir / "sink.log")
 
 
+def options_to_sink(name: str, sink: Sink, port: int, sent_by: str = "127.0.0.1", rport: bool = True) -> bytes:
+    """An OPTIONS for the sink, sent from local port `port`, its top Via
+    naming `sent_by`; `name` tells its branch, tag and Call-ID apart."""
+    return (f"OPTIONS sip:probe@127.0.0.1:{sink.port} SIP/2.0\r\n"
+            f"Via: SIP/2.0/UDP {sent_by}:{port};branch=z9hG4bK-{name}-{port}{';rport' if rport else ''}\r\n"
+            f"Max-Forwards: 70\r\nFrom: <sip:probe@127.0.0.1>;tag={name}\r\nTo: <sip:probe@127.0.0.1>\r\n"
+            f"Call-ID: {name}-{port}@127.0.0.1\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n").encode()
+
+
 def probe_options(p, sink: Sink) -> list[Msg]:
     """A plain OPTIONS through the proxy (to the sink): the answers that came back."""
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-        msg = (f"OPTIONS sip:probe@127.0.0.1:{sink.port} SIP/2.0\r\n"
-               f"Via: SIP/2.0/UDP 127.0.0.1:{port};branch=z9hG4bK-probe-{port};rport\r\n"
-               "Max-Forwards: 70\r\nFrom: <sip:probe@127.0.0.1>;tag=probe\r\nTo: <sip:probe@127.0.0.1>\r\n"
-               f"Call-ID: probe-{port}@127.0.0.1\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n")
-        s.sendto(msg.encode(), (p.host, p.port))
+        s.sendto(options_to_sink("probe", sink, port), (p.host, p.port))
         s.settimeout(0.2)
         got, deadline = [], time.monotonic() + 3
         while time.monotonic() < deadline and not any(m.code >= 200 for m in got):
@@ -782,11 +787,7 @@ def test_via_received_rport(proxy, sent_by, rport, want_received, want_rport):
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
             s.bind(("127.0.0.1", 0))
             port = s.getsockname()[1]
-            msg = (f"OPTIONS sip:probe@127.0.0.1:{sink.port} SIP/2.0\r\n"
-                   f"Via: SIP/2.0/UDP {sent_by}:{port};branch=z9hG4bK-via-{port}{';rport' if rport else ''}\r\n"
-                   "Max-Forwards: 70\r\nFrom: <sip:probe@127.0.0.1>;tag=via\r\nTo: <sip:probe@127.0.0.1>\r\n"
-                   f"Call-ID: via-{port}@127.0.0.1\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n")
-            s.sendto(msg.encode(), (p.host, p.port))
+            s.sendto(options_to_sink("via", sink, port, sent_by, rport), (p.host, p.port))
             deadline = time.monotonic() + 5
             while time.monotonic() < deadline and not sink.got:
                 time.sleep(0.02)

@@ -524,6 +524,17 @@ static void rec_fire(struct tmr *t, void *arg)
 	r->fired++;
 }
 
+/* A wheel at now and n records on it, none started. */
+static void wheel_with_recs(struct twheel *w, uint64_t now, struct rec *r,
+                            int n)
+{
+	twheel_init(w, now);
+	for (int i = 0; i < n; i++) {
+		r[i] = (struct rec){.w = w};
+		tmr_init(&r[i].t);
+	}
+}
+
 static void test_delay_zero(void **state)
 {
 	struct twheel w;
@@ -753,11 +764,7 @@ static void test_next_delay(void **state)
 	struct twheel w;
 	struct rec r[6];
 
-	twheel_init(&w, 1000);
-	for (int i = 0; i < 6; i++) {
-		r[i] = (struct rec){.w = &w};
-		tmr_init(&r[i].t);
-	}
+	wheel_with_recs(&w, 1000, r, 6);
 	assert_int_equal(twheel_next_delay(&w), UINT64_MAX);
 	tmr_start(&w, &r[0].t, 5000, rec_fire, &r[0]);
 	assert_int_equal(twheel_next_delay(&w), 5000);
@@ -808,11 +815,7 @@ static void test_next_wakeup(void **state)
 	struct rec r[2];
 
 	(void)state;
-	twheel_init(&w, 0);
-	for (int i = 0; i < 2; i++) {
-		r[i] = (struct rec){.w = &w};
-		tmr_init(&r[i].t);
-	}
+	wheel_with_recs(&w, 0, r, 2);
 	assert_int_equal(twheel_next_wakeup(&w), UINT64_MAX);
 	/* Level 1 (64 ms to 4 s): exact. */
 	tmr_start(&w, &r[0].t, 3000, rec_fire, &r[0]);

@@ -36,9 +36,12 @@ struct wsock {
 	struct worker *w;
 	const struct net_listener *lst;
 	bool open; /* the handle was initialised and must be closed */
-	/* UDP: the dup it is read from, in the worker's udp_epfd (udp.c
-	 * says why); -1 when none. */
+	/* UDP: the dup it is read from (-1 when none): a shared listener's
+	 * in the worker's udp_epfd, a worker port's watched by rpoll
+	 * (rpolled) in the loop itself (udp.c says why). */
 	int rfd;
+	bool rpolled;
+	uv_poll_t rpoll;
 };
 
 struct conn;
@@ -90,8 +93,9 @@ struct worker {
 	 * UDP_BATCH of them read by one recvmmsg (udp.c), allocated with
 	 * the first UDP socket; on_rx borrows one only during the call. */
 	char *udp_batch;
-	/* The worker's UDP sockets, registered EPOLLEXCLUSIVE, and the poll
-	 * handle that watches them for the loop (udp.c); -1 when none. */
+	/* The worker's dups of shared UDP listeners, registered
+	 * EPOLLEXCLUSIVE, and the poll handle that watches them for the loop
+	 * (udp.c); -1 when none. */
 	int udp_epfd;
 	uv_poll_t udp_poll;
 };

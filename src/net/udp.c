@@ -73,6 +73,10 @@ static void deliver(struct wsock *s, char *buf, size_t len,
  * epoll of its own (udp_epfd: the kernel then wakes one of the workers
  * waiting), and the loop polls that epoll fd.
  *
+ * A worker port has one reader: the loop polls its dup directly, so a
+ * datagram there wakes the loop with that socket named and costs no read
+ * of the shared ones (which would meet EAGAIN), and the reverse.
+ *
  * A wake-up reads with recvmmsg; a read returning fewer than UDP_BATCH
  * datagrams ends the turn (everything is level-triggered: more data wakes
  * the loop again), so a lone datagram costs one recvmmsg, not a second
@@ -115,34 +119,48 @@ static void read_socket(struct wsock *s)
 	}
 }
 
-static void poll_cb(uv_poll_t *p, int status, int events)
+static bool poll_failed(const struct worker *w, int status)
+{
+	if (status < 0)
+		LOG_WARN("worker %u: UDP poll error: %s", w->id,
+		         uv_strerror(status));
+	return status < 0;
+}
+
+/* udp_epfd is readable: one of the shared listeners has data. */
+static void shared_poll_cb(uv_poll_t *p, int status, int events)
 {
 	struct worker *w = p->data;
 
 	(void)events;
-	if (status < 0) {
-		LOG_WARN("worker %u: UDP poll error: %s", w->id,
-		         uv_strerror(status));
+	if (poll_failed(w, status))
 		return;
-	}
 	/* Each socket is tried rather than asking the epoll which is
-	 * ready: with the usual one UDP listener that saves a syscall per
-	 * wake-up; an idle one costs an EAGAIN. */
+	 * ready: with the usual one shared UDP listener that saves a
+	 * syscall per wake-up; an idle one costs an EAGAIN. */
 	for (unsigned i = 0; i < w->rt->nlst; i++)
-		if (w->socks[i].rfd >= 0)
+		if (w->socks[i].rfd >= 0 && !w->socks[i].rpolled)
 			read_socket(&w->socks[i]);
 }
 
-/* The worker's epoll of UDP sockets, and its poll handle, at the first. */
-static int udp_poll_open(struct worker *w)
+/* A worker port of this worker is readable. */
+static void port_poll_cb(uv_poll_t *p, int status, int events)
+{
+	struct wsock *s = p->data;
+
+	(void)events;
+	if (!poll_failed(s->w, status))
+		read_socket(s);
+}
+
+/* The worker's epoll of shared UDP listeners, and its poll handle, at the
+ * first. */
+static int shared_poll_open(struct worker *w)
 {
 	int err;
 
 	if (w->udp_epfd >= 0)
 		return 0;
-	w->udp_batch = malloc((size_t)UDP_BATCH * NET_UDP_BUF);
-	if (w->udp_batch == NULL)
-		return ENOMEM;
 	w->udp_epfd = epoll_create1(EPOLL_CLOEXEC);
 	if (w->udp_epfd < 0)
 		return errno;
@@ -150,19 +168,44 @@ static int udp_poll_open(struct worker *w)
 	if (err != 0)
 		return -err;
 	w->udp_poll.data = w;
-	return -uv_poll_start(&w->udp_poll, UV_READABLE, poll_cb);
+	return -uv_poll_start(&w->udp_poll, UV_READABLE, shared_poll_cb);
+}
+
+/* s->rfd read: a worker port by a poll of its own, a shared listener
+ * through udp_epfd. */
+static int watch_socket(struct worker *w, struct wsock *s)
+{
+	struct epoll_event ev = {.events = EPOLLIN | EPOLLEXCLUSIVE};
+	int err;
+
+	if (s->lst->owner >= 0) {
+		err = uv_poll_init(&w->loop, &s->rpoll, s->rfd);
+		if (err != 0)
+			return -err;
+		s->rpolled = true;
+		s->rpoll.data = s;
+		return -uv_poll_start(&s->rpoll, UV_READABLE, port_poll_cb);
+	}
+	err = shared_poll_open(w);
+	if (err != 0)
+		return err;
+	ev.data.ptr = s;
+	if (epoll_ctl(w->udp_epfd, EPOLL_CTL_ADD, s->rfd, &ev) != 0)
+		return errno;
+	return 0;
 }
 
 /* Sending goes through a uv_udp handle on one dup (libuv queues what the
- * socket cannot take at once), reading through another dup in udp_epfd. */
+ * socket cannot take at once), reading through another dup (rfd). */
 int udp_worker_open(struct worker *w, struct wsock *s)
 {
-	struct epoll_event ev = {.events = EPOLLIN | EPOLLEXCLUSIVE};
 	int fd, err;
 
-	err = udp_poll_open(w);
-	if (err != 0)
-		return err;
+	if (w->udp_batch == NULL) {
+		w->udp_batch = malloc((size_t)UDP_BATCH * NET_UDP_BUF);
+		if (w->udp_batch == NULL)
+			return ENOMEM;
+	}
 	fd = fcntl(s->lst->fd, F_DUPFD_CLOEXEC, 0);
 	if (fd < 0)
 		return errno;
@@ -181,16 +224,26 @@ int udp_worker_open(struct worker *w, struct wsock *s)
 	s->rfd = fcntl(s->lst->fd, F_DUPFD_CLOEXEC, 0);
 	if (s->rfd < 0)
 		return errno;
-	ev.data.ptr = s;
-	if (epoll_ctl(w->udp_epfd, EPOLL_CTL_ADD, s->rfd, &ev) != 0)
-		return errno;
-	return 0;
+	return watch_socket(w, s);
+}
+
+/* The fd may be closed once its poll is stopped (libuv's uv_poll_t). */
+static void unwatch_socket(struct wsock *s)
+{
+	if (s->rpolled) {
+		uv_poll_stop(&s->rpoll);
+		if (!uv_is_closing((uv_handle_t *)&s->rpoll))
+			uv_close((uv_handle_t *)&s->rpoll, NULL);
+		s->rpolled = false;
+	} else {
+		epoll_ctl(s->w->udp_epfd, EPOLL_CTL_DEL, s->rfd, NULL);
+	}
 }
 
 void udp_stop_reading(struct wsock *s)
 {
 	if (s->rfd >= 0) {
-		epoll_ctl(s->w->udp_epfd, EPOLL_CTL_DEL, s->rfd, NULL);
+		unwatch_socket(s);
 		close(s->rfd);
 		s->rfd = -1;
 	}

@@ -93,6 +93,9 @@ struct worker {
 	 * UDP_BATCH of them read by one recvmmsg (udp.c), allocated with
 	 * the first UDP socket; on_rx borrows one only during the call. */
 	char *udp_batch;
+	/* Datagrams sent while a batch is delivered, sent together after
+	 * it (udp.c); allocated with udp_batch. */
+	struct udp_out *udp_out;
 	/* The worker's dups of shared UDP listeners, registered
 	 * EPOLLEXCLUSIVE, and the poll handle that watches them for the loop
 	 * (udp.c); -1 when none. */
@@ -141,6 +144,9 @@ void net_wheel_sync(struct worker *w);
 /* udp.c */
 int udp_worker_open(struct worker *w, struct wsock *s);
 void udp_stop_reading(struct wsock *s);
+/* UDP sends between the two are held and sent together by udp_flush(). */
+void udp_hold(struct worker *w);
+void udp_flush(struct worker *w);
 /* Closes what the loop does not own (the reading fds, the epoll fd);
  * after loop_fini. */
 void udp_worker_fini(struct worker *w);

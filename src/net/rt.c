@@ -371,8 +371,11 @@ static void async_cb(uv_async_t *a)
 
 	net_wheel_sync(w);
 	rt_calls_serve(w);
-	if (w->phase != WP_CLOSING)
+	if (w->phase != WP_CLOSING) {
+		udp_hold(w);
 		run_jobs(w, queue_take(w, false));
+		udp_flush(w);
+	}
 	if (w->phase == WP_RUNNING &&
 	    atomic_load_explicit(&w->rt->stop, memory_order_acquire))
 		start_drain(w);

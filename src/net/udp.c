@@ -85,6 +85,156 @@ static void deliver(struct wsock *s, char *buf, size_t len,
 #define UDP_BATCH  8
 #define UDP_ROUNDS 4 /* batches per socket and wake-up, then the loop's */
 
+/*
+ * Sending. What the delivery of a received batch sends over UDP (the
+ * 100 Trying and the relayed request, the replies going back up) is
+ * copied here and sent after the batch by one sendmmsg per socket: under
+ * load a read brings several datagrams, and a send is a system call as
+ * costly as the read. The jobs a wake-up of the queue runs (hand-overs)
+ * are a batch too (udp_hold/udp_flush). The datagrams of one socket keep
+ * their order. A send outside a batch (timers) goes at once.
+ */
+#define UDP_OUT_MAX 32
+
+struct udp_out {
+	bool on;     /* a batch is being delivered */
+	unsigned n;  /* datagrams held */
+	size_t used; /* bytes of buf they take */
+	char buf[NET_UDP_BUF];
+	struct wsock *sock[UDP_OUT_MAX]; /* NULL once taken by a flush */
+	struct iovec iov[UDP_OUT_MAX];
+	union net_sockaddr dst[UDP_OUT_MAX];
+	struct mmsghdr mm[UDP_OUT_MAX]; /* one socket's run, for sendmmsg */
+};
+
+/* A datagram the socket buffer could not take at once. */
+struct udp_req {
+	uv_udp_send_t req;
+	char data[];
+};
+
+static void send_cb(uv_udp_send_t *req, int status)
+{
+	if (status != 0 && status != UV_ECANCELED)
+		LOG_DBG("udp: deferred send failed: %s", uv_strerror(status));
+	free(req);
+}
+
+/* A copy of the datagram queued on s's handle, which libuv sends when
+ * the socket is writable, after anything queued before it. */
+static int queue_send(struct wsock *s, const char *buf, size_t len,
+                      const struct sockaddr *to)
+{
+	struct udp_req *r = malloc(sizeof(*r) + len);
+	uv_buf_t b;
+	int err;
+
+	if (r == NULL)
+		return ENOMEM;
+	memcpy(r->data, buf, len);
+	b = uv_buf_init(r->data, (unsigned)len);
+	err = uv_udp_send(&r->req, &s->u.udp, &b, 1, to, send_cb);
+	if (err != 0) {
+		free(r);
+		return -err;
+	}
+	return 0;
+}
+
+/* The k datagrams of mm, all from s, in order. What the socket does not
+ * take at once is queued; a datagram refused for another reason is
+ * dropped, as a lost datagram would be. */
+static void send_run(struct wsock *s, struct mmsghdr *mm, unsigned k)
+{
+	uv_os_fd_t fd;
+	unsigned i = 0;
+
+	/* Earlier datagrams waiting in libuv's queue go first. */
+	if (s->u.udp.send_queue_count == 0 &&
+	    uv_fileno((const uv_handle_t *)&s->u.udp, &fd) == 0) {
+		while (i < k) {
+			int r = sendmmsg(fd, mm + i, k - i, MSG_DONTWAIT);
+			if (r > 0) {
+				i += (unsigned)r;
+			} else if (errno == EINTR) {
+				continue;
+			} else if (errno == EAGAIN || errno == EWOULDBLOCK) {
+				break;
+			} else {
+				LOG_DBG("%s: send failed: %s", s->lst->name,
+				        strerror(errno));
+				i++;
+			}
+		}
+	}
+	for (; i < k; i++) {
+		struct msghdr *h = &mm[i].msg_hdr;
+		if (queue_send(s, h->msg_iov->iov_base, h->msg_iov->iov_len,
+		               h->msg_name) != 0)
+			LOG_DBG("%s: send dropped", s->lst->name);
+	}
+}
+
+/* Sends what the batch held, one run per socket in the order each
+ * first appears. */
+static void out_flush(struct udp_out *o)
+{
+	for (unsigned first = 0; first < o->n; first++) {
+		struct wsock *s = o->sock[first];
+		unsigned k = 0;
+
+		if (s == NULL)
+			continue;
+		for (unsigned i = first; i < o->n; i++) {
+			if (o->sock[i] != s)
+				continue;
+			memset(&o->mm[k], 0, sizeof(o->mm[k]));
+			o->mm[k].msg_hdr.msg_iov = &o->iov[i];
+			o->mm[k].msg_hdr.msg_iovlen = 1;
+			o->mm[k].msg_hdr.msg_name = &o->dst[i];
+			o->mm[k].msg_hdr.msg_namelen =
+			        o->dst[i].sa.sa_family == AF_INET6
+			                ? sizeof(o->dst[i].in6)
+			                : sizeof(o->dst[i].in);
+			o->sock[i] = NULL;
+			k++;
+		}
+		send_run(s, o->mm, k);
+	}
+	o->n = 0;
+	o->used = 0;
+}
+
+/* Holds a datagram of a batch for out_flush(). */
+static void out_add(struct udp_out *o, struct wsock *s,
+                    const struct sockaddr *to, const char *buf, size_t len)
+{
+	if (o->n == UDP_OUT_MAX || len > sizeof(o->buf) - o->used)
+		out_flush(o);
+	char *copy = o->buf + o->used;
+	memcpy(copy, buf, len);
+	o->used += len;
+	o->sock[o->n] = s;
+	o->iov[o->n].iov_base = copy;
+	o->iov[o->n].iov_len = len;
+	copy_addr(&o->dst[o->n], to);
+	o->n++;
+}
+
+void udp_hold(struct worker *w)
+{
+	if (w->udp_out != NULL)
+		w->udp_out->on = true;
+}
+
+void udp_flush(struct worker *w)
+{
+	if (w->udp_out != NULL) {
+		w->udp_out->on = false;
+		out_flush(w->udp_out);
+	}
+}
+
 static void read_socket(struct wsock *s)
 {
 	struct worker *w = s->w;
@@ -111,9 +261,11 @@ static void read_socket(struct wsock *s)
 				         strerror(errno));
 			return;
 		}
+		udp_hold(w);
 		for (int i = 0; i < n; i++)
 			deliver(s, iov[i].iov_base, mm[i].msg_len, &src[i].sa,
 			        mm[i].msg_hdr.msg_flags & MSG_TRUNC);
+		udp_flush(w);
 		if (n < UDP_BATCH)
 			return;
 	}
@@ -203,7 +355,8 @@ int udp_worker_open(struct worker *w, struct wsock *s)
 
 	if (w->udp_batch == NULL) {
 		w->udp_batch = malloc((size_t)UDP_BATCH * NET_UDP_BUF);
-		if (w->udp_batch == NULL)
+		w->udp_out = calloc(1, sizeof(*w->udp_out));
+		if (w->udp_batch == NULL || w->udp_out == NULL)
 			return ENOMEM;
 	}
 	fd = fcntl(s->lst->fd, F_DUPFD_CLOEXEC, 0);
@@ -263,19 +416,8 @@ void udp_worker_fini(struct worker *w)
 	w->udp_epfd = -1;
 	free(w->udp_batch);
 	w->udp_batch = NULL;
-}
-
-/* A datagram the socket buffer could not take at once. */
-struct udp_req {
-	uv_udp_send_t req;
-	char data[];
-};
-
-static void send_cb(uv_udp_send_t *req, int status)
-{
-	if (status != 0 && status != UV_ECANCELED)
-		LOG_DBG("udp: deferred send failed: %s", uv_strerror(status));
-	free(req);
+	free(w->udp_out);
+	w->udp_out = NULL;
 }
 
 int udp_send(struct worker *w, const struct net_dst *dst, const char *buf,
@@ -285,7 +427,6 @@ int udp_send(struct worker *w, const struct net_dst *dst, const char *buf,
 	const struct net_listener *l = dst->lst;
 	struct wsock *s;
 	uv_buf_t b = uv_buf_init((char *)buf, (unsigned)len);
-	struct udp_req *r;
 	int err;
 
 	if (l == NULL)
@@ -299,6 +440,10 @@ int udp_send(struct worker *w, const struct net_dst *dst, const char *buf,
 		return ENOTCONN;
 	if (len > NET_UDP_BUF)
 		return EMSGSIZE;
+	if (w->udp_out != NULL && w->udp_out->on) {
+		out_add(w->udp_out, s, &dst->addr.sa, buf, len);
+		return 0;
+	}
 	err = uv_udp_try_send(&s->u.udp, &b, 1, &dst->addr.sa);
 	if (err >= 0)
 		return 0;
@@ -306,15 +451,5 @@ int udp_send(struct worker *w, const struct net_dst *dst, const char *buf,
 		return -err;
 	/* Socket buffer full (or earlier sends queued): let the loop send
 	 * a copy when the socket is writable, keeping datagram order. */
-	r = malloc(sizeof(*r) + len);
-	if (r == NULL)
-		return ENOMEM;
-	memcpy(r->data, buf, len);
-	b = uv_buf_init(r->data, (unsigned)len);
-	err = uv_udp_send(&r->req, &s->u.udp, &b, 1, &dst->addr.sa, send_cb);
-	if (err != 0) {
-		free(r);
-		return -err;
-	}
-	return 0;
+	return queue_send(s, buf, len, &dst->addr.sa);
 }

@@ -8,6 +8,7 @@ only their exit codes. See README.md for the list and how to run them.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import select
@@ -620,6 +621,20 @@ def options_to_sink(name: str, sink: Sink, port: int, sent_by: str = "127.0.0.1"
             f"Call-ID: {name}-{port}@127.0.0.1\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n").encode()
 
 
+@contextlib.contextmanager
+def relay_to_sink(proxy):
+    """A Sink, a proxy relaying everything to it (torture.lua) and a UDP
+    client socket on 127.0.0.1: (sink, proxy, socket, the socket's port)."""
+    sink = Sink()
+    try:
+        p = proxy("torture.lua", {"SINK_PORT": sink.port})
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            s.bind(("127.0.0.1", 0))
+            yield sink, p, s, s.getsockname()[1]
+    finally:
+        sink.close()
+
+
 def probe_options(p, sink: Sink) -> list[Msg]:
     """A plain OPTIONS through the proxy (to the sink): the answers that came back."""
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
@@ -781,23 +796,46 @@ def test_via_received_rport(proxy, sent_by, rport, want_received, want_rport):
     """The top Via of a forwarded request says where it really came from:
     received when its sent-by is not the source address, rport filled in
     when asked for; the next hop sees both in the second Via."""
-    sink = Sink()
-    try:
-        p = proxy("torture.lua", {"SINK_PORT": sink.port})
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-            s.bind(("127.0.0.1", 0))
-            port = s.getsockname()[1]
-            s.sendto(options_to_sink("via", sink, port, sent_by, rport), (p.host, p.port))
-            deadline = time.monotonic() + 5
-            while time.monotonic() < deadline and not sink.got:
-                time.sleep(0.02)
-        assert sink.got, f"nothing forwarded to the sink ({p.workdir})"
-        vias = Msg.parse(sink.got[0].decode("latin-1")).vias
-        assert len(vias) == 2, vias
-        theirs = vias[1]
-        assert (via_param(theirs, "received") == "127.0.0.1") == want_received, theirs
-        if not want_received:
-            assert "received" not in theirs.lower(), theirs
-        assert (via_param(theirs, "rport") == str(port)) == want_rport, theirs
-    finally:
-        sink.close()
+    with relay_to_sink(proxy) as (sink, p, s, port):
+        s.sendto(options_to_sink("via", sink, port, sent_by, rport), (p.host, p.port))
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline and not sink.got:
+            time.sleep(0.02)
+    assert sink.got, f"nothing forwarded to the sink ({p.workdir})"
+    vias = Msg.parse(sink.got[0].decode("latin-1")).vias
+    assert len(vias) == 2, vias
+    theirs = vias[1]
+    assert (via_param(theirs, "received") == "127.0.0.1") == want_received, theirs
+    if not want_received:
+        assert "received" not in theirs.lower(), theirs
+    assert (via_param(theirs, "rport") == str(port)) == want_rport, theirs
+
+
+# --------------------------------------------------------------------------
+# 11. A burst of datagrams (the UDP reads and sends are batched)
+# --------------------------------------------------------------------------
+def test_udp_burst(proxy, children):
+    """Requests sent back to back are read several at a time and what their
+    delivery sends goes out together after each batch: every request still
+    reaches the next hop once and every answer comes back; with one worker
+    (no hand-over between threads) both keep the order they were sent in."""
+    n = 60
+    names = [f"burst{i}" for i in range(n)]
+    with relay_to_sink(proxy) as (sink, p, s, port):
+        for name in names:
+            s.sendto(options_to_sink(name, sink, port), (p.host, p.port))
+        s.settimeout(0.2)
+        answered, deadline = [], time.monotonic() + 10
+        while time.monotonic() < deadline and len(answered) < n:
+            try:
+                m = Msg.parse(s.recv(65535).decode("latin-1"))
+            except socket.timeout:
+                continue
+            if m.code == 200:
+                answered.append(m.get("call-id").split("-")[0])
+    forwarded = [Msg.parse(raw.decode("latin-1")).get("call-id").split("-")[0] for raw in sink.got]
+    assert sorted(forwarded) == sorted(names), f"forwarded {len(forwarded)} of {n} ({p.workdir})"
+    assert sorted(answered) == sorted(names), f"answered {len(answered)} of {n} ({p.workdir})"
+    if children == 1:
+        assert forwarded == names
+        assert answered == names

@@ -37,10 +37,9 @@ struct wsock {
 	const struct net_listener *lst;
 	bool open; /* the handle was initialised and must be closed */
 	/* UDP: the dup it is read from (-1 when none): a shared listener's
-	 * in the worker's udp_epfd, a worker port's watched by rpoll
-	 * (rpolled) in the loop itself (udp.c says why). */
+	 * in the worker's udp_epfd, a worker port's watched by rpoll in the
+	 * loop itself (udp.c says why). */
 	int rfd;
-	bool rpolled;
 	uv_poll_t rpoll;
 };
 

@@ -192,10 +192,7 @@ static void out_flush(struct udp_out *o)
 			o->mm[k].msg_hdr.msg_iov = &o->iov[i];
 			o->mm[k].msg_hdr.msg_iovlen = 1;
 			o->mm[k].msg_hdr.msg_name = &o->dst[i];
-			o->mm[k].msg_hdr.msg_namelen =
-			        o->dst[i].sa.sa_family == AF_INET6
-			                ? sizeof(o->dst[i].in6)
-			                : sizeof(o->dst[i].in);
+			o->mm[k].msg_hdr.msg_namelen = net_addr_len(&o->dst[i]);
 			o->sock[i] = NULL;
 			k++;
 		}
@@ -271,6 +268,13 @@ static void read_socket(struct wsock *s)
 	}
 }
 
+/* A worker port (of this worker: only its owner reads one), polled by
+ * itself rather than through udp_epfd. */
+static bool own_port(const struct wsock *s)
+{
+	return s->lst->owner >= 0;
+}
+
 static bool poll_failed(const struct worker *w, int status)
 {
 	if (status < 0)
@@ -291,7 +295,7 @@ static void shared_poll_cb(uv_poll_t *p, int status, int events)
 	 * ready: with the usual one shared UDP listener that saves a
 	 * syscall per wake-up; an idle one costs an EAGAIN. */
 	for (unsigned i = 0; i < w->rt->nlst; i++)
-		if (w->socks[i].rfd >= 0 && !w->socks[i].rpolled)
+		if (w->socks[i].rfd >= 0 && !own_port(&w->socks[i]))
 			read_socket(&w->socks[i]);
 }
 
@@ -330,11 +334,10 @@ static int watch_socket(struct worker *w, struct wsock *s)
 	struct epoll_event ev = {.events = EPOLLIN | EPOLLEXCLUSIVE};
 	int err;
 
-	if (s->lst->owner >= 0) {
+	if (own_port(s)) {
 		err = uv_poll_init(&w->loop, &s->rpoll, s->rfd);
 		if (err != 0)
 			return -err;
-		s->rpolled = true;
 		s->rpoll.data = s;
 		return -uv_poll_start(&s->rpoll, UV_READABLE, port_poll_cb);
 	}
@@ -380,17 +383,14 @@ int udp_worker_open(struct worker *w, struct wsock *s)
 	return watch_socket(w, s);
 }
 
-/* The fd may be closed once its poll is stopped (libuv's uv_poll_t). */
+/* The fd may be closed as soon as uv_close() has stopped its poll
+ * (libuv's uv_poll_t). */
 static void unwatch_socket(struct wsock *s)
 {
-	if (s->rpolled) {
-		uv_poll_stop(&s->rpoll);
-		if (!uv_is_closing((uv_handle_t *)&s->rpoll))
-			uv_close((uv_handle_t *)&s->rpoll, NULL);
-		s->rpolled = false;
-	} else {
+	if (!own_port(s))
 		epoll_ctl(s->w->udp_epfd, EPOLL_CTL_DEL, s->rfd, NULL);
-	}
+	else if (!uv_is_closing((uv_handle_t *)&s->rpoll))
+		uv_close((uv_handle_t *)&s->rpoll, NULL);
 }
 
 void udp_stop_reading(struct wsock *s)

@@ -374,6 +374,21 @@ static int handled(struct tm_ctx *ctx)
 	return 0;
 }
 
+/* True when the request is a retransmission, answered with the last
+ * reply of its transaction (or of the compact form of a finished
+ * non-INVITE one). */
+static bool absorbed(struct tm_ctx *ctx)
+{
+	struct tm_linger *l;
+	struct tm_trans *t = tm_trans_lookup(ctx->sh, ctx->msg, false, &l);
+
+	if (t)
+		tm_uas_retransmission(t);
+	else if (l)
+		tm_linger_resend(l);
+	return t || l;
+}
+
 int tm_t_newtran(struct tm_ctx *ctx)
 {
 	struct tm_shard *sh = ctx->sh;
@@ -384,11 +399,8 @@ int tm_t_newtran(struct tm_ctx *ctx)
 	if (ctx->route != TM_ROUTE_REQUEST || ctx->rx == NULL ||
 	    ctx->msg->method_id == SIP_METHOD_ACK)
 		return -1;
-	t = tm_trans_lookup(sh, ctx->msg, false);
-	if (t) {
-		tm_uas_retransmission(t);
+	if (absorbed(ctx))
 		return handled(ctx);
-	}
 	t = tm_trans_new(sh, ctx->msg, ctx->rx);
 	if (t == NULL)
 		return -1;
@@ -415,24 +427,23 @@ int tm_t_check_trans(struct tm_ctx *ctx)
 	if (ctx->route != TM_ROUTE_REQUEST)
 		return ctx->t ? 1 : -1;
 	if (m->method_id == SIP_METHOD_CANCEL)
-		return tm_trans_lookup(ctx->sh, m, true) ? 1 : -1;
-	t = tm_trans_lookup(ctx->sh, m, false);
-	if (t == NULL)
-		return -1;
+		return tm_trans_lookup(ctx->sh, m, true, NULL) ? 1 : -1;
 	if (m->method_id == SIP_METHOD_ACK) {
 		/* The ACK of a negative reply stops here, hop by hop
 		 * (RFC 3261 §17.2.1); an ACK for a 2xx has its own branch
 		 * and matches nothing. */
+		t = tm_trans_lookup(ctx->sh, m, false, NULL);
+		if (t == NULL)
+			return -1;
 		tm_uas_ack(t);
 		return handled(ctx);
 	}
-	tm_uas_retransmission(t);
-	return handled(ctx);
+	return absorbed(ctx) ? handled(ctx) : -1;
 }
 
 static int relay_cancel(struct tm_ctx *ctx)
 {
-	struct tm_trans *inv = tm_trans_lookup(ctx->sh, ctx->msg, true);
+	struct tm_trans *inv = tm_trans_lookup(ctx->sh, ctx->msg, true, NULL);
 	struct slice reason = SLICE_NULL;
 	const struct sip_hdr *h;
 
@@ -479,7 +490,7 @@ int tm_t_relay(struct tm_ctx *ctx, const char *proto, struct slice host,
 	if (m->method_id == SIP_METHOD_CANCEL && ctx->route == TM_ROUTE_REQUEST)
 		return relay_cancel(ctx);
 	if (m->method_id == SIP_METHOD_ACK) {
-		if (tm_trans_lookup(ctx->sh, m, false)) {
+		if (tm_trans_lookup(ctx->sh, m, false, NULL)) {
 			return tm_t_check_trans(ctx);
 		}
 		edits(ctx);

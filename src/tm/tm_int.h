@@ -84,11 +84,20 @@ struct tm_branch {
 	unsigned rpl_received, rpl_relayed;
 };
 
-struct tm_trans {
-	struct tm_shard *sh;
-	struct tm_trans *hnext; /* server-key hash chain */
-	bool hashed;            /* in that chain (server transactions) */
+/* What the server-key table chains (RFC 3261 §17.2.3 keys): a
+ * transaction, or the compact form a finished non-INVITE one takes for
+ * the rest of timer J (struct tm_linger in trans.c). First member of
+ * both. */
+struct tm_keyed {
+	struct tm_keyed *hnext;
 	uint64_t key;
+	bool linger;
+};
+
+struct tm_trans {
+	struct tm_keyed hk; /* first: the server-key table chains it */
+	bool hashed;        /* in that table (server transactions) */
+	struct tm_shard *sh;
 	uint32_t slot, gen; /* index in the shard's slot table, generation */
 	enum sip_method method;
 	bool is_invite;
@@ -106,6 +115,7 @@ struct tm_trans {
 	unsigned last_code;
 	struct tmr uas_retr; /* timer G */
 	struct tmr uas_wait; /* timers H, I, J and the wait timer */
+	unsigned linger_ms;  /* timer J left after the wait (compact form) */
 	unsigned uas_retr_interval;
 	bool final_sent;
 	bool canceled;   /* CANCEL received from upstream */
@@ -136,7 +146,7 @@ struct tm_shard {
 	struct tm_stats stats;
 	size_t bytes;
 
-	struct tm_trans **buckets; /* server transactions by key */
+	struct tm_keyed **buckets; /* server transactions by key */
 	size_t nbuckets, nhashed;  /* grown to keep chains short */
 	struct tm_trans **slots;   /* every transaction by slot (branch ids) */
 	uint32_t *slot_gen;
@@ -157,12 +167,17 @@ struct tm_trans *tm_trans_new(struct tm_shard *sh, const struct sip_msg *m,
                               const struct net_rx *rx);
 void tm_trans_link(struct tm_trans *t);
 void tm_trans_release(struct tm_trans *t); /* unlink + drop table ref */
+struct tm_linger;
+/* The server transaction of m (RFC 3261 §17.2.3), or NULL; then, when
+ * linger is not NULL, *linger is the compact form of a finished
+ * non-INVITE transaction of m, or NULL. */
 struct tm_trans *tm_trans_lookup(struct tm_shard *sh, struct sip_msg *m,
-                                 bool for_cancel);
+                                 bool for_cancel, struct tm_linger **linger);
+/* Sends the reply of l again, for a retransmitted request. */
+void tm_linger_resend(struct tm_linger *l);
 struct tm_branch *tm_branch_lookup(struct tm_shard *sh, struct slice branch);
 void tm_branch_id(char *dst, size_t size, const struct tm_trans *t, unsigned b);
 void tm_trans_wait(struct tm_trans *t, unsigned ms);
-uint64_t tm_request_key(struct sip_msg *m, bool for_cancel);
 
 /* uas.c */
 /* A reply sent upstream on t: relayed from branch b, or generated here
@@ -176,6 +191,9 @@ int tm_sl_send(struct tm_shard *sh, struct sip_msg *req,
                struct slice extra_hdrs);
 void tm_uas_ack(struct tm_trans *t);
 void tm_uas_retransmission(struct tm_trans *t);
+/* Where a reply to req, received as src, goes (RFC 3261 §18.2.2). */
+void tm_reply_dst(struct net_dst *d, const struct net_rx *src,
+                  struct sip_msg *req);
 
 /* uac.c */
 /* Starts the branches of t: $ru (when with_ruri) and the appended ones. */

@@ -10,11 +10,11 @@
 
 #include "tm/tm_int.h"
 
-/* Where a response to req goes (RFC 3261 §18.2.2, RFC 3581 §4): over a
- * stream, the connection it came on; over UDP, the source address, at the
- * source port when the client asked for rport, else at the sent-by port. */
-static void reply_dst(struct net_dst *d, const struct net_rx *src,
-                      struct sip_msg *req)
+/* RFC 3581 §4: over a stream, the connection the request came on; over
+ * UDP, the source address, at the source port when the client asked for
+ * rport, else at the sent-by port. */
+void tm_reply_dst(struct net_dst *d, const struct net_rx *src,
+                  struct sip_msg *req)
 {
 	const struct sip_via *via;
 
@@ -38,7 +38,7 @@ static int send_up(struct tm_shard *sh, const struct net_rx *src,
 {
 	struct net_dst d;
 
-	reply_dst(&d, src, req);
+	tm_reply_dst(&d, src, req);
 	return net_send(sh->w, &d, buf, len, NULL);
 }
 
@@ -78,9 +78,13 @@ static void uas_done(struct tm_trans *t)
 
 	/* Timer J (RFC 3261 §17.2.2): over UDP a non-INVITE server
 	 * transaction answers retransmissions for 64*T1, or a request whose
-	 * reply was lost would be forwarded again as a new one. */
+	 * reply was lost would be forwarded again as a new one. The
+	 * transaction does for the wait time (its branch absorbing the
+	 * reply's retransmissions, timer K), its compact form for the
+	 * rest. */
+	t->linger_ms = 0;
 	if (!t->is_invite && t->src.proto == NET_UDP && ms < 64 * c->t1_ms)
-		ms = 64 * c->t1_ms;
+		t->linger_ms = 64 * c->t1_ms - ms;
 	tm_trans_wait(t, ms);
 }
 

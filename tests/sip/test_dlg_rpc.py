@@ -798,7 +798,7 @@ def test_finished_non_invite_lingers_in_compact_form(dlg_rpc_proxy):
             assert s.recv(65535) == reply
             assert len(sink.got) == 1, "a retransmission went through during timer J"
 
-            time.sleep(max(0.0, sent + 64 * t1_ms / 1000 + 0.3 - time.monotonic()))
+            time.sleep(max(0.0, sent + 64 * t1_ms / 1000 + 0.5 - time.monotonic()))
             gone = r.ok("mem.info")
             assert gone["transactions"] == 0 and gone["transaction_bytes"] == 0, gone
             s.sendto(request, (r.proxy.host, r.proxy.port))

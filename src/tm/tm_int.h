@@ -115,7 +115,6 @@ struct tm_trans {
 	unsigned last_code;
 	struct tmr uas_retr; /* timer G */
 	struct tmr uas_wait; /* timers H, I, J and the wait timer */
-	unsigned linger_ms;  /* timer J left after the wait (compact form) */
 	unsigned uas_retr_interval;
 	bool final_sent;
 	bool canceled;   /* CANCEL received from upstream */
@@ -177,7 +176,8 @@ struct tm_trans *tm_trans_lookup(struct tm_shard *sh, struct sip_msg *m,
 void tm_linger_resend(struct tm_linger *l);
 struct tm_branch *tm_branch_lookup(struct tm_shard *sh, struct slice branch);
 void tm_branch_id(char *dst, size_t size, const struct tm_trans *t, unsigned b);
-void tm_trans_wait(struct tm_trans *t, unsigned ms);
+/* t has ended: it lingers the wait time (wt_timer) for retransmissions. */
+void tm_trans_wait(struct tm_trans *t);
 
 /* uas.c */
 /* A reply sent upstream on t: relayed from branch b, or generated here

@@ -214,7 +214,6 @@ struct tm_linger {
 	struct tmr timer;
 	struct net_dst dst; /* where the reply goes */
 	struct req_id id;   /* its slices in bytes */
-	size_t size;        /* of all this */
 	const char *reply;
 	size_t reply_len;
 	char bytes[]; /* the slices of id, then the reply */
@@ -532,13 +531,19 @@ void tm_trans_release(struct tm_trans *t)
 	obj_unref(t);
 }
 
+static size_t linger_size(const struct req_id *id, size_t reply_len)
+{
+	return sizeof(struct tm_linger) + id->a.len + id->b.len + id->c.len +
+	       reply_len;
+}
+
 static void linger_free(struct tm_linger *l)
 {
 	struct tm_shard *sh = l->sh;
 
 	tmr_cancel(worker_wheel(sh->w), &l->timer);
 	unchain(sh, &l->hk);
-	sh->bytes -= l->size;
+	sh->bytes -= linger_size(&l->id, l->reply_len);
 	sh->stats.waiting--;
 	sh->stats.active--;
 	free(l);
@@ -558,10 +563,28 @@ static void copy_slice(struct slice *s, char **p)
 	*p += s->len;
 }
 
-/* t's compact form for its t->linger_ms left of timer J. Without memory
- * the transaction just ends a little early: a retransmission then goes
- * through as a new request, which the next hop answers again. */
-static void linger_start(struct tm_trans *t)
+/*
+ * What is left of timer J (RFC 3261 §17.2.2) when t's wait ends: over UDP
+ * a non-INVITE server transaction answers retransmissions for 64*T1, or a
+ * request whose reply was lost would be forwarded again as a new one. The
+ * transaction does for the wait time (its branch absorbing the reply's
+ * retransmissions, timer K), its compact form for the rest.
+ */
+static unsigned timer_j_rest(const struct tm_trans *t)
+{
+	const struct tm_config *c = t->sh->cfg;
+	unsigned j = 64 * c->t1_ms;
+
+	if (t->is_invite || !t->hashed || t->src.proto != NET_UDP ||
+	    j <= c->wait_timer_ms)
+		return 0;
+	return j - c->wait_timer_ms;
+}
+
+/* t's compact form for ms. Without memory the transaction just ends a
+ * little early: a retransmission then goes through as a new request,
+ * which the next hop answers again. */
+static void linger_start(struct tm_trans *t, unsigned ms)
 {
 	struct tm_shard *sh = t->sh;
 	struct tm_linger *l;
@@ -569,10 +592,9 @@ static void linger_start(struct tm_trans *t)
 	size_t size;
 	char *p;
 
-	if (t->last_reply == NULL || !t->hashed ||
-	    !req_id_of(&id, t->req, false))
+	if (t->last_reply == NULL || !req_id_of(&id, t->req, false))
 		return;
-	size = sizeof(*l) + id.a.len + id.b.len + id.c.len + t->last_reply_len;
+	size = linger_size(&id, t->last_reply_len);
 	l = malloc(size);
 	if (l == NULL)
 		return;
@@ -588,15 +610,13 @@ static void linger_start(struct tm_trans *t)
 	memcpy(p, t->last_reply, t->last_reply_len);
 	l->reply = p;
 	l->reply_len = t->last_reply_len;
-	l->size = size;
 	chain(sh, &l->hk);
 	sh->bytes += size;
 	/* Still a transaction in its wait: counted as one. */
 	sh->stats.active++;
 	sh->stats.waiting++;
 	tmr_init(&l->timer);
-	tmr_start(worker_wheel(sh->w), &l->timer, t->linger_ms, linger_expired,
-	          l);
+	tmr_start(worker_wheel(sh->w), &l->timer, ms, linger_expired, l);
 	worker_timers_changed(sh->w);
 }
 
@@ -609,14 +629,15 @@ void tm_linger_resend(struct tm_linger *l)
 static void wait_expired(struct tmr *tm, void *arg)
 {
 	struct tm_trans *t = arg;
+	unsigned rest = timer_j_rest(t);
 
 	(void)tm;
-	if (t->linger_ms)
-		linger_start(t);
+	if (rest)
+		linger_start(t, rest);
 	tm_trans_release(t);
 }
 
-void tm_trans_wait(struct tm_trans *t, unsigned ms)
+void tm_trans_wait(struct tm_trans *t)
 {
 	struct twheel *wh = worker_wheel(t->sh->w);
 
@@ -638,7 +659,7 @@ void tm_trans_wait(struct tm_trans *t, unsigned ms)
 		b->req = b->reply = NULL;
 		b->req_len = 0;
 	}
-	tmr_start(wh, &t->uas_wait, ms, wait_expired, t);
+	tmr_start(wh, &t->uas_wait, t->sh->cfg->wait_timer_ms, wait_expired, t);
 	worker_timers_changed(t->sh->w);
 }
 

@@ -542,7 +542,7 @@ static void uac_done(struct tm_trans *t, unsigned code, struct sip_msg *rpl)
 		return;
 	t->final_sent = true;
 	cb(t->uac_arg, code, rpl);
-	tm_trans_wait(t, t->sh->cfg->wait_timer_ms);
+	tm_trans_wait(t);
 }
 
 static void all_done(struct tm_trans *t)

@@ -70,31 +70,13 @@ int tm_sl_send(struct tm_shard *sh, struct sip_msg *req,
 
 static void uas_retransmit(struct tmr *tm, void *arg);
 
-/* Timer H fired, or timer I / J: the server side is done. */
-static void uas_done(struct tm_trans *t)
-{
-	const struct tm_config *c = t->sh->cfg;
-	unsigned ms = c->wait_timer_ms;
-
-	/* Timer J (RFC 3261 §17.2.2): over UDP a non-INVITE server
-	 * transaction answers retransmissions for 64*T1, or a request whose
-	 * reply was lost would be forwarded again as a new one. The
-	 * transaction does for the wait time (its branch absorbing the
-	 * reply's retransmissions, timer K), its compact form for the
-	 * rest. */
-	t->linger_ms = 0;
-	if (!t->is_invite && t->src.proto == NET_UDP && ms < 64 * c->t1_ms)
-		t->linger_ms = 64 * c->t1_ms - ms;
-	tm_trans_wait(t, ms);
-}
-
 static void uas_timeout(struct tmr *tm, void *arg)
 {
 	struct tm_trans *t = arg;
 
 	(void)tm;
 	/* Timer H: the ACK never came (RFC 3261 §17.2.1). */
-	uas_done(t);
+	tm_trans_wait(t);
 }
 
 static void uas_retransmit(struct tmr *tm, void *arg)
@@ -173,7 +155,7 @@ int tm_reply_upstream(struct tm_trans *t, const char *buf, size_t len,
 		/* A 2xx ends the INVITE server transaction (§17.2.1); a
 		 * non-INVITE one lingers for retransmissions (timer J).
 		 * Both stay matchable for the wait time. */
-		uas_done(t);
+		tm_trans_wait(t);
 	}
 	return err;
 }
@@ -210,7 +192,7 @@ void tm_uas_ack(struct tm_trans *t)
 	 * retransmissions, then the wait timer. */
 	t->uas_state = UAS_CONFIRMED;
 	tmr_cancel(worker_wheel(sh->w), &t->uas_retr);
-	uas_done(t);
+	tm_trans_wait(t);
 }
 
 void tm_uas_retransmission(struct tm_trans *t)

@@ -771,38 +771,32 @@ def test_finished_non_invite_lingers_in_compact_form(dlg_rpc_proxy):
     of the whole one (its request, the request's index, its branch); it
     answers the retransmission itself; once timer J is over, the same
     request goes through as a new one."""
-    from test_proxy_core import Sink, options_to_sink
+    from test_proxy_core import options_to_sink, relay_to_sink
 
     t1_ms, wait_ms = 60, 600  # timer J: 3.84 s
-    sink = Sink()
-    try:
-        r = dlg_rpc_proxy("torture.lua", {"SINK_PORT": sink.port},
-                          {("tm", "retr_timer1"): t1_ms, ("tm", "wt_timer"): wait_ms})
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-            s.bind((conftest.HOST, 0))
-            s.settimeout(WAIT)
-            request = options_to_sink("linger", sink, s.getsockname()[1])
-            sent = time.monotonic()
-            s.sendto(request, (r.proxy.host, r.proxy.port))
-            reply = s.recv(65535)
-            whole = r.ok("mem.info")
-            assert time.monotonic() - sent < wait_ms / 1000, "mem.info came after the wait time"
-            assert Msg.parse(reply.decode("latin-1")).code == 200 and len(sink.got) == 1
-            assert whole["transactions"] == 1, whole
+    with relay_to_sink(dlg_rpc_proxy, {("tm", "retr_timer1"): t1_ms,
+                                       ("tm", "wt_timer"): wait_ms}) as (sink, r, s, port):
+        s.settimeout(WAIT)
+        request = options_to_sink("linger", sink, port)
+        sent = time.monotonic()
+        s.sendto(request, (r.proxy.host, r.proxy.port))
+        reply = s.recv(65535)
+        whole = r.ok("mem.info")
+        assert time.monotonic() - sent < wait_ms / 1000, "mem.info came after the wait time"
+        assert Msg.parse(reply.decode("latin-1")).code == 200 and len(sink.got) == 1
+        assert whole["transactions"] == 1, whole
 
-            time.sleep(wait_ms / 1000 + 0.2)
-            compact = r.ok("mem.info")
-            assert compact["transactions"] == 1, compact
-            assert 0 < 2 * compact["transaction_bytes"] < whole["transaction_bytes"], (whole, compact)
-            s.sendto(request, (r.proxy.host, r.proxy.port))
-            assert s.recv(65535) == reply
-            assert len(sink.got) == 1, "a retransmission went through during timer J"
+        time.sleep(wait_ms / 1000 + 0.2)
+        compact = r.ok("mem.info")
+        assert compact["transactions"] == 1, compact
+        assert 0 < 2 * compact["transaction_bytes"] < whole["transaction_bytes"], (whole, compact)
+        s.sendto(request, (r.proxy.host, r.proxy.port))
+        assert s.recv(65535) == reply
+        assert len(sink.got) == 1, "a retransmission went through during timer J"
 
-            time.sleep(max(0.0, sent + 64 * t1_ms / 1000 + 0.5 - time.monotonic()))
-            gone = r.ok("mem.info")
-            assert gone["transactions"] == 0 and gone["transaction_bytes"] == 0, gone
-            s.sendto(request, (r.proxy.host, r.proxy.port))
-            assert Msg.parse(s.recv(65535).decode("latin-1")).code == 200
-            assert len(sink.got) == 2, "after timer J the request is a new one"
-    finally:
-        sink.close()
+        time.sleep(max(0.0, sent + 64 * t1_ms / 1000 + 0.5 - time.monotonic()))
+        gone = r.ok("mem.info")
+        assert gone["transactions"] == 0 and gone["transaction_bytes"] == 0, gone
+        s.sendto(request, (r.proxy.host, r.proxy.port))
+        assert Msg.parse(s.recv(65535).decode("latin-1")).code == 200
+        assert len(sink.got) == 2, "after timer J the request is a new one"

@@ -622,12 +622,14 @@ def options_to_sink(name: str, sink: Sink, port: int, sent_by: str = "127.0.0.1"
 
 
 @contextlib.contextmanager
-def relay_to_sink(proxy):
+def relay_to_sink(start, modparams: dict | None = None):
     """A Sink, a proxy relaying everything to it (torture.lua) and a UDP
-    client socket on 127.0.0.1: (sink, proxy, socket, the socket's port)."""
+    client socket on 127.0.0.1: (sink, what start() returned, socket, the
+    socket's port). start is the proxy fixture or one that wraps it, called
+    as start(lua, subst, modparams)."""
     sink = Sink()
     try:
-        p = proxy("torture.lua", {"SINK_PORT": sink.port})
+        p = start("torture.lua", {"SINK_PORT": sink.port}, modparams)
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
             s.bind(("127.0.0.1", 0))
             yield sink, p, s, s.getsockname()[1]

@@ -9,8 +9,9 @@
 #               statistics (csv_field, creation_rate)
 #   proxies     start (Kamailio, imsdlgd) with their SIPp UAS and a warm-up,
 #               stop, alive
-#   CPU rounds  the floor, each target at each rate REPEAT times, retried
-#               while other programs disturb it; the figures kept; the table
+#   CPU rounds  the floor, each target at each rate REPEAT times (the order
+#               turning each round), retried while other programs disturb
+#               it; the lowest and the median kept; the table
 #
 # The caller sets, before sourcing:
 #   bench   its name (the output goes to BUILD_DIR/bench-NAME)
@@ -29,7 +30,7 @@ root=$(cd "$lib/../.." && pwd)
 WORKERS=${WORKERS:-2}
 RATES=${RATES:-500 2000}
 RUN_SECONDS=${RUN_SECONDS:-10}
-REPEAT=${REPEAT:-2}
+REPEAT=${REPEAT:-4}
 WARMUP_SECONDS=${WARMUP_SECONDS:-8}
 QUIET_WAIT=${QUIET_WAIT:-20}
 QUIET_MAX=${QUIET_MAX:-10}
@@ -51,7 +52,7 @@ ncpu=$(nproc)
 
 RESTARTS=${RESTARTS:-2} # a proxy that died is started again this many times
 
-declare -A KIND PORTS PROXY UAS STATUS NPROC EXITNOTE CPU FAILED DROPS OTHERS RUNS CRASHES CRASHLOG
+declare -A KIND PORTS PROXY UAS STATUS NPROC EXITNOTE CPU MEDIAN ALL FAILED DROPS OTHERS RUNS CRASHES CRASHLOG
 
 # bench_init: the temporary and output directories, the raw results' CSV,
 # the exit trap. Sets tmp, out, csv, logs.
@@ -527,10 +528,12 @@ record() { # TARGET RATE CALLS KIND: a line of the raw results
 
 # keep TARGET RATE: takes in the run just made. Runs that other programs
 # disturbed (others' load above SKEWED) count only if no run was clean.
-# The lowest CPU is kept; failed calls and drops add up.
+# The lowest CPU is kept, and every figure for the median; failed calls
+# and drops add up.
 keep() {
 	local k=$1,$2 c=clean
 	[ "${R_OTHERS_PCT:-0}" -gt "$SKEWED" ] && c=skewed
+	ALL[$c,$k]="${ALL[$c,$k]:-} $R_CPU_US"
 	if [ -z "${CPU[$c,$k]:-}" ] || [ "$(fcalc "($R_CPU_US < ${CPU[$c,$k]}) ? 1 : 0")" = 1 ]; then
 		CPU[$c,$k]=$R_CPU_US
 		OTHERS[$c,$k]=$R_OTHERS_PCT
@@ -583,16 +586,35 @@ measure_proxy() { # TARGET RATE
 	log "  $R_CPU_US us/call, $R_FAILED failed, $R_RETRANS retransmissions, $R_DROPS datagrams dropped by the proxy's socket; SIPp UAC ${R_UAC_PCT}%, UAS ${R_UAS_PCT}% of a core; others' load ${R_OTHERS_PCT}%"
 }
 
+# median FIGURE...: the middle one, or the mean of the middle two.
+median() {
+	printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END {
+		printf "%.1f", NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
+}
+
+# round_order I: TARGETS turned by I - 1 places, so that over the rounds
+# each target runs early and late (after the others' runs have warmed or
+# disturbed the machine) as often as the others.
+round_order() {
+	local -a ts
+	read -r -a ts <<<"$TARGETS"
+	local n=${#ts[@]} j
+	for ((j = 0; j < n; j++)); do
+		printf '%s ' "${ts[(j + $1 - 1) % n]}"
+	done
+}
+
 # measure_rounds: for each rate of RATES, REPEAT rounds in which the targets
 # take turns (so that a change in others' load weighs on all of them alike);
 # a run other programs disturbed is taken again, up to TRIES times. Then
-# CPU[T,RATE], FAILED, DROPS, OTHERS, RUNS hold what is reported: the clean
-# runs, or the disturbed ones when there was no clean run.
+# CPU[T,RATE] (the lowest), MEDIAN, FAILED, DROPS, OTHERS, RUNS hold what is
+# reported: the clean runs, or the disturbed ones when there was no clean
+# run.
 measure_rounds() {
 	local rate i t try
 	for rate in $RATES; do
 		for i in $(seq "$REPEAT"); do
-			for t in $TARGETS; do
+			for t in $(round_order "$i"); do
 				[ "${STATUS[$t]}" = ok ] || revive "$t" || continue
 				for try in $(seq "$TRIES"); do
 					if [ "${KIND[$t]}" = floor ]; then
@@ -616,6 +638,8 @@ measure_rounds() {
 			[ -z "${CPU[clean,$k]:-}" ] && c=skewed
 			[ -n "${CPU[$c,$k]:-}" ] || continue
 			CPU[$k]=${CPU[$c,$k]} FAILED[$k]=${FAILED[$c,$k]:-} DROPS[$k]=${DROPS[$c,$k]:-}
+			# shellcheck disable=SC2086 # the figures, one word each
+			MEDIAN[$k]=$(median ${ALL[$c,$k]})
 			OTHERS[$k]=${OTHERS[$c,$k]:-} RUNS[$k]=${RUNS[$c,$k]:-0}
 			[ "${KIND[$t]}" = floor ] && FAILED[$k]=- DROPS[$k]=-
 		done
@@ -632,16 +656,26 @@ ratio() { # A B: A / B with 2 decimals, or -
 	fi
 }
 
+# ratios T RATE REF: T's figure over REF's, of the lowest and of the
+# medians: "0.55 (0.58)"; "-" when either is missing.
+ratios() {
+	local lo med
+	lo=$(ratio "${CPU[$1,$2]:-}" "${CPU[$3,$2]:-}")
+	med=$(ratio "${MEDIAN[$1,$2]:-}" "${MEDIAN[$3,$2]:-}")
+	[ "$lo" = - ] && echo - && return
+	echo "$lo ($med)"
+}
+
 # cpu_table REF...: the CPU figures of every target at every rate, with
 # their ratio to each REF target's (vs_REF; "-" for the floor against a
 # proxy). Flags figures other programs skewed.
 cpu_table() {
 	local rate t r hdr="" row skewed=no
-	local fmt='%-13s %6s %7s %5s %7s %6s %12s'
+	local fmt='%-13s %6s %7s %5s %7s %6s %12s %8s'
 	for r in "$@"; do
 		hdr="$hdr $(printf '%14s' "vs_$r")"
 	done
-	printf "$fmt%s %8s\n" target rate calls runs failed drops cpu_us/call "$hdr" others%
+	printf "$fmt%s %8s\n" target rate calls runs failed drops cpu_us/call median "$hdr" others%
 	for rate in $RATES; do
 		for t in $TARGETS; do
 			[ -n "${CPU[$t,$rate]:-}" ] || continue
@@ -649,11 +683,11 @@ cpu_table() {
 			for r in "$@"; do
 				v=-
 				[ "${KIND[$t]}" != floor ] || [ "${KIND[$r]:-}" = floor ] &&
-					v=$(ratio "${CPU[$t,$rate]}" "${CPU[$r,$rate]:-}")
+					v=$(ratios "$t" "$rate" "$r")
 				row="$row $(printf '%14s' "$v")"
 			done
 			printf "$fmt%s %8s\n" "$t" "$rate" $((rate * RUN_SECONDS)) "${RUNS[$t,$rate]}" \
-				"${FAILED[$t,$rate]}" "${DROPS[$t,$rate]}" "${CPU[$t,$rate]}" "$row" "${OTHERS[$t,$rate]}"
+				"${FAILED[$t,$rate]}" "${DROPS[$t,$rate]}" "${CPU[$t,$rate]}" "${MEDIAN[$t,$rate]:-}" "$row" "${OTHERS[$t,$rate]}"
 			[ "${OTHERS[$t,$rate]:-0}" -gt "$SKEWED" ] && skewed=yes
 		done
 	done
@@ -672,7 +706,8 @@ crash_report() { # the proxies that died, and how
 
 cpu_legend() { # what the columns of cpu_table mean
 	echo "calls: per run; runs: the runs counted (those other programs did not disturb, if any; else all);"
-	echo "cpu_us/call: utime + stime of all the proxy's processes and threads / calls, lowest of the runs;"
+	echo "cpu_us/call: utime + stime of all the proxy's processes and threads / calls, lowest of the runs; median: of the runs;"
+	echo "vs_REF: cpu_us/call over REF's (in brackets: median over median);"
 	echo "failed: calls not completed, all runs counted; drops: datagrams the proxy's socket dropped (receive buffer full);"
 	echo "others%: CPU used by other programs during the run kept, % of the machine"
 }

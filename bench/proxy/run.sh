@@ -18,7 +18,7 @@
 #   RATES="500 2000"     calls/s of the CPU measurements
 #   RUN_SECONDS=10       length of one CPU measurement (calls = rate x this)
 #   WARMUP_SECONDS=8     warm-up of each proxy, at the highest of RATES
-#   REPEAT=2             CPU measurements per rate and target; the table
+#   REPEAT=4             CPU measurements per rate and target; the table
 #                        keeps the lowest CPU (the least disturbed run)
 #   PEAK_RATES="..."     rates tried, in order, by the peak search
 #   PEAK_SECONDS=5       length of one peak step
@@ -227,7 +227,7 @@ for t in $TARGETS; do
 			[ "$vf" != - ] && ok_f=$(fcalc "($vf <= $TARGET_VS_FLOOR) ? \"met\" : \"MISSED\"")
 			f=${FAILED[imsdlgd,$rate]:-?}
 			[ "$ok_k" = met ] && [ "$ok_f" = met ] && [ "$f" = 0 ] || pass=no
-			echo "imsdlgd at $rate calls/s: ${vk}x kamailio (target <= $TARGET_VS_KAMAILIO: $ok_k), ${vf}x the floor (target <= $TARGET_VS_FLOOR: $ok_f), $f failed (target 0)"
+			echo "imsdlgd at $rate calls/s: ${vk}x kamailio (target <= $TARGET_VS_KAMAILIO: $ok_k), ${vf}x the floor (target <= $TARGET_VS_FLOOR: $ok_f), $f failed (target 0); of the medians: $(ratio "${MEDIAN[imsdlgd,$rate]:-}" "${MEDIAN[kamailio,$rate]:-}")x kamailio, $(ratio "${MEDIAN[imsdlgd,$rate]:-}" "${MEDIAN[floor,$rate]:-}")x the floor"
 		done
 		pi=${PEAK[imsdlgd]:-} pk=${PEAK[kamailio]:-}
 		if [ -z "$pi" ] || [ -z "$pk" ]; then

@@ -492,7 +492,7 @@ check_targets() {
 			fi
 			;;
 		kamailio)
-			[ -x "$KAMAILIO" ] && STATUS[$t]=ok || STATUS[$t]="not installed ($KAMAILIO)"
+			[ -x "$KAMAILIO" ] && STATUS[$t]=ok || STATUS[$t]="not installed ($KAMAILIO; scripts/install-deps.sh --bench installs it)"
 			;;
 		imsdlgd)
 			[ -x "$IMSDLGD" ] && STATUS[$t]=ok || STATUS[$t]="not built ($IMSDLGD missing)"
@@ -502,6 +502,8 @@ check_targets() {
 			exit 2
 			;;
 		esac
+		# said now, not only in the table at the end
+		[ "${STATUS[$t]}" = ok ] || log "$t: ${STATUS[$t]}: left out"
 	done
 }
 

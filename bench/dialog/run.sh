@@ -383,7 +383,7 @@ report_cpu() {
 		[ "$vi" != - ] && ok_i=$(fcalc "($vi <= 1 + $TARGET_DLG_COST / 100) ? \"met\" : \"not met\"")
 		[ "$vi" != - ] && vi="$vi ($(fcalc "sprintf(\"%+.0f%%\", ($vi - 1) * 100)"))"
 		echo "at $rate calls/s: imsdlgd_dlg / kamailio_dlg = ${vk} (target <= $TARGET_VS_KAMAILIO: $ok_k); imsdlgd_dlg / imsdlgd = $vi (target <= +$TARGET_DLG_COST%: $ok_i)"
-		echo "  the same of the medians: $(ratio "${MEDIAN[imsdlgd_dlg,$rate]:-}" "${MEDIAN[kamailio_dlg,$rate]:-}"); $(ratio "${MEDIAN[imsdlgd_dlg,$rate]:-}" "${MEDIAN[imsdlgd,$rate]:-}")"
+		echo "  the same of the medians: $(median_ratio imsdlgd_dlg "$rate" kamailio_dlg); $(median_ratio imsdlgd_dlg "$rate" imsdlgd)"
 	done
 }
 

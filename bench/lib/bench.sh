@@ -52,7 +52,7 @@ ncpu=$(nproc)
 
 RESTARTS=${RESTARTS:-2} # a proxy that died is started again this many times
 
-declare -A KIND PORTS PROXY UAS STATUS NPROC EXITNOTE CPU MEDIAN ALL FAILED DROPS OTHERS RUNS CRASHES CRASHLOG
+declare -A KIND PORTS PROXY UAS STATUS NPROC EXITNOTE CPU MEDIAN SAMPLES FAILED DROPS OTHERS RUNS CRASHES CRASHLOG
 
 # bench_init: the temporary and output directories, the raw results' CSV,
 # the exit trap. Sets tmp, out, csv, logs.
@@ -528,21 +528,15 @@ record() { # TARGET RATE CALLS KIND: a line of the raw results
 	echo "$1,$4,$2,$3,$R_OK,$R_FAILED,$R_RETRANS,$R_DROPS,$R_CPU_US,$R_ACHIEVED,$R_UAC_PCT,$R_UAS_PCT,$R_MACHINE_PCT,$R_OTHERS_PCT" >>"$csv"
 }
 
-# keep TARGET RATE: takes in the run just made. Runs that other programs
-# disturbed (others' load above SKEWED) count only if no run was clean.
-# The lowest CPU is kept, and every figure for the median; failed calls
-# and drops add up.
+# keep TARGET RATE: takes in the run just made, as a word CPU/OTHERS% of
+# SAMPLES. Runs that other programs disturbed (others' load above SKEWED)
+# count only if no run was clean. Failed calls and drops add up.
 keep() {
 	local k=$1,$2 c=clean
 	[ "${R_OTHERS_PCT:-0}" -gt "$SKEWED" ] && c=skewed
-	ALL[$c,$k]="${ALL[$c,$k]:-} $R_CPU_US"
-	if [ -z "${CPU[$c,$k]:-}" ] || [ "$(fcalc "($R_CPU_US < ${CPU[$c,$k]}) ? 1 : 0")" = 1 ]; then
-		CPU[$c,$k]=$R_CPU_US
-		OTHERS[$c,$k]=$R_OTHERS_PCT
-	fi
+	SAMPLES[$c,$k]="${SAMPLES[$c,$k]:-} $R_CPU_US/${R_OTHERS_PCT:-0}"
 	FAILED[$c,$k]=$((${FAILED[$c,$k]:-0} + R_FAILED))
 	DROPS[$c,$k]=$((${DROPS[$c,$k]:-0} + ${R_DROPS:-0}))
-	RUNS[$c,$k]=$((${RUNS[$c,$k]:-0} + 1))
 }
 
 measure_floor() { # RATE
@@ -588,10 +582,13 @@ measure_proxy() { # TARGET RATE
 	log "  $R_CPU_US us/call, $R_FAILED failed, $R_RETRANS retransmissions, $R_DROPS datagrams dropped by the proxy's socket; SIPp UAC ${R_UAC_PCT}%, UAS ${R_UAS_PCT}% of a core; others' load ${R_OTHERS_PCT}%"
 }
 
-# median FIGURE...: the middle one, or the mean of the middle two.
-median() {
-	printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END {
-		printf "%.1f", NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
+# summarize SAMPLE...: "LOWEST OTHERS MEDIAN COUNT" of CPU/OTHERS% words:
+# the lowest CPU (of the first run that gave it) with its run's others'
+# load, the median (the mean of the middle two for an even count).
+summarize() {
+	printf '%s\n' "$@" | sort -s -t/ -g -k1,1 | awk -F/ '{ c[NR] = $1; o[NR] = $2 } END {
+		printf "%s %s %.1f %d", c[1], o[1],
+			NR % 2 ? c[(NR + 1) / 2] : (c[NR / 2] + c[NR / 2 + 1]) / 2, NR }'
 }
 
 # round_order I: TARGETS turned by I - 1 places, so that over the rounds
@@ -637,12 +634,12 @@ measure_rounds() {
 	for t in $TARGETS; do
 		for rate in $RATES; do
 			k=$t,$rate c=clean
-			[ -z "${CPU[clean,$k]:-}" ] && c=skewed
-			[ -n "${CPU[$c,$k]:-}" ] || continue
-			CPU[$k]=${CPU[$c,$k]} FAILED[$k]=${FAILED[$c,$k]:-} DROPS[$k]=${DROPS[$c,$k]:-}
-			# shellcheck disable=SC2086 # the figures, one word each
-			MEDIAN[$k]=$(median ${ALL[$c,$k]})
-			OTHERS[$k]=${OTHERS[$c,$k]:-} RUNS[$k]=${RUNS[$c,$k]:-0}
+			[ -z "${SAMPLES[clean,$k]:-}" ] && c=skewed
+			[ -n "${SAMPLES[$c,$k]:-}" ] || continue
+			# shellcheck disable=SC2086 # the samples, one word each
+			read -r "CPU[$k]" "OTHERS[$k]" "MEDIAN[$k]" "RUNS[$k]" \
+				<<<"$(summarize ${SAMPLES[$c,$k]})"
+			FAILED[$k]=${FAILED[$c,$k]:-} DROPS[$k]=${DROPS[$c,$k]:-}
 			[ "${KIND[$t]}" = floor ] && FAILED[$k]=- DROPS[$k]=-
 		done
 	done
@@ -658,14 +655,18 @@ ratio() { # A B: A / B with 2 decimals, or -
 	fi
 }
 
+# median_ratio T RATE REF: T's median CPU over REF's at RATE, or -
+median_ratio() {
+	ratio "${MEDIAN[$1,$2]:-}" "${MEDIAN[$3,$2]:-}"
+}
+
 # ratios T RATE REF: T's figure over REF's, of the lowest and of the
-# medians: "0.55 (0.58)"; "-" when either is missing.
+# medians: "0.55 (0.58)"; "-" when the lowest is missing.
 ratios() {
-	local lo med
+	local lo
 	lo=$(ratio "${CPU[$1,$2]:-}" "${CPU[$3,$2]:-}")
-	med=$(ratio "${MEDIAN[$1,$2]:-}" "${MEDIAN[$3,$2]:-}")
 	[ "$lo" = - ] && echo - && return
-	echo "$lo ($med)"
+	echo "$lo ($(median_ratio "$@"))"
 }
 
 # cpu_table REF...: the CPU figures of every target at every rate, with

@@ -227,7 +227,7 @@ for t in $TARGETS; do
 			[ "$vf" != - ] && ok_f=$(fcalc "($vf <= $TARGET_VS_FLOOR) ? \"met\" : \"MISSED\"")
 			f=${FAILED[imsdlgd,$rate]:-?}
 			[ "$ok_k" = met ] && [ "$ok_f" = met ] && [ "$f" = 0 ] || pass=no
-			echo "imsdlgd at $rate calls/s: ${vk}x kamailio (target <= $TARGET_VS_KAMAILIO: $ok_k), ${vf}x the floor (target <= $TARGET_VS_FLOOR: $ok_f), $f failed (target 0); of the medians: $(ratio "${MEDIAN[imsdlgd,$rate]:-}" "${MEDIAN[kamailio,$rate]:-}")x kamailio, $(ratio "${MEDIAN[imsdlgd,$rate]:-}" "${MEDIAN[floor,$rate]:-}")x the floor"
+			echo "imsdlgd at $rate calls/s: ${vk}x kamailio (target <= $TARGET_VS_KAMAILIO: $ok_k), ${vf}x the floor (target <= $TARGET_VS_FLOOR: $ok_f), $f failed (target 0); of the medians: $(median_ratio imsdlgd "$rate" kamailio)x kamailio, $(median_ratio imsdlgd "$rate" floor)x the floor"
 		done
 		pi=${PEAK[imsdlgd]:-} pk=${PEAK[kamailio]:-}
 		if [ -z "$pi" ] || [ -z "$pk" ]; then

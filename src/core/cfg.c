@@ -1703,17 +1703,25 @@ static int st_loadmodule(struct parser *p, const struct tok *kw)
 	return rc;
 }
 
-/* loadpath "dir", mpath = "dir": modules are built in. */
-static int st_loadpath(struct parser *p, const struct tok *kw)
+/* The value of `keyword value` or `keyword = value` into *v. */
+static int keyword_value(struct parser *p, struct tok *v)
 {
 	const struct tok *t;
-	struct tok v;
 	int rc = peek(p, &t);
 
 	if (!rc && is_punct_tok(t, '='))
-		rc = next(p, &v);
+		rc = next(p, v);
 	if (!rc)
-		rc = next(p, &v);
+		rc = next(p, v);
+	return rc;
+}
+
+/* loadpath "dir", mpath = "dir": modules are built in. */
+static int st_loadpath(struct parser *p, const struct tok *kw)
+{
+	struct tok v;
+	int rc = keyword_value(p, &v);
+
 	if (rc)
 		return rc;
 	if (v.kind != T_STR && v.kind != T_WORD)
@@ -1725,14 +1733,9 @@ static int st_loadpath(struct parser *p, const struct tok *kw)
 /* cfgengine "lua" */
 static int st_cfgengine(struct parser *p, const struct tok *kw)
 {
-	const struct tok *t;
 	struct tok v;
-	int rc = peek(p, &t);
+	int rc = keyword_value(p, &v);
 
-	if (!rc && is_punct_tok(t, '='))
-		rc = next(p, &v);
-	if (!rc)
-		rc = next(p, &v);
 	if (rc)
 		return rc;
 	if (v.kind != T_STR)

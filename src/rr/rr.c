@@ -75,7 +75,8 @@ int rr_loose_route(struct tm_ctx *ctx)
 	struct sip_msg *m = ctx->req;
 	struct sip_elem_iter it;
 	struct slice elem;
-	struct sip_uri ruri, top, next;
+	const struct sip_uri *ruri;
+	struct sip_uri top, next;
 
 	if (m == NULL || !m->is_request || !sip_msg_hdr(m, SIP_HDR_ROUTE))
 		return -1;
@@ -85,13 +86,12 @@ int rr_loose_route(struct tm_ctx *ctx)
 
 	/* §16.4: a strict router before us put our Record-Route URI into
 	 * the Request-URI; the real one is the last Route value. */
-	const char *why;
-	if (sip_uri_parse(&ruri, m->ruri, &why) == 0 &&
-	    tm_is_myself(ctx->sh, &ruri) && !ruri.lr && !top.lr) {
+	if (sip_msg_request_uri(&ruri, m) == 0 && tm_is_myself(ctx->sh, ruri) &&
+	    !ruri->lr && !top.lr) {
 		if (tm_ctx_strict_route(ctx))
 			return -1;
-		ctx->route_params = ruri.params;
-		run_callbacks(ctx, ruri.params);
+		ctx->route_params = ruri->params;
+		run_callbacks(ctx, ruri->params);
 		return 1;
 	}
 	if (!tm_is_myself(ctx->sh, &top)) {

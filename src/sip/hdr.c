@@ -1405,6 +1405,25 @@ int sip_msg_to_uri(const struct sip_uri **out, struct sip_msg *m)
 	return msg_addr_uri(out, m, true);
 }
 
+int sip_msg_request_uri(const struct sip_uri **out, struct sip_msg *m)
+{
+	const char *why;
+
+	if (!m->is_request)
+		return ENOENT;
+	if (!(m->decoded & SIP_DEC_RURI)) {
+		if ((m->failed & SIP_DEC_RURI) ||
+		    sip_uri_parse(&m->request_uri, m->ruri, &why)) {
+			m->failed |= SIP_DEC_RURI;
+			m->error = "bad Request-URI";
+			return EBADMSG;
+		}
+		m->decoded |= SIP_DEC_RURI;
+	}
+	*out = &m->request_uri;
+	return 0;
+}
+
 /* ------------------------------------------------------- CSeq, RAck */
 
 /* 1*DIGIT <= max followed by LWS; advances *pp. */

@@ -673,6 +673,36 @@ int sip_msg_parse(struct sip_msg *m, const char *buf, size_t len,
 	return 0;
 }
 
+/* s moved from src's buffer to buf (NULL stays NULL). */
+static struct slice rebase(struct slice s, const char *src, const char *buf)
+{
+	return s.p ? slice_make(buf + (s.p - src), s.len) : s;
+}
+
+void sip_msg_copy(struct sip_msg *dst, const struct sip_msg *src,
+                  const char *buf)
+{
+	const char *from = src->buf;
+
+	memcpy(dst, src, offsetof(struct sip_msg, decoded));
+	dst->buf = buf;
+	dst->start_line = rebase(src->start_line, from, buf);
+	dst->method = rebase(src->method, from, buf);
+	dst->ruri = rebase(src->ruri, from, buf);
+	dst->reason = rebase(src->reason, from, buf);
+	dst->version = rebase(src->version, from, buf);
+	dst->body = rebase(src->body, from, buf);
+	dst->decoded = 0;
+	dst->failed = 0;
+	dst->error = NULL;
+	for (unsigned i = 0; i < src->nhdrs; i++) {
+		struct sip_hdr *h = &dst->hdrs[i];
+		*h = src->hdrs[i];
+		h->name = rebase(h->name, from, buf);
+		h->value = rebase(h->value, from, buf);
+	}
+}
+
 /* ------------------------------------------------------ header index */
 
 const struct sip_hdr *sip_msg_hdr_at(const struct sip_msg *m, unsigned i)
@@ -1174,8 +1204,7 @@ static int check_lists(struct sip_msg *m)
 int sip_msg_check(unsigned *status, struct sip_msg *m)
 {
 	const struct sip_cseq *cseq;
-	struct sip_uri ruri;
-	const char *why;
+	const struct sip_uri *ruri;
 
 	if (m->line_error) {
 		m->error = m->line_error;
@@ -1196,9 +1225,9 @@ int sip_msg_check(unsigned *status, struct sip_msg *m)
 		return 0;
 	/* Headers are not allowed in a Request-URI (RFC 3261 §19.1.1,
 	 * RFC 4475 §3.1.2.11). */
-	if (sip_uri_parse(&ruri, m->ruri, &why))
-		return bad(m, "bad Request-URI");
-	if (ruri.headers.len > 0)
+	if (sip_msg_request_uri(&ruri, m))
+		return EBADMSG;
+	if (ruri->headers.len > 0)
 		return bad(m, "Request-URI with headers");
 	if (sip_msg_cseq(&cseq, m) || !slice_eq(cseq->method, m->method))
 		return bad(m, "CSeq method does not match the request method");

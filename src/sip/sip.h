@@ -274,6 +274,7 @@ enum {
 	SIP_DEC_RACK = 1u << 8,
 	SIP_DEC_FROM_URI = 1u << 9,
 	SIP_DEC_TO_URI = 1u << 10,
+	SIP_DEC_RURI = 1u << 11,
 };
 
 struct sip_msg {
@@ -309,7 +310,8 @@ struct sip_msg {
 	uint16_t nhdrs;
 	uint16_t first[SIP_HDR__COUNT]; /* index + 1 of the first of each id */
 
-	/* decoded on first use; see the SIP_DEC_* bits */
+	/* decoded on first use; see the SIP_DEC_* bits (sip_msg_copy()
+	 * copies the members before these) */
 	uint32_t decoded;
 	uint32_t failed;
 	struct sip_via top_via;
@@ -317,6 +319,7 @@ struct sip_msg {
 	struct sip_addr to;
 	struct sip_uri from_uri;
 	struct sip_uri to_uri;
+	struct sip_uri request_uri;
 	struct slice call_id;
 	struct sip_cseq cseq;
 	uint32_t max_forwards;
@@ -346,6 +349,15 @@ struct sip_msg {
 int sip_msg_parse(struct sip_msg *m, const char *buf, size_t len,
                   const struct sip_limits *lim);
 
+/*
+ * What sip_msg_parse() would make of buf, a copy of src's len bytes, at
+ * the cost of a copy of src's index: dst (SIP_MSG_SIZE(src->nhdrs) bytes
+ * or more) points into buf, with src's start line, index and defects and
+ * nothing decoded yet. src must be a successful parse.
+ */
+void sip_msg_copy(struct sip_msg *dst, const struct sip_msg *src,
+                  const char *buf);
+
 /* Header i (0-based) or NULL. */
 const struct sip_hdr *sip_msg_hdr_at(const struct sip_msg *m, unsigned i);
 /* First header with this id, or NULL; walk with sip_msg_hdr_next(). */
@@ -372,6 +384,9 @@ int sip_msg_to(const struct sip_addr **out, struct sip_msg *m);
  * that. */
 int sip_msg_from_uri(const struct sip_uri **out, struct sip_msg *m);
 int sip_msg_to_uri(const struct sip_uri **out, struct sip_msg *m);
+/* The Request-URI parsed ("bad Request-URI" when it does not parse;
+ * ENOENT in a response): sip_msg_check() parses it, routing reuses it. */
+int sip_msg_request_uri(const struct sip_uri **out, struct sip_msg *m);
 int sip_msg_call_id(struct slice *out, struct sip_msg *m);
 int sip_msg_cseq(const struct sip_cseq **out, struct sip_msg *m);
 int sip_msg_max_forwards(uint32_t *out, struct sip_msg *m);

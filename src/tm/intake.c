@@ -67,10 +67,9 @@ static bool proxy_require(struct tm_shard *sh, struct sip_msg *m,
 static bool unknown_scheme(struct tm_shard *sh, struct sip_msg *m,
                            const struct net_rx *rx)
 {
-	struct sip_uri u;
-	const char *why;
+	const struct sip_uri *u;
 
-	if (sip_uri_parse(&u, m->ruri, &why) || u.scheme != SIP_URI_OTHER)
+	if (sip_msg_request_uri(&u, m) || u->scheme != SIP_URI_OTHER)
 		return false;
 	tm_sl_send(sh, m, rx, 416, SLICE_LIT("Unsupported URI Scheme"),
 	           SLICE_NULL);

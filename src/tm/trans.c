@@ -420,12 +420,10 @@ struct tm_trans *tm_trans_new(struct tm_shard *sh, const struct sip_msg *m,
 		return NULL;
 	}
 	/* The server side outlives the receive buffer: keep a copy and its
-	 * index (the parse is repeated on the copy, which is cheap). */
+	 * index. */
 	memcpy(t->req_buf, m->buf, m->len);
 	t->req_len = m->len;
-	struct sip_limits lim = sh->cfg->limits;
-	lim.max_headers = m->nhdrs;
-	sip_msg_parse(t->req, t->req_buf, t->req_len, &lim);
+	sip_msg_copy(t->req, m, t->req_buf);
 	t->req_size = SIP_MSG_SIZE(m->nhdrs);
 	sh->bytes += t->req_len + t->req_size;
 	t->method = m->method_id;

@@ -38,13 +38,27 @@ struct hop {
 	union net_sockaddr addr;
 };
 
-/* Returns 0, or the SIP status that describes the failure. */
-static unsigned resolve_uri(struct hop *hop, struct slice text,
-                            const char *force_proto, struct slice force_host,
-                            unsigned force_port)
+/* The URI text parsed into *scratch, or the parse m keeps of it when text
+ * is m's Request-URI; NULL when it does not parse. */
+static const struct sip_uri *parse_target(struct sip_uri *scratch,
+                                          struct slice text, struct sip_msg *m)
 {
-	struct sip_uri u;
+	const struct sip_uri *u;
 	const char *why;
+
+	if (text.p == m->ruri.p && text.len == m->ruri.len)
+		return sip_msg_request_uri(&u, m) ? NULL : u;
+	return sip_uri_parse(scratch, text, &why) ? NULL : scratch;
+}
+
+/* Returns 0, or the SIP status that describes the failure. text is a
+ * URI of request m, or another one. */
+static unsigned resolve_uri(struct hop *hop, struct slice text,
+                            struct sip_msg *m, const char *force_proto,
+                            struct slice force_host, unsigned force_port)
+{
+	struct sip_uri scratch;
+	const struct sip_uri *u;
 	struct slice host;
 	unsigned port;
 
@@ -55,19 +69,20 @@ static unsigned resolve_uri(struct hop *hop, struct slice text,
 		                     ? NET_TCP
 		                     : NET_UDP;
 	} else {
-		if (sip_uri_parse(&u, text, &why))
+		u = parse_target(&scratch, text, m);
+		if (u == NULL)
 			return 400;
-		if (u.scheme == SIP_URI_OTHER || u.scheme == SIP_URI_TEL)
+		if (u->scheme == SIP_URI_OTHER || u->scheme == SIP_URI_TEL)
 			return 416;
-		if (u.scheme == SIP_URI_SIPS)
+		if (u->scheme == SIP_URI_SIPS)
 			return 503; /* TLS is not supported yet */
-		host = u.maddr.len ? u.maddr : u.host;
-		port = u.has_port ? u.port : 5060;
+		host = u->maddr.len ? u->maddr : u->host;
+		port = u->has_port ? u->port : 5060;
 		hop->proto = NET_UDP;
-		if (u.transport.len) {
-			if (slice_eq_cstr_nocase(u.transport, "tcp"))
+		if (u->transport.len) {
+			if (slice_eq_cstr_nocase(u->transport, "tcp"))
 				hop->proto = NET_TCP;
-			else if (!slice_eq_cstr_nocase(u.transport, "udp"))
+			else if (!slice_eq_cstr_nocase(u->transport, "udp"))
 				return 503;
 		}
 	}
@@ -399,7 +414,7 @@ static unsigned start_branch(struct tm_trans *t, struct slice uri,
 		target = duri;
 	else if (next_route(&route, t->req, t->ed.routes_popped))
 		target = route;
-	status = resolve_uri(&hop, target, proto, host, port);
+	status = resolve_uri(&hop, target, t->req, proto, host, port);
 	if (status)
 		return status;
 	out = out_listener(sh, &hop);
@@ -797,7 +812,7 @@ int tm_forward_stateless(struct tm_ctx *ctx)
 		target = e->duri;
 	else if (next_route(&route, m, e->routes_popped))
 		target = route;
-	if (resolve_uri(&hop, target, NULL, SLICE_NULL, 0))
+	if (resolve_uri(&hop, target, m, NULL, SLICE_NULL, 0))
 		goto drop;
 	out = out_listener(sh, &hop);
 	if (out == NULL || sip_msg_top_via(&via, m))

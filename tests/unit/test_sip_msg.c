@@ -1041,6 +1041,107 @@ static void test_via_param_forms(void **state)
 
 /* The URIs of From and To, parsed once and kept; a bad one is remembered
  * with the reason sip_msg_check() answers with. */
+static void assert_same_slice(struct slice a, struct slice b)
+{
+	assert_ptr_equal(a.p, b.p);
+	assert_int_equal(a.len, b.len);
+}
+
+/* Everything sip_msg_parse() sets, field by field: a and b point into
+ * the same buffer. */
+static void assert_same_parse(const struct sip_msg *a, const struct sip_msg *b)
+{
+	assert_ptr_equal(a->buf, b->buf);
+	assert_int_equal(a->len, b->len);
+	assert_int_equal(a->is_request, b->is_request);
+	assert_same_slice(a->start_line, b->start_line);
+	assert_same_slice(a->method, b->method);
+	assert_int_equal(a->method_id, b->method_id);
+	assert_same_slice(a->ruri, b->ruri);
+	assert_int_equal(a->status, b->status);
+	assert_same_slice(a->reason, b->reason);
+	assert_same_slice(a->version, b->version);
+	assert_same_slice(a->body, b->body);
+	assert_int_equal(a->hdrs_end, b->hdrs_end);
+	assert_int_equal(a->has_content_length, b->has_content_length);
+	assert_int_equal(a->content_length, b->content_length);
+	assert_ptr_equal(a->line_error, b->line_error);
+	assert_ptr_equal(a->body_error, b->body_error);
+	assert_int_equal(a->max_vias, b->max_vias);
+	assert_int_equal(a->nhdrs, b->nhdrs);
+	assert_memory_equal(a->first, b->first, sizeof(a->first));
+	assert_int_equal(a->decoded, b->decoded);
+	assert_int_equal(a->failed, b->failed);
+	for (unsigned i = 0; i < a->nhdrs; i++) {
+		const struct sip_hdr *x = &a->hdrs[i], *y = &b->hdrs[i];
+		assert_same_slice(x->name, y->name);
+		assert_same_slice(x->value, y->value);
+		assert_int_equal(x->off, y->off);
+		assert_int_equal(x->len, y->len);
+		assert_int_equal(x->id, y->id);
+		assert_int_equal(x->next, y->next);
+	}
+}
+
+/* A copy of a parse moved to a copy of the bytes is what parsing the
+ * copy gives, decoders included: transactions keep their request so. */
+static void test_copy_is_a_parse_of_the_copy(void **state)
+{
+	static const char *const texts[] = {
+	        INVITE_HEAD "Content-Length: 4\r\n\r\nbody",
+	        /* trailing octets after the body are not part of it */
+	        INVITE_HEAD "Content-Length: 2\r\n\r\nbody",
+	        /* folding, an unknown header, compact forms, no body */
+	        "OPTIONS sip:x@y SIP/2.0\r\nv: SIP/2.0/UDP "
+	        "h;branch=z9hG4bKa\r\n"
+	        "f: <sip:a@b>;tag=1\r\nt: <sip:x@y>\r\ni: c1\r\n"
+	        "CSeq: 1\r\n OPTIONS\r\nX-Thing:  a ,\r\n\tb\r\nl: 0\r\n\r\n",
+	        /* a response, and a defect kept for a 400: no empty line */
+	        "SIP/2.0 180 Ringing\r\nVia: SIP/2.0/UDP h;branch=z9hG4bKb\r\n"
+	        "From: <sip:a@b>;tag=1\r\nTo: <sip:x@y>;tag=2\r\nCall-ID: "
+	        "c2\r\n"
+	        "CSeq: 2 INVITE\r\n",
+	        /* a request line defect kept for a 400 */
+	        "INVITE sip:x@y SIP/7.0\r\nVia: SIP/2.0/UDP h\r\n\r\n",
+	};
+	struct sip_limits lim = SIP_LIMITS_DEFAULT;
+	struct sip_msg *src = malloc(sizeof(*src));
+	struct sip_msg *parsed = malloc(sizeof(*parsed));
+
+	(void)state;
+	assert_non_null(src);
+	assert_non_null(parsed);
+	for (size_t i = 0; i < sizeof(texts) / sizeof(texts[0]); i++) {
+		const struct sip_via *via;
+		const struct sip_addr *from;
+		assert_int_equal(
+		        sip_msg_parse(src, texts[i], strlen(texts[i]), &lim),
+		        0);
+		/* something decoded in the source stays there */
+		(void)sip_msg_top_via(&via, src);
+		char *buf = malloc(src->len);
+		assert_non_null(buf);
+		memcpy(buf, src->buf, src->len);
+		struct sip_msg *dst = malloc(SIP_MSG_SIZE(src->nhdrs));
+		assert_non_null(dst);
+		sip_msg_copy(dst, src, buf);
+		assert_int_equal(sip_msg_parse(parsed, buf, src->len, &lim), 0);
+		assert_same_parse(dst, parsed);
+		if (sip_msg_from(&from, dst) == 0) {
+			const struct sip_addr *again;
+			assert_true(from->uri.p >= buf &&
+			            from->uri.p < buf + src->len);
+			assert_int_equal(sip_msg_from(&again, parsed), 0);
+			assert_same_slice(from->uri, again->uri);
+			assert_same_slice(from->tag, again->tag);
+		}
+		free(dst);
+		free(buf);
+	}
+	free(parsed);
+	free(src);
+}
+
 static void test_addr_uris_cached(void **state)
 {
 	const struct sip_uri *u, *again;
@@ -1073,6 +1174,39 @@ static void test_addr_uris_cached(void **state)
 	assert_int_equal(status, 400);
 	assert_int_equal(sip_msg_from_uri(&u, &msg), 0);
 	assert_slice(u->host, "b.example");
+}
+
+/* The Request-URI: parsed once for the check and for routing. */
+static void test_request_uri_cached(void **state)
+{
+	const struct sip_uri *u, *again;
+	unsigned status;
+
+	(void)state;
+	assert_int_equal(parse(INVITE_HEAD "Content-Length: 0\r\n\r\n"), 0);
+	assert_int_equal(sip_msg_request_uri(&u, &msg), 0);
+	assert_slice(u->user, "bob");
+	assert_slice(u->host, "biloxi.example.com");
+	assert_int_equal(sip_msg_check(&status, &msg), 0);
+	assert_int_equal(sip_msg_request_uri(&again, &msg), 0);
+	assert_ptr_equal(again, u);
+
+	assert_int_equal(parse("SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP h\r\n\r\n"),
+	                 0);
+	assert_int_equal(sip_msg_request_uri(&u, &msg), ENOENT);
+
+	assert_int_equal(parse_exact("OPTIONS sip:a@b.example:99999 SIP/2.0\r\n"
+	                             "Via: SIP/2.0/UDP h;branch=z9hG4bK1\r\n"
+	                             "From: <sip:a@b.example>;tag=1\r\n"
+	                             "To: <sip:c@d.example>\r\nCall-ID: c\r\n"
+	                             "CSeq: 1 OPTIONS\r\n\r\n"),
+	                 0);
+	assert_int_equal(sip_msg_request_uri(&u, &msg), EBADMSG);
+	assert_string_equal(msg.error, "bad Request-URI");
+	msg.error = NULL;
+	assert_int_equal(sip_msg_check(&status, &msg), EBADMSG);
+	assert_int_equal(status, 400);
+	assert_string_equal(msg.error, "bad Request-URI"); /* remembered */
 }
 
 /* From, To and Route forms: the usual ones by the fast path, the others
@@ -1395,6 +1529,8 @@ int main(void)
 	        cmocka_unit_test(test_via_param_forms),
 	        cmocka_unit_test(test_addr_forms_fast),
 	        cmocka_unit_test(test_addr_uris_cached),
+	        cmocka_unit_test(test_request_uri_cached),
+	        cmocka_unit_test(test_copy_is_a_parse_of_the_copy),
 	        cmocka_unit_test(test_route_lists_fast),
 	        cmocka_unit_test(test_number_and_call_id_forms),
 	};

@@ -352,8 +352,9 @@ int sip_msg_parse(struct sip_msg *m, const char *buf, size_t len,
 /*
  * What sip_msg_parse() would make of buf, a copy of src's len bytes, at
  * the cost of a copy of src's index: dst (SIP_MSG_SIZE(src->nhdrs) bytes
- * or more) points into buf, with src's start line, index and defects and
- * nothing decoded yet. src must be a successful parse.
+ * or more) points into buf (borrowed: it must outlive dst), with src's
+ * start line, index and defects and nothing decoded yet. src must be a
+ * successful parse; it is only read.
  */
 void sip_msg_copy(struct sip_msg *dst, const struct sip_msg *src,
                   const char *buf);
@@ -385,7 +386,8 @@ int sip_msg_to(const struct sip_addr **out, struct sip_msg *m);
 int sip_msg_from_uri(const struct sip_uri **out, struct sip_msg *m);
 int sip_msg_to_uri(const struct sip_uri **out, struct sip_msg *m);
 /* The Request-URI parsed ("bad Request-URI" when it does not parse;
- * ENOENT in a response): sip_msg_check() parses it, routing reuses it. */
+ * ENOENT in a response): sip_msg_check() parses it, routing reuses it.
+ * *out is m's, valid until m is parsed again. */
 int sip_msg_request_uri(const struct sip_uri **out, struct sip_msg *m);
 int sip_msg_call_id(struct slice *out, struct sip_msg *m);
 int sip_msg_cseq(const struct sip_cseq **out, struct sip_msg *m);

@@ -14,6 +14,9 @@
 # so that freeing transactions and dialogs is counted. Issue 4's target:
 # dialog tracking adds at most 15% to tm + rr.
 #
+# KEEP=DIR keeps the callgrind profiles of the N2 runs there (tm.cg and
+# dlg.cg, for callgrind_annotate: where the instructions go).
+#
 # User-space instructions only: the kernel's share (the syscalls and the
 # wake-ups, the same for both) is not in them. About 4 minutes; a report,
 # not a test: it exits 0 whether or not the target is met. 127.0.0.1 only;
@@ -28,6 +31,7 @@ N2=${N2:-3200}
 RATE=${RATE:-100}
 WAIT=${WAIT:-8}
 PORT=${PORT:-19060} # proxy; its worker port + 100, the UAS + 10, the UAC + 20
+KEEP=${KEEP:-}
 TARGET_DLG_COST=15
 
 for tool in valgrind sipp; do
@@ -99,6 +103,10 @@ for name in tm dlg; do
 	a=$(ir "$name" "$N1")
 	b=$(ir "$name" "$N2")
 	per_call[$name]=$(((b - a) / (N2 - N1)))
+	if [ -n "$KEEP" ]; then
+		mkdir -p "$KEEP"
+		cp "$tmp/$name.$N2.cg" "$KEEP/$name.cg"
+	fi
 done
 tm=${per_call[tm]} dlg=${per_call[dlg]}
 echo "instructions per call (callgrind, user space, 1 worker, $N1 and $N2 calls at $RATE calls/s)"

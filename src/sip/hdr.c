@@ -1365,34 +1365,45 @@ int sip_msg_to(const struct sip_addr **out, struct sip_msg *m)
 	return msg_addr(out, m, SIP_HDR_TO, SIP_DEC_TO);
 }
 
-/* sip_msg_from_uri() and sip_msg_to_uri(): the URI of the decoded
- * address, parsed on first use. */
-static int msg_addr_uri(const struct sip_uri **out, struct sip_msg *m, bool to)
+/*
+ * The URI cached in *u under bit: parsed from text (read only then) on
+ * first use. A failure is remembered, and m->error set to why on every
+ * call: sip_msg_check() answers with it.
+ */
+static int msg_uri(const struct sip_uri **out, struct sip_msg *m, uint32_t bit,
+                   struct sip_uri *u, struct slice text, const char *why)
 {
-	uint32_t bit = to ? SIP_DEC_TO_URI : SIP_DEC_FROM_URI;
-	struct sip_uri *u = to ? &m->to_uri : &m->from_uri;
-	const struct sip_addr *a;
-	const char *why;
-	int err;
+	const char *reason;
 
 	if (!(m->decoded & bit)) {
-		/* the reason each time: sip_msg_check() answers with it */
-		if (m->failed & bit)
-			goto bad;
-		err = to ? sip_msg_to(&a, m) : sip_msg_from(&a, m);
-		if (err != 0)
-			return err;
-		if (sip_uri_parse(u, a->uri, &why)) {
+		if ((m->failed & bit) || sip_uri_parse(u, text, &reason)) {
 			m->failed |= bit;
-			goto bad;
+			m->error = why;
+			return EBADMSG;
 		}
 		m->decoded |= bit;
 	}
 	*out = u;
 	return 0;
-bad:
-	m->error = to ? "bad To URI" : "bad From URI";
-	return EBADMSG;
+}
+
+/* sip_msg_from_uri() and sip_msg_to_uri(): the URI of the decoded
+ * address. */
+static int msg_addr_uri(const struct sip_uri **out, struct sip_msg *m, bool to)
+{
+	uint32_t bit = to ? SIP_DEC_TO_URI : SIP_DEC_FROM_URI;
+	struct slice text = SLICE_NULL;
+	const struct sip_addr *a;
+	int err;
+
+	if (!(m->decoded & bit) && !(m->failed & bit)) {
+		err = to ? sip_msg_to(&a, m) : sip_msg_from(&a, m);
+		if (err != 0)
+			return err;
+		text = a->uri;
+	}
+	return msg_uri(out, m, bit, to ? &m->to_uri : &m->from_uri, text,
+	               to ? "bad To URI" : "bad From URI");
 }
 
 int sip_msg_from_uri(const struct sip_uri **out, struct sip_msg *m)
@@ -1407,21 +1418,10 @@ int sip_msg_to_uri(const struct sip_uri **out, struct sip_msg *m)
 
 int sip_msg_request_uri(const struct sip_uri **out, struct sip_msg *m)
 {
-	const char *why;
-
 	if (!m->is_request)
 		return ENOENT;
-	if (!(m->decoded & SIP_DEC_RURI)) {
-		if ((m->failed & SIP_DEC_RURI) ||
-		    sip_uri_parse(&m->request_uri, m->ruri, &why)) {
-			m->failed |= SIP_DEC_RURI;
-			m->error = "bad Request-URI";
-			return EBADMSG;
-		}
-		m->decoded |= SIP_DEC_RURI;
-	}
-	*out = &m->request_uri;
-	return 0;
+	return msg_uri(out, m, SIP_DEC_RURI, &m->request_uri, m->ruri,
+	               "bad Request-URI");
 }
 
 /* ------------------------------------------------------- CSeq, RAck */

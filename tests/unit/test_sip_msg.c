@@ -1142,6 +1142,13 @@ static void test_copy_is_a_parse_of_the_copy(void **state)
 	free(src);
 }
 
+/* A well-formed OPTIONS but for what its Request-URI and To URI say. */
+#define OPTIONS_WITH(ruri, to_uri)                                             \
+	"OPTIONS " ruri " SIP/2.0\r\n"                                         \
+	"Via: SIP/2.0/UDP h;branch=z9hG4bK1\r\n"                               \
+	"From: <sip:a@b.example>;tag=1\r\n"                                    \
+	"To: <" to_uri ">\r\nCall-ID: c\r\nCSeq: 1 OPTIONS\r\n\r\n"
+
 static void test_addr_uris_cached(void **state)
 {
 	const struct sip_uri *u, *again;
@@ -1158,13 +1165,9 @@ static void test_addr_uris_cached(void **state)
 	assert_ptr_equal(again, u);
 	assert_int_equal(sip_msg_to_uri(&u, &msg), ENOENT); /* no To */
 
-	assert_int_equal(
-	        parse_exact("OPTIONS sip:a@b.example SIP/2.0\r\n"
-	                    "Via: SIP/2.0/UDP h;branch=z9hG4bK1\r\n"
-	                    "From: <sip:a@b.example>;tag=1\r\n"
-	                    "To: <sip:c@d.example:99999>\r\nCall-ID: c\r\n"
-	                    "CSeq: 1 OPTIONS\r\n\r\n"),
-	        0);
+	assert_int_equal(parse_exact(OPTIONS_WITH("sip:a@b.example",
+	                                          "sip:c@d.example:99999")),
+	                 0);
 	assert_int_equal(sip_msg_to_uri(&u, &msg), EBADMSG);
 	assert_string_equal(msg.error, "bad To URI");
 	msg.error = NULL;
@@ -1195,11 +1198,8 @@ static void test_request_uri_cached(void **state)
 	                 0);
 	assert_int_equal(sip_msg_request_uri(&u, &msg), ENOENT);
 
-	assert_int_equal(parse_exact("OPTIONS sip:a@b.example:99999 SIP/2.0\r\n"
-	                             "Via: SIP/2.0/UDP h;branch=z9hG4bK1\r\n"
-	                             "From: <sip:a@b.example>;tag=1\r\n"
-	                             "To: <sip:c@d.example>\r\nCall-ID: c\r\n"
-	                             "CSeq: 1 OPTIONS\r\n\r\n"),
+	assert_int_equal(parse_exact(OPTIONS_WITH("sip:a@b.example:99999",
+	                                          "sip:c@d.example")),
 	                 0);
 	assert_int_equal(sip_msg_request_uri(&u, &msg), EBADMSG);
 	assert_string_equal(msg.error, "bad Request-URI");

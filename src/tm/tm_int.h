@@ -102,16 +102,16 @@ struct tm_trans {
 	enum sip_method method;
 	bool is_invite;
 
-	/* the request as received (owned) and its parse */
-	char *req_buf;
-	size_t req_len;
-	struct sip_msg *req; /* sized for its headers only */
-	size_t req_size;
+	/* The request as received and its parse, in one block (owned):
+	 * the parse, sized for its headers only, then the bytes. */
+	struct sip_msg *req;
+	size_t req_size;   /* of the block */
 	struct net_rx src; /* buf unused; where replies go */
 
 	enum tm_uas_state uas_state;
 	char *last_reply; /* last reply sent upstream (owned) */
 	size_t last_reply_len;
+	size_t last_reply_cap; /* its buffer's size: the next one may fit */
 	unsigned last_code;
 	struct tmr uas_retr; /* timer G */
 	struct tmr uas_wait; /* timers H, I, J and the wait timer */

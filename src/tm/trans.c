@@ -389,8 +389,7 @@ static void trans_destroy(void *obj)
 			        b->rpl_received - b->rpl_relayed;
 		branch_clear(sh, b);
 	}
-	sh->bytes -= t->req_len + t->req_size + t->last_reply_len;
-	free(t->req_buf);
+	sh->bytes -= t->req_size + t->last_reply_cap;
 	free(t->req);
 	free(t->last_reply);
 	arena_fini(&t->arena);
@@ -409,23 +408,19 @@ struct tm_trans *tm_trans_new(struct tm_shard *sh, const struct sip_msg *m,
 	t->sh = sh;
 	/* Counted at once: trans_destroy() uncounts even a half-made one. */
 	sh->stats.active++;
-	t->req_buf = malloc(m->len);
-	t->req = malloc(SIP_MSG_SIZE(m->nhdrs));
-	if (t->req_buf == NULL || t->req == NULL) {
-		free(t->req_buf);
-		free(t->req);
-		t->req_buf = NULL;
-		t->req = NULL;
+	/* The server side outlives the receive buffer: keep a copy and its
+	 * index, the bytes after the index (one allocation, one free). */
+	size_t index_size = SIP_MSG_SIZE(m->nhdrs);
+	t->req = malloc(index_size + m->len);
+	if (t->req == NULL) {
 		obj_unref(t);
 		return NULL;
 	}
-	/* The server side outlives the receive buffer: keep a copy and its
-	 * index. */
-	memcpy(t->req_buf, m->buf, m->len);
-	t->req_len = m->len;
-	sip_msg_copy(t->req, m, t->req_buf);
-	t->req_size = SIP_MSG_SIZE(m->nhdrs);
-	sh->bytes += t->req_len + t->req_size;
+	char *copy = (char *)t->req + index_size;
+	memcpy(copy, m->buf, m->len);
+	sip_msg_copy(t->req, m, copy);
+	t->req_size = index_size + m->len;
+	sh->bytes += t->req_size;
 	t->method = m->method_id;
 	t->is_invite = m->method_id == SIP_METHOD_INVITE;
 	t->src = *rx;

@@ -94,18 +94,28 @@ static void uas_retransmit(struct tmr *tm, void *arg)
 	          t);
 }
 
+/* The smallest buffer for an INVITE's stored reply: the buffer of its
+ * 100 Trying then also holds the 180 and the 200 with SDP that replace
+ * it. A non-INVITE request usually gets one reply: no more than it. */
+#define INVITE_REPLY_BUF_MIN 1024
+
 static int store_reply(struct tm_trans *t, const char *buf, size_t len)
 {
-	char *copy = malloc(len);
+	if (len > t->last_reply_cap) {
+		size_t cap = t->is_invite && len < INVITE_REPLY_BUF_MIN
+		                     ? INVITE_REPLY_BUF_MIN
+		                     : len;
+		char *copy = malloc(cap);
 
-	if (copy == NULL)
-		return ENOMEM;
-	memcpy(copy, buf, len);
-	t->sh->bytes -= t->last_reply_len;
-	free(t->last_reply);
-	t->last_reply = copy;
+		if (copy == NULL)
+			return ENOMEM;
+		free(t->last_reply);
+		t->sh->bytes += cap - t->last_reply_cap;
+		t->last_reply = copy;
+		t->last_reply_cap = cap;
+	}
+	memcpy(t->last_reply, buf, len);
 	t->last_reply_len = len;
-	t->sh->bytes += len;
 	return 0;
 }
 

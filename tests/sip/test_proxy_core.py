@@ -622,12 +622,12 @@ def options_to_sink(name: str, sink: Sink, port: int, sent_by: str = "127.0.0.1"
 
 
 @contextlib.contextmanager
-def relay_to_sink(start, modparams: dict | None = None):
-    """A Sink, a proxy relaying everything to it (torture.lua) and a UDP
-    client socket on 127.0.0.1: (sink, what start() returned, socket, the
-    socket's port). start is the proxy fixture or one that wraps it, called
-    as start(lua, subst, modparams)."""
-    sink = Sink()
+def relay_to_sink(start, modparams: dict | None = None, sink_class: type = Sink):
+    """A Sink (of sink_class), a proxy relaying everything to it
+    (torture.lua) and a UDP client socket on 127.0.0.1: (sink, what start()
+    returned, socket, the socket's port). start is the proxy fixture or one
+    that wraps it, called as start(lua, subst, modparams)."""
+    sink = sink_class()
     try:
         p = start("torture.lua", {"SINK_PORT": sink.port}, modparams)
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
@@ -635,6 +635,58 @@ def relay_to_sink(start, modparams: dict | None = None):
             yield sink, p, s, s.getsockname()[1]
     finally:
         sink.close()
+
+
+class SilentSink(Sink):
+    """A Sink that answers nothing: the test sends the replies itself."""
+
+    @staticmethod
+    def answer(data: bytes) -> bytes | None:
+        return None
+
+
+def test_invite_retransmission_gets_the_latest_reply(proxy):
+    """A retransmitted INVITE is answered with the last reply the proxy
+    relayed upstream (RFC 3261 §17.2.1), byte for byte: the 180; then a 183
+    shorter than it (kept in the 180's buffer, so its length must be the
+    new one's); then a 183 with a 3,000-byte body (larger than that
+    buffer); then the final 486, which is retransmitted until the ACK."""
+    with relay_to_sink(proxy, sink_class=SilentSink) as (sink, p, s, port):
+        s.settimeout(3)
+        invite = (f"INVITE sip:callee@127.0.0.1:{sink.port} SIP/2.0\r\n"
+                  f"Via: SIP/2.0/UDP 127.0.0.1:{port};branch=z9hG4bK-retr-{port};rport\r\n"
+                  f"Max-Forwards: 70\r\nFrom: <sip:caller@127.0.0.1>;tag=retr\r\n"
+                  f"To: <sip:callee@127.0.0.1>\r\nCall-ID: retr-{port}@127.0.0.1\r\n"
+                  f"CSeq: 1 INVITE\r\nContact: <sip:caller@127.0.0.1:{port}>\r\n"
+                  f"Content-Length: 0\r\n\r\n").encode()
+        s.sendto(invite, (p.host, p.port))
+        assert Msg.parse(s.recv(65535).decode("latin-1")).code == 100
+        deadline = time.monotonic() + 3
+        while not sink.got and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert sink.got, "the INVITE was not forwarded"
+        ok = Sink.answer(sink.got[0])  # the forwarded INVITE's lines, in a 200
+        head = ok.split(b"\r\nServer:", 1)[0].split(b"\r\n", 1)[1]
+
+        def reply(status: bytes, body: bytes = b"") -> bytes:
+            return (b"SIP/2.0 " + status + b"\r\n" + head + b"\r\nContent-Length: "
+                    + str(len(body)).encode() + b"\r\n\r\n" + body)
+
+        replies = [reply(b"180 Ringing, a long reason phrase to make this reply the longer one"),
+                   reply(b"183 P"),
+                   reply(b"183 Session Progress", b"v=0\r\n" + b"a=x:" + b"y" * 3000 + b"\r\n"),
+                   reply(b"486 Busy Here")]
+        for r in replies:
+            sink.sock.sendto(r, (p.host, p.port))
+            relayed = s.recv(65535)
+            assert Msg.parse(relayed.decode("latin-1")).code == int(r[8:11]), relayed[:80]
+            s.sendto(invite, (p.host, p.port))
+            assert s.recv(65535) == relayed, f"not the last reply ({r[8:11]}) again"
+        ack = invite.replace(b"INVITE sip:", b"ACK sip:", 1).replace(b"CSeq: 1 INVITE", b"CSeq: 1 ACK")
+        s.sendto(ack, (p.host, p.port))
+        time.sleep(0.3)
+        assert [g.split(b" ", 1)[0] for g in sink.got] == [b"INVITE", b"ACK"], \
+            "a retransmitted INVITE went out again, or the 486 was not ACKed hop by hop"
 
 
 def probe_options(p, sink: Sink) -> list[Msg]:

@@ -679,6 +679,55 @@ static struct slice rebase(struct slice s, const char *src, const char *buf)
 	return s.p ? slice_make(buf + (s.p - src), s.len) : s;
 }
 
+/*
+ * Where the slices of each decoded struct that sip_msg_copy() carries
+ * are. A slice added to one of these structs must be added here (the
+ * unit test test_copy_is_a_parse_of_the_copy finds one that is not: it
+ * points into the source's buffer).
+ */
+#define AT(type, member) (uint16_t) offsetof(type, member)
+static const uint16_t via_slices[] = {AT(struct sip_via, raw),
+                                      AT(struct sip_via, proto_name),
+                                      AT(struct sip_via, proto_version),
+                                      AT(struct sip_via, transport),
+                                      AT(struct sip_via, host),
+                                      AT(struct sip_via, params),
+                                      AT(struct sip_via, branch),
+                                      AT(struct sip_via, received),
+                                      AT(struct sip_via, rport),
+                                      AT(struct sip_via, maddr),
+                                      AT(struct sip_via, ttl)};
+static const uint16_t addr_slices[] = {
+        AT(struct sip_addr, raw), AT(struct sip_addr, display),
+        AT(struct sip_addr, uri), AT(struct sip_addr, params),
+        AT(struct sip_addr, tag), AT(struct sip_addr, expires),
+        AT(struct sip_addr, q)};
+static const uint16_t cseq_slices[] = {AT(struct sip_cseq, method)};
+static const uint16_t slice_itself[] = {0};
+#undef AT
+
+/* One decoded struct of src, its slices moved, if it was decoded. Inline,
+ * so that each copy is of a constant size and each loop unrolled. */
+#define CARRY(member, bit, slices)                                             \
+	carry(dst, src, &dst->member, &src->member, sizeof(src->member), bit,  \
+	      slices, sizeof(slices) / sizeof(slices[0]))
+
+__attribute__((always_inline)) static inline void
+carry(struct sip_msg *dst, const struct sip_msg *src, void *to,
+      const void *from, size_t size, uint32_t bit, const uint16_t *slices,
+      size_t nslices)
+{
+	if (!(src->decoded & bit))
+		return;
+	memcpy(to, from, size);
+	for (size_t i = 0; i < nslices; i++) {
+		struct slice *s =
+		        (struct slice *)(void *)((char *)to + slices[i]);
+		*s = rebase(*s, src->buf, dst->buf);
+	}
+	dst->decoded |= bit;
+}
+
 void sip_msg_copy(struct sip_msg *dst, const struct sip_msg *src,
                   const char *buf)
 {
@@ -692,9 +741,19 @@ void sip_msg_copy(struct sip_msg *dst, const struct sip_msg *src,
 	dst->reason = rebase(src->reason, from, buf);
 	dst->version = rebase(src->version, from, buf);
 	dst->body = rebase(src->body, from, buf);
+	/* What the holder of a copy (a transaction) reads again, and src
+	 * has decoded, is not decoded again: the top Via (the transaction's
+	 * key, where replies go), From and To (tags, the dialog's
+	 * direction), Call-ID and CSeq. The URIs and the rest are decoded
+	 * on first use, as a failure is (for its reason). */
 	dst->decoded = 0;
 	dst->failed = 0;
 	dst->error = NULL;
+	CARRY(top_via, SIP_DEC_VIA, via_slices);
+	CARRY(from, SIP_DEC_FROM, addr_slices);
+	CARRY(to, SIP_DEC_TO, addr_slices);
+	CARRY(call_id, SIP_DEC_CALL_ID, slice_itself);
+	CARRY(cseq, SIP_DEC_CSEQ, cseq_slices);
 	for (unsigned i = 0; i < src->nhdrs; i++) {
 		struct sip_hdr *h = &dst->hdrs[i];
 		*h = src->hdrs[i];

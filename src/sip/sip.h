@@ -311,7 +311,7 @@ struct sip_msg {
 	uint16_t first[SIP_HDR__COUNT]; /* index + 1 of the first of each id */
 
 	/* decoded on first use; see the SIP_DEC_* bits (sip_msg_copy()
-	 * copies the members before these) */
+	 * copies the members before these, and moves some decoded ones) */
 	uint32_t decoded;
 	uint32_t failed;
 	struct sip_via top_via;
@@ -353,8 +353,9 @@ int sip_msg_parse(struct sip_msg *m, const char *buf, size_t len,
  * What sip_msg_parse() would make of buf, a copy of src's len bytes, at
  * the cost of a copy of src's index: dst (SIP_MSG_SIZE(src->nhdrs) bytes
  * or more) points into buf (borrowed: it must outlive dst), with src's
- * start line, index and defects and nothing decoded yet. src must be a
- * successful parse; it is only read.
+ * start line, index and defects, and its top Via, From, To, Call-ID and
+ * CSeq if src has decoded them (moved into buf; the rest is decoded on
+ * first use). src must be a successful parse; it is only read.
  */
 void sip_msg_copy(struct sip_msg *dst, const struct sip_msg *src,
                   const char *buf);

@@ -91,9 +91,9 @@ struct worker {
 	/* Every datagram lands here, whichever socket it came from:
 	 * UDP_BATCH of them read by one recvmmsg (udp.c), allocated with
 	 * the first UDP socket; on_rx borrows one only during the call. */
-	char *udp_batch;
+	struct udp_rx *udp_rx;
 	/* Datagrams sent while a batch is delivered, sent together after
-	 * it (udp.c); allocated with udp_batch. */
+	 * it (udp.c); allocated with udp_rx. */
 	struct udp_out *udp_out;
 	/* The worker's dups of shared UDP listeners, registered
 	 * EPOLLEXCLUSIVE, and the poll handle that watches them for the loop

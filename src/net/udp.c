@@ -232,25 +232,43 @@ void udp_flush(struct worker *w)
 	}
 }
 
-static void read_socket(struct wsock *s)
-{
-	struct worker *w = s->w;
+/*
+ * What recvmmsg reads into, set up once: the kernel changes only each
+ * header's msg_namelen, msg_flags and msg_len (the iovecs it reads from
+ * a copy), so only the names' lengths of the entries it filled are set
+ * again after a read.
+ */
+struct udp_rx {
 	struct mmsghdr mm[UDP_BATCH];
 	struct iovec iov[UDP_BATCH];
 	union net_sockaddr src[UDP_BATCH];
+	char buf[UDP_BATCH][NET_UDP_BUF];
+};
+
+static struct udp_rx *udp_rx_new(void)
+{
+	struct udp_rx *rx = calloc(1, sizeof(*rx));
+
+	if (rx == NULL)
+		return NULL;
+	for (int i = 0; i < UDP_BATCH; i++) {
+		rx->iov[i].iov_base = rx->buf[i];
+		rx->iov[i].iov_len = NET_UDP_BUF;
+		rx->mm[i].msg_hdr.msg_iov = &rx->iov[i];
+		rx->mm[i].msg_hdr.msg_iovlen = 1;
+		rx->mm[i].msg_hdr.msg_name = &rx->src[i];
+		rx->mm[i].msg_hdr.msg_namelen = sizeof(rx->src[i]);
+	}
+	return rx;
+}
+
+static void read_socket(struct wsock *s)
+{
+	struct worker *w = s->w;
+	struct udp_rx *rx = w->udp_rx;
 
 	for (int round = 0; round < UDP_ROUNDS; round++) {
-		for (int i = 0; i < UDP_BATCH; i++) {
-			iov[i].iov_base =
-			        w->udp_batch + (size_t)i * NET_UDP_BUF;
-			iov[i].iov_len = NET_UDP_BUF;
-			memset(&mm[i], 0, sizeof(mm[i]));
-			mm[i].msg_hdr.msg_iov = &iov[i];
-			mm[i].msg_hdr.msg_iovlen = 1;
-			mm[i].msg_hdr.msg_name = &src[i];
-			mm[i].msg_hdr.msg_namelen = sizeof(src[i]);
-		}
-		int n = recvmmsg(s->rfd, mm, UDP_BATCH, MSG_DONTWAIT, NULL);
+		int n = recvmmsg(s->rfd, rx->mm, UDP_BATCH, MSG_DONTWAIT, NULL);
 		if (n < 0) {
 			if (errno != EAGAIN && errno != EWOULDBLOCK &&
 			    errno != EINTR)
@@ -259,9 +277,12 @@ static void read_socket(struct wsock *s)
 			return;
 		}
 		udp_hold(w);
-		for (int i = 0; i < n; i++)
-			deliver(s, iov[i].iov_base, mm[i].msg_len, &src[i].sa,
-			        mm[i].msg_hdr.msg_flags & MSG_TRUNC);
+		for (int i = 0; i < n; i++) {
+			struct mmsghdr *mm = &rx->mm[i];
+			deliver(s, rx->buf[i], mm->msg_len, &rx->src[i].sa,
+			        mm->msg_hdr.msg_flags & MSG_TRUNC);
+			mm->msg_hdr.msg_namelen = sizeof(rx->src[i]);
+		}
 		udp_flush(w);
 		if (n < UDP_BATCH)
 			return;
@@ -356,10 +377,10 @@ int udp_worker_open(struct worker *w, struct wsock *s)
 {
 	int fd, err;
 
-	if (w->udp_batch == NULL) {
-		w->udp_batch = malloc((size_t)UDP_BATCH * NET_UDP_BUF);
+	if (w->udp_rx == NULL) {
+		w->udp_rx = udp_rx_new();
 		w->udp_out = calloc(1, sizeof(*w->udp_out));
-		if (w->udp_batch == NULL || w->udp_out == NULL)
+		if (w->udp_rx == NULL || w->udp_out == NULL)
 			return ENOMEM;
 	}
 	fd = fcntl(s->lst->fd, F_DUPFD_CLOEXEC, 0);
@@ -414,8 +435,8 @@ void udp_worker_fini(struct worker *w)
 	if (w->udp_epfd >= 0)
 		close(w->udp_epfd);
 	w->udp_epfd = -1;
-	free(w->udp_batch);
-	w->udp_batch = NULL;
+	free(w->udp_rx);
+	w->udp_rx = NULL;
 	free(w->udp_out);
 	w->udp_out = NULL;
 }

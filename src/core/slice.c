@@ -86,33 +86,29 @@ size_t slice_copy_cstr(char *dst, size_t size, struct slice s)
 	return n;
 }
 
+/* Both write the digits from the last, once their number is known: no
+ * reversal through a buffer. */
 size_t fmt_u64(char *dst, uint64_t v)
 {
-	char tmp[20];
-	size_t n = 0;
+	size_t n = 1;
 
-	do {
-		tmp[n++] = (char)('0' + v % 10);
-		v /= 10;
-	} while (v);
-	for (size_t i = 0; i < n; i++)
-		dst[i] = tmp[n - 1 - i];
+	/* 10^19 is the largest power of ten below 2^64 */
+	for (uint64_t p = 10; n < 20 && v >= p; p *= 10)
+		n++;
+	for (size_t i = n; --i > 0; v /= 10)
+		dst[i] = (char)('0' + v % 10);
+	dst[0] = (char)('0' + v);
 	return n;
 }
 
 size_t fmt_hex(char *dst, uint64_t v, unsigned min_digits)
 {
 	static const char digits[] = "0123456789abcdef";
-	char tmp[16];
-	size_t n = 0;
+	size_t n = ((size_t)(64 - __builtin_clzll(v | 1)) + 3) / 4;
 
-	do {
-		tmp[n++] = digits[v & 15];
-		v >>= 4;
-	} while (v);
-	while (n < min_digits && n < sizeof(tmp))
-		tmp[n++] = '0';
-	for (size_t i = 0; i < n; i++)
-		dst[i] = tmp[n - 1 - i];
+	if (n < min_digits)
+		n = min_digits < 16 ? min_digits : 16;
+	for (size_t i = n; i-- > 0; v >>= 4)
+		dst[i] = digits[v & 15];
 	return n;
 }

@@ -222,6 +222,25 @@ static void test_fmt_numbers(void **state)
 	check_fmt(0x1f, 4, "31", "001f");
 	check_fmt(UINT64_MAX, 16, "18446744073709551615", "ffffffffffffffff");
 	check_fmt(1, 20, "1", "0000000000000001"); /* at most 16 hex digits */
+
+	/* every length: both sides of each power of ten and of sixteen */
+	for (uint64_t p = 1, k = 0; k < 20; k++, p *= 10) {
+		for (uint64_t v = p - 1; v <= p; v++) {
+			char dec[24], hex[24];
+			snprintf(dec, sizeof(dec), "%llu",
+			         (unsigned long long)v);
+			snprintf(hex, sizeof(hex), "%llx",
+			         (unsigned long long)v);
+			check_fmt(v, 1, dec, hex);
+		}
+	}
+	for (unsigned k = 0; k < 16; k++) {
+		uint64_t p = (uint64_t)1 << (4 * k);
+		char dec[24], hex[24];
+		snprintf(dec, sizeof(dec), "%llu", (unsigned long long)p);
+		snprintf(hex, sizeof(hex), "%08llx", (unsigned long long)p);
+		check_fmt(p, 8, dec, hex);
+	}
 }
 
 static void test_arena_concat(void **state)
@@ -448,6 +467,19 @@ static void test_hash(void **state)
 	for (size_t len = 250; len < 520; len++) {
 		assert_int_equal(hash_bytes_nocase(mixed, len),
 		                 hash_bytes(lower, len));
+	}
+
+	/* Every byte value at every position of an 8-byte word (value c at
+	 * index c - shift), and in the bytes after the last whole word. */
+	for (int shift = 0; shift < 8; shift++) {
+		for (int i = 0; i < 256; i++) {
+			unsigned char c = (unsigned char)(i + shift);
+			mixed[i] = (char)c;
+			lower[i] = (char)(c >= 'A' && c <= 'Z' ? c + 32 : c);
+		}
+		for (size_t len = 249; len <= 256; len++)
+			assert_int_equal(hash_bytes_nocase(mixed, len),
+			                 hash_bytes(lower, len));
 	}
 }
 

@@ -524,6 +524,44 @@ static bool starts_nocase(const char *p, const char *end, const char *name,
  * around ';' and '=' and quoted-string values; so it is lenient and never
  * fails: it only looks for the name.
  */
+/*
+ * sip_param_find() of a list without a quoted string (URI parameters,
+ * most header parameters): every ';' ends a parameter, found by a
+ * search; a parameter is looked at only when it starts with the name.
+ * What it finds is what the general loop below finds.
+ */
+static bool param_find_unquoted(struct slice *value, const char *p,
+                                const char *end, const char *name, size_t nlen)
+{
+	char first = lower(name[0]);
+
+	while (p < end) {
+		while (p < end && is_ws(*p))
+			p++;
+		const char *semi = memchr(p, ';', (size_t)(end - p));
+		const char *pe = semi ? semi : end; /* this parameter's end */
+		const char *ne = p + nlen;          /* its name's, if it is */
+		if ((size_t)(pe - p) >= nlen && lower(*p) == first &&
+		    starts_nocase(p, pe, name, nlen) &&
+		    (ne == pe || is_ws(*ne) || *ne == '=')) {
+			const char *v = ne, *ve = ne, *q = ne;
+			while (q < pe && is_ws(*q))
+				q++;
+			if (q < pe && *q == '=') {
+				for (v = q + 1; v < pe && is_ws(*v);)
+					v++;
+				for (ve = pe; ve > v && is_ws(ve[-1]);)
+					ve--;
+			}
+			if (value != NULL)
+				*value = span(v, ve);
+			return true;
+		}
+		p = semi ? semi + 1 : end;
+	}
+	return false;
+}
+
 bool sip_param_find(struct slice *value, struct slice params, const char *name)
 {
 	size_t nlen = strlen(name);
@@ -531,17 +569,11 @@ bool sip_param_find(struct slice *value, struct slice params, const char *name)
 	if (nlen == 0 || params.len == 0) /* params.p may be NULL */
 		return false;
 	const char *p = params.p, *end = params.p + params.len;
-	/* Without a quoted string every ';' ends a parameter: one whose
-	 * name cannot be the one sought is skipped by a search for it. */
-	bool quoted = memchr(p, '"', params.len) != NULL;
+	if (memchr(p, '"', params.len) == NULL)
+		return param_find_unquoted(value, p, end, name, nlen);
 	while (p < end) {
 		while (p < end && is_ws(*p))
 			p++;
-		if (!quoted && !starts_nocase(p, end, name, nlen)) {
-			p = memchr(p, ';', (size_t)(end - p));
-			p = p ? p + 1 : end;
-			continue;
-		}
 		const char *n = p;
 		while (p < end && !is_ws(*p) && *p != '=' && *p != ';')
 			p++;

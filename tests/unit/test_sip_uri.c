@@ -765,6 +765,56 @@ static void test_param_find(void **state)
 	assert_slice(v, "12");
 }
 
+/*
+ * A list without '"' takes a search for each ';'; with one, the general
+ * loop. Both must find the same: each list below is searched alone and
+ * with a quoted parameter after it, which sends the search through the
+ * general loop without changing what precedes it.
+ */
+static void test_param_find_both_ways(void **state)
+{
+	static const char *const lists[] = {
+	        "lr;ftag=1928301774;did=5a.b3",
+	        " did = 5 ; x",
+	        "didx=1;did",
+	        "a=1 ;b= 2 ;c",
+	        "did x;did=2",
+	        "did;;did=3",
+	        "  ;did=",
+	        "did= ;",
+	        "DID=7",
+	        "di=1;d=2;dId",
+	        "did==x",
+	        "did\r\n =\t9 ",
+	        "x;did",
+	        ";;;",
+	        "d",
+	        "did=a b;did=c",
+	        "lr=on;LR",
+	};
+	static const char *const names[] = {"did", "d", "lr",   "a", "b",
+	                                    "c",   "x", "ftag", "di"};
+	char both[128];
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(lists) / sizeof(lists[0]); i++) {
+		size_t n = (size_t)snprintf(both, sizeof(both), "%s;q=\"x;\"",
+		                            lists[i]);
+		struct slice alone = slice_cstr(lists[i]);
+		struct slice quoted = slice_make(both, n);
+		for (size_t k = 0; k < sizeof(names) / sizeof(names[0]); k++) {
+			struct slice a = SLICE_NULL, b = SLICE_NULL;
+			bool fa = sip_param_find(&a, alone, names[k]);
+			bool fb = sip_param_find(&b, quoted, names[k]);
+			assert_int_equal(fa, fb);
+			if (fa) {
+				assert_int_equal(a.p - alone.p, b.p - quoted.p);
+				assert_int_equal(a.len, b.len);
+			}
+		}
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -777,6 +827,7 @@ int main(void)
 	        cmocka_unit_test_teardown(test_hosts, teardown),
 	        cmocka_unit_test_teardown(test_ipv6, teardown),
 	        cmocka_unit_test_teardown(test_params, teardown),
+	        cmocka_unit_test(test_param_find_both_ways),
 	        cmocka_unit_test_teardown(test_headers, teardown),
 	        cmocka_unit_test_teardown(test_bad_sip, teardown),
 	        cmocka_unit_test_teardown(test_bounds, teardown),

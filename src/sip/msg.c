@@ -708,9 +708,9 @@ static const uint16_t slice_itself[] = {0};
 
 /* One decoded struct of src, its slices moved, if it was decoded. Inline,
  * so that each copy is of a constant size and each loop unrolled. */
-#define CARRY(member, bit, slices)                                             \
-	carry(dst, src, &dst->member, &src->member, sizeof(src->member), bit,  \
-	      slices, sizeof(slices) / sizeof(slices[0]))
+#define CARRY(dst, src, member, bit, slices)                                   \
+	carry(dst, src, &(dst)->member, &(src)->member, sizeof((src)->member), \
+	      bit, slices, sizeof(slices) / sizeof(slices[0]))
 
 __attribute__((always_inline)) static inline void
 carry(struct sip_msg *dst, const struct sip_msg *src, void *to,
@@ -749,11 +749,11 @@ void sip_msg_copy(struct sip_msg *dst, const struct sip_msg *src,
 	dst->decoded = 0;
 	dst->failed = 0;
 	dst->error = NULL;
-	CARRY(top_via, SIP_DEC_VIA, via_slices);
-	CARRY(from, SIP_DEC_FROM, addr_slices);
-	CARRY(to, SIP_DEC_TO, addr_slices);
-	CARRY(call_id, SIP_DEC_CALL_ID, slice_itself);
-	CARRY(cseq, SIP_DEC_CSEQ, cseq_slices);
+	CARRY(dst, src, top_via, SIP_DEC_VIA, via_slices);
+	CARRY(dst, src, from, SIP_DEC_FROM, addr_slices);
+	CARRY(dst, src, to, SIP_DEC_TO, addr_slices);
+	CARRY(dst, src, call_id, SIP_DEC_CALL_ID, slice_itself);
+	CARRY(dst, src, cseq, SIP_DEC_CSEQ, cseq_slices);
 	for (unsigned i = 0; i < src->nhdrs; i++) {
 		struct sip_hdr *h = &dst->hdrs[i];
 		*h = src->hdrs[i];

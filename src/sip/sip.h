@@ -168,9 +168,9 @@ int sip_uri_parse(struct sip_uri *out, struct slice s, const char **why);
  * exceed size: output is truncated, not terminated). */
 size_t sip_uri_unescape(char *dst, size_t size, struct slice s);
 /*
- * Finds parameter name (case-insensitive) in a raw ";"-separated list.
- * Returns true when present; *value is its value (empty when the parameter
- * has no "="), trimmed of LWS.
+ * Finds parameter name (a token: no LWS, '=' or ';'; case-insensitive) in
+ * a raw ";"-separated list. Returns true when present; *value is its value
+ * (empty when the parameter has no "="), trimmed of LWS.
  */
 bool sip_param_find(struct slice *value, struct slice params, const char *name);
 

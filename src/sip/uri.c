@@ -519,49 +519,17 @@ static bool starts_nocase(const char *p, const char *end, const char *name,
 	return true;
 }
 
+/* A parameter's name ends at q: LWS, '=', ';' or the end. */
+static inline bool name_ends(const char *q, const char *end)
+{
+	return q == end || is_ws(*q) || *q == '=' || *q == ';';
+}
+
 /*
  * Also serves header parameters (generic-param, §25.1), which allow LWS
  * around ';' and '=' and quoted-string values; so it is lenient and never
  * fails: it only looks for the name.
  */
-/*
- * sip_param_find() of a list without a quoted string (URI parameters,
- * most header parameters): every ';' ends a parameter, found by a
- * search; a parameter is looked at only when it starts with the name.
- * What it finds is what the general loop below finds.
- */
-static bool param_find_unquoted(struct slice *value, const char *p,
-                                const char *end, const char *name, size_t nlen)
-{
-	char first = lower(name[0]);
-
-	while (p < end) {
-		while (p < end && is_ws(*p))
-			p++;
-		const char *semi = memchr(p, ';', (size_t)(end - p));
-		const char *pe = semi ? semi : end; /* this parameter's end */
-		const char *ne = p + nlen;          /* its name's, if it is */
-		if ((size_t)(pe - p) >= nlen && lower(*p) == first &&
-		    starts_nocase(p, pe, name, nlen) &&
-		    (ne == pe || is_ws(*ne) || *ne == '=')) {
-			const char *v = ne, *ve = ne, *q = ne;
-			while (q < pe && is_ws(*q))
-				q++;
-			if (q < pe && *q == '=') {
-				for (v = q + 1; v < pe && is_ws(*v);)
-					v++;
-				for (ve = pe; ve > v && is_ws(ve[-1]);)
-					ve--;
-			}
-			if (value != NULL)
-				*value = span(v, ve);
-			return true;
-		}
-		p = semi ? semi + 1 : end;
-	}
-	return false;
-}
-
 bool sip_param_find(struct slice *value, struct slice params, const char *name)
 {
 	size_t nlen = strlen(name);
@@ -569,15 +537,26 @@ bool sip_param_find(struct slice *value, struct slice params, const char *name)
 	if (nlen == 0 || params.len == 0) /* params.p may be NULL */
 		return false;
 	const char *p = params.p, *end = params.p + params.len;
-	if (memchr(p, '"', params.len) == NULL)
-		return param_find_unquoted(value, p, end, name, nlen);
+	/* Without a quoted string every ';' ends a parameter: one that is
+	 * not the one sought is skipped by a search for the next. */
+	bool quoted = memchr(p, '"', params.len) != NULL;
 	while (p < end) {
 		while (p < end && is_ws(*p))
 			p++;
-		const char *n = p;
-		while (p < end && !is_ws(*p) && *p != '=' && *p != ';')
-			p++;
-		const char *ne = p;
+		/* the name sought (a token), or another parameter's name */
+		bool found = starts_nocase(p, end, name, nlen) &&
+		             name_ends(p + nlen, end);
+		const char *ne = p + (found ? nlen : 0);
+		if (!found) {
+			if (!quoted) {
+				p = memchr(p, ';', (size_t)(end - p));
+				p = p ? p + 1 : end;
+				continue;
+			}
+			while (!name_ends(ne, end))
+				ne++;
+		}
+		p = ne;
 		while (p < end && is_ws(*p))
 			p++;
 
@@ -603,15 +582,13 @@ bool sip_param_find(struct slice *value, struct slice params, const char *name)
 					ve--;
 			}
 		}
-		while (p < end && *p != ';')
-			p++;
-
-		if ((size_t)(ne - n) == nlen &&
-		    starts_nocase(n, ne, name, nlen)) {
+		if (found) {
 			if (value != NULL)
 				*value = span(v, ve);
 			return true;
 		}
+		while (p < end && *p != ';')
+			p++;
 		if (p < end)
 			p++;
 	}

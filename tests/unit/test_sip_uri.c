@@ -766,10 +766,11 @@ static void test_param_find(void **state)
 }
 
 /*
- * A list without '"' takes a search for each ';'; with one, the general
- * loop. Both must find the same: each list below is searched alone and
- * with a quoted parameter after it, which sends the search through the
- * general loop without changing what precedes it.
+ * In a list without '"' a parameter that is not the one sought is skipped
+ * by a search for ';'; with one, each is read to its end. Both must find
+ * the same: each list below is searched alone and with a quoted parameter
+ * after it, which makes the search read every parameter without changing
+ * what precedes it.
  */
 static void test_param_find_both_ways(void **state)
 {

@@ -422,8 +422,8 @@ int sip_msg_contacts(struct sip_addr *addrs, unsigned max, unsigned *count,
  * §8.2, RFC 4475): known version, mandatory headers present once and
  * well-formed (Via, From, To, Call-ID, CSeq; Max-Forwards and
  * Content-Length when present; Contact, Expires, RSeq and RAck when
- * present), CSeq method equal to a request's method, Request-URI and URIs
- * of From/To/Contact syntactically valid.
+ * present), CSeq method equal to a request's method, Contact URIs and a
+ * request's Request-URI and From/To URIs syntactically valid.
  * Returns 0, or EBADMSG with *status the reply a request deserves (400, or
  * 505 for an unknown SIP version) and m->error the reason. A response that
  * fails must be discarded.

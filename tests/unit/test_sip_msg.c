@@ -1222,6 +1222,39 @@ static void test_addr_uris_cached(void **state)
 	assert_slice(u->host, "b.example");
 }
 
+/* A response is relayed by its Via: sip_msg_check() leaves the URIs of
+ * its From and To alone (a request's are checked above), but still
+ * checks its Contact URIs, which a dialog takes as the remote target. */
+static void test_response_check_skips_from_to_uris(void **state)
+{
+	const struct sip_uri *u;
+	unsigned status;
+
+	(void)state;
+	assert_int_equal(parse_exact("SIP/2.0 200 OK\r\n"
+	                             "Via: SIP/2.0/UDP h;branch=z9hG4bK1\r\n"
+	                             "From: <sip:a@b.example:99999>;tag=1\r\n"
+	                             "To: <sip:c@[::1>;tag=2\r\n"
+	                             "Call-ID: c\r\nCSeq: 1 INVITE\r\n\r\n"),
+	                 0);
+	assert_int_equal(sip_msg_check(&status, &msg), 0);
+	/* asked for, they are parsed and found bad */
+	assert_int_equal(sip_msg_from_uri(&u, &msg), EBADMSG);
+	assert_string_equal(msg.error, "bad From URI");
+	assert_int_equal(sip_msg_to_uri(&u, &msg), EBADMSG);
+	assert_string_equal(msg.error, "bad To URI");
+
+	assert_int_equal(parse_exact("SIP/2.0 200 OK\r\n"
+	                             "Via: SIP/2.0/UDP h;branch=z9hG4bK1\r\n"
+	                             "From: <sip:a@b.example>;tag=1\r\n"
+	                             "To: <sip:c@d.example>;tag=2\r\n"
+	                             "Contact: <sip:c@d.example:99999>\r\n"
+	                             "Call-ID: c\r\nCSeq: 1 INVITE\r\n\r\n"),
+	                 0);
+	assert_int_equal(sip_msg_check(&status, &msg), EBADMSG);
+	assert_string_equal(msg.error, "bad Contact URI");
+}
+
 /* The Request-URI: parsed once for the check and for routing. */
 static void test_request_uri_cached(void **state)
 {
@@ -1572,6 +1605,7 @@ int main(void)
 	        cmocka_unit_test(test_via_param_forms),
 	        cmocka_unit_test(test_addr_forms_fast),
 	        cmocka_unit_test(test_addr_uris_cached),
+	        cmocka_unit_test(test_response_check_skips_from_to_uris),
 	        cmocka_unit_test(test_request_uri_cached),
 	        cmocka_unit_test(test_copy_is_a_parse_of_the_copy),
 	        cmocka_unit_test(test_route_lists_fast),

@@ -702,6 +702,13 @@ static const uint16_t addr_slices[] = {
         AT(struct sip_addr, uri), AT(struct sip_addr, params),
         AT(struct sip_addr, tag), AT(struct sip_addr, expires),
         AT(struct sip_addr, q)};
+static const uint16_t uri_slices[] = {
+        AT(struct sip_uri, scheme_name), AT(struct sip_uri, user),
+        AT(struct sip_uri, password),    AT(struct sip_uri, host),
+        AT(struct sip_uri, params),      AT(struct sip_uri, headers),
+        AT(struct sip_uri, transport),   AT(struct sip_uri, maddr),
+        AT(struct sip_uri, user_param),  AT(struct sip_uri, method),
+        AT(struct sip_uri, ttl)};
 static const uint16_t cseq_slices[] = {AT(struct sip_cseq, method)};
 static const uint16_t slice_itself[] = {0};
 #undef AT
@@ -744,8 +751,9 @@ void sip_msg_copy(struct sip_msg *dst, const struct sip_msg *src,
 	/* What the holder of a copy (a transaction) reads again, and src
 	 * has decoded, is not decoded again: the top Via (the transaction's
 	 * key, where replies go), From and To (tags, the dialog's
-	 * direction), Call-ID and CSeq. The URIs and the rest are decoded
-	 * on first use, as a failure is (for its reason). */
+	 * direction), Call-ID, CSeq and the Request-URI (where a branch
+	 * goes). The rest is decoded on first use, as a failure is (for its
+	 * reason). */
 	dst->decoded = 0;
 	dst->failed = 0;
 	dst->error = NULL;
@@ -754,6 +762,7 @@ void sip_msg_copy(struct sip_msg *dst, const struct sip_msg *src,
 	CARRY(dst, src, to, SIP_DEC_TO, addr_slices);
 	CARRY(dst, src, call_id, SIP_DEC_CALL_ID, slice_itself);
 	CARRY(dst, src, cseq, SIP_DEC_CSEQ, cseq_slices);
+	CARRY(dst, src, request_uri, SIP_DEC_RURI, uri_slices);
 	for (unsigned i = 0; i < src->nhdrs; i++) {
 		struct sip_hdr *h = &dst->hdrs[i];
 		*h = src->hdrs[i];

@@ -418,17 +418,13 @@ static unsigned elems(struct slice e[MAX_ELEMS], struct sip_msg *m,
 	return n;
 }
 
+/* The remote target m offers; none for "*", which is no target. */
 static struct slice first_contact(struct sip_msg *m)
 {
-	struct sip_elem_iter it;
-	struct slice elem;
-	struct sip_addr a;
-	const char *why;
+	const struct sip_addr *a;
 
-	sip_elem_iter_init(&it, m, SIP_HDR_CONTACT);
-	if (sip_elem_next(&elem, &it) == 0 &&
-	    sip_addr_parse(&a, elem, 0, &why) == 0)
-		return a.uri;
+	if (sip_msg_contact(&a, m) == 0 && !a->star)
+		return a->uri;
 	return SLICE_NULL;
 }
 

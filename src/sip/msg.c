@@ -1144,8 +1144,35 @@ int sip_msg_contacts(struct sip_addr *addrs, unsigned max, unsigned *count,
 	                       max, "too many Contact values",
 	                       "malformed Contact header");
 
-	if (err == 0 && (err = contacts_star_alone(m, addrs, n)) == 0)
+	if (err == 0 && (err = contacts_star_alone(m, addrs, n)) == 0) {
 		*count = n;
+		if (n > 0) {
+			m->contact = addrs[0];
+			m->decoded |= SIP_DEC_CONTACT;
+		}
+	}
+	return err;
+}
+
+int sip_msg_contact(const struct sip_addr **out, struct sip_msg *m)
+{
+	struct sip_elem_iter it;
+	struct slice elem;
+	const char *why = NULL;
+	int err = cached(m, SIP_DEC_CONTACT);
+
+	if (err == DECODE) {
+		sip_elem_iter_init(&it, m, SIP_HDR_CONTACT);
+		err = sip_elem_next(&elem, &it);
+		if (err == EBADMSG)
+			why = "malformed Contact header";
+		else if (err == 0)
+			err = sip_addr_parse(&m->contact, elem,
+			                     SIP_ADDR_ALLOW_STAR, &why);
+		err = remember(m, SIP_DEC_CONTACT, err, why);
+	}
+	if (err == 0)
+		*out = &m->contact;
 	return err;
 }
 

@@ -275,6 +275,7 @@ enum {
 	SIP_DEC_FROM_URI = 1u << 9,
 	SIP_DEC_TO_URI = 1u << 10,
 	SIP_DEC_RURI = 1u << 11,
+	SIP_DEC_CONTACT = 1u << 12,
 };
 
 struct sip_msg {
@@ -320,6 +321,7 @@ struct sip_msg {
 	struct sip_uri from_uri;
 	struct sip_uri to_uri;
 	struct sip_uri request_uri;
+	struct sip_addr contact; /* the first Contact element */
 	struct slice call_id;
 	struct sip_cseq cseq;
 	uint32_t max_forwards;
@@ -413,9 +415,14 @@ int sip_elem_next(struct slice *elem, struct sip_elem_iter *it);
  * E2BIG when there are more than max. */
 int sip_msg_vias(struct sip_via *vias, unsigned max, unsigned *count,
                  struct sip_msg *m);
-/* Decodes the Contact elements likewise (each may be "*"). */
+/* Decodes the Contact elements likewise (each may be "*"), and keeps the
+ * first for sip_msg_contact(). */
 int sip_msg_contacts(struct sip_addr *addrs, unsigned max, unsigned *count,
                      struct sip_msg *m);
+/* The first Contact element, cached as the decoders above are (it may be
+ * "*": star set): the remote target a dialog takes. sip_msg_check()
+ * leaves it decoded. */
+int sip_msg_contact(const struct sip_addr **out, struct sip_msg *m);
 
 /*
  * The checks a proxy makes before acting on a message (RFC 3261 §16.3 and

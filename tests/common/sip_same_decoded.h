@@ -89,6 +89,7 @@ static inline bool sip_same_decoded(struct sip_msg *a, struct sip_msg *b)
 	SAME_DECODER(const struct sip_uri *, sip_msg_from_uri, same_uri);
 	SAME_DECODER(const struct sip_uri *, sip_msg_to_uri, same_uri);
 	SAME_DECODER(const struct sip_uri *, sip_msg_request_uri, same_uri);
+	SAME_DECODER(const struct sip_addr *, sip_msg_contact, same_addr);
 	SAME_DECODER(struct slice, sip_msg_call_id, same_slice);
 	SAME_DECODER(const struct sip_cseq *, sip_msg_cseq, same_cseq);
 	SAME_DECODER(uint32_t, sip_msg_max_forwards, same_u32);

@@ -1255,6 +1255,50 @@ static void test_response_check_skips_from_to_uris(void **state)
 	assert_string_equal(msg.error, "bad Contact URI");
 }
 
+/* The first Contact element: decoded alone on demand, kept by
+ * sip_msg_contacts() (so by sip_msg_check()), failures remembered. */
+static void test_first_contact_cached(void **state)
+{
+	const struct sip_addr *a, *again;
+	struct sip_addr all[4];
+	unsigned n;
+
+	(void)state;
+	assert_int_equal(parse_line("To: <sip:x@y>"), 0);
+	assert_int_equal(sip_msg_contact(&a, &msg), ENOENT);
+
+	/* alone: the second element is not looked at */
+	assert_int_equal(parse_line("Contact: \"A\" <sip:a@h.example:5070>"
+	                            ";expires=60, <sip:b@[::1"),
+	                 0);
+	assert_int_equal(sip_msg_contact(&a, &msg), 0);
+	assert_slice(a->display, "A");
+	assert_slice(a->uri, "sip:a@h.example:5070");
+	assert_slice(a->expires, "60");
+	assert_int_equal(sip_msg_contact(&again, &msg), 0);
+	assert_ptr_equal(again, a);
+
+	/* the list decoded: the first kept, the same as alone */
+	assert_int_equal(parse_line("Contact: <sip:c@d.example>;q=0.5\r\n"
+	                            "Contact: sip:e@f.example"),
+	                 0);
+	assert_int_equal(sip_msg_contacts(all, 4, &n, &msg), 0);
+	assert_int_equal(n, 2);
+	assert_int_equal(sip_msg_contact(&a, &msg), 0);
+	assert_ptr_equal(a->uri.p, all[0].uri.p);
+	assert_int_equal(a->uri.len, all[0].uri.len);
+	assert_slice(a->q, "0.5");
+
+	assert_int_equal(parse_line("Contact: *"), 0);
+	assert_int_equal(sip_msg_contact(&a, &msg), 0);
+	assert_true(a->star);
+
+	assert_int_equal(parse_line("Contact: <sip:a@b"), 0);
+	assert_int_equal(sip_msg_contact(&a, &msg), EBADMSG);
+	assert_non_null(msg.error);
+	assert_int_equal(sip_msg_contact(&a, &msg), EBADMSG); /* remembered */
+}
+
 /* The Request-URI: parsed once for the check and for routing. */
 static void test_request_uri_cached(void **state)
 {
@@ -1606,6 +1650,7 @@ int main(void)
 	        cmocka_unit_test(test_addr_forms_fast),
 	        cmocka_unit_test(test_addr_uris_cached),
 	        cmocka_unit_test(test_response_check_skips_from_to_uris),
+	        cmocka_unit_test(test_first_contact_cached),
 	        cmocka_unit_test(test_request_uri_cached),
 	        cmocka_unit_test(test_copy_is_a_parse_of_the_copy),
 	        cmocka_unit_test(test_route_lists_fast),

@@ -1064,24 +1064,22 @@ int sip_msg_rack(const struct sip_rack **out, struct sip_msg *m)
 }
 
 /*
- * Decodes every element of every header with this id through decode(),
- * which stores element n. Fails with E2BIG past max elements, EBADMSG
- * (with the reason in m->error) on the first malformed one.
+ * Decodes the elements it has left through decode(), which stores element
+ * n, counting from n. Fails with E2BIG past max elements, EBADMSG (with
+ * the reason in m->error) on the first malformed one.
  */
 typedef int(elem_decode_fn)(void *arr, unsigned n, struct slice elem,
                             const char **why);
 
-static int decode_elems(unsigned *count, struct sip_msg *m, enum sip_hdr_id id,
-                        elem_decode_fn *decode, void *arr, unsigned max,
-                        const char *too_many, const char *malformed)
+static int decode_rest(unsigned *count, struct sip_msg *m,
+                       struct sip_elem_iter *it, unsigned n,
+                       elem_decode_fn *decode, void *arr, unsigned max,
+                       const char *too_many, const char *malformed)
 {
-	struct sip_elem_iter it;
 	struct slice elem;
-	unsigned n = 0;
 	int err;
 
-	sip_elem_iter_init(&it, m, id);
-	while ((err = sip_elem_next(&elem, &it)) == 0) {
+	while ((err = sip_elem_next(&elem, it)) == 0) {
 		const char *why;
 		if (n == max) {
 			m->error = too_many;
@@ -1097,19 +1095,30 @@ static int decode_elems(unsigned *count, struct sip_msg *m, enum sip_hdr_id id,
 	return 0;
 }
 
+/* decode_rest() of every element of every header with this id. */
+static int decode_elems(unsigned *count, struct sip_msg *m, enum sip_hdr_id id,
+                        elem_decode_fn *decode, void *arr, unsigned max,
+                        const char *too_many, const char *malformed)
+{
+	struct sip_elem_iter it;
+
+	sip_elem_iter_init(&it, m, id);
+	return decode_rest(count, m, &it, 0, decode, arr, max, too_many,
+	                   malformed);
+}
+
 static int via_decode(void *arr, unsigned n, struct slice elem,
                       const char **why)
 {
 	return sip_via_parse((struct sip_via *)arr + n, elem, why);
 }
 
-/* Each Via is decoded into the same slot: only validity matters. The
- * top one is not: check_lists() runs once check_headers() has decoded
- * it. */
+/* Each Via is decoded into the same slot: only validity matters. */
 static int via_check_over(void *arr, unsigned n, struct slice elem,
                           const char **why)
 {
-	return n == 0 ? 0 : sip_via_parse(arr, elem, why);
+	(void)n;
+	return sip_via_parse(arr, elem, why);
 }
 
 static int contact_decode(void *arr, unsigned n, struct slice elem,
@@ -1281,16 +1290,35 @@ static int check_headers(struct sip_msg *m)
  * a proxy forwards them and the next hop acts on them. */
 #define CHECK_CONTACTS_MAX 32
 
+/*
+ * The Via elements after the top one, which check_headers() has decoded:
+ * the iterator resumes after it, past the comma that ends it. Its raw
+ * text is the element the list splitter gives, trimmed, and the splitter
+ * has found that another element follows a comma.
+ */
+static void vias_after_top(struct sip_elem_iter *it, struct sip_msg *m)
+{
+	const char *end, *p;
+
+	sip_elem_iter_init(it, m, SIP_HDR_VIA);
+	end = it->list.end;
+	p = sip_skip_ws(m->top_via.raw.p + m->top_via.raw.len, end);
+	if (p < end && *p == ',')
+		p++;
+	it->list.pos = p;
+}
+
 static int check_lists(struct sip_msg *m)
 {
 	struct sip_addr contacts[CHECK_CONTACTS_MAX];
+	struct sip_elem_iter it;
 	struct sip_via via;
 	unsigned n;
 	int err;
 
-	err = decode_elems(&n, m, SIP_HDR_VIA, via_check_over, &via,
-	                   m->max_vias, "too many Via headers",
-	                   "malformed Via header");
+	vias_after_top(&it, m);
+	err = decode_rest(&n, m, &it, 1, via_check_over, &via, m->max_vias,
+	                  "too many Via headers", "malformed Via header");
 	if (err == E2BIG)
 		return bad(m, m->error);
 	if (err ||

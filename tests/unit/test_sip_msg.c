@@ -494,6 +494,60 @@ static int parse_exact(const char *text)
 	return sip_msg_parse(&msg, copy, n, &lim);
 }
 
+/*
+ * sip_msg_check() takes the Vias after the top one (which it decoded
+ * first) from where the top one ends: it must accept and refuse what
+ * the whole list, split again (sip_msg_vias()), does.
+ */
+static void test_check_vias_after_the_top(void **state)
+{
+	static const struct {
+		const char *vias;  /* the Via lines */
+		const char *error; /* NULL: accepted */
+	} cases[] = {
+	        {"Via: SIP/2.0/UDP h1;branch=z9hG4bK1", NULL},
+	        {"Via: SIP/2.0/UDP h1;branch=z9hG4bK1 , SIP/2.0/UDP h2", NULL},
+	        {"Via: SIP/2.0/UDP h1;branch=z9hG4bK1 ,\r\n SIP/2.0/UDP h2",
+	         NULL},
+	        {"Via: SIP/2.0/UDP h1;branch=z9hG4bK1;x=\"a, b\" ,"
+	         "SIP/2.0/TCP h2",
+	         NULL},
+	        {"Via: SIP/2.0/UDP [::1]:5060;branch=z9hG4bK1,"
+	         "SIP/2.0/UDP h2\r\nVia: SIP/2.0/UDP h3",
+	         NULL},
+	        {"Via: SIP/2.0/UDP h1;branch=z9hG4bK1 , ",
+	         "malformed Via header"},
+	        {"Via: SIP/2.0/UDP h1;branch=z9hG4bK1,,SIP/2.0/UDP h2",
+	         "malformed Via header"},
+	        {"Via: SIP/2.0/UDP h1;branch=z9hG4bK1, bogus", ""},
+	        {"Via: SIP/2.0/UDP h1;branch=z9hG4bK1\r\nVia: SIP/2.0/UDP", ""},
+	};
+	struct sip_via vias[8];
+	char text[512];
+	unsigned n, status;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		snprintf(text, sizeof(text),
+		         "OPTIONS sip:a@b.example SIP/2.0\r\n%s\r\n"
+		         "From: <sip:a@b.example>;tag=1\r\n"
+		         "To: <sip:a@b.example>\r\n"
+		         "Call-ID: x\r\nCSeq: 1 OPTIONS\r\n\r\n",
+		         cases[i].vias);
+		assert_int_equal(parse_exact(text), 0);
+		int whole = sip_msg_vias(vias, 8, &n, &msg);
+		int err = sip_msg_check(&status, &msg);
+		assert_int_equal(err, whole);
+		if (cases[i].error == NULL) {
+			assert_int_equal(err, 0);
+		} else {
+			assert_int_equal(err, EBADMSG);
+			if (cases[i].error[0])
+				assert_string_equal(msg.error, cases[i].error);
+		}
+	}
+}
+
 /* A slice over a heap copy of exactly strlen(s) bytes, for the same
  * reason; the copy lives until the next call. */
 static struct slice exact(const char *s)
@@ -1635,6 +1689,7 @@ int main(void)
 	        cmocka_unit_test(test_numbers),
 	        cmocka_unit_test(test_body_delimiting),
 	        cmocka_unit_test(test_limits),
+	        cmocka_unit_test(test_check_vias_after_the_top),
 	        cmocka_unit_test(test_hdr_lookup_by_name),
 	        cmocka_unit_test(test_index_fast_and_general_paths),
 	        cmocka_unit_test(test_index_bad_names),

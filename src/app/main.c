@@ -578,6 +578,7 @@ int main(int argc, char **argv)
 	cfg_free(a.cfg);
 	if (pidfile)
 		unlink(pidfile);
+	mem_thread_fini();
 	LOG_NOTICE("imsdlgd stopped");
 	return 0;
 }

@@ -145,6 +145,36 @@ void arena_reset(struct arena *a);
 /* Frees the overflow blocks; the arena may be initialised again. */
 void arena_fini(struct arena *a);
 
+/* ---------------------------------------------------------------- memory */
+
+/*
+ * What is allocated and freed per call (transactions and their buffers,
+ * dialogs and legs, the Lua state's objects) comes from a per-thread cache
+ * of freed blocks in front of malloc(). glibc's own cache keeps 7 blocks a
+ * size and none above 1,032 bytes; request copies and reply buffers are
+ * larger and timers free them in bursts, so most of those malloc() calls
+ * took its slow path (~280 instructions; a cached block costs ~10). The
+ * caller gives the size back: mem_put(p, n) and mem_resize(p, n, m) take
+ * the size p was last given by mem_get(), mem_get_zero() or mem_resize()
+ * (builds with assertions check it). A block may be put back by another
+ * thread than the one that got it. Blocks of more than 4 KiB, and what
+ * passes 1 MiB cached a thread, go to malloc() and free() directly.
+ */
+void *mem_get(size_t size);
+void *mem_get_zero(size_t size);
+/* realloc(): NULL p is mem_get(new_size); NULL when out of memory, p
+ * untouched. */
+void *mem_resize(void *p, size_t old_size, size_t new_size);
+void mem_put(void *p, size_t size);
+/* Frees the calling thread's cache: at the end of every thread that used
+ * it (the cached blocks are reachable from nowhere else). */
+void mem_thread_fini(void);
+/* Bytes the calling thread's cache holds. */
+size_t mem_cached_bytes(void);
+/* Bytes a block of size takes (rounded up), as malloc_usable_size()
+ * tells of a malloc()'ed one. */
+size_t mem_block_size(size_t size);
+
 /* ------------------------------------------------------------------- obj */
 
 typedef void(obj_destroy_fn)(void *obj);

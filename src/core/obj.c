@@ -8,6 +8,10 @@
 #define OBJ_ALIGN 16
 #define OBJ_MAGIC 0x0b1ec7edu
 
+/* malloc(), so mem_get(), aligns for any type: no aligned_alloc(). */
+_Static_assert(OBJ_ALIGN <= _Alignof(max_align_t),
+               "malloc() does not align objects enough");
+
 struct obj_hdr {
 	obj_destroy_fn *dtor;
 	size_t total; /* bytes allocated, header included */
@@ -42,12 +46,10 @@ void *obj_alloc(size_t size, obj_destroy_fn *dtor)
 
 	if (size > SIZE_MAX - HDR_SIZE - OBJ_ALIGN)
 		return NULL;
-	/* aligned_alloc() wants a multiple of the alignment. */
 	total = (HDR_SIZE + size + OBJ_ALIGN - 1) & ~(size_t)(OBJ_ALIGN - 1);
-	h = aligned_alloc(OBJ_ALIGN, total);
+	h = mem_get_zero(total);
 	if (!h)
 		return NULL;
-	memset(h, 0, total);
 	h->dtor = dtor;
 	h->total = total;
 	h->refs = 1;
@@ -81,7 +83,7 @@ void *obj_unref(void *obj)
 	assert(h->refs == 0);
 	bytes_in_use -= h->total;
 	h->magic = 0;
-	free(h);
+	mem_put(h, h->total);
 	return NULL;
 }
 

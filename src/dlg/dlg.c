@@ -284,14 +284,14 @@ static size_t text_bytes(const char *text, uint32_t len, char *s)
 
 size_t dlg_mem_bytes(const struct dlg *d)
 {
-	size_t n = malloc_usable_size((void *)d) +
+	size_t n = mem_block_size(sizeof(*d) + d->text_len) +
 	           text_bytes(d->text, d->text_len, d->caller_contact) +
 	           malloc_usable_size(d->term_reason) +
 	           malloc_usable_size(d->term_hdrs) +
 	           malloc_usable_size(d->timeout_route);
 
 	for (const struct dlg_leg *l = d->legs; l; l = l->next)
-		n += malloc_usable_size((void *)l) +
+		n += mem_block_size(sizeof(*l) + l->text_len) +
 		     text_bytes(l->text, l->text_len, l->contact) +
 		     text_bytes(l->text, l->text_len, l->route_set);
 	for (const struct dlg_var *v = d->vars; v; v = v->next)
@@ -304,7 +304,7 @@ static void leg_free(struct dlg_leg *l)
 {
 	free_text(l->text, l->text_len, l->contact);
 	free_text(l->text, l->text_len, l->route_set);
-	free(l);
+	mem_put(l, sizeof(*l) + l->text_len);
 }
 
 static void dlg_free(struct dlg *d)
@@ -327,7 +327,7 @@ static void dlg_free(struct dlg *d)
 	free(d->term_hdrs);
 	free(d->timeout_route);
 	d->ds->count--;
-	free(d);
+	mem_put(d, sizeof(*d) + d->text_len);
 }
 
 static void unlink_dlg(struct dlg *d)
@@ -650,7 +650,7 @@ static struct dlg *create(struct dlg_shard *ds, struct tm_ctx *ctx,
 	                  to->uri.len + ruri.len + contact.len +
 	                  join_len(rr, nrr) + 7;
 	if (text_len > UINT32_MAX ||
-	    (d = calloc(1, sizeof(*d) + text_len)) == NULL)
+	    (d = mem_get_zero(sizeof(*d) + text_len)) == NULL)
 		return NULL;
 	d->ds = ds;
 	tmr_init(&d->timer);
@@ -784,7 +784,7 @@ static struct dlg_leg *leg_new(struct slice tag, struct slice contact,
 	struct dlg_leg *l;
 
 	if (text_len > UINT32_MAX ||
-	    (l = calloc(1, sizeof(*l) + text_len)) == NULL)
+	    (l = mem_get_zero(sizeof(*l) + text_len)) == NULL)
 		return NULL;
 	char *cursor = l->text;
 	l->text_len = (uint32_t)text_len;

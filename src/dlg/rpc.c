@@ -1472,7 +1472,7 @@ static void rpc_stats_active(struct rpc_ctx *ctx)
 struct shard_mem {
 	bool seen;
 	long long dialogs, dialog_bytes;
-	long long transactions, transaction_bytes, queue;
+	long long transactions, transaction_bytes, cached_bytes, queue;
 };
 
 struct mem_walk {
@@ -1502,6 +1502,7 @@ static void mem_job_end(struct walk *wk, struct dlg_shard *ds, struct worker *w)
 	s->seen = true;
 	s->transactions = (long long)tm_shard_active(ds->tm);
 	s->transaction_bytes = (long long)tm_shard_bytes(ds->tm);
+	s->cached_bytes = (long long)mem_cached_bytes(); /* the worker's */
 	s->queue = (long long)worker_queue_len(w);
 	if (ds->cfg->profiles)
 		m->profile_bytes = (long long)profile_bytes(ds->cfg->profiles);
@@ -1527,6 +1528,7 @@ static void rpc_mem_info(struct rpc_ctx *ctx)
 		sum.dialog_bytes += m.shards[i].dialog_bytes;
 		sum.transactions += m.shards[i].transactions;
 		sum.transaction_bytes += m.shards[i].transaction_bytes;
+		sum.cached_bytes += m.shards[i].cached_bytes;
 	}
 	rpc_add_int(ctx, NULL, "dialogs", sum.dialogs);
 	rpc_add_int(ctx, NULL, "dialog_bytes", sum.dialog_bytes);
@@ -1535,6 +1537,7 @@ static void rpc_mem_info(struct rpc_ctx *ctx)
 	rpc_add_int(ctx, NULL, "profile_bytes", m.profile_bytes);
 	rpc_add_int(ctx, NULL, "transactions", sum.transactions);
 	rpc_add_int(ctx, NULL, "transaction_bytes", sum.transaction_bytes);
+	rpc_add_int(ctx, NULL, "cached_bytes", sum.cached_bytes);
 	a = rpc_add_array(ctx, NULL, "shards");
 	for (unsigned i = 0; i < rpc_nshards; i++) {
 		const struct shard_mem *s = &m.shards[i];
@@ -1545,6 +1548,7 @@ static void rpc_mem_info(struct rpc_ctx *ctx)
 		rpc_add_int(ctx, o, "dialog_bytes", s->dialog_bytes);
 		rpc_add_int(ctx, o, "transactions", s->transactions);
 		rpc_add_int(ctx, o, "transaction_bytes", s->transaction_bytes);
+		rpc_add_int(ctx, o, "cached_bytes", s->cached_bytes);
 		rpc_add_int(ctx, o, "queue", s->queue);
 	}
 out:
@@ -1595,7 +1599,8 @@ static const struct rpc_method dlg_rpc[] = {
         {"dlg2.end_all_active_dlg", rpc_end_all_active,
          "Ends every dialog not ended yet: {terminated: count}"},
         {"mem.info", rpc_mem_info,
-         "Bytes held by dialogs and transactions, in total and per worker"},
+         "Bytes held by dialogs and transactions, and freed blocks cached, "
+         "in total and per worker"},
 };
 
 int dlg_register_rpc(struct dlg_shard *const *shards, unsigned n)

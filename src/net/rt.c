@@ -479,6 +479,7 @@ static void *worker_main(void *arg)
 	loop_fini(w);
 	/* Posts raced with the close: nobody will run them. */
 	free_jobs(queue_take(w, true));
+	mem_thread_fini();
 	return NULL;
 }
 

@@ -201,7 +201,7 @@ static void *lua_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
 	void *p;
 
 	if (nsize == 0) {
-		free(ptr);
+		mem_put(ptr, old);
 		s->mem -= old;
 		return NULL;
 	}
@@ -210,7 +210,7 @@ static void *lua_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
 		s->mem_hit = true;
 		return NULL;
 	}
-	p = realloc(ptr, nsize);
+	p = mem_resize(ptr, old, nsize);
 	if (p)
 		s->mem = s->mem - old + nsize;
 	return p;

@@ -362,10 +362,10 @@ static void branch_clear(struct tm_shard *sh, struct tm_branch *b)
 	sh->bytes -= b->req_len;
 	tmr_cancel(wh, &b->retr);
 	tmr_cancel(wh, &b->fr);
-	free(b->req);
-	free(b->cancel);
-	free(b->reply);
-	free(b);
+	mem_put(b->req, b->req_len);
+	mem_put(b->cancel, b->cancel_len);
+	mem_put(b->reply, b->reply_len);
+	mem_put(b, sizeof(*b));
 }
 
 static void trans_destroy(void *obj)
@@ -390,8 +390,8 @@ static void trans_destroy(void *obj)
 		branch_clear(sh, b);
 	}
 	sh->bytes -= t->req_size + t->last_reply_cap;
-	free(t->req);
-	free(t->last_reply);
+	mem_put(t->req, t->req_size);
+	mem_put(t->last_reply, t->last_reply_cap);
 	arena_fini(&t->arena);
 	if (t->uas_state == UAS_TERMINATED)
 		sh->stats.waiting--;
@@ -411,7 +411,7 @@ struct tm_trans *tm_trans_new(struct tm_shard *sh, const struct sip_msg *m,
 	/* The server side outlives the receive buffer: keep a copy and its
 	 * index, the bytes after the index (one allocation, one free). */
 	size_t index_size = SIP_MSG_SIZE(m->nhdrs);
-	t->req = malloc(index_size + m->len);
+	t->req = mem_get(index_size + m->len);
 	if (t->req == NULL) {
 		obj_unref(t);
 		return NULL;
@@ -539,7 +539,7 @@ static void linger_free(struct tm_linger *l)
 	sh->bytes -= linger_size(&l->id, l->reply_len);
 	sh->stats.waiting--;
 	sh->stats.active--;
-	free(l);
+	mem_put(l, linger_size(&l->id, l->reply_len));
 }
 
 static void linger_expired(struct tmr *tm, void *arg)
@@ -588,7 +588,7 @@ static void linger_start(struct tm_trans *t, unsigned ms)
 	if (t->last_reply == NULL || !req_id_of(&id, t->req, false))
 		return;
 	size = linger_size(&id, t->last_reply_len);
-	l = malloc(size);
+	l = mem_get(size);
 	if (l == NULL)
 		return;
 	l->hk.key = t->hk.key;
@@ -647,10 +647,10 @@ void tm_trans_wait(struct tm_trans *t)
 		 * answering retransmissions need. */
 		tmr_cancel(wh, &b->retr);
 		t->sh->bytes -= b->req_len;
-		free(b->req);
-		free(b->reply);
+		mem_put(b->req, b->req_len);
+		mem_put(b->reply, b->reply_len);
 		b->req = b->reply = NULL;
-		b->req_len = 0;
+		b->req_len = b->reply_len = 0;
 	}
 	tmr_start(wh, &t->uas_wait, t->sh->cfg->wait_timer_ms, wait_expired, t);
 	worker_timers_changed(t->sh->w);

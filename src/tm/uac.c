@@ -342,7 +342,7 @@ static void send_cancel(struct tm_branch *b, struct slice reason_hdr)
 	sip_buf_init(&buf, sh->out, sizeof(sh->out));
 	if (sip_build_cancel(&buf, m, reason_hdr))
 		return;
-	b->cancel = malloc(buf.len);
+	b->cancel = mem_get(buf.len);
 	if (b->cancel == NULL)
 		return;
 	memcpy(b->cancel, buf.p, buf.len);
@@ -424,7 +424,7 @@ static unsigned start_branch(struct tm_trans *t, struct slice uri,
 	if (t->ed.hooks[TM_HOOK_BRANCH].len && !run_branch_route(t, uri))
 		return 0; /* dropped by the script */
 
-	b = calloc(1, sizeof(*b));
+	b = mem_get_zero(sizeof(*b));
 	if (b == NULL)
 		return 500;
 	b->t = t;
@@ -438,12 +438,12 @@ static unsigned start_branch(struct tm_trans *t, struct slice uri,
 	tm_branch_id(id, sizeof(id), t, t->nbr);
 	if (build_request(&msg, sh, t->req, &t->ed, t->uac_cb ? NULL : &t->src,
 	                  uri, out, id, t->src.lst, &sh->arena)) {
-		free(b);
+		mem_put(b, sizeof(*b));
 		return 500;
 	}
-	b->req = malloc(msg.len);
+	b->req = mem_get(msg.len);
 	if (b->req == NULL) {
-		free(b);
+		mem_put(b, sizeof(*b));
 		return 500;
 	}
 	memcpy(b->req, msg.p, msg.len);
@@ -644,8 +644,9 @@ static void run_onreply(struct tm_trans *t, struct sip_msg *rpl,
 
 static int keep_reply(struct tm_branch *b, struct sip_msg *rpl)
 {
-	free(b->reply);
-	b->reply = malloc(rpl->len);
+	mem_put(b->reply, b->reply_len);
+	b->reply_len = 0;
+	b->reply = mem_get(rpl->len);
 	if (b->reply == NULL)
 		return ENOMEM;
 	memcpy(b->reply, rpl->buf, rpl->len);

@@ -105,11 +105,11 @@ static int store_reply(struct tm_trans *t, const char *buf, size_t len)
 		size_t cap = t->is_invite && len < INVITE_REPLY_BUF_MIN
 		                     ? INVITE_REPLY_BUF_MIN
 		                     : len;
-		char *copy = malloc(cap);
+		char *copy = mem_get(cap);
 
 		if (copy == NULL)
 			return ENOMEM;
-		free(t->last_reply);
+		mem_put(t->last_reply, t->last_reply_cap);
 		t->sh->bytes += cap - t->last_reply_cap;
 		t->last_reply = copy;
 		t->last_reply_cap = cap;

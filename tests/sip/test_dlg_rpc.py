@@ -544,10 +544,14 @@ def test_listings_with_calls_in_every_state(dlg_rpc_proxy, sipp):
     assert 300 < mem["dialog_bytes_avg"] < 8000, mem
     assert mem["profile_bytes"] > 0 and mem["transaction_bytes"] >= 0
     assert sum(s["transactions"] for s in mem["shards"]) == mem["transactions"]
+    # calls have ended: their transactions' blocks wait in the caches
+    assert sum(s["cached_bytes"] for s in mem["shards"]) == mem["cached_bytes"]
+    assert 0 < mem["cached_bytes"] <= children << 20, mem
     assert list(mem) == ["dialogs", "dialog_bytes", "dialog_bytes_avg", "profile_bytes",
-                         "transactions", "transaction_bytes", "shards"]
+                         "transactions", "transaction_bytes", "cached_bytes", "shards"]
     assert list(mem["shards"][0]) == ["shard", "running", "dialogs", "dialog_bytes",
-                                      "transactions", "transaction_bytes", "queue"]
+                                      "transactions", "transaction_bytes", "cached_bytes",
+                                      "queue"]
 
     # ---- dlg2.end_all_active_dlg: BYEs for the confirmed call, 488 up and
     # CANCELs down for the ringing one; the ended one is left alone

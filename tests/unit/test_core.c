@@ -1,5 +1,6 @@
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -7,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -440,6 +442,131 @@ static void test_obj_many(void **state)
 
 /* --------------------------------------------------------------- hashing */
 
+/* The per-thread block cache: a freed block is handed out again for any
+ * size that rounds to its own, and only for those. */
+static void test_mem_reuse(void **state)
+{
+	(void)state;
+	mem_thread_fini();
+	assert_int_equal(mem_cached_bytes(), 0);
+
+	char *a = mem_get(100);
+	assert_non_null(a);
+	memset(a, 'x', 100);
+	mem_put(a, 100);
+	assert_true(mem_cached_bytes() >= 112);
+	/* 97..112 share the block; the zeroing one clears what was left */
+	char *b = mem_get_zero(105);
+	assert_ptr_equal(b, a);
+	for (int i = 0; i < 105; i++)
+		assert_int_equal(b[i], 0);
+	assert_int_equal(mem_cached_bytes(), 0);
+	mem_put(b, 105);
+	char *c = mem_get(113); /* the next size up: another block */
+	assert_ptr_not_equal(c, a);
+	mem_put(c, 113);
+	assert_int_equal(mem_block_size(100), 112);
+	assert_int_equal(mem_block_size(0), 16);
+	assert_int_equal(mem_block_size(5000), 5000);
+
+	/* larger blocks are not cached */
+	size_t before = mem_cached_bytes();
+	char *big = mem_get(5000);
+	assert_non_null(big);
+	memset(big, 1, 5000);
+	mem_put(big, 5000);
+	assert_int_equal(mem_cached_bytes(), before);
+
+	/* at most 1 MiB is held: the rest goes back to malloc() */
+	enum { N = 600 };
+	void *many[N];
+	for (int i = 0; i < N; i++)
+		assert_non_null(many[i] = mem_get(4000));
+	for (int i = 0; i < N; i++)
+		mem_put(many[i], 4000);
+	assert_true(mem_cached_bytes() <= 1u << 20);
+	assert_true(mem_cached_bytes() > (1u << 20) - 5000);
+	mem_thread_fini();
+	assert_int_equal(mem_cached_bytes(), 0);
+}
+
+/* realloc() semantics, the content kept across every kind of move. */
+static void test_mem_resize(void **state)
+{
+	(void)state;
+	char *p = mem_resize(NULL, 0, 20);
+	assert_non_null(p);
+	memcpy(p, "0123456789abcdefghi", 20);
+	char *q = mem_resize(p, 20, 30); /* the same 32-byte block */
+	assert_ptr_equal(q, p);
+	q = mem_resize(q, 30, 300); /* another one */
+	assert_non_null(q);
+	assert_memory_equal(q, "0123456789abcdefghi", 20);
+	memset(q + 20, 'z', 280);
+	q = mem_resize(q, 300, 6000); /* past the cache */
+	assert_memory_equal(q, "0123456789abcdefghi", 20);
+	assert_int_equal(q[299], 'z');
+	q = mem_resize(q, 6000, 9000); /* realloc() */
+	assert_int_equal(q[299], 'z');
+	q = mem_resize(q, 9000, 10); /* back into it */
+	assert_memory_equal(q, "0123456789", 10);
+	mem_put(q, 10);
+	mem_thread_fini();
+}
+
+/* Returns what its cache held once the block was in (no cmocka assert
+ * outside the test's thread). */
+static void *put_elsewhere(void *arg)
+{
+	mem_put(arg, 64);
+	size_t held = mem_cached_bytes();
+	mem_thread_fini();
+	return (void *)(uintptr_t)held;
+}
+
+/* A block may go back in another thread, into that thread's cache. */
+static void test_mem_other_thread(void **state)
+{
+	pthread_t t;
+
+	(void)state;
+	mem_thread_fini();
+	void *p = mem_get(64);
+	assert_non_null(p);
+	void *held;
+	assert_int_equal(pthread_create(&t, NULL, put_elsewhere, p), 0);
+	assert_int_equal(pthread_join(t, &held), 0);
+	assert_true((uintptr_t)held >= 64);
+	assert_int_equal(mem_cached_bytes(), 0);
+}
+
+/* Under AddressSanitizer a cached block stays poisoned: a use after
+ * mem_put() is still caught (in a child, which it must kill). */
+static void test_mem_cached_is_poisoned(void **state)
+{
+	(void)state;
+#ifdef __SANITIZE_ADDRESS__
+	pid_t pid = fork();
+	int status;
+
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		int devnull = open("/dev/null", O_WRONLY);
+		char *p = mem_get(64);
+		if (devnull >= 0)
+			dup2(devnull, STDERR_FILENO); /* its report */
+		mem_put(p, 64);
+		volatile char c = p[32];
+		(void)c;
+		_exit(0);
+	}
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_false(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+#else
+	skip();
+#endif
+}
+
 static void test_hash(void **state)
 {
 	char mixed[1000], lower[1000];
@@ -506,6 +633,10 @@ int main(void)
 	        cmocka_unit_test(test_arena_no_first),
 	        cmocka_unit_test(test_obj),
 	        cmocka_unit_test(test_obj_many),
+	        cmocka_unit_test(test_mem_reuse),
+	        cmocka_unit_test(test_mem_resize),
+	        cmocka_unit_test(test_mem_other_thread),
+	        cmocka_unit_test(test_mem_cached_is_poisoned),
 	        cmocka_unit_test(test_hash),
 	        cmocka_unit_test(test_clock),
 	};

@@ -89,6 +89,41 @@ static void expect_bad(const char *s, const char *want_why)
 
 /* ------------------------------------------------------------- SIP */
 
+/*
+ * A port that ends the URI (the usual Request-URI, From, To and Contact):
+ * every length of port, with URIs shorter and longer than the 8 bytes a
+ * word read would need, in exact-length buffers.
+ */
+static void test_port_at_the_end(void **state)
+{
+	static const struct {
+		const char *port;
+		long value; /* -1: "bad URI port" */
+	} ports[] = {{"0", 0},       {"7", 7},        {"80", 80},
+	             {"5060", 5060}, {"05060", 5060}, {"65535", 65535},
+	             {"65536", -1},  {"99999", -1},   {"123456", -1},
+	             {"000001", -1}, {"1a", -1},      {"", -1}};
+	static const char *const hosts[] = {"h", "ab", "h.example",
+	                                    "u@10.0.0.1"};
+	char text[64];
+	struct sip_uri u;
+
+	(void)state;
+	for (size_t h = 0; h < sizeof(hosts) / sizeof(hosts[0]); h++) {
+		for (size_t i = 0; i < sizeof(ports) / sizeof(ports[0]); i++) {
+			snprintf(text, sizeof(text), "sip:%s:%s", hosts[h],
+			         ports[i].port);
+			if (ports[i].value < 0) {
+				expect_bad(text, "bad URI port");
+				continue;
+			}
+			parse_ok(&u, text);
+			assert_true(u.has_port);
+			assert_int_equal(u.port, ports[i].value);
+		}
+	}
+}
+
 static void test_full(void **state)
 {
 	struct sip_uri u;
@@ -828,6 +863,7 @@ int main(void)
 	        cmocka_unit_test_teardown(test_hosts, teardown),
 	        cmocka_unit_test_teardown(test_ipv6, teardown),
 	        cmocka_unit_test_teardown(test_params, teardown),
+	        cmocka_unit_test_teardown(test_port_at_the_end, teardown),
 	        cmocka_unit_test(test_param_find_both_ways),
 	        cmocka_unit_test_teardown(test_headers, teardown),
 	        cmocka_unit_test_teardown(test_bad_sip, teardown),

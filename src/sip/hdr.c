@@ -372,49 +372,117 @@ static inline bool ipv4_bits(const char *p, unsigned digits, unsigned dots,
 }
 
 /*
+ * The label rules of host_scan_bytes() on the bitmaps of a run of host
+ * bytes (bit i for byte i; in: the run's bits, last: its last one): no
+ * empty label, none starting or ending with '-'.
+ */
+__attribute__((always_inline)) static inline bool
+labels_ok(uint64_t dots, uint64_t dashes, uint64_t in, uint64_t last)
+{
+	uint64_t starts = (1u | dots << 1) & in; /* of the labels */
+
+	dots &= in;
+	dashes &= in;
+	return !((dots & starts) || (dashes & starts) || (dashes << 1 & dots) ||
+	         (dashes & last));
+}
+
+/* Whether the top label (after the last dot but a trailing one) starts
+ * with a letter, as a hostname's must. */
+__attribute__((always_inline)) static inline bool
+top_label_letter(uint64_t letters, uint64_t dots, uint64_t in, uint64_t last)
+{
+	uint64_t inner = dots & in & ~last;
+	unsigned top = inner ? 64 - (unsigned)__builtin_clzll(inner) : 0;
+
+	return letters >> top & 1;
+}
+
+/* Bitmaps of the 16 bytes at at, shifted right by shift (the bits above
+ * the bytes loaded are 0). */
+struct host_bits {
+	unsigned letters, digits, dots, dashes;
+};
+
+__attribute__((always_inline)) static inline struct host_bits
+host_bits16(const char *at, unsigned shift)
+{
+	__m128i v = _mm_loadu_si128((const __m128i *)(const void *)at);
+	__m128i lower = _mm_or_si128(v, _mm_set1_epi8(0x20));
+	struct host_bits b = {
+	        (unsigned)_mm_movemask_epi8(sip_range16(lower, 'a', 26)) >>
+	                shift,
+	        (unsigned)_mm_movemask_epi8(sip_range16(v, '0', 10)) >> shift,
+	        sip_eq16(at, '.') >> shift,
+	        sip_eq16(at, '-') >> shift,
+	};
+	return b;
+}
+
+/*
+ * A run of more than 16 host bytes, up to 63: the names of IMS networks
+ * ("pcscf.ims.mnc001.mcc262.3gppnetwork.org") are 30 to 45 bytes, which
+ * the byte walk took ~400 instructions for. The bitmaps of up to four
+ * chunks of 16, the last one moved back to end. No IPv4address is that
+ * long. p itself when the run is longer still (the byte walk).
+ */
+static const char *host_scan64(enum sip_host_type *type, const char *p,
+                               const char *end)
+{
+	uint64_t letters = 0, dots = 0, dashes = 0;
+
+	for (unsigned off = 0; off < 64; off += 16) {
+		const char *q = p + off, *at = end - q >= 16 ? q : end - 16;
+		struct host_bits b = host_bits16(at, (unsigned)(q - at));
+		unsigned run = (unsigned)__builtin_ctz(
+		        ~(b.letters | b.digits | b.dots | b.dashes));
+
+		letters |= (uint64_t)b.letters << off;
+		dots |= (uint64_t)b.dots << off;
+		dashes |= (uint64_t)b.dashes << off;
+		if (run == 16 && end - q > 16)
+			continue;
+		unsigned len = off + run;
+		if (len == 64)
+			break;
+		uint64_t in = (1ull << len) - 1, last = 1ull << (len - 1);
+		if (!labels_ok(dots, dashes, in, last) ||
+		    !top_label_letter(letters, dots, in, last))
+			return NULL;
+		*type = SIP_HOST_NAME;
+		return p + len;
+	}
+	return p;
+}
+
+/*
  * host of up to 15 bytes (most are), checked from bitmaps of its bytes
- * with SSE2: returns the byte after it, NULL when it is not a host, or p
- * itself when the run of host bytes is longer and host_scan_bytes() must
- * walk it. The rules are those of host_scan_bytes().
+ * with SSE2 (host_scan64() for longer runs): returns the byte after it,
+ * NULL when it is not a host, or p itself when the run of host bytes is
+ * longer still and host_scan_bytes() must walk it. The rules are those
+ * of host_scan_bytes().
  */
 __attribute__((always_inline)) static inline const char *
 host_scan16(enum sip_host_type *type, const char *p, const char *end)
 {
 	const char *at = end - p >= 16 ? p : end - 16;
-	unsigned shift = (unsigned)(p - at);
-	__m128i v = _mm_loadu_si128((const __m128i *)(const void *)at);
-	__m128i lower = _mm_or_si128(v, _mm_set1_epi8(0x20));
-	unsigned letters =
-	        (unsigned)_mm_movemask_epi8(sip_range16(lower, 'a', 26)) >>
-	        shift;
-	unsigned digits =
-	        (unsigned)_mm_movemask_epi8(sip_range16(v, '0', 10)) >> shift;
-	unsigned dots = sip_eq16(at, '.') >> shift;
-	unsigned dashes = sip_eq16(at, '-') >> shift;
+	struct host_bits b = host_bits16(at, (unsigned)(p - at));
 	/* the bits above the bytes loaded are 0: the run stops there */
-	unsigned len =
-	        (unsigned)__builtin_ctz(~(letters | digits | dots | dashes));
+	unsigned len = (unsigned)__builtin_ctz(
+	        ~(b.letters | b.digits | b.dots | b.dashes));
 
 	if (len == 16 && end - p > 16)
-		return p; /* longer: the byte walk */
+		return host_scan64(type, p, end);
 	if (len == 0)
 		return NULL;
 	unsigned in = (1u << len) - 1, last = 1u << (len - 1);
-	unsigned starts = (1u | dots << 1) & in; /* of the labels */
-	dots &= in;
-	dashes &= in;
-	if ((dots & starts) || (dashes & starts) || (dashes << 1 & dots) ||
-	    (dashes & last))
-		return NULL; /* empty label, '-' starting or ending one */
-	/* the top label starts after the last dot but a trailing one */
-	unsigned inner = dots & ~last, top = 0;
-	if (inner != 0)
-		top = 32 - (unsigned)__builtin_clz(inner);
+	if (!labels_ok(b.dots, b.dashes, in, last))
+		return NULL;
 	/* a letter or a '-' rules an IPv4address out */
-	if (((letters | dashes) & in) == 0 &&
-	    ipv4_bits(p, digits & in, dots, last))
+	if (((b.letters | b.dashes) & in) == 0 &&
+	    ipv4_bits(p, b.digits & in, b.dots & in, last))
 		*type = SIP_HOST_IPV4;
-	else if (letters >> top & 1)
+	else if (top_label_letter(b.letters, b.dots, in, last))
 		*type = SIP_HOST_NAME;
 	else
 		return NULL;

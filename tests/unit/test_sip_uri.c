@@ -3,6 +3,7 @@
  * §19.1 and §25.1, RFC 3966, RFC 5118 / RFC 5954 IPv6 references and the
  * URIs of the RFC 4475 torture tests.
  */
+#include <ctype.h>
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -88,6 +89,114 @@ static void expect_bad(const char *s, const char *want_why)
 }
 
 /* ------------------------------------------------------------- SIP */
+
+/*
+ * The host rules written from the grammar (RFC 3261 §25.1, labels as RFC
+ * 1123 has them): -1 when h is not a host, else its type. The reference
+ * the parser's bitmaps and byte walk must agree with.
+ */
+static int ref_host(const char *h, size_t n)
+{
+	size_t start = 0, labels = 0, top = 0;
+	bool all_digits = true, trailing_dot = false;
+
+	if (n == 0)
+		return -1;
+	for (size_t i = 0; i <= n; i++) {
+		if (i < n && h[i] != '.')
+			continue;
+		/* the label [start, i) */
+		if (i == start) {
+			if (i == n && labels > 0 && h[n - 1] == '.') {
+				trailing_dot = true;
+				break;
+			}
+			return -1;
+		}
+		if (h[start] == '-' || h[i - 1] == '-')
+			return -1;
+		for (size_t k = start; k < i; k++)
+			if (h[k] < '0' || h[k] > '9')
+				all_digits = false;
+		if (i - start > 3)
+			all_digits = false;
+		else if (all_digits && atoi(h + start) > 255)
+			all_digits = false;
+		top = start;
+		labels++;
+		start = i + 1;
+	}
+	if (all_digits && labels == 4 && !trailing_dot)
+		return SIP_HOST_IPV4;
+	return isalpha((unsigned char)h[top]) ? SIP_HOST_NAME : -1;
+}
+
+/*
+ * Hosts of 1 to 80 bytes of letters, digits, '-' and '.' (a fixed
+ * pseudo-random sequence, weighted towards names that almost pass),
+ * alone after "sip:" and between "u@" and ";lr": the parser accepts
+ * exactly what ref_host() does, with the same type. Short ones take the
+ * 16-byte bitmaps, 17 to 63 bytes the chunked ones, longer the byte walk.
+ */
+static void test_hosts_against_the_grammar(void **state)
+{
+	static const char alphabet[] = "abcxyzAZ0123456789-..";
+	char host[96], text[128];
+	uint32_t seed = 12345;
+	unsigned names = 0, long_names = 0, addresses = 0;
+
+	(void)state;
+	for (int round = 0; round < 40000; round++) {
+		size_t n = 0;
+		seed = seed * 1103515245u + 12345u;
+		if (round % 8 == 0) {
+			/* a dotted quad, its parts up to 3 digits and 399 */
+			for (int k = 0; k < 4; k++) {
+				seed = seed * 1103515245u + 12345u;
+				n += (size_t)snprintf(
+				        host + n, sizeof(host) - n,
+				        k ? ".%u" : "%u", (seed >> 16) % 400);
+			}
+		} else {
+			n = 1 + (seed >> 16) % 80;
+			for (size_t i = 0; i < n; i++) {
+				seed = seed * 1103515245u + 12345u;
+				unsigned r = (seed >> 16) % 64;
+				/* mostly letters, so that many pass */
+				host[i] = r < 40 ? (char)('a' + r % 26)
+				          : r < 50
+				                  ? (char)('0' + r % 10)
+				                  : alphabet[r %
+				                             (sizeof(alphabet) -
+				                              1)];
+			}
+		}
+		host[n] = '\0';
+		int want = ref_host(host, n);
+		names += want == SIP_HOST_NAME;
+		long_names += want == SIP_HOST_NAME && n > 16 && n < 64;
+		addresses += want == SIP_HOST_IPV4;
+		for (int form = 0; form < 2; form++) {
+			struct sip_uri u;
+			const char *why = NULL;
+			snprintf(text, sizeof(text),
+			         form ? "sip:u@%s;lr" : "sip:%s", host);
+			int err = parse(&u, text, &why);
+			if ((err == 0) != (want >= 0))
+				print_error("%s: parser %d, grammar %d\n", text,
+				            err, want);
+			assert_int_equal(err == 0, want >= 0);
+			if (err == 0) {
+				assert_slice(u.host, host);
+				assert_int_equal(u.host_type, want);
+			}
+		}
+	}
+	/* the sequence reaches both kinds, and names of every length class */
+	assert_true(names - long_names > 1000);
+	assert_true(long_names > 1000);
+	assert_true(addresses > 500);
+}
 
 /*
  * A port that ends the URI (the usual Request-URI, From, To and Contact):
@@ -864,6 +973,8 @@ int main(void)
 	        cmocka_unit_test_teardown(test_ipv6, teardown),
 	        cmocka_unit_test_teardown(test_params, teardown),
 	        cmocka_unit_test_teardown(test_port_at_the_end, teardown),
+	        cmocka_unit_test_teardown(test_hosts_against_the_grammar,
+	                                  teardown),
 	        cmocka_unit_test(test_param_find_both_ways),
 	        cmocka_unit_test_teardown(test_headers, teardown),
 	        cmocka_unit_test_teardown(test_bad_sip, teardown),

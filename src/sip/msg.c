@@ -1254,9 +1254,12 @@ static int check_headers(struct sip_msg *m)
 		if (!sip_msg_hdr(m, mandatory[i]))
 			return bad(m, missing_reason(mandatory[i]));
 	for (size_t i = 0; i < sizeof(single_valued) / sizeof(single_valued[0]);
-	     i++)
-		if (sip_msg_hdr_count(m, single_valued[i]) > 1)
+	     i++) {
+		/* a second one is linked from the first */
+		unsigned first = m->first[single_valued[i]];
+		if (first && m->hdrs[first - 1].next)
 			return bad(m, duplicate_reason(single_valued[i]));
+	}
 
 	if ((err = sip_msg_top_via(&via, m)) ||
 	    (err = sip_msg_from(&from, m)) || (err = sip_msg_to(&to, m)) ||

@@ -548,6 +548,47 @@ static void test_check_vias_after_the_top(void **state)
 	}
 }
 
+/* A single-valued header present twice (a second line, or its compact
+ * form) is refused with the header's name; once each, the message
+ * passes. */
+static void test_check_single_valued_twice(void **state)
+{
+	static const struct {
+		const char *line, *error;
+	} cases[] = {
+	        {"f: <sip:x@b.example>;tag=2", "several From headers"},
+	        {"To: <sip:y@b.example>", "several To headers"},
+	        {"i: other", "several Call-ID headers"},
+	        {"CSeq: 2 OPTIONS", "several CSeq headers"},
+	        {"Max-Forwards: 5\r\nMax-Forwards: 6",
+	         "several Max-Forwards headers"},
+	        {"Expires: 5\r\nExpires: 6", "several Expires headers"},
+	        {"l: 0\r\nContent-Length: 0", "several Content-Length headers"},
+	        {"Max-Forwards: 5\r\nExpires: 6\r\nl: 0", NULL},
+	};
+	char text[512];
+	unsigned status;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		snprintf(text, sizeof(text),
+		         "OPTIONS sip:a@b.example SIP/2.0\r\n"
+		         "Via: SIP/2.0/UDP h;branch=z9hG4bK1\r\n"
+		         "From: <sip:a@b.example>;tag=1\r\n"
+		         "To: <sip:a@b.example>\r\n"
+		         "Call-ID: x\r\nCSeq: 1 OPTIONS\r\n%s\r\n\r\n",
+		         cases[i].line);
+		assert_int_equal(parse_exact(text), 0);
+		if (cases[i].error == NULL) {
+			assert_int_equal(sip_msg_check(&status, &msg), 0);
+			continue;
+		}
+		assert_int_equal(sip_msg_check(&status, &msg), EBADMSG);
+		assert_int_equal(status, 400);
+		assert_string_equal(msg.error, cases[i].error);
+	}
+}
+
 /* A slice over a heap copy of exactly strlen(s) bytes, for the same
  * reason; the copy lives until the next call. */
 static struct slice exact(const char *s)
@@ -1690,6 +1731,7 @@ int main(void)
 	        cmocka_unit_test(test_body_delimiting),
 	        cmocka_unit_test(test_limits),
 	        cmocka_unit_test(test_check_vias_after_the_top),
+	        cmocka_unit_test(test_check_single_valued_twice),
 	        cmocka_unit_test(test_hdr_lookup_by_name),
 	        cmocka_unit_test(test_index_fast_and_general_paths),
 	        cmocka_unit_test(test_index_bad_names),

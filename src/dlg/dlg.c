@@ -282,16 +282,27 @@ static size_t text_bytes(const char *text, uint32_t len, char *s)
 	return in_text(text, len, s) ? 0 : malloc_usable_size(s);
 }
 
+/* The block of a dialog or a leg: the record and its strings. */
+static size_t dlg_block(const struct dlg *d)
+{
+	return sizeof(*d) + d->text_len;
+}
+
+static size_t leg_block(const struct dlg_leg *l)
+{
+	return sizeof(*l) + l->text_len;
+}
+
 size_t dlg_mem_bytes(const struct dlg *d)
 {
-	size_t n = mem_block_size(sizeof(*d) + d->text_len) +
+	size_t n = mem_block_size(dlg_block(d)) +
 	           text_bytes(d->text, d->text_len, d->caller_contact) +
 	           malloc_usable_size(d->term_reason) +
 	           malloc_usable_size(d->term_hdrs) +
 	           malloc_usable_size(d->timeout_route);
 
 	for (const struct dlg_leg *l = d->legs; l; l = l->next)
-		n += mem_block_size(sizeof(*l) + l->text_len) +
+		n += mem_block_size(leg_block(l)) +
 		     text_bytes(l->text, l->text_len, l->contact) +
 		     text_bytes(l->text, l->text_len, l->route_set);
 	for (const struct dlg_var *v = d->vars; v; v = v->next)
@@ -304,7 +315,7 @@ static void leg_free(struct dlg_leg *l)
 {
 	free_text(l->text, l->text_len, l->contact);
 	free_text(l->text, l->text_len, l->route_set);
-	mem_put(l, sizeof(*l) + l->text_len);
+	mem_put(l, leg_block(l));
 }
 
 static void dlg_free(struct dlg *d)
@@ -327,7 +338,7 @@ static void dlg_free(struct dlg *d)
 	free(d->term_hdrs);
 	free(d->timeout_route);
 	d->ds->count--;
-	mem_put(d, sizeof(*d) + d->text_len);
+	mem_put(d, dlg_block(d));
 }
 
 static void unlink_dlg(struct dlg *d)

@@ -1121,6 +1121,8 @@ static int via_check_over(void *arr, unsigned n, struct slice elem,
 	return sip_via_parse(arr, elem, why);
 }
 
+static const char contact_malformed[] = "malformed Contact header";
+
 static int contact_decode(void *arr, unsigned n, struct slice elem,
                           const char **why)
 {
@@ -1149,9 +1151,9 @@ int sip_msg_contacts(struct sip_addr *addrs, unsigned max, unsigned *count,
                      struct sip_msg *m)
 {
 	unsigned n;
-	int err = decode_elems(&n, m, SIP_HDR_CONTACT, contact_decode, addrs,
-	                       max, "too many Contact values",
-	                       "malformed Contact header");
+	int err =
+	        decode_elems(&n, m, SIP_HDR_CONTACT, contact_decode, addrs, max,
+	                     "too many Contact values", contact_malformed);
 
 	if (err == 0 && (err = contacts_star_alone(m, addrs, n)) == 0) {
 		*count = n;
@@ -1174,10 +1176,9 @@ int sip_msg_contact(const struct sip_addr **out, struct sip_msg *m)
 		sip_elem_iter_init(&it, m, SIP_HDR_CONTACT);
 		err = sip_elem_next(&elem, &it);
 		if (err == EBADMSG)
-			why = "malformed Contact header";
+			why = contact_malformed;
 		else if (err == 0)
-			err = sip_addr_parse(&m->contact, elem,
-			                     SIP_ADDR_ALLOW_STAR, &why);
+			err = contact_decode(&m->contact, 0, elem, &why);
 		err = remember(m, SIP_DEC_CONTACT, err, why);
 	}
 	if (err == 0)
@@ -1256,8 +1257,8 @@ static int check_headers(struct sip_msg *m)
 	for (size_t i = 0; i < sizeof(single_valued) / sizeof(single_valued[0]);
 	     i++) {
 		/* a second one is linked from the first */
-		unsigned first = m->first[single_valued[i]];
-		if (first && m->hdrs[first - 1].next)
+		const struct sip_hdr *h = sip_msg_hdr(m, single_valued[i]);
+		if (h && h->next)
 			return bad(m, duplicate_reason(single_valued[i]));
 	}
 

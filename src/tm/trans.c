@@ -533,13 +533,14 @@ static size_t linger_size(const struct req_id *id, size_t reply_len)
 static void linger_free(struct tm_linger *l)
 {
 	struct tm_shard *sh = l->sh;
+	size_t size = linger_size(&l->id, l->reply_len);
 
 	tmr_cancel(worker_wheel(sh->w), &l->timer);
 	unchain(sh, &l->hk);
-	sh->bytes -= linger_size(&l->id, l->reply_len);
+	sh->bytes -= size;
 	sh->stats.waiting--;
 	sh->stats.active--;
-	mem_put(l, linger_size(&l->id, l->reply_len));
+	mem_put(l, size);
 }
 
 static void linger_expired(struct tmr *tm, void *arg)

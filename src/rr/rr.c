@@ -70,6 +70,15 @@ static void run_callbacks(struct tm_ctx *ctx, struct slice params)
 		callbacks[i].fn(ctx, params, callbacks[i].arg);
 }
 
+/* Kamailio's is_preloaded() the other way round: a To tag says the
+ * request is inside a dialog, whose route set came from Record-Route. */
+static bool in_dialog(struct sip_msg *m)
+{
+	const struct sip_addr *to;
+
+	return sip_msg_to(&to, m) == 0 && to->tag.len > 0;
+}
+
 int rr_loose_route(struct tm_ctx *ctx)
 {
 	struct sip_msg *m = ctx->req;
@@ -77,34 +86,40 @@ int rr_loose_route(struct tm_ctx *ctx)
 	struct slice elem;
 	const struct sip_uri *ruri;
 	struct sip_uri top, next;
+	unsigned ours = 0;
 
 	if (m == NULL || !m->is_request || !sip_msg_hdr(m, SIP_HDR_ROUTE))
 		return -1;
 	sip_elem_iter_init(&it, m, SIP_HDR_ROUTE);
 	if (sip_elem_next(&elem, &it) || !route_uri(&top, elem))
 		return -1;
+	/* Our entries at the top: one, or two after a double Record-Route
+	 * (two sockets). */
+	if (tm_is_myself(ctx->sh, &top)) {
+		ours = 1;
+		if (sip_elem_next(&elem, &it) == 0 && route_uri(&next, elem) &&
+		    tm_is_myself(ctx->sh, &next))
+			ours = 2;
+	}
 
-	/* §16.4: a strict router before us put our Record-Route URI into
-	 * the Request-URI; the real one is the last Route value. */
-	if (sip_msg_request_uri(&ruri, m) == 0 && tm_is_myself(ctx->sh, ruri) &&
-	    !ruri->lr && !top.lr) {
-		if (tm_ctx_strict_route(ctx))
+	/* §16.4: in a dialog, a Request-URI naming us is our Record-Route
+	 * URI, put there by a strict router before us (with its ;lr, as it
+	 * copies the URI); the remote target is the last Route value. An
+	 * initial request for one of our addresses is simply addressed to
+	 * us. */
+	if (in_dialog(m) && sip_msg_request_uri(&ruri, m) == 0 &&
+	    tm_is_myself(ctx->sh, ruri)) {
+		if (tm_ctx_strict_route(ctx, ours))
 			return -1;
 		ctx->route_params = ruri->params;
 		run_callbacks(ctx, ruri->params);
 		return 1;
 	}
-	if (!tm_is_myself(ctx->sh, &top)) {
+	if (ours == 0) {
 		/* Pre-loaded Route to someone else: forward to it. */
 		return 1;
 	}
-	/* Our entry, and a second one of ours after a double
-	 * Record-Route (two sockets). */
-	unsigned n = 1;
-	if (sip_elem_next(&elem, &it) == 0 && route_uri(&next, elem) &&
-	    tm_is_myself(ctx->sh, &next))
-		n = 2;
-	tm_ctx_pop_routes(ctx, n);
+	tm_ctx_pop_routes(ctx, ours);
 	ctx->route_params = top.params;
 	run_callbacks(ctx, top.params);
 	return 1;

@@ -501,6 +501,9 @@ int sip_edit_pop_via(struct sip_edits *ed);
 int sip_edit_add_record_route(struct sip_edits *ed, struct slice value);
 /* Removes the first n Route elements (across lines). */
 int sip_edit_drop_routes(struct sip_edits *ed, unsigned n);
+/* Removes the last Route element (its line when it is alone there). Not
+ * with sip_edit_drop_routes() over the same element. */
+int sip_edit_drop_last_route(struct sip_edits *ed);
 int sip_edit_set_ruri(struct sip_edits *ed, struct slice uri);
 /* Appends a header line (CRLF added when missing) at the end of the
  * headers. */

@@ -652,48 +652,28 @@ void tm_ctx_pop_routes(struct tm_ctx *ctx, unsigned n)
 		e->routes_popped = n;
 }
 
-int tm_ctx_strict_route(struct tm_ctx *ctx)
+int tm_ctx_strict_route(struct tm_ctx *ctx, unsigned ours)
 {
 	struct tm_req_edits *e = edits(ctx);
-	struct arena *a = edits_arena(ctx);
 	struct sip_elem_iter it;
 	struct slice elem, last = SLICE_NULL;
 	struct sip_addr addr;
 	const char *why;
-	size_t total = 0;
 	unsigned n = 0;
 
 	if (e == NULL)
 		return ENOMEM;
-	/* §16.4: the last Route value becomes the Request-URI and leaves
-	 * the Route set; the others stay, in order, on one line. */
 	sip_elem_iter_init(&it, ctx->req, SIP_HDR_ROUTE);
 	while (sip_elem_next(&elem, &it) == 0) {
-		total += elem.len + 2;
 		last = elem;
 		n++;
 	}
-	if (n == 0 || sip_addr_parse(&addr, last, 0, &why))
+	if (n <= ours || sip_addr_parse(&addr, last, 0, &why))
 		return EINVAL;
-	e->ruri = keep(a, addr.uri);
-	if (tm_ctx_hdr_remove(ctx, SLICE_LIT("Route")) < 0)
-		return ENOSPC;
-	if (n == 1)
-		return 0;
-	char *line = arena_alloc(a, total + 8);
-	if (line == NULL)
+	e->ruri = keep(edits_arena(ctx), addr.uri);
+	if (e->ruri.p == NULL)
 		return ENOMEM;
-	size_t len = 0;
-	memcpy(line, "Route: ", 7);
-	len = 7;
-	sip_elem_iter_init(&it, ctx->req, SIP_HDR_ROUTE);
-	for (unsigned i = 0; i + 1 < n && sip_elem_next(&elem, &it) == 0; i++) {
-		if (i) {
-			memcpy(line + len, ", ", 2);
-			len += 2;
-		}
-		memcpy(line + len, elem.p, elem.len);
-		len += elem.len;
-	}
-	return tm_ctx_hdr_append(ctx, slice_make(line, len));
+	e->routes_popped = ours;
+	e->route_last_taken = true;
+	return 0;
 }

@@ -323,9 +323,11 @@ int tm_ctx_record_route(struct tm_ctx *ctx, struct slice params);
 int tm_ctx_add_rr_param(struct tm_ctx *ctx, struct slice params);
 /* Marks the first n Route elements as consumed (removed on forwarding). */
 void tm_ctx_pop_routes(struct tm_ctx *ctx, unsigned n);
-/* Sets the Request-URI from the last Route and drops that Route: the
- * strict-router case of RFC 3261 §16.4 / §16.12. */
-int tm_ctx_strict_route(struct tm_ctx *ctx);
+/* The strict-router case of RFC 3261 §16.4: the Request-URI becomes the
+ * last Route value, which leaves the Route set, as do the first `ours`
+ * (this proxy's second Record-Route entry). EINVAL when no value is left
+ * for the Request-URI. */
+int tm_ctx_strict_route(struct tm_ctx *ctx, unsigned ours);
 /* True when host:port (and proto, when given in the URI) is one of this
  * proxy's listeners or their advertised addresses. */
 bool tm_is_myself(struct tm_shard *sh, const struct sip_uri *u);

@@ -43,6 +43,7 @@ struct tm_req_edits {
 	bool record_route;
 	struct slice rr_params;
 	unsigned routes_popped;
+	bool route_last_taken; /* §16.4: the last Route value is the R-URI */
 	bool maxfwd_done;      /* process_maxfwd ran */
 	unsigned maxfwd_limit; /* inserted when the header is absent */
 	struct slice branches[TM_MAX_BRANCHES];

@@ -93,26 +93,43 @@ static unsigned resolve_uri(struct hop *hop, struct slice text,
 	return 0;
 }
 
-/* The first Route element left after the ones loose_route() consumed. */
-static bool next_route(struct slice *uri, struct sip_msg *m, unsigned skip)
+/*
+ * The Route set a forwarded request leaves with (RFC 3261 §16.6 steps 6
+ * and 7): the values loose_route() consumed are gone (ours from the top;
+ * the last one when a strict router before us made it our Request-URI,
+ * §16.4); the first value left is the next hop. When that hop is a strict
+ * router (no ;lr) and no $du overrides it, it gets the request addressed
+ * to its URI, and the Request-URI we had goes last into Route.
+ */
+struct route_set {
+	unsigned left;     /* values left */
+	struct slice next; /* the first of them */
+	bool strict_next;  /* next is a strict router we send to */
+};
+
+static void route_set(struct route_set *rs, struct sip_msg *m,
+                      const struct tm_req_edits *e, struct slice duri)
 {
 	struct sip_elem_iter it;
-	struct slice elem;
+	struct slice elem, first = SLICE_NULL;
 	struct sip_addr a;
+	struct sip_uri u;
 	const char *why;
+	unsigned n = 0;
 
+	memset(rs, 0, sizeof(*rs));
 	sip_elem_iter_init(&it, m, SIP_HDR_ROUTE);
 	while (sip_elem_next(&elem, &it) == 0) {
-		if (skip) {
-			skip--;
-			continue;
-		}
-		if (sip_addr_parse(&a, elem, 0, &why))
-			return false;
-		*uri = a.uri;
-		return true;
+		if (n++ == e->routes_popped)
+			first = elem;
 	}
-	return false;
+	if (n <= e->routes_popped + e->route_last_taken ||
+	    sip_addr_parse(&a, first, 0, &why))
+		return;
+	rs->left = n - e->routes_popped - e->route_last_taken;
+	rs->next = a.uri;
+	rs->strict_next =
+	        duri.len == 0 && sip_uri_parse(&u, a.uri, &why) == 0 && !u.lr;
 }
 
 /* ------------------------------------------------------- building */
@@ -188,6 +205,34 @@ static void via_received(struct sip_edits *ed, struct sip_msg *m,
 	}
 }
 
+/* The Request-URI and Route changes of route_set() into ed. */
+static void route_edits(struct sip_edits *ed, struct sip_msg *m,
+                        const struct tm_req_edits *e,
+                        const struct route_set *rs, struct slice uri,
+                        struct arena *a)
+{
+	unsigned drop = e->routes_popped + rs->strict_next;
+
+	if (rs->strict_next)
+		sip_edit_set_ruri(ed, rs->next);
+	else if (!slice_eq(uri, m->ruri))
+		sip_edit_set_ruri(ed, uri);
+	if (e->route_last_taken && rs->left == rs->strict_next) {
+		/* nothing left between the two ends: the lines go whole */
+		sip_edit_remove_header(ed, SLICE_LIT("Route"));
+	} else {
+		if (drop)
+			sip_edit_drop_routes(ed, drop);
+		if (e->route_last_taken)
+			sip_edit_drop_last_route(ed);
+	}
+	if (rs->strict_next) {
+		const struct slice line[] = {SLICE_LIT("Route: <"), uri,
+		                             SLICE_LIT(">")};
+		sip_edit_add_header(ed, arena_concat(a, line, 3));
+	}
+}
+
 /*
  * A forwarded request: the received one with the script's changes (RFC
  * 3261 §16.6): new Request-URI, consumed Routes gone, Max-Forwards
@@ -198,8 +243,9 @@ static void via_received(struct sip_edits *ed, struct sip_msg *m,
  */
 static int build_request(struct slice *msg, struct tm_shard *sh,
                          struct sip_msg *m, const struct tm_req_edits *e,
-                         const struct net_rx *src, struct slice uri,
-                         const struct net_listener *out, const char *branch_id,
+                         const struct route_set *rs, const struct net_rx *src,
+                         struct slice uri, const struct net_listener *out,
+                         const char *branch_id,
                          const struct net_listener *rr_in, struct arena *a)
 {
 	struct sip_edits ed;
@@ -209,10 +255,7 @@ static int build_request(struct slice *msg, struct tm_shard *sh,
 	int err;
 
 	sip_edits_init(&ed, m, a);
-	if (!slice_eq(uri, m->ruri))
-		sip_edit_set_ruri(&ed, uri);
-	if (e->routes_popped)
-		sip_edit_drop_routes(&ed, e->routes_popped);
+	route_edits(&ed, m, e, rs, uri, a);
 	mf = sip_msg_hdr(m, SIP_HDR_MAX_FORWARDS);
 	if (src == NULL) {
 		/* Our own request: it starts its life here. */
@@ -403,17 +446,19 @@ static unsigned start_branch(struct tm_trans *t, struct slice uri,
 {
 	struct tm_shard *sh = t->sh;
 	struct tm_branch *b;
-	struct slice target = uri, route, msg;
+	struct slice target = uri, msg;
+	struct route_set rs;
 	struct hop hop;
 	unsigned status;
 	const struct net_listener *out;
 
 	if (t->nbr >= TM_MAX_BRANCHES)
 		return 500;
+	route_set(&rs, t->req, &t->ed, duri);
 	if (duri.len)
 		target = duri;
-	else if (next_route(&route, t->req, t->ed.routes_popped))
-		target = route;
+	else if (rs.left)
+		target = rs.next;
 	status = resolve_uri(&hop, target, t->req, proto, host, port);
 	if (status)
 		return status;
@@ -436,8 +481,9 @@ static unsigned start_branch(struct tm_trans *t, struct slice uri,
 	b->dst.lst = out;
 	char id[64];
 	tm_branch_id(id, sizeof(id), t, t->nbr);
-	if (build_request(&msg, sh, t->req, &t->ed, t->uac_cb ? NULL : &t->src,
-	                  uri, out, id, t->src.lst, &sh->arena)) {
+	if (build_request(&msg, sh, t->req, &t->ed, &rs,
+	                  t->uac_cb ? NULL : &t->src, uri, out, id, t->src.lst,
+	                  &sh->arena)) {
 		mem_put(b, sizeof(*b));
 		return 500;
 	}
@@ -803,16 +849,18 @@ int tm_forward_stateless(struct tm_ctx *ctx)
 	struct tm_req_edits *e = ctx->edits;
 	const struct sip_via *via;
 	struct slice uri = e->ruri.len ? e->ruri : m->ruri, target = uri;
-	struct slice route, msg;
+	struct slice msg;
+	struct route_set rs;
 	struct hop hop;
 	const struct net_listener *out;
 	struct net_dst d;
 	char id[64];
 
+	route_set(&rs, m, e, e->duri);
 	if (e->duri.len)
 		target = e->duri;
-	else if (next_route(&route, m, e->routes_popped))
-		target = route;
+	else if (rs.left)
+		target = rs.next;
 	if (resolve_uri(&hop, target, m, NULL, SLICE_NULL, 0))
 		goto drop;
 	out = out_listener(sh, &hop);
@@ -823,7 +871,7 @@ int tm_forward_stateless(struct tm_ctx *ctx)
 	memcpy(id, "z9hG4bKs", 8);
 	id[8 + fmt_hex(id + 8, hash_bytes(via->branch.p, via->branch.len),
 	               16)] = '\0';
-	if (build_request(&msg, sh, m, e, ctx->rx, uri, out, id, NULL,
+	if (build_request(&msg, sh, m, e, &rs, ctx->rx, uri, out, id, NULL,
 	                  ctx->arena))
 		goto drop;
 	memset(&d, 0, sizeof(d));

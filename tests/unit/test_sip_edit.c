@@ -245,6 +245,43 @@ static void test_drop_more_routes_than_present(void **state)
 	assert_int_equal(sip_edit_drop_routes(&ed, 3), ENOENT);
 }
 
+/* §16.4: the last Route value (the remote target a strict router left
+ * there) goes: its line when alone, else from the comma before it; with
+ * the first values dropped too, on the same line. */
+static void test_drop_last_route(void **state)
+{
+	(void)state;
+	start("BYE sip:proxy.example.com;lr SIP/2.0\r\n"
+	      "Route: <sip:p2.example.com;lr>\r\n"
+	      "Route: <sip:bob@192.0.2.4>\r\n"
+	      "Content-Length: 0\r\n"
+	      "\r\n");
+	assert_int_equal(sip_edit_drop_last_route(&ed), 0);
+	expect_output("BYE sip:proxy.example.com;lr SIP/2.0\r\n"
+	              "Route: <sip:p2.example.com;lr>\r\n"
+	              "Content-Length: 0\r\n"
+	              "\r\n");
+	teardown(NULL);
+
+	start("BYE sip:proxy.example.com;lr SIP/2.0\r\n"
+	      "Route: <sip:p1.example.com;lr>, <sip:p2.example.com;lr>,"
+	      " <sip:bob@192.0.2.4>\r\n"
+	      "Content-Length: 0\r\n"
+	      "\r\n");
+	assert_int_equal(sip_edit_drop_routes(&ed, 1), 0);
+	assert_int_equal(sip_edit_drop_last_route(&ed), 0);
+	expect_output("BYE sip:proxy.example.com;lr SIP/2.0\r\n"
+	              "Route: <sip:p2.example.com;lr>\r\n"
+	              "Content-Length: 0\r\n"
+	              "\r\n");
+	teardown(NULL);
+
+	start("BYE sip:bob@192.0.2.4 SIP/2.0\r\n"
+	      "Content-Length: 0\r\n"
+	      "\r\n");
+	assert_int_equal(sip_edit_drop_last_route(&ed), ENOENT);
+}
+
 /* New Record-Route and Via values go above existing ones; without any,
  * a Record-Route at the end of the headers and a Via at the top (RFC 3261
  * §7.3.1: requests this proxy originates have none). */
@@ -435,6 +472,7 @@ int main(void)
 	        cmocka_unit_test_teardown(test_pop_via_line, teardown),
 	        cmocka_unit_test_teardown(test_drop_routes_across_lines,
 	                                  teardown),
+	        cmocka_unit_test_teardown(test_drop_last_route, teardown),
 	        cmocka_unit_test_teardown(test_drop_more_routes_than_present,
 	                                  teardown),
 	        cmocka_unit_test_teardown(test_drop_route_line, teardown),

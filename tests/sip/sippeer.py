@@ -1,0 +1,159 @@
+"""A SIP endpoint on a UDP socket of 127.0.0.1 that a test drives message by message.
+
+SIPp plays whole calls; some protocol cases need an endpoint whose every
+message and moment the test chooses: a callee that answers 200 while a
+CANCEL crosses it, a caller that writes the Route set of a strict router.
+A Peer records every datagram it receives (as sipwire.Msg) and hands each
+to the test's handler, which answers with the builders below.
+"""
+
+from __future__ import annotations
+
+import itertools
+import select
+import socket
+import threading
+import time
+from typing import Callable
+
+from sipwire import Msg, via_sent_by
+
+HOST = "127.0.0.1"
+_serial = itertools.count(1)
+
+Handler = Callable[["Peer", Msg], None]
+
+
+class Peer:
+    def __init__(self, name: str, handler: Handler | None = None):
+        self.name = name
+        self.handler = handler
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind((HOST, 0))
+        self.port = self.sock.getsockname()[1]
+        self.received: list[Msg] = []
+        self.sent: list[Msg] = []
+        self.errors: list[str] = []
+        self._cond = threading.Condition()
+        self._stop = False
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+        self._thread.start()
+
+    @property
+    def uri(self) -> str:
+        return f"sip:{self.name}@{HOST}:{self.port}"
+
+    def _run(self) -> None:
+        while not self._stop:
+            r, _, _ = select.select([self.sock], [], [], 0.05)
+            if not r:
+                continue
+            data, _ = self.sock.recvfrom(65535)
+            msg = Msg.parse(data.decode(errors="replace"), "received", "UDP")
+            msg.at = time.monotonic()
+            with self._cond:
+                self.received.append(msg)
+                self._cond.notify_all()
+            if self.handler:
+                try:
+                    self.handler(self, msg)
+                except Exception as e:  # reported by the test, not lost in a thread
+                    self.errors.append(f"{type(e).__name__}: {e}")
+
+    def send(self, text: str, port: int) -> None:
+        msg = Msg.parse(text, "sent", "UDP")
+        msg.at = time.monotonic()
+        self.sent.append(msg)
+        self.sock.sendto(text.encode(), (HOST, port))
+
+    def later(self, seconds: float, text: str, port: int) -> None:
+        """Send after a delay, without holding up the receiving thread."""
+        t = threading.Timer(seconds, self.send, (text, port))
+        t.daemon = True
+        t.start()
+
+    def answer(self, req: Msg, code: int, reason: str, to_tag: str | None = None, delay: float = 0,
+               extra: list[str] | None = None) -> None:
+        """Reply to req where its top Via says (RFC 3261 §18.2.2), now or after delay s."""
+        text = reply(req, code, reason, self, to_tag, extra)
+        port = via_sent_by(req.vias[0])[1] or 5060
+        if delay:
+            self.later(delay, text, port)
+        else:
+            self.send(text, port)
+
+    def wait_for(self, pred: Callable[[Msg], bool], what: str, timeout: float = 10) -> Msg:
+        """The first received message for which pred holds, waiting up to timeout s."""
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while True:
+                for m in self.received:
+                    if pred(m):
+                        return m
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise AssertionError(f"{self.name}: no {what} within {timeout}s; got {self.received}")
+                self._cond.wait(left)
+
+    def close(self) -> None:
+        self._stop = True
+        self._thread.join(2)
+        self.sock.close()
+
+
+def is_response(code: int, method: str) -> Callable[[Msg], bool]:
+    return lambda m: not m.is_request and m.code == code and m.cseq_method == method
+
+
+def is_final(method: str) -> Callable[[Msg], bool]:
+    return lambda m: not m.is_request and m.code >= 200 and m.cseq_method == method
+
+
+def is_request(method: str) -> Callable[[Msg], bool]:
+    return lambda m: m.is_request and m.method == method
+
+
+def request(method: str, ruri: str, caller: Peer, *, call_id: str | None = None, cseq: int = 1,
+            branch: str | None = None, from_tag: str = "caller", to: str | None = None,
+            routes: list[str] | None = None, extra: list[str] | None = None) -> str:
+    """A request as the caller peer sends it (one Via of its own)."""
+    branch = branch or f"z9hG4bK-{caller.name}-{next(_serial)}"
+    lines = [
+        f"{method} {ruri} SIP/2.0",
+        f"Via: SIP/2.0/UDP {HOST}:{caller.port};branch={branch}",
+        "Max-Forwards: 70",
+        f"From: <{caller.uri}>;tag={from_tag}",
+        f"To: {to or '<' + ruri + '>'}",
+        f"Call-ID: {call_id or f'{caller.name}-{next(_serial)}@test'}",
+        f"CSeq: {cseq} {method}",
+        f"Contact: <{caller.uri}>",
+    ]
+    lines += [f"Route: {r}" for r in routes or []]
+    lines += list(extra or [])
+    return "\r\n".join(lines + ["Content-Length: 0", "", ""])
+
+
+def reply(req: Msg, code: int, reason: str, peer: Peer, to_tag: str | None = None,
+          extra: list[str] | None = None) -> str:
+    """A response to req (RFC 3261 §8.2.6): its Vias, From, Call-ID and CSeq; To
+    with to_tag added when it has none; Record-Route echoed; peer's Contact."""
+    to = req.get("to") or ""
+    if to_tag and ";tag=" not in to:
+        to += f";tag={to_tag}"
+    lines = [f"SIP/2.0 {code} {reason}"]
+    lines += [f"Via: {v}" for v in req.vias]
+    lines += [f"Record-Route: {rr}" for rr in req.all("record-route")]
+    lines += [f"From: {req.get('from')}", f"To: {to}", f"Call-ID: {req.call_id}", f"CSeq: {req.get('cseq')}",
+              f"Contact: <{peer.uri}>"]
+    lines += list(extra or [])
+    return "\r\n".join(lines + ["Content-Length: 0", "", ""])
+
+
+def ack_for(invite: str, final: Msg) -> str:
+    """The caller's ACK of a non-2xx final response (RFC 3261 §17.1.1.3): the
+    INVITE's Request-URI, Via, From, Call-ID and Route, the response's To."""
+    inv = Msg.parse(invite)
+    lines = [f"ACK {inv.ruri} SIP/2.0", f"Via: {inv.vias[0]}", "Max-Forwards: 70", f"From: {inv.get('from')}",
+             f"To: {final.get('to')}", f"Call-ID: {inv.call_id}", f"CSeq: {inv.cseq_num} ACK"]
+    lines += [f"Route: {r}" for r in inv.all("route")]
+    return "\r\n".join(lines + ["Content-Length: 0", "", ""])

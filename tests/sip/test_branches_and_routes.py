@@ -1,0 +1,271 @@
+"""Transaction and routing cases that need an endpoint driven message by message.
+
+The callers and callees here are sippeer.Peer sockets on 127.0.0.1, so that
+a test chooses what each side sends and when: a 6xx while another branch
+rings, a 200 that crosses the proxy's CANCEL, a CANCEL before any
+provisional, a silent next hop, the Route sets of strict routers (RFC 3261
+§16.4 and §16.6 step 7). Every assertion is on what the peers received.
+"""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+import conftest
+from sippeer import Peer, ack_for, is_final, is_request, is_response, request
+from sipwire import Msg, distinct, uri_hostport, uri_of, via_sent_by
+
+
+@pytest.fixture
+def peers():
+    made: list[Peer] = []
+
+    def make(name: str, handler=None) -> Peer:
+        p = Peer(name, handler)
+        made.append(p)
+        return p
+
+    yield make
+    for p in made:
+        p.close()
+    errors = [f"{p.name}: {e}" for p in made for e in p.errors]
+    assert not errors, errors
+
+
+def first_time(peer: Peer, m: Msg) -> bool:
+    """True for the first copy of a request (retransmissions share method and branch)."""
+    same = [r for r in peer.received if r.is_request and r.method == m.method and r.top_branch == m.top_branch]
+    return same[0] is m
+
+
+def finals(peer: Peer, method: str = "INVITE") -> list[Msg]:
+    return distinct([m for m in peer.received if is_final(method)(m)])
+
+
+def acking_caller(peers, proxy_port: int) -> Peer:
+    """A caller that ACKs every non-2xx final response to its INVITEs, as a UA must."""
+    def on_message(peer: Peer, m: Msg) -> None:
+        if is_final("INVITE")(m) and m.code >= 300:
+            invite = next(s for s in peer.sent if s.is_request and s.method == "INVITE" and s.call_id == m.call_id)
+            peer.send(ack_for(invite.raw, m), proxy_port)
+
+    return peers("caller", on_message)
+
+
+def ringing_then_cancelled(tag: str):
+    """A callee that rings and, on CANCEL, answers 200 and 487 (RFC 3261 §9.2)."""
+    def on_message(peer: Peer, m: Msg) -> None:
+        if is_request("INVITE")(m) and first_time(peer, m):
+            peer.answer(m, 180, "Ringing", tag)
+        elif is_request("CANCEL")(m) and first_time(peer, m):
+            invite = next(r for r in peer.received if is_request("INVITE")(r) and r.top_branch == m.top_branch)
+            peer.answer(m, 200, "OK")
+            peer.answer(invite, 487, "Request Terminated", tag)
+
+    return on_message
+
+
+# --------------------------------------------------------------------------
+# forking: §16.7 step 6 (a 6xx wins and cancels), step 10 (every 2xx relayed)
+# --------------------------------------------------------------------------
+def test_6xx_cancels_the_other_branches(proxy, peers):
+    def declines(peer: Peer, m: Msg) -> None:
+        if is_request("INVITE")(m) and first_time(peer, m):
+            peer.answer(m, 180, "Ringing", "a")
+            peer.answer(m, 603, "Decline", "a", delay=0.5)
+
+    callee_a = peers("a", declines)
+    callee_b = peers("b", ringing_then_cancelled("b"))
+    p = proxy("fork.lua", subst={"UAS_B_PORT": callee_b.port})
+    caller = acking_caller(peers, p.port)
+    caller.send(request("INVITE", callee_a.uri, caller), p.port)
+
+    final = caller.wait_for(is_final("INVITE"), "final response")
+    assert (final.code, final.reason) == (603, "Decline"), final
+    ack_b = callee_b.wait_for(is_request("ACK"), "ACK of the 487")
+    ack_a = callee_a.wait_for(is_request("ACK"), "ACK of the 603")
+    time.sleep(0.5)  # anything else the proxy would send arrives now
+
+    inv_b = callee_b.wait_for(is_request("INVITE"), "INVITE")
+    cancel = callee_b.wait_for(is_request("CANCEL"), "CANCEL after the 603")
+    assert cancel.top_branch == inv_b.top_branch and ack_b.top_branch == inv_b.top_branch
+    assert cancel.at > callee_a.sent[-1].at, "B was cancelled before A declined"
+    inv_a = callee_a.wait_for(is_request("INVITE"), "INVITE")
+    assert ack_a.top_branch == inv_a.top_branch, "the proxy's ACK of a 603 has the branch of its INVITE"
+    assert [m.code for m in finals(caller)] == [603], "the 487 of the cancelled branch reached the caller"
+    assert not [m for m in callee_a.received if m.method == "CANCEL"], "the declining branch was cancelled"
+
+
+def test_every_2xx_is_relayed(proxy, peers):
+    def answers(peer: Peer, m: Msg) -> None:
+        if is_request("INVITE")(m) and first_time(peer, m):
+            peer.answer(m, 180, "Ringing", "a")
+            peer.answer(m, 200, "OK", "a", delay=0.3)
+
+    def answers_as_cancel_crosses(peer: Peer, m: Msg) -> None:
+        # B's 200 was on its way when the proxy's CANCEL (sent after A's
+        # 200) arrived: it must reach the caller too
+        if is_request("INVITE")(m) and first_time(peer, m):
+            peer.answer(m, 180, "Ringing", "b")
+        elif is_request("CANCEL")(m) and first_time(peer, m):
+            invite = next(r for r in peer.received if is_request("INVITE")(r))
+            peer.answer(invite, 200, "OK", "b")
+            peer.answer(m, 200, "OK")
+
+    callee_a = peers("a", answers)
+    callee_b = peers("b", answers_as_cancel_crosses)
+    p = proxy("fork.lua", subst={"UAS_B_PORT": callee_b.port})
+    caller = peers("caller")
+    caller.send(request("INVITE", callee_a.uri, caller), p.port)
+
+    caller.wait_for(lambda m: is_response(200, "INVITE")(m) and "tag=b" in m.get("to"), "B's 200")
+    oks = {m.get("to").rsplit("tag=", 1)[1]: m for m in caller.received if is_response(200, "INVITE")(m)}
+    assert set(oks) == {"a", "b"}, f"both 200s must reach the caller: {list(oks)}"
+
+    # the caller ACKs each 2xx along its route set: each ACK reaches its callee
+    for tag, callee in (("a", callee_a), ("b", callee_b)):
+        ok = oks[tag]
+        routes = list(reversed(ok.all("record-route")))
+        assert routes and uri_hostport(uri_of(routes[0])) == ("127.0.0.1", p.port), routes
+        caller.send(request("ACK", uri_of(ok.get("contact")), caller, call_id=ok.call_id, to=ok.get("to"),
+                            routes=routes), p.port)
+        ack = callee.wait_for(is_request("ACK"), f"ACK of {tag}'s 200")
+        assert len(ack.vias) == 2 and ack.get("to") == ok.get("to"), ack.raw
+    assert not [m for m in callee_a.received if m.method == "CANCEL"], "A answered first: nothing to cancel there"
+
+
+# --------------------------------------------------------------------------
+# CANCEL and timers of a branch (RFC 3261 §9.1, §17.1.1.2, §17.1.2.2)
+# --------------------------------------------------------------------------
+def test_cancel_waits_for_a_provisional(proxy, peers):
+    def rings_late(peer: Peer, m: Msg) -> None:
+        if is_request("INVITE")(m) and first_time(peer, m):
+            peer.answer(m, 180, "Ringing", "late", delay=1.2)
+        elif is_request("CANCEL")(m) and first_time(peer, m):
+            invite = next(r for r in peer.received if is_request("INVITE")(r))
+            peer.answer(m, 200, "OK")
+            peer.answer(invite, 487, "Request Terminated", "late")
+
+    callee = peers("callee", rings_late)
+    p = proxy("default.lua")
+    caller = acking_caller(peers, p.port)
+    invite = request("INVITE", callee.uri, caller)
+    caller.send(invite, p.port)
+    callee.wait_for(is_request("INVITE"), "INVITE")
+    inv = Msg.parse(invite)
+    cancel = "\r\n".join([f"CANCEL {inv.ruri} SIP/2.0", f"Via: {inv.vias[0]}", "Max-Forwards: 70",
+                          f"From: {inv.get('from')}", f"To: {inv.get('to')}", f"Call-ID: {inv.call_id}",
+                          f"CSeq: {inv.cseq_num} CANCEL", "Content-Length: 0", "", ""])
+    caller.send(cancel, p.port)
+
+    caller.wait_for(is_response(200, "CANCEL"), "200 for the CANCEL")
+    final = caller.wait_for(is_final("INVITE"), "final response", timeout=15)
+    assert final.code == 487, final
+    callee.wait_for(is_request("ACK"), "ACK of the 487")
+    ringing = next(s for s in callee.sent if s.code == 180)
+    got = callee.wait_for(is_request("CANCEL"), "CANCEL")
+    assert got.at >= ringing.at, "CANCEL sent down before the branch had a provisional (§9.1)"
+
+
+def silent_next_hop_case(proxy, peers, method: str):
+    callee = peers("silent")
+    p = proxy("default.lua")
+    caller = acking_caller(peers, p.port)
+    t0 = time.monotonic()
+    caller.send(request(method, callee.uri, caller), p.port)
+    final = caller.wait_for(is_final(method), "final response", timeout=15)
+    elapsed = time.monotonic() - t0
+    time.sleep(1.0)
+    copies = [m for m in callee.received if is_request(method)(m)]
+    return final, elapsed, copies, callee
+
+
+@pytest.mark.parametrize("method", ["INVITE", "OPTIONS"])
+def test_silent_next_hop_408(proxy, peers, method):
+    # fr_timer 2 s (conftest): Timer A / E retransmit at 0.5 s and 1.5 s
+    final, elapsed, copies, callee = silent_next_hop_case(proxy, peers, method)
+    assert final.code == 408, final
+    assert 1.5 < elapsed < 8, f"408 after {elapsed:.1f} s"
+    assert len(copies) >= 3, f"Timer {'A' if method == 'INVITE' else 'E'}: {len(copies)} copies"
+    assert len({m.top_branch for m in copies}) == 1, "a retransmission is the same request"
+    assert not [m for m in callee.received if m.method == "CANCEL"], "no CANCEL without a provisional (§9.1)"
+
+
+def test_unreachable_next_hop_503(proxy, peers):
+    closed = conftest.free_port()  # nothing listens there over TCP
+    p = proxy("default.lua")
+    caller = acking_caller(peers, p.port)
+    caller.send(request("INVITE", f"sip:nobody@127.0.0.1:{closed};transport=tcp", caller), p.port)
+    final = caller.wait_for(is_final("INVITE"), "final response", timeout=10)
+    # Kamailio connects before t_relay() returns, which then fails: the
+    # script answers 500. imsdlgd connects after it and fails the branch.
+    assert final.code == (500 if p.kind == "kamailio" else 503), final
+
+
+# --------------------------------------------------------------------------
+# strict routers (RFC 3261 §16.4, §16.6 step 7, the example of §16.12.1.2)
+# --------------------------------------------------------------------------
+def established_call(proxy, peers):
+    """A call caller -> proxy -> callee, answered; returns (proxy, caller, callee, 200)."""
+    def answers(peer: Peer, m: Msg) -> None:
+        if m.is_request and m.method in ("INVITE", "BYE") and first_time(peer, m):
+            peer.answer(m, 200, "OK", "callee")
+
+    callee = peers("callee", answers)
+    p = proxy("default.lua")
+    caller = peers("caller")
+    caller.send(request("INVITE", callee.uri, caller, call_id="strict@test"), p.port)
+    ok = caller.wait_for(is_response(200, "INVITE"), "200")
+    return p, caller, callee, ok
+
+
+def bye(caller: Peer, ok: Msg, ruri: str, routes: list[str]) -> str:
+    return request("BYE", ruri, caller, call_id=ok.call_id, cseq=2, to=ok.get("to"), routes=routes)
+
+
+def test_previous_hop_strict_router(proxy, peers):
+    # §16.4: a strict router before us sent the request to our Record-Route
+    # URI, which it put into the Request-URI; the remote target is the last
+    # Route value. Our URI carries ;lr, as a strict router copies it.
+    p, caller, callee, ok = established_call(proxy, peers)
+    ours = uri_of(ok.get("record-route"))
+    target = uri_of(ok.get("contact"))
+    caller.send(bye(caller, ok, ours, [f"<{target}>"]), p.port)
+    got = callee.wait_for(is_request("BYE"), "BYE")
+    assert got.ruri == target, got.raw
+    assert got.all("route") == [], got.raw
+    assert via_sent_by(got.vias[0]) == ("127.0.0.1", p.port), got.vias
+
+
+def test_previous_hop_strict_next_hop_loose(proxy, peers):
+    p, caller, callee, ok = established_call(proxy, peers)
+    next_proxy = peers("next")
+    ours = uri_of(ok.get("record-route"))
+    target = uri_of(ok.get("contact"))
+    loose = f"<sip:127.0.0.1:{next_proxy.port};lr>"
+    caller.send(bye(caller, ok, ours, [loose, f"<{target}>"]), p.port)
+    got = next_proxy.wait_for(is_request("BYE"), "BYE at the next proxy")
+    assert got.ruri == target, got.raw
+    assert got.all("route") == [loose], got.raw
+
+
+def test_next_hop_strict_router(proxy, peers):
+    # §16.6 step 7: the next hop has no ;lr: it gets the request with its
+    # URI as Request-URI, and the Request-URI we had goes last into Route
+    def answers_bye(peer: Peer, m: Msg) -> None:
+        if is_request("BYE")(m) and first_time(peer, m):
+            peer.answer(m, 200, "OK")
+
+    p, caller, callee, ok = established_call(proxy, peers)
+    strict = peers("strict", answers_bye)
+    ours = ok.get("record-route")
+    target = uri_of(ok.get("contact"))
+    strict_uri = f"sip:127.0.0.1:{strict.port}"
+    caller.send(bye(caller, ok, target, [ours, f"<{strict_uri}>"]), p.port)
+    got = strict.wait_for(is_request("BYE"), "BYE at the strict router")
+    assert got.ruri == strict_uri, got.raw
+    assert got.all("route") == [f"<{target}>"], got.raw
+    caller.wait_for(is_response(200, "BYE"), "200 for the BYE")
+    assert not [m for m in callee.received if m.method == "BYE"], "the BYE skipped the strict router"

@@ -1,4 +1,4 @@
-"""A SIP endpoint on a UDP socket of 127.0.0.1 that a test drives message by message.
+"""A SIP endpoint on 127.0.0.1 (UDP or TCP) that a test drives message by message.
 
 SIPp plays whole calls; some protocol cases need an endpoint whose every
 message and moment the test chooses: a callee that answers 200 while a
@@ -25,11 +25,14 @@ Handler = Callable[["Peer", Msg], None]
 
 
 class Peer:
+    """A UDP endpoint: one socket, replies to where the top Via says."""
+
+    transport = "UDP"
+
     def __init__(self, name: str, handler: Handler | None = None):
         self.name = name
         self.handler = handler
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.sock.bind((HOST, 0))
+        self.sock = self._open()
         self.port = self.sock.getsockname()[1]
         self.received: list[Msg] = []
         self.sent: list[Msg] = []
@@ -39,31 +42,43 @@ class Peer:
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
         self._thread.start()
 
+    def _open(self) -> socket.socket:
+        sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        sock.bind((HOST, 0))
+        return sock
+
     @property
     def uri(self) -> str:
-        return f"sip:{self.name}@{HOST}:{self.port}"
+        params = ";transport=tcp" if self.transport == "TCP" else ""
+        return f"sip:{self.name}@{HOST}:{self.port}{params}"
 
     def _run(self) -> None:
         while not self._stop:
             r, _, _ = select.select([self.sock], [], [], 0.05)
-            if not r:
-                continue
-            data, _ = self.sock.recvfrom(65535)
-            msg = Msg.parse(data.decode(errors="replace"), "received", "UDP")
-            msg.at = time.monotonic()
-            with self._cond:
-                self.received.append(msg)
-                self._cond.notify_all()
-            if self.handler:
-                try:
-                    self.handler(self, msg)
-                except Exception as e:  # reported by the test, not lost in a thread
-                    self.errors.append(f"{type(e).__name__}: {e}")
+            if r:
+                data, _ = self.sock.recvfrom(65535)
+                self._deliver(data, None)
 
-    def send(self, text: str, port: int) -> None:
-        msg = Msg.parse(text, "sent", "UDP")
+    def _deliver(self, data: bytes, conn: socket.socket | None) -> None:
+        msg = Msg.parse(data.decode(errors="replace"), "received", self.transport)
+        msg.at = time.monotonic()
+        msg.conn = conn
+        with self._cond:
+            self.received.append(msg)
+            self._cond.notify_all()
+        if self.handler:
+            try:
+                self.handler(self, msg)
+            except Exception as e:  # reported by the test, not lost in a thread
+                self.errors.append(f"{type(e).__name__}: {e}")
+
+    def _record(self, text: str) -> None:
+        msg = Msg.parse(text, "sent", self.transport)
         msg.at = time.monotonic()
         self.sent.append(msg)
+
+    def send(self, text: str, port: int) -> None:
+        self._record(text)
         self.sock.sendto(text.encode(), (HOST, port))
 
     def later(self, seconds: float, text: str, port: int) -> None:
@@ -72,15 +87,17 @@ class Peer:
         t.daemon = True
         t.start()
 
+    def _reply_to(self, req: Msg) -> int:
+        return via_sent_by(req.vias[0])[1] or 5060
+
     def answer(self, req: Msg, code: int, reason: str, to_tag: str | None = None, delay: float = 0,
                extra: list[str] | None = None) -> None:
         """Reply to req where its top Via says (RFC 3261 §18.2.2), now or after delay s."""
         text = reply(req, code, reason, self, to_tag, extra)
-        port = via_sent_by(req.vias[0])[1] or 5060
         if delay:
-            self.later(delay, text, port)
+            self.later(delay, text, self._reply_to(req))
         else:
-            self.send(text, port)
+            self.send(text, self._reply_to(req))
 
     def wait_for(self, pred: Callable[[Msg], bool], what: str, timeout: float = 10) -> Msg:
         """The first received message for which pred holds, waiting up to timeout s."""
@@ -99,6 +116,82 @@ class Peer:
         self._stop = True
         self._thread.join(2)
         self.sock.close()
+
+
+class TcpPeer(Peer):
+    """A TCP endpoint. As a callee it listens and answers on the connection a
+    request came on; as a caller (connect_to=PORT) it has no listener at all:
+    its Via and Contact name the local port of its one connection, so that a
+    request for it arrives only if the proxy reuses that connection."""
+
+    transport = "TCP"
+
+    def __init__(self, name: str, handler: Handler | None = None, connect_to: int | None = None):
+        self.connect_to = connect_to
+        self.conns: list[socket.socket] = []
+        self.accepted = 0
+        super().__init__(name, handler)
+
+    def _open(self) -> socket.socket:
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((HOST, 0))
+        if self.connect_to:
+            sock.connect((HOST, self.connect_to))
+            self.conns.append(sock)
+        else:
+            sock.listen(8)
+        return sock
+
+    def _run(self) -> None:
+        buffers: dict[socket.socket, bytes] = {}
+        while not self._stop:
+            watch = self.conns + ([] if self.connect_to else [self.sock])
+            r, _, _ = select.select(watch, [], [], 0.05)
+            for s in r:
+                if s is self.sock and not self.connect_to:
+                    conn, _ = self.sock.accept()
+                    self.conns.append(conn)
+                    self.accepted += 1
+                    continue
+                data = s.recv(65535)
+                if not data:
+                    self.conns.remove(s)
+                    continue
+                buffers[s] = buffers.get(s, b"") + data
+                while (frame := _next_frame(buffers[s])) is not None:
+                    buffers[s] = buffers[s][len(frame):]
+                    self._deliver(frame, s)
+
+    def send(self, text: str, conn: socket.socket | int | None = None) -> None:
+        """Over conn, or the peer's newest connection."""
+        if not isinstance(conn, socket.socket):
+            conn = self.conns[-1]
+        self._record(text)
+        conn.sendall(text.encode())
+
+    def _reply_to(self, req: Msg) -> socket.socket:
+        return req.conn  # RFC 3261 §18.2.2: the connection the request came on
+
+    def close(self) -> None:
+        super().close()
+        for c in self.conns:
+            c.close()
+
+
+def _next_frame(buf: bytes) -> bytes | None:
+    """The first whole message of a stream (RFC 3261 §18.3), or None."""
+    buf_start = len(buf) - len(buf.lstrip(b"\r\n"))
+    end = buf.find(b"\r\n\r\n", buf_start)
+    if end < 0:
+        return None
+    length = 0
+    for line in buf[buf_start:end].split(b"\r\n")[1:]:
+        name, _, value = line.partition(b":")
+        if name.strip().lower() in (b"content-length", b"l"):
+            length = int(value.strip())
+    total = end + 4 + length
+    return buf[:total] if len(buf) >= total else None
 
 
 def is_response(code: int, method: str) -> Callable[[Msg], bool]:
@@ -120,7 +213,7 @@ def request(method: str, ruri: str, caller: Peer, *, call_id: str | None = None,
     branch = branch or f"z9hG4bK-{caller.name}-{next(_serial)}"
     lines = [
         f"{method} {ruri} SIP/2.0",
-        f"Via: SIP/2.0/UDP {HOST}:{caller.port};branch={branch}",
+        f"Via: SIP/2.0/{caller.transport} {HOST}:{caller.port};branch={branch}",
         "Max-Forwards: 70",
         f"From: <{caller.uri}>;tag={from_tag}",
         f"To: {to or '<' + ruri + '>'}",

@@ -14,7 +14,7 @@ import time
 import pytest
 
 import conftest
-from sippeer import Peer, ack_for, is_final, is_request, is_response, request
+from sippeer import Peer, TcpPeer, ack_for, is_final, is_request, is_response, request
 from sipwire import Msg, distinct, uri_hostport, uri_of, via_sent_by
 
 
@@ -23,10 +23,14 @@ def peers():
     made: list[Peer] = []
 
     def make(name: str, handler=None) -> Peer:
-        p = Peer(name, handler)
-        made.append(p)
-        return p
+        made.append(Peer(name, handler))
+        return made[-1]
 
+    def make_tcp(name: str, handler=None, connect_to: int | None = None) -> TcpPeer:
+        made.append(TcpPeer(name, handler, connect_to))
+        return made[-1]
+
+    make.tcp = make_tcp
     yield make
     for p in made:
         p.close()
@@ -269,3 +273,47 @@ def test_next_hop_strict_router(proxy, peers):
     assert got.all("route") == [f"<{target}>"], got.raw
     caller.wait_for(is_response(200, "BYE"), "200 for the BYE")
     assert not [m for m in callee.received if m.method == "BYE"], "the BYE skipped the strict router"
+
+
+# --------------------------------------------------------------------------
+# TCP connections (RFC 3261 §18): replies and requests go over the ones open
+# --------------------------------------------------------------------------
+def test_tcp_connections_reused(proxy, peers):
+    # The caller has no listener: its Via and Contact name the local port of
+    # its connection to the proxy, so the callee's BYE reaches it only over
+    # that connection. The callee hangs up over the connection the proxy
+    # opened to it.
+    def callee_side(peer: Peer, m: Msg) -> None:
+        if is_request("INVITE")(m):
+            peer.answer(m, 200, "OK", "callee")
+        elif is_request("ACK")(m):
+            inv = peer.wait_for(is_request("INVITE"), "INVITE")
+            to = inv.get("to") + ";tag=callee"
+            lines = [f"BYE {uri_of(inv.get('contact'))} SIP/2.0",
+                     f"Via: SIP/2.0/TCP 127.0.0.1:{peer.port};branch=z9hG4bK-callee-bye",
+                     "Max-Forwards: 70", f"From: {to}", f"To: {inv.get('from')}", f"Call-ID: {inv.call_id}",
+                     "CSeq: 1 BYE"]
+            lines += [f"Route: {rr}" for rr in inv.all("record-route")]
+            peer.send("\r\n".join(lines + ["Content-Length: 0", "", ""]), m.conn)
+
+    def caller_side(peer: Peer, m: Msg) -> None:
+        if is_response(200, "INVITE")(m):
+            routes = list(reversed(m.all("record-route")))
+            peer.send(request("ACK", uri_of(m.get("contact")), peer, call_id=m.call_id, to=m.get("to"),
+                              routes=routes), m.conn)
+        elif is_request("BYE")(m):
+            peer.answer(m, 200, "OK")
+
+    callee = peers.tcp("callee", callee_side)
+    p = proxy("default.lua")
+    caller = peers.tcp("caller", caller_side, connect_to=p.port)
+    caller.send(request("INVITE", callee.uri, caller, call_id="tcp-reuse@test"))
+
+    ok = callee.wait_for(is_response(200, "BYE"), "200 for the callee's BYE")
+    bye = caller.wait_for(is_request("BYE"), "the callee's BYE, over the caller's connection")
+    inv = callee.wait_for(is_request("INVITE"), "INVITE")
+    ack = callee.wait_for(is_request("ACK"), "ACK")
+    assert bye.conn is caller.sock and bye.get("call-id") == "tcp-reuse@test"
+    assert callee.accepted == 1, f"the proxy opened {callee.accepted} connections to the callee"
+    assert ack.conn is inv.conn and ok.conn is inv.conn
+    assert via_sent_by(bye.vias[0]) == ("127.0.0.1", p.port) and bye.vias[0].startswith("SIP/2.0/TCP")

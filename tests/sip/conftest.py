@@ -37,6 +37,7 @@ from pathlib import Path
 
 import pytest
 
+import sippeer
 import sipwire
 
 HERE = Path(__file__).resolve().parent
@@ -519,6 +520,15 @@ def sipp(request, tmp_path):
     s = Sipp(request, tmp_path)
     yield s
     s.close()
+
+
+@pytest.fixture
+def peers():
+    """Endpoints a test drives message by message (sippeer.Peers)."""
+    made = sippeer.Peers()
+    yield made
+    errors = made.close()
+    assert not errors, errors
 
 
 @pytest.fixture

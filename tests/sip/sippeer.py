@@ -16,7 +16,7 @@ import threading
 import time
 from typing import Callable
 
-from sipwire import Msg, via_sent_by
+from sipwire import Msg, distinct, via_sent_by
 
 HOST = "127.0.0.1"
 _serial = itertools.count(1)
@@ -250,3 +250,45 @@ def ack_for(invite: str, final: Msg) -> str:
              f"To: {final.get('to')}", f"Call-ID: {inv.call_id}", f"CSeq: {inv.cseq_num} ACK"]
     lines += [f"Route: {r}" for r in inv.all("route")]
     return "\r\n".join(lines + ["Content-Length: 0", "", ""])
+
+
+class Peers:
+    """The peers of one test (the conftest fixture `peers`): peers(name,
+    handler) makes a UDP one, peers.tcp(...) a TCP one; close() stops them
+    and returns what their handlers raised."""
+
+    def __init__(self):
+        self.made: list[Peer] = []
+
+    def __call__(self, name: str, handler: Handler | None = None) -> Peer:
+        self.made.append(Peer(name, handler))
+        return self.made[-1]
+
+    def tcp(self, name: str, handler: Handler | None = None, connect_to: int | None = None) -> TcpPeer:
+        self.made.append(TcpPeer(name, handler, connect_to))
+        return self.made[-1]
+
+    def close(self) -> list[str]:
+        for p in self.made:
+            p.close()
+        return [f"{p.name}: {e}" for p in self.made for e in p.errors]
+
+
+def first_time(peer: Peer, m: Msg) -> bool:
+    """True for the first copy of a request (retransmissions share method and branch)."""
+    same = [r for r in peer.received if r.is_request and r.method == m.method and r.top_branch == m.top_branch]
+    return same[0] is m
+
+
+def finals(peer: Peer, method: str = "INVITE") -> list[Msg]:
+    return distinct([m for m in peer.received if is_final(method)(m)])
+
+
+def acking_caller(peers: Peers, proxy_port: int) -> Peer:
+    """A caller that ACKs every non-2xx final response to its INVITEs, as a UA must."""
+    def on_message(peer: Peer, m: Msg) -> None:
+        if is_final("INVITE")(m) and m.code >= 300:
+            invite = next(s for s in peer.sent if s.is_request and s.method == "INVITE" and s.call_id == m.call_id)
+            peer.send(ack_for(invite.raw, m), proxy_port)
+
+    return peers("caller", on_message)

@@ -14,48 +14,8 @@ import time
 import pytest
 
 import conftest
-from sippeer import Peer, TcpPeer, ack_for, is_final, is_request, is_response, request
-from sipwire import Msg, distinct, uri_hostport, uri_of, via_sent_by
-
-
-@pytest.fixture
-def peers():
-    made: list[Peer] = []
-
-    def make(name: str, handler=None) -> Peer:
-        made.append(Peer(name, handler))
-        return made[-1]
-
-    def make_tcp(name: str, handler=None, connect_to: int | None = None) -> TcpPeer:
-        made.append(TcpPeer(name, handler, connect_to))
-        return made[-1]
-
-    make.tcp = make_tcp
-    yield make
-    for p in made:
-        p.close()
-    errors = [f"{p.name}: {e}" for p in made for e in p.errors]
-    assert not errors, errors
-
-
-def first_time(peer: Peer, m: Msg) -> bool:
-    """True for the first copy of a request (retransmissions share method and branch)."""
-    same = [r for r in peer.received if r.is_request and r.method == m.method and r.top_branch == m.top_branch]
-    return same[0] is m
-
-
-def finals(peer: Peer, method: str = "INVITE") -> list[Msg]:
-    return distinct([m for m in peer.received if is_final(method)(m)])
-
-
-def acking_caller(peers, proxy_port: int) -> Peer:
-    """A caller that ACKs every non-2xx final response to its INVITEs, as a UA must."""
-    def on_message(peer: Peer, m: Msg) -> None:
-        if is_final("INVITE")(m) and m.code >= 300:
-            invite = next(s for s in peer.sent if s.is_request and s.method == "INVITE" and s.call_id == m.call_id)
-            peer.send(ack_for(invite.raw, m), proxy_port)
-
-    return peers("caller", on_message)
+from sippeer import Peer, acking_caller, finals, first_time, is_final, is_request, is_response, request
+from sipwire import Msg, uri_hostport, uri_of, via_sent_by
 
 
 def ringing_then_cancelled(tag: str):

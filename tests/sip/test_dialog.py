@@ -29,6 +29,7 @@ from pathlib import Path
 import pytest
 
 import conftest
+import sippeer
 import sipwire
 from sipwire import Msg, distinct, requests, responses, uri_hostport, uri_of
 
@@ -813,3 +814,92 @@ def test_profile_limits_concurrent_calls(dlg_proxy, sipp, tmp_path):
     assert q.rc == 0, q.explain()
     sizes = [m.reason for m in distinct(responses(q.received(), 200, "OPTIONS"))]
     assert sizes == ["size=0"] * len(PROFILE_CALLERS), f"profile sizes after the run: {sizes}"
+
+
+# --------------------------------------------------------------------------
+# early dialogs driven message by message (sippeer): PRACK and UPDATE while
+# ringing, BYE while ringing (ims-dialog-behaviour.md §13.2 items 10, 11)
+# --------------------------------------------------------------------------
+def caller_in_dialog(method: str, caller, resp: Msg, cseq: int, extra=None) -> str:
+    """A request of the caller inside the dialog that resp (1xx/2xx) set up:
+    to its Contact, along the reversed Record-Route set."""
+    return sippeer.request(method, uri_of(resp.get("contact")), caller, call_id=resp.call_id, cseq=cseq,
+                           to=resp.get("to"), routes=list(reversed(resp.all("record-route"))), extra=extra)
+
+
+def live(rpc, call_id: str) -> list[dict]:
+    return [d for d in rpc("dlg.list") if d["call-id"] == call_id and d["state"] < 5]
+
+
+def test_prack_and_update_while_early(dlg_proxy_rpc, peers):
+    def callee_side(peer, m):
+        if m.is_request and sippeer.first_time(peer, m):
+            if m.method == "INVITE":
+                peer.answer(m, 183, "Session Progress", "callee", extra=["Require: 100rel", "RSeq: 1"])
+            elif m.method in ("PRACK", "UPDATE"):
+                peer.answer(m, 200, "OK")
+
+    callee = peers("callee", callee_side)
+    p, rpc = dlg_proxy_rpc("dialog.lua", subst={"REASON": "unused"})
+    caller = peers("caller")
+    caller.send(sippeer.request("INVITE", callee.uri, caller, call_id="prack@test",
+                                extra=["Supported: 100rel"]), p.port)
+    early = caller.wait_for(sippeer.is_response(183, "INVITE"), "183")
+
+    caller.send(caller_in_dialog("PRACK", caller, early, 2, ["RAck: 1 1 INVITE"]), p.port)
+    caller.wait_for(sippeer.is_response(200, "PRACK"), "200 for the PRACK")
+    # UPDATE moves the caller's target (RFC 3311 §5.1)
+    moved = f"sip:caller-moved@127.0.0.1:{caller.port}"
+    update = caller_in_dialog("UPDATE", caller, early, 3).replace(f"Contact: <{caller.uri}>",
+                                                                   f"Contact: <{moved}>")
+    caller.send(update, p.port)
+    caller.wait_for(sippeer.is_response(200, "UPDATE"), "200 for the UPDATE")
+
+    for method in ("PRACK", "UPDATE"):
+        got = callee.wait_for(sippeer.is_request(method), method)
+        assert got.ruri == callee.uri and got.all("route") == [], got.raw
+    [d] = live(rpc, "prack@test")
+    assert d["state"] == 2, d
+    assert d["caller"]["cseq"] == 3 and d["caller"]["contact"] == moved, d["caller"]
+    assert [(leg["tag"], leg["state"]) for leg in d["legs"]] == [("callee", "early")]
+
+    invite = callee.wait_for(sippeer.is_request("INVITE"), "INVITE")
+    callee.answer(invite, 200, "OK", "callee")
+    ok = caller.wait_for(sippeer.is_response(200, "INVITE"), "200")
+    caller.send(caller_in_dialog("ACK", caller, ok, 1), p.port)
+    callee.wait_for(sippeer.is_request("ACK"), "ACK")
+    deadline = time.monotonic() + 5
+    while live(rpc, "prack@test")[0]["state"] != 4 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert live(rpc, "prack@test")[0]["state"] == 4
+
+
+def test_bye_while_early_ends_the_dialog(dlg_proxy_rpc, peers):
+    def callee_side(peer, m):
+        if not (m.is_request and sippeer.first_time(peer, m)):
+            return
+        if m.method == "INVITE":
+            peer.answer(m, 180, "Ringing", "callee")
+        elif m.method == "BYE":
+            peer.answer(m, 200, "OK")
+        elif m.method == "CANCEL":
+            invite = peer.wait_for(sippeer.is_request("INVITE"), "INVITE")
+            peer.answer(m, 200, "OK")
+            peer.answer(invite, 487, "Request Terminated", "callee")
+
+    callee = peers("callee", callee_side)
+    p, rpc = dlg_proxy_rpc("dialog.lua", subst={"REASON": "unused"})
+    caller = sippeer.acking_caller(peers, p.port)
+    caller.send(sippeer.request("INVITE", callee.uri, caller, call_id="early-bye@test"), p.port)
+    ringing = caller.wait_for(sippeer.is_response(180, "INVITE"), "180")
+    assert live(rpc, "early-bye@test")[0]["state"] == 2
+
+    caller.send(caller_in_dialog("BYE", caller, ringing, 2), p.port)
+    caller.wait_for(sippeer.is_response(200, "BYE"), "200 for the BYE")
+    final = caller.wait_for(sippeer.is_final("INVITE"), "final response to the INVITE")
+    assert final.code == 487, final
+    invite = callee.wait_for(sippeer.is_request("INVITE"), "INVITE")
+    cancel = callee.wait_for(sippeer.is_request("CANCEL"), "CANCEL of the pending branch")
+    assert cancel.top_branch == invite.top_branch
+    callee.wait_for(sippeer.is_request("ACK"), "ACK of the 487")
+    assert live(rpc, "early-bye@test") == []

@@ -903,3 +903,71 @@ def test_bye_while_early_ends_the_dialog(dlg_proxy_rpc, peers):
     assert cancel.top_branch == invite.top_branch
     callee.wait_for(sippeer.is_request("ACK"), "ACK of the 487")
     assert live(rpc, "early-bye@test") == []
+
+
+def confirmed_call(p, peers, callee_side, call_id: str):
+    """caller -> proxy -> callee, answered and ACKed; returns (caller, callee, 200)."""
+    callee = peers("callee", callee_side)
+    caller_bye_answers = []
+
+    def caller_side(peer, m):
+        if sippeer.is_request("BYE")(m) and sippeer.first_time(peer, m):
+            caller_bye_answers.append(m)
+            peer.answer(m, 200, "OK")
+
+    caller = peers("caller", caller_side)
+    caller.send(sippeer.request("INVITE", callee.uri, caller, call_id=call_id), p.port)
+    ok = caller.wait_for(sippeer.is_response(200, "INVITE"), "200")
+    caller.send(caller_in_dialog("ACK", caller, ok, 1), p.port)
+    callee.wait_for(sippeer.is_request("ACK"), "ACK")
+    return caller, callee, ok
+
+
+def answering(bye_delay: float = 0):
+    def callee_side(peer, m):
+        if m.is_request and m.method in ("INVITE", "BYE") and sippeer.first_time(peer, m):
+            peer.answer(m, 200, "OK", "callee" if m.method == "INVITE" else None,
+                        delay=bye_delay if m.method == "BYE" else 0)
+    return callee_side
+
+
+def info(caller, ok, cseq: int, side: str) -> str:
+    return caller_in_dialog("INFO", caller, ok, cseq, [f"X-Side: {side}"])
+
+
+def test_terminate_one_side(dlg_proxy_rpc, peers):
+    p, rpc = dlg_proxy_rpc("dialog.lua", subst={"REASON": "operator"},
+                           modparams={("ims_dialog", "dlg_extra_hdrs"): "X-Ended-By: imsdlg\\r\\n"})
+    caller, callee, ok = confirmed_call(p, peers, answering(), "one-side@test")
+    caller.send(info(caller, ok, 2, "callee"), p.port)
+    bye = callee.wait_for(sippeer.is_request("BYE"), "BYE to the callee")
+    assert hdr(bye, "From").endswith("tag=caller") and hdr(bye, "To").endswith("tag=callee"), bye.raw
+    assert bye.ruri == callee.uri and bye.cseq_num == 3, bye.raw  # the caller's INFO was CSeq 2
+    assert hdr(bye, "X-Ended-By") == "imsdlg" and hdr(bye, "Max-Forwards") == "70", bye.raw
+    assert hdr(bye, "Reason") == 'SIP;cause=200;text="operator"', bye.raw
+    assert "dlg_terminate(callee) one-side@test CSeq 2: 1" in p.log_text()
+    deadline = time.monotonic() + 5
+    while live(rpc, "one-side@test") and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert live(rpc, "one-side@test") == [], "the dialog outlived its answered BYE"
+    assert not [m for m in caller.received if m.method == "BYE"], "the caller got a BYE: side was callee"
+
+
+def test_terminate_each_side_once(dlg_proxy_rpc, peers):
+    # the callee answers its BYE after 1.5 s: meanwhile "all" is asked
+    # for, and only the caller is left to get one
+    p, rpc = dlg_proxy_rpc("dialog.lua", subst={"REASON": "twice"})
+    caller, callee, ok = confirmed_call(p, peers, answering(bye_delay=1.5), "once@test")
+    caller.send(info(caller, ok, 2, "callee"), p.port)
+    callee.wait_for(sippeer.is_request("BYE"), "BYE to the callee")
+    caller.send(info(caller, ok, 3, "all"), p.port)
+    bye = caller.wait_for(sippeer.is_request("BYE"), "BYE to the caller")
+    assert hdr(bye, "From").endswith("tag=callee") and hdr(bye, "To").endswith("tag=caller"), bye.raw
+    assert bye.ruri == caller.uri and bye.cseq_num == 1, bye.raw  # the callee never sent a request
+    time.sleep(2)
+    assert len(distinct([m for m in callee.received if m.method == "BYE"])) == 1, "the callee's side twice"
+    assert live(rpc, "once@test") == []
+    caller.send(info(caller, ok, 4, "all"), p.port)  # nothing left to end: -1
+    caller.wait_for(lambda m: sippeer.is_response(200, "INFO")(m) and m.cseq_num == 4, "200 for INFO 4")
+    results = re.findall(r"dlg_terminate\((\w+)\) once@test CSeq (\d+): (-?\d+)", p.log_text())
+    assert results == [("callee", "2", "1"), ("all", "3", "1"), ("all", "4", "-1")], results

@@ -1,6 +1,7 @@
 -- Dialog tests: the default record-routing proxy, every initial INVITE
--- tracked with dlg_manage(). An in-dialog INFO whose body says
--- "terminate" makes the script end the call with dlg_terminate("all").
+-- tracked with dlg_manage(). An in-dialog INFO makes the script end the
+-- call with dlg_terminate(side) (side from X-Side, default "all") and logs
+-- what that returned.
 
 local function relay()
     if KSR.tm.t_relay() < 0 then
@@ -61,9 +62,13 @@ function ksr_request_route()
         if KSR.rr.loose_route() > 0 then
             if KSR.is_method("INFO") then
                 local st = KSR.pv.get("$DLG_status")
+                local side = KSR.pv.get("$hdr(X-Side)") or "all"
                 KSR.info("INFO in dialog state " .. tostring(st) .. "\n")
                 KSR.sl.sl_send_reply(200, "Terminating")
-                if KSR.ims_dialog.dlg_terminate("all", "@REASON@") < 0 then
+                local rc = KSR.ims_dialog.dlg_terminate(side, "@REASON@")
+                KSR.info("dlg_terminate(" .. side .. ") " .. KSR.pv.get("$ci")
+                         .. " CSeq " .. KSR.pv.get("$cs") .. ": " .. rc .. "\n")
+                if rc < 0 then
                     KSR.err("dlg_terminate failed\n")
                 end
                 KSR.x.exit()

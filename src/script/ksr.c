@@ -206,14 +206,43 @@ static int core_isdsturiset(struct script_call *c)
 	return tm_ctx_duri(c->ctx).len ? 1 : -1;
 }
 
-static int core_is_myself(struct script_call *c)
+static int uri_is_myself(struct script_call *c, struct slice uri)
 {
 	struct sip_uri u;
 	const char *why;
 
-	if (c->ctx->sh == NULL || sip_uri_parse(&u, arg_s(c, 0), &why))
+	if (c->ctx->sh == NULL || sip_uri_parse(&u, uri, &why))
 		return -1;
 	return tm_is_myself(c->ctx->sh, &u) ? 1 : -1;
+}
+
+static int core_is_myself(struct script_call *c)
+{
+	return uri_is_myself(c, arg_s(c, 0));
+}
+
+/* is_myself_ruri (the Request-URI as the script has set it), _furi and
+ * _turi: the exp's arg is SIP_HDR_FROM, SIP_HDR_TO, or SIP_HDR_OTHER for
+ * the Request-URI. */
+static int core_is_myself_hdr_uri(struct script_call *c)
+{
+	const struct sip_addr *a;
+	struct sip_msg *m = c->ctx->msg;
+
+	if (c->exp->arg == SIP_HDR_OTHER)
+		return uri_is_myself(c, tm_ctx_ruri(c->ctx));
+	if (m == NULL || (c->exp->arg == SIP_HDR_FROM ? sip_msg_from(&a, m)
+	                                              : sip_msg_to(&a, m)))
+		return -1;
+	return uri_is_myself(c, a->uri);
+}
+
+static int core_is_myself_srcip(struct script_call *c)
+{
+	return c->ctx->sh && c->ctx->rx &&
+	                       tm_is_myself_ip(c->ctx->sh, &c->ctx->rx->src)
+	               ? 1
+	               : -1;
 }
 
 static int core_is_proto(struct script_call *c)
@@ -417,6 +446,14 @@ static int tm_reply(struct script_call *c)
 	return ret;
 }
 
+static int tm_is_set(struct script_call *c)
+{
+	char route[32];
+
+	slice_copy_cstr(route, sizeof(route), arg_s(c, 0));
+	return tm_t_is_set(c->ctx, route);
+}
+
 static int tm_is_canceled(struct script_call *c)
 {
 	return tm_t_is_canceled(c->ctx);
@@ -491,6 +528,23 @@ static int siputils_has_totag(struct script_call *c)
 
 	return c->ctx->msg && sip_msg_to(&to, c->ctx->msg) == 0 &&
 	                       to->has_tag && to->tag.len
+	               ? 1
+	               : -1;
+}
+
+/* is_request() / is_reply(): the exp's arg is what is_request must be. */
+static int siputils_is_kind(struct script_call *c)
+{
+	return c->ctx->msg && c->ctx->msg->is_request == (bool)c->exp->arg ? 1
+	                                                                   : -1;
+}
+
+static int corex_has_ruri_user(struct script_call *c)
+{
+	struct sip_uri u;
+	const char *why;
+
+	return sip_uri_parse(&u, tm_ctx_ruri(c->ctx), &why) == 0 && u.user.len
 	               ? 1
 	               : -1;
 }
@@ -576,6 +630,12 @@ const struct script_export script_ksr_exports[] = {
         {"", "resetdsturi", core_resetdsturi, "", R_B, 0, 0},
         {"", "isdsturiset", core_isdsturiset, "", R_B, 0, 0},
         {"", "is_myself", core_is_myself, "s", R_B, 0, 0},
+        {"", "is_myself_ruri", core_is_myself_hdr_uri, "", R_B, 0,
+         SIP_HDR_OTHER},
+        {"", "is_myself_furi", core_is_myself_hdr_uri, "", R_B, 0,
+         SIP_HDR_FROM},
+        {"", "is_myself_turi", core_is_myself_hdr_uri, "", R_B, 0, SIP_HDR_TO},
+        {"", "is_myself_srcip", core_is_myself_srcip, "", R_B, 0, 0},
         {"", "set_drop", core_set_drop, "", R_N, 0, 0},
 
         {"x", "exit", x_exit, "", R_N, 0, 0},
@@ -596,6 +656,7 @@ const struct script_export script_ksr_exports[] = {
         {"tm", "t_newtran", tm_newtran, "", R_I, 0, 0},
         {"tm", "t_reply", tm_reply, "is", R_I, 0, 0},
         {"tm", "t_is_canceled", tm_is_canceled, "", R_I, 0, 0},
+        {"tm", "t_is_set", tm_is_set, "s", R_I, 0, 0},
         {"tm", "t_set_fr", tm_set_fr, "ii", R_I, 0, 0},
         {"tm", "t_branch_timeout", tm_branch_timeout, "", R_I, 0, 0},
         {"tm", "t_any_replied", tm_any_replied, "", R_I, 0, 0},
@@ -609,6 +670,9 @@ const struct script_export script_ksr_exports[] = {
 
         {"maxfwd", "process_maxfwd", maxfwd_process, "i", R_I, 0, 0},
         {"siputils", "has_totag", siputils_has_totag, "", R_I, 0, 0},
+        {"siputils", "is_request", siputils_is_kind, "", R_I, 0, 1},
+        {"siputils", "is_reply", siputils_is_kind, "", R_I, 0, 0},
+        {"corex", "has_ruri_user", corex_has_ruri_user, "", R_I, 0, 0},
         {"corex", "append_branch", corex_append_branch, "", R_I, 0, 0},
         {"corex", "append_branch_uri", corex_append_branch_uri, "s", R_I, 0, 0},
 
@@ -617,6 +681,9 @@ const struct script_export script_ksr_exports[] = {
         {"hdr", "is_present", hdr_is_present, "s", R_I, 0, 0},
         {"hdr", "append_to_reply", hdr_append_to_reply, "s", R_I, 0, 0},
         {"hdr", "get", hdr_get, "s", R_V, 0, 0},
+        /* textops' names for the same (Kamailio's textops KEMI) */
+        {"textops", "append_hf", hdr_append, "s", R_I, 0, 0},
+        {"textops", "is_present_hf", hdr_is_present, "s", R_I, 0, 0},
 };
 
 const size_t script_ksr_nexports =

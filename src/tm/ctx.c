@@ -556,6 +556,21 @@ int tm_t_on_reply(struct tm_ctx *ctx, const char *fn)
 	return arm(ctx, TM_HOOK_REPLY, fn);
 }
 
+int tm_t_is_set(struct tm_ctx *ctx, const char *route)
+{
+	static const char *const names[TM_HOOK__COUNT] = {
+	        [TM_HOOK_FAILURE] = "failure_route",
+	        [TM_HOOK_BRANCH] = "branch_route",
+	        [TM_HOOK_REPLY] = "onreply_route",
+	};
+
+	for (unsigned h = 0; h < TM_HOOK__COUNT; h++) {
+		if (strcmp(route, names[h]) == 0)
+			return ctx->edits && ctx->edits->hooks[h].len ? 1 : -1;
+	}
+	return -1;
+}
+
 int tm_t_is_canceled(struct tm_ctx *ctx)
 {
 	return ctx->t && ctx->t->canceled ? 1 : -1;

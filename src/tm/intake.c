@@ -44,6 +44,21 @@ bool tm_is_myself(struct tm_shard *sh, const struct sip_uri *u)
 	return false;
 }
 
+bool tm_is_myself_ip(struct tm_shard *sh, const union net_sockaddr *addr)
+{
+	unsigned n;
+	const struct net_listener *l = rt_listeners(sh->rt, &n);
+
+	for (unsigned i = 0; i < n; i++, l++) {
+		union net_sockaddr a = *addr;
+
+		net_addr_set_port(&a, l->port);
+		if (net_addr_eq(&a, &l->addr))
+			return true;
+	}
+	return false;
+}
+
 /* §16.3 step 5: we support no extension a proxy must understand. */
 static bool proxy_require(struct tm_shard *sh, struct sip_msg *m,
                           const struct net_rx *rx)

@@ -251,6 +251,9 @@ int tm_t_reply(struct tm_ctx *ctx, unsigned code, struct slice reason);
 int tm_t_on_failure(struct tm_ctx *ctx, const char *fn);
 int tm_t_on_branch(struct tm_ctx *ctx, const char *fn);
 int tm_t_on_reply(struct tm_ctx *ctx, const char *fn);
+/* Kamailio's t_is_set(): 1 when "failure_route", "branch_route" or
+ * "onreply_route" has a function armed, else -1. */
+int tm_t_is_set(struct tm_ctx *ctx, const char *route);
 int tm_t_is_canceled(struct tm_ctx *ctx);
 /* Per-transaction fr_inv_timer / fr_timer (0 keeps the current one). */
 int tm_t_set_fr(struct tm_ctx *ctx, unsigned inv_ms, unsigned noninv_ms);
@@ -331,6 +334,8 @@ int tm_ctx_strict_route(struct tm_ctx *ctx, unsigned ours);
 /* True when host:port (and proto, when given in the URI) is one of this
  * proxy's listeners or their advertised addresses. */
 bool tm_is_myself(struct tm_shard *sh, const struct sip_uri *u);
+/* True when addr's IP (any port) is one a listener is bound to. */
+bool tm_is_myself_ip(struct tm_shard *sh, const union net_sockaddr *addr);
 /* The listeners, for rr/. */
 struct rt *tm_shard_rt(struct tm_shard *sh);
 

@@ -277,3 +277,23 @@ def test_tcp_connections_reused(proxy, peers):
     assert callee.accepted == 1, f"the proxy opened {callee.accepted} connections to the callee"
     assert ack.conn is inv.conn and ok.conn is inv.conn
     assert via_sent_by(bye.vias[0]) == ("127.0.0.1", p.port) and bye.vias[0].startswith("SIP/2.0/TCP")
+
+
+# --------------------------------------------------------------------------
+# is_myself(), is_myself_ruri/furi/turi/srcip()
+# --------------------------------------------------------------------------
+def test_is_myself_of_each_address(proxy, peers):
+    p = proxy("myself.lua")
+    asker = peers("asker")
+    ours, other = f"sip:me@127.0.0.1:{p.port}", f"sip:me@127.0.0.1:{asker.port}"
+    cases = [  # Request-URI, To, X-Uri -> the three answers about them
+        (ours, other, ours),
+        (other, ours, f"sip:127.0.0.1:{p.port};transport=tcp"),
+        (other, other, f"sip:127.0.0.2:{p.port}"),
+    ]
+    for n, (ruri, to, uri) in enumerate(cases, 1):
+        asker.send(request("OPTIONS", ruri, asker, cseq=n, to=f"<{to}>", extra=[f"X-Uri: {uri}"]), p.port)
+        got = asker.wait_for(lambda m, n=n: is_response(200, "OPTIONS")(m) and m.cseq_num == n, f"answer {n}")
+        seen = {k: got.get(f"x-myself-{k}") for k in ("ruri", "furi", "turi", "srcip", "uri")}
+        assert seen == {"ruri": str(ruri == ours).lower(), "furi": "false", "turi": str(to == ours).lower(),
+                        "srcip": "true", "uri": str(n < 3).lower()}, (n, seen)

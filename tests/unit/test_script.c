@@ -529,6 +529,25 @@ static void test_methods(void **state)
 	        "  assert(KSR.x.modf('is_method_in', 'I') == 1)\n"
 	        "  assert(KSR.x.modf('is_method_in', 'B') == -1)\n"
 	        "  assert(KSR.x.modf('is_method', 'INVITE') == 1)\n" DONE "\n"
+	        "end\n"
+	        "function kinds()\n"
+	        "  assert(KSR.siputils.is_request() == 1)\n"
+	        "  assert(KSR.siputils.is_reply() == -1)\n"
+	        "  assert(KSR.corex.has_ruri_user() == 1)\n"
+	        "  assert(KSR.setuser('') and KSR.corex.has_ruri_user() == "
+	        "-1)\n"
+	        "  assert(KSR.tm.t_is_set('failure_route') == -1)\n"
+	        "  assert(KSR.tm.t_on_failure('on_fail') == 1)\n"
+	        "  assert(KSR.tm.t_is_set('failure_route') == 1)\n"
+	        "  assert(KSR.tm.t_is_set('onreply_route') == -1)\n"
+	        "  assert(KSR.tm.t_is_set('no_such_route') == -1)\n"
+	        "  assert(KSR.textops.is_present_hf('X-Custom') == 1)\n"
+	        "  assert(KSR.textops.is_present_hf('X-Absent') == -1)\n"
+	        "  assert(KSR.textops.append_hf('X-Added: 1') == 1)\n" DONE "\n"
+	        "end\n"
+	        "function reply_kinds()\n"
+	        "  assert(KSR.siputils.is_request() == -1)\n"
+	        "  assert(KSR.siputils.is_reply() == 1)\n" DONE "\n"
 	        "end\n";
 	struct fx *f = fx_new(lua);
 
@@ -538,9 +557,11 @@ static void test_methods(void **state)
 	assert_true(tm_ctx_isflagset(&f->ctx, 3));
 	assert_true(tm_ctx_isflagset(&f->ctx, 5));
 	assert_false(tm_ctx_isflagset(&f->ctx, 31));
+	assert_true(run(f, "kinds"));
 	fx_msg(f, PRACK_200);
 	f->ctx.route = TM_ROUTE_ONREPLY;
 	assert_true(run(f, "prack_reply"));
+	assert_true(run(f, "reply_kinds"));
 	fx_free(f);
 }
 

@@ -148,7 +148,13 @@ struct tm_shard {
 
 	struct tm_keyed **buckets; /* server transactions by key */
 	size_t nbuckets, nhashed;  /* grown to keep chains short */
-	struct tm_trans **slots;   /* every transaction by slot (branch ids) */
+	/* The start of this shard's branch ids: the cookie, our tag, the
+	 * worker and a random number drawn at start-up, so that ids are
+	 * unique across shards and restarts (RFC 3261 §8.1.1.7), not only
+	 * within a shard's slots. */
+	char branch_prefix[32];
+	unsigned branch_prefix_len;
+	struct tm_trans **slots; /* every transaction by slot (branch ids) */
 	uint32_t *slot_gen;
 	uint32_t nslots, free_head;
 	uint32_t *free_next;

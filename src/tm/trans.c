@@ -4,16 +4,21 @@
  * client branch in O(1) from the branch id this proxy generated.
  */
 #include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "tm/tm_int.h"
 
 /* RFC 3261 §8.1.1.7 */
 #define MAGIC_COOKIE "z9hG4bK"
 #define MAGIC_LEN    7
-/* Our branch ids: cookie, this tag, slot, generation, branch index. */
+/* Our branch ids: cookie, this tag, worker, random number, then slot,
+ * generation, branch index (tm_branch_id()). */
 #define OUR_TAG         "X"
 
 #define INITIAL_BUCKETS 4096
@@ -33,6 +38,23 @@ void tm_config_defaults(struct tm_config *c)
 	c->max_forwards = 70;
 	c->auto_inv_100 = true;
 	c->limits = SIP_LIMITS_DEFAULT;
+}
+
+static void branch_prefix_init(struct tm_shard *sh, unsigned worker)
+{
+	uint32_t nonce;
+	char *p = sh->branch_prefix;
+
+	if (getrandom(&nonce, sizeof(nonce), GRND_NONBLOCK) != sizeof(nonce))
+		nonce = (uint32_t)time(NULL) ^ (uint32_t)getpid() << 16 ^
+		        (uint32_t)(uintptr_t)sh;
+	memcpy(p, MAGIC_COOKIE OUR_TAG, MAGIC_LEN + 1);
+	p += MAGIC_LEN + 1;
+	p += fmt_hex(p, worker, 1);
+	*p++ = '-';
+	p += fmt_hex(p, nonce, 8);
+	*p++ = '.';
+	sh->branch_prefix_len = (unsigned)(p - sh->branch_prefix);
 }
 
 struct tm_shard *tm_shard_new(struct worker *w, const struct tm_config *cfg,
@@ -60,6 +82,7 @@ struct tm_shard *tm_shard_new(struct worker *w, const struct tm_config *cfg,
 	for (uint32_t i = 0; i < sh->nslots; i++)
 		sh->free_next[i] = i + 1;
 	sh->free_head = 0;
+	branch_prefix_init(sh, w ? worker_id(w) : 0);
 	arena_init(&sh->arena, sh->arena_buf, sizeof(sh->arena_buf));
 	return sh;
 }
@@ -253,12 +276,13 @@ struct tm_trans *tm_trans_lookup(struct tm_shard *sh, struct sip_msg *m,
 
 void tm_branch_id(char *dst, size_t size, const struct tm_trans *t, unsigned b)
 {
-	/* MAGIC_COOKIE OUR_TAG "<slot hex>.<gen hex>.<branch>", by hand:
-	 * once per branch, and printf costs as much as the rest. */
-	char buf[sizeof(MAGIC_COOKIE OUR_TAG) + 16 + 1 + 16 + 1 + 20];
-	size_t n = sizeof(MAGIC_COOKIE OUR_TAG) - 1;
+	/* The shard's prefix, then "<slot hex>.<gen hex>.<branch>", by
+	 * hand: once per branch, and printf costs as much as the rest. */
+	const struct tm_shard *sh = t->sh;
+	char buf[sizeof(sh->branch_prefix) + 16 + 1 + 16 + 1 + 20];
+	size_t n = sh->branch_prefix_len;
 
-	memcpy(buf, MAGIC_COOKIE OUR_TAG, n);
+	memcpy(buf, sh->branch_prefix, n);
 	n += fmt_hex(buf + n, t->slot, 1);
 	buf[n++] = '.';
 	n += fmt_hex(buf + n, t->gen, 1);
@@ -298,10 +322,10 @@ struct tm_branch *tm_branch_lookup(struct tm_shard *sh, struct slice branch)
 	const char *p = branch.p, *end = branch.p + branch.len;
 	uint32_t slot, gen, idx;
 
-	if (branch.len < MAGIC_LEN + 1 ||
-	    memcmp(p, MAGIC_COOKIE OUR_TAG, MAGIC_LEN + 1) != 0)
+	if (branch.len < sh->branch_prefix_len ||
+	    memcmp(p, sh->branch_prefix, sh->branch_prefix_len) != 0)
 		return NULL;
-	p += MAGIC_LEN + 1;
+	p += sh->branch_prefix_len;
 	if (!hex_field(&slot, &p, end, '.') || !hex_field(&gen, &p, end, '.'))
 		return NULL;
 	idx = 0;

@@ -29,9 +29,11 @@ class Peer:
 
     transport = "UDP"
 
-    def __init__(self, name: str, handler: Handler | None = None):
+    def __init__(self, name: str, handler: Handler | None = None, host: str = HOST):
         self.name = name
         self.handler = handler
+        self.host = host
+        self.family = socket.AF_INET6 if ":" in host else socket.AF_INET
         self.sock = self._open()
         self.port = self.sock.getsockname()[1]
         self.received: list[Msg] = []
@@ -43,26 +45,31 @@ class Peer:
         self._thread.start()
 
     def _open(self) -> socket.socket:
-        sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        sock.bind((HOST, 0))
+        sock = socket.socket(self.family, socket.SOCK_DGRAM)
+        sock.bind((self.host, 0))
         return sock
+
+    @property
+    def hostport(self) -> str:
+        return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
 
     @property
     def uri(self) -> str:
         params = ";transport=tcp" if self.transport == "TCP" else ""
-        return f"sip:{self.name}@{HOST}:{self.port}{params}"
+        return f"sip:{self.name}@{self.hostport}{params}"
 
     def _run(self) -> None:
         while not self._stop:
             r, _, _ = select.select([self.sock], [], [], 0.05)
             if r:
-                data, _ = self.sock.recvfrom(65535)
-                self._deliver(data, None)
+                data, src = self.sock.recvfrom(65535)
+                self._deliver(data, None, src[1])
 
-    def _deliver(self, data: bytes, conn: socket.socket | None) -> None:
+    def _deliver(self, data: bytes, conn: socket.socket | None, src_port: int) -> None:
         msg = Msg.parse(data.decode(errors="replace"), "received", self.transport)
         msg.at = time.monotonic()
         msg.conn = conn
+        msg.src_port = src_port
         with self._cond:
             self.received.append(msg)
             self._cond.notify_all()
@@ -79,7 +86,7 @@ class Peer:
 
     def send(self, text: str, port: int) -> None:
         self._record(text)
-        self.sock.sendto(text.encode(), (HOST, port))
+        self.sock.sendto(text.encode(), (self.host, port))
 
     def later(self, seconds: float, text: str, port: int) -> None:
         """Send after a delay, without holding up the receiving thread."""
@@ -133,11 +140,11 @@ class TcpPeer(Peer):
         super().__init__(name, handler)
 
     def _open(self) -> socket.socket:
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock = socket.socket(self.family, socket.SOCK_STREAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((HOST, 0))
+        sock.bind((self.host, 0))
         if self.connect_to:
-            sock.connect((HOST, self.connect_to))
+            sock.connect((self.host, self.connect_to))
             self.conns.append(sock)
         else:
             sock.listen(8)
@@ -161,7 +168,7 @@ class TcpPeer(Peer):
                 buffers[s] = buffers.get(s, b"") + data
                 while (frame := _next_frame(buffers[s])) is not None:
                     buffers[s] = buffers[s][len(frame):]
-                    self._deliver(frame, s)
+                    self._deliver(frame, s, s.getpeername()[1])
 
     def send(self, text: str, conn: socket.socket | int | None = None) -> None:
         """Over conn, or the peer's newest connection."""
@@ -213,7 +220,7 @@ def request(method: str, ruri: str, caller: Peer, *, call_id: str | None = None,
     branch = branch or f"z9hG4bK-{caller.name}-{next(_serial)}"
     lines = [
         f"{method} {ruri} SIP/2.0",
-        f"Via: SIP/2.0/{caller.transport} {HOST}:{caller.port};branch={branch}",
+        f"Via: SIP/2.0/{caller.transport} {caller.hostport};branch={branch}",
         "Max-Forwards: 70",
         f"From: <{caller.uri}>;tag={from_tag}",
         f"To: {to or '<' + ruri + '>'}",
@@ -260,8 +267,8 @@ class Peers:
     def __init__(self):
         self.made: list[Peer] = []
 
-    def __call__(self, name: str, handler: Handler | None = None) -> Peer:
-        self.made.append(Peer(name, handler))
+    def __call__(self, name: str, handler: Handler | None = None, host: str = HOST) -> Peer:
+        self.made.append(Peer(name, handler, host))
         return self.made[-1]
 
     def tcp(self, name: str, handler: Handler | None = None, connect_to: int | None = None) -> TcpPeer:
@@ -284,11 +291,12 @@ def finals(peer: Peer, method: str = "INVITE") -> list[Msg]:
     return distinct([m for m in peer.received if is_final(method)(m)])
 
 
-def acking_caller(peers: Peers, proxy_port: int) -> Peer:
-    """A caller that ACKs every non-2xx final response to its INVITEs, as a UA must."""
+def acking_caller(peers: Peers) -> Peer:
+    """A UDP caller that ACKs every non-2xx final response to its INVITEs, as a
+    UA must, to where the response came from (the proxy)."""
     def on_message(peer: Peer, m: Msg) -> None:
         if is_final("INVITE")(m) and m.code >= 300:
             invite = next(s for s in peer.sent if s.is_request and s.method == "INVITE" and s.call_id == m.call_id)
-            peer.send(ack_for(invite.raw, m), proxy_port)
+            peer.send(ack_for(invite.raw, m), m.src_port)
 
     return peers("caller", on_message)

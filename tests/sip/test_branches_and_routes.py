@@ -43,7 +43,7 @@ def test_6xx_cancels_the_other_branches(proxy, peers):
     callee_a = peers("a", declines)
     callee_b = peers("b", ringing_then_cancelled("b"))
     p = proxy("fork.lua", subst={"UAS_B_PORT": callee_b.port})
-    caller = acking_caller(peers, p.port)
+    caller = acking_caller(peers)
     caller.send(request("INVITE", callee_a.uri, caller), p.port)
 
     final = caller.wait_for(is_final("INVITE"), "final response")
@@ -114,7 +114,7 @@ def test_cancel_waits_for_a_provisional(proxy, peers):
 
     callee = peers("callee", rings_late)
     p = proxy("default.lua")
-    caller = acking_caller(peers, p.port)
+    caller = acking_caller(peers)
     invite = request("INVITE", callee.uri, caller)
     caller.send(invite, p.port)
     callee.wait_for(is_request("INVITE"), "INVITE")
@@ -136,7 +136,7 @@ def test_cancel_waits_for_a_provisional(proxy, peers):
 def silent_next_hop_case(proxy, peers, method: str):
     callee = peers("silent")
     p = proxy("default.lua")
-    caller = acking_caller(peers, p.port)
+    caller = acking_caller(peers)
     t0 = time.monotonic()
     caller.send(request(method, callee.uri, caller), p.port)
     final = caller.wait_for(is_final(method), "final response", timeout=15)
@@ -160,7 +160,7 @@ def test_silent_next_hop_408(proxy, peers, method):
 def test_unreachable_next_hop_503(proxy, peers):
     closed = conftest.free_port()  # nothing listens there over TCP
     p = proxy("default.lua")
-    caller = acking_caller(peers, p.port)
+    caller = acking_caller(peers)
     caller.send(request("INVITE", f"sip:nobody@127.0.0.1:{closed};transport=tcp", caller), p.port)
     final = caller.wait_for(is_final("INVITE"), "final response", timeout=10)
     # Kamailio connects before t_relay() returns, which then fails: the
@@ -297,3 +297,62 @@ def test_is_myself_of_each_address(proxy, peers):
         seen = {k: got.get(f"x-myself-{k}") for k in ("ruri", "furi", "turi", "srcip", "uri")}
         assert seen == {"ruri": str(ruri == ours).lower(), "furi": "false", "turi": str(to == ours).lower(),
                         "srcip": "true", "uri": str(n < 3).lower()}, (n, seen)
+
+
+# --------------------------------------------------------------------------
+# IPv6, and two Record-Route entries when a request changes sockets
+# --------------------------------------------------------------------------
+def test_ipv6_and_double_record_route(proxy, peers, monkeypatch):
+    # the proxy listens on 127.0.0.1 and [::1], same port; one call v6 to
+    # v6, one from v4 to v6 (§16.6 step 4: each side must see an address
+    # of the proxy it can reach)
+    orig = conftest.render_cfg
+
+    def render(kind, port, children, lua, *args, **kw):
+        text = orig(kind, port, children, lua, *args, **kw)
+        return text.replace(f"listen=tcp:{conftest.HOST}:{port}\n",
+                            f"listen=tcp:{conftest.HOST}:{port}\nlisten=udp:[::1]:{port}\n")
+
+    monkeypatch.setattr(conftest, "render_cfg", render)
+
+    def answers(peer: Peer, m: Msg) -> None:
+        if is_request("INVITE")(m) and first_time(peer, m):
+            peer.answer(m, 200, "OK", "callee")
+
+    callee = peers("callee", answers, host="::1")
+    p = proxy("default.lua")
+    v6, v4 = f"sip:[::1]:{p.port}", f"sip:127.0.0.1:{p.port}"
+    for caller_host, want_rr in (("::1", [v6]), ("127.0.0.1", [v6, v4])):
+        caller = peers(f"caller{len(want_rr)}", host=caller_host)
+        caller.send(request("INVITE", callee.uri, caller, call_id=f"v6-{len(want_rr)}@test"), p.port)
+        ok = caller.wait_for(is_response(200, "INVITE"), "200")
+        inv = callee.wait_for(lambda m, c=ok.call_id: is_request("INVITE")(m) and m.call_id == c, "INVITE")
+        assert via_sent_by(inv.vias[0]) == ("::1", p.port), inv.vias
+        rrs = [uri_of(rr) for rr in inv.all("record-route")]  # Kamailio adds ;r2=on and ;ftag=
+        assert [u.split(";")[0] for u in rrs] == want_rr and all(";lr" in u for u in rrs), inv.raw
+        assert ok.all("record-route") == inv.all("record-route"), ok.raw
+
+
+def test_branch_ids_unique_across_workers_and_restarts(proxy, peers):
+    # RFC 3261 §8.1.1.7: a next hop matches transactions by branch and
+    # sent-by; 20 calls over every worker of one run, then of a second run
+    # on the same address, must never repeat a branch
+    def busy(peer: Peer, m: Msg) -> None:
+        if is_request("INVITE")(m) and first_time(peer, m):
+            peer.answer(m, 486, "Busy Here", "callee")
+
+    callee = peers("callee", busy)
+    p = proxy("default.lua", name="first")
+    port = p.port
+    caller = acking_caller(peers)
+    for run in (1, 2):
+        for n in range(20):
+            caller.send(request("INVITE", callee.uri, caller, call_id=f"b{run}-{n}@test"), port)
+        for n in range(20):
+            caller.wait_for(lambda m, c=f"b{run}-{n}@test": is_final("INVITE")(m) and m.call_id == c, "486")
+        if run == 1:
+            p.stop()
+            p = proxy("default.lua", name="second")
+            port = p.port
+    invites = {m.call_id: m.top_branch for m in callee.received if is_request("INVITE")(m)}
+    assert len(invites) == 40 and len(set(invites.values())) == 40, sorted(invites.items())

@@ -889,7 +889,7 @@ def test_bye_while_early_ends_the_dialog(dlg_proxy_rpc, peers):
 
     callee = peers("callee", callee_side)
     p, rpc = dlg_proxy_rpc("dialog.lua", subst={"REASON": "unused"})
-    caller = sippeer.acking_caller(peers, p.port)
+    caller = sippeer.acking_caller(peers)
     caller.send(sippeer.request("INVITE", callee.uri, caller, call_id="early-bye@test"), p.port)
     ringing = caller.wait_for(sippeer.is_response(180, "INVITE"), "180")
     assert live(rpc, "early-bye@test")[0]["state"] == 2

@@ -168,6 +168,35 @@ def test_unreachable_next_hop_503(proxy, peers):
     assert final.code == (500 if p.kind == "kamailio" else 503), final
 
 
+def test_2xx_retransmissions_and_stray_responses_relayed(proxy, peers):
+    # The callee repeats its 200 until an ACK comes (§13.3.1.4): each copy
+    # must reach the caller. A response that matches no transaction is
+    # relayed statelessly by its next Via (§16.7 step 1 / §16.11).
+    def answers(peer: Peer, m: Msg) -> None:
+        if is_request("INVITE")(m) and first_time(peer, m):
+            for delay in (0, 0.5, 1.5):
+                peer.answer(m, 200, "OK", "callee", delay=delay)
+
+    callee = peers("callee", answers)
+    p = proxy("default.lua")
+    caller = peers("caller")
+    caller.send(request("INVITE", callee.uri, caller, call_id="again@test"), p.port)
+    deadline = time.monotonic() + 5
+    while len([m for m in caller.received if is_response(200, "INVITE")(m)]) < 3 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert len([m for m in caller.received if is_response(200, "INVITE")(m)]) == 3, caller.received
+
+    stray = "\r\n".join([
+        "SIP/2.0 200 OK",
+        f"Via: SIP/2.0/UDP 127.0.0.1:{p.port};branch=z9hG4bK-never-sent",
+        f"Via: SIP/2.0/UDP 127.0.0.1:{caller.port};branch=z9hG4bK-stray",
+        "From: <sip:a@example.com>;tag=1", "To: <sip:b@example.com>;tag=2", "Call-ID: stray@test",
+        "CSeq: 1 INVITE", "Content-Length: 0", "", ""])
+    callee.send(stray, p.port)
+    got = caller.wait_for(lambda m: m.call_id == "stray@test", "the stray 200")
+    assert got.vias == [f"SIP/2.0/UDP 127.0.0.1:{caller.port};branch=z9hG4bK-stray"], got.raw
+
+
 # --------------------------------------------------------------------------
 # strict routers (RFC 3261 §16.4, §16.6 step 7, the example of §16.12.1.2)
 # --------------------------------------------------------------------------

@@ -971,3 +971,62 @@ def test_terminate_each_side_once(dlg_proxy_rpc, peers):
     caller.wait_for(lambda m: sippeer.is_response(200, "INFO")(m) and m.cseq_num == 4, "200 for INFO 4")
     results = re.findall(r"dlg_terminate\((\w+)\) once@test CSeq (\d+): (-?\d+)", p.log_text())
     assert results == [("callee", "2", "1"), ("all", "3", "1"), ("all", "4", "-1")], results
+
+
+def test_two_answers_two_confirmed_legs(dlg_proxy_rpc, peers):
+    # A answers; B's 200 crosses the proxy's CANCEL. The dialog keeps both
+    # as confirmed legs (issue 4, item 3); the BYE that ends A's leg leaves
+    # the call up on B's; dlg_terminate("all") then BYEs B and the caller
+    # for B's leg only.
+    def callee_a(peer, m):
+        if m.is_request and m.method in ("INVITE", "BYE") and sippeer.first_time(peer, m):
+            peer.answer(m, 200, "OK", "a" if m.method == "INVITE" else None)
+
+    def callee_b(peer, m):
+        if not (m.is_request and sippeer.first_time(peer, m)):
+            return
+        if m.method == "INVITE":
+            peer.answer(m, 180, "Ringing", "b")
+        elif m.method == "CANCEL":
+            peer.answer(peer.wait_for(sippeer.is_request("INVITE"), "INVITE"), 200, "OK", "b")
+            peer.answer(m, 200, "OK")
+        elif m.method == "BYE":
+            peer.answer(m, 200, "OK")
+
+    def caller_side(peer, m):
+        if sippeer.is_request("BYE")(m) and sippeer.first_time(peer, m):
+            peer.answer(m, 200, "OK")
+
+    a, b = peers("a", callee_a), peers("b", callee_b)
+    p, rpc = dlg_proxy_rpc("dialog_fork.lua", subst={"UAS_B_PORT": b.port, "REASON": "two legs"})
+    caller = peers("caller", caller_side)
+    caller.send(sippeer.request("INVITE", a.uri, caller, call_id="two-legs@test"), p.port)
+    oks = {}
+    for tag in ("a", "b"):
+        oks[tag] = caller.wait_for(lambda m, t=tag: sippeer.is_response(200, "INVITE")(m)
+                                   and m.get("to").endswith(f"tag={t}"), f"{tag}'s 200")
+        caller.send(caller_in_dialog("ACK", caller, oks[tag], 1), p.port)
+    a.wait_for(sippeer.is_request("ACK"), "ACK at A")
+    b.wait_for(sippeer.is_request("ACK"), "ACK at B")
+
+    def legs():
+        [d] = live(rpc, "two-legs@test")
+        return d["state"], sorted((leg["tag"], leg["state"]) for leg in d["legs"])
+
+    assert legs() == (4, [("a", "confirmed"), ("b", "confirmed")])
+    caller.send(caller_in_dialog("BYE", caller, oks["a"], 2), p.port)
+    caller.wait_for(lambda m: sippeer.is_response(200, "BYE")(m) and m.get("to").endswith("tag=a"), "200 BYE")
+    time.sleep(0.3)
+    assert legs() == (4, [("a", "ended"), ("b", "confirmed")])
+
+    caller.send(caller_in_dialog("INFO", caller, oks["b"], 3), p.port)
+    bye_b = b.wait_for(sippeer.is_request("BYE"), "BYE to B")
+    bye_caller = caller.wait_for(sippeer.is_request("BYE"), "BYE to the caller")
+    assert hdr(bye_b, "To").endswith("tag=b") and bye_b.cseq_num == 4, bye_b.raw  # after INFO 3
+    assert hdr(bye_caller, "From").endswith("tag=b") and bye_caller.cseq_num == 1, bye_caller.raw
+    assert hdr(bye_b, "Reason") == 'SIP;cause=200;text="two legs"'
+    deadline = time.monotonic() + 5
+    while live(rpc, "two-legs@test") and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert live(rpc, "two-legs@test") == []
+    assert len([m for m in a.received if m.method == "BYE"]) == 1, "A's leg had ended: no BYE of ours"

@@ -1030,3 +1030,26 @@ def test_two_answers_two_confirmed_legs(dlg_proxy_rpc, peers):
         time.sleep(0.05)
     assert live(rpc, "two-legs@test") == []
     assert len([m for m in a.received if m.method == "BYE"]) == 1, "A's leg had ended: no BYE of ours"
+
+
+@pytest.mark.parametrize("mode, tries", [
+    # (Route with the did cookie?, the callee's real To tag?) -> dlg_terminate()
+    (0, [(False, True, -1), (True, False, -1), (True, True, 1)]),
+    (1, [(True, False, -1), (False, True, 1)]),
+    (2, [(False, False, -1), (False, True, 1)]),
+])
+def test_match_modes(dlg_proxy, peers, mode, tries):
+    # dlg_match_mode 0: the cookie, then a tight check of Call-ID and both
+    # tags; 1: the cookie, else Call-ID and tags; 2: Call-ID and tags only.
+    # A wrong tag never matches; the last try of each mode ends the call.
+    p = dlg_proxy("dialog.lua", subst={"REASON": "mode"}, modparams={("ims_dialog", "dlg_match_mode"): mode})
+    caller, callee, ok = confirmed_call(p, peers, answering(), f"mode{mode}@test")
+    assert (";did=" in ok.get("record-route")) == (mode != 2), ok.raw  # mode 2 adds no cookie
+    for cseq, (with_did, right_tag, want) in enumerate(tries, 2):
+        routes = [rr if with_did else re.sub(r";did=[^;>]*", "", rr) for rr in reversed(ok.all("record-route"))]
+        to = ok.get("to") if right_tag else ok.get("to").replace("tag=callee", "tag=other")
+        caller.send(sippeer.request("INFO", uri_of(ok.get("contact")), caller, call_id=ok.call_id, cseq=cseq,
+                                    to=to, routes=routes), p.port)
+        caller.wait_for(lambda m, n=cseq: sippeer.is_response(200, "INFO")(m) and m.cseq_num == n, f"INFO {cseq}")
+        assert f"dlg_terminate(all) mode{mode}@test CSeq {cseq}: {want}" in p.log_text(), (cseq, with_did, right_tag)
+    callee.wait_for(sippeer.is_request("BYE"), "BYE after the matching INFO")

@@ -300,3 +300,21 @@ def acking_caller(peers: Peers) -> Peer:
             peer.send(ack_for(invite.raw, m), m.src_port)
 
     return peers("caller", on_message)
+
+
+def ringing_callee(tag: str) -> Handler:
+    """A callee that rings (180, To tag `tag`), answers a BYE with 200, and a
+    CANCEL with 200 and then 487 for its INVITE (RFC 3261 §9.2)."""
+    def on_message(peer: Peer, m: Msg) -> None:
+        if not (m.is_request and first_time(peer, m)):
+            return
+        if m.method == "INVITE":
+            peer.answer(m, 180, "Ringing", tag)
+        elif m.method == "BYE":
+            peer.answer(m, 200, "OK")
+        elif m.method == "CANCEL":
+            invite = next(r for r in peer.received if is_request("INVITE")(r) and r.top_branch == m.top_branch)
+            peer.answer(m, 200, "OK")
+            peer.answer(invite, 487, "Request Terminated", tag)
+
+    return on_message

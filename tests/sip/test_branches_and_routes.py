@@ -14,21 +14,9 @@ import time
 import pytest
 
 import conftest
-from sippeer import Peer, acking_caller, finals, first_time, is_final, is_request, is_response, request
+from sippeer import (Peer, acking_caller, finals, first_time, is_final, is_request, is_response, request,
+                     ringing_callee)
 from sipwire import Msg, uri_hostport, uri_of, via_sent_by
-
-
-def ringing_then_cancelled(tag: str):
-    """A callee that rings and, on CANCEL, answers 200 and 487 (RFC 3261 §9.2)."""
-    def on_message(peer: Peer, m: Msg) -> None:
-        if is_request("INVITE")(m) and first_time(peer, m):
-            peer.answer(m, 180, "Ringing", tag)
-        elif is_request("CANCEL")(m) and first_time(peer, m):
-            invite = next(r for r in peer.received if is_request("INVITE")(r) and r.top_branch == m.top_branch)
-            peer.answer(m, 200, "OK")
-            peer.answer(invite, 487, "Request Terminated", tag)
-
-    return on_message
 
 
 # --------------------------------------------------------------------------
@@ -41,7 +29,7 @@ def test_6xx_cancels_the_other_branches(proxy, peers):
             peer.answer(m, 603, "Decline", "a", delay=0.5)
 
     callee_a = peers("a", declines)
-    callee_b = peers("b", ringing_then_cancelled("b"))
+    callee_b = peers("b", ringing_callee("b"))
     p = proxy("fork.lua", subst={"UAS_B_PORT": callee_b.port})
     caller = acking_caller(peers)
     caller.send(request("INVITE", callee_a.uri, caller), p.port)

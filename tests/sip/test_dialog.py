@@ -875,19 +875,7 @@ def test_prack_and_update_while_early(dlg_proxy_rpc, peers):
 
 
 def test_bye_while_early_ends_the_dialog(dlg_proxy_rpc, peers):
-    def callee_side(peer, m):
-        if not (m.is_request and sippeer.first_time(peer, m)):
-            return
-        if m.method == "INVITE":
-            peer.answer(m, 180, "Ringing", "callee")
-        elif m.method == "BYE":
-            peer.answer(m, 200, "OK")
-        elif m.method == "CANCEL":
-            invite = peer.wait_for(sippeer.is_request("INVITE"), "INVITE")
-            peer.answer(m, 200, "OK")
-            peer.answer(invite, 487, "Request Terminated", "callee")
-
-    callee = peers("callee", callee_side)
+    callee = peers("callee", sippeer.ringing_callee("callee"))
     p, rpc = dlg_proxy_rpc("dialog.lua", subst={"REASON": "unused"})
     caller = sippeer.acking_caller(peers)
     caller.send(sippeer.request("INVITE", callee.uri, caller, call_id="early-bye@test"), p.port)
@@ -1053,3 +1041,22 @@ def test_match_modes(dlg_proxy, peers, mode, tries):
         caller.wait_for(lambda m, n=cseq: sippeer.is_response(200, "INFO")(m) and m.cseq_num == n, f"INFO {cseq}")
         assert f"dlg_terminate(all) mode{mode}@test CSeq {cseq}: {want}" in p.log_text(), (cseq, with_did, right_tag)
     callee.wait_for(sippeer.is_request("BYE"), "BYE after the matching INFO")
+
+
+def test_early_terminate_code(dlg_proxy, peers):
+    # early_terminate_code 480 and an early INFO (to the 180's Contact along
+    # its route set) that makes the script call dlg_terminate("all")
+    callee = peers("callee", sippeer.ringing_callee("callee"))
+    p = dlg_proxy("dialog.lua", subst={"REASON": "no more"},
+                  modparams={("ims_dialog", "early_terminate_code"): 480})
+    caller = sippeer.acking_caller(peers)
+    caller.send(sippeer.request("INVITE", callee.uri, caller, call_id="early-code@test"), p.port)
+    ringing = caller.wait_for(sippeer.is_response(180, "INVITE"), "180")
+    caller.send(caller_in_dialog("INFO", caller, ringing, 2), p.port)
+    final = caller.wait_for(sippeer.is_final("INVITE"), "final response")
+    assert (final.code, final.reason) == (480, "no more"), final
+    cancel = callee.wait_for(sippeer.is_request("CANCEL"), "CANCEL")
+    assert hdr(cancel, "Reason") == 'SIP;cause=480;text="no more"', cancel.raw
+    callee.wait_for(sippeer.is_request("ACK"), "ACK of the 487")
+    time.sleep(0.5)
+    assert [m.code for m in sippeer.finals(caller)] == [480], "the callee's 487 reached the caller"

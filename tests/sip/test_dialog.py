@@ -1060,3 +1060,29 @@ def test_early_terminate_code(dlg_proxy, peers):
     callee.wait_for(sippeer.is_request("ACK"), "ACK of the 487")
     time.sleep(0.5)
     assert [m.code for m in sippeer.finals(caller)] == [480], "the callee's 487 reached the caller"
+
+
+def test_terminate_over_tcp_reuses_connections(dlg_proxy, peers):
+    # a caller over TCP with no listener (as a UE behind NAT): the proxy's
+    # own BYE reaches it only over the connection the caller opened
+    def caller_side(peer, m):
+        if sippeer.is_response(200, "INVITE")(m):
+            peer.send(caller_in_dialog("ACK", peer, m, 1), m.conn)
+        elif sippeer.is_request("BYE")(m) and sippeer.first_time(peer, m):
+            peer.answer(m, 200, "OK")
+
+    def callee_side(peer, m):
+        if m.is_request and m.method in ("INVITE", "BYE") and sippeer.first_time(peer, m):
+            peer.answer(m, 200, "OK", "callee" if m.method == "INVITE" else None)
+
+    callee = peers.tcp("callee", callee_side)
+    p = dlg_proxy("dialog.lua", subst={"REASON": "tcp"})
+    caller = peers.tcp("caller", caller_side, connect_to=p.port)
+    caller.send(sippeer.request("INVITE", callee.uri, caller, call_id="tcp-bye@test"))
+    ok = caller.wait_for(sippeer.is_response(200, "INVITE"), "200")
+    callee.wait_for(sippeer.is_request("ACK"), "ACK")
+    caller.send(caller_in_dialog("INFO", caller, ok, 2))
+    bye = caller.wait_for(sippeer.is_request("BYE"), "the proxy's BYE, over the caller's connection")
+    callee_bye = callee.wait_for(sippeer.is_request("BYE"), "the proxy's BYE at the callee")
+    assert hdr(bye, "Reason") == hdr(callee_bye, "Reason") == 'SIP;cause=200;text="tcp"'
+    assert bye.vias[0].startswith("SIP/2.0/TCP") and callee.accepted == 1, (bye.vias, callee.accepted)

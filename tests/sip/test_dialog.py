@@ -31,7 +31,7 @@ import pytest
 import conftest
 import sippeer
 import sipwire
-from sipwire import Msg, distinct, requests, responses, uri_hostport, uri_of
+from sipwire import Msg, distinct, requests, responses, uri_hostport, uri_of, via_sent_by
 
 pytestmark = pytest.mark.skipif(conftest.PROXY_KIND != "imsdlgd",
                                 reason="dialog tests run against imsdlgd")
@@ -1086,3 +1086,41 @@ def test_terminate_over_tcp_reuses_connections(dlg_proxy, peers):
     callee_bye = callee.wait_for(sippeer.is_request("BYE"), "the proxy's BYE at the callee")
     assert hdr(bye, "Reason") == hdr(callee_bye, "Reason") == 'SIP;cause=200;text="tcp"'
     assert bye.vias[0].startswith("SIP/2.0/TCP") and callee.accepted == 1, (bye.vias, callee.accepted)
+
+
+def test_terminate_along_route_sets(dlg_proxy, peers):
+    # Proxies on both sides record-routed too: "up" (between the caller and
+    # us, in the INVITE's Record-Route) and "down" (between us and the
+    # callee, above ours in the 200's). Our BYEs must take those paths:
+    # to the caller via up, to the callee via down (RFC 3261 §12.1).
+    up, down = peers("up"), peers("down")
+    up_rr, down_rr = f"<sip:127.0.0.1:{up.port};lr>", f"<sip:127.0.0.1:{down.port};lr>"
+
+    def callee_side(peer, m):
+        if sippeer.is_request("INVITE")(m) and sippeer.first_time(peer, m):
+            rrs = [down_rr] + m.all("record-route")
+            text = sippeer.reply(m, 200, "OK", peer, "callee").replace(
+                "".join(f"Record-Route: {rr}\r\n" for rr in m.all("record-route")),
+                "".join(f"Record-Route: {rr}\r\n" for rr in rrs))
+            peer.send(text, via_sent_by(m.vias[0])[1])
+
+    callee = peers("callee", callee_side)
+    p = dlg_proxy("dialog.lua", subst={"REASON": "routes"})
+    caller = peers("caller")
+    caller.send(sippeer.request("INVITE", callee.uri, caller, call_id="routes@test",
+                                extra=[f"Record-Route: {up_rr}"]), p.port)
+    ok = caller.wait_for(sippeer.is_response(200, "INVITE"), "200")
+    ours = [rr for rr in ok.all("record-route") if f":{p.port};" in rr]
+    assert ok.all("record-route") == [down_rr] + ours + [up_rr], ok.raw
+    # the caller's ACK and INFO go through up in reality; here straight to us
+    # with the Route set from us on
+    caller.send(sippeer.request("ACK", callee.uri, caller, call_id=ok.call_id, to=ok.get("to"),
+                                routes=ours + [down_rr]), p.port)
+    down.wait_for(sippeer.is_request("ACK"), "the ACK via down")
+    caller.send(sippeer.request("INFO", callee.uri, caller, call_id=ok.call_id, cseq=2, to=ok.get("to"),
+                                routes=ours + [down_rr]), p.port)
+
+    to_caller = up.wait_for(sippeer.is_request("BYE"), "BYE to the caller, via up")
+    assert to_caller.ruri == caller.uri and to_caller.all("route") == [up_rr], to_caller.raw
+    to_callee = down.wait_for(lambda m: sippeer.is_request("BYE")(m), "BYE to the callee, via down")
+    assert to_callee.ruri == callee.uri and to_callee.all("route") == [down_rr], to_callee.raw

@@ -14,7 +14,7 @@ import time
 import pytest
 
 import conftest
-from sippeer import (Peer, acking_caller, finals, first_time, is_final, is_request, is_response, request,
+from sippeer import (Peer, acking_caller, finals, first_time, is_final, is_request, is_response, reply, request,
                      ringing_callee)
 from sipwire import Msg, uri_hostport, uri_of, via_sent_by
 
@@ -373,3 +373,27 @@ def test_branch_ids_unique_across_workers_and_restarts(proxy, peers):
             port = p.port
     invites = {m.call_id: m.top_branch for m in callee.received if is_request("INVITE")(m)}
     assert len(invites) == 40 and len(set(invites.values())) == 40, sorted(invites.items())
+
+
+def test_advertised_address(proxy, peers):
+    # listen=... advertise 192.0.2.10:5099 (a public address in front of
+    # this one): Via and Record-Route name it, and a Route to it is ours
+    def answers(peer: Peer, m: Msg) -> None:
+        if m.is_request and m.method in ("INVITE", "BYE") and first_time(peer, m):
+            # the advertised address is not reachable here: answer the
+            # proxy where it listens
+            peer.send(reply(m, 200, "OK", peer, "callee" if m.method == "INVITE" else None), p.port)
+
+    callee = peers("callee", answers)
+    p = proxy("default.lua", udp_options="advertise 192.0.2.10:5099")
+    caller = peers("caller")
+    caller.send(request("INVITE", callee.uri, caller, call_id="adv@test"), p.port)
+    ok = caller.wait_for(is_response(200, "INVITE"), "200")
+    inv = callee.wait_for(is_request("INVITE"), "INVITE")
+    assert via_sent_by(inv.vias[0]) == ("192.0.2.10", 5099), inv.vias
+    assert [uri_of(rr).split(";")[0] for rr in inv.all("record-route")] == ["sip:192.0.2.10:5099"], inv.raw
+    caller.send(request("BYE", uri_of(ok.get("contact")), caller, call_id="adv@test", cseq=2, to=ok.get("to"),
+                        routes=ok.all("record-route")), p.port)
+    bye = callee.wait_for(is_request("BYE"), "BYE, loose-routed")
+    assert bye.all("route") == [] and via_sent_by(bye.vias[0]) == ("192.0.2.10", 5099), bye.raw
+    caller.wait_for(is_response(200, "BYE"), "200 for the BYE")

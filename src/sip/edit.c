@@ -186,7 +186,7 @@ int sip_edit_drop_last_route(struct sip_edits *ed)
 	/* §16.4: the last value became the Request-URI. */
 	const struct sip_hdr *last = NULL;
 	struct sip_list_iter it;
-	struct slice elem, before = SLICE_NULL, lone = SLICE_NULL;
+	struct slice elem, before = SLICE_NULL, final = SLICE_NULL;
 	int err;
 
 	for (const struct sip_hdr *h = sip_msg_hdr(ed->m, SIP_HDR_ROUTE); h;
@@ -196,17 +196,17 @@ int sip_edit_drop_last_route(struct sip_edits *ed)
 		return fail(ed, ENOENT);
 	sip_list_init(&it, last->value);
 	while ((err = sip_list_next(&elem, &it)) == 0) {
-		before = lone;
-		lone = elem;
+		before = final;
+		final = elem;
 	}
-	if (err != ENOENT || lone.p == NULL)
+	if (err != ENOENT || final.p == NULL)
 		return fail(ed, EBADMSG);
 	if (before.p == NULL)
 		return add(ed, last->off, last->len, SLICE_NULL);
 	/* ", <last>": from the end of the one before to the end of the value */
 	const char *from = before.p + before.len;
 	return add(ed, offset_of(ed->m, from),
-	           (uint32_t)(lone.p + lone.len - from), SLICE_NULL);
+	           (uint32_t)(final.p + final.len - from), SLICE_NULL);
 }
 
 int sip_edit_set_ruri(struct sip_edits *ed, struct slice uri)

@@ -40,6 +40,10 @@ struct app {
 	const struct profile **metrics_profiles;
 	size_t nmetrics_profiles;
 	char script_path[4096];
+	/* Each worker's Lua state, for the route time limit's watchdog (the
+	 * signal thread), and that limit in ms (0: none). */
+	struct script **scripts;
+	unsigned route_time_limit_ms;
 	struct rt *rt;
 };
 
@@ -247,6 +251,9 @@ static int configure(struct app *a, const char *const *cli_listen,
 		         e->file, e->v.s);
 	}
 
+	a->route_time_limit_ms =
+	        (unsigned)cfg_int(c, "app_lua", "route_time_limit", 1000);
+
 	for (unsigned i = 0; i < ncli; i++)
 		if (add_listener(a, cli_listen[i], "-l", err, errsize))
 			return EINVAL;
@@ -300,6 +307,7 @@ static void *shard_init(struct worker *w, void *arg)
 		free(s);
 		return NULL;
 	}
+	a->scripts[worker_id(w)] = s->script;
 	struct tm_script hook = {script_run, s->script};
 	s->tm = tm_shard_new(w, &a->tm, &hook);
 	if (s->tm == NULL) {
@@ -368,22 +376,48 @@ static void on_conn_fail(struct worker *w, uint64_t conn_id)
 
 /* --------------------------------------------------------------- main */
 
+/* The route time limit's watchdog: a worker whose route has run past it
+ * gets the signal that stops the route (script.h). */
+static void watch_routes(struct app *a)
+{
+	for (unsigned i = 0; i < a->children; i++) {
+		if (script_stop_overrun(a->scripts[i], a->route_time_limit_ms))
+			LOG_WARN("worker %u: a route has run for %u ms: "
+			         "stopping it",
+			         i, a->route_time_limit_ms);
+	}
+}
+
+/* SIGTERM/SIGINT end the runtime; in between, every quarter of the route
+ * time limit (at most 250 ms), the watchdog looks at the workers. The
+ * runtime stops only here, so the scripts outlive every look. */
 static void *signal_thread(void *arg)
 {
 	struct app *a = arg;
+	unsigned period_ms = a->route_time_limit_ms / 4;
+	struct timespec period;
 	sigset_t set;
 	int sig;
 
+	if (period_ms == 0 || period_ms > 250)
+		period_ms = 250;
+	period.tv_sec = period_ms / 1000;
+	period.tv_nsec = (long)(period_ms % 1000) * 1000000;
 	sigemptyset(&set);
 	sigaddset(&set, SIGTERM);
 	sigaddset(&set, SIGINT);
 	for (;;) {
-		if (sigwait(&set, &sig) == 0 &&
-		    (sig == SIGTERM || sig == SIGINT)) {
+		if (a->route_time_limit_ms)
+			sig = sigtimedwait(&set, NULL, &period);
+		else if (sigwait(&set, &sig) != 0)
+			sig = -1;
+		if (sig == SIGTERM || sig == SIGINT) {
 			LOG_NOTICE("signal %d: stopping", sig);
 			rt_stop(a->rt);
 			return NULL;
 		}
+		if (a->route_time_limit_ms)
+			watch_routes(a);
 	}
 }
 
@@ -478,6 +512,11 @@ int main(int argc, char **argv)
 		fprintf(stderr, "imsdlgd: cannot register the statistics\n");
 		return 1;
 	}
+	a.scripts = calloc(a.children, sizeof(*a.scripts));
+	if (a.scripts == NULL) {
+		fprintf(stderr, "imsdlgd: out of memory\n");
+		return 1;
+	}
 	if (a.dialogs) {
 		a.dlg_shards = calloc(a.children, sizeof(*a.dlg_shards));
 		if (a.dlg_shards == NULL || dlg_register_script() ||
@@ -511,6 +550,7 @@ int main(int argc, char **argv)
 	sigaddset(&set, SIGINT);
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 	signal(SIGPIPE, SIG_IGN);
+	script_stop_signal_install();
 
 	struct rt_config rc = {
 	        .workers = a.children,
@@ -573,6 +613,7 @@ int main(int argc, char **argv)
 	mgmt_stop(mgmt);
 	rt_free(a.rt);
 	free(a.dlg_shards);
+	free(a.scripts);
 	free(a.metrics_profiles);
 	profile_registry_free(a.profiles);
 	cfg_free(a.cfg);

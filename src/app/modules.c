@@ -90,6 +90,8 @@ static const struct cfg_param_def maxfwd_params[] = {
 
 static const struct cfg_param_def app_lua_params[] = {
         {"load", CFG_STR, NOLIMIT, false, NULL, "the Lua routing script", NULL},
+        {"route_time_limit", CFG_INT, 0, 3600000, false, NULL,
+         "ms a route may run before it is stopped (0: no limit)", NULL},
 };
 
 static const char *power_of_two(const struct cfg_value *v)

@@ -4,9 +4,11 @@
  * route runs with their error handling.
  */
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <lauxlib.h>
 #include <lualib.h>
@@ -254,6 +256,7 @@ static int load(struct script **out, const char *name, const char *text,
 	if (s == NULL)
 		return ENOMEM;
 	s->mem_limit = SCRIPT_MEM_LIMIT;
+	s->thread = pthread_self(); /* each worker makes its own state */
 	s->error_reply = reply_default;
 	rr_config_defaults(&s->rr_default);
 	s->rr = rr ? rr : &s->rr_default;
@@ -395,6 +398,82 @@ static void route_failed(struct script *s, struct tm_ctx *ctx,
 		s->error_reply(ctx, 500, SLICE_LIT("Server Internal Error"));
 }
 
+/* ---------------------------------------------------- route time limit */
+
+/* The script whose outermost route this thread runs, for the handler
+ * (volatile: the handler runs between any two instructions). */
+static _Thread_local struct script *volatile running;
+
+static uint64_t coarse_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* Has the current run of s gone past the limit the watchdog applied? A
+ * signal meant for the run before may land in this one. */
+static bool overran(struct script *s)
+{
+	uint64_t start = atomic_load(&s->route_start_ms);
+
+	return start && coarse_ms() - start >= atomic_load(&s->stop_limit_ms);
+}
+
+/* Armed by the signal, on every Lua instruction until the outermost run
+ * ends: an error raised inside a nested run (a branch route inside
+ * t_relay()) ends that run, and the next instruction of the run around it
+ * raises it again. A count hook never fires inside C functions, so the
+ * error handler and the code between the runs go undisturbed. */
+static void stop_hook(lua_State *L, lua_Debug *ar)
+{
+	struct script *s = running;
+
+	(void)ar;
+	if (s == NULL || !overran(s)) {
+		lua_sethook(L, NULL, 0, 0);
+		return;
+	}
+	luaL_error(L,
+	           "route stopped: it ran for %d ms or more "
+	           "(app_lua route_time_limit)",
+	           (int)atomic_load(&s->stop_limit_ms));
+}
+
+static void on_stop_signal(int sig)
+{
+	struct script *s = running;
+
+	(void)sig;
+	if (s)
+		lua_sethook(s->L, stop_hook, LUA_MASKCOUNT, 1);
+}
+
+void script_stop_signal_install(void)
+{
+	struct sigaction sa;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_stop_signal;
+	sa.sa_flags = SA_RESTART;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SCRIPT_STOP_SIGNAL, &sa, NULL);
+}
+
+bool script_stop_overrun(struct script *s, unsigned limit_ms)
+{
+	uint64_t start = atomic_load(&s->route_start_ms);
+
+	if (start == 0 || coarse_ms() - start < limit_ms)
+		return false;
+	atomic_store(&s->stop_limit_ms, limit_ms);
+	if (atomic_exchange(&s->stop_sent, true))
+		return false;
+	pthread_kill(s->thread, SCRIPT_STOP_SIGNAL);
+	return true;
+}
+
 void script_run(void *script, struct tm_ctx *ctx, enum tm_route_type rt,
                 const char *name)
 {
@@ -423,9 +502,20 @@ void script_run(void *script, struct tm_ctx *ctx, enum tm_route_type rt,
 	}
 	if (ctx->event)
 		lua_pushstring(L, ctx->event);
+	if (frame.prev == NULL) {
+		running = s;
+		atomic_store(&s->stop_sent, false);
+		atomic_store(&s->route_start_ms, coarse_ms());
+	}
 	s->cur = &frame;
 	rc = lua_pcall(L, ctx->event ? 1 : 0, 0, base + 1);
 	s->cur = frame.prev;
+	if (frame.prev == NULL) {
+		atomic_store(&s->route_start_ms, 0);
+		running = NULL;
+		if (atomic_load(&s->stop_sent))
+			lua_sethook(L, NULL, 0, 0); /* armed after the end */
+	}
 	if (rc != LUA_OK && lua_touserdata(L, -1) != (const void *)&exit_marker)
 		route_failed(s, ctx, rt, fn, rc, frame.answered);
 	lua_settop(L, base);

@@ -25,6 +25,8 @@
 #ifndef IMSDLG_SCRIPT_H
 #define IMSDLG_SCRIPT_H
 
+#include <signal.h>
+
 #include "core/core.h"
 #include "rr/rr.h"
 #include "tm/tm.h"
@@ -198,6 +200,25 @@ void script_free(struct script *s);
  */
 void script_run(void *script, struct tm_ctx *ctx, enum tm_route_type rt,
                 const char *name);
+
+/*
+ * Route time limit. A route that loops would hold its worker, and every
+ * call of that shard, for good; the watchdog stops it with a Lua error
+ * (logged with the Call-ID, a 500 for the request as after any error).
+ * script_stop_signal_install() installs the handler of SCRIPT_STOP_SIGNAL
+ * once per process. script_stop_overrun(), from any thread (the watchdog),
+ * sends that signal to the thread running s when its outermost route has
+ * run for limit_ms or more, once per route run, and returns true when it
+ * sent it. In
+ * that thread the handler arms a Lua hook (lua_sethook() is safe in a
+ * signal handler, as Lua's own interpreter uses it), and the hook raises
+ * the error at the next Lua instruction if the route still runs past the
+ * limit. A route blocked inside a C function is stopped when it returns
+ * to Lua.
+ */
+#define SCRIPT_STOP_SIGNAL SIGRTMIN
+void script_stop_signal_install(void);
+bool script_stop_overrun(struct script *s, unsigned limit_ms);
 
 /* How the 500 after a Lua error is sent; the default replies through the
  * transaction if there is one, statelessly otherwise. For tests. */

@@ -2,6 +2,9 @@
 #ifndef IMSDLG_SCRIPT_INT_H
 #define IMSDLG_SCRIPT_INT_H
 
+#include <pthread.h>
+#include <stdatomic.h>
+
 #include <lua.h>
 
 #include "script/script.h"
@@ -36,6 +39,14 @@ struct script {
 	script_reply_fn *error_reply;
 	size_t mem, mem_limit;
 	bool mem_hit; /* an allocation failed on the limit */
+	/* The route time limit (script.h): when the outermost route run
+	 * started (CLOCK_MONOTONIC_COARSE ms, 0 between runs), the thread
+	 * that made the state and runs its routes, the limit the watchdog
+	 * applied, and whether it has signalled this run. */
+	_Atomic uint64_t route_start_ms;
+	pthread_t thread;
+	_Atomic unsigned stop_limit_ms;
+	atomic_bool stop_sent;
 	struct script_var *vars[SCRIPT_VAR_BUCKETS];
 	size_t nvars;
 	char buf[SCRIPT_BUF_SIZE];

@@ -7,6 +7,7 @@
  * $avp(done) set as their last statement, flags, the R-URI.
  */
 #include <errno.h>
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -14,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -835,6 +837,81 @@ static void doc_pv(const struct script_pv_def *pv, void *arg)
 	}
 }
 
+/* The route time limit (after test_register: KSR.testmod.nest runs a
+ * route inside a KSR call). The watchdog of a limit of 100 ms: keeps asking
+ * until it has signalled the looping run once. */
+struct watchdog {
+	struct script *s;
+	int signalled;
+};
+
+static void *watchdog_thread(void *arg)
+{
+	struct watchdog *wd = arg;
+	struct timespec tick = {0, 20 * 1000000};
+
+	for (int i = 0; i < 500 && !wd->signalled; i++) {
+		nanosleep(&tick, NULL);
+		wd->signalled += script_stop_overrun(wd->s, 100);
+	}
+	return NULL;
+}
+
+static void test_route_time_limit(void **state)
+{
+	/* Loops of 20 s of CPU: were the limit broken, the test would fail,
+	 * not hang. */
+	static const char lua[] = "local function spin()\n"
+	                          "  local t0 = os.clock()\n"
+	                          "  while os.clock() - t0 < 20 do end\n"
+	                          "end\n"
+	                          "function ksr_request_route() spin() end\n"
+	                          "function nested()\n"
+	                          "  KSR.testmod.nest()\n"
+	                          "end\n"
+	                          "function inner() spin() end\n"
+	                          "function small()\n" DONE "\n"
+	                          "end\n";
+	struct fx *f = fx_new(lua);
+	struct watchdog wd = {f->s, 0};
+	struct capture cap;
+	pthread_t th;
+	char *log;
+
+	(void)state;
+	script_stop_signal_install();
+	/* nothing to stop between runs */
+	assert_false(script_stop_overrun(f->s, 0));
+
+	assert_int_equal(pthread_create(&th, NULL, watchdog_thread, &wd), 0);
+	capture_begin(&cap);
+	script_run(f->s, &f->ctx, TM_ROUTE_REQUEST, NULL);
+	log = capture_end(&cap);
+	pthread_join(th, NULL);
+	assert_int_equal(wd.signalled, 1);
+	assert_non_null(strstr(log, "route stopped: it ran for 100 ms"));
+	assert_int_equal(f->replies, 1);
+	assert_int_equal(f->last_code, 500);
+
+	/* the next run is not stopped by anything left from the last */
+	assert_true(run(f, "small"));
+
+	/* a loop in a route run inside a KSR call: that run stops, and so
+	 * does the run around it */
+	wd.signalled = 0;
+	assert_int_equal(pthread_create(&th, NULL, watchdog_thread, &wd), 0);
+	capture_begin(&cap);
+	script_run(f->s, &f->ctx, TM_ROUTE_REQUEST, "nested");
+	log = capture_end(&cap);
+	pthread_join(th, NULL);
+	assert_int_equal(wd.signalled, 1);
+	assert_non_null(strstr(log, "inner: test.lua:9: route stopped"));
+	assert_non_null(strstr(log, "nested: route stopped"));
+	assert_int_equal(f->replies, 2);
+	assert_true(run(f, "small"));
+	fx_free(f);
+}
+
 /* Every function and variable is documented: the doc follows the table. */
 static void test_doc_lists_everything(void **state)
 {
@@ -869,6 +946,7 @@ int main(void)
 	        cmocka_unit_test(test_reply_route_optional),
 	        cmocka_unit_test(test_memory_limit),
 	        cmocka_unit_test(test_register),
+	        cmocka_unit_test(test_route_time_limit),
 	        cmocka_unit_test(test_doc_lists_everything),
 	};
 

@@ -1,10 +1,12 @@
 """Transaction and routing cases that need an endpoint driven message by message.
 
-The callers and callees here are sippeer.Peer sockets on 127.0.0.1, so that
-a test chooses what each side sends and when: a 6xx while another branch
-rings, a 200 that crosses the proxy's CANCEL, a CANCEL before any
-provisional, a silent next hop, the Route sets of strict routers (RFC 3261
-§16.4 and §16.6 step 7). Every assertion is on what the peers received.
+The callers and callees here are sippeer peers (UDP or TCP, on 127.0.0.1
+or [::1]), so that a test chooses what each side sends and when: a 6xx
+while another branch rings, a 200 that crosses the proxy's CANCEL, a
+CANCEL before any provisional, a silent next hop, the Route sets of strict
+routers (RFC 3261 §16.4 and §16.6 step 7), a caller with no listener that
+only its TCP connection reaches. Every assertion is on what the peers
+received.
 """
 
 from __future__ import annotations

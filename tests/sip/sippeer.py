@@ -133,11 +133,12 @@ class TcpPeer(Peer):
 
     transport = "TCP"
 
-    def __init__(self, name: str, handler: Handler | None = None, connect_to: int | None = None):
+    def __init__(self, name: str, handler: Handler | None = None, connect_to: int | None = None,
+                 host: str = HOST):
         self.connect_to = connect_to
         self.conns: list[socket.socket] = []
         self.accepted = 0
-        super().__init__(name, handler)
+        super().__init__(name, handler, host)
 
     def _open(self) -> socket.socket:
         sock = socket.socket(self.family, socket.SOCK_STREAM)
@@ -271,8 +272,9 @@ class Peers:
         self.made.append(Peer(name, handler, host))
         return self.made[-1]
 
-    def tcp(self, name: str, handler: Handler | None = None, connect_to: int | None = None) -> TcpPeer:
-        self.made.append(TcpPeer(name, handler, connect_to))
+    def tcp(self, name: str, handler: Handler | None = None, connect_to: int | None = None,
+            host: str = HOST) -> TcpPeer:
+        self.made.append(TcpPeer(name, handler, connect_to, host))
         return self.made[-1]
 
     def close(self) -> list[str]:

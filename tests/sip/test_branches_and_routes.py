@@ -321,18 +321,23 @@ def test_is_myself_of_each_address(proxy, peers):
 # --------------------------------------------------------------------------
 # IPv6, and two Record-Route entries when a request changes sockets
 # --------------------------------------------------------------------------
-def test_ipv6_and_double_record_route(proxy, peers, monkeypatch):
-    # the proxy listens on 127.0.0.1 and [::1], same port; one call v6 to
-    # v6, one from v4 to v6 (§16.6 step 4: each side must see an address
-    # of the proxy it can reach)
+def listen_also(monkeypatch, proto: str, host: str) -> None:
+    """Proxies started after this also listen on proto:host, their port."""
     orig = conftest.render_cfg
 
     def render(kind, port, children, lua, *args, **kw):
         text = orig(kind, port, children, lua, *args, **kw)
         return text.replace(f"listen=tcp:{conftest.HOST}:{port}\n",
-                            f"listen=tcp:{conftest.HOST}:{port}\nlisten=udp:[::1]:{port}\n")
+                            f"listen=tcp:{conftest.HOST}:{port}\nlisten={proto}:{host}:{port}\n")
 
     monkeypatch.setattr(conftest, "render_cfg", render)
+
+
+def test_ipv6_and_double_record_route(proxy, peers, monkeypatch):
+    # the proxy listens on 127.0.0.1 and [::1], same port; one call v6 to
+    # v6, one from v4 to v6 (§16.6 step 4: each side must see an address
+    # of the proxy it can reach)
+    listen_also(monkeypatch, "udp", "[::1]")
 
     def answers(peer: Peer, m: Msg) -> None:
         if is_request("INVITE")(m) and first_time(peer, m):
@@ -399,3 +404,26 @@ def test_advertised_address(proxy, peers):
     bye = callee.wait_for(is_request("BYE"), "BYE, loose-routed")
     assert bye.all("route") == [] and via_sent_by(bye.vias[0]) == ("192.0.2.10", 5099), bye.raw
     caller.wait_for(is_response(200, "BYE"), "200 for the BYE")
+
+
+def test_ipv6_over_tcp(proxy, peers, monkeypatch):
+    # a whole call over TCP on [::1]: one connection to the callee, reused
+    listen_also(monkeypatch, "tcp", "[::1]")
+
+    def callee_side(peer: Peer, m: Msg) -> None:
+        if m.is_request and m.method in ("INVITE", "BYE") and first_time(peer, m):
+            peer.answer(m, 200, "OK", "callee" if m.method == "INVITE" else None)
+
+    callee = peers.tcp("callee", callee_side, host="::1")
+    p = proxy("default.lua")
+    caller = peers.tcp("caller", connect_to=p.port, host="::1")
+    caller.send(request("INVITE", callee.uri, caller, call_id="v6-tcp@test"))
+    ok = caller.wait_for(is_response(200, "INVITE"), "200")
+    rrs = [uri_of(rr) for rr in ok.all("record-route")]
+    assert len(rrs) == 1 and rrs[0].startswith(f"sip:[::1]:{p.port};") and "transport=tcp" in rrs[0], rrs
+    for method, cseq in (("ACK", 1), ("BYE", 2)):
+        caller.send(request(method, uri_of(ok.get("contact")), caller, call_id="v6-tcp@test", cseq=cseq,
+                            to=ok.get("to"), routes=list(reversed(ok.all("record-route")))))
+    caller.wait_for(is_response(200, "BYE"), "200 for the BYE")
+    assert [m.method for m in callee.received] == ["INVITE", "ACK", "BYE"], callee.received
+    assert callee.accepted == 1 and via_sent_by(callee.received[0].vias[0]) == ("::1", p.port)

@@ -648,6 +648,13 @@ int sip_msg_parse(struct sip_msg *m, const char *buf, size_t len,
 		err = parse_request_line(m, m->start_line);
 	if (err)
 		return err;
+	/* A response carries the Vias of its request, and the request had
+	 * the Via of the proxy that sent it on top of those it accepted: a
+	 * reply to a request of ours that the next hop found one Via too
+	 * long must still get back (a request looping through us ends with
+	 * that hop's 400, not a 408 at every hop). */
+	if (!m->is_request && m->max_vias < UINT16_MAX)
+		m->max_vias++;
 
 	p = lf + 1;
 	err = index_headers(m, &lfs, &p, max_hdrs);

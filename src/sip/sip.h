@@ -307,7 +307,9 @@ struct sip_msg {
 	const char *line_error;
 	const char *body_error;
 
-	uint16_t max_vias; /* the limit sip_msg_check() applies */
+	/* The limit sip_msg_check() applies: sip_limits.max_vias, one more
+	 * for a response (the Via a proxy added to a request at the limit). */
+	uint16_t max_vias;
 	uint16_t nhdrs;
 	uint16_t first[SIP_HDR__COUNT]; /* index + 1 of the first of each id */
 

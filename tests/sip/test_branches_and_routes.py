@@ -427,3 +427,19 @@ def test_ipv6_over_tcp(proxy, peers, monkeypatch):
     caller.wait_for(is_response(200, "BYE"), "200 for the BYE")
     assert [m.method for m in callee.received] == ["INVITE", "ACK", "BYE"], callee.received
     assert callee.accepted == 1 and via_sent_by(callee.received[0].vias[0]) == ("::1", p.port)
+
+
+def test_request_looping_through_the_proxy_ends_at_once(proxy, peers):
+    # An OPTIONS for the proxy's own address: default.lua relays it to
+    # itself hop after hop. The hop that finds one Via too many answers
+    # 400, and that answer must travel back through every hop (its Vias
+    # are one more than a request may have) instead of each hop waiting
+    # for fr_timer and answering 408.
+    p = proxy("default.lua", modparams={("tm", "fr_timer"): 10000})
+    caller = peers("caller")
+    t0 = time.monotonic()
+    caller.send(request("OPTIONS", f"sip:127.0.0.1:{p.port}", caller, call_id="loop@test"), p.port)
+    final = caller.wait_for(is_final("OPTIONS"), "final response", timeout=15)
+    took = time.monotonic() - t0
+    assert final.code in (400, 482, 483) and took < 5, (final, took)
+    assert len(final.vias) == 1, final.raw

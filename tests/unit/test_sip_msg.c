@@ -455,6 +455,25 @@ static void test_limits(void **state)
 	                 0);
 	assert_int_equal(sip_msg_check(&status, &msg), EBADMSG);
 	assert_string_equal(msg.error, "too many Via headers");
+
+	/* a response to a request at the limit, with the Via of the proxy
+	 * that sent it on top: one more is accepted, not two */
+	const char *two_vias_reply = "SIP/2.0 400 Bad Request\r\n"
+	                             "Via: SIP/2.0/UDP h1;branch=z9hG4bK1\r\n"
+	                             "Via: SIP/2.0/UDP h2;branch=z9hG4bK2\r\n"
+	                             "From: <sip:a@b.example>;tag=1\r\n"
+	                             "To: <sip:a@b.example>;tag=2\r\n"
+	                             "Call-ID: x\r\nCSeq: 1 OPTIONS\r\n\r\n";
+	assert_int_equal(sip_msg_parse(&msg, two_vias_reply,
+	                               strlen(two_vias_reply), &lim),
+	                 0);
+	assert_int_equal(sip_msg_check(&status, &msg), 0);
+	lim.max_vias = 0;
+	assert_int_equal(sip_msg_parse(&msg, two_vias_reply,
+	                               strlen(two_vias_reply), &lim),
+	                 0);
+	assert_int_equal(sip_msg_check(&status, &msg), EBADMSG);
+	assert_string_equal(msg.error, "too many Via headers");
 }
 
 static void test_hdr_lookup_by_name(void **state)

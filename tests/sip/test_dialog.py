@@ -1124,3 +1124,38 @@ def test_terminate_along_route_sets(dlg_proxy, peers):
     assert to_caller.ruri == caller.uri and to_caller.all("route") == [up_rr], to_caller.raw
     to_callee = down.wait_for(lambda m: sippeer.is_request("BYE")(m), "BYE to the callee, via down")
     assert to_callee.ruri == callee.uri and to_callee.all("route") == [down_rr], to_callee.raw
+
+
+def test_failed_reinvite_keeps_the_call(dlg_proxy_rpc, peers):
+    # A re-INVITE refused with 488 changes nothing (RFC 3261 §14.1): the
+    # dialog stays confirmed with its target, and the call ends normally.
+    def callee_side(peer, m):
+        if not (m.is_request and sippeer.first_time(peer, m)):
+            return
+        if m.method == "INVITE":
+            if "tag=" in (m.get("to") or "").split(">", 1)[-1]:
+                peer.answer(m, 488, "Not Acceptable Here")
+            else:
+                peer.answer(m, 200, "OK", "callee")
+        elif m.method == "BYE":
+            peer.answer(m, 200, "OK")
+
+    p, rpc = dlg_proxy_rpc("dialog.lua", subst={"REASON": "unused"})
+    caller, callee, ok = confirmed_call(p, peers, callee_side, "reinvite-488@test")
+    reinvite = caller_in_dialog("INVITE", caller, ok, 2)
+    caller.send(reinvite, p.port)
+    refused = caller.wait_for(lambda m: sippeer.is_final("INVITE")(m) and m.cseq_num == 2, "the re-INVITE's answer")
+    assert refused.code == 488, refused
+    caller.send(sippeer.ack_for(reinvite, refused), p.port)
+    callee.wait_for(lambda m: sippeer.is_request("ACK")(m) and m.cseq_num == 2, "the proxy's ACK of the 488")
+    time.sleep(0.3)
+    [d] = live(rpc, "reinvite-488@test")
+    assert d["state"] == 4 and [(leg["tag"], leg["state"]) for leg in d["legs"]] == [("callee", "confirmed")], d
+    assert d["caller"]["cseq"] == 2 and d["callee"]["contact"] == callee.uri, d
+
+    caller.send(caller_in_dialog("BYE", caller, ok, 3), p.port)
+    caller.wait_for(sippeer.is_response(200, "BYE"), "200 for the BYE")
+    deadline = time.monotonic() + 5
+    while live(rpc, "reinvite-488@test") and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert live(rpc, "reinvite-488@test") == []

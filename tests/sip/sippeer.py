@@ -250,6 +250,16 @@ def reply(req: Msg, code: int, reason: str, peer: Peer, to_tag: str | None = Non
     return "\r\n".join(lines + ["Content-Length: 0", "", ""])
 
 
+def cancel_for(invite: str) -> str:
+    """The caller's CANCEL of its INVITE (RFC 3261 §9.1): its Request-URI,
+    top Via, From, To, Call-ID, CSeq number and Route."""
+    inv = Msg.parse(invite)
+    lines = [f"CANCEL {inv.ruri} SIP/2.0", f"Via: {inv.vias[0]}", "Max-Forwards: 70", f"From: {inv.get('from')}",
+             f"To: {inv.get('to')}", f"Call-ID: {inv.call_id}", f"CSeq: {inv.cseq_num} CANCEL"]
+    lines += [f"Route: {r}" for r in inv.all("route")]
+    return "\r\n".join(lines + ["Content-Length: 0", "", ""])
+
+
 def ack_for(invite: str, final: Msg) -> str:
     """The caller's ACK of a non-2xx final response (RFC 3261 §17.1.1.3): the
     INVITE's Request-URI, Via, From, Call-ID and Route, the response's To."""

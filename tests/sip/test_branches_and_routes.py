@@ -16,7 +16,7 @@ import time
 import pytest
 
 import conftest
-from sippeer import (Peer, acking_caller, finals, first_time, is_final, is_request, is_response, reply, request,
+from sippeer import (Peer, acking_caller, cancel_for, finals, first_time, is_final, is_request, is_response, reply, request,
                      ringing_callee)
 from sipwire import Msg, uri_hostport, uri_of, via_sent_by
 
@@ -108,11 +108,7 @@ def test_cancel_waits_for_a_provisional(proxy, peers):
     invite = request("INVITE", callee.uri, caller)
     caller.send(invite, p.port)
     callee.wait_for(is_request("INVITE"), "INVITE")
-    inv = Msg.parse(invite)
-    cancel = "\r\n".join([f"CANCEL {inv.ruri} SIP/2.0", f"Via: {inv.vias[0]}", "Max-Forwards: 70",
-                          f"From: {inv.get('from')}", f"To: {inv.get('to')}", f"Call-ID: {inv.call_id}",
-                          f"CSeq: {inv.cseq_num} CANCEL", "Content-Length: 0", "", ""])
-    caller.send(cancel, p.port)
+    caller.send(cancel_for(invite), p.port)
 
     caller.wait_for(is_response(200, "CANCEL"), "200 for the CANCEL")
     final = caller.wait_for(is_final("INVITE"), "final response", timeout=15)

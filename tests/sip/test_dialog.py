@@ -1159,3 +1159,39 @@ def test_failed_reinvite_keeps_the_call(dlg_proxy_rpc, peers):
     while live(rpc, "reinvite-488@test") and time.monotonic() < deadline:
         time.sleep(0.05)
     assert live(rpc, "reinvite-488@test") == []
+
+
+def test_cancel_crossing_the_200(dlg_proxy_rpc, peers):
+    # The callee's 200 crosses the caller's CANCEL: the call is up
+    # (RFC 3261 §9.2), the dialog confirmed by the ACK, ended by the BYE.
+    def callee_side(peer, m):
+        if not (m.is_request and sippeer.first_time(peer, m)):
+            return
+        if m.method == "INVITE":
+            peer.answer(m, 180, "Ringing", "callee")
+        elif m.method == "CANCEL":
+            peer.answer(peer.wait_for(sippeer.is_request("INVITE"), "INVITE"), 200, "OK", "callee")
+            peer.answer(m, 200, "OK")
+        elif m.method == "BYE":
+            peer.answer(m, 200, "OK")
+
+    callee = peers("callee", callee_side)
+    p, rpc = dlg_proxy_rpc("dialog.lua", subst={"REASON": "unused"})
+    caller = peers("caller")
+    invite = sippeer.request("INVITE", callee.uri, caller, call_id="crossed@test")
+    caller.send(invite, p.port)
+    caller.wait_for(sippeer.is_response(180, "INVITE"), "180")
+    caller.send(sippeer.cancel_for(invite), p.port)
+    ok = caller.wait_for(sippeer.is_response(200, "INVITE"), "the 200 that crossed the CANCEL")
+    caller.send(caller_in_dialog("ACK", caller, ok, 1), p.port)
+    callee.wait_for(sippeer.is_request("ACK"), "ACK")
+    time.sleep(0.3)
+    assert not [m for m in caller.received if m.code == 487], "a 487 reached the caller after its 200"
+    [d] = live(rpc, "crossed@test")
+    assert d["state"] == 4, d
+    caller.send(caller_in_dialog("BYE", caller, ok, 2), p.port)
+    caller.wait_for(sippeer.is_response(200, "BYE"), "200 for the BYE")
+    deadline = time.monotonic() + 5
+    while live(rpc, "crossed@test") and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert live(rpc, "crossed@test") == []

@@ -16,8 +16,8 @@ import time
 import pytest
 
 import conftest
-from sippeer import (Peer, acking_caller, cancel_for, finals, first_time, is_final, is_request, is_response, reply, request,
-                     ringing_callee)
+from sippeer import (Peer, acking_caller, cancel_for, finals, first_time, is_final, is_request, is_response, reply,
+                     request, ringing_callee)
 from sipwire import Msg, uri_hostport, uri_of, via_sent_by
 
 

@@ -138,6 +138,7 @@ class TcpPeer(Peer):
         self.connect_to = connect_to
         self.conns: list[socket.socket] = []
         self.accepted = 0
+        self._hang_up: threading.Event | None = None
         super().__init__(name, handler, host)
 
     def _open(self) -> socket.socket:
@@ -151,9 +152,20 @@ class TcpPeer(Peer):
             sock.listen(8)
         return sock
 
+    def hang_up(self, timeout: float = 2) -> None:
+        """Close every connection of this peer (in its reading thread)."""
+        self._hang_up = threading.Event()
+        if not self._hang_up.wait(timeout):
+            raise AssertionError(f"{self.name}: connections not closed within {timeout}s")
+
     def _run(self) -> None:
         buffers: dict[socket.socket, bytes] = {}
         while not self._stop:
+            if self._hang_up is not None and not self._hang_up.is_set():
+                for c in self.conns:
+                    c.close()
+                self.conns.clear()
+                self._hang_up.set()
             watch = self.conns + ([] if self.connect_to else [self.sock])
             r, _, _ = select.select(watch, [], [], 0.05)
             for s in r:

@@ -1195,3 +1195,32 @@ def test_cancel_crossing_the_200(dlg_proxy_rpc, peers):
     while live(rpc, "crossed@test") and time.monotonic() < deadline:
         time.sleep(0.05)
     assert live(rpc, "crossed@test") == []
+
+
+def test_end_dlg_when_the_caller_is_gone(dlg_proxy_rpc, peers):
+    # The caller (TCP, no listener) has closed its connection: the BYE
+    # towards it cannot be delivered (connection refused). dlg.end_dlg
+    # still BYEs the callee, and the dialog ends once both BYEs are
+    # answered or failed, well within fr_timer.
+    def callee_side(peer, m):
+        if m.is_request and m.method in ("INVITE", "BYE") and sippeer.first_time(peer, m):
+            peer.answer(m, 200, "OK", "callee" if m.method == "INVITE" else None)
+
+    def caller_side(peer, m):
+        if sippeer.is_response(200, "INVITE")(m):
+            peer.send(caller_in_dialog("ACK", peer, m, 1), m.conn)
+
+    callee = peers("callee", callee_side)
+    p, rpc = dlg_proxy_rpc("dialog.lua", subst={"REASON": "unused"}, modparams={("tm", "fr_timer"): 10000})
+    caller = peers.tcp("caller", caller_side, connect_to=p.port)
+    caller.send(sippeer.request("INVITE", callee.uri, caller, call_id="gone@test"))
+    callee.wait_for(sippeer.is_request("ACK"), "ACK")
+    caller.hang_up()
+    time.sleep(0.3)
+    [d] = live(rpc, "gone@test")
+    t0 = time.monotonic()
+    assert rpc("dlg.end_dlg", [d["h_entry"], d["h_id"]]) == {}
+    callee.wait_for(sippeer.is_request("BYE"), "BYE to the callee")
+    while live(rpc, "gone@test") and time.monotonic() - t0 < 15:
+        time.sleep(0.05)
+    assert live(rpc, "gone@test") == [] and time.monotonic() - t0 < 5, time.monotonic() - t0

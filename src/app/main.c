@@ -407,17 +407,18 @@ static void *signal_thread(void *arg)
 	sigaddset(&set, SIGTERM);
 	sigaddset(&set, SIGINT);
 	for (;;) {
-		if (a->route_time_limit_ms)
-			sig = sigtimedwait(&set, NULL, &period);
-		else if (sigwait(&set, &sig) != 0)
-			sig = -1;
+		if (a->route_time_limit_ms == 0) {
+			if (sigwait(&set, &sig) != 0)
+				continue;
+		} else if ((sig = sigtimedwait(&set, NULL, &period)) < 0) {
+			watch_routes(a); /* a period went by */
+			continue;
+		}
 		if (sig == SIGTERM || sig == SIGINT) {
 			LOG_NOTICE("signal %d: stopping", sig);
 			rt_stop(a->rt);
 			return NULL;
 		}
-		if (a->route_time_limit_ms)
-			watch_routes(a);
 	}
 }
 

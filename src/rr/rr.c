@@ -70,15 +70,6 @@ static void run_callbacks(struct tm_ctx *ctx, struct slice params)
 		callbacks[i].fn(ctx, params, callbacks[i].arg);
 }
 
-/* Kamailio's is_preloaded() the other way round: a To tag says the
- * request is inside a dialog, whose route set came from Record-Route. */
-static bool in_dialog(struct sip_msg *m)
-{
-	const struct sip_addr *to;
-
-	return sip_msg_to(&to, m) == 0 && to->tag.len > 0;
-}
-
 int rr_loose_route(struct tm_ctx *ctx)
 {
 	struct sip_msg *m = ctx->req;
@@ -106,8 +97,8 @@ int rr_loose_route(struct tm_ctx *ctx)
 	 * URI, put there by a strict router before us (with its ;lr, as it
 	 * copies the URI); the remote target is the last Route value. An
 	 * initial request for one of our addresses is simply addressed to
-	 * us. */
-	if (in_dialog(m) && sip_msg_request_uri(&ruri, m) == 0 &&
+	 * us (Kamailio's is_preloaded() decides by the To tag too). */
+	if (sip_msg_has_to_tag(m) && sip_msg_request_uri(&ruri, m) == 0 &&
 	    tm_is_myself(ctx->sh, ruri)) {
 		if (tm_ctx_strict_route(ctx, ours))
 			return -1;

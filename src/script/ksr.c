@@ -448,10 +448,7 @@ static int tm_reply(struct script_call *c)
 
 static int tm_is_set(struct script_call *c)
 {
-	char route[32];
-
-	slice_copy_cstr(route, sizeof(route), arg_s(c, 0));
-	return tm_t_is_set(c->ctx, route);
+	return tm_t_is_set(c->ctx, arg_s(c, 0));
 }
 
 static int tm_is_canceled(struct script_call *c)
@@ -524,12 +521,7 @@ static int maxfwd_process(struct script_call *c)
 
 static int siputils_has_totag(struct script_call *c)
 {
-	const struct sip_addr *to;
-
-	return c->ctx->msg && sip_msg_to(&to, c->ctx->msg) == 0 &&
-	                       to->has_tag && to->tag.len
-	               ? 1
-	               : -1;
+	return c->ctx->msg && sip_msg_has_to_tag(c->ctx->msg) ? 1 : -1;
 }
 
 /* is_request() / is_reply(): the exp's arg is what is_request must be. */

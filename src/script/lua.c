@@ -412,13 +412,19 @@ static uint64_t coarse_ms(void)
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
-/* Has the current run of s gone past the limit the watchdog applied? A
- * signal meant for the run before may land in this one. */
-static bool overran(struct script *s)
+/* Has the current run of s (if any) gone on for limit_ms? */
+static bool running_for(struct script *s, unsigned limit_ms)
 {
 	uint64_t start = atomic_load(&s->route_start_ms);
 
-	return start && coarse_ms() - start >= atomic_load(&s->stop_limit_ms);
+	return start && coarse_ms() - start >= limit_ms;
+}
+
+/* Past the limit the watchdog applied? A signal meant for the run before
+ * may land in this one. */
+static bool overran(struct script *s)
+{
+	return running_for(s, atomic_load(&s->stop_limit_ms));
 }
 
 /* Armed by the signal, on every Lua instruction until the outermost run
@@ -463,9 +469,7 @@ void script_stop_signal_install(void)
 
 bool script_stop_overrun(struct script *s, unsigned limit_ms)
 {
-	uint64_t start = atomic_load(&s->route_start_ms);
-
-	if (start == 0 || coarse_ms() - start < limit_ms)
+	if (!running_for(s, limit_ms))
 		return false;
 	atomic_store(&s->stop_limit_ms, limit_ms);
 	if (atomic_exchange(&s->stop_sent, true))

@@ -209,12 +209,11 @@ void script_run(void *script, struct tm_ctx *ctx, enum tm_route_type rt,
  * once per process. script_stop_overrun(), from any thread (the watchdog),
  * sends that signal to the thread running s when its outermost route has
  * run for limit_ms or more, once per route run, and returns true when it
- * sent it. In
- * that thread the handler arms a Lua hook (lua_sethook() is safe in a
- * signal handler, as Lua's own interpreter uses it), and the hook raises
- * the error at the next Lua instruction if the route still runs past the
- * limit. A route blocked inside a C function is stopped when it returns
- * to Lua.
+ * sent it. In that thread the handler arms a Lua hook (lua_sethook() is
+ * safe in a signal handler, as Lua's own interpreter uses it), and the
+ * hook raises the error at the next Lua instruction if the route still
+ * runs past the limit. A route blocked inside a C function is stopped
+ * when it returns to Lua.
  */
 #define SCRIPT_STOP_SIGNAL SIGRTMIN
 void script_stop_signal_install(void);

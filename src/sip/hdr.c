@@ -1433,6 +1433,13 @@ int sip_msg_to(const struct sip_addr **out, struct sip_msg *m)
 	return msg_addr(out, m, SIP_HDR_TO, SIP_DEC_TO);
 }
 
+bool sip_msg_has_to_tag(struct sip_msg *m)
+{
+	const struct sip_addr *to;
+
+	return sip_msg_to(&to, m) == 0 && to->tag.len > 0;
+}
+
 /*
  * The URI cached in *u under bit: parsed from text (read only then) on
  * first use. A failure is remembered, and m->error set to why on every

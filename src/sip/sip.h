@@ -385,6 +385,8 @@ unsigned sip_msg_hdr_count(const struct sip_msg *m, enum sip_hdr_id id);
 int sip_msg_top_via(const struct sip_via **out, struct sip_msg *m);
 int sip_msg_from(const struct sip_addr **out, struct sip_msg *m);
 int sip_msg_to(const struct sip_addr **out, struct sip_msg *m);
+/* A request with a To tag is inside a dialog (Kamailio's has_totag()). */
+bool sip_msg_has_to_tag(struct sip_msg *m);
 /* The URI of From or To ("bad From URI" / "bad To URI" when it does not
  * parse): sip_msg_check() parses them, the script's $fU, $td ... reuse
  * that. */

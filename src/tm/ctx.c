@@ -556,7 +556,7 @@ int tm_t_on_reply(struct tm_ctx *ctx, const char *fn)
 	return arm(ctx, TM_HOOK_REPLY, fn);
 }
 
-int tm_t_is_set(struct tm_ctx *ctx, const char *route)
+int tm_t_is_set(struct tm_ctx *ctx, struct slice route)
 {
 	static const char *const names[TM_HOOK__COUNT] = {
 	        [TM_HOOK_FAILURE] = "failure_route",
@@ -565,7 +565,7 @@ int tm_t_is_set(struct tm_ctx *ctx, const char *route)
 	};
 
 	for (unsigned h = 0; h < TM_HOOK__COUNT; h++) {
-		if (strcmp(route, names[h]) == 0)
+		if (slice_eq_cstr(route, names[h]))
 			return ctx->edits && ctx->edits->hooks[h].len ? 1 : -1;
 	}
 	return -1;

@@ -253,7 +253,7 @@ int tm_t_on_branch(struct tm_ctx *ctx, const char *fn);
 int tm_t_on_reply(struct tm_ctx *ctx, const char *fn);
 /* Kamailio's t_is_set(): 1 when "failure_route", "branch_route" or
  * "onreply_route" has a function armed, else -1. */
-int tm_t_is_set(struct tm_ctx *ctx, const char *route);
+int tm_t_is_set(struct tm_ctx *ctx, struct slice route);
 int tm_t_is_canceled(struct tm_ctx *ctx);
 /* Per-transaction fr_inv_timer / fr_timer (0 keeps the current one). */
 int tm_t_set_fr(struct tm_ctx *ctx, unsigned inv_ms, unsigned noninv_ms);

@@ -99,16 +99,18 @@ static unsigned resolve_uri(struct hop *hop, struct slice text,
  * the last one when a strict router before us made it our Request-URI,
  * §16.4); the first value left is the next hop. When that hop is a strict
  * router (no ;lr) and no $du overrides it, it gets the request addressed
- * to its URI, and the Request-URI we had goes last into Route.
+ * to its URI, and the Request-URI we had goes last into Route. target is
+ * where the request goes: $du, else that next hop, else the Request-URI.
  */
 struct route_set {
-	unsigned left;     /* values left */
-	struct slice next; /* the first of them */
-	bool strict_next;  /* next is a strict router we send to */
+	unsigned left;       /* values left */
+	bool strict_next;    /* the first is a strict router we send to */
+	struct slice target; /* the URI the destination is resolved from */
 };
 
 static void route_set(struct route_set *rs, struct sip_msg *m,
-                      const struct tm_req_edits *e, struct slice duri)
+                      const struct tm_req_edits *e, struct slice duri,
+                      struct slice ruri)
 {
 	struct sip_elem_iter it;
 	struct slice elem, first = SLICE_NULL;
@@ -118,6 +120,7 @@ static void route_set(struct route_set *rs, struct sip_msg *m,
 	unsigned n = 0;
 
 	memset(rs, 0, sizeof(*rs));
+	rs->target = duri.len ? duri : ruri;
 	sip_elem_iter_init(&it, m, SIP_HDR_ROUTE);
 	while (sip_elem_next(&elem, &it) == 0) {
 		if (n++ == e->routes_popped)
@@ -127,9 +130,10 @@ static void route_set(struct route_set *rs, struct sip_msg *m,
 	    sip_addr_parse(&a, first, 0, &why))
 		return;
 	rs->left = n - e->routes_popped - e->route_last_taken;
-	rs->next = a.uri;
-	rs->strict_next =
-	        duri.len == 0 && sip_uri_parse(&u, a.uri, &why) == 0 && !u.lr;
+	if (duri.len == 0) {
+		rs->target = a.uri;
+		rs->strict_next = sip_uri_parse(&u, a.uri, &why) == 0 && !u.lr;
+	}
 }
 
 /* ------------------------------------------------------- building */
@@ -214,7 +218,7 @@ static void route_edits(struct sip_edits *ed, struct sip_msg *m,
 	unsigned drop = e->routes_popped + rs->strict_next;
 
 	if (rs->strict_next)
-		sip_edit_set_ruri(ed, rs->next);
+		sip_edit_set_ruri(ed, rs->target);
 	else if (!slice_eq(uri, m->ruri))
 		sip_edit_set_ruri(ed, uri);
 	if (e->route_last_taken && rs->left == rs->strict_next) {
@@ -446,7 +450,7 @@ static unsigned start_branch(struct tm_trans *t, struct slice uri,
 {
 	struct tm_shard *sh = t->sh;
 	struct tm_branch *b;
-	struct slice target = uri, msg;
+	struct slice msg;
 	struct route_set rs;
 	struct hop hop;
 	unsigned status;
@@ -454,12 +458,8 @@ static unsigned start_branch(struct tm_trans *t, struct slice uri,
 
 	if (t->nbr >= TM_MAX_BRANCHES)
 		return 500;
-	route_set(&rs, t->req, &t->ed, duri);
-	if (duri.len)
-		target = duri;
-	else if (rs.left)
-		target = rs.next;
-	status = resolve_uri(&hop, target, t->req, proto, host, port);
+	route_set(&rs, t->req, &t->ed, duri, uri);
+	status = resolve_uri(&hop, rs.target, t->req, proto, host, port);
 	if (status)
 		return status;
 	out = out_listener(sh, &hop);
@@ -848,20 +848,15 @@ int tm_forward_stateless(struct tm_ctx *ctx)
 	struct sip_msg *m = ctx->msg;
 	struct tm_req_edits *e = ctx->edits;
 	const struct sip_via *via;
-	struct slice uri = e->ruri.len ? e->ruri : m->ruri, target = uri;
-	struct slice msg;
+	struct slice uri = e->ruri.len ? e->ruri : m->ruri, msg;
 	struct route_set rs;
 	struct hop hop;
 	const struct net_listener *out;
 	struct net_dst d;
 	char id[64];
 
-	route_set(&rs, m, e, e->duri);
-	if (e->duri.len)
-		target = e->duri;
-	else if (rs.left)
-		target = rs.next;
-	if (resolve_uri(&hop, target, m, NULL, SLICE_NULL, 0))
+	route_set(&rs, m, e, e->duri, uri);
+	if (resolve_uri(&hop, rs.target, m, NULL, SLICE_NULL, 0))
 		goto drop;
 	out = out_listener(sh, &hop);
 	if (out == NULL || sip_msg_top_via(&via, m))

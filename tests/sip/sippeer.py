@@ -326,9 +326,11 @@ def acking_caller(peers: Peers) -> Peer:
     return peers("caller", on_message)
 
 
-def ringing_callee(tag: str) -> Handler:
+def ringing_callee(tag: str, answers_as_cancel_comes: bool = False) -> Handler:
     """A callee that rings (180, To tag `tag`), answers a BYE with 200, and a
-    CANCEL with 200 and then 487 for its INVITE (RFC 3261 §9.2)."""
+    CANCEL with 200 and then 487 for its INVITE (RFC 3261 §9.2); or, with
+    answers_as_cancel_comes, first with a 200 for its INVITE, as if that
+    200 had crossed the CANCEL."""
     def on_message(peer: Peer, m: Msg) -> None:
         if not (m.is_request and first_time(peer, m)):
             return
@@ -338,7 +340,21 @@ def ringing_callee(tag: str) -> Handler:
             peer.answer(m, 200, "OK")
         elif m.method == "CANCEL":
             invite = next(r for r in peer.received if is_request("INVITE")(r) and r.top_branch == m.top_branch)
+            if answers_as_cancel_comes:
+                peer.answer(invite, 200, "OK", tag)
             peer.answer(m, 200, "OK")
-            peer.answer(invite, 487, "Request Terminated", tag)
+            if not answers_as_cancel_comes:
+                peer.answer(invite, 487, "Request Terminated", tag)
+
+    return on_message
+
+
+def ringing_then(tag: str, code: int, reason: str, delay: float) -> Handler:
+    """A callee that rings (180, To tag `tag`) and gives its final answer
+    `code reason` delay s later."""
+    def on_message(peer: Peer, m: Msg) -> None:
+        if is_request("INVITE")(m) and first_time(peer, m):
+            peer.answer(m, 180, "Ringing", tag)
+            peer.answer(m, code, reason, tag, delay=delay)
 
     return on_message

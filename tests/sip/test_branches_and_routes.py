@@ -17,7 +17,7 @@ import pytest
 
 import conftest
 from sippeer import (Peer, acking_caller, cancel_for, finals, first_time, is_final, is_request, is_response, reply,
-                     request, ringing_callee)
+                     request, ringing_callee, ringing_then)
 from sipwire import Msg, uri_hostport, uri_of, via_sent_by
 
 
@@ -25,12 +25,7 @@ from sipwire import Msg, uri_hostport, uri_of, via_sent_by
 # forking: §16.7 step 6 (a 6xx wins and cancels), step 10 (every 2xx relayed)
 # --------------------------------------------------------------------------
 def test_6xx_cancels_the_other_branches(proxy, peers):
-    def declines(peer: Peer, m: Msg) -> None:
-        if is_request("INVITE")(m) and first_time(peer, m):
-            peer.answer(m, 180, "Ringing", "a")
-            peer.answer(m, 603, "Decline", "a", delay=0.5)
-
-    callee_a = peers("a", declines)
+    callee_a = peers("a", ringing_then("a", 603, "Decline", 0.5))
     callee_b = peers("b", ringing_callee("b"))
     p = proxy("fork.lua", subst={"UAS_B_PORT": callee_b.port})
     caller = acking_caller(peers)
@@ -53,23 +48,10 @@ def test_6xx_cancels_the_other_branches(proxy, peers):
 
 
 def test_every_2xx_is_relayed(proxy, peers):
-    def answers(peer: Peer, m: Msg) -> None:
-        if is_request("INVITE")(m) and first_time(peer, m):
-            peer.answer(m, 180, "Ringing", "a")
-            peer.answer(m, 200, "OK", "a", delay=0.3)
-
-    def answers_as_cancel_crosses(peer: Peer, m: Msg) -> None:
-        # B's 200 was on its way when the proxy's CANCEL (sent after A's
-        # 200) arrived: it must reach the caller too
-        if is_request("INVITE")(m) and first_time(peer, m):
-            peer.answer(m, 180, "Ringing", "b")
-        elif is_request("CANCEL")(m) and first_time(peer, m):
-            invite = next(r for r in peer.received if is_request("INVITE")(r))
-            peer.answer(invite, 200, "OK", "b")
-            peer.answer(m, 200, "OK")
-
-    callee_a = peers("a", answers)
-    callee_b = peers("b", answers_as_cancel_crosses)
+    callee_a = peers("a", ringing_then("a", 200, "OK", 0.3))
+    # B's 200 was on its way when the proxy's CANCEL (sent after A's 200)
+    # arrived: it must reach the caller too
+    callee_b = peers("b", ringing_callee("b", answers_as_cancel_comes=True))
     p = proxy("fork.lua", subst={"UAS_B_PORT": callee_b.port})
     caller = peers("caller")
     caller.send(request("INVITE", callee_a.uri, caller), p.port)

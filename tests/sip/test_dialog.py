@@ -831,6 +831,18 @@ def live(rpc, call_id: str) -> list[dict]:
     return [d for d in rpc("dlg.list") if d["call-id"] == call_id and d["state"] < 5]
 
 
+def live_once(rpc, call_id: str, done, within: float = 5) -> list[dict]:
+    """live(rpc, call_id) as soon as done() holds for it, or after within s."""
+    deadline = time.monotonic() + within
+    while not done(dialogs := live(rpc, call_id)) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return dialogs
+
+
+def gone(dialogs: list[dict]) -> bool:
+    return dialogs == []
+
+
 def test_prack_and_update_while_early(dlg_proxy_rpc, peers):
     def callee_side(peer, m):
         if m.is_request and sippeer.first_time(peer, m):
@@ -868,10 +880,8 @@ def test_prack_and_update_while_early(dlg_proxy_rpc, peers):
     ok = caller.wait_for(sippeer.is_response(200, "INVITE"), "200")
     caller.send(caller_in_dialog("ACK", caller, ok, 1), p.port)
     callee.wait_for(sippeer.is_request("ACK"), "ACK")
-    deadline = time.monotonic() + 5
-    while live(rpc, "prack@test")[0]["state"] != 4 and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert live(rpc, "prack@test")[0]["state"] == 4
+    [d] = live_once(rpc, "prack@test", lambda ds: ds[0]["state"] == 4)
+    assert d["state"] == 4
 
 
 def test_bye_while_early_ends_the_dialog(dlg_proxy_rpc, peers):
@@ -934,10 +944,7 @@ def test_terminate_one_side(dlg_proxy_rpc, peers):
     assert hdr(bye, "X-Ended-By") == "imsdlg" and hdr(bye, "Max-Forwards") == "70", bye.raw
     assert hdr(bye, "Reason") == 'SIP;cause=200;text="operator"', bye.raw
     assert "dlg_terminate(callee) one-side@test CSeq 2: 1" in p.log_text()
-    deadline = time.monotonic() + 5
-    while live(rpc, "one-side@test") and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert live(rpc, "one-side@test") == [], "the dialog outlived its answered BYE"
+    assert live_once(rpc, "one-side@test", gone) == [], "the dialog outlived its answered BYE"
     assert not [m for m in caller.received if m.method == "BYE"], "the caller got a BYE: side was callee"
 
 
@@ -970,22 +977,11 @@ def test_two_answers_two_confirmed_legs(dlg_proxy_rpc, peers):
         if m.is_request and m.method in ("INVITE", "BYE") and sippeer.first_time(peer, m):
             peer.answer(m, 200, "OK", "a" if m.method == "INVITE" else None)
 
-    def callee_b(peer, m):
-        if not (m.is_request and sippeer.first_time(peer, m)):
-            return
-        if m.method == "INVITE":
-            peer.answer(m, 180, "Ringing", "b")
-        elif m.method == "CANCEL":
-            peer.answer(peer.wait_for(sippeer.is_request("INVITE"), "INVITE"), 200, "OK", "b")
-            peer.answer(m, 200, "OK")
-        elif m.method == "BYE":
-            peer.answer(m, 200, "OK")
-
     def caller_side(peer, m):
         if sippeer.is_request("BYE")(m) and sippeer.first_time(peer, m):
             peer.answer(m, 200, "OK")
 
-    a, b = peers("a", callee_a), peers("b", callee_b)
+    a, b = peers("a", callee_a), peers("b", sippeer.ringing_callee("b", answers_as_cancel_comes=True))
     p, rpc = dlg_proxy_rpc("dialog_fork.lua", subst={"UAS_B_PORT": b.port, "REASON": "two legs"})
     caller = peers("caller", caller_side)
     caller.send(sippeer.request("INVITE", a.uri, caller, call_id="two-legs@test"), p.port)
@@ -1013,10 +1009,7 @@ def test_two_answers_two_confirmed_legs(dlg_proxy_rpc, peers):
     assert hdr(bye_b, "To").endswith("tag=b") and bye_b.cseq_num == 4, bye_b.raw  # after INFO 3
     assert hdr(bye_caller, "From").endswith("tag=b") and bye_caller.cseq_num == 1, bye_caller.raw
     assert hdr(bye_b, "Reason") == 'SIP;cause=200;text="two legs"'
-    deadline = time.monotonic() + 5
-    while live(rpc, "two-legs@test") and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert live(rpc, "two-legs@test") == []
+    assert live_once(rpc, "two-legs@test", gone) == []
     assert len([m for m in a.received if m.method == "BYE"]) == 1, "A's leg had ended: no BYE of ours"
 
 
@@ -1155,27 +1148,13 @@ def test_failed_reinvite_keeps_the_call(dlg_proxy_rpc, peers):
 
     caller.send(caller_in_dialog("BYE", caller, ok, 3), p.port)
     caller.wait_for(sippeer.is_response(200, "BYE"), "200 for the BYE")
-    deadline = time.monotonic() + 5
-    while live(rpc, "reinvite-488@test") and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert live(rpc, "reinvite-488@test") == []
+    assert live_once(rpc, "reinvite-488@test", gone) == []
 
 
 def test_cancel_crossing_the_200(dlg_proxy_rpc, peers):
     # The callee's 200 crosses the caller's CANCEL: the call is up
     # (RFC 3261 §9.2), the dialog confirmed by the ACK, ended by the BYE.
-    def callee_side(peer, m):
-        if not (m.is_request and sippeer.first_time(peer, m)):
-            return
-        if m.method == "INVITE":
-            peer.answer(m, 180, "Ringing", "callee")
-        elif m.method == "CANCEL":
-            peer.answer(peer.wait_for(sippeer.is_request("INVITE"), "INVITE"), 200, "OK", "callee")
-            peer.answer(m, 200, "OK")
-        elif m.method == "BYE":
-            peer.answer(m, 200, "OK")
-
-    callee = peers("callee", callee_side)
+    callee = peers("callee", sippeer.ringing_callee("callee", answers_as_cancel_comes=True))
     p, rpc = dlg_proxy_rpc("dialog.lua", subst={"REASON": "unused"})
     caller = peers("caller")
     invite = sippeer.request("INVITE", callee.uri, caller, call_id="crossed@test")
@@ -1191,10 +1170,7 @@ def test_cancel_crossing_the_200(dlg_proxy_rpc, peers):
     assert d["state"] == 4, d
     caller.send(caller_in_dialog("BYE", caller, ok, 2), p.port)
     caller.wait_for(sippeer.is_response(200, "BYE"), "200 for the BYE")
-    deadline = time.monotonic() + 5
-    while live(rpc, "crossed@test") and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert live(rpc, "crossed@test") == []
+    assert live_once(rpc, "crossed@test", gone) == []
 
 
 def test_end_dlg_when_the_caller_is_gone(dlg_proxy_rpc, peers):
@@ -1221,6 +1197,4 @@ def test_end_dlg_when_the_caller_is_gone(dlg_proxy_rpc, peers):
     t0 = time.monotonic()
     assert rpc("dlg.end_dlg", [d["h_entry"], d["h_id"]]) == {}
     callee.wait_for(sippeer.is_request("BYE"), "BYE to the callee")
-    while live(rpc, "gone@test") and time.monotonic() - t0 < 15:
-        time.sleep(0.05)
-    assert live(rpc, "gone@test") == [] and time.monotonic() - t0 < 5, time.monotonic() - t0
+    assert live_once(rpc, "gone@test", gone, within=15) == [] and time.monotonic() - t0 < 5, time.monotonic() - t0

@@ -195,6 +195,8 @@ static int configure_dialogs(struct app *a, char *err, size_t errsize)
 	d->early_terminate_code =
 	        (unsigned)cfg_int(c, "ims_dialog", "early_terminate_code",
 	                          d->early_terminate_code);
+	d->max_dialogs = (unsigned)cfg_int(c, "ims_dialog", "max_dialogs", 0);
+	d->max_memory = (size_t)cfg_int(c, "ims_dialog", "max_memory", 0) << 20;
 	s = cfg_str(c, "ims_dialog", "event_callback", "");
 	if (strlen(s) >= sizeof(d->event_callback)) {
 		snprintf(err, errsize,

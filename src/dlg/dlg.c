@@ -119,6 +119,10 @@ bool dlg_did_parse(uint32_t *h_entry, uint32_t *h_id, struct slice v)
 
 /* ----------------------------------------------------------- table */
 
+/* Every shard, by worker id; set once at start-up. */
+static struct dlg_shard *const *all_shards;
+static unsigned nall_shards;
+
 struct dlg_shard *dlg_shard_new(const struct dlg_config *cfg,
                                 struct tm_shard *tm, unsigned shard_id,
                                 unsigned nshards)
@@ -311,6 +315,21 @@ size_t dlg_mem_bytes(const struct dlg *d)
 	return n;
 }
 
+/* Brings d's part of ds->bytes up to date: at the steps where its memory
+ * grows (creation, a leg, a target refresh) and when it ends. Only with
+ * max_memory, which alone reads the sum; dlg_free() takes back exactly
+ * what was counted, so the sum cannot drift. */
+static void account(struct dlg *d)
+{
+	size_t now;
+
+	if (d->ds->cfg->max_memory == 0)
+		return;
+	now = dlg_mem_bytes(d);
+	d->ds->bytes += now - d->counted;
+	d->counted = (uint32_t)now;
+}
+
 static void leg_free(struct dlg_leg *l)
 {
 	free_text(l->text, l->text_len, l->contact);
@@ -338,6 +357,7 @@ static void dlg_free(struct dlg *d)
 	free(d->term_hdrs);
 	free(d->timeout_route);
 	d->ds->count--;
+	d->ds->bytes -= d->counted;
 	mem_put(d, dlg_block(d));
 }
 
@@ -506,6 +526,7 @@ static void set_deleted(struct dlg *d, bool failed, struct sip_msg *msg)
 		st->active--;
 	if (failed)
 		st->failed++;
+	st->live--;
 	d->state = DLG_STATE_DELETED;
 	/* Memberships leave with the call, not when the record goes. */
 	profile_clear(&d->profiles);
@@ -694,9 +715,11 @@ static struct dlg *create(struct dlg_shard *ds, struct tm_ctx *ctx,
 	ds->slots[d->h_entry] = d;
 	ds->count++;
 	ds->stats.processed++;
+	ds->stats.live++;
 	arm(d, ds->cfg->early_timeout);
 	if (ctx->dlg_ctx)
 		adopt_ctx(d, ctx->dlg_ctx);
+	account(d);
 	/* After the lifetime is known (§13 #22). */
 	dlg_run_cbs(d, DLGCB_CREATED, m, NULL, DLG_DIR_DOWNSTREAM);
 	return d;
@@ -710,7 +733,65 @@ static void attach_pending(struct dlg *d, struct dlg_msg_ctx *mc)
 	mc->npending = 0;
 }
 
-static void trans_created(struct tm_ctx *ctx, struct tm_trans *t)
+/*
+ * Why a new call must be refused, or NULL (what-users-need F: refuse new
+ * calls before memory runs out, keep the ones in progress). max_dialogs
+ * caps the live dialogs of all shards, each shard's counter read without
+ * a lock: workers admitting at the same instant may pass it by one each.
+ * max_memory is split evenly over the shards, as Call-IDs are (their hash
+ * picks the shard); a shard counts its transactions, its dialogs and its
+ * part of the profile memberships.
+ */
+static const char *over_limit(const struct dlg_shard *ds)
+{
+	const struct dlg_config *c = ds->cfg;
+
+	if (c->max_dialogs) {
+		int64_t live = 0;
+		if (nall_shards == 0)
+			live = ds->stats.live;
+		for (unsigned i = 0; i < nall_shards; i++)
+			if (all_shards[i])
+				live += all_shards[i]->stats.live;
+		if (live >= (int64_t)c->max_dialogs)
+			return "Dialog Limit Reached";
+	}
+	if (c->max_memory) {
+		size_t held = tm_shard_bytes(ds->tm) + ds->bytes;
+		if (c->profiles)
+			held += profile_bytes(c->profiles) / ds->nshards;
+		if (held >= c->max_memory / ds->nshards)
+			return "Memory Limit Reached";
+	}
+	return NULL;
+}
+
+/* False when the limits refuse the call: t is answered 503 and the
+ * operator told once per spell of refusals. */
+static bool admit(struct dlg_shard *ds, struct tm_trans *t)
+{
+	const char *why = over_limit(ds);
+
+	if (why == NULL) {
+		if (ds->refusing)
+			LOG_NOTICE("dialog: worker %u is below its limits "
+			           "again: new calls are accepted",
+			           ds->shard_id);
+		ds->refusing = false;
+		return true;
+	}
+	if (!ds->refusing)
+		LOG_WARN("dialog: worker %u: %s (max_dialogs %u, max_memory "
+		         "%zu MB): new calls get 503 until calls end",
+		         ds->shard_id, why, ds->cfg->max_dialogs,
+		         ds->cfg->max_memory >> 20);
+	ds->refusing = true;
+	ds->stats.refused++;
+	tm_trans_reply(t, 503, slice_cstr(why), SLICE_NULL);
+	return false;
+}
+
+static bool trans_created(struct tm_ctx *ctx, struct tm_trans *t)
 {
 	struct dlg_shard *ds = tm_shard_data(ctx->sh);
 	struct dlg_msg_ctx *mc = ctx->dlg_ctx;
@@ -720,20 +801,20 @@ static void trans_created(struct tm_ctx *ctx, struct tm_trans *t)
 	struct dlg *d;
 
 	if (ds == NULL)
-		return;
+		return true;
 	if (mc && mc->dlg && !mc->got) {
 		/* An in-dialog request: its replies may refresh targets. */
 		tm_trans_set_data(t, mc->dlg);
 		mc->dlg->refs++;
-		return;
+		return true;
 	}
 	if (m->method_id != SIP_METHOD_INVITE || sip_msg_to(&to, m) ||
 	    to->has_tag || sip_msg_call_id(&cid, m))
-		return;
+		return true;
 	if (!(mc && mc->manage) &&
 	    !(ds->cfg->dlg_flag >= 0 &&
 	      tm_ctx_isflagset(ctx, (unsigned)ds->cfg->dlg_flag)))
-		return;
+		return true;
 	unsigned h = dlg_core_hash(cid.p, cid.len) & (ds->cfg->hash_size - 1);
 	if (ds->cfg->detect_spirals && (d = spiral_of(ds, m, h)) != NULL) {
 		/* §4: the same call coming back: its cookie on this pass's
@@ -748,11 +829,13 @@ static void trans_created(struct tm_ctx *ctx, struct tm_trans *t)
 			attach_pending(d, mc);
 		}
 		dlg_run_cbs(d, DLGCB_SPIRALED, m, NULL, DLG_DIR_DOWNSTREAM);
-		return;
+		return true;
 	}
+	if (!admit(ds, t))
+		return false;
 	d = create(ds, ctx, m, h);
 	if (d == NULL)
-		return;
+		return true;
 	if (ds->cfg->match_mode != 2)
 		add_cookie(ctx, d);
 	d->inv = tm_trans_ref(t);
@@ -764,6 +847,7 @@ static void trans_created(struct tm_ctx *ctx, struct tm_trans *t)
 		mc->got = mc->remote = false;
 		attach_pending(d, mc);
 	}
+	return true;
 }
 
 /* ------------------------------------------------------------ legs */
@@ -924,6 +1008,7 @@ static void refresh_target(struct dlg *d, struct sip_msg *req,
 	} else {
 		set_text(d->text, d->text_len, &d->caller_contact, c);
 	}
+	account(d);
 }
 
 static void reply_out(struct tm_trans *t, struct sip_msg *rpl, unsigned code,
@@ -969,6 +1054,7 @@ static void reply_out(struct tm_trans *t, struct sip_msg *rpl, unsigned code,
 		            DLG_DIR_UPSTREAM);
 	if (code < 200) {
 		if (rpl && leg_update(d, rpl, b, t, false)) {
+			account(d);
 			set_early(d);
 			dlg_run_cbs(d, DLGCB_EARLY, req, rpl, DLG_DIR_UPSTREAM);
 		}
@@ -976,8 +1062,10 @@ static void reply_out(struct tm_trans *t, struct sip_msg *rpl, unsigned code,
 	}
 	if (code < 300) {
 		l = rpl ? leg_update(d, rpl, b, t, true) : NULL;
-		if (l)
+		if (l) {
 			l->state = LEG_CONFIRMED;
+			account(d);
+		}
 		if (d->state <= DLG_STATE_EARLY) {
 			/* The other branches are being cancelled: their early
 			 * legs end here; a later 2xx of theirs revives them as
@@ -1057,6 +1145,7 @@ static void refresh_sender(struct dlg *d, struct sip_msg *m, bool downstream)
 	           (l = leg_by_tag(d, from->tag)) != NULL) {
 		set_text(l->text, l->text_len, &l->contact, c);
 	}
+	account(d);
 }
 
 /* A BYE ends the leg it was sent on; true when other confirmed legs
@@ -1378,7 +1467,10 @@ int dlg_manage(struct tm_ctx *ctx)
 	if (ctx->t) {
 		/* The transaction exists already: create now. */
 		mc->manage = true;
-		trans_created(ctx, ctx->t);
+		if (!trans_created(ctx, ctx->t)) {
+			ctx->exit = true; /* answered 503: the route ends */
+			return 0;
+		}
 		return mc->dlg ? 1 : -1;
 	}
 	mc->manage = true;
@@ -1386,10 +1478,6 @@ int dlg_manage(struct tm_ctx *ctx)
 }
 
 /* ----------------------------------------- the current dialog, anywhere */
-
-/* Every shard, by worker id; set once at start-up. */
-static struct dlg_shard *const *all_shards;
-static unsigned nall_shards;
 
 void dlg_set_all_shards(struct dlg_shard *const *shards, unsigned n)
 {

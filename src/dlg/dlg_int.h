@@ -76,6 +76,7 @@ struct dlg {
 	char *timeout_route; /* script function run on expiry, or NULL */
 	long long ctx_on;    /* $dlg_ctx(on) */
 	uint32_t text_len;   /* the strings allocated with it */
+	uint32_t counted;    /* its part of ds->bytes */
 	bool canceled;       /* CANCEL from the caller seen */
 	bool terminating;    /* BYEs generated: the call is ending */
 	bool term_confirmed; /* DLGCB_TERMINATED_CONFIRMED has run */
@@ -139,6 +140,9 @@ struct dlg_shard {
 	struct dlg **slots; /* hash_size chains by h_entry */
 	uint32_t *next_id;  /* per slot */
 	size_t count;
+	size_t bytes;  /* what its dialogs hold: dlg_mem_bytes() as last
+	                  counted (account()) */
+	bool refusing; /* over a limit: new calls get 503 */
 	struct dlg_stats stats;
 };
 

@@ -621,6 +621,8 @@ static int pv_stat(struct script_call *c)
 			sum += (long long)st->expired;
 		else if (slice_eq_cstr(n, "failed_dialogs"))
 			sum += (long long)st->failed;
+		else if (slice_eq_cstr(n, "refused_dialogs"))
+			sum += (long long)st->refused;
 		else
 			return script_call_error(c, "unknown statistic %.*s",
 			                         SLICE_ARG(n));

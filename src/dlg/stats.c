@@ -22,7 +22,9 @@
 	X(FAILED, "failed_dialogs", STAT_COUNTER,                              \
 	  "Dialogs ended before an answer: a negative final reply, a "         \
 	  "CANCEL or the early timeout",                                       \
-	  st->failed)
+	  st->failed)                                                          \
+	X(REFUSED, "refused_dialogs", STAT_COUNTER,                            \
+	  "New calls answered 503 by max_dialogs or max_memory", st->refused)
 
 #define ID(id, name, kind, help, value)  ST_##id,
 #define DEF(id, name, kind, help, value) {name, kind, STAT_SHARD, help},

@@ -412,8 +412,9 @@ int tm_t_newtran(struct tm_ctx *ctx)
 	ctx->t = t;
 	ctx->edits = &t->ed;
 	ctx->req = ctx->msg;
-	if (sh->cfg->hooks && sh->cfg->hooks->trans_created)
-		sh->cfg->hooks->trans_created(ctx, t);
+	if (sh->cfg->hooks && sh->cfg->hooks->trans_created &&
+	    !sh->cfg->hooks->trans_created(ctx, t))
+		return handled(ctx);
 	if (t->is_invite && sh->cfg->auto_inv_100)
 		tm_local_reply(t, 100, SLICE_LIT("Trying"), SLICE_NULL);
 	return 1;

@@ -35,8 +35,9 @@ struct tm_ctx;
  */
 struct tm_hooks {
 	/* A server transaction was created in the request route
-	 * (t_newtran(), t_relay()). */
-	void (*trans_created)(struct tm_ctx *ctx, struct tm_trans *t);
+	 * (t_newtran(), t_relay()). False: the hook has answered it (a
+	 * limit refused the call) and nothing is relayed; the route ends. */
+	bool (*trans_created)(struct tm_ctx *ctx, struct tm_trans *t);
 	/* A reply to t is about to go upstream: relayed from branch b (rpl
 	 * the reply) or generated here (rpl NULL, b -1). Not for 100. */
 	void (*reply_out)(struct tm_trans *t, struct sip_msg *rpl,

@@ -1198,3 +1198,81 @@ def test_end_dlg_when_the_caller_is_gone(dlg_proxy_rpc, peers):
     assert rpc("dlg.end_dlg", [d["h_entry"], d["h_id"]]) == {}
     callee.wait_for(sippeer.is_request("BYE"), "BYE to the callee")
     assert live_once(rpc, "gone@test", gone, within=15) == [] and time.monotonic() - t0 < 5, time.monotonic() - t0
+
+
+def ring(caller, callee_uri: str, port: int, call_id: str) -> tuple[str, Msg]:
+    """An INVITE from caller through the proxy; returns it and its first
+    reply past 100 (180 from a ringing callee, or the proxy's refusal)."""
+    invite = sippeer.request("INVITE", callee_uri, caller, call_id=call_id)
+    caller.send(invite, port)
+    got = caller.wait_for(lambda m: m.call_id == call_id and not m.is_request and m.code > 100,
+                          f"a reply past 100 for {call_id}")
+    return invite, got
+
+
+def test_max_dialogs_refuses_new_calls(dlg_proxy_rpc, peers):
+    # two ringing calls fill max_dialogs 2: the third gets 503 from the
+    # proxy and never reaches the callee; the two keep going; once one
+    # ends, new calls pass again
+    callee = peers("callee", sippeer.ringing_callee("callee"))
+    p, rpc = dlg_proxy_rpc("dialog.lua", subst={"REASON": "unused"},
+                           modparams={("ims_dialog", "max_dialogs"): 2})
+    caller = sippeer.acking_caller(peers)
+    invites = {}
+    for n in (1, 2):
+        invites[n], ringing = ring(caller, callee.uri, p.port, f"limit{n}@test")
+        assert ringing.code == 180, ringing
+    _, refused = ring(caller, callee.uri, p.port, "limit3@test")
+    assert (refused.code, refused.reason) == (503, "Dialog Limit Reached"), refused
+    assert rpc("stats.fetchn", ["refused_dialogs"]) == {"dialog.refused_dialogs": 1}
+    assert not [m for m in callee.received if m.call_id == "limit3@test"], "the refused call was relayed"
+    assert [d["call-id"] for d in rpc("dlg.list") if d["call-id"] == "limit3@test"] == []
+    assert "Dialog Limit Reached (max_dialogs 2" in p.log_text()
+
+    caller.send(sippeer.cancel_for(invites[1]), p.port)  # the calls held go on
+    assert caller.wait_for(lambda m: sippeer.is_final("INVITE")(m) and m.call_id == "limit1@test",
+                           "final for call 1").code == 487
+    assert live_once(rpc, "limit1@test", gone) == []
+    _, ringing = ring(caller, callee.uri, p.port, "limit4@test")
+    assert ringing.code == 180, ringing
+    assert "below its limits again" in p.log_text()
+    assert rpc("stats.fetchn", ["refused_dialogs"]) == {"dialog.refused_dialogs": 1}
+
+
+def test_max_memory_refuses_new_calls_and_keeps_the_others(dlg_proxy_rpc, peers):
+    # max_memory 1 (MB) with ringing calls held: each holds its INVITE's
+    # transactions and dialog, so the limit is reached after some hundreds;
+    # the refusal comes when what the workers hold nears it, and a call
+    # held before it can still be answered
+    def callee_side(peer, m):
+        if m.is_request and sippeer.first_time(peer, m):
+            peer.answer(m, 180 if m.method == "INVITE" else 200, "Ringing" if m.method == "INVITE" else "OK",
+                        "callee" if m.method == "INVITE" else None)
+
+    callee = peers("callee", callee_side)
+    p, rpc = dlg_proxy_rpc("dialog.lua", subst={"REASON": "unused"},
+                           modparams={("ims_dialog", "max_memory"): 1})
+    caller = sippeer.acking_caller(peers)
+    held = 0
+    while True:
+        _, got = ring(caller, callee.uri, p.port, f"mem{held}@test")
+        if got.code != 180:
+            break
+        held += 1
+        assert held < 3000, "no refusal after 3000 calls held"
+    assert (got.code, got.reason) == (503, "Memory Limit Reached"), got
+    info = rpc("mem.info")
+    total = info["transaction_bytes"] + info["dialog_bytes"] + info["profile_bytes"]
+    workers = len(info["shards"])
+    # the worker that refused reached its share (1 MB / workers); what it
+    # held was counted as mem.info walks it
+    assert total >= (1 << 20) // workers * 0.9, (held, info)
+    assert held >= 20, f"refused after {held} calls: the limit counts too much"
+    assert "Memory Limit Reached (max_dialogs 0, max_memory 1 MB)" in p.log_text()
+
+    invite = next(m for m in callee.received if sippeer.is_request("INVITE")(m) and m.call_id == "mem0@test")
+    callee.answer(invite, 200, "OK", "callee")
+    ok = caller.wait_for(sippeer.is_response(200, "INVITE"), "200 of a call held before the limit")
+    caller.send(caller_in_dialog("ACK", caller, ok, 1), p.port)
+    callee.wait_for(lambda m: sippeer.is_request("ACK")(m) and m.call_id == "mem0@test", "its ACK")
+    assert live_once(rpc, "mem0@test", lambda ds: ds and ds[0]["state"] == 4)[0]["state"] == 4

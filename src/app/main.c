@@ -197,6 +197,9 @@ static int configure_dialogs(struct app *a, char *err, size_t errsize)
 	                          d->early_terminate_code);
 	d->max_dialogs = (unsigned)cfg_int(c, "ims_dialog", "max_dialogs", 0);
 	d->max_memory = (size_t)cfg_int(c, "ims_dialog", "max_memory", 0) << 20;
+	d->ka_interval = (unsigned)cfg_int(c, "ims_dialog", "ka_interval", 0);
+	d->ka_failed_limit = (unsigned)cfg_int(
+	        c, "ims_dialog", "ka_failed_limit", d->ka_failed_limit);
 	s = cfg_str(c, "ims_dialog", "event_callback", "");
 	if (strlen(s) >= sizeof(d->event_callback)) {
 		snprintf(err, errsize,

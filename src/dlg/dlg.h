@@ -44,6 +44,8 @@ struct dlg_config {
 	char event_callback[64];       /* Lua function, "" for none */
 	unsigned max_dialogs;          /* live dialogs admitted, 0: no limit */
 	size_t max_memory;             /* bytes calls may hold, 0: no limit */
+	unsigned ka_interval;     /* s between keep-alive OPTIONS, 0: none */
+	unsigned ka_failed_limit; /* failed keep-alives in a row end a call */
 	const struct profile_registry *profiles; /* may be NULL */
 };
 

@@ -13,6 +13,23 @@ enum leg_state {
 	LEG_ENDED,
 };
 
+/* Kamailio's internal dialog flags (dlg_set_property()), with its values:
+ * dlg.list shows them as iflags. */
+enum {
+	DLG_IFLAG_TIMEOUT_NORESET = 1 << 0, /* requests do not re-arm */
+	DLG_IFLAG_KA_SRC = 1 << 1,          /* keep-alives to the caller */
+	DLG_IFLAG_KA_DST = 1 << 2,          /* keep-alives to the callee */
+};
+
+/* Keep-alive OPTIONS of a dialog, allocated when first needed: per side
+ * (0 caller, 1 callee) the requests awaiting their final reply and the
+ * failures in a row. */
+struct dlg_ka {
+	struct tmr timer;
+	uint8_t pending[2];
+	uint8_t fails[2];
+};
+
 /* A dialog variable ($dlg_var): both strings owned. */
 struct dlg_var {
 	struct dlg_var *next;
@@ -64,7 +81,8 @@ struct dlg {
 	time_t init_ts, start_ts, end_ts;
 	unsigned lifetime;
 	uint32_t sflags;
-	struct tmr timer; /* lifetime, early, noack or end timeout */
+	struct tmr timer;  /* lifetime, early, noack or end timeout */
+	struct dlg_ka *ka; /* NULL until keep-alives start */
 	char *term_reason;
 	char *term_hdrs;       /* CRLF-terminated lines for our BYEs (RPC) */
 	struct tm_trans *inv;  /* the INVITE server transaction while early */
@@ -81,6 +99,7 @@ struct dlg {
 	bool terminating;    /* BYEs generated: the call is ending */
 	bool term_confirmed; /* DLGCB_TERMINATED_CONFIRMED has run */
 	bool timeout_bye;    /* BYE both sides on expiry (default) */
+	uint8_t iflags;      /* DLG_IFLAG_* */
 	char text[];
 };
 
@@ -100,6 +119,7 @@ struct dlg_ctx_attrs {
 	uint32_t flags;         /* OR-ed into sflags at creation */
 	unsigned timeout;       /* lifetime in s, 0: unset */
 	int timeout_bye;        /* -1 unset, 0 no BYE on timeout, 1 BYE */
+	uint8_t iflags;         /* DLG_IFLAG_*, OR-ed in at creation */
 	char timeout_route[32]; /* script function run on timeout */
 };
 
@@ -185,6 +205,11 @@ unsigned dlg_nshards(void);
  */
 typedef int dlg_op_fn(struct dlg *d, void *arg);
 int dlg_on_current(struct tm_ctx *ctx, dlg_op_fn *op, void *arg);
+
+/* dlg_set_property()/dlg_reset_property(): sets (on) or clears the
+ * internal flags in iflags on dialog d, starting or stopping its
+ * keep-alives as they say. */
+void dlg_set_iflags(struct dlg *d, uint8_t iflags, bool on);
 
 /* dlg_get(callid, ftag, ttag): makes the dialog current for the rest of
  * the route (1), or -1 when no dialog has those ids. */

@@ -79,6 +79,51 @@ static int flag_op(struct script_call *c)
 	return mc ? flag_apply(&mc->attrs.flags, c->exp->arg, (unsigned)f) : -1;
 }
 
+/* dlg_set_property(name) / dlg_reset_property(name): Kamailio's names
+ * of the internal flags. */
+static uint8_t iflag_named(struct slice name)
+{
+	if (slice_eq_cstr(name, "ka-src"))
+		return DLG_IFLAG_KA_SRC;
+	if (slice_eq_cstr(name, "ka-dst"))
+		return DLG_IFLAG_KA_DST;
+	if (slice_eq_cstr(name, "timeout-noreset"))
+		return DLG_IFLAG_TIMEOUT_NORESET;
+	return 0;
+}
+
+static int property_dlg_op(struct dlg *d, void *arg)
+{
+	struct script_call *c = arg;
+
+	dlg_set_iflags(d, iflag_named(arg_str(c, 0)), c->exp->arg == 0);
+	return 1;
+}
+
+static int property_op(struct script_call *c)
+{
+	uint8_t f = iflag_named(arg_str(c, 0));
+	struct dlg_msg_ctx *mc;
+
+	if (f == 0) {
+		LOG_ERR("dialog: unknown property \"%.*s\" (ka-src, ka-dst or "
+		        "timeout-noreset)",
+		        SLICE_ARG(arg_str(c, 0)));
+		return -1;
+	}
+	if (dlg_is_known(c->ctx) > 0)
+		return dlg_on_current(c->ctx, property_dlg_op, c);
+	/* Before the dialog exists: handed to it at creation. */
+	mc = dlg_msg_ctx(c->ctx);
+	if (mc == NULL)
+		return -1;
+	if (c->exp->arg == 0)
+		mc->attrs.iflags |= f;
+	else
+		mc->attrs.iflags &= (uint8_t)~f;
+	return 1;
+}
+
 static int k_dlg_get(struct script_call *c)
 {
 	return dlg_get_ctx(c->ctx, arg_str(c, 0), arg_str(c, 1), arg_str(c, 2));
@@ -205,6 +250,10 @@ static int k_profile_size(struct script_call *c)
 	        {mod, "dlg_setflag", flag_op, "i", SCRIPT_RET_INT, 0, 0},        \
 	        {mod, "dlg_resetflag", flag_op, "i", SCRIPT_RET_INT, 0, 1},      \
 	        {mod, "dlg_isflagset", flag_op, "i", SCRIPT_RET_INT, 0, 2},      \
+	        {mod, "dlg_set_property", property_op, "s", SCRIPT_RET_INT, 0,   \
+	         0},                                                             \
+	        {mod, "dlg_reset_property", property_op, "s", SCRIPT_RET_INT, 0, \
+	         1},                                                             \
 	        {mod, "set_dlg_profile", k_set_profile, "s*", SCRIPT_RET_INT, 0, \
 	         0},                                                             \
 	        {mod,  "unset_dlg_profile", k_unset_profile,                     \

@@ -272,6 +272,7 @@ struct dlg_copy {
 	time_t init_ts, start_ts, end_ts, timeout;
 	unsigned lifetime;
 	uint32_t sflags;
+	uint32_t iflags;
 	struct leg_copy *legs;
 	size_t nlegs;
 	struct kv_copy *profs, *vars;
@@ -419,6 +420,7 @@ static bool copy_dlg(struct dlg_copy *c, struct dlg *d, struct worker *w,
 	c->end_ts = d->end_ts;
 	c->lifetime = d->lifetime;
 	c->sflags = d->sflags;
+	c->iflags = d->iflags;
 	c->timeout = timeout_of(d, w);
 	c->callid = cbuf_str(b, d->callid);
 	c->from_uri = cbuf_str(b, d->from_uri);
@@ -509,7 +511,7 @@ static void add_dlg_fields(struct rpc_ctx *ctx, struct rpc_node *o,
 	rpc_add_int(ctx, o, "lifetime", c->lifetime);
 	rpc_add_int(ctx, o, "dflags", 0);
 	rpc_add_int(ctx, o, "sflags", c->sflags);
-	rpc_add_int(ctx, o, "iflags", 0);
+	rpc_add_int(ctx, o, "iflags", c->iflags);
 
 	struct rpc_node *p = rpc_add_object(ctx, o, "caller");
 	rpc_add_str(ctx, p, "tag", c->from_tag);

@@ -12,6 +12,9 @@ Kamailio's ims_dialog cannot do these.
   target refresh            a re-INVITE (answer) moves where the BYE goes
   spiral                    two passes, one dialog, one did cookie
   profiles                  a per-caller limit of concurrent calls
+  limits                    max_dialogs, max_memory: new calls get 503
+  keep-alives               OPTIONS to the sides asked for; failures end
+                            the call; timeout-noreset
 
 Timings come from the SIPp message logs (each entry is time-stamped) and
 are only bounded loosely: machines are noisy."""
@@ -903,18 +906,17 @@ def test_bye_while_early_ends_the_dialog(dlg_proxy_rpc, peers):
     assert live(rpc, "early-bye@test") == []
 
 
-def confirmed_call(p, peers, callee_side, call_id: str):
-    """caller -> proxy -> callee, answered and ACKed; returns (caller, callee, 200)."""
+def answering_bye(peer, m):
+    if sippeer.is_request("BYE")(m) and sippeer.first_time(peer, m):
+        peer.answer(m, 200, "OK")
+
+
+def confirmed_call(p, peers, callee_side, call_id: str, caller_side=answering_bye, extra=None):
+    """caller -> proxy -> callee, answered and ACKed; returns (caller, callee, 200).
+    The caller answers BYEs (or as caller_side says); extra: INVITE header lines."""
     callee = peers("callee", callee_side)
-    caller_bye_answers = []
-
-    def caller_side(peer, m):
-        if sippeer.is_request("BYE")(m) and sippeer.first_time(peer, m):
-            caller_bye_answers.append(m)
-            peer.answer(m, 200, "OK")
-
     caller = peers("caller", caller_side)
-    caller.send(sippeer.request("INVITE", callee.uri, caller, call_id=call_id), p.port)
+    caller.send(sippeer.request("INVITE", callee.uri, caller, call_id=call_id, extra=extra), p.port)
     ok = caller.wait_for(sippeer.is_response(200, "INVITE"), "200")
     caller.send(caller_in_dialog("ACK", caller, ok, 1), p.port)
     callee.wait_for(sippeer.is_request("ACK"), "ACK")
@@ -922,8 +924,9 @@ def confirmed_call(p, peers, callee_side, call_id: str):
 
 
 def answering(bye_delay: float = 0):
+    """A callee that answers INVITE, UPDATE and BYE with 200 (the BYE after bye_delay s)."""
     def callee_side(peer, m):
-        if m.is_request and m.method in ("INVITE", "BYE") and sippeer.first_time(peer, m):
+        if m.is_request and m.method in ("INVITE", "UPDATE", "BYE") and sippeer.first_time(peer, m):
             peer.answer(m, 200, "OK", "callee" if m.method == "INVITE" else None,
                         delay=bye_delay if m.method == "BYE" else 0)
     return callee_side
@@ -1276,3 +1279,91 @@ def test_max_memory_refuses_new_calls_and_keeps_the_others(dlg_proxy_rpc, peers)
     caller.send(caller_in_dialog("ACK", caller, ok, 1), p.port)
     callee.wait_for(lambda m: sippeer.is_request("ACK")(m) and m.call_id == "mem0@test", "its ACK")
     assert live_once(rpc, "mem0@test", lambda ds: ds and ds[0]["state"] == 4)[0]["state"] == 4
+
+
+def answering_options(code: int, also=answering_bye):
+    """A handler that answers in-dialog OPTIONS with code (None: silent), and
+    everything else as `also` does."""
+    def side(peer, m):
+        if sippeer.is_request("OPTIONS")(m):
+            if code and sippeer.first_time(peer, m):
+                peer.answer(m, code, "OK" if code == 200 else "Call Does Not Exist")
+        else:
+            also(peer, m)
+    return side
+
+
+def options(peer) -> list[Msg]:
+    return distinct([m for m in peer.received if sippeer.is_request("OPTIONS")(m)])
+
+
+def test_keepalives_to_both_sides(dlg_proxy_rpc, peers):
+    # dlg_set_property("ka-src"/"ka-dst") before the dialog exists, ka_interval
+    # 1: in-dialog OPTIONS to both sides, as each side's peer would send them,
+    # CSeq one below what that side last saw; answered, they change nothing.
+    # An in-dialog request resetting both stops them.
+    p, rpc = dlg_proxy_rpc("dialog.lua", subst={"REASON": "unused"},
+                           modparams={("ims_dialog", "ka_interval"): 1, ("ims_dialog", "ka_timer"): 1})
+    caller, callee, ok = confirmed_call(p, peers, answering_options(200, answering()), "ka@test",
+                                        caller_side=answering_options(200),
+                                        extra=["X-Dlg-Props: ka-src,ka-dst,bogus"])
+    to_callee = callee.wait_for(sippeer.is_request("OPTIONS"), "keep-alive to the callee", timeout=5)
+    to_caller = caller.wait_for(sippeer.is_request("OPTIONS"), "keep-alive to the caller", timeout=5)
+    assert to_callee.ruri == callee.uri and to_callee.cseq_num == 0, to_callee.raw  # the INVITE was CSeq 1
+    assert hdr(to_callee, "From").endswith("tag=caller") and hdr(to_callee, "To").endswith("tag=callee")
+    assert to_callee.all("route") == [] and hdr(to_callee, "Max-Forwards") == "70", to_callee.raw
+    assert to_caller.ruri == caller.uri and to_caller.cseq_num == 0, to_caller.raw
+    assert hdr(to_caller, "From").endswith("tag=callee") and hdr(to_caller, "To").endswith("tag=caller")
+    log = p.log_text()
+    assert "property ka-src: 1" in log and "property ka-dst: 1" in log, log
+    assert "property bogus: -1" in log and 'unknown property "bogus"' in log, log
+
+    time.sleep(2.2)
+    assert len(options(callee)) >= 2 and len(options(caller)) >= 2, (options(callee), options(caller))
+    [d] = live(rpc, "ka@test")
+    assert d["state"] == 4 and d["iflags"] == 6, d  # DLG_IFLAG_KA_SRC | DLG_IFLAG_KA_DST
+    assert not [m for m in callee.received + caller.received if m.method == "BYE"]
+
+    update = caller_in_dialog("UPDATE", caller, ok, 2, ["X-Dlg-Props: -ka-src,-ka-dst"])
+    callee_got = len(options(callee))
+    caller.send(update, p.port)
+    caller.wait_for(sippeer.is_response(200, "UPDATE"), "200 for the UPDATE")
+    time.sleep(2.5)
+    assert len(options(callee)) <= callee_got + 1, "keep-alives went on after dlg_reset_property"
+    assert live(rpc, "ka@test")[0]["iflags"] == 0
+
+
+@pytest.mark.parametrize("answer, limit", [(481, 2), (None, 1)], ids=["481", "silent"])
+def test_keepalive_failures_end_the_call(dlg_proxy_rpc, peers, answer, limit):
+    # the callee answers its keep-alives 481 (it lost the call) or not at
+    # all (tm's 408 after fr_timer 1 s); ka_failed_limit failures in a row
+    # end the call: BYE to both sides with the reason
+    p, rpc = dlg_proxy_rpc("dialog.lua", subst={"REASON": "unused"},
+                           modparams={("ims_dialog", "ka_interval"): 1, ("ims_dialog", "ka_failed_limit"): limit,
+                                      ("tm", "fr_timer"): 1000})
+    caller, callee, ok = confirmed_call(p, peers, answering_options(answer, answering()), f"ka-{answer}@test",
+                                        extra=["X-Dlg-Props: ka-dst"])
+    bye = caller.wait_for(sippeer.is_request("BYE"), "BYE to the caller", timeout=8)
+    assert hdr(bye, "Reason") == 'SIP;cause=200;text="keepalive_failed"', bye.raw
+    callee.wait_for(sippeer.is_request("BYE"), "BYE to the callee")
+    assert len(options(callee)) >= limit and not options(caller), "keep-alives went to the callee only"
+    last = 481 if answer else 408
+    assert f"dialog ka-{answer}@test: {limit} keep-alive(s) to the callee failed (last {last})" in p.log_text()
+    assert live_once(rpc, f"ka-{answer}@test", gone) == []
+
+
+def test_timeout_noreset(dlg_proxy, peers):
+    # default_timeout 3 s, dlg_set_property("timeout-noreset"): an in-dialog
+    # UPDATE at 1.5 s does not restart the lifetime, so the dialog_timeout
+    # BYE comes 3 s after the ACK, not 4.5 s
+    p = dlg_proxy("dialog.lua", subst={"REASON": "unused"},
+                  modparams={("ims_dialog", "default_timeout"): 3})
+    caller, callee, ok = confirmed_call(p, peers, answering(), "noreset@test",
+                                        extra=["X-Dlg-Props: timeout-noreset"])
+    acked = time.monotonic()
+    time.sleep(1.5)
+    caller.send(caller_in_dialog("UPDATE", caller, ok, 2), p.port)
+    caller.wait_for(sippeer.is_response(200, "UPDATE"), "200 for the UPDATE")
+    bye = caller.wait_for(sippeer.is_request("BYE"), "BYE on timeout", timeout=8)
+    assert hdr(bye, "Reason") == 'SIP;cause=200;text="dialog_timeout"', bye.raw
+    assert time.monotonic() - acked < 4.3, "the UPDATE restarted the lifetime"

@@ -1,7 +1,7 @@
 -- Dialog tests: the default record-routing proxy, every initial INVITE
 -- tracked with dlg_manage(). An in-dialog INFO makes the script end the
 -- call with dlg_terminate(side) (side from X-Side, default "all") and logs
--- what that returned.
+-- what that returned. X-Dlg-Props sets dialog properties (keep-alives).
 
 local function relay()
     if KSR.tm.t_relay() < 0 then
@@ -47,6 +47,25 @@ local function report_other_call()
     KSR.sl.sl_send_reply(200, "Found")
 end
 
+-- X-Dlg-Props: a comma-separated list of dialog properties to set
+-- (dlg_set_property), or to reset when prefixed with "-"; each result is
+-- logged.
+local function apply_props()
+    local props = KSR.pv.get("$hdr(X-Dlg-Props)")
+    if not props then
+        return
+    end
+    for p in string.gmatch(props, "[^,%s]+") do
+        local rc
+        if p:sub(1, 1) == "-" then
+            rc = KSR.ims_dialog.dlg_reset_property(p:sub(2))
+        else
+            rc = KSR.ims_dialog.dlg_set_property(p)
+        end
+        KSR.info("property " .. p .. ": " .. rc .. "\n")
+    end
+end
+
 function ksr_request_route()
     if KSR.maxfwd.process_maxfwd(10) < 0 then
         KSR.sl.sl_send_reply(483, "Too Many Hops")
@@ -60,6 +79,7 @@ function ksr_request_route()
     end
     if KSR.siputils.has_totag() > 0 then
         if KSR.rr.loose_route() > 0 then
+            apply_props()
             if KSR.is_method("INFO") then
                 local st = KSR.pv.get("$DLG_status")
                 local side = KSR.pv.get("$hdr(X-Side)") or "all"
@@ -101,6 +121,7 @@ function ksr_request_route()
             KSR.pv.seti("$dlg_ctx(timeout_bye)", 0)
             KSR.pv.sets("$dlg_ctx(timeout_route)", "on_dlg_timeout")
         end
+        apply_props()
         KSR.ims_dialog.dlg_manage()
     end
     relay()

@@ -1356,11 +1356,13 @@ static int start_within(struct sip_buf *b, const struct dlg *d,
 	return 0;
 }
 
-/* Ends b and hands it to tm as a local client transaction; cb(d) gets
- * its final reply. d is held (refs) until then. */
-static int send_within(struct dlg *d, struct sip_buf *b, tm_uac_cb *cb)
+/* Ends b with body and hands it to tm as a local client transaction;
+ * cb(d) gets its final reply. d is held (refs) until then. */
+static int send_within(struct dlg *d, struct sip_buf *b, struct slice body,
+                       tm_uac_cb *cb)
 {
-	sip_buf_adds(b, "Content-Length: 0\r\n\r\n");
+	sip_buf_addf(b, "Content-Length: %zu\r\n\r\n", body.len);
+	sip_buf_add(b, body);
 	if (b->overflow)
 		return ENOSPC;
 	/* Counted before: nothing says the reply cannot come at once. */
@@ -1395,7 +1397,7 @@ static int send_bye(struct dlg *d, struct dlg_leg *l, bool to_caller)
 		sip_buf_addf(&b, "Reason: SIP;cause=200;text=\"%s\"\r\n",
 		             d->term_reason);
 	d->byes_pending++;
-	err = send_within(d, &b, bye_done);
+	err = send_within(d, &b, SLICE_NULL, bye_done);
 	if (err)
 		d->byes_pending--;
 	return err;
@@ -1476,6 +1478,150 @@ static int terminate(struct dlg *d, int side, struct slice reason)
 	return 1;
 }
 
+/* -------------------------------------------- requests of the script */
+
+/* dlg_req_within(): what to send. */
+struct dlg_request {
+	int side;
+	const char *method;
+	struct slice hdrs; /* CRLF-terminated lines, may be empty */
+	struct slice ctype, body;
+};
+
+static void request_done(void *arg, unsigned code, struct sip_msg *rpl)
+{
+	struct dlg *d = arg;
+
+	(void)rpl;
+	if (d->refs)
+		d->refs--;
+	LOG_DBG("dialog %s: a request of the script got %u", d->callid, code);
+}
+
+/* r to one side of leg l, with a CSeq above what that side has seen; the
+ * number is kept, so that our BYE later goes above it too. */
+static int send_request(struct dlg *d, struct dlg_leg *l, bool to_caller,
+                        const struct dlg_request *r)
+{
+	char buf[16384];
+	struct sip_buf b;
+	uint32_t *seen = to_caller ? &l->callee_cseq : &l->caller_cseq;
+	int err;
+
+	sip_buf_init(&b, buf, sizeof(buf));
+	err = start_within(&b, d, l, to_caller, r->method, *seen + 1);
+	if (err)
+		return err;
+	sip_buf_add(&b, r->hdrs);
+	if (r->body.len)
+		sip_buf_addf(&b, "Content-Type: %.*s\r\n", SLICE_ARG(r->ctype));
+	err = send_within(d, &b, r->body, request_done);
+	if (err == 0)
+		(*seen)++;
+	return err;
+}
+
+static int request_op(struct dlg *d, void *arg)
+{
+	const struct dlg_request *r = arg;
+	int sent = 0;
+
+	if ((d->state != DLG_STATE_CONFIRMED_NA &&
+	     d->state != DLG_STATE_CONFIRMED) ||
+	    d->terminating)
+		return -1;
+	for (struct dlg_leg *l = d->legs; l; l = l->next) {
+		if (l->state != LEG_CONFIRMED)
+			continue;
+		if ((r->side & SIDE_CALLER) && send_request(d, l, true, r) == 0)
+			sent++;
+		if ((r->side & SIDE_CALLEE) &&
+		    send_request(d, l, false, r) == 0)
+			sent++;
+	}
+	return sent ? 1 : -1;
+}
+
+/* Methods a request of the script may have: not those whose transaction
+ * needs more of a user agent than tm's client side (an INVITE's ACK, a
+ * PRACK's reliable provisional, a CANCEL's INVITE) nor BYE, which ends the
+ * call through dlg_bye() with its bookkeeping. */
+static bool sendable_method(const char *m)
+{
+	static const char *const refused[] = {"INVITE", "ACK", "CANCEL",
+	                                      "PRACK", "BYE"};
+
+	/* A token (RFC 3261 §25.1). */
+	if (*m == '\0' ||
+	    strspn(m, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+	              "0123456789-.!%*_+`'~") != strlen(m))
+		return false;
+	for (size_t i = 0; i < sizeof(refused) / sizeof(refused[0]); i++)
+		if (strcmp(m, refused[i]) == 0)
+			return false;
+	return true;
+}
+
+/* Header lines must each end in CRLF and none may be empty (it would end
+ * the header block). */
+static bool header_lines(struct slice h)
+{
+	if (h.len == 0)
+		return true;
+	if (h.len < 2 || memcmp(h.p + h.len - 2, "\r\n", 2) != 0 ||
+	    memcmp(h.p, "\r\n", 2) == 0)
+		return false;
+	for (size_t i = 0; i + 4 <= h.len; i++)
+		if (memcmp(h.p + i, "\r\n\r\n", 4) == 0)
+			return false;
+	return true;
+}
+
+int dlg_request_ctx(struct tm_ctx *ctx, const char *side, const char *method,
+                    struct slice hdrs, struct slice ctype, struct slice body)
+{
+	struct dlg_request r = {parse_side(side), method, hdrs, ctype, body};
+
+	if (r.side == 0 || !sendable_method(method) || !header_lines(hdrs) ||
+	    (body.len && ctype.len == 0)) {
+		LOG_ERR("dialog: dlg_req_within(%s, %s): side caller, callee "
+		        "or all; a method other than INVITE, ACK, CANCEL, "
+		        "PRACK and BYE; header lines ending in CRLF; a "
+		        "content type with a body",
+		        side, method);
+		return -1;
+	}
+	return dlg_on_current(ctx, request_op, &r);
+}
+
+/* dlg_set_ruri(): the request goes to the remote target of the side it
+ * travels to, as stored (the last target refresh). */
+static int set_ruri_op(struct dlg *d, void *arg)
+{
+	struct tm_ctx *ctx = arg;
+	struct dlg_msg_ctx *mc = dlg_msg_ctx(ctx);
+	const struct sip_addr *to;
+	const struct dlg_leg *l;
+	const char *target = NULL;
+
+	if (mc == NULL || mc->got || ctx->req == NULL)
+		return -1;
+	if (!mc->downstream) {
+		target = d->caller_contact;
+	} else if (sip_msg_to(&to, ctx->req) == 0 &&
+	           (l = leg_by_tag(d, to->tag)) != NULL) {
+		target = l->contact;
+	}
+	if (target == NULL || *target == '\0')
+		return -1;
+	return tm_ctx_set_ruri(ctx, slice_cstr(target)) ? -1 : 1;
+}
+
+int dlg_set_ruri_ctx(struct tm_ctx *ctx)
+{
+	return dlg_on_current(ctx, set_ruri_op, ctx);
+}
+
 /* ------------------------------------------------------ keep-alives */
 
 enum { KA_CALLER, KA_CALLEE };
@@ -1541,7 +1687,7 @@ static void send_ka(struct dlg *d, struct dlg_leg *l, int side)
 	d->ka->pending[side]++;
 	if (start_within(&b, d, l, side == KA_CALLER, "OPTIONS",
 	                 seen ? seen - 1 : 0) ||
-	    send_within(d, &b,
+	    send_within(d, &b, SLICE_NULL,
 	                side == KA_CALLER ? ka_done_caller : ka_done_callee))
 		d->ka->pending[side]--;
 }

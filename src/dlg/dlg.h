@@ -89,6 +89,16 @@ int dlg_manage(struct tm_ctx *ctx);
 int dlg_terminate_ctx(struct tm_ctx *ctx, const char *side,
                       struct slice reason);
 int dlg_set_timeout_ctx(struct tm_ctx *ctx, unsigned seconds);
+/* dlg_req_within(side, method[, hdrs][, ctype, body]): a request inside
+ * the current dialog to side (caller|callee|all) of every confirmed leg
+ * (1 when one went), its reply absorbed; -1 before the answer, once the
+ * call is ending, or for a method tm cannot finish alone (INVITE, ACK,
+ * CANCEL, PRACK; BYE is dlg_bye()). hdrs: CRLF-terminated lines. */
+int dlg_request_ctx(struct tm_ctx *ctx, const char *side, const char *method,
+                    struct slice hdrs, struct slice ctype, struct slice body);
+/* dlg_set_ruri(): $ru = the stored remote target of the side the
+ * in-dialog request being routed travels to (1), or -1. */
+int dlg_set_ruri_ctx(struct tm_ctx *ctx);
 int dlg_is_known(struct tm_ctx *ctx);
 /* The current dialog of the message (NULL if none). */
 struct dlg *dlg_current(struct tm_ctx *ctx);

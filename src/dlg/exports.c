@@ -31,6 +31,34 @@ static int k_dlg_terminate(struct script_call *c)
 	return dlg_terminate_ctx(c->ctx, side, arg_str(c, 1));
 }
 
+/* dlg_req_within(side, method[, hdrs][, ctype, body]) as Kamailio's
+ * function takes it (the arguments after the method by their count), and
+ * its KEMI names: dlg_req_with_headers(side, method, hdrs),
+ * dlg_req_with_content(side, method, ctype, body) and
+ * dlg_req_with_headers_and_content(side, method, hdrs, ctype, body). */
+static int k_dlg_req_within(struct script_call *c)
+{
+	char side[16], method[32];
+	struct slice hdrs = SLICE_NULL, ctype = SLICE_NULL, body = SLICE_NULL;
+
+	if (c->nargs > 5)
+		return script_call_error(c, "at most 5 arguments");
+	slice_copy_cstr(side, sizeof(side), arg_str(c, 0));
+	slice_copy_cstr(method, sizeof(method), arg_str(c, 1));
+	if (c->nargs == 3 || c->nargs == 5)
+		hdrs = arg_str(c, 2);
+	if (c->nargs >= 4) {
+		ctype = arg_str(c, c->nargs - 2);
+		body = arg_str(c, c->nargs - 1);
+	}
+	return dlg_request_ctx(c->ctx, side, method, hdrs, ctype, body);
+}
+
+static int k_dlg_set_ruri(struct script_call *c)
+{
+	return dlg_set_ruri_ctx(c->ctx);
+}
+
 static int k_dlg_set_timeout(struct script_call *c)
 {
 	long long secs = c->args[0].i;
@@ -243,6 +271,24 @@ static int k_profile_size(struct script_call *c)
 	        {mod, "dlg_get", k_dlg_get, "sss", SCRIPT_RET_INT, 0, 0},        \
 	        {mod, "dlg_terminate", k_dlg_terminate, "s*", SCRIPT_RET_INT, 0, \
 	         0},                                                             \
+	        {mod, "dlg_bye", k_dlg_terminate, "s", SCRIPT_RET_INT, 0, 0},    \
+	        {mod,   "dlg_req_within", k_dlg_req_within,                      \
+	         "ss*", SCRIPT_RET_INT,   0,                                     \
+	         0},                                                             \
+	        {mod,   "dlg_req_with_headers", k_dlg_req_within,                \
+	         "sss", SCRIPT_RET_INT,         0,                               \
+	         0},                                                             \
+	        {mod,    "dlg_req_with_content", k_dlg_req_within,               \
+	         "ssss", SCRIPT_RET_INT,         0,                              \
+	         0},                                                             \
+	        {mod,                                                            \
+	         "dlg_req_with_headers_and_content",                             \
+	         k_dlg_req_within,                                               \
+	         "sssss",                                                        \
+	         SCRIPT_RET_INT,                                                 \
+	         0,                                                              \
+	         0},                                                             \
+	        {mod, "dlg_set_ruri", k_dlg_set_ruri, "", SCRIPT_RET_INT, 0, 0}, \
 	        {mod, "dlg_set_timeout", k_dlg_set_timeout,                      \
 	         "i", SCRIPT_RET_INT,    0,                                      \
 	         0},                                                             \

@@ -1367,3 +1367,81 @@ def test_timeout_noreset(dlg_proxy, peers):
     bye = caller.wait_for(sippeer.is_request("BYE"), "BYE on timeout", timeout=8)
     assert hdr(bye, "Reason") == 'SIP;cause=200;text="dialog_timeout"', bye.raw
     assert time.monotonic() - acked < 4.3, "the UPDATE restarted the lifetime"
+
+
+def answering_everything(tag: str = "callee"):
+    """A side that answers every request but ACK with 200 (an INVITE with To tag `tag`)."""
+    def side(peer, m):
+        if m.is_request and m.method != "ACK" and sippeer.first_time(peer, m):
+            peer.answer(m, 200, "OK", tag if m.method == "INVITE" else None)
+    return side
+
+
+def act(caller, ok, p, cseq: int, what: str) -> str:
+    """An in-dialog OPTIONS with X-Do: what; the script's X-Rc."""
+    caller.send(caller_in_dialog("OPTIONS", caller, ok, cseq, [f"X-Do: {what}"]), p.port)
+    done = caller.wait_for(lambda m: sippeer.is_response(200, "OPTIONS")(m) and m.cseq_num == cseq,
+                           f"200 for OPTIONS {cseq}")
+    return done.get("x-rc")
+
+
+def test_requests_of_the_script(dlg_proxy_rpc, peers):
+    # dlg_req_within() to each side and to both, with and without headers
+    # and body, as that side's peer would send it with a CSeq above what
+    # the side saw; methods tm cannot finish alone refused; dlg_bye() then
+    # BYEs above those CSeqs
+    p, rpc = dlg_proxy_rpc("dialog.lua", subst={"REASON": "unused"})
+    caller, callee, ok = confirmed_call(p, peers, answering_everything(), "reqs@test",
+                                        caller_side=answering_everything())
+    assert act(caller, ok, p, 2, "req callee INFO hello") == "1"
+    info = callee.wait_for(sippeer.is_request("INFO"), "INFO at the callee")
+    assert info.ruri == callee.uri and info.cseq_num > 1, info.raw
+    assert hdr(info, "From").endswith("tag=caller") and hdr(info, "To").endswith("tag=callee"), info.raw
+    assert hdr(info, "X-Sent-By") == "script" and hdr(info, "Content-Type") == "text/plain", info.raw
+    assert hdr(info, "Content-Length") == "5" and info.raw.endswith("\r\n\r\nhello"), info.raw
+
+    assert act(caller, ok, p, 3, "req caller NOTIFY") == "1"
+    notify = caller.wait_for(sippeer.is_request("NOTIFY"), "NOTIFY at the caller")
+    assert notify.ruri == caller.uri and notify.cseq_num == 1, notify.raw  # the callee had sent nothing
+    assert hdr(notify, "From").endswith("tag=callee") and hdr(notify, "To").endswith("tag=caller")
+    assert hdr(notify, "Content-Length") == "0" and hdr(notify, "Content-Type") is None, notify.raw
+
+    assert act(caller, ok, p, 4, "req all MESSAGE") == "1"
+    to_callee = callee.wait_for(sippeer.is_request("MESSAGE"), "MESSAGE at the callee")
+    to_caller = caller.wait_for(sippeer.is_request("MESSAGE"), "MESSAGE at the caller")
+    # above the caller's OPTIONS 4, which the proxy saw; above our NOTIFY 1
+    assert to_callee.cseq_num == 5 and to_caller.cseq_num == 2, (to_callee.raw, to_caller.raw)
+
+    for refused in ("req callee INVITE", "req callee BYE", "req nobody INFO", "req callee IN(FO"):
+        assert act(caller, ok, p, 5, refused) == "-1", refused
+    assert "dlg_req_within(callee, INVITE)" in p.log_text()
+
+    assert act(caller, ok, p, 6, "bye all") == "1"
+    bye = callee.wait_for(sippeer.is_request("BYE"), "BYE at the callee")
+    assert bye.cseq_num == 7 and hdr(bye, "Reason") is None, bye.raw  # above OPTIONS 6
+    bye = caller.wait_for(sippeer.is_request("BYE"), "BYE at the caller")
+    assert bye.cseq_num == 3, bye.raw  # above our MESSAGE 2
+    assert live_once(rpc, "reqs@test", gone) == []
+    assert act(caller, ok, p, 8, "req callee INFO") == "-1"  # no dialog any more
+
+
+def test_dlg_set_ruri(dlg_proxy, peers):
+    # in-dialog requests addressed to a stale target: dlg_set_ruri() sends
+    # each to the stored remote target of the side it travels to
+    p = dlg_proxy("dialog.lua", subst={"REASON": "unused"})
+    caller, callee, ok = confirmed_call(p, peers, answering_everything(), "ruri@test",
+                                        caller_side=answering_everything())
+    stale = "sip:stale@127.0.0.1:9"
+    down = sippeer.request("MESSAGE", stale, caller, call_id=ok.call_id, cseq=2, to=ok.get("to"),
+                           routes=list(reversed(ok.all("record-route"))), extra=["X-Set-Ruri: 1"])
+    caller.send(down, p.port)
+    got = callee.wait_for(sippeer.is_request("MESSAGE"), "MESSAGE at the callee")
+    assert got.ruri == callee.uri, got.raw
+
+    invite = callee.wait_for(sippeer.is_request("INVITE"), "INVITE")
+    up = sippeer.request("MESSAGE", stale, callee, call_id=ok.call_id, cseq=1, from_tag="callee",
+                         to=invite.get("from"), routes=invite.all("record-route"), extra=["X-Set-Ruri: 1"])
+    callee.send(up, p.port)
+    got = caller.wait_for(sippeer.is_request("MESSAGE"), "MESSAGE at the caller")
+    assert got.ruri == caller.uri, got.raw
+    assert p.log_text().count("dlg_set_ruri: 1") == 2

@@ -1,7 +1,8 @@
 -- Dialog tests: the default record-routing proxy, every initial INVITE
 -- tracked with dlg_manage(). An in-dialog INFO makes the script end the
 -- call with dlg_terminate(side) (side from X-Side, default "all") and logs
--- what that returned. X-Dlg-Props sets dialog properties (keep-alives).
+-- what that returned. X-Dlg-Props sets dialog properties (keep-alives);
+-- X-Do and X-Set-Ruri below call the other functions on the dialog.
 
 local function relay()
     if KSR.tm.t_relay() < 0 then
@@ -66,6 +67,26 @@ local function apply_props()
     end
 end
 
+-- An in-dialog OPTIONS with X-Do makes the script act on its dialog and
+-- answer it itself, with what the function returned in X-Rc:
+--   X-Do: req SIDE METHOD [TEXT]  dlg_req_within(SIDE, METHOD), or with TEXT
+--                                 the five-argument form: an X-Sent-By line
+--                                 and TEXT as a text/plain body
+--   X-Do: bye SIDE                dlg_bye(SIDE)
+local function act_on_dialog(what)
+    local verb, a, b, c = what:match("^(%S+)%s*(%S*)%s*(%S*)%s*(%S*)")
+    local rc
+    if verb == "req" and c ~= "" then
+        rc = KSR.ims_dialog.dlg_req_within(a, b, "X-Sent-By: script\r\n", "text/plain", c)
+    elseif verb == "req" then
+        rc = KSR.ims_dialog.dlg_req_within(a, b)
+    elseif verb == "bye" then
+        rc = KSR.ims_dialog.dlg_bye(a)
+    end
+    KSR.hdr.append_to_reply("X-Rc: " .. tostring(rc) .. "\r\n")
+    KSR.sl.sl_send_reply(200, "Done")
+end
+
 function ksr_request_route()
     if KSR.maxfwd.process_maxfwd(10) < 0 then
         KSR.sl.sl_send_reply(483, "Too Many Hops")
@@ -80,6 +101,13 @@ function ksr_request_route()
     if KSR.siputils.has_totag() > 0 then
         if KSR.rr.loose_route() > 0 then
             apply_props()
+            if KSR.hdr.is_present("X-Do") > 0 then
+                act_on_dialog(KSR.pv.get("$hdr(X-Do)"))
+                KSR.x.exit()
+            end
+            if KSR.hdr.is_present("X-Set-Ruri") > 0 then
+                KSR.info("dlg_set_ruri: " .. KSR.ims_dialog.dlg_set_ruri() .. "\n")
+            end
             if KSR.is_method("INFO") then
                 local st = KSR.pv.get("$DLG_status")
                 local side = KSR.pv.get("$hdr(X-Side)") or "all"

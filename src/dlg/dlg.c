@@ -1521,14 +1521,18 @@ static int send_request(struct dlg *d, struct dlg_leg *l, bool to_caller,
 	return err;
 }
 
-static int request_op(struct dlg *d, void *arg)
+static bool requestable(const struct dlg *d)
 {
-	const struct dlg_request *r = arg;
+	return (d->state == DLG_STATE_CONFIRMED_NA ||
+	        d->state == DLG_STATE_CONFIRMED) &&
+	       !d->terminating;
+}
+
+static int send_requests(struct dlg *d, const struct dlg_request *r)
+{
 	int sent = 0;
 
-	if ((d->state != DLG_STATE_CONFIRMED_NA &&
-	     d->state != DLG_STATE_CONFIRMED) ||
-	    d->terminating)
+	if (!requestable(d))
 		return -1;
 	for (struct dlg_leg *l = d->legs; l; l = l->next) {
 		if (l->state != LEG_CONFIRMED)
@@ -1540,6 +1544,55 @@ static int request_op(struct dlg *d, void *arg)
 			sent++;
 	}
 	return sent ? 1 : -1;
+}
+
+/* A request for a dialog whose worker was inside rt_call when asked: its
+ * strings copied after it, sent from the worker's loop. */
+struct deferred_request {
+	struct rt_job job;
+	uint32_t he, hi;
+	struct dlg_request r;
+	char text[];
+};
+
+static void deferred_request_run(struct worker *w, struct rt_job *job)
+{
+	struct deferred_request *j = (struct deferred_request *)job;
+	struct dlg_shard *ds = dlg_shard_at(worker_id(w));
+	struct dlg *d = ds ? lookup_id(ds, j->he, j->hi) : NULL;
+
+	if (d)
+		send_requests(d, &j->r);
+}
+
+/* As terminate_remote(): sent at once, unless d's worker waits in
+ * rt_call (a dlg_get() of its call from another worker's route), where
+ * sending would reuse tm's per-message state; then posted to its loop. */
+static int request_op(struct dlg *d, void *arg)
+{
+	const struct dlg_request *r = arg;
+	struct worker *w = tm_shard_worker(d->ds->tm);
+	struct deferred_request *j;
+	struct slice method = slice_cstr(r->method);
+
+	if (!rt_in_call(w))
+		return send_requests(d, r);
+	/* put_text() ends each string with a NUL. */
+	if (!requestable(d) ||
+	    (j = calloc(1, sizeof(*j) + method.len + r->hdrs.len +
+	                           r->ctype.len + r->body.len + 4)) == NULL)
+		return -1;
+	char *cursor = j->text;
+	j->job.fn = deferred_request_run;
+	j->he = d->h_entry;
+	j->hi = d->h_id;
+	j->r.side = r->side;
+	j->r.method = put_text(&cursor, method);
+	j->r.hdrs = slice_make(put_text(&cursor, r->hdrs), r->hdrs.len);
+	j->r.ctype = slice_make(put_text(&cursor, r->ctype), r->ctype.len);
+	j->r.body = slice_make(put_text(&cursor, r->body), r->body.len);
+	rt_post(worker_rt(w), worker_id(w), &j->job);
+	return 1;
 }
 
 /* Methods a request of the script may have: not those whose transaction

@@ -1445,3 +1445,21 @@ def test_dlg_set_ruri(dlg_proxy, peers):
     got = caller.wait_for(sippeer.is_request("MESSAGE"), "MESSAGE at the caller")
     assert got.ruri == caller.uri, got.raw
     assert p.log_text().count("dlg_set_ruri: 1") == 2
+
+
+def test_requests_of_the_script_for_another_call(dlg_proxy, peers):
+    # dlg_req_within() after dlg_get() from the route of unrelated OPTIONS
+    # (with two workers their Call-IDs land on both: the request is sent by
+    # the call's owner): an INFO to each side per probe, CSeqs one apart
+    p = dlg_proxy("dialog.lua", subst={"REASON": "unused"})
+    caller, callee, ok = confirmed_call(p, peers, answering_everything(), "req-get@test",
+                                        caller_side=answering_everything())
+    for _ in range(6):
+        assert options_about(p, "req-get@test", "caller", "callee", "req").get("X-Req") == "1"
+    for side, first in ((callee, 2), (caller, 1)):
+        deadline = time.monotonic() + 5
+        while len(infos := distinct([m for m in side.received if sippeer.is_request("INFO")(m)])) < 6:
+            assert time.monotonic() < deadline, infos
+            time.sleep(0.05)
+        assert sorted(m.cseq_num for m in infos) == list(range(first, first + 6)), infos
+        assert all(hdr(m, "X-By") == "dlg_get" for m in infos)

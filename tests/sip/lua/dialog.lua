@@ -14,7 +14,8 @@ end
 -- An OPTIONS naming a call in X-Callid/X-Ftag/X-Ttag: dlg_get() makes that
 -- call's dialog current (whichever worker owns it), the reply reports what
 -- the script sees of it, and X-Action: terminate ends it through
--- KSR.x.modf (Kamailio's native function names).
+-- KSR.x.modf (Kamailio's native function names); X-Action: req sends an
+-- INFO to both sides with dlg_req_within().
 local function report_other_call()
     local got = KSR.ims_dialog.dlg_get(KSR.pv.get("$hdr(X-Callid)"),
                                        KSR.pv.get("$hdr(X-Ftag)"),
@@ -41,6 +42,9 @@ local function report_other_call()
     put("X-Ctx-Set", KSR.pv.get("$dlg_ctx(set)"))
     put("X-Ctx-Dir", KSR.pv.get("$dlg_ctx(dir)"))
     put("X-Status", KSR.pv.get("$DLG_status"))
+    if KSR.pv.get("$hdr(X-Action)") == "req" then
+        put("X-Req", KSR.ims_dialog.dlg_req_within("all", "INFO", "X-By: dlg_get\r\n"))
+    end
     if KSR.pv.get("$hdr(X-Action)") == "terminate" then
         put("X-Terminated", KSR.x.modf("dlg_terminate", "all", "by dlg_get"))
         put("X-Again", KSR.x.modf("dlg_terminate", "all", "twice"))

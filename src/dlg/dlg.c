@@ -1911,45 +1911,98 @@ int dlg_on_current(struct tm_ctx *ctx, dlg_op_fn *op, void *arg)
 	return r.ret;
 }
 
+/* dlg_on_tags(): a lookup by Call-ID and tags and an operation, run
+ * together by the owner of the call. */
+struct tags_op {
+	struct slice callid, ftag, ttag;
+	dlg_op_fn *op;
+	void *arg;
+	int ret;
+};
+
+/* The live dialog of callid with the caller's tag ftag and a live leg's
+ * ttag, in either orientation; with an empty ttag, the caller's tag
+ * alone (a call not yet answered has no other). */
+static struct dlg *find_by_tags(struct dlg_shard *ds, struct slice callid,
+                                struct slice ftag, struct slice ttag,
+                                bool *downstream)
+{
+	unsigned h;
+
+	if (ttag.len)
+		return lookup_tags(ds, callid, ftag, ttag, downstream);
+	h = dlg_core_hash(callid.p, callid.len) & (ds->cfg->hash_size - 1);
+	*downstream = true;
+	for (struct dlg *d = ds->slots[h]; d; d = d->hnext)
+		if (d->state != DLG_STATE_DELETED &&
+		    text_eq(d->callid, d->callid_len, callid) &&
+		    text_eq(d->from_tag, d->from_tag_len, ftag))
+			return d;
+	return NULL;
+}
+
+static void tags_op_run(struct worker *w, void *arg)
+{
+	struct tags_op *t = arg;
+	struct dlg_shard *ds = dlg_shard_at(worker_id(w));
+	bool down;
+	struct dlg *d =
+	        ds ? find_by_tags(ds, t->callid, t->ftag, t->ttag, &down)
+	           : NULL;
+
+	t->ret = d ? t->op(d, t->arg) : -1;
+}
+
+int dlg_on_tags(struct tm_ctx *ctx, struct slice callid, struct slice ftag,
+                struct slice ttag, dlg_op_fn *op, void *arg)
+{
+	struct tags_op t = {callid, ftag, ttag, op, arg, -1};
+	struct worker *self = tm_shard_worker(ctx->sh);
+	unsigned owner = worker_id(self);
+
+	if (callid.len == 0 || ftag.len == 0)
+		return -1;
+	if (nall_shards > 1)
+		owner = tm_owner_of_callid(callid, nall_shards);
+	if (rt_call(self, owner, tags_op_run, &t, DLG_REMOTE_TIMEOUT_MS))
+		return -1;
+	return t.ret;
+}
+
+/* What dlg_get() keeps of the dialog it found. */
 struct get_arg {
 	struct slice callid, ftag, ttag;
-	bool found, downstream;
+	bool downstream;
 	uint32_t he, hi;
 };
 
-static void get_run(struct worker *w, void *arg)
+static int get_op(struct dlg *d, void *arg)
 {
 	struct get_arg *g = arg;
-	struct dlg_shard *ds = dlg_shard_at(worker_id(w));
-	struct dlg *d = ds ? lookup_tags(ds, g->callid, g->ftag, g->ttag,
-	                                 &g->downstream)
-	                   : NULL;
 
-	if (d) {
-		g->found = true;
-		g->he = d->h_entry;
-		g->hi = d->h_id;
-	}
+	/* Found again to learn the orientation of the tags. */
+	find_by_tags(d->ds, g->callid, g->ftag, g->ttag, &g->downstream);
+	g->he = d->h_entry;
+	g->hi = d->h_id;
+	return 1;
 }
 
 int dlg_get_ctx(struct tm_ctx *ctx, struct slice callid, struct slice ftag,
                 struct slice ttag)
 {
 	struct dlg_msg_ctx *mc = dlg_msg_ctx(ctx);
-	struct get_arg g = {callid, ftag, ttag, false, false, 0, 0};
-	struct worker *self = tm_shard_worker(ctx->sh);
-	unsigned owner = worker_id(self);
+	struct get_arg g = {callid, ftag, ttag, false, 0, 0};
+	unsigned self = worker_id(tm_shard_worker(ctx->sh));
+	unsigned owner = nall_shards > 1
+	                         ? tm_owner_of_callid(callid, nall_shards)
+	                         : self;
 
-	if (mc == NULL || callid.len == 0 || ftag.len == 0 || ttag.len == 0)
-		return -1;
-	if (nall_shards > 1)
-		owner = tm_owner_of_callid(callid, nall_shards);
-	if (rt_call(self, owner, get_run, &g, DLG_REMOTE_TIMEOUT_MS) ||
-	    !g.found)
+	if (mc == NULL || ttag.len == 0 ||
+	    dlg_on_tags(ctx, callid, ftag, ttag, get_op, &g) < 0)
 		return -1;
 	mc->got = true;
 	mc->downstream = g.downstream;
-	if (owner == worker_id(self)) {
+	if (owner == self) {
 		mc->dlg = lookup_id(dlg_shard_of(ctx), g.he, g.hi);
 		mc->remote = false;
 	} else {

@@ -211,6 +211,13 @@ int dlg_on_current(struct tm_ctx *ctx, dlg_op_fn *op, void *arg);
  * keep-alives as they say. */
 void dlg_set_iflags(struct dlg *d, uint8_t iflags, bool on);
 
+/* Runs op(d, arg) on the dialog of callid with tags ftag and ttag (either
+ * orientation; an empty ttag: the caller's tag alone), in the thread of
+ * the shard owning it, the caller waiting. op's result, or -1 when no
+ * live dialog has those ids. Leaves the current dialog as it was. */
+int dlg_on_tags(struct tm_ctx *ctx, struct slice callid, struct slice ftag,
+                struct slice ttag, dlg_op_fn *op, void *arg);
+
 /* dlg_get(callid, ftag, ttag): makes the dialog current for the rest of
  * the route (1), or -1 when no dialog has those ids. */
 int dlg_get_ctx(struct tm_ctx *ctx, struct slice callid, struct slice ftag,

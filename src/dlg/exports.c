@@ -265,6 +265,53 @@ static int k_profile_size(struct script_call *c)
 	return p ? (int)profile_size(p, arg_str(c, 1)) : -1;
 }
 
+/* dlg_get_var(callid, ftag, ttag, key, "$var(x)") and dlg_set_var(callid,
+ * ftag, ttag, key, value): a variable of any call, whichever worker owns
+ * it, the current dialog left as it was. An empty ttag names the call by
+ * the caller's tag alone. */
+struct other_var {
+	char key[128];
+	const char *value; /* set: NUL-terminated, "" removes */
+	struct arena *arena;
+	char *copy; /* get: the value, in the route's arena */
+};
+
+static int other_var_get_op(struct dlg *d, void *arg)
+{
+	struct other_var *o = arg;
+	const char *v = get_dlg_var(d, o->key);
+
+	if (v == NULL)
+		return -1;
+	o->copy = arena_strdup(o->arena, slice_cstr(v));
+	return o->copy ? 1 : -1;
+}
+
+static int other_var_set_op(struct dlg *d, void *arg)
+{
+	struct other_var *o = arg;
+
+	return set_dlg_var(d, o->key, o->value) ? -1 : 1;
+}
+
+static int k_dlg_var_of(struct script_call *c)
+{
+	struct other_var o = {.arena = c->ctx->arena};
+	struct script_val v = {.type = SCRIPT_VAL_STR};
+	bool set = c->exp->arg == 1;
+
+	slice_copy_cstr(o.key, sizeof(o.key), arg_str(c, 3));
+	if (set && (o.value = arena_strdup(o.arena, arg_str(c, 4))) == NULL)
+		return -1;
+	if (dlg_on_tags(c->ctx, arg_str(c, 0), arg_str(c, 1), arg_str(c, 2),
+	                set ? other_var_set_op : other_var_get_op, &o) < 0)
+		return -1;
+	if (set)
+		return 1;
+	v.s = slice_cstr(o.copy);
+	return script_pv_write(c, arg_str(c, 4), &v);
+}
+
 /* One list of functions, registered under both module names. */
 #define DLG_EXPORTS(mod)                                                         \
 	{mod, "dlg_manage", k_dlg_manage, "", SCRIPT_RET_INT, 0, 0},             \
@@ -289,6 +336,10 @@ static int k_profile_size(struct script_call *c)
 	         0,                                                              \
 	         0},                                                             \
 	        {mod, "dlg_set_ruri", k_dlg_set_ruri, "", SCRIPT_RET_INT, 0, 0}, \
+	        {mod, "dlg_get_var", k_dlg_var_of, "sssss", SCRIPT_RET_INT, 0,   \
+	         0},                                                             \
+	        {mod, "dlg_set_var", k_dlg_var_of, "sssss", SCRIPT_RET_INT, 0,   \
+	         1},                                                             \
 	        {mod, "dlg_set_timeout", k_dlg_set_timeout,                      \
 	         "i", SCRIPT_RET_INT,    0,                                      \
 	         0},                                                             \

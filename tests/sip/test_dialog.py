@@ -254,10 +254,9 @@ def test_event_callback(dlg_proxy, sipp):
     assert timeout_line.group(4) == "123", timeout_line.group(0)
 
 
-def options_about(p, callid, ftag, ttag, action="report") -> Msg:
+def probe(p, headers: list[str]) -> Msg:
     """Sends an out-of-dialog OPTIONS (a fresh Call-ID: any worker may own
-    it) naming a call, as dialog.lua's report_other_call() expects, and
-    returns the proxy's reply."""
+    it) with the header lines given, and returns the proxy's final reply."""
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
         s.bind((conftest.HOST, 0))
         s.settimeout(5)
@@ -269,13 +268,17 @@ def options_about(p, callid, ftag, ttag, action="report") -> Msg:
                f"To: <sip:probe@{conftest.HOST}>\r\n"
                f"Call-ID: probe-{random.getrandbits(64):x}\r\n"
                "CSeq: 1 OPTIONS\r\nMax-Forwards: 70\r\n"
-               f"X-Callid: {callid}\r\nX-Ftag: {ftag}\r\nX-Ttag: {ttag}\r\n"
-               f"X-Action: {action}\r\nContent-Length: 0\r\n\r\n")
+               + "".join(f"{h}\r\n" for h in headers) + "Content-Length: 0\r\n\r\n")
         s.sendto(req.encode(), (conftest.HOST, p.port))
         while True:
             rsp = Msg.parse(s.recv(65535).decode())
             if rsp.code >= 200:
                 return rsp
+
+
+def options_about(p, callid, ftag, ttag, action="report") -> Msg:
+    """probe() naming a call, as dialog.lua's report_other_call() expects."""
+    return probe(p, [f"X-Callid: {callid}", f"X-Ftag: {ftag}", f"X-Ttag: {ttag}", f"X-Action: {action}"])
 
 
 def test_dlg_get_another_call(dlg_proxy, sipp):
@@ -1463,3 +1466,21 @@ def test_requests_of_the_script_for_another_call(dlg_proxy, peers):
             time.sleep(0.05)
         assert sorted(m.cseq_num for m in infos) == list(range(first, first + 6)), infos
         assert all(hdr(m, "X-By") == "dlg_get" for m in infos)
+
+
+def test_variables_of_another_call(dlg_proxy, peers):
+    # dlg_set_var()/dlg_get_var() name a call by Call-ID and tags (either
+    # orientation, or the caller's tag alone) from the route of unrelated
+    # OPTIONS, whichever worker owns it, and leave no current dialog
+    p = dlg_proxy("dialog.lua", subst={"REASON": "unused"})
+    confirmed_call(p, peers, answering_everything(), "vars@test", caller_side=answering_everything())
+    names = [("caller", "callee"), ("callee", "caller"), ("caller", "")]
+    for i, (ft, tt) in enumerate(names * 2):
+        r = probe(p, ["X-Var-Call: vars@test", f"X-Var-Ftag: {ft}", f"X-Var-Ttag: {tt}", f"X-Var-Set: v{i}"])
+        assert (r.get("x-set"), r.get("x-get"), r.get("x-value")) == ("1", "1", f"v{i}"), (ft, tt, r)
+        assert r.get("x-known") == "-1", r  # no current dialog after either
+    for ft, tt in (("caller", "nobody"), ("nobody", ""), ("callee", "")):
+        r = probe(p, ["X-Var-Call: vars@test", f"X-Var-Ftag: {ft}", f"X-Var-Ttag: {tt}", "X-Var-Set: x"])
+        assert (r.get("x-set"), r.get("x-get")) == ("-1", "-1"), (ft, tt, r)
+    r = probe(p, ["X-Var-Call: vars@test", "X-Var-Ftag: caller", "X-Var-Ttag: callee", "X-Var-Set: "])
+    assert (r.get("x-set"), r.get("x-get")) == ("1", "-1"), r  # an empty value removes it

@@ -91,6 +91,22 @@ local function act_on_dialog(what)
     KSR.sl.sl_send_reply(200, "Done")
 end
 
+-- An OPTIONS with X-Var-Call, X-Var-Ftag and X-Var-Ttag (Call-ID and tags
+-- of a call): dlg_set_var(..., "color", X-Var-Set), then dlg_get_var(...,
+-- "color", "$var(got)"); the reply carries both results (X-Set, X-Get),
+-- the value read (X-Value) and is_known_dlg() after (X-Known).
+local function vars_of_other_call()
+    local ci = KSR.pv.get("$hdr(X-Var-Call)")
+    local ft = KSR.pv.get("$hdr(X-Var-Ftag)")
+    local tt = KSR.pv.get("$hdr(X-Var-Ttag)") or ""
+    local set = KSR.ims_dialog.dlg_set_var(ci, ft, tt, "color", KSR.pv.get("$hdr(X-Var-Set)") or "")
+    local get = KSR.ims_dialog.dlg_get_var(ci, ft, tt, "color", "$var(got)")
+    KSR.hdr.append_to_reply("X-Set: " .. set .. "\r\nX-Get: " .. get .. "\r\n")
+    KSR.hdr.append_to_reply("X-Value: " .. tostring(KSR.pv.get("$var(got)")) .. "\r\n")
+    KSR.hdr.append_to_reply("X-Known: " .. KSR.ims_dialog.is_known_dlg() .. "\r\n")
+    KSR.sl.sl_send_reply(200, "Vars")
+end
+
 function ksr_request_route()
     if KSR.maxfwd.process_maxfwd(10) < 0 then
         KSR.sl.sl_send_reply(483, "Too Many Hops")
@@ -134,6 +150,10 @@ function ksr_request_route()
             KSR.x.exit()
         end
         KSR.sl.sl_send_reply(404, "Not here")
+        KSR.x.exit()
+    end
+    if KSR.is_OPTIONS() and KSR.hdr.is_present("X-Var-Call") > 0 then
+        vars_of_other_call()
         KSR.x.exit()
     end
     if KSR.is_OPTIONS() and KSR.hdr.is_present("X-Callid") > 0 then

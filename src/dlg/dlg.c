@@ -1890,25 +1890,40 @@ static void remote_op_run(struct worker *w, void *arg)
 	r->ret = d ? r->op(d, r->arg) : -1;
 }
 
+/* op on dialog he:hi of shard owner, from ctx's worker. */
+static int on_ids(struct tm_ctx *ctx, unsigned owner, uint32_t he, uint32_t hi,
+                  dlg_op_fn *op, void *arg)
+{
+	struct remote_op r = {op, arg, he, hi, -1};
+
+	if (rt_call(tm_shard_worker(ctx->sh), owner, remote_op_run, &r,
+	            DLG_REMOTE_TIMEOUT_MS)) {
+		LOG_WARN("dialog: shard %u did not answer for dialog %u:%u",
+		         owner, he, hi);
+		return -1;
+	}
+	return r.ret;
+}
+
 int dlg_on_current(struct tm_ctx *ctx, dlg_op_fn *op, void *arg)
 {
 	struct dlg_msg_ctx *mc = ctx->dlg_ctx;
 	struct dlg *d = dlg_current(ctx);
-	struct remote_op r = {op, arg, 0, 0, -1};
 
 	if (d)
 		return op(d, arg);
 	if (mc == NULL || !mc->remote)
 		return -1;
-	r.he = mc->remote_he;
-	r.hi = mc->remote_hi;
-	if (rt_call(tm_shard_worker(ctx->sh), mc->remote_owner, remote_op_run,
-	            &r, DLG_REMOTE_TIMEOUT_MS)) {
-		LOG_WARN("dialog: shard %u did not answer for dialog %u:%u",
-		         mc->remote_owner, r.he, r.hi);
-		return -1;
-	}
-	return r.ret;
+	return on_ids(ctx, mc->remote_owner, mc->remote_he, mc->remote_hi, op,
+	              arg);
+}
+
+int dlg_on_ids(struct tm_ctx *ctx, uint32_t he, uint32_t hi, dlg_op_fn *op,
+               void *arg)
+{
+	/* Ids tell their shard (create()). */
+	return on_ids(ctx, nall_shards > 1 ? hi % nall_shards : 0, he, hi, op,
+	              arg);
 }
 
 /* dlg_on_tags(): a lookup by Call-ID and tags and an operation, run
@@ -2115,6 +2130,12 @@ static int set_lifetime_op(struct dlg *d, void *arg)
 int dlg_set_timeout_ctx(struct tm_ctx *ctx, unsigned seconds)
 {
 	return dlg_on_current(ctx, set_lifetime_op, &seconds);
+}
+
+int dlg_set_timeout_ids(struct tm_ctx *ctx, unsigned seconds, uint32_t he,
+                        uint32_t hi)
+{
+	return dlg_on_ids(ctx, he, hi, set_lifetime_op, &seconds);
 }
 
 int dlg_is_known(struct tm_ctx *ctx)

@@ -89,6 +89,9 @@ int dlg_manage(struct tm_ctx *ctx);
 int dlg_terminate_ctx(struct tm_ctx *ctx, const char *side,
                       struct slice reason);
 int dlg_set_timeout_ctx(struct tm_ctx *ctx, unsigned seconds);
+/* dlg_set_timeout(seconds, h_entry, h_id): of that dialog, any worker's. */
+int dlg_set_timeout_ids(struct tm_ctx *ctx, unsigned seconds, uint32_t h_entry,
+                        uint32_t h_id);
 /* dlg_req_within(side, method[, hdrs][, ctype, body]): a request inside
  * the current dialog to side (caller|callee|all) of every confirmed leg
  * (1 when one went), its reply absorbed; -1 before the answer, once the

@@ -211,6 +211,11 @@ int dlg_on_current(struct tm_ctx *ctx, dlg_op_fn *op, void *arg);
  * keep-alives as they say. */
 void dlg_set_iflags(struct dlg *d, uint8_t iflags, bool on);
 
+/* Runs op(d, arg) on dialog h_entry:h_id, as dlg_on_current() does on
+ * the current one. */
+int dlg_on_ids(struct tm_ctx *ctx, uint32_t h_entry, uint32_t h_id,
+               dlg_op_fn *op, void *arg);
+
 /* Runs op(d, arg) on the dialog of callid with tags ftag and ttag (either
  * orientation; an empty ttag: the caller's tag alone), in the thread of
  * the shard owning it, the caller waiting. op's result, or -1 when no

@@ -59,11 +59,26 @@ static int k_dlg_set_ruri(struct script_call *c)
 	return dlg_set_ruri_ctx(c->ctx);
 }
 
+/* dlg_set_timeout(seconds[, h_entry, h_id]); the KEMI name of the long
+ * form is dlg_set_timeout_id. */
 static int k_dlg_set_timeout(struct script_call *c)
 {
-	long long secs = c->args[0].i;
+	long long secs = c->args[0].i, he, hi;
 
-	return secs > 0 ? dlg_set_timeout_ctx(c->ctx, (unsigned)secs) : -1;
+	if (secs <= 0 || secs > UINT32_MAX)
+		return -1;
+	if (c->nargs == 1)
+		return dlg_set_timeout_ctx(c->ctx, (unsigned)secs);
+	if (c->nargs != 3 || c->args[1].type != SCRIPT_VAL_INT ||
+	    c->args[2].type != SCRIPT_VAL_INT)
+		return script_call_error(c, "seconds, or seconds, h_entry "
+		                            "and h_id (integers)");
+	he = c->args[1].i;
+	hi = c->args[2].i;
+	if (he < 0 || he > UINT32_MAX || hi < 0 || hi > UINT32_MAX)
+		return -1;
+	return dlg_set_timeout_ids(c->ctx, (unsigned)secs, (uint32_t)he,
+	                           (uint32_t)hi);
 }
 
 static int k_is_known_dlg(struct script_call *c)
@@ -340,8 +355,11 @@ static int k_dlg_var_of(struct script_call *c)
 	         0},                                                             \
 	        {mod, "dlg_set_var", k_dlg_var_of, "sssss", SCRIPT_RET_INT, 0,   \
 	         1},                                                             \
-	        {mod, "dlg_set_timeout", k_dlg_set_timeout,                      \
-	         "i", SCRIPT_RET_INT,    0,                                      \
+	        {mod,  "dlg_set_timeout", k_dlg_set_timeout,                     \
+	         "i*", SCRIPT_RET_INT,    0,                                     \
+	         0},                                                             \
+	        {mod,   "dlg_set_timeout_id", k_dlg_set_timeout,                 \
+	         "iii", SCRIPT_RET_INT,       0,                                 \
 	         0},                                                             \
 	        {mod, "is_known_dlg", k_is_known_dlg, "", SCRIPT_RET_INT, 0, 0}, \
 	        {mod, "dlg_setflag", flag_op, "i", SCRIPT_RET_INT, 0, 0},        \

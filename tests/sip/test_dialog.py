@@ -1484,3 +1484,19 @@ def test_variables_of_another_call(dlg_proxy, peers):
         assert (r.get("x-set"), r.get("x-get")) == ("-1", "-1"), (ft, tt, r)
     r = probe(p, ["X-Var-Call: vars@test", "X-Var-Ftag: caller", "X-Var-Ttag: callee", "X-Var-Set: "])
     assert (r.get("x-set"), r.get("x-get")) == ("1", "-1"), r  # an empty value removes it
+
+
+def test_set_timeout_by_ids(dlg_proxy_rpc, peers):
+    # dlg_set_timeout(seconds, h_entry, h_id) from the route of unrelated
+    # OPTIONS, whichever worker owns the call: the lifetime restarts, and
+    # the call ends with dialog_timeout BYEs; unknown ids give -1
+    p, rpc = dlg_proxy_rpc("dialog.lua", subst={"REASON": "unused"})
+    caller, callee, ok = confirmed_call(p, peers, answering(), "ids@test")
+    [d] = live(rpc, "ids@test")
+    assert d["lifetime"] == 43200
+    assert probe(p, [f"X-Timeout-Of: {d['h_entry']} {d['h_id'] + 1000} 1"]).get("x-rc") == "-1"
+    assert probe(p, [f"X-Timeout-Of: {d['h_entry']} {d['h_id']} 1"]).get("x-rc") == "1"
+    assert live(rpc, "ids@test")[0]["lifetime"] == 1
+    bye = caller.wait_for(sippeer.is_request("BYE"), "BYE on the new timeout", timeout=5)
+    assert hdr(bye, "Reason") == 'SIP;cause=200;text="dialog_timeout"', bye.raw
+    callee.wait_for(sippeer.is_request("BYE"), "BYE at the callee")

@@ -152,6 +152,14 @@ function ksr_request_route()
         KSR.sl.sl_send_reply(404, "Not here")
         KSR.x.exit()
     end
+    -- X-Timeout-Of: H_ENTRY H_ID SECONDS: dlg_set_timeout of that dialog
+    if KSR.is_OPTIONS() and KSR.hdr.is_present("X-Timeout-Of") > 0 then
+        local he, hi, secs = KSR.pv.get("$hdr(X-Timeout-Of)"):match("(%d+) (%d+) (%d+)")
+        local rc = KSR.ims_dialog.dlg_set_timeout(tonumber(secs), tonumber(he), tonumber(hi))
+        KSR.hdr.append_to_reply("X-Rc: " .. rc .. "\r\n")
+        KSR.sl.sl_send_reply(200, "Timeout")
+        KSR.x.exit()
+    end
     if KSR.is_OPTIONS() and KSR.hdr.is_present("X-Var-Call") > 0 then
         vars_of_other_call()
         KSR.x.exit()

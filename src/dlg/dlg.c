@@ -2138,6 +2138,71 @@ int dlg_set_timeout_ids(struct tm_ctx *ctx, unsigned seconds, uint32_t he,
 	return dlg_on_ids(ctx, he, hi, set_lifetime_op, &seconds);
 }
 
+/* dlg_set_timeout_by_profile(): run by each shard on its own members. */
+struct profile_timeout {
+	const struct profile *p;
+	struct slice value;
+	unsigned seconds, shard;
+	struct dlg **found;
+	size_t n, cap;
+	bool oom;
+	int changed;
+};
+
+/* Under a profile lock: only copies this shard's members. */
+static void collect_member(void *owner, unsigned shard, void *arg)
+{
+	struct profile_timeout *t = arg;
+
+	if (shard != t->shard || t->oom)
+		return;
+	if (t->n == t->cap) {
+		size_t cap = t->cap ? t->cap * 2 : 64;
+		struct dlg **found = realloc(t->found, cap * sizeof(*found));
+		if (found == NULL) {
+			t->oom = true;
+			return;
+		}
+		t->found = found;
+		t->cap = cap;
+	}
+	t->found[t->n++] = owner;
+}
+
+/* On the shard's own thread no dialog of it can go between the walk and
+ * the use of what it found. */
+static void profile_timeout_run(struct worker *w, void *arg)
+{
+	struct profile_timeout *t = arg;
+
+	t->shard = worker_id(w);
+	t->n = 0;
+	profile_foreach_member(t->p, t->value, collect_member, t);
+	for (size_t i = 0; i < t->n; i++)
+		if (dlg_set_lifetime(t->found[i], t->seconds) > 0)
+			t->changed++;
+}
+
+int dlg_set_timeout_by_profile(struct tm_ctx *ctx, const struct profile *p,
+                               struct slice value, unsigned seconds)
+{
+	struct profile_timeout t = {p, value, seconds, 0, NULL, 0, 0, false, 0};
+	struct worker *self = tm_shard_worker(ctx->sh);
+
+	for (unsigned i = 0; i < (nall_shards ? nall_shards : 1); i++)
+		if (rt_call(self, i, profile_timeout_run, &t,
+		            DLG_REMOTE_TIMEOUT_MS))
+			LOG_WARN("dialog: shard %u did not answer for profile "
+			         "%s",
+			         i, profile_name(p));
+	free(t.found);
+	if (t.oom)
+		LOG_ERR("dialog: out of memory walking profile %s: some of "
+		        "its dialogs kept their lifetime",
+		        profile_name(p));
+	return t.changed ? t.changed : -1;
+}
+
 int dlg_is_known(struct tm_ctx *ctx)
 {
 	struct dlg_msg_ctx *mc = ctx->dlg_ctx;

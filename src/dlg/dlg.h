@@ -92,6 +92,11 @@ int dlg_set_timeout_ctx(struct tm_ctx *ctx, unsigned seconds);
 /* dlg_set_timeout(seconds, h_entry, h_id): of that dialog, any worker's. */
 int dlg_set_timeout_ids(struct tm_ctx *ctx, unsigned seconds, uint32_t h_entry,
                         uint32_t h_id);
+/* dlg_set_timeout_by_profile(p[, value], seconds): the lifetime of every
+ * dialog in p (with value; an empty one: any), on every worker. The
+ * number of dialogs changed, or -1 when none was. */
+int dlg_set_timeout_by_profile(struct tm_ctx *ctx, const struct profile *p,
+                               struct slice value, unsigned seconds);
 /* dlg_req_within(side, method[, hdrs][, ctype, body]): a request inside
  * the current dialog to side (caller|callee|all) of every confirmed leg
  * (1 when one went), its reply absorbed; -1 before the answer, once the

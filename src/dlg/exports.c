@@ -272,6 +272,22 @@ static int k_get_profile_size(struct script_call *c)
 	return 1;
 }
 
+/* dlg_set_timeout_by_profile(p[, v], seconds): the seconds last, as in
+ * Kamailio. */
+static int k_set_timeout_by_profile(struct script_call *c)
+{
+	const struct profile *p = profile_arg(c, dlg_shard_of(c->ctx));
+	const struct script_val *secs = &c->args[c->nargs - 1];
+
+	if (p == NULL || c->nargs < 2 || c->nargs > 3 ||
+	    secs->type != SCRIPT_VAL_INT || secs->i <= 0 ||
+	    secs->i > UINT32_MAX)
+		return -1;
+	return dlg_set_timeout_by_profile(
+	        c->ctx, p, c->nargs == 3 ? arg_str(c, 1) : SLICE_NULL,
+	        (unsigned)secs->i);
+}
+
 /* profile_size(p[, v]): the number itself. */
 static int k_profile_size(struct script_call *c)
 {
@@ -378,6 +394,13 @@ static int k_dlg_var_of(struct script_call *c)
 	         0},                                                             \
 	        {mod,  "get_profile_size", k_get_profile_size,                   \
 	         "s*", SCRIPT_RET_INT,     0,                                    \
+	         0},                                                             \
+	        {mod,                                                            \
+	         "dlg_set_timeout_by_profile",                                   \
+	         k_set_timeout_by_profile,                                       \
+	         "s*",                                                           \
+	         SCRIPT_RET_INT,                                                 \
+	         0,                                                              \
 	         0},                                                             \
 	        {mod, "profile_size", k_profile_size, "s*", SCRIPT_RET_INT, 0,   \
 	         0},

@@ -1500,3 +1500,27 @@ def test_set_timeout_by_ids(dlg_proxy_rpc, peers):
     bye = caller.wait_for(sippeer.is_request("BYE"), "BYE on the new timeout", timeout=5)
     assert hdr(bye, "Reason") == 'SIP;cause=200;text="dialog_timeout"', bye.raw
     callee.wait_for(sippeer.is_request("BYE"), "BYE at the callee")
+
+
+def test_set_timeout_by_profile(dlg_proxy_rpc, peers):
+    # three calls, two in profile group=a and one in group=b:
+    # dlg_set_timeout_by_profile("group", "a", 1) from unrelated OPTIONS
+    # changes the two (whichever worker owns each) and ends them with
+    # dialog_timeout BYEs; the third keeps its lifetime
+    p, rpc = dlg_proxy_rpc("dialog.lua", subst={"REASON": "unused"},
+                           modparams={("ims_dialog", "profiles_with_value"): "group"})
+    callee = peers("callee", answering_everything())
+    caller = peers("caller", answering_everything())
+    for n, value in ((1, "a"), (2, "a"), (3, "b")):
+        caller.send(sippeer.request("INVITE", callee.uri, caller, call_id=f"prof{n}@test",
+                                    extra=[f"X-Profile: group={value}"]), p.port)
+        ok = caller.wait_for(lambda m, c=f"prof{n}@test": sippeer.is_response(200, "INVITE")(m)
+                             and m.call_id == c, f"200 of call {n}")
+        caller.send(caller_in_dialog("ACK", caller, ok, 1), p.port)
+    assert probe(p, ["X-Timeout-Profile: group zzz 1"]).get("x-rc") == "-1"
+    assert probe(p, ["X-Timeout-Profile: group a 1"]).get("x-rc") == "2"
+    for n in (1, 2):
+        caller.wait_for(lambda m, c=f"prof{n}@test": sippeer.is_request("BYE")(m) and m.call_id == c,
+                        f"BYE of call {n}", timeout=5)
+    [d] = [d for d in rpc("dlg.list") if d["state"] < 5]
+    assert d["call-id"] == "prof3@test" and d["lifetime"] == 43200, d

@@ -152,6 +152,14 @@ function ksr_request_route()
         KSR.sl.sl_send_reply(404, "Not here")
         KSR.x.exit()
     end
+    -- X-Timeout-Profile: NAME VALUE SECONDS: dlg_set_timeout_by_profile
+    if KSR.is_OPTIONS() and KSR.hdr.is_present("X-Timeout-Profile") > 0 then
+        local name, value, secs = KSR.pv.get("$hdr(X-Timeout-Profile)"):match("(%S+) (%S+) (%d+)")
+        local rc = KSR.ims_dialog.dlg_set_timeout_by_profile(name, value, tonumber(secs))
+        KSR.hdr.append_to_reply("X-Rc: " .. rc .. "\r\n")
+        KSR.sl.sl_send_reply(200, "Timeout")
+        KSR.x.exit()
+    end
     -- X-Timeout-Of: H_ENTRY H_ID SECONDS: dlg_set_timeout of that dialog
     if KSR.is_OPTIONS() and KSR.hdr.is_present("X-Timeout-Of") > 0 then
         local he, hi, secs = KSR.pv.get("$hdr(X-Timeout-Of)"):match("(%d+) (%d+) (%d+)")
@@ -182,6 +190,11 @@ function ksr_request_route()
             KSR.pv.sets("$dlg_ctx(timeout_route)", "on_dlg_timeout")
         end
         apply_props()
+        local profile = KSR.pv.get("$hdr(X-Profile)")
+        if profile then
+            local name, value = profile:match("(%S+)=(%S+)")
+            KSR.ims_dialog.set_dlg_profile(name, value)
+        end
         KSR.ims_dialog.dlg_manage()
     end
     relay()

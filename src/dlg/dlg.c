@@ -1480,12 +1480,13 @@ static int terminate(struct dlg *d, int side, struct slice reason)
 
 /* -------------------------------------------- requests of the script */
 
-/* dlg_req_within(): what to send. */
+/* dlg_req_within(), dlg_refer(): what to send. */
 struct dlg_request {
 	int side;
 	const char *method;
 	struct slice hdrs; /* CRLF-terminated lines, may be empty */
 	struct slice ctype, body;
+	tm_uac_cb *done; /* gets the final reply, d as argument */
 };
 
 static void request_done(void *arg, unsigned code, struct sip_msg *rpl)
@@ -1496,6 +1497,28 @@ static void request_done(void *arg, unsigned code, struct sip_msg *rpl)
 	if (d->refs)
 		d->refs--;
 	LOG_DBG("dialog %s: a request of the script got %u", d->callid, code);
+}
+
+/*
+ * The REFER of dlg_refer() was answered. Accepted (2xx), the referred
+ * party now calls the new address in a call of its own: this one ends,
+ * with a BYE to both sides. Refused, the call goes on as it was (where
+ * Kamailio sends its BYE whatever the answer, dropping a call whose
+ * transfer failed).
+ */
+static void refer_done(void *arg, unsigned code, struct sip_msg *rpl)
+{
+	struct dlg *d = arg;
+
+	request_done(arg, code, rpl);
+	if (code < 200 || code >= 300) {
+		LOG_NOTICE("dialog %s: REFER refused with %u: the call goes on",
+		           d->callid, code);
+		return;
+	}
+	if (d->state == DLG_STATE_CONFIRMED_NA ||
+	    d->state == DLG_STATE_CONFIRMED)
+		terminate(d, SIDE_BOTH, SLICE_LIT("transferred"));
 }
 
 /* r to one side of leg l, with a CSeq above what that side has seen; the
@@ -1515,7 +1538,7 @@ static int send_request(struct dlg *d, struct dlg_leg *l, bool to_caller,
 	sip_buf_add(&b, r->hdrs);
 	if (r->body.len)
 		sip_buf_addf(&b, "Content-Type: %.*s\r\n", SLICE_ARG(r->ctype));
-	err = send_within(d, &b, r->body, request_done);
+	err = send_within(d, &b, r->body, r->done);
 	if (err == 0)
 		(*seen)++;
 	return err;
@@ -1587,6 +1610,7 @@ static int request_op(struct dlg *d, void *arg)
 	j->he = d->h_entry;
 	j->hi = d->h_id;
 	j->r.side = r->side;
+	j->r.done = r->done;
 	j->r.method = put_text(&cursor, method);
 	j->r.hdrs = slice_make(put_text(&cursor, r->hdrs), r->hdrs.len);
 	j->r.ctype = slice_make(put_text(&cursor, r->ctype), r->ctype.len);
@@ -1633,7 +1657,8 @@ static bool header_lines(struct slice h)
 int dlg_request_ctx(struct tm_ctx *ctx, const char *side, const char *method,
                     struct slice hdrs, struct slice ctype, struct slice body)
 {
-	struct dlg_request r = {parse_side(side), method, hdrs, ctype, body};
+	struct dlg_request r = {parse_side(side), method, hdrs, ctype, body,
+	                        request_done};
 
 	if (r.side == 0 || !sendable_method(method) || !header_lines(hdrs) ||
 	    (body.len && ctype.len == 0)) {
@@ -1644,6 +1669,29 @@ int dlg_request_ctx(struct tm_ctx *ctx, const char *side, const char *method,
 		        side, method);
 		return -1;
 	}
+	return dlg_on_current(ctx, request_op, &r);
+}
+
+int dlg_refer_ctx(struct tm_ctx *ctx, const char *side, struct slice to)
+{
+	char hdr[1024];
+	int side_id = parse_side(side), n;
+	struct dlg_request r = {side_id,    "REFER",    SLICE_NULL,
+	                        SLICE_NULL, SLICE_NULL, refer_done};
+
+	/* No implicit subscription (RFC 4488): this call ends on the 2xx,
+	 * and NOTIFYs would have no dialog to go to. */
+	n = snprintf(hdr, sizeof(hdr),
+	             "Refer-To: <%.*s>\r\nRefer-Sub: false\r\n", SLICE_ARG(to));
+	if ((side_id != SIDE_CALLER && side_id != SIDE_CALLEE) || to.len == 0 ||
+	    (size_t)n >= sizeof(hdr) || memchr(to.p, '\r', to.len) ||
+	    memchr(to.p, '\n', to.len) || memchr(to.p, '>', to.len)) {
+		LOG_ERR("dialog: dlg_refer(%s, %.*s): side caller or callee, "
+		        "and a URI",
+		        side, SLICE_ARG(to));
+		return -1;
+	}
+	r.hdrs = slice_make(hdr, (size_t)n);
 	return dlg_on_current(ctx, request_op, &r);
 }
 

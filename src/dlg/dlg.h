@@ -104,6 +104,10 @@ int dlg_set_timeout_by_profile(struct tm_ctx *ctx, const struct profile *p,
  * CANCEL, PRACK; BYE is dlg_bye()). hdrs: CRLF-terminated lines. */
 int dlg_request_ctx(struct tm_ctx *ctx, const char *side, const char *method,
                     struct slice hdrs, struct slice ctype, struct slice body);
+/* dlg_refer(side, uri): a REFER to side (caller|callee) of the current
+ * dialog, asking it to call uri; once it is accepted (2xx) the call ends
+ * with BYEs to both sides, refused it goes on. 1 when sent, or -1. */
+int dlg_refer_ctx(struct tm_ctx *ctx, const char *side, struct slice to);
 /* dlg_set_ruri(): $ru = the stored remote target of the side the
  * in-dialog request being routed travels to (1), or -1. */
 int dlg_set_ruri_ctx(struct tm_ctx *ctx);

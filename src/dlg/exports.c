@@ -54,6 +54,14 @@ static int k_dlg_req_within(struct script_call *c)
 	return dlg_request_ctx(c->ctx, side, method, hdrs, ctype, body);
 }
 
+static int k_dlg_refer(struct script_call *c)
+{
+	char side[16];
+
+	slice_copy_cstr(side, sizeof(side), arg_str(c, 0));
+	return dlg_refer_ctx(c->ctx, side, arg_str(c, 1));
+}
+
 static int k_dlg_set_ruri(struct script_call *c)
 {
 	return dlg_set_ruri_ctx(c->ctx);
@@ -367,6 +375,7 @@ static int k_dlg_var_of(struct script_call *c)
 	         0,                                                              \
 	         0},                                                             \
 	        {mod, "dlg_set_ruri", k_dlg_set_ruri, "", SCRIPT_RET_INT, 0, 0}, \
+	        {mod, "dlg_refer", k_dlg_refer, "ss", SCRIPT_RET_INT, 0, 0},     \
 	        {mod, "dlg_get_var", k_dlg_var_of, "sssss", SCRIPT_RET_INT, 0,   \
 	         0},                                                             \
 	        {mod, "dlg_set_var", k_dlg_var_of, "sssss", SCRIPT_RET_INT, 0,   \

@@ -1524,3 +1524,35 @@ def test_set_timeout_by_profile(dlg_proxy_rpc, peers):
                         f"BYE of call {n}", timeout=5)
     [d] = [d for d in rpc("dlg.list") if d["state"] < 5]
     assert d["call-id"] == "prof3@test" and d["lifetime"] == 43200, d
+
+
+@pytest.mark.parametrize("answer", [202, 603])
+def test_refer(dlg_proxy_rpc, peers, answer):
+    # dlg_refer("callee", uri): a REFER to the callee as the caller would
+    # send it, without implicit subscription; accepted, the call ends with
+    # BYEs to both sides; refused, it goes on
+    def callee_side(peer, m):
+        if m.is_request and m.method != "ACK" and sippeer.first_time(peer, m):
+            code = answer if m.method == "REFER" else 200
+            peer.answer(m, code, "Accepted" if code == 202 else ("OK" if code == 200 else "Decline"),
+                        "callee" if m.method == "INVITE" else None)
+
+    p, rpc = dlg_proxy_rpc("dialog.lua", subst={"REASON": "unused"})
+    caller, callee, ok = confirmed_call(p, peers, callee_side, f"refer{answer}@test",
+                                        caller_side=answering_everything())
+    assert act(caller, ok, p, 2, "refer all sip:x@127.0.0.1") == "-1"
+    assert act(caller, ok, p, 3, "refer callee sip:new@127.0.0.1:5099") == "1"
+    refer = callee.wait_for(sippeer.is_request("REFER"), "REFER at the callee")
+    assert refer.ruri == callee.uri and refer.cseq_num == 4, refer.raw  # above the caller's OPTIONS 3
+    assert hdr(refer, "From").endswith("tag=caller") and hdr(refer, "To").endswith("tag=callee"), refer.raw
+    assert hdr(refer, "Refer-To") == "<sip:new@127.0.0.1:5099>" and hdr(refer, "Refer-Sub") == "false", refer.raw
+    if answer == 202:
+        for side in (caller, callee):
+            bye = side.wait_for(sippeer.is_request("BYE"), f"BYE at the {side.name}")
+            assert hdr(bye, "Reason") == 'SIP;cause=200;text="transferred"', bye.raw
+        assert live_once(rpc, f"refer{answer}@test", gone) == []
+    else:
+        time.sleep(1)
+        assert not [m for m in caller.received + callee.received if m.method == "BYE"]
+        assert live(rpc, f"refer{answer}@test")[0]["state"] == 4
+        assert f"dialog refer603@test: REFER refused with 603: the call goes on" in p.log_text()

@@ -197,7 +197,7 @@ def test_list_stats_profiles_end_dlg(dlg_rpc_proxy, sipp):
                                         "answering": 0, "ongoing": 1, "all": 1}
     assert r.ok("stats.fetch", ["active_dialogs"]) == {"dialog.active_dialogs": "1"}
     fetched = r.ok("stats.fetch", ["dialog:"])
-    assert fetched["dialog.processed_dialogs"] == "1" and len(fetched) == 5
+    assert fetched["dialog.processed_dialogs"] == "1" and len(fetched) == 6
     assert r.ok("stats.fetchn", ["all"])["dialog.early_dialogs"] == 0
     lines = r.ok("stats.get_statistics", ["active_dialogs", "dialog:failed_dialogs"])
     assert lines == ["dialog:active_dialogs = 1", "dialog:failed_dialogs = 0"]
@@ -257,7 +257,7 @@ def test_errors(dlg_rpc_proxy):
     r.fault("stats.fetch", ["nope"], 404)
     r.fault("stats.get_statistics", ["nosuchgroup:"], 404)
     dialog_group = {f"dialog.{n}_dialogs": 0
-                    for n in ("active", "early", "processed", "expired", "failed")}
+                    for n in ("active", "early", "processed", "expired", "failed", "refused")}
     assert r.ok("stats.fetchn", ["dialog:"]) == dialog_group
     # "all" holds the dialog group among the others (tm, core ...)
     assert dialog_group.items() <= r.ok("stats.fetchn", ["all"]).items()

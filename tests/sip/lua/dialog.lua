@@ -77,6 +77,7 @@ end
 --                                 the five-argument form: an X-Sent-By line
 --                                 and TEXT as a text/plain body
 --   X-Do: bye SIDE                dlg_bye(SIDE)
+--   X-Do: refer SIDE URI          dlg_refer(SIDE, URI)
 local function act_on_dialog(what)
     local verb, a, b, c = what:match("^(%S+)%s*(%S*)%s*(%S*)%s*(%S*)")
     local rc
@@ -86,6 +87,8 @@ local function act_on_dialog(what)
         rc = KSR.ims_dialog.dlg_req_within(a, b)
     elseif verb == "bye" then
         rc = KSR.ims_dialog.dlg_bye(a)
+    elseif verb == "refer" then
+        rc = KSR.ims_dialog.dlg_refer(a, b)
     end
     KSR.hdr.append_to_reply("X-Rc: " .. tostring(rc) .. "\r\n")
     KSR.sl.sl_send_reply(200, "Done")

@@ -316,8 +316,8 @@ size_t dlg_mem_bytes(const struct dlg *d)
 	return n;
 }
 
-/* Brings d's part of ds->bytes up to date: at the steps where its memory
- * grows (creation, a leg, a target refresh) and when it ends. Only with
+/* Brings d's part of ds->bytes up to date, at the steps where its memory
+ * grows (creation, a leg, a target refresh). Only with
  * max_memory, which alone reads the sum; dlg_free() takes back exactly
  * what was counted, so the sum cannot drift. */
 static void account(struct dlg *d)

@@ -1153,22 +1153,27 @@ const struct tm_hooks dlg_tm_hooks = {
 
 /* ----------------------------------------------- in-dialog requests */
 
-static void note_cseq(struct dlg *d, struct sip_msg *m, bool downstream)
+/* Keeps the highest CSeq the receiving side has seen on m's leg; true
+ * when m's is below it, so that the side will refuse m (RFC 3261
+ * §12.2.2: validate_dialog()). */
+static bool note_cseq(struct dlg *d, struct sip_msg *m, bool downstream)
 {
 	const struct sip_cseq *cseq;
 	const struct sip_addr *from, *to;
 	struct dlg_leg *l;
+	uint32_t *seen;
 
 	if (sip_msg_cseq(&cseq, m) || sip_msg_from(&from, m) ||
 	    sip_msg_to(&to, m))
-		return;
+		return false;
 	l = leg_by_tag(d, downstream ? to->tag : from->tag);
 	if (l == NULL)
-		return;
-	if (downstream && cseq->num > l->caller_cseq)
-		l->caller_cseq = cseq->num;
-	if (!downstream && cseq->num > l->callee_cseq)
-		l->callee_cseq = cseq->num;
+		return false;
+	seen = downstream ? &l->caller_cseq : &l->callee_cseq;
+	if (cseq->num < *seen)
+		return true;
+	*seen = cseq->num;
+	return false;
 }
 
 /* A target refresh request (re-INVITE, UPDATE: RFC 3261 §12.2.2, RFC 3311)
@@ -1217,8 +1222,8 @@ static void in_dialog(struct tm_ctx *ctx, struct dlg *d, bool downstream)
 		return;
 	mc->dlg = d;
 	mc->downstream = downstream;
-	if (m->method_id != SIP_METHOD_ACK)
-		note_cseq(d, m, downstream);
+	mc->cseq_behind =
+	        m->method_id != SIP_METHOD_ACK && note_cseq(d, m, downstream);
 	if (m->method_id == SIP_METHOD_INVITE ||
 	    m->method_id == SIP_METHOD_UPDATE)
 		refresh_sender(d, m, downstream);
@@ -1693,6 +1698,74 @@ int dlg_refer_ctx(struct tm_ctx *ctx, const char *side, struct slice to)
 	}
 	r.hdrs = slice_make(hdr, (size_t)n);
 	return dlg_on_current(ctx, request_op, &r);
+}
+
+/* Whether the elements e[0..n) comma-joined are joined, byte for byte
+ * (put_joined()'s form). */
+static bool joined_eq(const char *joined, const struct slice *e, unsigned n)
+{
+	const char *p = joined ? joined : "";
+
+	for (unsigned i = 0; i < n; i++) {
+		if (i) {
+			if (strncmp(p, ", ", 2) != 0)
+				return false;
+			p += 2;
+		}
+		if (strncmp(p, e[i].p, e[i].len) != 0)
+			return false;
+		p += e[i].len;
+	}
+	return *p == '\0';
+}
+
+/*
+ * validate_dialog() (OpenSIPS's dialog module): whether the in-dialog
+ * request being routed agrees with what the dialog stored for the side it
+ * goes to. 1; -1 no dialog matched it by routing; -2 its CSeq is below
+ * what that side has seen on the leg (it would refuse it); -3 its
+ * Request-URI is not that side's remote target; -4 its Route entries
+ * after ours are not that side's route set.
+ */
+static int validate_op(struct dlg *d, void *arg)
+{
+	struct tm_ctx *ctx = arg;
+	struct dlg_msg_ctx *mc = dlg_msg_ctx(ctx);
+	const struct sip_addr *to;
+	const struct dlg_leg *l = NULL;
+	struct slice e[MAX_ELEMS];
+	unsigned n, ours = 0;
+
+	if (mc == NULL || mc->got || ctx->req == NULL)
+		return -1;
+	if (mc->downstream && sip_msg_to(&to, ctx->req) == 0)
+		l = leg_by_tag(d, to->tag);
+	if (mc->downstream && l == NULL)
+		return -1;
+	if (mc->cseq_behind)
+		return -2;
+	if (!slice_eq_cstr(tm_ctx_ruri(ctx),
+	                   mc->downstream ? l->contact : d->caller_contact))
+		return -3;
+	n = elems(e, ctx->req, SIP_HDR_ROUTE);
+	for (; ours < n; ours++) {
+		struct sip_addr a;
+		struct sip_uri u;
+		const char *why;
+		if (sip_addr_parse(&a, e[ours], 0, &why) ||
+		    sip_uri_parse(&u, a.uri, &why) ||
+		    !tm_is_myself(d->ds->tm, &u))
+			break;
+	}
+	if (!joined_eq(mc->downstream ? l->route_set : d->caller_route_set,
+	               e + ours, n - ours))
+		return -4;
+	return 1;
+}
+
+int dlg_validate_ctx(struct tm_ctx *ctx)
+{
+	return dlg_on_current(ctx, validate_op, ctx);
 }
 
 /* dlg_set_ruri(): the request goes to the remote target of the side it

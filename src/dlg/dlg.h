@@ -108,6 +108,10 @@ int dlg_request_ctx(struct tm_ctx *ctx, const char *side, const char *method,
  * dialog, asking it to call uri; once it is accepted (2xx) the call ends
  * with BYEs to both sides, refused it goes on. 1 when sent, or -1. */
 int dlg_refer_ctx(struct tm_ctx *ctx, const char *side, struct slice to);
+/* validate_dialog() (OpenSIPS): 1 when the in-dialog request being routed
+ * agrees with the dialog; -1 no dialog, -2 CSeq below what its receiver
+ * saw, -3 Request-URI not the receiver's target, -4 Route set differs. */
+int dlg_validate_ctx(struct tm_ctx *ctx);
 /* dlg_set_ruri(): $ru = the stored remote target of the side the
  * in-dialog request being routed travels to (1), or -1. */
 int dlg_set_ruri_ctx(struct tm_ctx *ctx);

@@ -135,7 +135,9 @@ struct dlg_msg_ctx {
 	unsigned remote_owner; /* its shard */
 	uint32_t remote_he, remote_hi; /* its ids */
 	bool manage;                   /* dlg_manage() asked for a dialog */
-	enum dlg_state status_after;   /* $DLG_status */
+	bool cseq_behind; /* the in-dialog request's CSeq is below what its
+	                     receiver has seen (validate_dialog) */
+	enum dlg_state status_after; /* $DLG_status */
 	unsigned npending;
 	struct {
 		const struct profile *p;

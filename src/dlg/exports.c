@@ -62,6 +62,11 @@ static int k_dlg_refer(struct script_call *c)
 	return dlg_refer_ctx(c->ctx, side, arg_str(c, 1));
 }
 
+static int k_validate_dialog(struct script_call *c)
+{
+	return dlg_validate_ctx(c->ctx);
+}
+
 static int k_dlg_set_ruri(struct script_call *c)
 {
 	return dlg_set_ruri_ctx(c->ctx);
@@ -376,6 +381,9 @@ static int k_dlg_var_of(struct script_call *c)
 	         0},                                                             \
 	        {mod, "dlg_set_ruri", k_dlg_set_ruri, "", SCRIPT_RET_INT, 0, 0}, \
 	        {mod, "dlg_refer", k_dlg_refer, "ss", SCRIPT_RET_INT, 0, 0},     \
+	        {mod, "validate_dialog", k_validate_dialog,                      \
+	         "",  SCRIPT_RET_INT,    0,                                      \
+	         0},                                                             \
 	        {mod, "dlg_get_var", k_dlg_var_of, "sssss", SCRIPT_RET_INT, 0,   \
 	         0},                                                             \
 	        {mod, "dlg_set_var", k_dlg_var_of, "sssss", SCRIPT_RET_INT, 0,   \

@@ -1556,3 +1556,34 @@ def test_refer(dlg_proxy_rpc, peers, answer):
         assert not [m for m in caller.received + callee.received if m.method == "BYE"]
         assert live(rpc, f"refer{answer}@test")[0]["state"] == 4
         assert f"dialog refer603@test: REFER refused with 603: the call goes on" in p.log_text()
+
+
+def test_validate_dialog(dlg_proxy, peers):
+    # validate_dialog() on in-dialog MESSAGEs: as the dialog says, relayed;
+    # a CSeq below what the callee saw (-2), another Request-URI (-3), a
+    # Route entry the route set does not have (-4): 400 from the script
+    p = dlg_proxy("dialog.lua", subst={"REASON": "unused"})
+    caller, callee, ok = confirmed_call(p, peers, answering_everything(), "valid@test",
+                                        caller_side=answering_everything())
+    routes = list(reversed(ok.all("record-route")))
+
+    def message(cseq, ruri=None, extra_route=None):
+        rs = routes + ([extra_route] if extra_route else [])
+        caller.send(sippeer.request("MESSAGE", ruri or uri_of(ok.get("contact")), caller, call_id=ok.call_id,
+                                    cseq=cseq, to=ok.get("to"), routes=rs, extra=["X-Validate: 1"]), p.port)
+        return caller.wait_for(lambda m: m.cseq_num == cseq and not m.is_request and m.code >= 200,
+                               f"final for MESSAGE {cseq}")
+
+    assert message(5).code == 200
+    assert (message(3).code, message(3).reason) == (400, "Invalid Dialog -2")
+    assert message(6, ruri="sip:other@127.0.0.1:9").reason == "Invalid Dialog -3"
+    assert message(7, extra_route="<sip:evil@127.0.0.1:9;lr>").reason == "Invalid Dialog -4"
+    assert message(8).code == 200
+    assert [m.cseq_num for m in distinct([m for m in callee.received if sippeer.is_request("MESSAGE")(m)])] == [5, 8]
+
+    invite = callee.wait_for(sippeer.is_request("INVITE"), "INVITE")
+    callee.send(sippeer.request("MESSAGE", caller.uri, callee, call_id=ok.call_id, cseq=1, from_tag="callee",
+                                to=invite.get("from"), routes=invite.all("record-route"),
+                                extra=["X-Validate: 1"]), p.port)
+    got = caller.wait_for(sippeer.is_request("MESSAGE"), "the callee's MESSAGE at the caller")
+    assert got.cseq_num == 1, got.raw

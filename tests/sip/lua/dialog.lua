@@ -2,7 +2,8 @@
 -- tracked with dlg_manage(). An in-dialog INFO makes the script end the
 -- call with dlg_terminate(side) (side from X-Side, default "all") and logs
 -- what that returned. X-Dlg-Props sets dialog properties (keep-alives);
--- X-Do and X-Set-Ruri below call the other functions on the dialog.
+-- X-Do, X-Validate and X-Set-Ruri below call the other functions on the
+-- dialog.
 
 local function relay()
     if KSR.tm.t_relay() < 0 then
@@ -127,6 +128,13 @@ function ksr_request_route()
             if KSR.hdr.is_present("X-Do") > 0 then
                 act_on_dialog(KSR.pv.get("$hdr(X-Do)"))
                 KSR.x.exit()
+            end
+            if KSR.hdr.is_present("X-Validate") > 0 then
+                local rc = KSR.ims_dialog.validate_dialog()
+                if rc < 0 then
+                    KSR.sl.sl_send_reply(400, "Invalid Dialog " .. rc)
+                    KSR.x.exit()
+                end
             end
             if KSR.hdr.is_present("X-Set-Ruri") > 0 then
                 KSR.info("dlg_set_ruri: " .. KSR.ims_dialog.dlg_set_ruri() .. "\n")

@@ -704,16 +704,62 @@ int script_pv_write(struct script_call *c, struct slice spec,
 
 enum { PV_NULL_NIL, PV_NULL_EMPTY, PV_NULL_WORD };
 
+/* The value of spec, $null given as nil, "" or "<<null>>" (mode). */
+static int pv_get_as(struct script_call *c, struct slice spec, long mode)
+{
+	if (pv_read(c, spec))
+		return -1;
+	if (c->ret.type == SCRIPT_VAL_NULL && mode == PV_NULL_EMPTY)
+		script_ret_str(c, SLICE_LIT(""));
+	else if (c->ret.type == SCRIPT_VAL_NULL && mode == PV_NULL_WORD)
+		script_ret_str(c, SLICE_LIT("<<null>>"));
+	return 1;
+}
+
 /* get / gete / getw: what $null becomes is the row's arg. */
 static int pv_get(struct script_call *c)
 {
-	if (pv_read(c, c->args[0].s))
-		return -1;
-	if (c->ret.type == SCRIPT_VAL_NULL && c->exp->arg == PV_NULL_EMPTY)
-		script_ret_str(c, SLICE_LIT(""));
-	else if (c->ret.type == SCRIPT_VAL_NULL && c->exp->arg == PV_NULL_WORD)
-		script_ret_str(c, SLICE_LIT("<<null>>"));
-	return 1;
+	return pv_get_as(c, c->args[0].s, c->exp->arg);
+}
+
+/* KSR.kx, Kamailio's kemix getters: each reads one pseudo-variable;
+ * get_* give nil for $null, gete_* "" and getw_* "<<null>>". */
+#define KX_GETTERS(X)                                                          \
+	X(ruri, "$ru")                                                         \
+	X(ouri, "$ou")                                                         \
+	X(ruser, "$rU")                                                        \
+	X(rhost, "$rd")                                                        \
+	X(duri, "$du")                                                         \
+	X(furi, "$fu")                                                         \
+	X(fuser, "$fU")                                                        \
+	X(fhost, "$fd")                                                        \
+	X(turi, "$tu")                                                         \
+	X(tuser, "$tU")                                                        \
+	X(thost, "$td")                                                        \
+	X(method, "$rm")                                                       \
+	X(status, "$rs")                                                       \
+	X(callid, "$ci")                                                       \
+	X(ua, "$ua")                                                           \
+	X(srcip, "$si")                                                        \
+	X(srcport, "$sp")                                                      \
+	X(rcvip, "$Ri")                                                        \
+	X(rcvport, "$Rp")                                                      \
+	X(proto, "$pr")                                                        \
+	X(body, "$rb")                                                         \
+	X(msglen, "$ml")
+
+#define KX_ID(name, spec)   KX_##name,
+#define KX_SPEC(name, spec) spec,
+
+enum { KX_GETTERS(KX_ID) KX_N };
+
+static const char *const kx_specs[KX_N] = {KX_GETTERS(KX_SPEC)};
+
+/* The row's arg: the getter's index times 4 plus its $null mode. */
+static int kx_get(struct script_call *c)
+{
+	return pv_get_as(c, slice_cstr(kx_specs[c->exp->arg >> 2]),
+	                 c->exp->arg & 3);
 }
 
 /* getvn(name, default): the integer value, else the default. */
@@ -779,7 +825,29 @@ const struct script_export script_pv_exports[] = {
         {"pv", "seti", pv_seti, "si", SCRIPT_RET_NONE, ANY, 0},
         {"pv", "unset", pv_unset, "s", SCRIPT_RET_NONE, ANY, 0},
         {"pv", "is_null", pv_is_null, "s", SCRIPT_RET_BOOL, ANY, 0},
-};
+#define KX_ROWS(name, spec)                                                    \
+	{"kx",                                                                 \
+	 "get_" #name,                                                         \
+	 kx_get,                                                               \
+	 "",                                                                   \
+	 SCRIPT_RET_VAL,                                                       \
+	 0,                                                                    \
+	 KX_##name * 4 + PV_NULL_NIL},                                         \
+	        {"kx",                                                         \
+	         "gete_" #name,                                                \
+	         kx_get,                                                       \
+	         "",                                                           \
+	         SCRIPT_RET_VAL,                                               \
+	         0,                                                            \
+	         KX_##name * 4 + PV_NULL_EMPTY},                               \
+	        {"kx",                                                         \
+	         "getw_" #name,                                                \
+	         kx_get,                                                       \
+	         "",                                                           \
+	         SCRIPT_RET_VAL,                                               \
+	         0,                                                            \
+	         KX_##name * 4 + PV_NULL_WORD},
+        KX_GETTERS(KX_ROWS)};
 
 const size_t script_pv_nexports =
         sizeof(script_pv_exports) / sizeof(script_pv_exports[0]);

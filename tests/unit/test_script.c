@@ -392,7 +392,16 @@ static void test_pv_get(void **state)
 	        "  assert(KSR.hdr.get('X-Custom') == 'hello world')\n"
 	        "  assert(KSR.hdr.is_present('User-Agent') == 1)\n"
 	        "  assert(KSR.hdr.is_present('X-None') == -1)\n"
-	        "  assert(KSR.siputils.has_totag() == -1)\n" DONE "\n"
+	        "  assert(KSR.siputils.has_totag() == -1)\n"
+	        "  assert(KSR.kx.get_ruri() == KSR.pv.get('$ru'))\n"
+	        "  assert(KSR.kx.get_fuser() == 'alice')\n"
+	        "  assert(KSR.kx.get_srcport() == 5062)\n"
+	        "  assert(KSR.kx.get_method() == 'INVITE')\n"
+	        "  assert(KSR.kx.get_duri() == nil)\n"
+	        "  assert(KSR.kx.gete_duri() == '')\n"
+	        "  assert(KSR.kx.getw_duri() == '<<null>>')\n"
+	        "  assert(KSR.kx.gete_ua() == 'test-ua/1.0')\n"
+	        "  assert(KSR.kx.get_msglen() == KSR.pv.get('$ml'))\n" DONE "\n"
 	        "end\n";
 	struct fx *f = fx_new(lua);
 

@@ -202,6 +202,7 @@ static const struct cfg_module_def modules[] = {
         {"siputils", NULL, NULL, 0},
         {"corex", NULL, NULL, 0},
         {"kex", NULL, NULL, 0},
+        {"kemix", NULL, NULL, 0}, /* KSR.kx */
         {"ims_dialog", dialog_aliases, dialog_params, COUNT(dialog_params)},
         {"app_lua", NULL, app_lua_params, COUNT(app_lua_params)},
         {"jsonrpcs", NULL, jsonrpcs_params, COUNT(jsonrpcs_params)},

@@ -704,7 +704,7 @@ int script_pv_write(struct script_call *c, struct slice spec,
 
 enum { PV_NULL_NIL, PV_NULL_EMPTY, PV_NULL_WORD };
 
-/* The value of spec, $null given as nil, "" or "<<null>>" (mode). */
+/* The value of spec, $null given as nil, "" or "<null>" (mode). */
 static int pv_get_as(struct script_call *c, struct slice spec, long mode)
 {
 	if (pv_read(c, spec))
@@ -712,7 +712,7 @@ static int pv_get_as(struct script_call *c, struct slice spec, long mode)
 	if (c->ret.type == SCRIPT_VAL_NULL && mode == PV_NULL_EMPTY)
 		script_ret_str(c, SLICE_LIT(""));
 	else if (c->ret.type == SCRIPT_VAL_NULL && mode == PV_NULL_WORD)
-		script_ret_str(c, SLICE_LIT("<<null>>"));
+		script_ret_str(c, SLICE_LIT("<null>"));
 	return 1;
 }
 
@@ -723,7 +723,7 @@ static int pv_get(struct script_call *c)
 }
 
 /* KSR.kx, Kamailio's kemix getters: each reads one pseudo-variable;
- * get_* give nil for $null, gete_* "" and getw_* "<<null>>". */
+ * get_* give nil for $null, gete_* "" and getw_* "<null>". */
 #define KX_GETTERS(X)                                                          \
 	X(ruri, "$ru")                                                         \
 	X(ouri, "$ou")                                                         \

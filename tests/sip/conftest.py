@@ -226,7 +226,7 @@ def _stop_pid(proc: subprocess.Popen, grace: float = STOP_GRACE) -> int | None:
 # --------------------------------------------------------------------------
 # proxy config: one template for both daemons
 # --------------------------------------------------------------------------
-MODULES = ["tm", "sl", "rr", "pv", "maxfwd", "textops", "siputils", "corex", "kex"]
+MODULES = ["tm", "sl", "rr", "pv", "maxfwd", "textops", "siputils", "corex", "kex", "kemix"]
 DEFAULT_MODPARAMS = {("tm", "fr_timer"): 2000, ("tm", "fr_inv_timer"): 4000}
 
 

@@ -294,6 +294,8 @@ def test_is_myself_of_each_address(proxy, peers):
         seen = {k: got.get(f"x-myself-{k}") for k in ("ruri", "furi", "turi", "srcip", "uri")}
         assert seen == {"ruri": str(ruri == ours).lower(), "furi": "false", "turi": str(to == ours).lower(),
                         "srcip": "true", "uri": str(n < 3).lower()}, (n, seen)
+        kx = {k: got.get(f"x-kx-{k}") for k in ("srcport", "ruser", "duri", "pv")}
+        assert kx == {"srcport": str(asker.port), "ruser": "me", "duri": "<null>", "pv": "<null>"}, (n, kx)
 
 
 # --------------------------------------------------------------------------

@@ -226,6 +226,9 @@ def _stop_pid(proc: subprocess.Popen, grace: float = STOP_GRACE) -> int | None:
 # --------------------------------------------------------------------------
 # proxy config: one template for both daemons
 # --------------------------------------------------------------------------
+# The first line of a report of AddressSanitizer, LeakSanitizer or
+# UndefinedBehaviorSanitizer.
+SANITIZER_REPORT = re.compile(r"ERROR: (Address|Leak)Sanitizer|runtime error: |SUMMARY: \w+Sanitizer")
 MODULES = ["tm", "sl", "rr", "pv", "maxfwd", "textops", "siputils", "corex", "kex", "kemix"]
 DEFAULT_MODPARAMS = {("tm", "fr_timer"): 2000, ("tm", "fr_inv_timer"): 4000}
 
@@ -367,8 +370,15 @@ def proxy(request, tmp_path, children):
         return p.start()
 
     yield start
+    reports = []
     for p in started:
         p.stop()
+        reports += [f"{p.log}: {line.strip()}" for line in p.log_text().splitlines()
+                    if SANITIZER_REPORT.search(line)]
+    # A sanitizer's finding in the daemon fails the test even when nothing
+    # on the wire showed it (a leak found at exit, an error in a path whose
+    # outcome no assertion reads).
+    assert not reports, "sanitizer reports:\n" + "\n".join(reports[:20])
 
 
 # --------------------------------------------------------------------------

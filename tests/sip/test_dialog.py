@@ -1206,10 +1206,10 @@ def test_end_dlg_when_the_caller_is_gone(dlg_proxy_rpc, peers):
     assert live_once(rpc, "gone@test", gone, within=15) == [] and time.monotonic() - t0 < 5, time.monotonic() - t0
 
 
-def ring(caller, callee_uri: str, port: int, call_id: str) -> tuple[str, Msg]:
+def ring(caller, callee_uri: str, port: int, call_id: str, extra=None) -> tuple[str, Msg]:
     """An INVITE from caller through the proxy; returns it and its first
     reply past 100 (180 from a ringing callee, or the proxy's refusal)."""
-    invite = sippeer.request("INVITE", callee_uri, caller, call_id=call_id)
+    invite = sippeer.request("INVITE", callee_uri, caller, call_id=call_id, extra=extra)
     caller.send(invite, port)
     got = caller.wait_for(lambda m: m.call_id == call_id and not m.is_request and m.code > 100,
                           f"a reply past 100 for {call_id}")
@@ -1230,7 +1230,11 @@ def test_max_dialogs_refuses_new_calls(dlg_proxy_rpc, peers):
         assert ringing.code == 180, ringing
     _, refused = ring(caller, callee.uri, p.port, "limit3@test")
     assert (refused.code, refused.reason) == (503, "Dialog Limit Reached"), refused
-    assert rpc("stats.fetchn", ["refused_dialogs"]) == {"dialog.refused_dialogs": 1}
+    # with the transaction made first, dlg_manage() refuses it itself
+    _, refused = ring(caller, callee.uri, p.port, "limit3b@test", extra=["X-Newtran-First: 1"])
+    assert (refused.code, refused.reason) == (503, "Dialog Limit Reached"), refused
+    assert not [m for m in callee.received if m.call_id == "limit3b@test"], "the refused call was relayed"
+    assert rpc("stats.fetchn", ["refused_dialogs"]) == {"dialog.refused_dialogs": 2}
     assert not [m for m in callee.received if m.call_id == "limit3@test"], "the refused call was relayed"
     assert [d["call-id"] for d in rpc("dlg.list") if d["call-id"] == "limit3@test"] == []
     assert "Dialog Limit Reached (max_dialogs 2" in p.log_text()
@@ -1242,7 +1246,7 @@ def test_max_dialogs_refuses_new_calls(dlg_proxy_rpc, peers):
     _, ringing = ring(caller, callee.uri, p.port, "limit4@test")
     assert ringing.code == 180, ringing
     assert "below its limits again" in p.log_text()
-    assert rpc("stats.fetchn", ["refused_dialogs"]) == {"dialog.refused_dialogs": 1}
+    assert rpc("stats.fetchn", ["refused_dialogs"]) == {"dialog.refused_dialogs": 2}
 
 
 def test_max_memory_refuses_new_calls_and_keeps_the_others(dlg_proxy_rpc, peers):

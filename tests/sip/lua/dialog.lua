@@ -201,6 +201,10 @@ function ksr_request_route()
             KSR.pv.sets("$dlg_ctx(timeout_route)", "on_dlg_timeout")
         end
         apply_props()
+        if KSR.hdr.is_present("X-Newtran-First") > 0 then
+            -- the transaction first: dlg_manage() creates the dialog at once
+            KSR.tm.t_newtran()
+        end
         local profile = KSR.pv.get("$hdr(X-Profile)")
         if profile then
             local name, value = profile:match("(%S+)=(%S+)")

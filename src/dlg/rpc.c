@@ -1469,6 +1469,67 @@ static void rpc_stats_active(struct rpc_ctx *ctx)
 	                    ac.by_state[4]);
 }
 
+/*
+ * dlg.ages (not in Kamailio): per state, how many dialogs and how old, to
+ * find calls stuck in one (what-users-need A). The age is on the state's
+ * own clock: since creation for 1 and 2, since the answer for 3 and 4,
+ * since the end for 5 (the linger).
+ */
+static const unsigned age_bounds[] = {10, 60, 600, 3600, 43200};
+static const char *const age_names[] = {"under_10s", "under_1m",  "under_10m",
+                                        "under_1h",  "under_12h", "older"};
+#define AGE_BUCKETS (sizeof(age_names) / sizeof(age_names[0]))
+
+struct age_count {
+	struct walk wk; /* first */
+	time_t now;
+	struct {
+		long long dialogs, oldest;
+		long long buckets[AGE_BUCKETS];
+	} st[DLG_STATE_DELETED + 1];
+};
+
+static enum visit age_visit(struct walk *wk, struct dlg *d, struct worker *w)
+{
+	struct age_count *ac = (struct age_count *)wk;
+	time_t since = d->state <= DLG_STATE_EARLY    ? d->init_ts
+	               : d->state < DLG_STATE_DELETED ? d->start_ts
+	                                              : d->end_ts;
+	long long age = since && ac->now > since ? ac->now - since : 0;
+	unsigned b = 0;
+
+	(void)w;
+	if (d->state < DLG_STATE_UNCONFIRMED || d->state > DLG_STATE_DELETED)
+		return VISIT_NEXT;
+	while (b < AGE_BUCKETS - 1 && age >= age_bounds[b])
+		b++;
+	ac->st[d->state].dialogs++;
+	ac->st[d->state].buckets[b]++;
+	if (age > ac->st[d->state].oldest)
+		ac->st[d->state].oldest = age;
+	return VISIT_NEXT;
+}
+
+static void rpc_ages(struct rpc_ctx *ctx)
+{
+	struct age_count ac = {.now = time(NULL)};
+
+	ac.wk.visit = age_visit;
+	if (walk_run(ctx, &ac.wk))
+		return;
+	struct rpc_node *arr = rpc_add_array(ctx, NULL, "states");
+	for (int s = DLG_STATE_UNCONFIRMED; s <= DLG_STATE_DELETED; s++) {
+		struct rpc_node *o = rpc_add_object(ctx, arr, NULL);
+		rpc_add_int(ctx, o, "state", s);
+		rpc_add_str(ctx, o, "name", dlg_state_name((enum dlg_state)s));
+		rpc_add_int(ctx, o, "dialogs", ac.st[s].dialogs);
+		rpc_add_int(ctx, o, "oldest", ac.st[s].oldest);
+		struct rpc_node *b = rpc_add_object(ctx, o, "ages");
+		for (unsigned i = 0; i < AGE_BUCKETS; i++)
+			rpc_add_int(ctx, b, age_names[i], ac.st[s].buckets[i]);
+	}
+}
+
 /* ------------------------------------------------------------ mem.info */
 
 struct shard_mem {
@@ -1594,6 +1655,9 @@ static const struct rpc_method dlg_rpc[] = {
         {"dlg.profile_get_size", rpc_profile_get_size,
          "Members of a profile: dlg.profile_get_size profile [value]"},
         {"dlg.stats_active", rpc_stats_active, "Dialogs by state, counted now"},
+        {"dlg.ages", rpc_ages,
+         "Dialogs per state with their ages: {states: [{state, name, "
+         "dialogs, oldest, ages}]}"},
         {"dlg2.list", rpc_dlg2_list,
          "Lists every dialog, ims_dialog's shape: {Size, Dialogs}"},
         {"dlg2.end_dlg", rpc_end_dlg,

@@ -1591,3 +1591,26 @@ def test_validate_dialog(dlg_proxy, peers):
                                 extra=["X-Validate: 1"]), p.port)
     got = caller.wait_for(sippeer.is_request("MESSAGE"), "the callee's MESSAGE at the caller")
     assert got.cseq_num == 1, got.raw
+
+
+def test_ages_per_state(dlg_proxy_rpc, peers):
+    # dlg.ages: one call ringing, one answered, one ended (lingering
+    # end_timeout): each counted in its state, aged on that state's clock
+    p, rpc = dlg_proxy_rpc("dialog.lua", subst={"REASON": "unused"},
+                           modparams={("ims_dialog", "end_timeout"): 30})
+    caller, callee, ok = confirmed_call(p, peers, answering(), "ages-up@test")
+    ringer = peers("ringer", sippeer.ringing_callee("ringer"))
+    assert ring(caller, ringer.uri, p.port, "ages-ringing@test")[1].code == 180
+    ring(caller, callee.uri, p.port, "ages-ended@test")
+    ended = caller.wait_for(lambda m: sippeer.is_response(200, "INVITE")(m) and m.call_id == "ages-ended@test",
+                            "200 of the third call")
+    caller.send(caller_in_dialog("ACK", caller, ended, 1), p.port)
+    caller.send(caller_in_dialog("BYE", caller, ended, 2), p.port)
+    caller.wait_for(lambda m: sippeer.is_response(200, "BYE")(m) and m.call_id == "ages-ended@test", "200 BYE")
+    time.sleep(1.2)
+    states = {s["state"]: s for s in rpc("dlg.ages")["states"]}
+    assert [states[n]["dialogs"] for n in (1, 2, 3, 4, 5)] == [0, 1, 0, 1, 1], states
+    assert states[2]["name"] == "Early" and states[4]["name"] == "Confirmed", states
+    for n in (2, 4, 5):
+        assert 1 <= states[n]["oldest"] < 10 and states[n]["ages"]["under_10s"] == 1, states[n]
+        assert sum(states[n]["ages"].values()) == 1, states[n]

@@ -668,7 +668,18 @@ enum shape {
 	SHAPE_IMS,   /* dlg2.list */
 };
 
-enum match_key { KEY_NONE, KEY_RURI, KEY_FURI, KEY_TURI, KEY_CALLID, KEY_TS };
+/* The keys of dlg.list_match in the order of match_params()' names; the
+ * numeric ones (from KEY_TS) compare with gt and lt. */
+enum match_key {
+	KEY_NONE,
+	KEY_RURI,
+	KEY_FURI,
+	KEY_TURI,
+	KEY_CALLID,
+	KEY_TS,      /* start_ts (Kamailio's) */
+	KEY_INIT_TS, /* init_ts, and state: not in Kamailio */
+	KEY_STATE,
+};
 enum match_op { OP_EQ, OP_RE, OP_SW, OP_GT, OP_LT };
 
 struct list {
@@ -779,9 +790,14 @@ static bool matches(const struct list *l, const struct dlg *d)
 
 	if (l->key == KEY_NONE)
 		return true;
-	if (l->key == KEY_TS)
-		return l->op == OP_GT ? (long long)d->start_ts > l->mnum
-		                      : (long long)d->start_ts < l->mnum;
+	if (l->key >= KEY_TS) {
+		long long v = l->key == KEY_TS        ? (long long)d->start_ts
+		              : l->key == KEY_INIT_TS ? (long long)d->init_ts
+		                                      : (long long)d->state;
+		return l->op == OP_GT   ? v > l->mnum
+		       : l->op == OP_LT ? v < l->mnum
+		                        : v == l->mnum;
+	}
 	s = key_value(l, d);
 	if (s == NULL)
 		s = "";
@@ -974,11 +990,14 @@ static void rpc_dlg_list_ctx(struct rpc_ctx *ctx)
 	rpc_dlg_list_as(ctx, true);
 }
 
-/* Kamailio's keys and operators; the numeric ones only with start_ts. */
+/* Kamailio's keys and operators, and init_ts and state: the numeric keys
+ * take gt and lt (state eq too), the others eq, re and sw. */
 static int match_params(struct rpc_ctx *ctx, struct list *l)
 {
-	static const char *const keys[] = {"ruri", "furi", "turi", "callid",
-	                                   "start_ts"};
+	static const char *const keys[] = {"ruri",   "furi",     "turi",
+	                                   "callid", "start_ts", "init_ts",
+	                                   "state"};
+	const unsigned nkeys = sizeof(keys) / sizeof(keys[0]);
 	static const char *const ops[] = {"eq", "re", "sw", "gt", "lt"};
 	const char *key, *op;
 	long long limit = 0;
@@ -989,9 +1008,9 @@ static int match_params(struct rpc_ctx *ctx, struct list *l)
 	    rpc_param_str(ctx, 2, "value", &l->mval) ||
 	    rpc_param_opt_int(ctx, 3, "limit", &limit))
 		return -1;
-	for (i = 0; i < 5 && strcmp(key, keys[i]) != 0; i++)
+	for (i = 0; i < nkeys && strcmp(key, keys[i]) != 0; i++)
 		;
-	if (i == 5) {
+	if (i == nkeys) {
 		rpc_fault(ctx, 400, "Invalid matching key parameter");
 		return -1;
 	}
@@ -1003,7 +1022,10 @@ static int match_params(struct rpc_ctx *ctx, struct list *l)
 		return -1;
 	}
 	l->op = (enum match_op)i;
-	if ((l->key == KEY_TS) != (l->op == OP_GT || l->op == OP_LT)) {
+	bool numeric = l->key >= KEY_TS;
+	bool numeric_op = l->op == OP_GT || l->op == OP_LT ||
+	                  (l->op == OP_EQ && l->key == KEY_STATE);
+	if (numeric != numeric_op) {
 		rpc_fault(ctx, 400,
 		          "Matching operator %s not supported with "
 		          "key %s",
@@ -1017,7 +1039,7 @@ static int match_params(struct rpc_ctx *ctx, struct list *l)
 	if (limit > 0)
 		l->room = (size_t)limit;
 	l->mlen = strlen(l->mval);
-	if (l->key == KEY_TS) {
+	if (numeric) {
 		char *end;
 		errno = 0;
 		l->mnum = strtoll(l->mval, &end, 10);
@@ -1632,7 +1654,8 @@ static const struct rpc_method dlg_rpc[] = {
          "callid [from_tag]"},
         {"dlg.list_match", rpc_list_match,
          "Lists matching dialogs: dlg.list_match "
-         "ruri|furi|turi|callid|start_ts eq|re|sw|gt|lt value [limit]"},
+         "ruri|furi|turi|callid|start_ts|init_ts|state eq|re|sw|gt|lt value "
+         "[limit]"},
         {"dlg.list_match_ctx", rpc_list_match_ctx,
          "Lists matching dialogs with their context: dlg.list_match_ctx "
          "key op value [limit]"},

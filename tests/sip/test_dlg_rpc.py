@@ -476,6 +476,14 @@ def test_listings_with_calls_in_every_state(dlg_rpc_proxy, sipp):
     assert match("start_ts", "gt", "0") == {ca, cx}
     assert match("start_ts", "gt", str(a["start_ts"] - 1)) >= {ca}
     r.fault("dlg.list_match", ["start_ts", "gt", str(int(t_listed) + 10)], 404, "Not found")
+    # state and init_ts: imsdlg's keys
+    states = {y["call-id"]: y["state"] for y in listed}
+    for st in set(states.values()):
+        assert match("state", "eq", str(st)) == {c for c, v in states.items() if v == st}, states
+    assert match("state", "lt", "5") == {c for c, v in states.items() if v < 5}, states
+    assert match("init_ts", "gt", "0") == {ca, ce, cx}
+    assert match("init_ts", "lt", str(int(t_listed) + 1)) == {ca, ce, cx}
+    r.fault("dlg.list_match", ["init_ts", "gt", str(int(t_listed) + 10)], 404, "Not found")
     assert len(r.ok("dlg.list_match", ["callid", "re", ".", 2])) == 2
     assert len(r.ok("dlg.list_match", {"key": "callid", "op": "re", "value": ".",
                                        "limit": 0})) == 3
@@ -741,6 +749,9 @@ def test_new_methods_bad_params(dlg_rpc_proxy):
     r.fault("dlg.list_match", ["callid", "gt", "5"], 400,
             "Matching operator gt not supported with key callid")
     r.fault("dlg.list_match", ["start_ts", "eq", "5"], 400)
+    r.fault("dlg.list_match", ["init_ts", "eq", "5"], 400)
+    r.fault("dlg.list_match", ["state", "re", "2"], 400)
+    r.fault("dlg.list_match", ["state", "eq", "two"], 400, "Invalid matching value parameter")
     r.fault("dlg.list_match", ["start_ts", "lt", "soon"], 400, "Invalid matching value parameter")
     r.fault("dlg.list_match", ["callid", "re", "(unclosed"], 400,
             "Invalid matching value parameter")

@@ -558,6 +558,11 @@ static int hdr_append(struct script_call *c)
 	return ok(tm_ctx_hdr_append(c->ctx, arg_s(c, 0)));
 }
 
+static int core_force_rport(struct script_call *c)
+{
+	return tm_ctx_force_rport(c->ctx);
+}
+
 static int hdr_remove(struct script_call *c)
 {
 	return tm_ctx_hdr_remove(c->ctx, arg_s(c, 0)) < 0 ? -1 : 1;
@@ -629,6 +634,7 @@ const struct script_export script_ksr_exports[] = {
         {"", "is_myself_turi", core_is_myself_hdr_uri, "", R_B, 0, SIP_HDR_TO},
         {"", "is_myself_srcip", core_is_myself_srcip, "", R_B, 0, 0},
         {"", "set_drop", core_set_drop, "", R_N, 0, 0},
+        {"", "force_rport", core_force_rport, "", R_I, 0, 0},
 
         {"x", "exit", x_exit, "", R_N, 0, 0},
         {"x", "drop", x_drop, "", R_N, 0, 0},

@@ -73,7 +73,7 @@ static bool proxy_require(struct tm_shard *sh, struct sip_msg *m,
 	n = (size_t)snprintf(line, sizeof(line), "Unsupported: %.*s\r\n",
 	                     (int)(h->value.len < 400 ? h->value.len : 400),
 	                     h->value.p);
-	tm_sl_send(sh, m, rx, 420, SLICE_LIT("Bad Extension"),
+	tm_sl_send(sh, m, rx, false, 420, SLICE_LIT("Bad Extension"),
 	           slice_make(line, n));
 	return true;
 }
@@ -86,7 +86,7 @@ static bool unknown_scheme(struct tm_shard *sh, struct sip_msg *m,
 
 	if (sip_msg_request_uri(&u, m) || u->scheme != SIP_URI_OTHER)
 		return false;
-	tm_sl_send(sh, m, rx, 416, SLICE_LIT("Unsupported URI Scheme"),
+	tm_sl_send(sh, m, rx, false, 416, SLICE_LIT("Unsupported URI Scheme"),
 	           SLICE_NULL);
 	return true;
 }
@@ -105,7 +105,7 @@ static void bad_request(struct tm_shard *sh, struct sip_msg *m,
 	                     m->error ? m->error : "malformed");
 	LOG_DBG("tm: %u %.*s from %s", status, (int)n, reason,
 	        rx->lst ? rx->lst->name : "?");
-	tm_sl_send(sh, m, rx, status, slice_make(reason, n), SLICE_NULL);
+	tm_sl_send(sh, m, rx, false, status, slice_make(reason, n), SLICE_NULL);
 }
 
 /* The message in sh->msg, parsed and owned by this shard. */

@@ -187,6 +187,10 @@ int tm_ctx_set_ruri(struct tm_ctx *ctx, struct slice uri);
 /* $du: destination URI overriding the next hop, empty when unset. */
 struct slice tm_ctx_duri(struct tm_ctx *ctx);
 int tm_ctx_set_duri(struct tm_ctx *ctx, struct slice uri);
+/* force_rport(): replies to the request go to its source port and its
+ * forwarded Via gets rport and received, as if the client had asked for
+ * rport (RFC 3581); kept in the transaction. 1, or -1 for a reply. */
+int tm_ctx_force_rport(struct tm_ctx *ctx);
 /* Message flags 0..31 (KSR.setflag ...); kept in the transaction. */
 void tm_ctx_setflag(struct tm_ctx *ctx, unsigned flag);
 void tm_ctx_resetflag(struct tm_ctx *ctx, unsigned flag);

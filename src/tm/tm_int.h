@@ -45,6 +45,7 @@ struct tm_req_edits {
 	unsigned routes_popped;
 	bool route_last_taken; /* §16.4: the last Route value is the R-URI */
 	bool maxfwd_done;      /* process_maxfwd ran */
+	bool force_rport;      /* force_rport(): as if the Via had rport */
 	unsigned maxfwd_limit; /* inserted when the header is absent */
 	struct slice branches[TM_MAX_BRANCHES];
 	unsigned nbranches;
@@ -193,14 +194,16 @@ int tm_reply_upstream(struct tm_trans *t, const char *buf, size_t len,
                       unsigned code, int b);
 int tm_local_reply(struct tm_trans *t, unsigned code, struct slice reason,
                    struct slice extra_hdrs);
+/* rport: reply to the source port even without rport (force_rport). */
 int tm_sl_send(struct tm_shard *sh, struct sip_msg *req,
-               const struct net_rx *rx, unsigned code, struct slice reason,
-               struct slice extra_hdrs);
+               const struct net_rx *rx, bool rport, unsigned code,
+               struct slice reason, struct slice extra_hdrs);
 void tm_uas_ack(struct tm_trans *t);
 void tm_uas_retransmission(struct tm_trans *t);
-/* Where a reply to req, received as src, goes (RFC 3261 §18.2.2). */
+/* Where a reply to req, received as src, goes (RFC 3261 §18.2.2); rport:
+ * as if its top Via had rport (force_rport). */
 void tm_reply_dst(struct net_dst *d, const struct net_rx *src,
-                  struct sip_msg *req);
+                  struct sip_msg *req, bool rport);
 
 /* uac.c */
 /* Starts the branches of t: $ru (when with_ruri) and the appended ones. */

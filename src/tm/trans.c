@@ -619,7 +619,7 @@ static void linger_start(struct tm_trans *t, unsigned ms)
 	l->hk.key = t->hk.key;
 	l->hk.linger = true;
 	l->sh = sh;
-	tm_reply_dst(&l->dst, &t->src, t->req);
+	tm_reply_dst(&l->dst, &t->src, t->req, t->ed.force_rport);
 	l->id = id;
 	p = l->bytes;
 	copy_slice(&l->id.a, &p);

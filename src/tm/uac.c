@@ -181,7 +181,8 @@ static struct slice with_number(struct arena *a, struct slice prefix,
  * records where it really came from, so that replies find their way back.
  */
 static void via_received(struct sip_edits *ed, struct sip_msg *m,
-                         const struct net_rx *src, struct arena *a)
+                         const struct net_rx *src, bool force_rport,
+                         struct arena *a)
 {
 	const struct sip_via *via;
 	union net_sockaddr sent_by;
@@ -193,13 +194,20 @@ static void via_received(struct sip_edits *ed, struct sip_msg *m,
 		sip_edit_insert(ed, (uint32_t)(via->rport.p - m->buf),
 		                with_number(a, SLICE_LIT("="),
 		                            net_addr_port(&src->src)));
+	} else if (force_rport && !via->has_rport) {
+		/* force_rport(): as if the client had asked (RFC 3581). */
+		sip_edit_insert(ed,
+		                (uint32_t)(via->raw.p + via->raw.len - m->buf),
+		                with_number(a, SLICE_LIT(";rport="),
+		                            net_addr_port(&src->src)));
 	}
 	/* §18.2.1: a host that is the source's address, compared as an
 	 * address (the usual Via needs no text of the source then) */
 	bool from_sent_by = net_addr_make(&sent_by, via->host,
 	                                  net_addr_port(&src->src)) == 0 &&
 	                    net_addr_eq(&sent_by, &src->src);
-	if ((via->has_rport || !from_sent_by) && via->received.len == 0) {
+	if ((via->has_rport || force_rport || !from_sent_by) &&
+	    via->received.len == 0) {
 		net_addr_host(host, sizeof(host), &src->src);
 		const struct slice parts[] = {SLICE_LIT(";received="),
 		                              slice_cstr(host)};
@@ -274,7 +282,7 @@ static int build_request(struct slice *msg, struct tm_shard *sh,
 		        with_number(a, SLICE_LIT("Max-Forwards: "), limit));
 	}
 	if (src)
-		via_received(&ed, m, src, a);
+		via_received(&ed, m, src, e->force_rport, a);
 	char port[20];
 	const struct slice via[] = {
 	        out->proto == NET_TCP ? SLICE_LIT("SIP/2.0/TCP ")

@@ -423,3 +423,42 @@ def test_request_looping_through_the_proxy_ends_at_once(proxy, peers):
     took = time.monotonic() - t0
     assert final.code in (400, 482, 483) and took < 5, (final, took)
     assert len(final.vias) == 1, final.raw
+
+
+# --------------------------------------------------------------------------
+# force_rport(): a client behind NAT whose Via names a port it cannot be
+# reached on
+# --------------------------------------------------------------------------
+def test_force_rport(proxy, peers):
+    # the caller's Via says port 9; only its source port reaches it. Without
+    # force_rport() the answer goes to port 9 (lost); with it, stateless and
+    # relayed answers reach the source port, and the relayed INVITE's Via
+    # carries rport and received
+    def callee_side(peer, m):
+        if is_request("INVITE")(m) and first_time(peer, m):
+            peer.answer(m, 486, "Busy Here", "callee")
+
+    callee = peers("callee", callee_side)
+    p = proxy("rport.lua")
+    caller = acking_caller(peers)
+
+    def natted(method, n, forced):
+        text = request(method, callee.uri, caller, cseq=n, call_id=f"rport-{method}-{n}@test",
+                       extra=["X-Force-Rport: 1"] if forced else [])
+        return text.replace(f"SIP/2.0/UDP {caller.hostport};", "SIP/2.0/UDP 127.0.0.1:9;", 1)
+
+    caller.send(natted("OPTIONS", 1, False), p.port)
+    time.sleep(1)
+    assert not [m for m in caller.received if m.cseq_num == 1], "answered at the source port without rport"
+    caller.send(natted("OPTIONS", 2, True), p.port)
+    assert caller.wait_for(lambda m: is_response(200, "OPTIONS")(m) and m.cseq_num == 2, "200").code == 200
+
+    caller.send(natted("INVITE", 3, True), p.port)
+    invite = callee.wait_for(is_request("INVITE"), "INVITE at the callee")
+    assert f";rport={caller.port}" in invite.vias[1], invite.vias
+    if conftest.PROXY_KIND == "imsdlgd":
+        # RFC 3581 §4: received too, even when it equals the sent-by host
+        # (Kamailio 5.6 leaves it out)
+        assert ";received=127.0.0.1" in invite.vias[1], invite.vias
+    busy = caller.wait_for(lambda m: is_final("INVITE")(m) and m.cseq_num == 3, "486 at the source port")
+    assert busy.code == 486

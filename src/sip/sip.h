@@ -112,10 +112,13 @@ const char *sip_method_name(enum sip_method m);
 struct sip_limits {
 	size_t max_msg_size;  /* whole message incl. body; default 65535 */
 	unsigned max_headers; /* header lines; default 128, <= SIP_HDRS_CAP */
-	unsigned max_vias;    /* Via elements; default 64 */
+	unsigned max_vias;    /* Via elements; default 72 */
 };
 
-#define SIP_LIMITS_DEFAULT ((struct sip_limits){65535, 128, 64})
+/* 72 Vias: Max-Forwards 70 (RFC 3261 §8.1.1.6) lets a request cross 70
+ * hops, arriving at the last with 71 Vias, so that a loop ends with 483
+ * when Max-Forwards runs out rather than with a 400 for its Vias. */
+#define SIP_LIMITS_DEFAULT ((struct sip_limits){65535, 128, 72})
 
 /* --------------------------------------------------------------- URIs */
 

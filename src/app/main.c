@@ -192,9 +192,25 @@ static int configure_dialogs(struct app *a, char *err, size_t errsize)
 	                                     d->noack_timeout);
 	d->end_timeout = (unsigned)cfg_int(c, "ims_dialog", "end_timeout",
 	                                   d->end_timeout);
-	d->early_terminate_code =
-	        (unsigned)cfg_int(c, "ims_dialog", "early_terminate_code",
-	                          d->early_terminate_code);
+	/* Ours and Kamailio's dialog name of the same thing: one of them. */
+	long long code = cfg_int(c, "ims_dialog", "early_terminate_code", -1),
+	          alias = cfg_int(c, "ims_dialog", "bye_early_code", -1);
+	if (code >= 0 && alias >= 0) {
+		snprintf(err, errsize,
+		         "%s: ims_dialog: early_terminate_code and "
+		         "bye_early_code are one setting: give one of them",
+		         a->cfg_path);
+		return EINVAL;
+	}
+	if (code >= 0 || alias >= 0)
+		d->early_terminate_code = (unsigned)(code >= 0 ? code : alias);
+	d->early_terminate_reason = cfg_str(c, "ims_dialog", "bye_early_reason",
+	                                    d->early_terminate_reason);
+	d->timeout_noreset =
+	        cfg_int(c, "ims_dialog", "timeout_noreset", 0) != 0;
+	d->send_bye = cfg_int(c, "ims_dialog", "send_bye", 1) != 0;
+	s = cfg_str(c, "ims_dialog", "lreq_callee_headers", NULL);
+	d->callee_hdrs = s && *s ? (char *)s : NULL;
 	d->max_dialogs = (unsigned)cfg_int(c, "ims_dialog", "max_dialogs", 0);
 	d->max_memory = (size_t)cfg_int(c, "ims_dialog", "max_memory", 0) << 20;
 	d->ka_interval = (unsigned)cfg_int(c, "ims_dialog", "ka_interval", 0);

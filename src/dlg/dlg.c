@@ -43,6 +43,8 @@ void dlg_config_defaults(struct dlg_config *c)
 	c->noack_timeout = 60;
 	c->end_timeout = 5;
 	c->early_terminate_code = 488;
+	c->early_terminate_reason = "Call Terminated";
+	c->send_bye = true;
 	c->ka_failed_limit = 1;
 }
 
@@ -745,7 +747,9 @@ static struct dlg *create(struct dlg_shard *ds, struct tm_ctx *ctx,
 	d->state = DLG_STATE_UNCONFIRMED;
 	d->init_ts = time(NULL);
 	d->lifetime = lifetime_of(ds, ctx);
-	d->timeout_bye = true;
+	d->timeout_bye = ds->cfg->send_bye;
+	if (ds->cfg->timeout_noreset)
+		d->iflags |= DLG_IFLAG_TIMEOUT_NORESET;
 	d->h_entry = h;
 	/* Ids tell their shard (h_id % nshards), so a management command
 	 * finds the owner without a global table. */
@@ -1358,6 +1362,8 @@ static int start_within(struct sip_buf *b, const struct dlg *d,
 		             d->from_uri, d->from_tag, d->to_uri, l->tag);
 	sip_buf_addf(b, "Call-ID: %s\r\nCSeq: %u %s\r\nMax-Forwards: 70\r\n",
 	             d->callid, cseq, method);
+	if (!to_caller && d->ds->cfg->callee_hdrs)
+		sip_buf_adds(b, d->ds->cfg->callee_hdrs);
 	return 0;
 }
 
@@ -1441,14 +1447,17 @@ static int terminate(struct dlg *d, int side, struct slice reason)
 		 * and every pending branch a CANCEL saying why. */
 		char line[256];
 		unsigned code = d->ds->cfg->early_terminate_code;
+		struct slice phrase =
+		        reason.len
+		                ? reason
+		                : slice_cstr(
+		                          d->ds->cfg->early_terminate_reason);
 		int n = snprintf(line, sizeof(line),
 		                 "Reason: SIP;cause=%u;text=\"%.*s\"\r\n", code,
-		                 (int)(reason.len < 128 ? reason.len : 128),
-		                 reason.p ? reason.p : "");
+		                 (int)(phrase.len < 128 ? phrase.len : 128),
+		                 phrase.p);
 		if (d->inv == NULL ||
-		    tm_trans_reply(d->inv, code,
-		                   reason.len ? reason
-		                              : SLICE_LIT("Call Terminated"),
+		    tm_trans_reply(d->inv, code, phrase,
 		                   slice_make(line, (size_t)n)))
 			return -1;
 		return 1;

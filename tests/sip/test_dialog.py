@@ -1359,14 +1359,18 @@ def test_keepalive_failures_end_the_call(dlg_proxy_rpc, peers, answer, limit):
     assert live_once(rpc, f"ka-{answer}@test", gone) == []
 
 
-def test_timeout_noreset(dlg_proxy, peers):
-    # default_timeout 3 s, dlg_set_property("timeout-noreset"): an in-dialog
-    # UPDATE at 1.5 s does not restart the lifetime, so the dialog_timeout
-    # BYE comes 3 s after the ACK, not 4.5 s
-    p = dlg_proxy("dialog.lua", subst={"REASON": "unused"},
-                  modparams={("ims_dialog", "default_timeout"): 3})
+@pytest.mark.parametrize("how", ["property", "modparam"])
+def test_timeout_noreset(dlg_proxy, peers, how):
+    # default_timeout 3 s and dlg_set_property("timeout-noreset"), or
+    # modparam timeout_noreset for every dialog: an in-dialog UPDATE at
+    # 1.5 s does not restart the lifetime, so the dialog_timeout BYE comes
+    # 3 s after the ACK, not 4.5 s
+    modparams = {("ims_dialog", "default_timeout"): 3}
+    if how == "modparam":
+        modparams[("dialog", "timeout_noreset")] = 1
+    p = dlg_proxy("dialog.lua", subst={"REASON": "unused"}, modparams=modparams)
     caller, callee, ok = confirmed_call(p, peers, answering(), "noreset@test",
-                                        extra=["X-Dlg-Props: timeout-noreset"])
+                                        extra=["X-Dlg-Props: timeout-noreset"] if how == "property" else None)
     acked = time.monotonic()
     time.sleep(1.5)
     caller.send(caller_in_dialog("UPDATE", caller, ok, 2), p.port)
@@ -1614,3 +1618,45 @@ def test_ages_per_state(dlg_proxy_rpc, peers):
     for n in (2, 4, 5):
         assert 1 <= states[n]["oldest"] < 10 and states[n]["ages"]["under_10s"] == 1, states[n]
         assert sum(states[n]["ages"].values()) == 1, states[n]
+
+
+def test_send_bye_0_forgets_an_expired_call(dlg_proxy_rpc, peers):
+    # Kamailio's send_bye 0: at expiry the dialog is counted expired and
+    # forgotten, no BYE goes out
+    p, rpc = dlg_proxy_rpc("dialog.lua", subst={"REASON": "unused"},
+                           modparams={("ims_dialog", "default_timeout"): 1, ("dialog", "send_bye"): 0})
+    caller, callee, ok = confirmed_call(p, peers, answering(), "nobye@test")
+    assert live_once(rpc, "nobye@test", gone, within=5) == []
+    assert rpc("stats.fetchn", ["expired_dialogs"]) == {"dialog.expired_dialogs": 1}
+    time.sleep(0.5)
+    assert not [m for m in caller.received + callee.received if m.method == "BYE"]
+
+
+def test_bye_early_code_and_reason(dlg_proxy, peers):
+    # Kamailio's names: bye_early_code and bye_early_reason give the final
+    # reply of a ringing call ended without a reason, and the CANCEL's
+    # Reason text
+    callee = peers("callee", sippeer.ringing_callee("callee"))
+    p = dlg_proxy("dialog.lua", subst={"REASON": ""},
+                  modparams={("dialog", "bye_early_code"): 480,
+                             ("dialog", "bye_early_reason"): "Temporarily Unavailable"})
+    caller = sippeer.acking_caller(peers)
+    caller.send(sippeer.request("INVITE", callee.uri, caller, call_id="early-kam@test"), p.port)
+    ringing = caller.wait_for(sippeer.is_response(180, "INVITE"), "180")
+    caller.send(caller_in_dialog("INFO", caller, ringing, 2), p.port)
+    final = caller.wait_for(sippeer.is_final("INVITE"), "final response")
+    assert (final.code, final.reason) == (480, "Temporarily Unavailable"), final
+    cancel = callee.wait_for(sippeer.is_request("CANCEL"), "CANCEL")
+    assert hdr(cancel, "Reason") == 'SIP;cause=480;text="Temporarily Unavailable"', cancel.raw
+
+
+def test_lreq_callee_headers(dlg_proxy, peers):
+    # lreq_callee_headers go into our requests towards the callee only
+    p = dlg_proxy("dialog.lua", subst={"REASON": "hdrs"},
+                  modparams={("dialog", "lreq_callee_headers"): "X-To-Callee: yes\\r\\n"})
+    caller, callee, ok = confirmed_call(p, peers, answering(), "lreq@test")
+    caller.send(info(caller, ok, 2, "all"), p.port)
+    to_callee = callee.wait_for(sippeer.is_request("BYE"), "BYE to the callee")
+    to_caller = caller.wait_for(sippeer.is_request("BYE"), "BYE to the caller")
+    assert hdr(to_callee, "X-To-Callee") == "yes", to_callee.raw
+    assert hdr(to_caller, "X-To-Callee") is None, to_caller.raw

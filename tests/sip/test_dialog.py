@@ -1042,20 +1042,25 @@ def test_match_modes(dlg_proxy, peers, mode, tries):
     callee.wait_for(sippeer.is_request("BYE"), "BYE after the matching INFO")
 
 
-def test_early_terminate_code(dlg_proxy, peers):
-    # early_terminate_code 480 and an early INFO (to the 180's Contact along
-    # its route set) that makes the script call dlg_terminate("all")
+@pytest.mark.parametrize("modparams, reason, phrase", [
+    ({("ims_dialog", "early_terminate_code"): 480}, "no more", "no more"),
+    # Kamailio's names; no reason given: the configured phrase
+    ({("dialog", "bye_early_code"): 480, ("dialog", "bye_early_reason"): "Temporarily Unavailable"}, "",
+     "Temporarily Unavailable"),
+], ids=["early_terminate_code", "bye_early_code"])
+def test_early_terminate_code(dlg_proxy, peers, modparams, reason, phrase):
+    # the code 480 and an early INFO (to the 180's Contact along its route
+    # set) that makes the script call dlg_terminate("all", reason)
     callee = peers("callee", sippeer.ringing_callee("callee"))
-    p = dlg_proxy("dialog.lua", subst={"REASON": "no more"},
-                  modparams={("ims_dialog", "early_terminate_code"): 480})
+    p = dlg_proxy("dialog.lua", subst={"REASON": reason}, modparams=modparams)
     caller = sippeer.acking_caller(peers)
     caller.send(sippeer.request("INVITE", callee.uri, caller, call_id="early-code@test"), p.port)
     ringing = caller.wait_for(sippeer.is_response(180, "INVITE"), "180")
     caller.send(caller_in_dialog("INFO", caller, ringing, 2), p.port)
     final = caller.wait_for(sippeer.is_final("INVITE"), "final response")
-    assert (final.code, final.reason) == (480, "no more"), final
+    assert (final.code, final.reason) == (480, phrase), final
     cancel = callee.wait_for(sippeer.is_request("CANCEL"), "CANCEL")
-    assert hdr(cancel, "Reason") == 'SIP;cause=480;text="no more"', cancel.raw
+    assert hdr(cancel, "Reason") == f'SIP;cause=480;text="{phrase}"', cancel.raw
     callee.wait_for(sippeer.is_request("ACK"), "ACK of the 487")
     time.sleep(0.5)
     assert [m.code for m in sippeer.finals(caller)] == [480], "the callee's 487 reached the caller"
@@ -1630,24 +1635,6 @@ def test_send_bye_0_forgets_an_expired_call(dlg_proxy_rpc, peers):
     assert rpc("stats.fetchn", ["expired_dialogs"]) == {"dialog.expired_dialogs": 1}
     time.sleep(0.5)
     assert not [m for m in caller.received + callee.received if m.method == "BYE"]
-
-
-def test_bye_early_code_and_reason(dlg_proxy, peers):
-    # Kamailio's names: bye_early_code and bye_early_reason give the final
-    # reply of a ringing call ended without a reason, and the CANCEL's
-    # Reason text
-    callee = peers("callee", sippeer.ringing_callee("callee"))
-    p = dlg_proxy("dialog.lua", subst={"REASON": ""},
-                  modparams={("dialog", "bye_early_code"): 480,
-                             ("dialog", "bye_early_reason"): "Temporarily Unavailable"})
-    caller = sippeer.acking_caller(peers)
-    caller.send(sippeer.request("INVITE", callee.uri, caller, call_id="early-kam@test"), p.port)
-    ringing = caller.wait_for(sippeer.is_response(180, "INVITE"), "180")
-    caller.send(caller_in_dialog("INFO", caller, ringing, 2), p.port)
-    final = caller.wait_for(sippeer.is_final("INVITE"), "final response")
-    assert (final.code, final.reason) == (480, "Temporarily Unavailable"), final
-    cancel = callee.wait_for(sippeer.is_request("CANCEL"), "CANCEL")
-    assert hdr(cancel, "Reason") == 'SIP;cause=480;text="Temporarily Unavailable"', cancel.raw
 
 
 def test_lreq_callee_headers(dlg_proxy, peers):

@@ -1686,27 +1686,40 @@ int dlg_request_ctx(struct tm_ctx *ctx, const char *side, const char *method,
 	return dlg_on_current(ctx, request_op, &r);
 }
 
-int dlg_refer_ctx(struct tm_ctx *ctx, const char *side, struct slice to)
+/* The REFER of dlg_refer() and its variants into *r, its header lines
+ * in hdr: 0, or -1 (logged) for a bad side or URI. */
+static int refer_request(struct dlg_request *r, char *hdr, size_t cap,
+                         const char *side, struct slice to)
 {
-	char hdr[1024];
 	int side_id = parse_side(side), n;
-	struct dlg_request r = {side_id,    "REFER",    SLICE_NULL,
-	                        SLICE_NULL, SLICE_NULL, refer_done};
 
+	*r = (struct dlg_request){side_id,    "REFER",    SLICE_NULL,
+	                          SLICE_NULL, SLICE_NULL, refer_done};
 	/* No implicit subscription (RFC 4488): this call ends on the 2xx,
 	 * and NOTIFYs would have no dialog to go to. */
-	n = snprintf(hdr, sizeof(hdr),
-	             "Refer-To: <%.*s>\r\nRefer-Sub: false\r\n", SLICE_ARG(to));
+	n = snprintf(hdr, cap, "Refer-To: <%.*s>\r\nRefer-Sub: false\r\n",
+	             SLICE_ARG(to));
 	if ((side_id != SIDE_CALLER && side_id != SIDE_CALLEE) || to.len == 0 ||
-	    (size_t)n >= sizeof(hdr) || memchr(to.p, '\r', to.len) ||
+	    (size_t)n >= cap || memchr(to.p, '\r', to.len) ||
 	    memchr(to.p, '\n', to.len) || memchr(to.p, '>', to.len)) {
 		LOG_ERR("dialog: dlg_refer(%s, %.*s): side caller or callee, "
 		        "and a URI",
 		        side, SLICE_ARG(to));
 		return -1;
 	}
-	r.hdrs = slice_make(hdr, (size_t)n);
-	return dlg_on_current(ctx, request_op, &r);
+	r->hdrs = slice_make(hdr, (size_t)n);
+	return 0;
+}
+
+int dlg_refer_ctx(struct tm_ctx *ctx, const struct dlg_which *which,
+                  const char *side, struct slice to)
+{
+	char hdr[1024];
+	struct dlg_request r;
+
+	if (refer_request(&r, hdr, sizeof(hdr), side, to))
+		return -1;
+	return dlg_on_which(ctx, which, request_op, &r);
 }
 
 /* Whether the elements e[0..n) comma-joined are joined, byte for byte
@@ -2067,7 +2080,8 @@ struct tags_op {
 
 /* The live dialog of callid with the caller's tag ftag and a live leg's
  * ttag, in either orientation; with an empty ttag, the caller's tag
- * alone (a call not yet answered has no other). */
+ * alone (a call not yet answered has no other); with neither tag, the
+ * first live dialog of callid. */
 static struct dlg *find_by_tags(struct dlg_shard *ds, struct slice callid,
                                 struct slice ftag, struct slice ttag,
                                 bool *downstream)
@@ -2081,7 +2095,8 @@ static struct dlg *find_by_tags(struct dlg_shard *ds, struct slice callid,
 	for (struct dlg *d = ds->slots[h]; d; d = d->hnext)
 		if (d->state != DLG_STATE_DELETED &&
 		    text_eq(d->callid, d->callid_len, callid) &&
-		    text_eq(d->from_tag, d->from_tag_len, ftag))
+		    (ftag.len == 0 ||
+		     text_eq(d->from_tag, d->from_tag_len, ftag)))
 			return d;
 	return NULL;
 }
@@ -2098,20 +2113,39 @@ static void tags_op_run(struct worker *w, void *arg)
 	t->ret = d ? t->op(d, t->arg) : -1;
 }
 
-int dlg_on_tags(struct tm_ctx *ctx, struct slice callid, struct slice ftag,
-                struct slice ttag, dlg_op_fn *op, void *arg)
+static int on_tags(struct tm_ctx *ctx, struct slice callid, struct slice ftag,
+                   struct slice ttag, dlg_op_fn *op, void *arg)
 {
 	struct tags_op t = {callid, ftag, ttag, op, arg, -1};
 	struct worker *self = tm_shard_worker(ctx->sh);
 	unsigned owner = worker_id(self);
 
-	if (callid.len == 0 || ftag.len == 0)
+	if (callid.len == 0)
 		return -1;
 	if (nall_shards > 1)
 		owner = tm_owner_of_callid(callid, nall_shards);
 	if (rt_call(self, owner, tags_op_run, &t, DLG_REMOTE_TIMEOUT_MS))
 		return -1;
 	return t.ret;
+}
+
+int dlg_on_tags(struct tm_ctx *ctx, struct slice callid, struct slice ftag,
+                struct slice ttag, dlg_op_fn *op, void *arg)
+{
+	if (ftag.len == 0)
+		return -1;
+	return on_tags(ctx, callid, ftag, ttag, op, arg);
+}
+
+int dlg_on_which(struct tm_ctx *ctx, const struct dlg_which *which,
+                 dlg_op_fn *op, void *arg)
+{
+	if (which == NULL)
+		return dlg_on_current(ctx, op, arg);
+	if (which->callid.len)
+		return on_tags(ctx, which->callid, SLICE_NULL, SLICE_NULL, op,
+		               arg);
+	return dlg_on_ids(ctx, which->h_entry, which->h_id, op, arg);
 }
 
 /* What dlg_get() keeps of the dialog it found. */
@@ -2432,6 +2466,14 @@ struct dlg *dlg_lookup_tags(struct dlg_shard *ds, struct slice callid,
 	bool downstream;
 
 	return lookup_tags(ds, callid, ftag, ttag, &downstream);
+}
+
+int dlg_forget(struct dlg *d)
+{
+	if (d->state == DLG_STATE_DELETED)
+		return -1;
+	set_deleted(d, false, NULL);
+	return 0;
 }
 
 int dlg_set_lifetime(struct dlg *d, unsigned seconds)

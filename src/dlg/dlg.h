@@ -109,10 +109,19 @@ int dlg_set_timeout_by_profile(struct tm_ctx *ctx, const struct profile *p,
  * CANCEL, PRACK; BYE is dlg_bye()). hdrs: CRLF-terminated lines. */
 int dlg_request_ctx(struct tm_ctx *ctx, const char *side, const char *method,
                     struct slice hdrs, struct slice ctype, struct slice body);
-/* dlg_refer(side, uri): a REFER to side (caller|callee) of the current
+/* Which dialog a function of the script acts on, when not the current
+ * one (NULL): the first live dialog of callid, or with an empty callid
+ * the dialog h_entry:h_id; whichever worker owns it. */
+struct dlg_which {
+	struct slice callid;
+	uint32_t h_entry, h_id;
+};
+/* dlg_refer(side, uri), dlg_refer_did(h_entry, h_id, side, uri) and
+ * dlg_refer_cid(callid, side, uri): a REFER to side (caller|callee) of the
  * dialog, asking it to call uri; once it is accepted (2xx) the call ends
  * with BYEs to both sides, refused it goes on. 1 when sent, or -1. */
-int dlg_refer_ctx(struct tm_ctx *ctx, const char *side, struct slice to);
+int dlg_refer_ctx(struct tm_ctx *ctx, const struct dlg_which *which,
+                  const char *side, struct slice to);
 /* validate_dialog() (OpenSIPS): 1 when the in-dialog request being routed
  * agrees with the dialog; -1 no dialog, -2 CSeq below what its receiver
  * saw, -3 Request-URI not the receiver's target, -4 Route set differs. */

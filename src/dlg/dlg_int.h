@@ -175,6 +175,12 @@ size_t dlg_did_print(char *dst, uint32_t h_entry, uint32_t h_id);
 /* Parses a did value; false when malformed. */
 bool dlg_did_parse(uint32_t *h_entry, uint32_t *h_id, struct slice v);
 
+/* dlg.set_state to 5: d ends here without a word to either side (an
+ * operator clearing a call whose BYE was lost): its counters and profiles
+ * follow, the dialog:end event runs, the record lingers end_timeout. 0,
+ * or -1 when it had ended. */
+int dlg_forget(struct dlg *d);
+
 /* The table lookups of dlg.c, for rpc.c (shard's thread only): by id, and
  * by Call-ID and the tags of a live leg in either orientation. */
 struct dlg *dlg_lookup_id(struct dlg_shard *ds, uint32_t h_entry,
@@ -224,6 +230,10 @@ int dlg_on_ids(struct tm_ctx *ctx, uint32_t h_entry, uint32_t h_id,
  * live dialog has those ids. Leaves the current dialog as it was. */
 int dlg_on_tags(struct tm_ctx *ctx, struct slice callid, struct slice ftag,
                 struct slice ttag, dlg_op_fn *op, void *arg);
+
+/* Runs op(d, arg) on the dialog which designates (dlg.h). */
+int dlg_on_which(struct tm_ctx *ctx, const struct dlg_which *which,
+                 dlg_op_fn *op, void *arg);
 
 /* dlg_get(callid, ftag, ttag): makes the dialog current for the rest of
  * the route (1), or -1 when no dialog has those ids. */

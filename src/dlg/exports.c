@@ -54,12 +54,30 @@ static int k_dlg_req_within(struct script_call *c)
 	return dlg_request_ctx(c->ctx, side, method, hdrs, ctype, body);
 }
 
+/* dlg_refer(side, uri), dlg_refer_did(h_entry, h_id, side, uri),
+ * dlg_refer_cid(callid, side, uri): the dialog is told by the arguments
+ * before the last two. */
 static int k_dlg_refer(struct script_call *c)
 {
+	struct dlg_which which = {SLICE_NULL, 0, 0}, *w = NULL;
+	unsigned at = c->nargs - 2;
 	char side[16];
 
-	slice_copy_cstr(side, sizeof(side), arg_str(c, 0));
-	return dlg_refer_ctx(c->ctx, side, arg_str(c, 1));
+	if (c->nargs == 3) {
+		which.callid = arg_str(c, 0);
+		if (which.callid.len == 0)
+			return -1;
+		w = &which;
+	} else if (c->nargs == 4) {
+		if (c->args[0].i < 0 || c->args[0].i > UINT32_MAX ||
+		    c->args[1].i < 0 || c->args[1].i > UINT32_MAX)
+			return -1;
+		which.h_entry = (uint32_t)c->args[0].i;
+		which.h_id = (uint32_t)c->args[1].i;
+		w = &which;
+	}
+	slice_copy_cstr(side, sizeof(side), arg_str(c, at));
+	return dlg_refer_ctx(c->ctx, w, side, arg_str(c, at + 1));
 }
 
 static int k_validate_dialog(struct script_call *c)
@@ -381,6 +399,10 @@ static int k_dlg_var_of(struct script_call *c)
 	         0},                                                             \
 	        {mod, "dlg_set_ruri", k_dlg_set_ruri, "", SCRIPT_RET_INT, 0, 0}, \
 	        {mod, "dlg_refer", k_dlg_refer, "ss", SCRIPT_RET_INT, 0, 0},     \
+	        {mod, "dlg_refer_did", k_dlg_refer, "iiss", SCRIPT_RET_INT, 0,   \
+	         0},                                                             \
+	        {mod, "dlg_refer_cid", k_dlg_refer, "sss", SCRIPT_RET_INT, 0,    \
+	         0},                                                             \
 	        {mod, "validate_dialog", k_validate_dialog,                      \
 	         "",  SCRIPT_RET_INT,    0,                                      \
 	         0},                                                             \

@@ -712,6 +712,9 @@ struct list {
 	struct cbuf buf;
 	bool grow;
 	struct rpc_node *arr;
+	/* dlg.dump_file: where the drained chunks go */
+	FILE *dump;
+	const char *dump_name;
 };
 
 static void list_init(struct list *l, enum shape shape)
@@ -878,7 +881,8 @@ static void list_drain(struct walk *wk, struct rpc_ctx *ctx)
 }
 
 /* Walks every shard into l->arr (made here as the result, or by the
- * caller); 0, or -1 with the fault set. */
+ * caller) through l->wk.drain (list_drain() unless the caller set
+ * another); 0, or -1 with the fault set. */
 static int list_run(struct rpc_ctx *ctx, struct list *l)
 {
 	int rc = 0;
@@ -887,7 +891,8 @@ static int list_run(struct rpc_ctx *ctx, struct list *l)
 		l->arr = rpc_add_array(ctx, NULL, NULL);
 	l->wk.visit = list_visit;
 	l->wk.job_begin = list_begin;
-	l->wk.drain = list_drain;
+	if (l->wk.drain == NULL)
+		l->wk.drain = list_drain;
 	if (l->room > 0 && (rc = list_grow(ctx, l)) == 0)
 		rc = walk_run(ctx, &l->wk);
 	list_free(l);
@@ -1122,6 +1127,7 @@ enum act {
 	ACT_END,     /* terminate both sides */
 	ACT_ALIVE,   /* only report the state */
 	ACT_TIMEOUT, /* re-arm the lifetime */
+	ACT_FORGET,  /* end without BYEs (set_state 5) */
 };
 
 struct act_arg {
@@ -1163,6 +1169,8 @@ static void act_shard(struct worker *w, void *arg)
 		a->rc = dlg_terminate_hdrs(d, a->reason, a->hdrs);
 	else if (a->act == ACT_TIMEOUT)
 		a->rc = dlg_set_lifetime(d, a->seconds);
+	else if (a->act == ACT_FORGET)
+		a->rc = dlg_forget(d);
 }
 
 /* Runs a on its shard and sets the common faults; true when the dialog
@@ -1339,6 +1347,77 @@ static void rpc_set_timeout(struct rpc_ctx *ctx)
 	}
 	a.seconds = (unsigned)seconds;
 	act(ctx, &a);
+}
+
+/*
+ * dlg.set_state callid from_tag to_tag [state]: Kamailio forces any state
+ * 1-5 without callbacks, which leaves counters and transactions that
+ * disagree with it. Here only 5 (the default) is taken: the call is ended
+ * without BYEs, as the counters and profiles see it (dlg_forget()).
+ */
+static void rpc_set_state(struct rpc_ctx *ctx)
+{
+	struct act_arg a = {.act = ACT_FORGET};
+	long long state = DLG_STATE_DELETED;
+
+	if (tags_params(ctx, &a) || rpc_param_opt_int(ctx, 3, "state", &state))
+		return;
+	if (state != DLG_STATE_DELETED) {
+		rpc_fault(ctx, 400,
+		          "Only state 5 (ended, without BYEs) can be set");
+		return;
+	}
+	if (act(ctx, &a))
+		rpc_add_str(ctx, NULL, NULL, "Done");
+}
+
+/* dlg.dump_file FILE: every dialog appended to FILE, one line of compact
+ * JSON each (dlg.list's object), written chunk by chunk as the walk
+ * brings them; replies {file, dialogs}. */
+static void dump_drain(struct walk *wk, struct rpc_ctx *ctx)
+{
+	struct list *l = (struct list *)wk;
+
+	list_drain(wk, ctx);
+	if (!rpc_failed(ctx) && rpc_write_lines(l->arr, l->dump) != 0) {
+		rpc_fault(ctx, 500, "Cannot write %s: %s", l->dump_name,
+		          strerror(errno));
+		wk->stop = true;
+	}
+}
+
+static void rpc_dump_file(struct rpc_ctx *ctx)
+{
+	const char *name;
+	struct list l;
+	int rc;
+
+	if (rpc_param_str(ctx, 0, "file", &name))
+		return;
+	if (*name == '\0') {
+		rpc_fault(ctx, 400, "Empty file name");
+		return;
+	}
+	list_init(&l, SHAPE_DLG);
+	l.dump_name = name;
+	l.dump = fopen(name, "a");
+	if (l.dump == NULL) {
+		rpc_fault(ctx, 500, "Cannot open %s: %s", name,
+		          strerror(errno));
+		return;
+	}
+	l.arr = rpc_scratch_array(ctx);
+	l.wk.drain = dump_drain;
+	rc = l.arr ? list_run(ctx, &l) : -1;
+	if (fclose(l.dump) != 0 && rc == 0) {
+		rpc_fault(ctx, 500, "Cannot write %s: %s", name,
+		          strerror(errno));
+		rc = -1;
+	}
+	if (rc == 0) {
+		rpc_add_str(ctx, NULL, "file", name);
+		rpc_add_int(ctx, NULL, "dialogs", (long long)l.found);
+	}
 }
 
 /* dlg2.end_all_active_dlg: ids gathered by the walk, ended at the end of
@@ -1672,6 +1751,12 @@ static const struct rpc_method dlg_rpc[] = {
         {"dlg.is_alive", rpc_is_alive,
          "Whether a dialog is confirmed: dlg.is_alive callid from_tag "
          "to_tag"},
+        {"dlg.set_state", rpc_set_state,
+         "Ends a dialog without BYEs: dlg.set_state callid from_tag to_tag "
+         "[5]"},
+        {"dlg.dump_file", rpc_dump_file,
+         "Appends every dialog to a file, a line of JSON each: "
+         "dlg.dump_file file"},
         {"dlg.set_timeout", rpc_set_timeout,
          "Re-arms a dialog's lifetime from now: dlg.set_timeout h_entry "
          "h_id seconds"},

@@ -25,8 +25,9 @@
 struct rpc_ctx {
 	struct mgmt *m;
 	const char *method;
-	json_t *params; /* borrowed from the request: array, object or NULL */
-	json_t *result; /* owned; NULL until the first add */
+	json_t *params;  /* borrowed from the request: array, object or NULL */
+	json_t *result;  /* owned; NULL until the first add */
+	json_t *scratch; /* owned: rpc_scratch_array() */
 	bool failed;
 	int code;
 	char *message; /* malloc'ed; NULL when out of memory */
@@ -472,6 +473,29 @@ struct rpc_node *rpc_add_array(struct rpc_ctx *ctx, struct rpc_node *parent,
 	return (struct rpc_node *)attach(ctx, parent, key, json_array());
 }
 
+struct rpc_node *rpc_scratch_array(struct rpc_ctx *ctx)
+{
+	if (ctx->scratch == NULL && (ctx->scratch = json_array()) == NULL)
+		oom(ctx);
+	return (struct rpc_node *)ctx->scratch;
+}
+
+int rpc_write_lines(struct rpc_node *arr, FILE *f)
+{
+	json_t *a = (json_t *)arr;
+	size_t i;
+	json_t *v;
+
+	json_array_foreach(a, i, v)
+	{
+		if (json_dumpf(v, f, JSON_COMPACT | JSON_ENSURE_ASCII) != 0 ||
+		    fputc('\n', f) == EOF)
+			return -1;
+	}
+	json_array_clear(a);
+	return 0;
+}
+
 void rpc_add_str(struct rpc_ctx *ctx, struct rpc_node *parent, const char *key,
                  const char *s)
 {
@@ -591,6 +615,7 @@ struct mgmt *rpc_server(const struct rpc_ctx *ctx)
 static void ctx_fini(struct rpc_ctx *ctx)
 {
 	json_decref(ctx->result);
+	json_decref(ctx->scratch);
 	free(ctx->message);
 	for (size_t i = 0; i < ctx->ntmp; i++)
 		free(ctx->tmp[i]);

@@ -27,6 +27,7 @@
 #define IMSDLG_MGMT_H
 
 #include <stdbool.h>
+#include <stdio.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -154,6 +155,14 @@ void rpc_add_bool(struct rpc_ctx *ctx, struct rpc_node *parent, const char *key,
                   bool v);
 void rpc_add_null(struct rpc_ctx *ctx, struct rpc_node *parent,
                   const char *key);
+
+/* An array apart from the result, for a handler that writes what it
+ * gathers elsewhere (rpc_add_* into it as into any array); freed with the
+ * call. NULL (and the call failed) when out of memory. */
+struct rpc_node *rpc_scratch_array(struct rpc_ctx *ctx);
+/* Writes each element of arr to f as one line of compact JSON and empties
+ * arr: 0, or -1 when f could not take it (errno set). */
+int rpc_write_lines(struct rpc_node *arr, FILE *f);
 
 /* Appends to the body of a page (struct mgmt_page); a bug elsewhere. */
 void rpc_printf(struct rpc_ctx *ctx, const char *fmt, ...)

@@ -1571,6 +1571,78 @@ def test_refer(dlg_proxy_rpc, peers, answer):
         assert f"dialog refer603@test: REFER refused with 603: the call goes on" in p.log_text()
 
 
+@pytest.mark.parametrize("by", ["cid", "did"])
+def test_refer_of_another_call(dlg_proxy_rpc, peers, by):
+    # dlg_refer_cid(callid, side, uri) and dlg_refer_did(h_entry, h_id,
+    # side, uri) from an unrelated OPTIONS (any worker may own it): a REFER
+    # to the caller as the callee would send it; the caller's 200 ends the
+    # call; unknown ids and a bad side give -1
+    p, rpc = dlg_proxy_rpc("dialog.lua", subst={"REASON": "unused"})
+    caller, callee, ok = confirmed_call(p, peers, answering_everything(), f"refer-{by}@test",
+                                        caller_side=answering_everything())
+    [d] = live(rpc, f"refer-{by}@test")
+    which = {"cid": (f"refer-{by}@test", "no-such-call@test"),
+             "did": (f"{d['h_entry']} {d['h_id']}", f"{d['h_entry']} {d['h_id'] + 1000}")}[by]
+    assert probe(p, [f"X-Do: refer_{by} {which[1]} caller sip:new@127.0.0.1:5099"]).get("x-rc") == "-1"
+    assert probe(p, [f"X-Do: refer_{by} {which[0]} both sip:new@127.0.0.1:5099"]).get("x-rc") == "-1"
+    assert probe(p, [f"X-Do: refer_{by} {which[0]} caller sip:new@127.0.0.1:5099"]).get("x-rc") == "1"
+    refer = caller.wait_for(sippeer.is_request("REFER"), "REFER at the caller")
+    assert refer.ruri == caller.uri and refer.cseq_num == 1, refer.raw  # the callee had sent nothing
+    assert hdr(refer, "From").endswith("tag=callee") and hdr(refer, "To").endswith("tag=caller"), refer.raw
+    assert hdr(refer, "Refer-To") == "<sip:new@127.0.0.1:5099>", refer.raw
+    for side in (caller, callee):
+        bye = side.wait_for(sippeer.is_request("BYE"), f"BYE at the {side.name}")
+        assert hdr(bye, "Reason") == 'SIP;cause=200;text="transferred"', bye.raw
+    assert live_once(rpc, f"refer-{by}@test", gone) == []
+
+
+def test_set_state_ends_a_call_without_byes(dlg_proxy_rpc, peers):
+    # dlg.set_state callid ftag ttag (5): the call is ended here, without
+    # a BYE to either side; the counters and the profile follow at once and
+    # the record lingers, so that the UA's own BYE is still routed
+    p, rpc = dlg_proxy_rpc("dialog.lua", subst={"REASON": "unused"},
+                           modparams={("ims_dialog", "profiles_with_value"): "group"})
+    caller, callee, ok = confirmed_call(p, peers, answering(), "forget@test",
+                                        extra=["X-Profile: group=a"])
+    assert rpc("dlg.profile_get_size", ["group", "a"]) == 1
+    assert rpc("stats.fetchn", ["active_dialogs"]) == {"dialog.active_dialogs": 1}
+    assert rpc("dlg.set_state", ["forget@test", "caller", "callee", 5]) == "Done"
+    assert live(rpc, "forget@test") == []
+    assert [d["state"] for d in rpc("dlg.list") if d["call-id"] == "forget@test"] == [5]
+    assert rpc("dlg.profile_get_size", ["group", "a"]) == 0
+    assert rpc("stats.fetchn", ["active_dialogs"]) == {"dialog.active_dialogs": 0}
+    time.sleep(1)
+    assert not [m for m in caller.received + callee.received if m.method == "BYE"]
+    caller.send(caller_in_dialog("BYE", caller, ok, 2), p.port)
+    callee.wait_for(sippeer.is_request("BYE"), "the caller's BYE at the callee")
+    caller.wait_for(sippeer.is_response(200, "BYE"), "200 for the BYE")
+
+
+def test_dump_file_appends_a_line_per_dialog(dlg_proxy_rpc, peers, tmp_path):
+    # dlg.dump_file FILE: each dialog as a line of JSON with dlg.list's
+    # fields, appended at every call
+    p, rpc = dlg_proxy_rpc("dialog.lua", subst={"REASON": "unused"})
+    callee = peers("callee", answering())
+    caller = peers("caller", answering_bye)
+    for n in (1, 2, 3):
+        caller.send(sippeer.request("INVITE", callee.uri, caller, call_id=f"dump{n}@test"), p.port)
+        caller.wait_for(lambda m, c=f"dump{n}@test": sippeer.is_response(200, "INVITE")(m)
+                        and m.call_id == c, f"200 of call {n}")
+    listed = {d["call-id"]: d for d in rpc("dlg.list")}
+    path = tmp_path / "dialogs.jsonl"
+    assert rpc("dlg.dump_file", [str(path)]) == {"file": str(path), "dialogs": 3}
+    assert rpc("dlg.dump_file", {"file": str(path)}) == {"file": str(path), "dialogs": 3}
+    lines = path.read_text().splitlines()
+    assert len(lines) == 6
+    dumped = [json.loads(line) for line in lines]
+    assert sorted(d["call-id"] for d in dumped) == sorted(2 * list(listed)), lines
+    for d in dumped:
+        want = listed[d["call-id"]]
+        assert set(d) == set(want), d
+        for key in ("h_entry", "h_id", "state", "from_uri", "to_uri", "caller", "callee"):
+            assert d[key] == want[key], (key, d, want)
+
+
 def test_validate_dialog(dlg_proxy, peers):
     # validate_dialog() on in-dialog MESSAGEs: as the dialog says, relayed;
     # a CSeq below what the callee saw (-2), another Request-URI (-3), a

@@ -736,7 +736,8 @@ def test_new_methods_bad_params(dlg_rpc_proxy):
     methods = r.ok("system.listMethods")
     for m in ("dlg.list_ctx", "dlg.dlg_list_ctx", "dlg.list_match", "dlg.list_match_ctx",
               "dlg.profile_list", "dlg.briefing", "dlg.set_timeout", "dlg2.list",
-              "dlg2.end_dlg", "dlg2.end_all_active_dlg", "mem.info"):
+              "dlg2.end_dlg", "dlg2.end_all_active_dlg", "mem.info", "dlg.set_state",
+              "dlg.dump_file"):
         assert m in methods
         assert r.ok("system.methodHelp", [m]) not in ("", "undocumented"), m
     r.fault("dlg.list", [0, -1], 400)
@@ -769,6 +770,15 @@ def test_new_methods_bad_params(dlg_rpc_proxy):
     r.fault("dlg.set_timeout", [-1, 2, 30], 404, "Dialog not found")
     r.fault("dlg2.end_dlg", ["x", 1], -32602)
     r.fault("dlg2.end_dlg", [1, 2], 404, "Dialog not found")
+    r.fault("dlg.set_state", ["cid", "a"], 400)
+    r.fault("dlg.set_state", ["cid", "a", "b"], 404, "Dialog not found")
+    r.fault("dlg.set_state", ["cid", "a", "b", 4], 400,
+            "Only state 5 (ended, without BYEs) can be set")
+    r.fault("dlg.set_state", ["cid", "a", "b", "five"], -32602)
+    r.fault("dlg.dump_file", [], 400)
+    r.fault("dlg.dump_file", [""], 400, "Empty file name")
+    r.fault("dlg.dump_file", ["/nonexistent-dir/dump.json"], 500,
+            "Cannot open /nonexistent-dir/dump.json: No such file or directory")
     assert r.ok("dlg2.end_all_active_dlg") == {"terminated": 0}
     assert r.ok("mem.info")["dialogs"] == 0
     # still serving

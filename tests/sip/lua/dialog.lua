@@ -79,8 +79,11 @@ end
 --                                 and TEXT as a text/plain body
 --   X-Do: bye SIDE                dlg_bye(SIDE)
 --   X-Do: refer SIDE URI          dlg_refer(SIDE, URI)
+-- and out of dialog (OPTIONS), on another call:
+--   X-Do: refer_cid CALLID SIDE URI      dlg_refer_cid(CALLID, SIDE, URI)
+--   X-Do: refer_did HE HI SIDE URI       dlg_refer_did(HE, HI, SIDE, URI)
 local function act_on_dialog(what)
-    local verb, a, b, c = what:match("^(%S+)%s*(%S*)%s*(%S*)%s*(%S*)")
+    local verb, a, b, c, d = what:match("^(%S+)%s*(%S*)%s*(%S*)%s*(%S*)%s*(%S*)")
     local rc
     if verb == "req" and c ~= "" then
         rc = KSR.ims_dialog.dlg_req_within(a, b, "X-Sent-By: script\r\n", "text/plain", c)
@@ -90,6 +93,10 @@ local function act_on_dialog(what)
         rc = KSR.ims_dialog.dlg_bye(a)
     elseif verb == "refer" then
         rc = KSR.ims_dialog.dlg_refer(a, b)
+    elseif verb == "refer_cid" then
+        rc = KSR.ims_dialog.dlg_refer_cid(a, b, c)
+    elseif verb == "refer_did" then
+        rc = KSR.ims_dialog.dlg_refer_did(tonumber(a), tonumber(b), c, d)
     end
     KSR.hdr.append_to_reply("X-Rc: " .. tostring(rc) .. "\r\n")
     KSR.sl.sl_send_reply(200, "Done")
@@ -177,6 +184,10 @@ function ksr_request_route()
         local rc = KSR.ims_dialog.dlg_set_timeout(tonumber(secs), tonumber(he), tonumber(hi))
         KSR.hdr.append_to_reply("X-Rc: " .. rc .. "\r\n")
         KSR.sl.sl_send_reply(200, "Timeout")
+        KSR.x.exit()
+    end
+    if KSR.is_OPTIONS() and KSR.hdr.is_present("X-Do") > 0 then
+        act_on_dialog(KSR.pv.get("$hdr(X-Do)"))
         KSR.x.exit()
     end
     if KSR.is_OPTIONS() and KSR.hdr.is_present("X-Var-Call") > 0 then

@@ -164,6 +164,7 @@ void dlg_shard_free(struct dlg_shard *ds)
 			dlg_free(d);
 		}
 	}
+	dlg_remote_free(ds);
 	free(ds->slots);
 	free(ds->next_id);
 	free(ds);
@@ -2113,18 +2114,23 @@ static void tags_op_run(struct worker *w, void *arg)
 	t->ret = d ? t->op(d, t->arg) : -1;
 }
 
+int dlg_run_on_owner(struct tm_ctx *ctx, struct slice key, rt_call_fn *fn,
+                     void *arg)
+{
+	struct worker *self = tm_shard_worker(ctx->sh);
+	unsigned owner = worker_id(self);
+
+	if (nall_shards > 1)
+		owner = tm_owner_of_callid(key, nall_shards);
+	return rt_call(self, owner, fn, arg, DLG_REMOTE_TIMEOUT_MS);
+}
+
 static int on_tags(struct tm_ctx *ctx, struct slice callid, struct slice ftag,
                    struct slice ttag, dlg_op_fn *op, void *arg)
 {
 	struct tags_op t = {callid, ftag, ttag, op, arg, -1};
-	struct worker *self = tm_shard_worker(ctx->sh);
-	unsigned owner = worker_id(self);
 
-	if (callid.len == 0)
-		return -1;
-	if (nall_shards > 1)
-		owner = tm_owner_of_callid(callid, nall_shards);
-	if (rt_call(self, owner, tags_op_run, &t, DLG_REMOTE_TIMEOUT_MS))
+	if (callid.len == 0 || dlg_run_on_owner(ctx, callid, tags_op_run, &t))
 		return -1;
 	return t.ret;
 }

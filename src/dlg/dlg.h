@@ -122,6 +122,16 @@ struct dlg_which {
  * with BYEs to both sides, refused it goes on. 1 when sent, or -1. */
 int dlg_refer_ctx(struct tm_ctx *ctx, const struct dlg_which *which,
                   const char *side, struct slice to);
+/* dlg_remote_profile(cmd, profile, value, uid, expires): "add" makes uid
+ * (a call another server handles) a member of p with value until expires
+ * (an absolute UNIX time, 0 for none; a later add of the same uid sets
+ * it anew), "rm" removes that membership (with an empty value on a
+ * profile with values: all of uid's). Profile sizes count such members;
+ * listings of dialogs do not show them. 1, or -1 (logged) for bad
+ * arguments, an expiry past, or nothing to remove. */
+int dlg_remote_profile(struct tm_ctx *ctx, struct slice cmd,
+                       const struct profile *p, struct slice value,
+                       struct slice uid, long long expires);
 /* validate_dialog() (OpenSIPS): 1 when the in-dialog request being routed
  * agrees with the dialog; -1 no dialog, -2 CSeq below what its receiver
  * saw, -3 Request-URI not the receiver's target, -4 Route set differs. */

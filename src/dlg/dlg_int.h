@@ -166,6 +166,7 @@ struct dlg_shard {
 	                  counted (account()) */
 	bool refusing; /* over a limit: new calls get 503 */
 	struct dlg_stats stats;
+	struct remote_item **remote; /* remote.c's, NULL until the first */
 };
 
 /* Kamailio's core string hash (ims-dialog-behaviour.md §3.1). */
@@ -230,6 +231,14 @@ int dlg_on_ids(struct tm_ctx *ctx, uint32_t h_entry, uint32_t h_id,
  * live dialog has those ids. Leaves the current dialog as it was. */
 int dlg_on_tags(struct tm_ctx *ctx, struct slice callid, struct slice ftag,
                 struct slice ttag, dlg_op_fn *op, void *arg);
+
+/* Runs fn(w, arg) on the worker owning key (a Call-ID, or any string
+ * sharded as one), the caller waiting: 0, or an errno. */
+int dlg_run_on_owner(struct tm_ctx *ctx, struct slice key, rt_call_fn *fn,
+                     void *arg);
+
+/* Frees the remote profile members of ds (remote.c). */
+void dlg_remote_free(struct dlg_shard *ds);
 
 /* Runs op(d, arg) on the dialog which designates (dlg.h). */
 int dlg_on_which(struct tm_ctx *ctx, const struct dlg_which *which,

@@ -319,6 +319,23 @@ static int k_set_timeout_by_profile(struct script_call *c)
 	        (unsigned)secs->i);
 }
 
+/* dlg_remote_profile(cmd, profile, value, uid, expires) */
+static int k_dlg_remote_profile(struct script_call *c)
+{
+	struct dlg_shard *ds = dlg_shard_of(c->ctx);
+	struct slice name = arg_str(c, 1);
+	const struct profile *p =
+	        ds && ds->cfg->profiles ? profile_find(ds->cfg->profiles, name)
+	                                : NULL;
+	if (p == NULL) {
+		LOG_ERR("dialog: profile \"%.*s\" is not defined",
+		        SLICE_ARG(name));
+		return -1;
+	}
+	return dlg_remote_profile(c->ctx, arg_str(c, 0), p, arg_str(c, 2),
+	                          arg_str(c, 3), c->args[4].i);
+}
+
 /* profile_size(p[, v]): the number itself. */
 static int k_profile_size(struct script_call *c)
 {
@@ -428,6 +445,9 @@ static int k_dlg_var_of(struct script_call *c)
 	         0},                                                             \
 	        {mod,  "unset_dlg_profile", k_unset_profile,                     \
 	         "s*", SCRIPT_RET_INT,      0,                                   \
+	         0},                                                             \
+	        {mod,     "dlg_remote_profile", k_dlg_remote_profile,            \
+	         "ssssi", SCRIPT_RET_INT,       0,                               \
 	         0},                                                             \
 	        {mod, "is_in_profile", k_is_in_profile, "s*", SCRIPT_RET_INT, 0, \
 	         0},                                                             \

@@ -25,6 +25,7 @@
 #ifndef IMSDLG_DLG_PROFILE_H
 #define IMSDLG_DLG_PROFILE_H
 
+#include <limits.h>
 #include <stdbool.h>
 #include <stddef.h>
 
@@ -48,6 +49,10 @@ struct profile_member {
 /* Memberships a set holds in itself: the usual call is in one or two
  * profiles, which then cost no malloc and free. */
 #define PROFILE_SET_SLOTS 2
+
+/* The shard of a member that is no dialog of ours (dlg_remote_profile):
+ * no walk for dialogs of a shard reports it as one of them. */
+#define PROFILE_SHARD_REMOTE UINT_MAX
 
 /*
  * The memberships of one dialog. Embedded in the dialog, which must not

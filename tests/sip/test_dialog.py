@@ -1643,6 +1643,48 @@ def test_dump_file_appends_a_line_per_dialog(dlg_proxy_rpc, peers, tmp_path):
             assert d[key] == want[key], (key, d, want)
 
 
+def test_remote_profile_members(dlg_proxy_rpc, peers):
+    # dlg_remote_profile(): calls of another server counted in a profile
+    # beside our own call, by uid (on whichever worker the uid hashes to),
+    # until removed or expired; not listed as dialogs, not touched by
+    # dlg_set_timeout_by_profile(); bad arguments give -1
+    p, rpc = dlg_proxy_rpc("dialog.lua", subst={"REASON": "unused"},
+                           modparams={("ims_dialog", "profiles_with_value"): "group",
+                                      ("ims_dialog", "profiles_no_value"): "total"})
+    confirmed_call(p, peers, answering(), "local@test", extra=["X-Profile: group=a"])
+
+    def remote(what: str) -> str:
+        return probe(p, [f"X-Remote: {what}"]).get("x-rc")
+
+    soon = int(time.time()) + 3
+    assert remote("add group a u1 0") == "1"
+    assert remote(f"add group a u2 {soon}") == "1"
+    assert remote("add group b u3 0") == "1"
+    assert remote("add total - u3 0") == "1"
+    assert remote("add group a u1 0") == "1"  # the same membership again
+    assert rpc("dlg.profile_get_size", ["group", "a"]) == 3
+    assert rpc("dlg.profile_get_size", ["group"]) == 4
+    assert rpc("dlg.profile_get_size", ["total"]) == 1
+    assert [d["call-id"] for d in rpc("dlg.profile_list", ["group", "a"])] == ["local@test"]
+    assert probe(p, ["X-Timeout-Profile: group a 600"]).get("x-rc") == "1"
+
+    for bad in ("add group - u4 0", "add nosuch a u4 0", "move group a u4 0",
+                f"add group a u4 {int(time.time()) - 10}", "rm group a nosuch 0"):
+        assert remote(bad) == "-1", bad
+    assert remote("rm group a u1 0") == "1"
+    assert remote("rm group a u1 0") == "-1"
+    assert remote("rm group - u3 0") == "1"  # every value of u3 in group
+    assert rpc("dlg.profile_get_size", ["group"]) == 2
+    assert rpc("dlg.profile_get_size", ["total"]) == 1
+
+    deadline = time.monotonic() + 8
+    while rpc("dlg.profile_get_size", ["group", "a"]) != 1:
+        assert time.monotonic() < deadline, "u2 did not expire"
+        time.sleep(0.2)
+    assert time.time() >= soon - 1
+    assert rpc("dlg.profile_get_size", ["total"]) == 1
+
+
 def test_validate_dialog(dlg_proxy, peers):
     # validate_dialog() on in-dialog MESSAGEs: as the dialog says, relayed;
     # a CSeq below what the callee saw (-2), another Request-URI (-3), a

@@ -186,6 +186,18 @@ function ksr_request_route()
         KSR.sl.sl_send_reply(200, "Timeout")
         KSR.x.exit()
     end
+    -- X-Remote: CMD PROFILE VALUE UID EXPIRES: dlg_remote_profile (a
+    -- VALUE of "-" is the empty string)
+    if KSR.is_OPTIONS() and KSR.hdr.is_present("X-Remote") > 0 then
+        local cmd, name, value, uid, exp = KSR.pv.get("$hdr(X-Remote)"):match("(%S+) (%S+) (%S+) (%S+) (%d+)")
+        if value == "-" then
+            value = ""
+        end
+        local rc = KSR.ims_dialog.dlg_remote_profile(cmd, name, value, uid, tonumber(exp))
+        KSR.hdr.append_to_reply("X-Rc: " .. rc .. "\r\n")
+        KSR.sl.sl_send_reply(200, "Remote")
+        KSR.x.exit()
+    end
     if KSR.is_OPTIONS() and KSR.hdr.is_present("X-Do") > 0 then
         act_on_dialog(KSR.pv.get("$hdr(X-Do)"))
         KSR.x.exit()

@@ -216,6 +216,10 @@ static int configure_dialogs(struct app *a, char *err, size_t errsize)
 	d->ka_interval = (unsigned)cfg_int(c, "ims_dialog", "ka_interval", 0);
 	d->ka_failed_limit = (unsigned)cfg_int(
 	        c, "ims_dialog", "ka_failed_limit", d->ka_failed_limit);
+	d->bridge_controller = cfg_str(c, "ims_dialog", "bridge_controller",
+	                               d->bridge_controller);
+	d->bridge_contact =
+	        cfg_str(c, "ims_dialog", "bridge_contact", d->bridge_contact);
 	s = cfg_str(c, "ims_dialog", "event_callback", "");
 	if (strlen(s) >= sizeof(d->event_callback)) {
 		snprintf(err, errsize,

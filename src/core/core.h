@@ -69,6 +69,8 @@ struct slice slice_trim(struct slice s);
 int slice_to_u32(uint32_t *out, struct slice s, uint32_t max);
 /* Copies into dst (size > 0), truncating, always NUL-terminating. */
 size_t slice_copy_cstr(char *dst, size_t size, struct slice s);
+/* A malloc'd NUL-terminated copy of s (which may hold NULs), or NULL. */
+char *slice_strdup(struct slice s);
 
 /* Number formatting for the hot paths, where printf costs a thousand
  * instructions a call: the digits of v into dst (not NUL-terminated),

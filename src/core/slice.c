@@ -1,4 +1,5 @@
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "core/core.h"
@@ -84,6 +85,18 @@ size_t slice_copy_cstr(char *dst, size_t size, struct slice s)
 		memcpy(dst, s.p, n);
 	dst[n] = '\0';
 	return n;
+}
+
+char *slice_strdup(struct slice s)
+{
+	char *p = malloc(s.len + 1);
+
+	if (p) {
+		if (s.len)
+			memcpy(p, s.p, s.len);
+		p[s.len] = '\0';
+	}
+	return p;
 }
 
 /* Both write the digits from the last, once their number is known: no

@@ -46,6 +46,9 @@ void dlg_config_defaults(struct dlg_config *c)
 	c->early_terminate_reason = "Call Terminated";
 	c->send_bye = true;
 	c->ka_failed_limit = 1;
+	/* Kamailio's defaults */
+	c->bridge_controller = "sip:controller@kamailio.org";
+	c->bridge_contact = "sip:controller@kamailio.org:5060";
 }
 
 /* ------------------------------------------------------------ ids */
@@ -204,17 +207,6 @@ static bool text_eq(const char *s, uint32_t len, struct slice v)
 	return len == v.len && (len == 0 || memcmp(s, v.p, len) == 0);
 }
 
-static char *dup_slice(struct slice s)
-{
-	char *p = malloc(s.len + 1);
-
-	if (p) {
-		memcpy(p, s.p ? s.p : "", s.len);
-		p[s.len] = '\0';
-	}
-	return p;
-}
-
 /* Whether s is one of the strings in text[0..len) allocated with their
  * dialog or leg (compared as integers: they may be unrelated objects). */
 static bool in_text(const char *text, uint32_t len, const char *s)
@@ -236,7 +228,7 @@ static void set_text(const char *text, uint32_t len, char **dst, struct slice s)
 {
 	char *p;
 
-	if (str_eq(*dst, s) || (p = dup_slice(s)) == NULL)
+	if (str_eq(*dst, s) || (p = slice_strdup(s)) == NULL)
 		return;
 	free_text(text, len, *dst);
 	*dst = p;
@@ -1441,7 +1433,7 @@ static int terminate(struct dlg *d, int side, struct slice reason)
 		return -1;
 	if (reason.len) {
 		free(d->term_reason);
-		d->term_reason = dup_slice(reason);
+		d->term_reason = slice_strdup(reason);
 	}
 	if (d->state <= DLG_STATE_EARLY) {
 		/* Not answered: the caller gets the configured final reply
@@ -2272,7 +2264,7 @@ static int terminate_remote(struct dlg *d, int side, struct slice reason,
 	j->he = d->h_entry;
 	j->hi = d->h_id;
 	j->side = side;
-	j->reason = reason.len ? dup_slice(reason) : NULL;
+	j->reason = reason.len ? slice_strdup(reason) : NULL;
 	j->hdrs = hdrs && *hdrs ? strdup(hdrs) : NULL;
 	rt_post(worker_rt(w), worker_id(w), &j->job);
 	return 1;

@@ -51,6 +51,8 @@ struct dlg_config {
 	size_t max_memory;        /* bytes calls may hold, 0: no limit */
 	unsigned ka_interval;     /* s between keep-alive OPTIONS, 0: none */
 	unsigned ka_failed_limit; /* failed keep-alives in a row end a call */
+	const char *bridge_controller; /* From and Referred-By of dlg_bridge */
+	const char *bridge_contact;    /* its Contact */
 	const struct profile_registry *profiles; /* may be NULL */
 };
 
@@ -122,6 +124,20 @@ struct dlg_which {
  * with BYEs to both sides, refused it goes on. 1 when sent, or -1. */
 int dlg_refer_ctx(struct tm_ctx *ctx, const struct dlg_which *which,
                   const char *side, struct slice to);
+/*
+ * dlg_bridge(from, to, op) and dlg.bridge_dlg: a third-party call. The
+ * proxy calls from (an INVITE from bridge_controller, through the
+ * outbound proxy op when not empty, with body: NULL for a hold offer,
+ * empty for none), and once it answers sends it a REFER to to, then a
+ * BYE after the REFER's final reply (ims-dialog-behaviour.md §12.2). It
+ * runs on the worker owning its new Call-ID (posted to it over rt from
+ * any thread); no dialog is tracked. 1 when started, -1 (logged) for bad
+ * arguments.
+ */
+int dlg_bridge(struct rt *rt, unsigned nworkers, const struct dlg_config *cfg,
+               struct slice from, struct slice to, struct slice op,
+               const struct slice *body);
+
 /* dlg_remote_profile(cmd, profile, value, uid, expires): "add" makes uid
  * (a call another server handles) a member of p with value until expires
  * (an absolute UNIX time, 0 for none; a later add of the same uid sets

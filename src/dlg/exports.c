@@ -80,6 +80,24 @@ static int k_dlg_refer(struct script_call *c)
 	return dlg_refer_ctx(c->ctx, w, side, arg_str(c, at + 1));
 }
 
+/* "" and "." (dlg.bridge_dlg's "none") are no outbound proxy. */
+static struct slice outbound_proxy(struct slice op)
+{
+	return slice_eq_cstr(op, ".") ? SLICE_NULL : op;
+}
+
+/* dlg_bridge(from, to, op) */
+static int k_dlg_bridge(struct script_call *c)
+{
+	struct dlg_shard *ds = dlg_shard_of(c->ctx);
+
+	if (ds == NULL)
+		return -1;
+	return dlg_bridge(worker_rt(tm_shard_worker(c->ctx->sh)), ds->nshards,
+	                  ds->cfg, arg_str(c, 0), arg_str(c, 1),
+	                  outbound_proxy(arg_str(c, 2)), NULL);
+}
+
 static int k_validate_dialog(struct script_call *c)
 {
 	return dlg_validate_ctx(c->ctx);
@@ -416,6 +434,7 @@ static int k_dlg_var_of(struct script_call *c)
 	         0},                                                             \
 	        {mod, "dlg_set_ruri", k_dlg_set_ruri, "", SCRIPT_RET_INT, 0, 0}, \
 	        {mod, "dlg_refer", k_dlg_refer, "ss", SCRIPT_RET_INT, 0, 0},     \
+	        {mod, "dlg_bridge", k_dlg_bridge, "sss", SCRIPT_RET_INT, 0, 0},  \
 	        {mod, "dlg_refer_did", k_dlg_refer, "iiss", SCRIPT_RET_INT, 0,   \
 	         0},                                                             \
 	        {mod, "dlg_refer_cid", k_dlg_refer, "sss", SCRIPT_RET_INT, 0,    \

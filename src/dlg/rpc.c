@@ -1371,6 +1371,38 @@ static void rpc_set_state(struct rpc_ctx *ctx)
 		rpc_add_str(ctx, NULL, NULL, "Done");
 }
 
+/* dlg.bridge_dlg from to [op [body]]: dlg_bridge() (dlg.h). op "." is
+ * none; body absent or "." is the hold offer, "_" or "" none. */
+static void rpc_bridge_dlg(struct rpc_ctx *ctx)
+{
+	const char *from, *to, *op = ".", *body = ".";
+	struct slice b, *bp = &b;
+
+	if (rpc_param_str(ctx, 0, "from", &from) ||
+	    rpc_param_str(ctx, 1, "to", &to) ||
+	    rpc_param_opt_str(ctx, 2, "op", &op) ||
+	    rpc_param_opt_str(ctx, 3, "body", &body))
+		return;
+	if (rpc_nshards == 0) {
+		rpc_fault(ctx, 500, "No worker");
+		return;
+	}
+	if (strcmp(body, ".") == 0)
+		bp = NULL;
+	else
+		b = strcmp(body, "_") == 0 ? SLICE_NULL : slice_cstr(body);
+	if (dlg_bridge(rpc_rt(ctx), rpc_nshards, rpc_shards[0]->cfg,
+	               slice_cstr(from), slice_cstr(to),
+	               strcmp(op, ".") == 0 ? SLICE_NULL : slice_cstr(op),
+	               bp) < 0) {
+		rpc_fault(ctx, 400,
+		          "Invalid parameters: from and to URIs (from "
+		          "a SIP URI), op a SIP URI or \".\"");
+		return;
+	}
+	rpc_add_str(ctx, NULL, NULL, "Bridging");
+}
+
 /* dlg.dump_file FILE: every dialog appended to FILE, one line of compact
  * JSON each (dlg.list's object), written chunk by chunk as the walk
  * brings them; replies {file, dialogs}. */
@@ -1754,6 +1786,9 @@ static const struct rpc_method dlg_rpc[] = {
         {"dlg.set_state", rpc_set_state,
          "Ends a dialog without BYEs: dlg.set_state callid from_tag to_tag "
          "[5]"},
+        {"dlg.bridge_dlg", rpc_bridge_dlg,
+         "Calls from and refers it to to: dlg.bridge_dlg from to [op "
+         "[body]]"},
         {"dlg.dump_file", rpc_dump_file,
          "Appends every dialog to a file, a line of JSON each: "
          "dlg.dump_file file"},

@@ -262,3 +262,56 @@ int sip_build_ack(struct sip_buf *out, struct sip_msg *req, struct sip_msg *rpl)
 	sip_buf_adds(out, "Content-Length: 0\r\n\r\n");
 	return done(out);
 }
+
+int sip_build_in_dialog(struct sip_buf *out, struct sip_msg *rpl,
+                        struct slice target, struct slice from,
+                        struct slice call_id, const char *method, uint32_t cseq)
+{
+	const struct sip_addr *to, *contact;
+	struct slice route[SIP_DIALOG_MAX_ROUTES], elem;
+	struct sip_elem_iter it;
+	unsigned n = 0;
+	int err;
+
+	if (rpl->is_request)
+		return EINVAL;
+	if ((err = need(sip_msg_to(&to, rpl), rpl, "missing To")))
+		return err;
+	err = sip_msg_contact(&contact, rpl);
+	if (err == 0 && !contact->star)
+		target = contact->uri;
+	else if (err != 0 && err != ENOENT)
+		return err;
+	sip_elem_iter_init(&it, rpl, SIP_HDR_RECORD_ROUTE);
+	while ((err = sip_elem_next(&elem, &it)) == 0) {
+		if (n == SIP_DIALOG_MAX_ROUTES)
+			return E2BIG;
+		route[n++] = elem;
+	}
+	if (err != ENOENT)
+		return err;
+
+	sip_buf_adds(out, method);
+	sip_buf_adds(out, " ");
+	sip_buf_add(out, target);
+	sip_buf_adds(out, " SIP/2.0\r\n");
+	/* §12.1.2: the UAC's route set is the Record-Route in reverse. */
+	if (n) {
+		sip_buf_adds(out, "Route: ");
+		for (unsigned i = n; i-- > 0;) {
+			sip_buf_add(out, route[i]);
+			if (i)
+				sip_buf_adds(out, ", ");
+		}
+		sip_buf_adds(out, "\r\n");
+	}
+	add_line(out, "From", from);
+	add_line(out, "To", to->raw);
+	add_line(out, "Call-ID", call_id);
+	sip_buf_adds(out, "CSeq: ");
+	sip_buf_addu(out, cseq);
+	sip_buf_adds(out, " ");
+	sip_buf_adds(out, method);
+	sip_buf_adds(out, "\r\nMax-Forwards: 70\r\n");
+	return done(out);
+}

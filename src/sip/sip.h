@@ -607,5 +607,20 @@ int sip_build_cancel(struct sip_buf *out, struct sip_msg *req,
  */
 int sip_build_ack(struct sip_buf *out, struct sip_msg *req,
                   struct sip_msg *rpl);
+/*
+ * The head of a request of a UAC in the dialog that rpl, a 2xx to its
+ * INVITE, set up (RFC 3261 §12.1.2, §12.2.1.1), without Via (the sender
+ * adds its own): Request-URI rpl's Contact (target without one), the
+ * route set rpl's Record-Route in reverse, the UAC's From value (with its
+ * tag) and Call-ID, rpl's To (with the UAS's tag), CSeq cseq method,
+ * Max-Forwards. The caller adds its own lines, Content-Length and body.
+ * For the ACK of the 2xx (§13.2.2.4) cseq is the INVITE's. E2BIG past
+ * SIP_DIALOG_MAX_ROUTES route entries.
+ */
+#define SIP_DIALOG_MAX_ROUTES 16
+int sip_build_in_dialog(struct sip_buf *out, struct sip_msg *rpl,
+                        struct slice target, struct slice from,
+                        struct slice call_id, const char *method,
+                        uint32_t cseq);
 
 #endif

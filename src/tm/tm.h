@@ -309,7 +309,10 @@ int tm_trans_reply(struct tm_trans *t, unsigned code, struct slice reason,
  * Route (loose routing) or the Request-URI, retransmits it, and calls cb
  * exactly once with the final code and reply (NULL when made up here: 408
  * on timeout, 503 when it could not be sent). 0 or an errno (then cb is
- * never called).
+ * never called). An INVITE's non-2xx is ACKed hop by hop as for any
+ * branch; its 2xx is ACKed by tm as the user agent would (RFC 3261
+ * §13.2.2.4, to the 2xx's Contact and route set), again for each
+ * retransmission of it.
  */
 typedef void(tm_uac_cb)(void *arg, unsigned code, struct sip_msg *rpl);
 int tm_uac_request(struct tm_shard *sh, struct slice req, tm_uac_cb *cb,

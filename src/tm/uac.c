@@ -747,6 +747,87 @@ static bool relay_stateless(struct tm_shard *sh, struct sip_msg *rpl)
 	return net_send(sh->w, &d, sh->out, len, NULL) == 0;
 }
 
+/* Sends m once, without a transaction, by its route set to uri, with
+ * branch id on the Via added (src: where m came from, NULL for a request
+ * of ours): 0, or -1 (counted as a dropped request). */
+static int send_stateless(struct tm_shard *sh, struct sip_msg *m,
+                          const struct tm_req_edits *e, struct slice uri,
+                          const struct net_rx *src, const char *id,
+                          struct arena *a)
+{
+	struct route_set rs;
+	struct hop hop;
+	const struct net_listener *out;
+	struct net_dst d;
+	struct slice msg;
+
+	route_set(&rs, m, e, e->duri, uri);
+	if (resolve_uri(&hop, rs.target, m, NULL, SLICE_NULL, 0))
+		goto drop;
+	out = out_listener(sh, &hop);
+	if (out == NULL ||
+	    build_request(&msg, sh, m, e, &rs, src, uri, out, id, NULL, a))
+		goto drop;
+	memset(&d, 0, sizeof(d));
+	d.proto = hop.proto;
+	d.addr = hop.addr;
+	d.lst = out;
+	if (net_send(sh->w, &d, msg.p, msg.len, NULL))
+		goto drop;
+	sh->stats.fwd_requests++;
+	return 0;
+drop:
+	sh->stats.drop_requests++;
+	return -1;
+}
+
+/*
+ * The ACK for a 2xx to an INVITE of ours (RFC 3261 §13.2.2.4), built from
+ * the 2xx each time one comes: a retransmitted 2xx means the ACK was
+ * lost. It is a transaction of its own, sent once and statelessly by the
+ * dialog's route set; its branch is the INVITE's with an "a" after it,
+ * the same for every copy.
+ */
+static void ack_local_2xx(struct tm_branch *b, struct sip_msg *rpl)
+{
+	struct tm_trans *t = b->t;
+	struct tm_shard *sh = t->sh;
+	struct sip_msg *req = t->req;
+	const struct sip_addr *from;
+	const struct sip_cseq *cseq;
+	struct tm_req_edits none;
+	struct slice call_id;
+	struct sip_buf buf;
+	char text[4096], id[72];
+	size_t n;
+
+	/* The INVITE was ours and checked: these are there. */
+	if (sip_msg_from(&from, req) || sip_msg_call_id(&call_id, req) ||
+	    sip_msg_cseq(&cseq, req))
+		return;
+	sip_buf_init(&buf, text, sizeof(text));
+	int err = sip_build_in_dialog(&buf, rpl, req->ruri, from->raw, call_id,
+	                              "ACK", cseq->num);
+	if (err == 0) {
+		sip_buf_adds(&buf, "Content-Length: 0\r\n\r\n");
+		if (buf.overflow ||
+		    sip_msg_parse(&sh->msg2, buf.p, buf.len, &sh->cfg->limits))
+			err = ENOSPC;
+	}
+	if (err) {
+		LOG_WARN("tm: cannot ACK a 2xx to a local INVITE: %s",
+		         rpl->error ? rpl->error : strerror(err));
+		return;
+	}
+	tm_branch_id(id, sizeof(id) - 1, t, b->index);
+	n = strlen(id);
+	id[n] = 'a';
+	id[n + 1] = '\0';
+	memset(&none, 0, sizeof(none));
+	send_stateless(sh, &sh->msg2, &none, sh->msg2.ruri, NULL, id,
+	               &sh->arena);
+}
+
 void tm_reply_in(struct tm_shard *sh, struct sip_msg *rpl,
                  const struct net_rx *rx)
 {
@@ -786,9 +867,12 @@ void tm_reply_in(struct tm_shard *sh, struct sip_msg *rpl,
 		if (code >= 300 && t->is_invite) {
 			send_ack(b, rpl);
 			sh->stats.retransmissions++;
-		} else if (code >= 200 && code < 300 && t->is_invite &&
-		           !t->uac_cb)
-			relay_reply(t, rpl, b->index);
+		} else if (code >= 200 && code < 300 && t->is_invite) {
+			if (t->uac_cb)
+				ack_local_2xx(b, rpl);
+			else
+				relay_reply(t, rpl, b->index);
+		}
 		return;
 	}
 
@@ -829,6 +913,8 @@ void tm_reply_in(struct tm_shard *sh, struct sip_msg *rpl,
 		send_ack(b, rpl);
 	branch_complete(b, code);
 	if (t->uac_cb) {
+		if (code < 300 && t->is_invite)
+			ack_local_2xx(b, rpl);
 		uac_done(t, code, rpl);
 		return;
 	}
@@ -852,42 +938,23 @@ void tm_reply_in(struct tm_shard *sh, struct sip_msg *rpl,
 
 int tm_forward_stateless(struct tm_ctx *ctx)
 {
-	struct tm_shard *sh = ctx->sh;
 	struct sip_msg *m = ctx->msg;
 	struct tm_req_edits *e = ctx->edits;
 	const struct sip_via *via;
-	struct slice uri = e->ruri.len ? e->ruri : m->ruri, msg;
-	struct route_set rs;
-	struct hop hop;
-	const struct net_listener *out;
-	struct net_dst d;
+	struct slice uri = e->ruri.len ? e->ruri : m->ruri;
 	char id[64];
 
-	route_set(&rs, m, e, e->duri, uri);
-	if (resolve_uri(&hop, rs.target, m, NULL, SLICE_NULL, 0))
-		goto drop;
-	out = out_listener(sh, &hop);
-	if (out == NULL || sip_msg_top_via(&via, m))
-		goto drop;
+	if (sip_msg_top_via(&via, m)) {
+		ctx->sh->stats.drop_requests++;
+		return -1;
+	}
 	/* §16.11: a stateless branch is a function of the incoming one, so
 	 * retransmissions get the same id. */
 	memcpy(id, "z9hG4bKs", 8);
 	id[8 + fmt_hex(id + 8, hash_bytes(via->branch.p, via->branch.len),
 	               16)] = '\0';
-	if (build_request(&msg, sh, m, e, &rs, ctx->rx, uri, out, id, NULL,
-	                  ctx->arena))
-		goto drop;
-	memset(&d, 0, sizeof(d));
-	d.proto = hop.proto;
-	d.addr = hop.addr;
-	d.lst = out;
-	if (net_send(sh->w, &d, msg.p, msg.len, NULL))
-		goto drop;
-	sh->stats.fwd_requests++;
-	return 1;
-drop:
-	sh->stats.drop_requests++;
-	return -1;
+	return send_stateless(ctx->sh, m, e, uri, ctx->rx, id, ctx->arena) ? -1
+	                                                                   : 1;
 }
 
 /* ------------------------------------------------------ local requests */

@@ -1685,6 +1685,74 @@ def test_remote_profile_members(dlg_proxy_rpc, peers):
     assert rpc("dlg.profile_get_size", ["total"]) == 1
 
 
+@pytest.mark.parametrize("by", ["script", "rpc"])
+def test_bridge(dlg_proxy_rpc, peers, by):
+    # dlg_bridge(from, to) / dlg.bridge_dlg: the proxy calls `from` with a
+    # hold offer, ACKs its 2xx (again for a retransmitted one, through the
+    # route set the Record-Route gave, reversed), REFERs it to `to`, then
+    # hangs up; no dialog is tracked. Refused (486), the INVITE's ACK is
+    # hop by hop and nothing follows.
+    p, rpc = dlg_proxy_rpc("dialog.lua", subst={"REASON": "unused"})
+    rr = None
+
+    def bob_side(peer, m):
+        if not m.is_request or m.method == "ACK" or not sippeer.first_time(peer, m):
+            return
+        if m.method == "INVITE":
+            extra = [f"Record-Route: <sip:far@127.0.0.1:9;lr>, <sip:near@127.0.0.1:{peer.port};lr>"]
+            peer.answer(m, 200, "OK", "bob", extra=extra)
+            peer.answer(m, 200, "OK", "bob", delay=0.3, extra=extra)  # as if the ACK were lost
+        else:
+            peer.answer(m, 202 if m.method == "REFER" else 200, "OK")
+
+    bob = peers("bob", bob_side)
+    carol = peers("carol", lambda peer, m: m.is_request and m.method == "INVITE"
+                  and sippeer.first_time(peer, m) and peer.answer(m, 486, "Busy Here", "carol"))
+    if by == "script":
+        assert probe(p, [f"X-Bridge: {bob.uri} sip:alice@example.org"]).get("x-rc") == "1"
+        assert probe(p, [f"X-Bridge: {carol.uri} sip:alice@example.org ."]).get("x-rc") == "1"
+        assert probe(p, ["X-Bridge: nonsense sip:alice@example.org"]).get("x-rc") == "-1"
+    else:
+        assert rpc("dlg.bridge_dlg", [bob.uri, "sip:alice@example.org"]) == "Bridging"
+        assert rpc("dlg.bridge_dlg", [carol.uri, "sip:alice@example.org", ".", "_"]) == "Bridging"
+
+    invite = bob.wait_for(sippeer.is_request("INVITE"), "INVITE at bob")
+    assert invite.ruri == bob.uri and hdr(invite, "To") == f"<{bob.uri}>", invite.raw
+    assert re.fullmatch(r"<sip:controller@kamailio\.org>;tag=\w+", hdr(invite, "From")), invite.raw
+    assert hdr(invite, "Contact") == "<sip:controller@kamailio.org:5060>", invite.raw
+    assert hdr(invite, "CSeq") == "1 INVITE" and hdr(invite, "Content-Type") == "application/sdp", invite.raw
+    assert "\r\nc=IN IP4 0.0.0.0\r\n" in invite.raw and "m=audio 9 RTP/AVP 8 0" in invite.raw, invite.raw
+
+    refer = bob.wait_for(sippeer.is_request("REFER"), "REFER at bob")
+    bye = bob.wait_for(sippeer.is_request("BYE"), "BYE at bob")
+    acks = [m for m in bob.received if m.method == "ACK" and m.is_request]
+    deadline = time.monotonic() + 3
+    while len(acks) < 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
+        acks = [m for m in bob.received if m.method == "ACK" and m.is_request]
+    assert len(acks) == 2 and acks[0].vias[0] == acks[1].vias[0], [a.raw for a in acks]
+    ack = acks[0]
+    assert ack.ruri == bob.uri and hdr(ack, "CSeq") == "1 ACK", ack.raw
+    assert hdr(ack, "To").endswith("tag=bob") and hdr(ack, "From") == hdr(invite, "From"), ack.raw
+    assert hdr(ack, "Route") == f"<sip:near@127.0.0.1:{bob.port};lr>, <sip:far@127.0.0.1:9;lr>", ack.raw
+    assert ack.vias[0] != invite.vias[0], ack.raw  # a transaction of its own
+    for m, cseq in ((refer, "2 REFER"), (bye, "3 BYE")):
+        assert m.ruri == bob.uri and hdr(m, "CSeq") == cseq and m.call_id == invite.call_id, m.raw
+        assert hdr(m, "From") == hdr(invite, "From") and hdr(m, "To").endswith("tag=bob"), m.raw
+        assert hdr(m, "Route") == hdr(ack, "Route"), m.raw
+    assert hdr(refer, "Refer-To") == "sip:alice@example.org", refer.raw
+    assert hdr(refer, "Referred-By") == "sip:controller@kamailio.org", refer.raw
+
+    refused = carol.wait_for(sippeer.is_request("INVITE"), "INVITE at carol")
+    if by == "rpc":  # body "_": no offer
+        assert hdr(refused, "Content-Length") == "0" and hdr(refused, "Content-Type") is None, refused.raw
+    carol_ack = carol.wait_for(sippeer.is_request("ACK"), "ACK of the 486 at carol")
+    assert carol_ack.vias[0] == refused.vias[0] and carol_ack.ruri == refused.ruri, carol_ack.raw
+    time.sleep(0.5)
+    assert not [m for m in carol.received if m.method in ("REFER", "BYE")]
+    assert rpc("dlg.list") == []
+
+
 def test_validate_dialog(dlg_proxy, peers):
     # validate_dialog() on in-dialog MESSAGEs: as the dialog says, relayed;
     # a CSeq below what the callee saw (-2), another Request-URI (-3), a

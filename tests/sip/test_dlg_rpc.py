@@ -737,7 +737,7 @@ def test_new_methods_bad_params(dlg_rpc_proxy):
     for m in ("dlg.list_ctx", "dlg.dlg_list_ctx", "dlg.list_match", "dlg.list_match_ctx",
               "dlg.profile_list", "dlg.briefing", "dlg.set_timeout", "dlg2.list",
               "dlg2.end_dlg", "dlg2.end_all_active_dlg", "mem.info", "dlg.set_state",
-              "dlg.dump_file"):
+              "dlg.dump_file", "dlg.bridge_dlg"):
         assert m in methods
         assert r.ok("system.methodHelp", [m]) not in ("", "undocumented"), m
     r.fault("dlg.list", [0, -1], 400)
@@ -775,6 +775,11 @@ def test_new_methods_bad_params(dlg_rpc_proxy):
     r.fault("dlg.set_state", ["cid", "a", "b", 4], 400,
             "Only state 5 (ended, without BYEs) can be set")
     r.fault("dlg.set_state", ["cid", "a", "b", "five"], -32602)
+    r.fault("dlg.bridge_dlg", [], 400)
+    r.fault("dlg.bridge_dlg", ["sip:a@127.0.0.1"], 400)
+    r.fault("dlg.bridge_dlg", ["nonsense", "sip:b@127.0.0.1"], 400)
+    r.fault("dlg.bridge_dlg", ["sip:a@127.0.0.1", "sip:b@127.0.0.1", "not a uri"], 400)
+    r.fault("dlg.bridge_dlg", ["sip:a@127.0.0.1", "<sip:b@127.0.0.1>"], 400)
     r.fault("dlg.dump_file", [], 400)
     r.fault("dlg.dump_file", [""], 400, "Empty file name")
     r.fault("dlg.dump_file", ["/nonexistent-dir/dump.json"], 500,

@@ -412,6 +412,71 @@ static void test_cancel_ack_errors(void **state)
 	assert_int_equal(sip_build_cancel(&out, &req, SLICE_NULL), ENOSPC);
 }
 
+static const char response_200[] =
+        "SIP/2.0 200 OK\r\n" REPLY_VIAS
+        "Record-Route: <sip:p3.example.com;lr>, <sip:p2.example.com;lr>\r\n"
+        "Record-Route: <sip:p1.example.com;lr>\r\n"
+        "To: Bob <sip:bob@biloxi.example.com>;tag=a6c85cf\r\n" FROM CALL_ID
+        "CSeq: 314159 INVITE\r\n"
+        "Contact: <sip:bob@192.0.2.4>\r\n"
+        "Content-Length: 0\r\n"
+        "\r\n";
+
+/* A request of the UAC in the dialog a 2xx set up: its Contact as target,
+ * the Record-Route elements reversed, the UAC's From and Call-ID. */
+static void test_in_dialog(void **state)
+{
+	const struct slice from = SLICE_LIT(
+	        "Alice <sip:alice@atlanta.example.com>;tag=1928301774");
+	const struct slice cid = SLICE_LIT("a84b4c76e66710@pc33");
+
+	(void)state;
+	sip_buf_init(&out, out_buf, sizeof(out_buf));
+	parse(&rpl, response_200);
+	assert_int_equal(sip_build_in_dialog(&out, &rpl,
+	                                     SLICE_LIT("sip:unused@x"), from,
+	                                     cid, "BYE", 314160),
+	                 0);
+	out_buf[out.len] = '\0';
+	assert_string_equal(
+	        out_buf,
+	        "BYE sip:bob@192.0.2.4 SIP/2.0\r\n"
+	        "Route: <sip:p1.example.com;lr>, <sip:p2.example.com;lr>, "
+	        "<sip:p3.example.com;lr>\r\n"
+	        "From: Alice <sip:alice@atlanta.example.com>;tag=1928301774\r\n"
+	        "To: Bob <sip:bob@biloxi.example.com>;tag=a6c85cf\r\n"
+	        "Call-ID: a84b4c76e66710@pc33\r\n"
+	        "CSeq: 314160 BYE\r\n"
+	        "Max-Forwards: 70\r\n");
+
+	/* no Contact, no Record-Route: the target given, no Route */
+	sip_buf_init(&out, out_buf, sizeof(out_buf));
+	parse(&rpl, "SIP/2.0 200 OK\r\n" REPLY_VIAS
+	            "To: <sip:bob@biloxi.example.com>;tag=7\r\n" FROM CALL_ID
+	            "CSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n");
+	assert_int_equal(sip_build_in_dialog(&out, &rpl, SLICE_LIT("sip:b@x"),
+	                                     from, cid, "ACK", 1),
+	                 0);
+	out_buf[out.len] = '\0';
+	assert_non_null(strstr(out_buf, "ACK sip:b@x SIP/2.0\r\nFrom: "));
+	assert_null(strstr(out_buf, "Route"));
+
+	/* a request is no reply; a route set too long */
+	parse(&req, invite);
+	assert_int_equal(sip_build_in_dialog(&out, &req, SLICE_LIT("sip:b@x"),
+	                                     from, cid, "ACK", 1),
+	                 EINVAL);
+	char many[4096] = "SIP/2.0 200 OK\r\n" REPLY_VIAS;
+	for (int i = 0; i <= SIP_DIALOG_MAX_ROUTES; i++)
+		strcat(many, "Record-Route: <sip:p.example.com;lr>\r\n");
+	strcat(many, "To: <sip:b@x>;tag=7\r\n" FROM CALL_ID
+	             "CSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n");
+	parse(&rpl, many);
+	assert_int_equal(sip_build_in_dialog(&out, &rpl, SLICE_LIT("sip:b@x"),
+	                                     from, cid, "ACK", 1),
+	                 E2BIG);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -426,6 +491,7 @@ int main(void)
 	        cmocka_unit_test(test_cancel),
 	        cmocka_unit_test(test_ack),
 	        cmocka_unit_test(test_cancel_ack_errors),
+	        cmocka_unit_test(test_in_dialog),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

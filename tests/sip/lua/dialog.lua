@@ -198,6 +198,14 @@ function ksr_request_route()
         KSR.sl.sl_send_reply(200, "Remote")
         KSR.x.exit()
     end
+    -- X-Bridge: FROM TO [OP]: dlg_bridge(FROM, TO, OP)
+    if KSR.is_OPTIONS() and KSR.hdr.is_present("X-Bridge") > 0 then
+        local from, to, op = KSR.pv.get("$hdr(X-Bridge)"):match("^(%S+) (%S+)%s*(%S*)")
+        local rc = KSR.ims_dialog.dlg_bridge(from, to, op)
+        KSR.hdr.append_to_reply("X-Rc: " .. rc .. "\r\n")
+        KSR.sl.sl_send_reply(200, "Bridge")
+        KSR.x.exit()
+    end
     if KSR.is_OPTIONS() and KSR.hdr.is_present("X-Do") > 0 then
         act_on_dialog(KSR.pv.get("$hdr(X-Do)"))
         KSR.x.exit()

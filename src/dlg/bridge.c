@@ -33,26 +33,28 @@ static const char hold_sdp[] = "v=0\r\n"
 #define BRIDGE_URI_MAX  1024
 #define BRIDGE_BODY_MAX 8192
 
+/* What the requests after the INVITE need; from and to point into text. */
 struct bridge {
-	struct tm_shard *tm; /* the owner's, once started */
+	struct tm_shard *tm; /* the owner's */
 	const struct dlg_config *cfg;
 	char callid[40], from_hdr[BRIDGE_URI_MAX + 48];
-	char *from, *to, *op, *body; /* owned; op "" for none */
-	size_t body_len;
+	const char *from, *to;
 	char *bye; /* the BYE, built from the 2xx with the REFER */
+	char text[];
 };
 
+/* The INVITE on its way to the owner, with what the bridge will keep: a
+ * job dropped at shutdown takes all of it with it. */
 struct bridge_job {
 	struct rt_job job; /* first */
-	struct bridge *b;
+	const struct dlg_config *cfg;
+	char callid[40], from_hdr[BRIDGE_URI_MAX + 48];
+	size_t from_len, to_len, invite_len;
+	char text[]; /* from, to, the INVITE */
 };
 
 static void bridge_free(struct bridge *b)
 {
-	free(b->from);
-	free(b->to);
-	free(b->op);
-	free(b->body);
 	free(b->bye);
 	free(b);
 }
@@ -154,43 +156,60 @@ static void invite_done(void *arg, unsigned code, struct sip_msg *rpl)
 	}
 }
 
-/* On the owner's loop: the INVITE, CSeq 1. */
+/* On the owner's loop: the bridge, and its INVITE (CSeq 1). */
 static void bridge_start(struct worker *w, struct rt_job *job)
 {
-	struct bridge *b = ((struct bridge_job *)job)->b;
+	struct bridge_job *j = (struct bridge_job *)job;
 	struct dlg_shard *ds = dlg_shard_at(worker_id(w));
-	struct sip_buf buf;
-	char *text = malloc(BRIDGE_BODY_MAX + 6 * BRIDGE_URI_MAX + 512);
+	struct bridge *b = malloc(sizeof(*b) + j->from_len + j->to_len + 2);
 
-	if (ds == NULL || text == NULL) {
-		free(text);
-		bridge_free(b);
+	if (ds == NULL || b == NULL) {
+		free(b);
 		return;
 	}
+	memset(b, 0, sizeof(*b));
 	b->tm = ds->tm;
-	sip_buf_init(&buf, text, BRIDGE_BODY_MAX + 6 * BRIDGE_URI_MAX + 512);
-	sip_buf_addf(&buf, "INVITE %s SIP/2.0\r\n", b->from);
-	/* The outbound proxy as the first hop of a route set. */
-	if (*b->op)
-		sip_buf_addf(&buf, "Route: <%s%s>\r\n", b->op,
-		             strstr(b->op, ";lr") ? "" : ";lr");
-	sip_buf_addf(&buf,
-	             "From: %s\r\nTo: <%s>\r\nCall-ID: %s\r\n"
-	             "CSeq: 1 INVITE\r\nMax-Forwards: 70\r\n"
-	             "Contact: <%s>\r\n",
-	             b->from_hdr, b->from, b->callid, b->cfg->bridge_contact);
-	if (b->body_len)
-		sip_buf_adds(&buf, "Content-Type: application/sdp\r\n");
-	sip_buf_addf(&buf, "Content-Length: %zu\r\n\r\n", b->body_len);
-	sip_buf_add(&buf, slice_make(b->body, b->body_len));
-	if (buf.overflow ||
-	    tm_uac_request(b->tm, slice_make(buf.p, buf.len), invite_done, b)) {
+	b->cfg = j->cfg;
+	memcpy(b->callid, j->callid, sizeof(b->callid));
+	memcpy(b->from_hdr, j->from_hdr, sizeof(b->from_hdr));
+	memcpy(b->text, j->text, j->from_len + j->to_len + 2);
+	b->from = b->text;
+	b->to = b->text + j->from_len + 1;
+	if (tm_uac_request(b->tm,
+	                   slice_make(j->text + j->from_len + j->to_len + 2,
+	                              j->invite_len),
+	                   invite_done, b)) {
 		LOG_WARN(
 		        "dialog: bridge %s: the INVITE to %s could not be sent",
 		        b->callid, b->from);
 		bridge_free(b);
 	}
-	free(text);
+}
+
+/* The INVITE into j's text, after from and to; op_lr: op has ";lr". */
+static bool build_invite(struct bridge_job *j, size_t cap, struct slice op,
+                         bool op_lr, struct slice body)
+{
+	const char *from = j->text;
+	struct sip_buf buf;
+
+	sip_buf_init(&buf, j->text + j->from_len + j->to_len + 2, cap);
+	sip_buf_addf(&buf, "INVITE %s SIP/2.0\r\n", from);
+	/* The outbound proxy as the first hop of a route set. */
+	if (op.len)
+		sip_buf_addf(&buf, "Route: <%.*s%s>\r\n", SLICE_ARG(op),
+		             op_lr ? "" : ";lr");
+	sip_buf_addf(&buf,
+	             "From: %s\r\nTo: <%s>\r\nCall-ID: %s\r\n"
+	             "CSeq: 1 INVITE\r\nMax-Forwards: 70\r\n"
+	             "Contact: <%s>\r\n",
+	             j->from_hdr, from, j->callid, j->cfg->bridge_contact);
+	if (body.len)
+		sip_buf_adds(&buf, "Content-Type: application/sdp\r\n");
+	sip_buf_addf(&buf, "Content-Length: %zu\r\n\r\n", body.len);
+	sip_buf_add(&buf, body);
+	j->invite_len = buf.len;
+	return !buf.overflow;
 }
 
 int dlg_bridge(struct rt *rt, unsigned nworkers, const struct dlg_config *cfg,
@@ -198,15 +217,16 @@ int dlg_bridge(struct rt *rt, unsigned nworkers, const struct dlg_config *cfg,
                const struct slice *body)
 {
 	struct slice sdp = body ? *body : SLICE_LIT(hold_sdp);
-	struct bridge *b;
-	struct bridge_job *job;
-	struct sip_uri u;
+	/* the INVITE: its lines around the three URIs, and the body */
+	size_t cap = sdp.len + 4 * BRIDGE_URI_MAX + 512;
+	struct bridge_job *j;
+	struct sip_uri u, o;
 	const char *why;
 	uint64_t rnd[2];
 
 	if (!uri_ok(from, false) || !uri_ok(to, false) || !uri_ok(op, true) ||
 	    sip_uri_parse(&u, from, &why) ||
-	    (op.len && sip_uri_parse(&u, op, &why)) ||
+	    (op.len && sip_uri_parse(&o, op, &why)) ||
 	    sdp.len > BRIDGE_BODY_MAX ||
 	    !uri_ok(slice_cstr(cfg->bridge_controller), false) ||
 	    !uri_ok(slice_cstr(cfg->bridge_contact), false)) {
@@ -217,36 +237,33 @@ int dlg_bridge(struct rt *rt, unsigned nworkers, const struct dlg_config *cfg,
 		        BRIDGE_BODY_MAX);
 		return -1;
 	}
-	b = calloc(1, sizeof(*b));
-	job = calloc(1, sizeof(*job));
-	if (b == NULL || job == NULL ||
-	    (b->from = slice_strdup(from)) == NULL ||
-	    (b->to = slice_strdup(to)) == NULL ||
-	    (b->op = slice_strdup(op)) == NULL ||
-	    (b->body = slice_strdup(sdp)) == NULL) {
-		if (b)
-			bridge_free(b);
-		free(job);
+	j = calloc(1, sizeof(*j) + from.len + to.len + 2 + cap);
+	if (j == NULL)
 		return -1;
-	}
-	b->cfg = cfg;
-	b->body_len = sdp.len;
+	j->job.fn = bridge_start;
+	j->cfg = cfg;
+	j->from_len = from.len;
+	j->to_len = to.len;
+	memcpy(j->text, from.p, from.len);
+	memcpy(j->text + from.len + 1, to.p, to.len);
 	if (getrandom(rnd, sizeof(rnd), GRND_NONBLOCK) != sizeof(rnd)) {
-		rnd[0] = (uint64_t)(uintptr_t)b ^ (uint64_t)time(NULL);
+		rnd[0] = (uint64_t)(uintptr_t)j ^ (uint64_t)time(NULL);
 		rnd[1] = rnd[0] * 0x9e3779b97f4a7c15ull;
 	}
-	snprintf(b->callid, sizeof(b->callid), "%016llx-bridge@imsdlg",
+	snprintf(j->callid, sizeof(j->callid), "%016llx-bridge@imsdlg",
 	         (unsigned long long)rnd[0]);
-	snprintf(b->from_hdr, sizeof(b->from_hdr), "<%s>;tag=%08x",
+	snprintf(j->from_hdr, sizeof(j->from_hdr), "<%s>;tag=%08x",
 	         cfg->bridge_controller, (unsigned)rnd[1]);
-	job->job.fn = bridge_start;
-	job->b = b;
+	if (!build_invite(j, cap, op, op.len && o.lr, sdp)) {
+		free(j);
+		return -1;
+	}
+	LOG_INFO("dialog: bridge %s: calling %s to refer it to %.*s", j->callid,
+	         j->text, SLICE_ARG(to));
 	rt_post(rt,
 	        nworkers > 1
-	                ? tm_owner_of_callid(slice_cstr(b->callid), nworkers)
+	                ? tm_owner_of_callid(slice_cstr(j->callid), nworkers)
 	                : 0,
-	        &job->job);
-	LOG_INFO("dialog: bridge %s: calling %s to refer it to %s", b->callid,
-	         b->from, b->to);
+	        &j->job);
 	return 1;
 }

@@ -1709,7 +1709,8 @@ def test_bridge(dlg_proxy_rpc, peers, by):
     carol = peers("carol", lambda peer, m: m.is_request and m.method == "INVITE"
                   and sippeer.first_time(peer, m) and peer.answer(m, 486, "Busy Here", "carol"))
     if by == "script":
-        assert probe(p, [f"X-Bridge: {bob.uri} sip:alice@example.org"]).get("x-rc") == "1"
+        # through an outbound proxy: bob itself, as the first Route
+        assert probe(p, [f"X-Bridge: {bob.uri} sip:alice@example.org sip:127.0.0.1:{bob.port}"]).get("x-rc") == "1"
         assert probe(p, [f"X-Bridge: {carol.uri} sip:alice@example.org ."]).get("x-rc") == "1"
         assert probe(p, ["X-Bridge: nonsense sip:alice@example.org"]).get("x-rc") == "-1"
     else:
@@ -1722,6 +1723,7 @@ def test_bridge(dlg_proxy_rpc, peers, by):
     assert hdr(invite, "Contact") == "<sip:controller@kamailio.org:5060>", invite.raw
     assert hdr(invite, "CSeq") == "1 INVITE" and hdr(invite, "Content-Type") == "application/sdp", invite.raw
     assert "\r\nc=IN IP4 0.0.0.0\r\n" in invite.raw and "m=audio 9 RTP/AVP 8 0" in invite.raw, invite.raw
+    assert hdr(invite, "Route") == (f"<sip:127.0.0.1:{bob.port};lr>" if by == "script" else None), invite.raw
 
     refer = bob.wait_for(sippeer.is_request("REFER"), "REFER at bob")
     bye = bob.wait_for(sippeer.is_request("BYE"), "BYE at bob")

@@ -188,7 +188,7 @@ struct dlg_shard *dlg_shard_of(struct tm_ctx *ctx)
 	return tm_shard_data(ctx->sh);
 }
 
-static struct twheel *wheel(struct dlg_shard *ds)
+struct twheel *dlg_wheel(struct dlg_shard *ds)
 {
 	return worker_wheel(tm_shard_worker(ds->tm));
 }
@@ -338,9 +338,9 @@ static void dlg_free(struct dlg *d)
 	dlg_run_cbs(d, DLGCB_DESTROY, NULL, NULL, DLG_DIR_NONE);
 	dlg_callbacks_free(d);
 	dlg_vars_free(d);
-	tmr_cancel(wheel(d->ds), &d->timer);
+	tmr_cancel(dlg_wheel(d->ds), &d->timer);
 	if (d->ka) {
-		tmr_cancel(wheel(d->ds), &d->ka->timer);
+		tmr_cancel(dlg_wheel(d->ds), &d->ka->timer);
 		mem_put(d->ka, sizeof(*d->ka));
 	}
 	profile_clear(&d->profiles);
@@ -466,7 +466,7 @@ static void dlg_timer_fired(struct tmr *t, void *arg);
 static void start_timer(struct dlg *d, struct tmr *t, unsigned seconds,
                         tmr_fn *fn)
 {
-	tmr_start(wheel(d->ds), t, (uint64_t)seconds * 1000, fn, d);
+	tmr_start(dlg_wheel(d->ds), t, (uint64_t)seconds * 1000, fn, d);
 	worker_timers_changed(tm_shard_worker(d->ds->tm));
 }
 
@@ -490,7 +490,7 @@ static void ka_update(struct dlg *d)
 
 	if (!wanted) {
 		if (d->ka)
-			tmr_cancel(wheel(d->ds), &d->ka->timer);
+			tmr_cancel(dlg_wheel(d->ds), &d->ka->timer);
 		return;
 	}
 	if (d->ka == NULL) {

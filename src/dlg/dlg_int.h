@@ -237,6 +237,9 @@ int dlg_on_tags(struct tm_ctx *ctx, struct slice callid, struct slice ftag,
 int dlg_run_on_owner(struct tm_ctx *ctx, struct slice key, rt_call_fn *fn,
                      void *arg);
 
+/* The timer wheel of ds's worker. */
+struct twheel *dlg_wheel(struct dlg_shard *ds);
+
 /* Frees the remote profile members of ds (remote.c). */
 void dlg_remote_free(struct dlg_shard *ds);
 

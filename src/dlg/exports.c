@@ -223,10 +223,11 @@ static int k_dlg_get(struct script_call *c)
 
 /* ---------------------------------------------------------- profiles */
 
-static const struct profile *profile_arg(struct script_call *c,
-                                         struct dlg_shard *ds)
+/* The profile named by argument i, or NULL (logged). */
+static const struct profile *profile_arg(struct script_call *c, unsigned i)
 {
-	struct slice name = arg_str(c, 0);
+	struct dlg_shard *ds = dlg_shard_of(c->ctx);
+	struct slice name = arg_str(c, i);
 	const struct profile *p =
 	        ds && ds->cfg->profiles ? profile_find(ds->cfg->profiles, name)
 	                                : NULL;
@@ -268,8 +269,7 @@ static int is_in_profile_op(struct dlg *d, void *arg)
 /* KEMI passes "" for "no value" (§15): an empty string is no value. */
 static int k_set_profile(struct script_call *c)
 {
-	struct profile_op o = {profile_arg(c, dlg_shard_of(c->ctx)),
-	                       arg_str(c, 1)};
+	struct profile_op o = {profile_arg(c, 0), arg_str(c, 1)};
 	struct dlg_msg_ctx *mc;
 
 	if (o.p == NULL || (profile_has_value(o.p) && o.value.len == 0))
@@ -291,16 +291,14 @@ static int k_set_profile(struct script_call *c)
 
 static int k_unset_profile(struct script_call *c)
 {
-	struct profile_op o = {profile_arg(c, dlg_shard_of(c->ctx)),
-	                       arg_str(c, 1)};
+	struct profile_op o = {profile_arg(c, 0), arg_str(c, 1)};
 
 	return o.p ? dlg_on_current(c->ctx, unset_profile_op, &o) : -1;
 }
 
 static int k_is_in_profile(struct script_call *c)
 {
-	struct profile_op o = {profile_arg(c, dlg_shard_of(c->ctx)),
-	                       arg_str(c, 1)};
+	struct profile_op o = {profile_arg(c, 0), arg_str(c, 1)};
 
 	return o.p ? dlg_on_current(c->ctx, is_in_profile_op, &o) : -1;
 }
@@ -309,7 +307,7 @@ static int k_is_in_profile(struct script_call *c)
  * named variable and returns 1. */
 static int k_get_profile_size(struct script_call *c)
 {
-	const struct profile *p = profile_arg(c, dlg_shard_of(c->ctx));
+	const struct profile *p = profile_arg(c, 0);
 	struct script_val v;
 
 	if (p == NULL)
@@ -325,7 +323,7 @@ static int k_get_profile_size(struct script_call *c)
  * Kamailio. */
 static int k_set_timeout_by_profile(struct script_call *c)
 {
-	const struct profile *p = profile_arg(c, dlg_shard_of(c->ctx));
+	const struct profile *p = profile_arg(c, 0);
 	const struct script_val *secs = &c->args[c->nargs - 1];
 
 	if (p == NULL || c->nargs < 2 || c->nargs > 3 ||
@@ -340,24 +338,17 @@ static int k_set_timeout_by_profile(struct script_call *c)
 /* dlg_remote_profile(cmd, profile, value, uid, expires) */
 static int k_dlg_remote_profile(struct script_call *c)
 {
-	struct dlg_shard *ds = dlg_shard_of(c->ctx);
-	struct slice name = arg_str(c, 1);
-	const struct profile *p =
-	        ds && ds->cfg->profiles ? profile_find(ds->cfg->profiles, name)
-	                                : NULL;
-	if (p == NULL) {
-		LOG_ERR("dialog: profile \"%.*s\" is not defined",
-		        SLICE_ARG(name));
-		return -1;
-	}
-	return dlg_remote_profile(c->ctx, arg_str(c, 0), p, arg_str(c, 2),
-	                          arg_str(c, 3), c->args[4].i);
+	const struct profile *p = profile_arg(c, 1);
+
+	return p ? dlg_remote_profile(c->ctx, arg_str(c, 0), p, arg_str(c, 2),
+	                              arg_str(c, 3), c->args[4].i)
+	         : -1;
 }
 
 /* profile_size(p[, v]): the number itself. */
 static int k_profile_size(struct script_call *c)
 {
-	const struct profile *p = profile_arg(c, dlg_shard_of(c->ctx));
+	const struct profile *p = profile_arg(c, 0);
 
 	return p ? (int)profile_size(p, arg_str(c, 1)) : -1;
 }

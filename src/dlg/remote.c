@@ -45,18 +45,13 @@ static struct remote_item **find(struct dlg_shard *ds, struct slice uid)
 	return at;
 }
 
-static struct twheel *wheel_of(struct dlg_shard *ds)
-{
-	return worker_wheel(tm_shard_worker(ds->tm));
-}
-
 /* Unlinks *at and frees it with its memberships. */
 static void item_free(struct remote_item **at)
 {
 	struct remote_item *it = *at;
 
 	*at = it->next;
-	tmr_cancel(wheel_of(it->ds), &it->timer);
+	tmr_cancel(dlg_wheel(it->ds), &it->timer);
 	profile_clear(&it->set);
 	free(it);
 }
@@ -74,7 +69,7 @@ static void expired(struct tmr *t, void *arg)
 /* The timer of it for the absolute time expires (0: none). */
 static void arm(struct remote_item *it, time_t expires)
 {
-	struct twheel *w = wheel_of(it->ds);
+	struct twheel *w = dlg_wheel(it->ds);
 	time_t now = time(NULL);
 
 	tmr_cancel(w, &it->timer);

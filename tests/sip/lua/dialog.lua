@@ -72,6 +72,13 @@ local function apply_props()
     end
 end
 
+-- The answer of a request that asked the script to call a function: 200
+-- with what it returned in X-Rc.
+local function reply_rc(rc, reason)
+    KSR.hdr.append_to_reply("X-Rc: " .. tostring(rc) .. "\r\n")
+    KSR.sl.sl_send_reply(200, reason)
+end
+
 -- An in-dialog OPTIONS with X-Do makes the script act on its dialog and
 -- answer it itself, with what the function returned in X-Rc:
 --   X-Do: req SIDE METHOD [TEXT]  dlg_req_within(SIDE, METHOD), or with TEXT
@@ -98,8 +105,58 @@ local function act_on_dialog(what)
     elseif verb == "refer_did" then
         rc = KSR.ims_dialog.dlg_refer_did(tonumber(a), tonumber(b), c, d)
     end
-    KSR.hdr.append_to_reply("X-Rc: " .. tostring(rc) .. "\r\n")
-    KSR.sl.sl_send_reply(200, "Done")
+    reply_rc(rc, "Done")
+end
+
+-- Out-of-dialog OPTIONS that make the script call one function on other
+-- calls, each named by a header whose value holds the arguments; the
+-- reply is reply_rc()'s:
+--   X-Timeout-Profile: NAME VALUE SECONDS  dlg_set_timeout_by_profile
+--   X-Timeout-Of: H_ENTRY H_ID SECONDS     dlg_set_timeout of that dialog
+--   X-Remote: CMD PROFILE VALUE UID EXPIRES
+--                                          dlg_remote_profile (a VALUE of
+--                                          "-" is the empty string)
+--   X-Bridge: FROM TO [OP]                 dlg_bridge(FROM, TO, OP)
+--   X-Do: ...                              act_on_dialog() above
+local probes = {
+    {"X-Timeout-Profile", "Timeout", function(v)
+        local name, value, secs = v:match("(%S+) (%S+) (%d+)")
+        return KSR.ims_dialog.dlg_set_timeout_by_profile(name, value, tonumber(secs))
+    end},
+    {"X-Timeout-Of", "Timeout", function(v)
+        local he, hi, secs = v:match("(%d+) (%d+) (%d+)")
+        return KSR.ims_dialog.dlg_set_timeout(tonumber(secs), tonumber(he), tonumber(hi))
+    end},
+    {"X-Remote", "Remote", function(v)
+        local cmd, name, value, uid, exp = v:match("(%S+) (%S+) (%S+) (%S+) (%d+)")
+        if value == "-" then
+            value = ""
+        end
+        return KSR.ims_dialog.dlg_remote_profile(cmd, name, value, uid, tonumber(exp))
+    end},
+    {"X-Bridge", "Bridge", function(v)
+        local from, to, op = v:match("^(%S+) (%S+)%s*(%S*)")
+        return KSR.ims_dialog.dlg_bridge(from, to, op)
+    end},
+}
+
+-- An OPTIONS carrying one of the probes' headers: answered; true if so.
+local function answer_probe()
+    if not KSR.is_OPTIONS() then
+        return false
+    end
+    for _, probe in ipairs(probes) do
+        local name, reason, call = probe[1], probe[2], probe[3]
+        if KSR.hdr.is_present(name) > 0 then
+            reply_rc(call(KSR.pv.get("$hdr(" .. name .. ")")), reason)
+            return true
+        end
+    end
+    if KSR.hdr.is_present("X-Do") > 0 then
+        act_on_dialog(KSR.pv.get("$hdr(X-Do)"))
+        return true
+    end
+    return false
 end
 
 -- An OPTIONS with X-Var-Call, X-Var-Ftag and X-Var-Ttag (Call-ID and tags
@@ -170,44 +227,7 @@ function ksr_request_route()
         KSR.sl.sl_send_reply(404, "Not here")
         KSR.x.exit()
     end
-    -- X-Timeout-Profile: NAME VALUE SECONDS: dlg_set_timeout_by_profile
-    if KSR.is_OPTIONS() and KSR.hdr.is_present("X-Timeout-Profile") > 0 then
-        local name, value, secs = KSR.pv.get("$hdr(X-Timeout-Profile)"):match("(%S+) (%S+) (%d+)")
-        local rc = KSR.ims_dialog.dlg_set_timeout_by_profile(name, value, tonumber(secs))
-        KSR.hdr.append_to_reply("X-Rc: " .. rc .. "\r\n")
-        KSR.sl.sl_send_reply(200, "Timeout")
-        KSR.x.exit()
-    end
-    -- X-Timeout-Of: H_ENTRY H_ID SECONDS: dlg_set_timeout of that dialog
-    if KSR.is_OPTIONS() and KSR.hdr.is_present("X-Timeout-Of") > 0 then
-        local he, hi, secs = KSR.pv.get("$hdr(X-Timeout-Of)"):match("(%d+) (%d+) (%d+)")
-        local rc = KSR.ims_dialog.dlg_set_timeout(tonumber(secs), tonumber(he), tonumber(hi))
-        KSR.hdr.append_to_reply("X-Rc: " .. rc .. "\r\n")
-        KSR.sl.sl_send_reply(200, "Timeout")
-        KSR.x.exit()
-    end
-    -- X-Remote: CMD PROFILE VALUE UID EXPIRES: dlg_remote_profile (a
-    -- VALUE of "-" is the empty string)
-    if KSR.is_OPTIONS() and KSR.hdr.is_present("X-Remote") > 0 then
-        local cmd, name, value, uid, exp = KSR.pv.get("$hdr(X-Remote)"):match("(%S+) (%S+) (%S+) (%S+) (%d+)")
-        if value == "-" then
-            value = ""
-        end
-        local rc = KSR.ims_dialog.dlg_remote_profile(cmd, name, value, uid, tonumber(exp))
-        KSR.hdr.append_to_reply("X-Rc: " .. rc .. "\r\n")
-        KSR.sl.sl_send_reply(200, "Remote")
-        KSR.x.exit()
-    end
-    -- X-Bridge: FROM TO [OP]: dlg_bridge(FROM, TO, OP)
-    if KSR.is_OPTIONS() and KSR.hdr.is_present("X-Bridge") > 0 then
-        local from, to, op = KSR.pv.get("$hdr(X-Bridge)"):match("^(%S+) (%S+)%s*(%S*)")
-        local rc = KSR.ims_dialog.dlg_bridge(from, to, op)
-        KSR.hdr.append_to_reply("X-Rc: " .. rc .. "\r\n")
-        KSR.sl.sl_send_reply(200, "Bridge")
-        KSR.x.exit()
-    end
-    if KSR.is_OPTIONS() and KSR.hdr.is_present("X-Do") > 0 then
-        act_on_dialog(KSR.pv.get("$hdr(X-Do)"))
+    if answer_probe() then
         KSR.x.exit()
     end
     if KSR.is_OPTIONS() and KSR.hdr.is_present("X-Var-Call") > 0 then

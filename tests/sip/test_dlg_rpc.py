@@ -23,7 +23,7 @@ from sipwire import Msg, distinct, requests, responses
 pytestmark = pytest.mark.skipif(conftest.PROXY_KIND != "imsdlgd",
                                 reason="rpc_listen is imsdlgd's")
 
-WAIT = 5.0
+WAIT = conftest.RPC_WAIT
 
 
 class Rpc:
@@ -35,21 +35,10 @@ class Rpc:
         req = {"jsonrpc": "2.0", "method": method, "id": 1}
         if params is not None:
             req["params"] = params
-        deadline = time.monotonic() + WAIT
-        while True:
-            conn = http.client.HTTPConnection(conftest.HOST, self.port, timeout=WAIT)
-            try:
-                conn.request("POST", "/RPC", body=json.dumps(req),
-                             headers={"Content-Type": "application/json"})
-                resp = conn.getresponse()
-                reply = json.loads(resp.read())
-                return resp.status, reply.get("result"), reply.get("error")
-            except ConnectionRefusedError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.05)
-            finally:
-                conn.close()
+        status, _, data = conftest.http_request(self.port, "POST", "/RPC", json.dumps(req),
+                                                {"Content-Type": "application/json"})
+        reply = json.loads(data)
+        return status, reply.get("result"), reply.get("error")
 
     def raw(self, method: str, params=None) -> bytes:
         """The reply body, unparsed (parsing a large one holds Python's

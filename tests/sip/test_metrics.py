@@ -7,7 +7,6 @@ reset_statistics zeroes counters and not gauges, the prefix knobs, the
 token, and a config naming an unknown profile. imsdlgd only."""
 from __future__ import annotations
 
-import http.client
 import json
 import re
 import subprocess
@@ -23,7 +22,6 @@ from sipwire import requests
 pytestmark = pytest.mark.skipif(conftest.PROXY_KIND != "imsdlgd",
                                 reason="rpc_listen and /metrics are imsdlgd's")
 
-WAIT = 5.0
 TENANT = 'we"ird\\x y'  # the value metrics.lua puts in profile "tenant"
 PROFILE_MODPARAMS = {
     ("ims_dialog", "profiles_with_value"): "caller;tenant",
@@ -32,7 +30,7 @@ PROFILE_MODPARAMS = {
     ("tm", "wt_timer"): 100,  # transactions gone soon after a call
 }
 # Levels; every other statistic is a counter.
-GAUGES = {"dialog.active_dialogs", "dialog.early_dialogs",
+GAUGES = {"dialog.active_dialogs", "dialog.early_dialogs", "dns.cache_entries", "dns.pending_lookups",
           "tmx.inuse_transactions", "tmx.active_transactions"}
 
 
@@ -48,19 +46,8 @@ class Node:
         headers = {"Content-Type": "application/json"}
         if token is not None:
             headers["Authorization"] = f"Bearer {token}"
-        deadline = time.monotonic() + WAIT
-        while True:
-            conn = http.client.HTTPConnection(conftest.HOST, self.port, timeout=WAIT)
-            try:
-                conn.request(method, path, body=body, headers=headers)
-                resp = conn.getresponse()
-                return resp.status, resp.getheader("Content-Type", ""), resp.read().decode()
-            except ConnectionRefusedError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.05)
-            finally:
-                conn.close()
+        status, ctype, data = conftest.http_request(self.port, method, path, body, headers)
+        return status, ctype, data.decode()
 
     def call(self, method: str, params=None, token: str | None = None):
         req = {"jsonrpc": "2.0", "method": method, "id": 1}

@@ -3,7 +3,6 @@ Python and through imsdlgctl, against a running imsdlgd (docs/rpc.md).
 imsdlgd only: rpc_listen is not Kamailio's."""
 from __future__ import annotations
 
-import http.client
 import json
 import os
 import shutil
@@ -21,7 +20,7 @@ pytestmark = pytest.mark.skipif(conftest.PROXY_KIND != "imsdlgd",
                                 reason="rpc_listen is imsdlgd's")
 
 TOKEN = "t0ken-for-tests"
-WAIT = 5.0  # seconds for the RPC server to come up after the SIP ports
+WAIT = conftest.RPC_WAIT
 
 
 def imsdlgctl() -> Path | None:
@@ -46,19 +45,8 @@ class Rpc:
         headers = {"Content-Type": "application/json"}
         if token is not None:
             headers["Authorization"] = f"Bearer {token}"
-        deadline = time.monotonic() + WAIT
-        while True:
-            conn = http.client.HTTPConnection(conftest.HOST, self.http_port, timeout=WAIT)
-            try:
-                conn.request(method, path, body=body, headers=headers)
-                resp = conn.getresponse()
-                return resp.status, resp.read()
-            except ConnectionRefusedError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.05)
-            finally:
-                conn.close()
+        status, _, data = conftest.http_request(self.http_port, method, path, body, headers)
+        return status, data
 
     def http_call(self, method: str, params=None, token: str | None = None, id_=1):
         req = {"jsonrpc": "2.0", "method": method, "id": id_}

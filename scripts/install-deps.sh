@@ -7,7 +7,7 @@ PKGS="build-essential cmake pkg-config clang clang-format libclang-rt-14-dev
 libuv1-dev liblua5.4-dev lua5.4 libjansson-dev libmicrohttpd-dev
 libsqlite3-dev libhiredis-dev libxxhash-dev libc-ares-dev libssl-dev
 libcmocka-dev sip-tester python3 python3-pytest python3-prometheus-client
-valgrind iproute2"
+valgrind iproute2 dnsmasq-base"
 
 if [ "${1:-}" = "--bench" ]; then
 	PKGS="$PKGS kamailio kamailio-ims-modules kamailio-lua-modules"

@@ -310,6 +310,17 @@ static int configure(struct app *a, const char *const *cli_listen,
 	a->tm.t1_ms = (unsigned)cfg_int(c, "tm", "retr_timer1", a->tm.t1_ms);
 	a->tm.t2_ms = (unsigned)cfg_int(c, "tm", "retr_timer2", a->tm.t2_ms);
 	a->tm.auto_inv_100 = cfg_int(c, "tm", "auto_inv_100", 1) != 0;
+	slice_copy_cstr(a->tm.dns.servers, sizeof(a->tm.dns.servers),
+	                slice_cstr(cfg_str(c, NULL, "dns_servers", "")));
+	a->tm.dns.timeout_ms =
+	        1000 * (unsigned)cfg_int(c, NULL, "dns_retr_time",
+	                                 a->tm.dns.timeout_ms / 1000);
+	a->tm.dns.tries =
+	        (unsigned)cfg_int(c, NULL, "dns_retr_no", a->tm.dns.tries);
+	a->tm.dns.max_ttl_s = (unsigned)cfg_int(c, NULL, "dns_cache_max_ttl",
+	                                        a->tm.dns.max_ttl_s);
+	a->tm.dns.negative_ttl_s = (unsigned)cfg_int(
+	        c, NULL, "dns_cache_negative_ttl", a->tm.dns.negative_ttl_s);
 	a->tm.limits.max_msg_size = (size_t)cfg_int(
 	        c, NULL, "max_msg_size", (long long)a->tm.limits.max_msg_size);
 	rr_config_defaults(&a->rr);

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "app/app.h"
+#include "dns/dns.h"
 #include "mgmt/mgmt.h"
 
 #define NOLIMIT  1, 0 /* min > max: unbounded */
@@ -24,6 +25,21 @@ static const char *metrics_prefix_check(const struct cfg_value *v)
 		      (*c >= '0' && *c <= '9') || *c == '_'))
 			return "letters, digits and '_' only";
 	return n > 63 ? "at most 63 characters" : NULL;
+}
+
+/* A server list c-ares takes. */
+static const char *dns_servers_check(const struct cfg_value *v)
+{
+	static char why[320];
+	struct dns_config c;
+
+	dns_config_defaults(&c);
+	if (strlen(v->s) >= sizeof(c.servers))
+		return "too long";
+	strcpy(c.servers, v->s);
+	if (dns_config_check(&c, why, sizeof(why)))
+		return why;
+	return NULL;
 }
 
 static const struct cfg_param_def globals[] = {
@@ -58,6 +74,19 @@ static const struct cfg_param_def globals[] = {
          "http:[ADDR:]PORT or unix:PATH; repeatable", NULL},
         {"rpc_token", CFG_STR, NOLIMIT, false, NULL,
          "file holding the bearer token HTTP RPC requests must carry", NULL},
+        /* DNS (RFC 3263) for destinations that are names: Kamailio's
+         * names and units; dns_servers is ours (Kamailio reads only
+         * /etc/resolv.conf). */
+        {"dns_servers", CFG_STR, NOLIMIT, false, dns_servers_check,
+         "ADDR[:PORT],... name servers (default: /etc/resolv.conf)", NULL},
+        {"dns_retr_time", CFG_INT, 1, 60, false, NULL,
+         "seconds before a DNS query is tried again", NULL},
+        {"dns_retr_no", CFG_INT, 1, 10, false, NULL,
+         "tries of a DNS query per server", NULL},
+        {"dns_cache_max_ttl", CFG_INT, 0, 604800, false, NULL,
+         "seconds a DNS answer is cached at most", NULL},
+        {"dns_cache_negative_ttl", CFG_INT, 0, 86400, false, NULL,
+         "seconds a name that does not exist is cached", NULL},
         {"metrics_prefix", CFG_STR, NOLIMIT, false, metrics_prefix_check,
          "start of the /metrics names (imsdlg_; kamailio_ for "
          "Kamailio's)",

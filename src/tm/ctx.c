@@ -538,12 +538,8 @@ int tm_t_relay(struct tm_ctx *ctx, const char *proto, struct slice host,
 		/* Nothing left: answer now, as Kamailio's sl_reply_error()
 		 * would (478 unresolvable, 503 unreachable ...). */
 		unsigned code = (unsigned)-ret;
-		tm_local_reply(
-		        ctx->t, code,
-		        code == 478   ? SLICE_LIT("Unresolvable destination")
-		        : code == 416 ? SLICE_LIT("Unsupported URI Scheme")
-		                      : SLICE_LIT("Service Unavailable"),
-		        ctx->t->ed.reply_hdrs);
+		tm_local_reply(ctx->t, code, tm_failure_reason(code),
+		               ctx->t->ed.reply_hdrs);
 	}
 	return ret;
 }

@@ -119,18 +119,59 @@ static struct tm_shard *(*shard_of)(struct worker *w);
 	X(SL_FAIL, "failures", C, "Stateless replies that could not be sent",  \
 	  st->sl_failures)
 
+/* The resolver's counters, kept by dns (a shard has one once a name was
+ * resolved on it). Kamailio's dns group has failed_dns_request. */
+#define DNS_STATS(X)                                                           \
+	X(DNS_FAILED, "failed_dns_request", C,                                 \
+	  "Lookups of a destination name that gave no address (no such "       \
+	  "name, no record, timeout)",                                         \
+	  st->failures)                                                        \
+	X(DNS_HITS, "cache_hits", C,                                           \
+	  "Destination names answered from a worker's DNS cache",              \
+	  st->cache_hits)                                                      \
+	X(DNS_LOOKUPS, "lookups", C,                                           \
+	  "Destination names looked up (RFC 3263: SRV, then addresses)",       \
+	  st->lookups)                                                         \
+	X(DNS_QUERIES, "queries", C,                                           \
+	  "DNS queries sent (an address query asks for A and AAAA)",           \
+	  st->queries)                                                         \
+	X(DNS_CACHED, "cache_entries", G,                                      \
+	  "Answers in the workers' DNS caches", st->cache_size)                \
+	X(DNS_PENDING, "pending_lookups", G,                                   \
+	  "Lookups waiting for a name server", st->pending)
+
 #define ID(id, name, kind, help, value)  id,
 #define DEF(id, name, kind, help, value) {name, kind, STAT_SHARD, help},
 #define ADD(id, name, kind, help, value) v[id] += (int64_t)(value);
 
-/* One group: the indexes, the table and the reader from one list. */
-#define GROUP(var, gname, LIST)                                                \
+/* What a group's values are read from, on a shard: its tm counters, or
+ * its resolver's (none before the shard resolved a name). */
+static const struct tm_stats *tm_stats_of(struct tm_shard *sh,
+                                          struct tm_stats *buf)
+{
+	(void)buf;
+	return &sh->stats;
+}
+
+static const struct dns_stats *dns_stats_of(struct tm_shard *sh,
+                                            struct dns_stats *buf)
+{
+	if (sh->dns == NULL)
+		return NULL;
+	dns_stats(sh->dns, buf);
+	return buf;
+}
+
+/* One group: the indexes, the table and the reader from one list, whose
+ * values are read from st (of type TYPE, given by FETCH). */
+#define GROUP(var, gname, LIST, TYPE, FETCH)                                   \
 	enum { LIST(ID) var##_N };                                             \
 	static const struct stat_def var##_defs[] = {LIST(DEF)};               \
 	static void var##_read(struct worker *w, int64_t *v, void *arg)        \
 	{                                                                      \
 		struct tm_shard *sh = shard_of ? shard_of(w) : NULL;           \
-		const struct tm_stats *st = sh ? &sh->stats : NULL;            \
+		TYPE buf;                                                      \
+		const TYPE *st = sh ? FETCH(sh, &buf) : NULL;                  \
                                                                                \
 		(void)arg;                                                     \
 		if (st == NULL)                                                \
@@ -140,9 +181,10 @@ static struct tm_shard *(*shard_of)(struct worker *w);
 	static const struct stat_group var##_group = {                         \
 	        gname, var##_defs, var##_N, var##_read, NULL, NULL};
 
-GROUP(core, "core", CORE_STATS)
-GROUP(tmx, "tmx", TMX_STATS)
-GROUP(sl, "sl", SL_STATS)
+GROUP(core, "core", CORE_STATS, struct tm_stats, tm_stats_of)
+GROUP(tmx, "tmx", TMX_STATS, struct tm_stats, tm_stats_of)
+GROUP(sl, "sl", SL_STATS, struct tm_stats, tm_stats_of)
+GROUP(dns, "dns", DNS_STATS, struct dns_stats, dns_stats_of)
 
 int tm_register_stats(struct tm_shard *(*of)(struct worker *w))
 {
@@ -154,5 +196,7 @@ int tm_register_stats(struct tm_shard *(*of)(struct worker *w))
 		err = stats_register(&tmx_group);
 	if (err == 0)
 		err = stats_register(&sl_group);
+	if (err == 0)
+		err = stats_register(&dns_group);
 	return err;
 }

@@ -15,6 +15,7 @@
 #define IMSDLG_TM_H
 
 #include "core/core.h"
+#include "dns/dns.h"
 #include "net/net.h"
 #include "sip/sip.h"
 
@@ -58,6 +59,7 @@ struct tm_config {
 	bool auto_inv_100;        /* 100 Trying for INVITE (on) */
 	struct slice server_hdr;  /* "Server: ..." line or empty */
 	struct sip_limits limits;
+	struct dns_config dns; /* for destinations that are names */
 	const struct tm_hooks *hooks;
 };
 

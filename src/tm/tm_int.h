@@ -15,6 +15,7 @@ enum tm_uas_state {
 /* Client side states per branch (§17.1.1, §17.1.2). */
 enum tm_uac_state {
 	UAC_UNUSED,
+	UAC_RESOLVING,  /* its destination is a name dns is looking up */
 	UAC_CALLING,    /* request sent, nothing received */
 	UAC_PROCEEDING, /* provisional received */
 	UAC_COMPLETED,  /* final received (or faked) */
@@ -66,7 +67,8 @@ struct tm_branch {
 	struct tm_trans *t;
 	unsigned index;
 	struct net_dst dst;
-	char *req; /* the request as sent (owned) */
+	struct tm_resolving *resolving; /* while UAC_RESOLVING (owned) */
+	char *req;                      /* the request as sent (owned) */
 	size_t req_len;
 	struct slice uri; /* the branch's Request-URI (in req) */
 	struct tmr retr;  /* timers A / E */
@@ -147,6 +149,8 @@ struct tm_shard {
 	struct tm_stats stats;
 	size_t bytes;
 
+	struct dns *dns; /* made on the first name to resolve */
+
 	struct tm_keyed **buckets; /* server transactions by key */
 	size_t nbuckets, nhashed;  /* grown to keep chains short */
 	/* The start of this shard's branch ids: the cookie, our tag, the
@@ -214,6 +218,11 @@ void tm_reply_in(struct tm_shard *sh, struct sip_msg *rpl,
 void tm_cancel_branches(struct tm_trans *t, struct slice reason_hdr);
 int tm_forward_stateless(struct tm_ctx *ctx);
 void tm_branch_fail(struct tm_branch *b, unsigned code);
+/* The reason phrase of a final reply tm makes for a branch that failed
+ * here (408 timeout, 478 unresolvable, 503 ...). */
+struct slice tm_failure_reason(unsigned code);
+/* Frees what a branch to a name keeps while it waits for dns. */
+void tm_branch_forget_dns(struct tm_branch *b);
 
 /* ctx.c */
 void tm_ctx_init(struct tm_ctx *ctx, struct tm_shard *sh, enum tm_route_type rt,

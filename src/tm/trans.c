@@ -38,6 +38,7 @@ void tm_config_defaults(struct tm_config *c)
 	c->max_forwards = 70;
 	c->auto_inv_100 = true;
 	c->limits = SIP_LIMITS_DEFAULT;
+	dns_config_defaults(&c->dns);
 }
 
 static void branch_prefix_init(struct tm_shard *sh, unsigned worker)
@@ -108,6 +109,7 @@ void tm_shard_free(struct tm_shard *sh)
 				linger_free((struct tm_linger *)k);
 		}
 	}
+	dns_free(sh->dns);
 	free(sh->buckets);
 	free(sh->slots);
 	free(sh->slot_gen);
@@ -384,6 +386,7 @@ static void branch_clear(struct tm_shard *sh, struct tm_branch *b)
 	struct twheel *wh = worker_wheel(sh->w);
 
 	sh->bytes -= b->req_len;
+	tm_branch_forget_dns(b);
 	tmr_cancel(wh, &b->retr);
 	tmr_cancel(wh, &b->fr);
 	mem_put(b->req, b->req_len);

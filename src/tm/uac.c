@@ -31,11 +31,15 @@ static unsigned fr_inv_timer(const struct tm_trans *t)
 
 /* ------------------------------------------------------ destinations */
 
-/* A next hop: proto, numeric address and port, from a SIP URI (RFC 3263
- * without DNS: numeric hosts and "localhost" only). */
+/* A next hop from a SIP URI (RFC 3263 §4.1: the transport from the URI,
+ * UDP by default): a numeric address and port, or a name for dns (port 0
+ * when the URI has none: SRV first). */
 struct hop {
 	enum net_proto proto;
 	union net_sockaddr addr;
+	bool by_name;
+	struct slice name;
+	uint16_t port;
 };
 
 /* The URI text parsed into *scratch, or the parse m keeps of it when text
@@ -52,7 +56,8 @@ static const struct sip_uri *parse_target(struct sip_uri *scratch,
 }
 
 /* Returns 0, or the SIP status that describes the failure. text is a
- * URI of request m, or another one. */
+ * URI of request m, or another one. A name is left in hop->name (in text
+ * or force_host) for resolve_name(). */
 static unsigned resolve_uri(struct hop *hop, struct slice text,
                             struct sip_msg *m, const char *force_proto,
                             struct slice force_host, unsigned force_port)
@@ -64,7 +69,7 @@ static unsigned resolve_uri(struct hop *hop, struct slice text,
 
 	if (force_host.len) {
 		host = force_host;
-		port = force_port ? force_port : 5060;
+		port = force_port;
 		hop->proto = (force_proto && strcmp(force_proto, "tcp") == 0)
 		                     ? NET_TCP
 		                     : NET_UDP;
@@ -77,7 +82,7 @@ static unsigned resolve_uri(struct hop *hop, struct slice text,
 		if (u->scheme == SIP_URI_SIPS)
 			return 503; /* TLS is not supported yet */
 		host = u->maddr.len ? u->maddr : u->host;
-		port = u->has_port ? u->port : 5060;
+		port = u->has_port ? u->port : 0;
 		hop->proto = NET_UDP;
 		if (u->transport.len) {
 			if (slice_eq_cstr_nocase(u->transport, "tcp"))
@@ -86,11 +91,66 @@ static unsigned resolve_uri(struct hop *hop, struct slice text,
 				return 503;
 		}
 	}
+	hop->by_name = false;
 	if (slice_eq_cstr_nocase(host, "localhost"))
 		host = SLICE_LIT("127.0.0.1");
-	if (net_addr_make(&hop->addr, host, (uint16_t)port))
+	if (net_addr_make(&hop->addr, host, (uint16_t)(port ? port : 5060)) ==
+	    0)
+		return 0;
+	if (host.len == 0 || host.p[0] == '[')
 		return 478; /* Kamailio's "Unresolvable destination" */
+	hop->by_name = true;
+	hop->name = host;
+	hop->port = (uint16_t)port;
 	return 0;
+}
+
+static struct dns *shard_dns(struct tm_shard *sh)
+{
+	char err[256];
+
+	if (sh->dns == NULL && sh->w != NULL) {
+		sh->dns = dns_new(worker_loop(sh->w), &sh->cfg->dns, err,
+		                  sizeof(err));
+		if (sh->dns == NULL)
+			LOG_ERR("worker %u: dns: %s", worker_id(sh->w), err);
+	}
+	return sh->dns;
+}
+
+/* The first address of r that a listener of ours can send to (the first
+ * one when none can: out_listener() then says 503). */
+static void pick_address(struct tm_shard *sh, struct hop *hop,
+                         const struct dns_result *r)
+{
+	hop->addr = r->addr[0];
+	for (unsigned i = 0; i < r->n; i++) {
+		if (rt_listener_for(sh->rt, hop->proto,
+		                    r->addr[i].sa.sa_family)) {
+			hop->addr = r->addr[i];
+			return;
+		}
+	}
+}
+
+/* hop->name's address from the cache into hop->addr: 0; EINPROGRESS when
+ * dns has to ask (done(arg, ...) is called with the answer; done NULL:
+ * the answer only fills the cache); another error when the name leads
+ * nowhere. */
+static int resolve_name(struct tm_shard *sh, struct hop *hop, dns_done_fn *done,
+                        void *arg, struct dns_wait **wait)
+{
+	struct dns *d = shard_dns(sh);
+	struct dns_result r;
+	int err;
+
+	if (d == NULL)
+		return EIO;
+	err = dns_resolve(d, hop->name, hop->proto, hop->port, &r, done, arg,
+	                  wait);
+	if (err == 0)
+		pick_address(sh, hop, &r);
+	return err;
 }
 
 /*
@@ -372,6 +432,7 @@ static void branch_complete(struct tm_branch *b, unsigned code)
 
 	b->state = UAC_COMPLETED;
 	b->code = code;
+	tm_branch_forget_dns(b);
 	tmr_cancel(wheel(sh), &b->fr);
 	if (!b->canceled)
 		tmr_cancel(wheel(sh), &b->retr);
@@ -423,12 +484,24 @@ static void branch_fr(struct tmr *tm, void *arg)
 
 void tm_cancel_branches(struct tm_trans *t, struct slice reason_hdr)
 {
+	bool ended = false;
+
 	for (unsigned i = 0; i < t->nbr; i++) {
 		struct tm_branch *b = t->br[i];
-		if (b->state == UAC_PROCEEDING)
+		if (b->state == UAC_PROCEEDING) {
 			send_cancel(b, reason_hdr);
-		else if (b->state == UAC_CALLING)
+		} else if (b->state == UAC_CALLING) {
 			b->cancel_pending = true;
+		} else if (b->state == UAC_RESOLVING) {
+			/* nothing was sent: the branch ends here */
+			branch_complete(b, 487);
+			ended = true;
+		}
+	}
+	if (ended) {
+		obj_ref(t); /* the callers go on with t */
+		all_done(t);
+		obj_unref(t);
 	}
 	worker_timers_changed(t->sh->w);
 }
@@ -450,60 +523,79 @@ static bool run_branch_route(struct tm_trans *t, struct slice uri)
 	return !ctx.drop;
 }
 
-/* Starts one branch towards uri (or the override); returns 0 or the
- * status that describes why it could not be sent. */
-static unsigned start_branch(struct tm_trans *t, struct slice uri,
-                             struct slice duri, const char *proto,
-                             struct slice host, unsigned port)
+/* What a branch to a name keeps while dns looks it up: start_branch()'s
+ * arguments, copied (they may live in the scratch of the message). */
+struct tm_resolving {
+	struct dns_wait *wait;
+	struct slice uri, duri, host;
+	const char *proto; /* "tcp", "udp" or NULL */
+	unsigned port;
+	size_t size;
+	char text[];
+};
+
+void tm_branch_forget_dns(struct tm_branch *b)
 {
-	struct tm_shard *sh = t->sh;
-	struct tm_branch *b;
-	struct slice msg;
-	struct route_set rs;
-	struct hop hop;
-	unsigned status;
-	const struct net_listener *out;
+	struct tm_resolving *r = b->resolving;
 
-	if (t->nbr >= TM_MAX_BRANCHES)
-		return 500;
-	route_set(&rs, t->req, &t->ed, duri, uri);
-	status = resolve_uri(&hop, rs.target, t->req, proto, host, port);
-	if (status)
-		return status;
-	out = out_listener(sh, &hop);
-	if (out == NULL)
-		return 503;
+	if (r == NULL)
+		return;
+	dns_cancel(r->wait);
+	mem_put(r, r->size);
+	b->resolving = NULL;
+}
 
-	if (t->ed.hooks[TM_HOOK_BRANCH].len && !run_branch_route(t, uri))
-		return 0; /* dropped by the script */
+static struct tm_branch *branch_new(struct tm_trans *t)
+{
+	struct tm_branch *b = mem_get_zero(sizeof(*b));
 
-	b = mem_get_zero(sizeof(*b));
 	if (b == NULL)
-		return 500;
+		return NULL;
 	b->t = t;
 	b->index = t->nbr;
 	tmr_init(&b->retr);
 	tmr_init(&b->fr);
-	b->dst.proto = hop.proto;
-	b->dst.addr = hop.addr;
-	b->dst.lst = out;
+	return b;
+}
+
+/*
+ * Sends branch b towards hop. A fresh branch (made for the next slot of
+ * t) runs the branch route first (the script may drop it) and joins t
+ * once built; one that waited for dns has done both and has fr_timer
+ * running. Returns 0 (sent), -1 (dropped by the script) or the status
+ * that describes why it could not be sent; b is then the caller's.
+ */
+static int launch_branch(struct tm_branch *b, const struct hop *hop,
+                         const struct route_set *rs, struct slice uri,
+                         bool fresh)
+{
+	struct tm_trans *t = b->t;
+	struct tm_shard *sh = t->sh;
+	const struct net_listener *out = out_listener(sh, hop);
+	struct slice msg;
 	char id[64];
-	tm_branch_id(id, sizeof(id), t, t->nbr);
-	if (build_request(&msg, sh, t->req, &t->ed, &rs,
+
+	if (out == NULL)
+		return 503;
+	if (fresh && t->ed.hooks[TM_HOOK_BRANCH].len &&
+	    !run_branch_route(t, uri))
+		return -1;
+	b->dst.proto = hop->proto;
+	b->dst.addr = hop->addr;
+	b->dst.lst = out;
+	tm_branch_id(id, sizeof(id), t, b->index);
+	if (build_request(&msg, sh, t->req, &t->ed, rs,
 	                  t->uac_cb ? NULL : &t->src, uri, out, id, t->src.lst,
-	                  &sh->arena)) {
-		mem_put(b, sizeof(*b));
+	                  &sh->arena))
 		return 500;
-	}
 	b->req = mem_get(msg.len);
-	if (b->req == NULL) {
-		mem_put(b, sizeof(*b));
+	if (b->req == NULL)
 		return 500;
-	}
 	memcpy(b->req, msg.p, msg.len);
 	b->req_len = msg.len;
 	sh->bytes += msg.len;
-	t->br[t->nbr++] = b;
+	if (fresh)
+		t->br[t->nbr++] = b;
 	b->state = UAC_CALLING;
 	b->code = 0;
 	/* Requests this proxy originates are not forwarded ones. */
@@ -512,8 +604,134 @@ static unsigned start_branch(struct tm_trans *t, struct slice uri,
 
 	send_branch(b, b->req, b->req_len);
 	start_retransmit(b, sh->cfg->t1_ms);
+	if (fresh)
+		tmr_start(wheel(sh), &b->fr, fr_timer(t), branch_fr, b);
+	return 0;
+}
+
+/* dns answered for branch b: it is sent as start_branch() would have,
+ * or fails with 478 (the name leads nowhere) or the status of
+ * launch_branch(). */
+static void branch_resolved(void *arg, int err, const struct dns_result *r)
+{
+	struct tm_branch *b = arg;
+	struct tm_trans *t = b->t;
+	struct tm_shard *sh = t->sh;
+	struct tm_resolving *res = b->resolving;
+	struct route_set rs;
+	struct hop hop;
+	unsigned status = 478;
+	int st;
+
+	res->wait = NULL; /* dns frees it after this call */
+	obj_ref(t);
+	route_set(&rs, t->req, &t->ed, res->duri, res->uri);
+	if (err == 0 && resolve_uri(&hop, rs.target, t->req, res->proto,
+	                            res->host, res->port) == 0) {
+		if (hop.by_name)
+			pick_address(sh, &hop, r);
+		st = launch_branch(b, &hop, &rs, res->uri, false);
+		status = st > 0 ? (unsigned)st : 0;
+	}
+	tm_branch_forget_dns(b);
+	if (status)
+		tm_branch_fail(b, status);
+	arena_reset(&sh->arena);
+	worker_timers_changed(sh->w);
+	obj_unref(t);
+}
+
+/* s copied to dst (the empty slice stays SLICE_NULL). */
+static struct slice keep_in(char *dst, struct slice s)
+{
+	if (s.len == 0)
+		return SLICE_NULL;
+	memcpy(dst, s.p, s.len);
+	return slice_make(dst, s.len);
+}
+
+/* Branch b waits for dns: the branch route runs now (as Kamailio runs it
+ * before it resolves), then the arguments are kept and b joins t with
+ * fr_timer running. 0, or a status (b is then the caller's to free). */
+static unsigned wait_for_dns(struct tm_branch *b, struct dns_wait *wait,
+                             struct slice uri, struct slice duri,
+                             const char *proto, struct slice host,
+                             unsigned port)
+{
+	struct tm_trans *t = b->t;
+	struct tm_shard *sh = t->sh;
+	size_t size =
+	        sizeof(struct tm_resolving) + uri.len + duri.len + host.len;
+	struct tm_resolving *r;
+
+	if (t->ed.hooks[TM_HOOK_BRANCH].len && !run_branch_route(t, uri)) {
+		dns_cancel(wait);
+		mem_put(b, sizeof(*b));
+		return 0; /* dropped by the script */
+	}
+	r = mem_get(size);
+	if (r == NULL) {
+		dns_cancel(wait);
+		return 500;
+	}
+	r->wait = wait;
+	r->size = size;
+	r->proto = proto == NULL               ? NULL
+	           : strcmp(proto, "tcp") == 0 ? "tcp"
+	                                       : "udp";
+	r->port = port;
+	r->uri = keep_in(r->text, uri);
+	r->duri = keep_in(r->text + uri.len, duri);
+	r->host = keep_in(r->text + uri.len + duri.len, host);
+	b->resolving = r;
+	b->state = UAC_RESOLVING;
+	t->br[t->nbr++] = b;
 	tmr_start(wheel(sh), &b->fr, fr_timer(t), branch_fr, b);
 	return 0;
+}
+
+/* Starts one branch towards uri (or the override); returns 0 (sent,
+ * waiting for dns, or dropped by the script) or the status that
+ * describes why it could not be sent. */
+static unsigned start_branch(struct tm_trans *t, struct slice uri,
+                             struct slice duri, const char *proto,
+                             struct slice host, unsigned port)
+{
+	struct tm_shard *sh = t->sh;
+	struct tm_branch *b;
+	struct dns_wait *wait = NULL;
+	struct route_set rs;
+	struct hop hop;
+	unsigned status;
+	int st;
+
+	if (t->nbr >= TM_MAX_BRANCHES)
+		return 500;
+	route_set(&rs, t->req, &t->ed, duri, uri);
+	status = resolve_uri(&hop, rs.target, t->req, proto, host, port);
+	if (status)
+		return status;
+	b = branch_new(t);
+	if (b == NULL)
+		return 500;
+	if (hop.by_name) {
+		st = resolve_name(sh, &hop, branch_resolved, b, &wait);
+		if (st == EINPROGRESS) {
+			status = wait_for_dns(b, wait, uri, duri, proto, host,
+			                      port);
+			if (status)
+				mem_put(b, sizeof(*b));
+			return status;
+		}
+		if (st) {
+			mem_put(b, sizeof(*b));
+			return 478;
+		}
+	}
+	st = launch_branch(b, &hop, &rs, uri, true);
+	if (st)
+		mem_put(b, sizeof(*b));
+	return st < 0 ? 0 : (unsigned)st;
 }
 
 int tm_forward(struct tm_trans *t, bool with_ruri, const char *proto,
@@ -669,13 +887,22 @@ static void all_done(struct tm_trans *t)
 		relay_reply(t, &sh->msg2, best->index);
 		return;
 	}
-	if (best->code == 408)
-		tm_local_reply(t, 408, SLICE_LIT("Request Timeout"),
-		               t->ed.reply_hdrs);
-	else
-		tm_local_reply(t, best->code ? best->code : 500,
-		               SLICE_LIT("Service Unavailable"),
-		               t->ed.reply_hdrs);
+	unsigned code = best->code ? best->code : 500;
+	tm_local_reply(t, code, tm_failure_reason(code), t->ed.reply_hdrs);
+}
+
+struct slice tm_failure_reason(unsigned code)
+{
+	switch (code) {
+	case 408:
+		return SLICE_LIT("Request Timeout");
+	case 416:
+		return SLICE_LIT("Unsupported URI Scheme");
+	case 478:
+		return SLICE_LIT("Unresolvable destination"); /* Kamailio's */
+	default:
+		return SLICE_LIT("Service Unavailable");
+	}
 }
 
 static void run_onreply(struct tm_trans *t, struct sip_msg *rpl,
@@ -763,6 +990,12 @@ static int send_stateless(struct tm_shard *sh, struct sip_msg *m,
 
 	route_set(&rs, m, e, e->duri, uri);
 	if (resolve_uri(&hop, rs.target, m, NULL, SLICE_NULL, 0))
+		goto drop;
+	/* A name not in the cache: its lookup starts, and the request is
+	 * dropped as a lost datagram would be (a request forwarded without
+	 * a transaction is retransmitted by its sender: an ACK for each 2xx
+	 * retransmission; the next copy finds the answer cached). */
+	if (hop.by_name && resolve_name(sh, &hop, NULL, NULL, NULL))
 		goto drop;
 	out = out_listener(sh, &hop);
 	if (out == NULL ||
@@ -853,6 +1086,11 @@ void tm_reply_in(struct tm_shard *sh, struct sip_msg *rpl,
 		return;
 	}
 	t = b->t;
+	if (b->state == UAC_RESOLVING) {
+		/* an id we have not sent yet: forged */
+		sh->stats.drop_replies++;
+		return;
+	}
 	sh->stats.rpl_received++;
 	b->rpl_received++;
 	if (cseq->method_id == SIP_METHOD_CANCEL) {

@@ -21,6 +21,7 @@
 #include "tm/tm.h"
 
 #define MAX_LISTENERS 16
+#define MAX_ALIASES   32
 #define DEFAULT_CFG   "/etc/imsdlg/imsdlg.cfg"
 
 /* Everything the workers share, read-only once they run. */
@@ -31,6 +32,7 @@ struct app {
 	unsigned nlisteners;
 	unsigned children;
 	struct tm_config tm;
+	struct tm_alias aliases[MAX_ALIASES];
 	struct rr_config rr;
 	bool dialogs; /* loadmodule "ims_dialog" (or "dialog") */
 	struct dlg_config dlg;
@@ -301,6 +303,18 @@ static int configure(struct app *a, const char *const *cli_listen,
 	log_set_level((int)cfg_int(c, NULL, "debug", LL_INFO));
 
 	tm_config_defaults(&a->tm);
+	for (e = cfg_next(c, NULL, NULL, "alias"); e;
+	     e = cfg_next(c, e, NULL, "alias")) {
+		const char *why;
+		if (a->tm.naliases == MAX_ALIASES) {
+			snprintf(err, errsize, "%s:%u: more than %u aliases",
+			         e->file, e->line, MAX_ALIASES);
+			return EINVAL;
+		}
+		/* checked by the loader: this cannot fail */
+		tm_alias_parse(&a->aliases[a->tm.naliases++], e->v.s, &why);
+	}
+	a->tm.aliases = a->aliases;
 	a->tm.fr_timer_ms =
 	        (unsigned)cfg_int(c, "tm", "fr_timer", a->tm.fr_timer_ms);
 	a->tm.fr_inv_timer_ms = (unsigned)cfg_int(c, "tm", "fr_inv_timer",
@@ -317,6 +331,7 @@ static int configure(struct app *a, const char *const *cli_listen,
 	                                 a->tm.dns.timeout_ms / 1000);
 	a->tm.dns.tries =
 	        (unsigned)cfg_int(c, NULL, "dns_retr_no", a->tm.dns.tries);
+	a->tm.dns_failover = cfg_int(c, NULL, "use_dns_failover", 1) != 0;
 	a->tm.dns.max_ttl_s = (unsigned)cfg_int(c, NULL, "dns_cache_max_ttl",
 	                                        a->tm.dns.max_ttl_s);
 	a->tm.dns.negative_ttl_s = (unsigned)cfg_int(

@@ -9,6 +9,7 @@
 #include "app/app.h"
 #include "dns/dns.h"
 #include "mgmt/mgmt.h"
+#include "tm/tm.h"
 
 #define NOLIMIT  1, 0 /* min > max: unbounded */
 #define COUNT(a) (sizeof(a) / sizeof((a)[0]))
@@ -25,6 +26,14 @@ static const char *metrics_prefix_check(const struct cfg_value *v)
 		      (*c >= '0' && *c <= '9') || *c == '_'))
 			return "letters, digits and '_' only";
 	return n > 63 ? "at most 63 characters" : NULL;
+}
+
+static const char *alias_check(const struct cfg_value *v)
+{
+	struct tm_alias a;
+	const char *why;
+
+	return tm_alias_parse(&a, v->s, &why) ? why : NULL;
 }
 
 /* A server list c-ares takes. */
@@ -58,9 +67,9 @@ static const struct cfg_param_def globals[] = {
          "accepted; imsdlgd runs in the "
          "foreground",
          NULL},
-        {"alias", CFG_STR, NOLIMIT, true, NULL,
-         "accepted (names are not "
-         "resolved)",
+        {"alias", CFG_STR, NOLIMIT, true, alias_check,
+         "[proto:]host[:port] this proxy also answers to (is_myself, "
+         "loose_route)",
          NULL},
         {"tcp_connection_lifetime", CFG_INT, 1, 86400, false, NULL,
          "seconds an idle TCP connection is kept", NULL},
@@ -87,6 +96,10 @@ static const struct cfg_param_def globals[] = {
          "seconds a DNS answer is cached at most", NULL},
         {"dns_cache_negative_ttl", CFG_INT, 0, 86400, false, NULL,
          "seconds a name that does not exist is cached", NULL},
+        {"use_dns_failover", CFG_INT, 0, 1, false, NULL,
+         "a branch to a name that gets no answer or 503 goes on to the "
+         "name's next address (on; Kamailio's default is off)",
+         NULL},
         {"metrics_prefix", CFG_STR, NOLIMIT, false, metrics_prefix_check,
          "start of the /metrics names (imsdlg_; kamailio_ for "
          "Kamailio's)",

@@ -904,7 +904,8 @@ static unsigned callee_routes(struct slice e[MAX_ELEMS], struct sip_msg *rpl,
 		struct sip_uri u;
 		const char *why;
 		if (sip_addr_parse(&a, e[i], 0, &why) == 0 &&
-		    sip_uri_parse(&u, a.uri, &why) == 0 && tm_is_myself(sh, &u))
+		    sip_uri_parse(&u, a.uri, &why) == 0 &&
+		    tm_is_myself(sh, &u, false))
 			return i;
 	}
 	/* Not record-routed here: everything is theirs. */
@@ -1769,7 +1770,7 @@ static int validate_op(struct dlg *d, void *arg)
 		const char *why;
 		if (sip_addr_parse(&a, e[ours], 0, &why) ||
 		    sip_uri_parse(&u, a.uri, &why) ||
-		    !tm_is_myself(d->ds->tm, &u))
+		    !tm_is_myself(d->ds->tm, &u, false))
 			break;
 	}
 	if (!joined_eq(mc->downstream ? l->route_set : d->caller_route_set,

@@ -14,10 +14,11 @@
 
 #include "dns/dns.h"
 
-#define NAME_LEN_MAX      253 /* RFC 1035 §2.3.4, in text form */
-#define CACHE_BUCKETS     1024
-#define CACHE_MAX         8192 /* entries; when full, new answers are not kept */
-#define FAILURE_TTL_MAX_S 5    /* a timeout is not a fact about the name */
+#define NAME_LEN_MAX  253 /* RFC 1035 §2.3.4, in text form */
+#define CACHE_BUCKETS 1024
+#define CACHE_MAX                                                              \
+	8192 /* entries; when full of live ones, new answers go uncached */
+#define FAILURE_TTL_MAX_S 5 /* a timeout is not a fact about the name */
 #define SRV_TARGETS_MAX   4
 #define SOCKS_MAX         16 /* c-ares opens one UDP socket per server */
 
@@ -331,6 +332,16 @@ static uint64_t key_hash(const char *name, size_t len, enum net_proto proto,
 	       ((uint64_t)proto << 32 | port) * 0x9e3779b97f4a7c15ull;
 }
 
+/* *pe, expired, leaves its chain and the cache. */
+static void entry_drop(struct dns *d, struct dns_entry **pe)
+{
+	struct dns_entry *e = *pe;
+
+	*pe = e->next;
+	free(e);
+	d->ncached--;
+}
+
 static struct dns_entry *cache_find(struct dns *d, uint64_t hash,
                                     const char *name, size_t len,
                                     enum net_proto proto, uint16_t port)
@@ -340,9 +351,7 @@ static struct dns_entry *cache_find(struct dns *d, uint64_t hash,
 
 	while ((e = *pe) != NULL) {
 		if (e->expires <= now) {
-			*pe = e->next;
-			free(e);
-			d->ncached--;
+			entry_drop(d, pe);
 			continue;
 		}
 		if (e->hash == hash && e->proto == proto && e->port == port &&
@@ -353,13 +362,33 @@ static struct dns_entry *cache_find(struct dns *d, uint64_t hash,
 	return NULL;
 }
 
+/* Drops every expired entry: when the cache is full (expired entries
+ * otherwise go only when their bucket is looked into). */
+static void cache_sweep(struct dns *d)
+{
+	uint64_t now = uv_now(d->loop);
+
+	for (unsigned i = 0; i < CACHE_BUCKETS; i++) {
+		for (struct dns_entry **pe = &d->cache[i]; *pe;) {
+			if ((*pe)->expires <= now)
+				entry_drop(d, pe);
+			else
+				pe = &(*pe)->next;
+		}
+	}
+}
+
 static void cache_put(struct dns *d, const struct dns_lookup *lk, int err,
                       const struct dns_result *r, uint32_t ttl_s)
 {
 	size_t len = strlen(lk->name);
 	struct dns_entry *e;
 
-	if (ttl_s == 0 || d->ncached >= CACHE_MAX)
+	if (ttl_s == 0)
+		return;
+	if (d->ncached >= CACHE_MAX)
+		cache_sweep(d);
+	if (d->ncached >= CACHE_MAX)
 		return;
 	e = malloc(sizeof(*e) + len);
 	if (e == NULL)
@@ -461,6 +490,33 @@ static void query_done(struct dns_lookup *lk)
 		lookup_finish(lk);
 }
 
+/* The addresses of family in res into t (their ports set), lowering
+ * lk's TTL to theirs. */
+static void take_family(struct dns_target *t, struct dns_lookup *lk,
+                        const struct ares_addrinfo *res, int family)
+{
+	for (const struct ares_addrinfo_node *n = res->nodes;
+	     n && t->n < DNS_MAX_ADDRS; n = n->ai_next) {
+		union net_sockaddr *a = &t->addr[t->n];
+		if (n->ai_family != family)
+			continue;
+		if (family == AF_INET && n->ai_addrlen >= sizeof(a->in))
+			memcpy(&a->in, n->ai_addr, sizeof(a->in));
+		else if (family == AF_INET6 && n->ai_addrlen >= sizeof(a->in6))
+			memcpy(&a->in6, n->ai_addr, sizeof(a->in6));
+		else
+			continue;
+		net_addr_set_port(a, t->port);
+		t->n++;
+		uint32_t ttl = n->ai_ttl > 0 ? (uint32_t)n->ai_ttl : 0;
+		if (ttl < lk->ttl)
+			lk->ttl = ttl;
+	}
+}
+
+/* A name's addresses: IPv4 first, as Kamailio (which asks AAAA only when
+ * A gives nothing) would reach the name; c-ares would sort IPv6 first on
+ * a host with IPv6 routes. */
 static void on_addrinfo(void *arg, int status, int timeouts,
                         struct ares_addrinfo *res)
 {
@@ -469,23 +525,8 @@ static void on_addrinfo(void *arg, int status, int timeouts,
 
 	(void)timeouts;
 	if (status == ARES_SUCCESS && res) {
-		for (struct ares_addrinfo_node *n = res->nodes;
-		     n && t->n < DNS_MAX_ADDRS; n = n->ai_next) {
-			union net_sockaddr *a = &t->addr[t->n];
-			if (n->ai_family == AF_INET &&
-			    n->ai_addrlen >= sizeof(a->in))
-				memcpy(&a->in, n->ai_addr, sizeof(a->in));
-			else if (n->ai_family == AF_INET6 &&
-			         n->ai_addrlen >= sizeof(a->in6))
-				memcpy(&a->in6, n->ai_addr, sizeof(a->in6));
-			else
-				continue;
-			net_addr_set_port(a, t->port);
-			t->n++;
-			uint32_t ttl = n->ai_ttl > 0 ? (uint32_t)n->ai_ttl : 0;
-			if (ttl < lk->ttl)
-				lk->ttl = ttl;
-		}
+		take_family(t, lk, res, AF_INET);
+		take_family(t, lk, res, AF_INET6);
 	} else if (lk->err == 0) {
 		lk->err = ares_to_errno(status);
 	}

@@ -12,11 +12,12 @@
  * draw), and as addresses on port 5060 when it has none. NAPTR (§4.1) is
  * not looked up: the transport comes from the URI (UDP by default).
  *
- * Results are cached for their TTL (the smallest of the records that made
- * them, at most dns_cache_max_ttl); a name that does not exist or has no
- * address is cached for dns_cache_negative_ttl, a lookup that failed
- * (timeout, server failure) for at most 5 s. Concurrent lookups of one
- * name share one query.
+ * A name's IPv4 addresses come before its IPv6 ones (Kamailio asks AAAA
+ * only when A gives nothing). Results are cached for their TTL (the
+ * smallest of the records that made them, at most dns_cache_max_ttl); a
+ * name that does not exist or has no address is cached for
+ * dns_cache_negative_ttl, a lookup that failed (timeout, server failure)
+ * for at most 5 s. Concurrent lookups of one name share one query.
  */
 #ifndef IMSDLG_DNS_H
 #define IMSDLG_DNS_H

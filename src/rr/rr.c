@@ -86,10 +86,10 @@ int rr_loose_route(struct tm_ctx *ctx)
 		return -1;
 	/* Our entries at the top: one, or two after a double Record-Route
 	 * (two sockets). */
-	if (tm_is_myself(ctx->sh, &top)) {
+	if (tm_is_myself(ctx->sh, &top, false)) {
 		ours = 1;
 		if (sip_elem_next(&elem, &it) == 0 && route_uri(&next, elem) &&
-		    tm_is_myself(ctx->sh, &next))
+		    tm_is_myself(ctx->sh, &next, false))
 			ours = 2;
 	}
 
@@ -99,7 +99,7 @@ int rr_loose_route(struct tm_ctx *ctx)
 	 * initial request for one of our addresses is simply addressed to
 	 * us (Kamailio's is_preloaded() decides by the To tag too). */
 	if (sip_msg_has_to_tag(m) && sip_msg_request_uri(&ruri, m) == 0 &&
-	    tm_is_myself(ctx->sh, ruri)) {
+	    tm_is_myself(ctx->sh, ruri, false)) {
 		if (tm_ctx_strict_route(ctx, ours))
 			return -1;
 		ctx->route_params = ruri->params;

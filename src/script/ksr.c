@@ -213,7 +213,7 @@ static int uri_is_myself(struct script_call *c, struct slice uri)
 
 	if (c->ctx->sh == NULL || sip_uri_parse(&u, uri, &why))
 		return -1;
-	return tm_is_myself(c->ctx->sh, &u) ? 1 : -1;
+	return tm_is_myself(c->ctx->sh, &u, true) ? 1 : -1;
 }
 
 static int core_is_myself(struct script_call *c)

@@ -21,11 +21,63 @@ static struct slice uri_host_of(const char *text)
 	return h;
 }
 
-bool tm_is_myself(struct tm_shard *sh, const struct sip_uri *u)
+int tm_alias_parse(struct tm_alias *out, const char *spec, const char **why)
+{
+	struct slice s = slice_trim(slice_cstr(spec)), host;
+	const char *colon;
+	uint32_t port = 0;
+
+	memset(out, 0, sizeof(*out));
+	out->any_proto = true;
+	struct slice prefix = slice_make(s.p, s.len > 4 ? 4 : 0);
+	if (slice_eq_cstr_nocase(prefix, "udp:") ||
+	    slice_eq_cstr_nocase(prefix, "tcp:")) {
+		out->any_proto = false;
+		out->proto = slice_eq_cstr_nocase(prefix, "tcp:") ? NET_TCP
+		                                                  : NET_UDP;
+		s.p += 4;
+		s.len -= 4;
+	}
+	if (s.len && s.p[0] == '[') {
+		const char *close = memchr(s.p, ']', s.len);
+		if (close == NULL) {
+			*why = "an IPv6 reference without ']'";
+			return EINVAL;
+		}
+		host = slice_make(s.p + 1, (size_t)(close - s.p - 1));
+		colon = close + 1 < s.p + s.len ? close + 1 : NULL;
+		if (colon && *colon != ':') {
+			*why = "text after ']'";
+			return EINVAL;
+		}
+	} else {
+		colon = memchr(s.p, ':', s.len);
+		host = slice_make(s.p, colon ? (size_t)(colon - s.p) : s.len);
+	}
+	if (host.len == 0 || host.len >= sizeof(out->host)) {
+		*why = host.len ? "host too long" : "no host";
+		return EINVAL;
+	}
+	if (colon && (slice_to_u32(&port,
+	                           slice_make(colon + 1, (size_t)(s.p + s.len -
+	                                                          colon - 1)),
+	                           65535) ||
+	              port == 0)) {
+		*why = "port not 1..65535";
+		return EINVAL;
+	}
+	slice_copy_cstr(out->host, sizeof(out->host), host);
+	out->port = (uint16_t)port;
+	return 0;
+}
+
+bool tm_is_myself(struct tm_shard *sh, const struct sip_uri *u,
+                  bool portless_any)
 {
 	unsigned n;
 	const struct net_listener *l = rt_listeners(sh->rt, &n);
 	uint16_t port = u->has_port ? u->port : 5060;
+	bool any_port = portless_any && !u->has_port;
 	enum net_proto proto = NET_UDP;
 
 	if (u->transport.len && slice_eq_cstr_nocase(u->transport, "tcp"))
@@ -35,10 +87,17 @@ bool tm_is_myself(struct tm_shard *sh, const struct sip_uri *u)
 	for (unsigned i = 0; i < n; i++, l++) {
 		if (u->transport.len && l->proto != proto)
 			continue;
-		if ((port == l->port &&
+		if (((any_port || port == l->port) &&
 		     slice_eq_nocase(u->host, uri_host_of(l->host))) ||
-		    (port == l->adv_port &&
+		    ((any_port || port == l->adv_port) &&
 		     slice_eq_nocase(u->host, uri_host_of(l->adv_host))))
+			return true;
+	}
+	for (unsigned i = 0; i < sh->cfg->naliases; i++) {
+		const struct tm_alias *a = &sh->cfg->aliases[i];
+		if ((any_port || a->port == 0 || a->port == port) &&
+		    (a->any_proto || !u->transport.len || a->proto == proto) &&
+		    slice_eq_nocase(u->host, slice_cstr(a->host)))
 			return true;
 	}
 	return false;

@@ -125,20 +125,24 @@ static struct tm_shard *(*shard_of)(struct worker *w);
 	X(DNS_FAILED, "failed_dns_request", C,                                 \
 	  "Lookups of a destination name that gave no address (no such "       \
 	  "name, no record, timeout)",                                         \
-	  st->failures)                                                        \
+	  st->dns.failures)                                                    \
 	X(DNS_HITS, "cache_hits", C,                                           \
 	  "Destination names answered from a worker's DNS cache",              \
-	  st->cache_hits)                                                      \
+	  st->dns.cache_hits)                                                  \
 	X(DNS_LOOKUPS, "lookups", C,                                           \
 	  "Destination names looked up (RFC 3263: SRV, then addresses)",       \
-	  st->lookups)                                                         \
+	  st->dns.lookups)                                                     \
 	X(DNS_QUERIES, "queries", C,                                           \
 	  "DNS queries sent (an address query asks for A and AAAA)",           \
-	  st->queries)                                                         \
+	  st->dns.queries)                                                     \
 	X(DNS_CACHED, "cache_entries", G,                                      \
-	  "Answers in the workers' DNS caches", st->cache_size)                \
+	  "Answers in the workers' DNS caches", st->dns.cache_size)            \
+	X(DNS_FAILOVER, "failovers", C,                                        \
+	  "Branches sent to a name's next address after the one before "       \
+	  "gave no answer or 503 (RFC 3263 section 4.3)",                      \
+	  st->failovers)                                                       \
 	X(DNS_PENDING, "pending_lookups", G,                                   \
-	  "Lookups waiting for a name server", st->pending)
+	  "Lookups waiting for a name server", st->dns.pending)
 
 #define ID(id, name, kind, help, value)  id,
 #define DEF(id, name, kind, help, value) {name, kind, STAT_SHARD, help},
@@ -153,12 +157,18 @@ static const struct tm_stats *tm_stats_of(struct tm_shard *sh,
 	return &sh->stats;
 }
 
-static const struct dns_stats *dns_stats_of(struct tm_shard *sh,
-                                            struct dns_stats *buf)
+struct dns_values {
+	struct dns_stats dns; /* the resolver's */
+	uint64_t failovers;   /* tm's */
+};
+
+static const struct dns_values *dns_stats_of(struct tm_shard *sh,
+                                             struct dns_values *buf)
 {
 	if (sh->dns == NULL)
 		return NULL;
-	dns_stats(sh->dns, buf);
+	dns_stats(sh->dns, &buf->dns);
+	buf->failovers = sh->stats.dns_failovers;
 	return buf;
 }
 
@@ -184,7 +194,7 @@ static const struct dns_stats *dns_stats_of(struct tm_shard *sh,
 GROUP(core, "core", CORE_STATS, struct tm_stats, tm_stats_of)
 GROUP(tmx, "tmx", TMX_STATS, struct tm_stats, tm_stats_of)
 GROUP(sl, "sl", SL_STATS, struct tm_stats, tm_stats_of)
-GROUP(dns, "dns", DNS_STATS, struct dns_stats, dns_stats_of)
+GROUP(dns, "dns", DNS_STATS, struct dns_values, dns_stats_of)
 
 int tm_register_stats(struct tm_shard *(*of)(struct worker *w))
 {

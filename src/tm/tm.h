@@ -50,6 +50,19 @@ struct tm_hooks {
 };
 
 /* The tm settings of `modparam("tm", ...)`; read-only after start. */
+/* A name (or address) this proxy answers to besides its listeners:
+ * Kamailio's alias, "[proto:]host[:port]"; without proto or port it
+ * matches any. */
+struct tm_alias {
+	char host[256]; /* without brackets */
+	uint16_t port;  /* 0: any */
+	bool any_proto;
+	enum net_proto proto;
+};
+
+/* 0, or EINVAL with *why. */
+int tm_alias_parse(struct tm_alias *out, const char *spec, const char **why);
+
 struct tm_config {
 	unsigned t1_ms, t2_ms, t4_ms;
 	unsigned fr_timer_ms;     /* no final reply on a branch: 408 */
@@ -57,9 +70,12 @@ struct tm_config {
 	unsigned wait_timer_ms;   /* linger of a finished transaction */
 	unsigned max_forwards;    /* inserted when absent (70) */
 	bool auto_inv_100;        /* 100 Trying for INVITE (on) */
+	bool dns_failover;        /* a name's next address (RFC 3263 §4.3) */
 	struct slice server_hdr;  /* "Server: ..." line or empty */
 	struct sip_limits limits;
 	struct dns_config dns; /* for destinations that are names */
+	const struct tm_alias *aliases;
+	unsigned naliases;
 	const struct tm_hooks *hooks;
 };
 
@@ -102,6 +118,8 @@ struct tm_stats {
 	uint64_t completed[7]; /* transactions by class of final reply */
 	uint64_t rpl_received, rpl_relayed, rpl_absorbed, rpl_generated;
 	uint64_t retransmissions;
+	/* group dns (with dns's own counters) */
+	uint64_t dns_failovers;
 	/* group sl: stateless replies by class */
 	uint64_t sl_replies[7];
 	uint64_t sl_failures;
@@ -342,8 +360,11 @@ void tm_ctx_pop_routes(struct tm_ctx *ctx, unsigned n);
  * for the Request-URI. */
 int tm_ctx_strict_route(struct tm_ctx *ctx, unsigned ours);
 /* True when host:port (and proto, when given in the URI) is one of this
- * proxy's listeners or their advertised addresses. */
-bool tm_is_myself(struct tm_shard *sh, const struct sip_uri *u);
+ * proxy's listeners or their advertised addresses, or an alias. A URI
+ * without a port means 5060 (RFC 3261 §19.1.2: loose_route() compares so),
+ * or any port when portless_any (Kamailio's is_myself() does). */
+bool tm_is_myself(struct tm_shard *sh, const struct sip_uri *u,
+                  bool portless_any);
 /* True when addr's IP (any port) is one a listener is bound to. */
 bool tm_is_myself_ip(struct tm_shard *sh, const union net_sockaddr *addr);
 /* The listeners, for rr/. */

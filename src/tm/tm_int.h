@@ -67,8 +67,8 @@ struct tm_branch {
 	struct tm_trans *t;
 	unsigned index;
 	struct net_dst dst;
-	struct tm_resolving *resolving; /* while UAC_RESOLVING (owned) */
-	char *req;                      /* the request as sent (owned) */
+	struct tm_named *named; /* sent to a name: its addresses (owned) */
+	char *req;              /* the request as sent (owned) */
 	size_t req_len;
 	struct slice uri; /* the branch's Request-URI (in req) */
 	struct tmr retr;  /* timers A / E */
@@ -221,8 +221,8 @@ void tm_branch_fail(struct tm_branch *b, unsigned code);
 /* The reason phrase of a final reply tm makes for a branch that failed
  * here (408 timeout, 478 unresolvable, 503 ...). */
 struct slice tm_failure_reason(unsigned code);
-/* Frees what a branch to a name keeps while it waits for dns. */
-void tm_branch_forget_dns(struct tm_branch *b);
+/* Frees what a branch to a name keeps (and ends its wait for dns). */
+void tm_branch_free_named(struct tm_branch *b);
 
 /* ctx.c */
 void tm_ctx_init(struct tm_ctx *ctx, struct tm_shard *sh, enum tm_route_type rt,

@@ -39,6 +39,7 @@ void tm_config_defaults(struct tm_config *c)
 	c->auto_inv_100 = true;
 	c->limits = SIP_LIMITS_DEFAULT;
 	dns_config_defaults(&c->dns);
+	c->dns_failover = true;
 }
 
 static void branch_prefix_init(struct tm_shard *sh, unsigned worker)
@@ -386,7 +387,7 @@ static void branch_clear(struct tm_shard *sh, struct tm_branch *b)
 	struct twheel *wh = worker_wheel(sh->w);
 
 	sh->bytes -= b->req_len;
-	tm_branch_forget_dns(b);
+	tm_branch_free_named(b);
 	tmr_cancel(wh, &b->retr);
 	tmr_cancel(wh, &b->fr);
 	mem_put(b->req, b->req_len);

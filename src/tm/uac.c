@@ -118,38 +118,43 @@ static struct dns *shard_dns(struct tm_shard *sh)
 	return sh->dns;
 }
 
-/* The first address of r that a listener of ours can send to (the first
- * one when none can: out_listener() then says 503). */
-static void pick_address(struct tm_shard *sh, struct hop *hop,
-                         const struct dns_result *r)
+/* hop->addr: the first address of r from index *next on that a listener
+ * of ours can send to, and true; *next is then the index after it. False
+ * when there is none (*next is then r->n). */
+static bool take_address(struct tm_shard *sh, struct hop *hop,
+                         const struct dns_result *r, unsigned *next)
 {
-	hop->addr = r->addr[0];
-	for (unsigned i = 0; i < r->n; i++) {
+	for (unsigned i = *next; i < r->n; i++) {
 		if (rt_listener_for(sh->rt, hop->proto,
 		                    r->addr[i].sa.sa_family)) {
 			hop->addr = r->addr[i];
-			return;
+			*next = i + 1;
+			return true;
 		}
 	}
+	*next = r->n;
+	return false;
 }
 
-/* hop->name's address from the cache into hop->addr: 0; EINPROGRESS when
- * dns has to ask (done(arg, ...) is called with the answer; done NULL:
- * the answer only fills the cache); another error when the name leads
- * nowhere. */
-static int resolve_name(struct tm_shard *sh, struct hop *hop, dns_done_fn *done,
+/* hop->name's addresses from the cache into *r, the first one we can use
+ * in hop->addr (else the first one: out_listener() then says 503), and
+ * *next after it: 0. EINPROGRESS when dns has to ask (done(arg, ...) is
+ * called with the answer; done NULL: the answer only fills the cache);
+ * another error when the name leads nowhere. */
+static int resolve_name(struct tm_shard *sh, struct hop *hop,
+                        struct dns_result *r, unsigned *next, dns_done_fn *done,
                         void *arg, struct dns_wait **wait)
 {
 	struct dns *d = shard_dns(sh);
-	struct dns_result r;
 	int err;
 
 	if (d == NULL)
 		return EIO;
-	err = dns_resolve(d, hop->name, hop->proto, hop->port, &r, done, arg,
+	err = dns_resolve(d, hop->name, hop->proto, hop->port, r, done, arg,
 	                  wait);
-	if (err == 0)
-		pick_address(sh, hop, &r);
+	*next = 0;
+	if (err == 0 && !take_address(sh, hop, r, next))
+		hop->addr = r->addr[0];
 	return err;
 }
 
@@ -383,6 +388,8 @@ static int build_request(struct slice *msg, struct tm_shard *sh,
 static void branch_retransmit(struct tmr *tm, void *arg);
 static void branch_fr(struct tmr *tm, void *arg);
 static void all_done(struct tm_trans *t);
+static bool fail_over(struct tm_branch *b);
+static void named_stop_wait(struct tm_branch *b);
 static void uac_done(struct tm_trans *t, unsigned code, struct sip_msg *rpl);
 
 static void send_branch(struct tm_branch *b, const char *buf, size_t len)
@@ -432,7 +439,7 @@ static void branch_complete(struct tm_branch *b, unsigned code)
 
 	b->state = UAC_COMPLETED;
 	b->code = code;
-	tm_branch_forget_dns(b);
+	named_stop_wait(b);
 	tmr_cancel(wheel(sh), &b->fr);
 	if (!b->canceled)
 		tmr_cancel(wheel(sh), &b->retr);
@@ -441,6 +448,8 @@ static void branch_complete(struct tm_branch *b, unsigned code)
 void tm_branch_fail(struct tm_branch *b, unsigned code)
 {
 	b->timed_out = code == 408;
+	if ((code == 408 && !b->provisional) || code == 503)
+		fail_over(b);
 	branch_complete(b, code);
 	all_done(b->t);
 }
@@ -523,26 +532,84 @@ static bool run_branch_route(struct tm_trans *t, struct slice uri)
 	return !ctx.drop;
 }
 
-/* What a branch to a name keeps while dns looks it up: start_branch()'s
- * arguments, copied (they may live in the scratch of the message). */
-struct tm_resolving {
+/*
+ * What a branch to a name keeps (RFC 3263): start_branch()'s arguments,
+ * copied (they may live in the scratch of the message); the wait while
+ * dns looks the name up; then the addresses it gave, of which the next is
+ * tried when this one does not answer or answers 503 (§4.3). A branch
+ * that fails over hands it to the branch that takes its place.
+ */
+struct tm_named {
 	struct dns_wait *wait;
 	struct slice uri, duri, host;
 	const char *proto; /* "tcp", "udp" or NULL */
 	unsigned port;
+	struct dns_result addrs;
+	unsigned next; /* the first address of addrs not tried yet */
 	size_t size;
 	char text[];
 };
 
-void tm_branch_forget_dns(struct tm_branch *b)
+/* s copied to dst (the empty slice stays SLICE_NULL). */
+static struct slice keep_in(char *dst, struct slice s)
 {
-	struct tm_resolving *r = b->resolving;
+	if (s.len == 0)
+		return SLICE_NULL;
+	memcpy(dst, s.p, s.len);
+	return slice_make(dst, s.len);
+}
 
-	if (r == NULL)
-		return;
-	dns_cancel(r->wait);
-	mem_put(r, r->size);
-	b->resolving = NULL;
+static struct tm_named *named_new(struct slice uri, struct slice duri,
+                                  const char *proto, struct slice host,
+                                  unsigned port)
+{
+	size_t size = sizeof(struct tm_named) + uri.len + duri.len + host.len;
+	struct tm_named *nd = mem_get(size);
+
+	if (nd == NULL)
+		return NULL;
+	nd->wait = NULL;
+	nd->size = size;
+	nd->proto = proto == NULL               ? NULL
+	            : strcmp(proto, "tcp") == 0 ? "tcp"
+	                                        : "udp";
+	nd->port = port;
+	nd->uri = keep_in(nd->text, uri);
+	nd->duri = keep_in(nd->text + uri.len, duri);
+	nd->host = keep_in(nd->text + uri.len + duri.len, host);
+	nd->addrs.n = 0;
+	nd->next = 0;
+	return nd;
+}
+
+/* The lookup of b's name, if it still runs, is no longer awaited. */
+static void named_stop_wait(struct tm_branch *b)
+{
+	if (b->named && b->named->wait) {
+		dns_cancel(b->named->wait);
+		b->named->wait = NULL;
+	}
+}
+
+void tm_branch_free_named(struct tm_branch *b)
+{
+	named_stop_wait(b);
+	if (b->named)
+		mem_put(b->named, b->named->size);
+	b->named = NULL;
+}
+
+/* The hop of a branch to a name again (route_set() and resolve_uri() give
+ * the same as they did when it started). 0, or a status. */
+static unsigned named_hop(struct tm_trans *t, const struct tm_named *nd,
+                          struct route_set *rs, struct hop *hop)
+{
+	unsigned status;
+
+	route_set(rs, t->req, &t->ed, nd->duri, nd->uri);
+	status = resolve_uri(hop, rs->target, t->req, nd->proto, nd->host,
+	                     nd->port);
+	return status ? status : hop->by_name ? 0 : 500;
 }
 
 static struct tm_branch *branch_new(struct tm_trans *t)
@@ -617,23 +684,24 @@ static void branch_resolved(void *arg, int err, const struct dns_result *r)
 	struct tm_branch *b = arg;
 	struct tm_trans *t = b->t;
 	struct tm_shard *sh = t->sh;
-	struct tm_resolving *res = b->resolving;
+	struct tm_named *nd = b->named;
 	struct route_set rs;
 	struct hop hop;
 	unsigned status = 478;
 	int st;
 
-	res->wait = NULL; /* dns frees it after this call */
+	nd->wait = NULL; /* dns frees it after this call */
 	obj_ref(t);
-	route_set(&rs, t->req, &t->ed, res->duri, res->uri);
-	if (err == 0 && resolve_uri(&hop, rs.target, t->req, res->proto,
-	                            res->host, res->port) == 0) {
-		if (hop.by_name)
-			pick_address(sh, &hop, r);
-		st = launch_branch(b, &hop, &rs, res->uri, false);
+	if (err == 0) {
+		nd->addrs = *r;
+		status = named_hop(t, nd, &rs, &hop);
+	}
+	if (status == 0) {
+		if (!take_address(sh, &hop, &nd->addrs, &nd->next))
+			hop.addr = nd->addrs.addr[0];
+		st = launch_branch(b, &hop, &rs, nd->uri, false);
 		status = st > 0 ? (unsigned)st : 0;
 	}
-	tm_branch_forget_dns(b);
 	if (status)
 		tm_branch_fail(b, status);
 	arena_reset(&sh->arena);
@@ -641,53 +709,22 @@ static void branch_resolved(void *arg, int err, const struct dns_result *r)
 	obj_unref(t);
 }
 
-/* s copied to dst (the empty slice stays SLICE_NULL). */
-static struct slice keep_in(char *dst, struct slice s)
-{
-	if (s.len == 0)
-		return SLICE_NULL;
-	memcpy(dst, s.p, s.len);
-	return slice_make(dst, s.len);
-}
-
 /* Branch b waits for dns: the branch route runs now (as Kamailio runs it
- * before it resolves), then the arguments are kept and b joins t with
- * fr_timer running. 0, or a status (b is then the caller's to free). */
-static unsigned wait_for_dns(struct tm_branch *b, struct dns_wait *wait,
-                             struct slice uri, struct slice duri,
-                             const char *proto, struct slice host,
-                             unsigned port)
+ * before it resolves), then b joins t with fr_timer running. Returns
+ * false when the script dropped it (b and its wait are gone then). */
+static bool wait_for_dns(struct tm_branch *b, struct slice uri)
 {
 	struct tm_trans *t = b->t;
-	struct tm_shard *sh = t->sh;
-	size_t size =
-	        sizeof(struct tm_resolving) + uri.len + duri.len + host.len;
-	struct tm_resolving *r;
 
 	if (t->ed.hooks[TM_HOOK_BRANCH].len && !run_branch_route(t, uri)) {
-		dns_cancel(wait);
+		tm_branch_free_named(b);
 		mem_put(b, sizeof(*b));
-		return 0; /* dropped by the script */
+		return false;
 	}
-	r = mem_get(size);
-	if (r == NULL) {
-		dns_cancel(wait);
-		return 500;
-	}
-	r->wait = wait;
-	r->size = size;
-	r->proto = proto == NULL               ? NULL
-	           : strcmp(proto, "tcp") == 0 ? "tcp"
-	                                       : "udp";
-	r->port = port;
-	r->uri = keep_in(r->text, uri);
-	r->duri = keep_in(r->text + uri.len, duri);
-	r->host = keep_in(r->text + uri.len + duri.len, host);
-	b->resolving = r;
 	b->state = UAC_RESOLVING;
 	t->br[t->nbr++] = b;
-	tmr_start(wheel(sh), &b->fr, fr_timer(t), branch_fr, b);
-	return 0;
+	tmr_start(wheel(t->sh), &b->fr, fr_timer(t), branch_fr, b);
+	return true;
 }
 
 /* Starts one branch towards uri (or the override); returns 0 (sent,
@@ -699,7 +736,7 @@ static unsigned start_branch(struct tm_trans *t, struct slice uri,
 {
 	struct tm_shard *sh = t->sh;
 	struct tm_branch *b;
-	struct dns_wait *wait = NULL;
+	struct tm_named *nd;
 	struct route_set rs;
 	struct hop hop;
 	unsigned status;
@@ -715,23 +752,62 @@ static unsigned start_branch(struct tm_trans *t, struct slice uri,
 	if (b == NULL)
 		return 500;
 	if (hop.by_name) {
-		st = resolve_name(sh, &hop, branch_resolved, b, &wait);
+		nd = b->named = named_new(uri, duri, proto, host, port);
+		st = nd ? resolve_name(sh, &hop, &nd->addrs, &nd->next,
+		                       branch_resolved, b, &nd->wait)
+		        : ENOMEM;
 		if (st == EINPROGRESS) {
-			status = wait_for_dns(b, wait, uri, duri, proto, host,
-			                      port);
-			if (status)
-				mem_put(b, sizeof(*b));
-			return status;
+			wait_for_dns(b, uri);
+			return 0;
 		}
 		if (st) {
+			tm_branch_free_named(b);
 			mem_put(b, sizeof(*b));
-			return 478;
+			return st == ENOMEM ? 500 : 478;
 		}
 	}
 	st = launch_branch(b, &hop, &rs, uri, true);
-	if (st)
+	if (st) {
+		tm_branch_free_named(b);
 		mem_put(b, sizeof(*b));
+	}
 	return st < 0 ? 0 : (unsigned)st;
+}
+
+/*
+ * RFC 3263 §4.3: branch b, sent to a name, got no answer at all or a 503
+ * (or its connection failed); the name's next address we can send to
+ * gets a branch of its own, which takes over b's addresses. True when it
+ * was sent (b's transaction then waits for it).
+ */
+static bool fail_over(struct tm_branch *b)
+{
+	struct tm_trans *t = b->t;
+	struct tm_named *nd = b->named;
+	struct route_set rs;
+	struct hop hop;
+	int st;
+
+	if (nd == NULL || !t->sh->cfg->dns_failover || t->canceled ||
+	    t->final_sent)
+		return false;
+	while (t->nbr < TM_MAX_BRANCHES && named_hop(t, nd, &rs, &hop) == 0 &&
+	       take_address(t->sh, &hop, &nd->addrs, &nd->next)) {
+		struct tm_branch *nb = branch_new(t);
+		if (nb == NULL)
+			return false;
+		nb->named = nd;
+		st = launch_branch(nb, &hop, &rs, nd->uri, true);
+		if (st == 0) {
+			b->named = NULL;
+			t->sh->stats.dns_failovers++;
+			return true;
+		}
+		mem_put(nb, sizeof(*nb));
+		if (st < 0)
+			return false; /* the branch route dropped it */
+	}
+	return false;
 }
 
 int tm_forward(struct tm_trans *t, bool with_ruri, const char *proto,
@@ -841,7 +917,8 @@ static void all_done(struct tm_trans *t)
 		if (t->br[i]->state != UAC_COMPLETED)
 			return;
 	if (t->uac_cb) {
-		uac_done(t, t->nbr ? t->br[0]->code : 503, NULL);
+		/* the last branch: the others failed over to it */
+		uac_done(t, t->nbr ? t->br[t->nbr - 1]->code : 503, NULL);
 		return;
 	}
 	if (t->final_sent || t->in_failure)
@@ -984,6 +1061,8 @@ static int send_stateless(struct tm_shard *sh, struct sip_msg *m,
 {
 	struct route_set rs;
 	struct hop hop;
+	struct dns_result addrs;
+	unsigned next;
 	const struct net_listener *out;
 	struct net_dst d;
 	struct slice msg;
@@ -995,7 +1074,8 @@ static int send_stateless(struct tm_shard *sh, struct sip_msg *m,
 	 * dropped as a lost datagram would be (a request forwarded without
 	 * a transaction is retransmitted by its sender: an ACK for each 2xx
 	 * retransmission; the next copy finds the answer cached). */
-	if (hop.by_name && resolve_name(sh, &hop, NULL, NULL, NULL))
+	if (hop.by_name &&
+	    resolve_name(sh, &hop, &addrs, &next, NULL, NULL, NULL))
 		goto drop;
 	out = out_listener(sh, &hop);
 	if (out == NULL ||
@@ -1153,7 +1233,8 @@ void tm_reply_in(struct tm_shard *sh, struct sip_msg *rpl,
 	if (t->uac_cb) {
 		if (code < 300 && t->is_invite)
 			ack_local_2xx(b, rpl);
-		uac_done(t, code, rpl);
+		if (code != 503 || !fail_over(b))
+			uac_done(t, code, rpl);
 		return;
 	}
 	run_onreply(t, rpl, rx, &drop);
@@ -1169,6 +1250,8 @@ void tm_reply_in(struct tm_shard *sh, struct sip_msg *rpl,
 	keep_reply(b, rpl);
 	if (code >= 600 && t->is_invite)
 		tm_cancel_branches(t, SLICE_NULL);
+	if (code == 503)
+		fail_over(b);
 	all_done(t);
 }
 

@@ -257,6 +257,11 @@ MODULES = ["tm", "sl", "rr", "pv", "maxfwd", "textops", "siputils", "corex", "ke
 DEFAULT_MODPARAMS = {("tm", "fr_timer"): 2000, ("tm", "fr_inv_timer"): 4000}
 
 
+class Unquoted(str):
+    """A global parameter's value written as it is (alias=tcp:host:port):
+    both daemons take a quoted one as a plain string."""
+
+
 def render_cfg(kind: str, port: int, children: int, lua: Path, modparams: dict | None = None, debug: int = 2,
                udp_options: str = "", core: dict | None = None) -> str:
     params = dict(DEFAULT_MODPARAMS)
@@ -270,7 +275,7 @@ def render_cfg(kind: str, port: int, children: int, lua: Path, modparams: dict |
         f"children={children}",
         f"debug={debug}",
     ]
-    out += [f"{name}={value if isinstance(value, int) else chr(34) + value + chr(34)}"
+    out += [f"{name}={value if isinstance(value, (int, Unquoted)) else chr(34) + value + chr(34)}"
             for name, value in (core or {}).items()]
     if kind == "kamailio":
         # foreground with worker children, log to stderr, never ask DNS
@@ -284,6 +289,18 @@ def render_cfg(kind: str, port: int, children: int, lua: Path, modparams: dict |
         out.append(f'modparam("{mod}", "{name}", {val})')
     out += [f'modparam("app_lua", "load", "{lua}")', 'cfgengine "lua"', ""]
     return "\n".join(out)
+
+
+def listen_also(monkeypatch, proto: str, host: str) -> None:
+    """Proxies started after this also listen on proto:host, their port."""
+    orig = render_cfg
+
+    def render(kind, port, children, lua, *args, **kw):
+        text = orig(kind, port, children, lua, *args, **kw)
+        return text.replace(f"listen=tcp:{HOST}:{port}\n",
+                            f"listen=tcp:{HOST}:{port}\nlisten={proto}:{host}:{port}\n")
+
+    monkeypatch.setitem(globals(), "render_cfg", render)
 
 
 def render_lua(name: str, subst: dict | None = None) -> str:

@@ -283,41 +283,75 @@ def test_is_myself_of_each_address(proxy, peers):
     p = proxy("myself.lua")
     asker = peers("asker")
     ours, other = f"sip:me@127.0.0.1:{p.port}", f"sip:me@127.0.0.1:{asker.port}"
-    cases = [  # Request-URI, To, X-Uri -> the three answers about them
-        (ours, other, ours),
-        (other, ours, f"sip:127.0.0.1:{p.port};transport=tcp"),
-        (other, other, f"sip:127.0.0.2:{p.port}"),
+    cases = [  # Request-URI, To, X-Uri, is X-Uri ours -> the answers about them
+        (ours, other, ours, True),
+        (other, ours, f"sip:127.0.0.1:{p.port};transport=tcp", True),
+        (other, other, f"sip:127.0.0.2:{p.port}", False),
+        (other, other, "sip:127.0.0.1", True),  # no port: any (as Kamailio's)
+        (other, other, "sip:127.0.0.1:5060", False),
     ]
-    for n, (ruri, to, uri) in enumerate(cases, 1):
+    for n, (ruri, to, uri, uri_ours) in enumerate(cases, 1):
         asker.send(request("OPTIONS", ruri, asker, cseq=n, to=f"<{to}>", extra=[f"X-Uri: {uri}"]), p.port)
         got = asker.wait_for(lambda m, n=n: is_response(200, "OPTIONS")(m) and m.cseq_num == n, f"answer {n}")
         seen = {k: got.get(f"x-myself-{k}") for k in ("ruri", "furi", "turi", "srcip", "uri")}
         assert seen == {"ruri": str(ruri == ours).lower(), "furi": "false", "turi": str(to == ours).lower(),
-                        "srcip": "true", "uri": str(n < 3).lower()}, (n, seen)
+                        "srcip": "true", "uri": str(uri_ours).lower()}, (n, seen)
         kx = {k: got.get(f"x-kx-{k}") for k in ("srcport", "ruser", "duri", "pv")}
         assert kx == {"srcport": str(asker.port), "ruser": "me", "duri": "<null>", "pv": "<null>"}, (n, kx)
+
+
+def test_an_alias_is_myself(proxy, peers):
+    # Kamailio's alias: a name this proxy answers to, with any port unless
+    # one is given, and only that transport when one is given (a URI
+    # without transport matches any); is_myself() of a URI without a port
+    # matches any port (checked on Kamailio 5.6)
+    p = proxy("myself.lua", core={"alias": "proxy.test"}, name="any")
+    p2 = proxy("myself.lua", core={"alias": conftest.Unquoted("tcp:proxy.test:5999")}, name="exact")
+    asker = peers("asker")
+    cases = [  # proxy, X-Uri -> is_myself(X-Uri)
+        (p, "sip:me@proxy.test", "true"),
+        (p, "sip:me@PROXY.test:7777;transport=tcp", "true"),
+        (p, "sip:me@other.test", "false"),
+        (p2, "sip:me@proxy.test:5999", "true"),  # no transport in the URI: any
+        (p2, "sip:me@proxy.test:5999;transport=tcp", "true"),
+        (p2, "sip:me@proxy.test:5999;transport=udp", "false"),
+        (p2, "sip:me@proxy.test:5060", "false"),
+        (p2, "sip:me@proxy.test", "true"),  # no port: any
+        (p2, "sip:me@proxy.test;transport=udp", "false"),
+    ]
+    for n, (px, uri, want) in enumerate(cases, 1):
+        asker.send(request("OPTIONS", f"sip:x@127.0.0.1:{px.port}", asker, cseq=n, extra=[f"X-Uri: {uri}"]),
+                   px.port)
+        got = asker.wait_for(lambda m, n=n: is_response(200, "OPTIONS")(m) and m.cseq_num == n, f"answer {n}")
+        assert got.get("x-myself-uri") == want, (uri, got.get("x-myself-uri"))
+
+
+def test_loose_route_takes_a_route_to_an_alias_as_ours(proxy, peers):
+    callee = peers("callee", lambda peer, m: peer.answer(m, 200, "OK") if m.is_request else None)
+    p = proxy("default.lua", core={"alias": "proxy.test"})
+    caller = peers("caller")
+    caller.send(request("BYE", callee.uri, caller, to=f"<{callee.uri}>;tag=callee",
+                        routes=["<sip:proxy.test;lr>"]), p.port)
+    got = callee.wait_for(is_request("BYE"), "BYE at the Request-URI")
+    assert not got.all("route"), f"our Route went on: {got.raw}"
+    caller.wait_for(is_response(200, "BYE"), "200 for the BYE")
+    # loose_route() takes a Route without a port as port 5060 (RFC 3261
+    # §19.1.2), unlike is_myself(): ours listens elsewhere, so such a Route
+    # is another hop's, and the BYE goes there (checked on Kamailio 5.6)
+    caller.send(request("BYE", callee.uri, caller, to=f"<{callee.uri}>;tag=callee", call_id="portless@test",
+                        routes=["<sip:127.0.0.1;lr>"]), p.port)
+    time.sleep(0.5)
+    assert not [m for m in callee.received if m.call_id == "portless@test"], "a Route to port 5060 was taken as ours"
 
 
 # --------------------------------------------------------------------------
 # IPv6, and two Record-Route entries when a request changes sockets
 # --------------------------------------------------------------------------
-def listen_also(monkeypatch, proto: str, host: str) -> None:
-    """Proxies started after this also listen on proto:host, their port."""
-    orig = conftest.render_cfg
-
-    def render(kind, port, children, lua, *args, **kw):
-        text = orig(kind, port, children, lua, *args, **kw)
-        return text.replace(f"listen=tcp:{conftest.HOST}:{port}\n",
-                            f"listen=tcp:{conftest.HOST}:{port}\nlisten={proto}:{host}:{port}\n")
-
-    monkeypatch.setattr(conftest, "render_cfg", render)
-
-
 def test_ipv6_and_double_record_route(proxy, peers, monkeypatch):
     # the proxy listens on 127.0.0.1 and [::1], same port; one call v6 to
     # v6, one from v4 to v6 (§16.6 step 4: each side must see an address
     # of the proxy it can reach)
-    listen_also(monkeypatch, "udp", "[::1]")
+    conftest.listen_also(monkeypatch, "udp", "[::1]")
 
     def answers(peer: Peer, m: Msg) -> None:
         if is_request("INVITE")(m) and first_time(peer, m):
@@ -388,7 +422,7 @@ def test_advertised_address(proxy, peers):
 
 def test_ipv6_over_tcp(proxy, peers, monkeypatch):
     # a whole call over TCP on [::1]: one connection to the callee, reused
-    listen_also(monkeypatch, "tcp", "[::1]")
+    conftest.listen_also(monkeypatch, "tcp", "[::1]")
 
     def callee_side(peer: Peer, m: Msg) -> None:
         if m.is_request and m.method in ("INVITE", "BYE") and first_time(peer, m):

@@ -142,6 +142,121 @@ def rpc(port: int, method: str, params=None):
     return reply["result"]
 
 
+def answers(code: int, reason: str):
+    """A callee that answers every request but ACK with code (To tag "t")."""
+    return lambda peer, m: peer.answer(m, code, reason, "t") if m.is_request and m.method != "ACK" else None
+
+
+def test_srv_weights_within_a_priority(proxy, peers, nameserver):
+    heavy = peers("heavy", answers(200, "OK"))
+    light = peers("light", answers(200, "OK"))
+    ns = nameserver(["--host-record=host-a.test,127.0.0.1",
+                     f"--srv-host=_sip._udp.weighted.test,host-a.test,{light.port},10,1",
+                     f"--srv-host=_sip._udp.weighted.test,host-a.test,{heavy.port},10,9"])
+    # nothing cached: every request draws again (RFC 2782: weight 9 of 10)
+    p = proxy("default.lua", core=dns_core(ns.server, dns_cache_max_ttl=0))
+    caller = peers("caller")
+    n = 40
+    for i in range(n):
+        caller.send(request("OPTIONS", "sip:w@weighted.test", caller, call_id=f"w{i}@test"), p.port)
+        caller.wait_for(lambda m, i=i: is_response(200, "OPTIONS")(m) and m.call_id == f"w{i}@test", f"200 {i}")
+    to_heavy = len([m for m in heavy.received if m.is_request])
+    to_light = len([m for m in light.received if m.is_request])
+    assert to_heavy + to_light == n
+    # binomial(40, 0.9): below 26 once in ~10^6 runs; a draw that ignored
+    # the weights would give ~20, one that never drew 40 or 0
+    assert 26 <= to_heavy < n, (to_heavy, to_light)
+    assert ns.queries("SRV", "_sip._udp.weighted.test") == n
+
+
+def test_concurrent_lookups_of_a_name_share_one(proxy, peers, dead_nameserver, children):
+    server = f"127.0.0.1:{dead_nameserver.getsockname()[1]}"
+    p = proxy("default.lua", core=dns_core(server, dns_retr_time=2, dns_retr_no=1),
+              modparams={("tm", "fr_timer"): 10000, ("tm", "fr_inv_timer"): 10000})
+    caller = peers("caller")
+    n = 8
+    for i in range(n):
+        caller.send(request("INVITE", "sip:f@silent.test:5060", caller, call_id=f"share-{i}@test"), p.port)
+    finals = {}
+    deadline = time.monotonic() + 8
+    while len(finals) < n and time.monotonic() < deadline:
+        for m in caller.received:
+            if is_final("INVITE")(m):
+                finals[m.call_id] = m.code
+        time.sleep(0.1)
+    assert sorted(finals) == sorted(f"share-{i}@test" for i in range(n))
+    assert set(finals.values()) == {478}
+    # one lookup per worker, asking A and AAAA once (one try): not one per
+    # request
+    asked = _queries_seen(dead_nameserver)
+    assert 2 <= asked <= 2 * children, f"{asked} queries for {n} requests"
+
+
+def test_failover_to_the_next_srv_target_when_one_is_silent(proxy, peers, nameserver):
+    silent = peers("silent")  # receives, never answers
+    backup = peers("backup", answers(200, "OK"))
+    ns = nameserver(["--host-record=host-a.test,127.0.0.1",
+                     f"--srv-host=_sip._udp.fo.test,host-a.test,{silent.port},10,0",
+                     f"--srv-host=_sip._udp.fo.test,host-a.test,{backup.port},20,0"])
+    rpc_port = conftest.free_port()
+    p = proxy("default.lua", core=dns_core(ns.server, rpc_listen=f"http:127.0.0.1:{rpc_port}"))
+    caller = peers("caller")
+    caller.send(request("OPTIONS", "sip:x@fo.test", caller, call_id="fo-silent@test"), p.port)
+    ok = caller.wait_for(is_final("OPTIONS"), "final response", timeout=6)
+    assert ok.code == 200, ok.raw
+    first = silent.wait_for(is_request("OPTIONS"), "OPTIONS at the first target")
+    second = backup.wait_for(is_request("OPTIONS"), "OPTIONS at the backup")
+    # the backup's branch came after fr_timer (2 s in the tests) ran out on the first
+    assert second.top_branch != first.top_branch
+    assert second.at - first.at >= 1.9, (first.at, second.at)
+    assert len({m.top_branch for m in silent.received}) == 1, "the silent target got a second branch"
+    stats = rpc(rpc_port, "stats.fetchn", ["dns:"])
+    assert stats["dns.failovers"] == 1 and stats["dns.lookups"] == 1, stats
+
+
+@pytest.mark.parametrize("failover", [1, 0])
+def test_a_503_fails_over_unless_told_not_to(proxy, peers, nameserver, failover):
+    busy = peers("busy", answers(503, "Service Unavailable"))
+    backup = peers("backup", answers(200, "OK"))
+    ns = nameserver(["--host-record=host-a.test,127.0.0.1",
+                     f"--srv-host=_sip._udp.fo.test,host-a.test,{busy.port},10,0",
+                     f"--srv-host=_sip._udp.fo.test,host-a.test,{backup.port},20,0"])
+    p = proxy("default.lua", core=dns_core(ns.server, use_dns_failover=failover))
+    caller = peers("caller")
+    caller.send(request("INVITE", "sip:x@fo.test", caller, call_id="fo-503@test"), p.port)
+    final = caller.wait_for(is_final("INVITE"), "final response")
+    busy.wait_for(is_request("ACK"), "the proxy's ACK of the 503")
+    if failover:
+        assert final.code == 200, final.raw
+        assert len([m for m in backup.received if is_request("INVITE")(m)]) == 1
+    else:
+        assert final.code == 503, final.raw
+        time.sleep(0.3)
+        assert not backup.received, "use_dns_failover=0 and the backup got a request"
+
+
+def test_ipv4_addresses_first(proxy, peers, nameserver, monkeypatch):
+    # the proxy can send to both families; the name has both; a callee
+    # listens on each, same port: the IPv4 one gets the request (as on
+    # Kamailio, which asks AAAA only when A gives nothing)
+    conftest.listen_also(monkeypatch, "udp", "[::1]")
+    v4 = peers("v4", answers(200, "OK"))
+    v6 = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+    v6.bind(("::1", v4.port))
+    v6.settimeout(0.5)
+    try:
+        ns = nameserver(["--host-record=dual.test,127.0.0.1,::1"])
+        p = proxy("default.lua", core=dns_core(ns.server))
+        caller = peers("caller")
+        caller.send(request("OPTIONS", f"sip:d@dual.test:{v4.port}", caller), p.port)
+        caller.wait_for(is_response(200, "OPTIONS"), "200 from the IPv4 callee")
+        with pytest.raises(socket.timeout):
+            v6.recvfrom(2048)
+        assert ns.queries("AAAA", "dual.test") >= 1, "the name's IPv6 address was not asked"
+    finally:
+        v6.close()
+
+
 def test_answers_are_cached_per_worker(proxy, peers, nameserver, children):
     callee = peers("callee", lambda peer, m: peer.answer(m, 200, "OK") if m.is_request else None)
     ns = nameserver(["--host-record=cached.test,127.0.0.1"])

@@ -332,6 +332,7 @@ static int configure(struct app *a, const char *const *cli_listen,
 	a->tm.dns.tries =
 	        (unsigned)cfg_int(c, NULL, "dns_retr_no", a->tm.dns.tries);
 	a->tm.dns_failover = cfg_int(c, NULL, "use_dns_failover", 1) != 0;
+	a->tm.dns.try_naptr = cfg_int(c, NULL, "dns_try_naptr", 0) != 0;
 	a->tm.dns.max_ttl_s = (unsigned)cfg_int(c, NULL, "dns_cache_max_ttl",
 	                                        a->tm.dns.max_ttl_s);
 	a->tm.dns.negative_ttl_s = (unsigned)cfg_int(

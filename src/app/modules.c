@@ -96,6 +96,10 @@ static const struct cfg_param_def globals[] = {
          "seconds a DNS answer is cached at most", NULL},
         {"dns_cache_negative_ttl", CFG_INT, 0, 86400, false, NULL,
          "seconds a name that does not exist is cached", NULL},
+        {"dns_try_naptr", CFG_INT, 0, 1, false, NULL,
+         "NAPTR (RFC 3263 section 4.1) for a name whose URI gives neither "
+         "transport nor port",
+         NULL},
         {"use_dns_failover", CFG_INT, 0, 1, false, NULL,
          "a branch to a name that gets no answer or 503 goes on to the "
          "name's next address (on; Kamailio's default is off)",

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "dns/dns.h"
 
@@ -81,7 +82,7 @@ struct dns_entry {
 	uint64_t expires; /* loop time, ms */
 	int err;
 	struct dns_result r;
-	enum net_proto proto;
+	int proto; /* as asked: DNS_PROTO_ANY too */
 	uint16_t port;
 	uint8_t len;
 	char name[];
@@ -110,7 +111,8 @@ struct dns_lookup {
 	struct dns *d;
 	struct dns_wait *waits;
 	uint64_t hash;
-	enum net_proto proto;
+	int proto;                /* as asked: DNS_PROTO_ANY too */
+	enum net_proto use_proto; /* the transport of the answer */
 	uint16_t port;
 	/* c-ares queries in flight, plus one while queries are being
 	 * started: c-ares may answer some (hosts file, a bad name) from
@@ -325,11 +327,10 @@ void dns_free(struct dns *d)
 
 /* ----------------------------------------------------------- the cache */
 
-static uint64_t key_hash(const char *name, size_t len, enum net_proto proto,
-                         uint16_t port)
+static uint64_t key_hash(const char *name, size_t len, int proto, uint16_t port)
 {
 	return hash_bytes(name, len) ^
-	       ((uint64_t)proto << 32 | port) * 0x9e3779b97f4a7c15ull;
+	       ((uint64_t)(uint32_t)proto << 32 | port) * 0x9e3779b97f4a7c15ull;
 }
 
 /* *pe, expired, leaves its chain and the cache. */
@@ -343,8 +344,8 @@ static void entry_drop(struct dns *d, struct dns_entry **pe)
 }
 
 static struct dns_entry *cache_find(struct dns *d, uint64_t hash,
-                                    const char *name, size_t len,
-                                    enum net_proto proto, uint16_t port)
+                                    const char *name, size_t len, int proto,
+                                    uint16_t port)
 {
 	struct dns_entry **pe = &d->cache[hash % CACHE_BUCKETS], *e;
 	uint64_t now = uv_now(d->loop);
@@ -454,6 +455,7 @@ static void lookup_finish(struct dns_lookup *lk)
 		for (unsigned j = 0; j < t->n && r.n < DNS_MAX_ADDRS; j++)
 			r.addr[r.n++] = t->addr[j];
 	}
+	r.proto = lk->use_proto;
 	err = r.n ? 0 : lk->err ? lk->err : ENOENT;
 	if (err == 0)
 		ttl = lk->ttl < d->cfg->max_ttl_s ? lk->ttl : d->cfg->max_ttl_s;
@@ -695,29 +697,104 @@ static void on_srv(void *arg, int status, int timeouts, unsigned char *abuf,
 	query_done(lk);
 }
 
-static void lookup_start(struct dns_lookup *lk)
+static void ask(struct dns_lookup *lk, const char *name, int type,
+                ares_callback cb)
 {
-	struct dns *d = lk->d;
+	lk->outstanding++;
+	lk->d->stats.queries++;
+	ares_query(lk->d->ch, name, ns_c_in, type, cb, lk);
+}
+
+/* The SRV records of the name for the transport chosen (§4.2). */
+static void ask_srv_of_name(struct dns_lookup *lk)
+{
 	char srv_name[NAME_LEN_MAX + 16];
 
-	lk->outstanding = 1; /* held until the queries are asked */
-	if (lk->port) {
-		ask_name_itself(lk, lk->port);
-	} else {
-		snprintf(srv_name, sizeof(srv_name), "_sip._%s.%s",
-		         lk->proto == NET_TCP ? "tcp" : "udp", lk->name);
-		lk->outstanding++;
-		d->stats.queries++;
-		ares_query(d->ch, srv_name, ns_c_in, ns_t_srv, on_srv, lk);
+	snprintf(srv_name, sizeof(srv_name), "_sip._%s.%s",
+	         lk->use_proto == NET_TCP ? "tcp" : "udp", lk->name);
+	ask(lk, srv_name, ns_t_srv, on_srv);
+}
+
+/* The transport of a NAPTR record we can follow (§4.1: flag "s", service
+ * SIP+D2U or SIP+D2T, a replacement), or -1. */
+static int naptr_proto(const struct ares_naptr_reply *r)
+{
+	const char *flags = (const char *)r->flags;
+	const char *service = (const char *)r->service;
+	const char *repl = (const char *)r->replacement;
+
+	if (!flags || (strchr(flags, 's') == NULL && !strchr(flags, 'S')) ||
+	    !repl || repl[0] == '\0' || strcmp(repl, ".") == 0 || !service)
+		return -1;
+	if (strcasecmp(service, "SIP+D2U") == 0)
+		return NET_UDP;
+	if (strcasecmp(service, "SIP+D2T") == 0)
+		return NET_TCP;
+	return -1;
+}
+
+/* The NAPTR records of a name whose URI gave neither transport nor port
+ * (§4.1): the first one we can follow (lowest order, then preference)
+ * names the transport and the SRV records to ask; without one, the SRV
+ * records of UDP. */
+static void on_naptr(void *arg, int status, int timeouts, unsigned char *abuf,
+                     int alen)
+{
+	struct dns_lookup *lk = arg;
+	struct ares_naptr_reply *list = NULL, *best = NULL;
+	int best_proto = -1;
+
+	(void)timeouts;
+	if (lk->d->closing) {
+		query_done(lk);
+		return;
 	}
+	if (status == ARES_SUCCESS &&
+	    ares_parse_naptr_reply(abuf, alen, &list) == ARES_SUCCESS) {
+		for (struct ares_naptr_reply *r = list; r; r = r->next) {
+			int proto = naptr_proto(r);
+			if (proto < 0)
+				continue;
+			if (best == NULL || r->order < best->order ||
+			    (r->order == best->order &&
+			     r->preference < best->preference)) {
+				best = r;
+				best_proto = proto;
+			}
+		}
+	}
+	if (best) {
+		lk->ttl = answers_min_ttl(abuf, alen, lk->ttl);
+		lk->use_proto = (enum net_proto)best_proto;
+		ask(lk, (const char *)best->replacement, ns_t_srv, on_srv);
+	} else if (status == ARES_SUCCESS || status == ARES_ENODATA ||
+	           status == ARES_ENOTFOUND) {
+		ask_srv_of_name(lk);
+	} else {
+		lk->err = ares_to_errno(status);
+	}
+	if (list)
+		ares_free_data(list);
+	query_done(lk);
+}
+
+static void lookup_start(struct dns_lookup *lk)
+{
+	lk->outstanding = 1; /* held until the queries are asked */
+	if (lk->port)
+		ask_name_itself(lk, lk->port);
+	else if (lk->proto == DNS_PROTO_ANY)
+		ask(lk, lk->name, ns_t_naptr, on_naptr);
+	else
+		ask_srv_of_name(lk);
 	query_done(lk);
 }
 
 /* --------------------------------------------------------------- API */
 
-int dns_resolve(struct dns *d, struct slice host, enum net_proto proto,
-                uint16_t port, struct dns_result *out, dns_done_fn *done,
-                void *arg, struct dns_wait **wait)
+int dns_resolve(struct dns *d, struct slice host, int proto, uint16_t port,
+                struct dns_result *out, dns_done_fn *done, void *arg,
+                struct dns_wait **wait)
 {
 	char name[NAME_LEN_MAX + 1];
 	struct dns_lookup *lk;
@@ -736,6 +813,9 @@ int dns_resolve(struct dns *d, struct slice host, enum net_proto proto,
 		name[i] = c >= 'A' && c <= 'Z' ? (char)(c + 32) : c;
 	}
 	name[host.len] = '\0';
+	/* Without NAPTR (or with a port: §4.1), no transport means UDP. */
+	if (proto == DNS_PROTO_ANY && (port || !d->cfg->try_naptr))
+		proto = NET_UDP;
 	hash = key_hash(name, host.len, proto, port);
 
 	e = cache_find(d, hash, name, host.len, proto, port);
@@ -765,6 +845,8 @@ int dns_resolve(struct dns *d, struct slice host, enum net_proto proto,
 		lk->d = d;
 		lk->hash = hash;
 		lk->proto = proto;
+		lk->use_proto = proto == DNS_PROTO_ANY ? NET_UDP
+		                                       : (enum net_proto)proto;
 		lk->port = port;
 		lk->ttl = UINT32_MAX;
 		memcpy(lk->name, name, host.len + 1);

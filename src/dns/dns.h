@@ -9,8 +9,10 @@
  * A name with a port in its URI is looked up as addresses (A and AAAA);
  * one without a port first as SRV records (_sip._udp.NAME, _sip._tcp.NAME
  * for TCP), in the order of RFC 2782 (priority, then a weighted random
- * draw), and as addresses on port 5060 when it has none. NAPTR (§4.1) is
- * not looked up: the transport comes from the URI (UDP by default).
+ * draw), and as addresses on port 5060 when it has none. When the URI
+ * gives no transport either and try_naptr is set, NAPTR records come
+ * first (§4.1): the first one for SIP over UDP or TCP names the transport
+ * and the SRV records; without one, UDP.
  *
  * A name's IPv4 addresses come before its IPv6 ones (Kamailio asks AAAA
  * only when A gives nothing). Results are cached for their TTL (the
@@ -34,6 +36,7 @@ struct dns_config {
 	unsigned tries;          /* per server */
 	unsigned max_ttl_s;      /* a cached answer is kept at most this */
 	unsigned negative_ttl_s; /* a name that does not exist */
+	bool try_naptr;          /* NAPTR when the URI names no transport */
 };
 
 void dns_config_defaults(struct dns_config *c);
@@ -51,8 +54,10 @@ void dns_free(struct dns *d);
 
 #define DNS_MAX_ADDRS 8
 
-/* Where a name leads, best first, ports set. */
+/* Where a name leads, best first, ports set, and over which transport
+ * (the one asked for, or the one NAPTR chose). */
 struct dns_result {
+	enum net_proto proto;
 	unsigned n;
 	union net_sockaddr addr[DNS_MAX_ADDRS];
 };
@@ -65,9 +70,13 @@ struct dns_wait;
  * other failure). r is valid during the call only. */
 typedef void dns_done_fn(void *arg, int err, const struct dns_result *r);
 
+/* proto of dns_resolve() when the URI names no transport */
+#define DNS_PROTO_ANY (-1)
+
 /*
- * Resolves host (a name: numeric hosts are the caller's) for proto; port
- * 0 means the URI gave none (SRV first). Returns 0 with *out filled from
+ * Resolves host (a name: numeric hosts are the caller's) for proto (an
+ * enum net_proto, or DNS_PROTO_ANY); port 0 means the URI gave none (SRV
+ * first). Returns 0 with *out filled from
  * the cache; ENOENT, ETIMEDOUT or EIO from the cache too; or EINPROGRESS
  * when it has to ask: done(arg, ...) is called later, once, from the loop
  * (never from inside this call), and *wait names the wait until then (for
@@ -75,9 +84,9 @@ typedef void dns_done_fn(void *arg, int err, const struct dns_result *r);
  * and *wait is left alone. ENAMETOOLONG for a name longer than 253 bytes,
  * ENOMEM.
  */
-int dns_resolve(struct dns *d, struct slice host, enum net_proto proto,
-                uint16_t port, struct dns_result *out, dns_done_fn *done,
-                void *arg, struct dns_wait **wait);
+int dns_resolve(struct dns *d, struct slice host, int proto, uint16_t port,
+                struct dns_result *out, dns_done_fn *done, void *arg,
+                struct dns_wait **wait);
 /* The caller of that wait no longer wants the answer (the lookup goes on
  * and fills the cache). */
 void dns_cancel(struct dns_wait *wait);

@@ -36,6 +36,7 @@ static unsigned fr_inv_timer(const struct tm_trans *t)
  * when the URI has none: SRV first). */
 struct hop {
 	enum net_proto proto;
+	bool proto_given; /* by the URI's transport, or the script */
 	union net_sockaddr addr;
 	bool by_name;
 	struct slice name;
@@ -73,6 +74,7 @@ static unsigned resolve_uri(struct hop *hop, struct slice text,
 		hop->proto = (force_proto && strcmp(force_proto, "tcp") == 0)
 		                     ? NET_TCP
 		                     : NET_UDP;
+		hop->proto_given = force_proto != NULL;
 	} else {
 		u = parse_target(&scratch, text, m);
 		if (u == NULL)
@@ -84,6 +86,7 @@ static unsigned resolve_uri(struct hop *hop, struct slice text,
 		host = u->maddr.len ? u->maddr : u->host;
 		port = u->has_port ? u->port : 0;
 		hop->proto = NET_UDP;
+		hop->proto_given = u->transport.len > 0;
 		if (u->transport.len) {
 			if (slice_eq_cstr_nocase(u->transport, "tcp"))
 				hop->proto = NET_TCP;
@@ -118,12 +121,13 @@ static struct dns *shard_dns(struct tm_shard *sh)
 	return sh->dns;
 }
 
-/* hop->addr: the first address of r from index *next on that a listener
- * of ours can send to, and true; *next is then the index after it. False
- * when there is none (*next is then r->n). */
+/* hop->proto: r's; hop->addr: the first address of r from index *next on
+ * that a listener of ours can send to, and true; *next is then the index
+ * after it. False when there is none (*next is then r->n). */
 static bool take_address(struct tm_shard *sh, struct hop *hop,
                          const struct dns_result *r, unsigned *next)
 {
+	hop->proto = r->proto; /* NAPTR may have chosen it */
 	for (unsigned i = *next; i < r->n; i++) {
 		if (rt_listener_for(sh->rt, hop->proto,
 		                    r->addr[i].sa.sa_family)) {
@@ -150,8 +154,9 @@ static int resolve_name(struct tm_shard *sh, struct hop *hop,
 
 	if (d == NULL)
 		return EIO;
-	err = dns_resolve(d, hop->name, hop->proto, hop->port, r, done, arg,
-	                  wait);
+	err = dns_resolve(d, hop->name,
+	                  hop->proto_given ? (int)hop->proto : DNS_PROTO_ANY,
+	                  hop->port, r, done, arg, wait);
 	*next = 0;
 	if (err == 0 && !take_address(sh, hop, r, next))
 		hop->addr = r->addr[0];

@@ -29,6 +29,7 @@ import http.client
 import os
 import random
 import re
+import shutil
 import signal
 import socket
 import struct
@@ -574,6 +575,58 @@ def sipp(request, tmp_path):
     s = Sipp(request, tmp_path)
     yield s
     s.close()
+
+
+# --------------------------------------------------------------------------
+# a name server
+# --------------------------------------------------------------------------
+DNSMASQ = shutil.which("dnsmasq") or "/usr/sbin/dnsmasq"
+
+
+class NameServer:
+    """dnsmasq serving records of the zone "test" (a name it was not given
+    does not exist) on 127.0.0.1:port, with every query in its log."""
+
+    def __init__(self, workdir: Path, records: list[str], ttl: int = 300):
+        self.port = free_port()
+        self.log = workdir / "dnsmasq.log"
+        cmd = [DNSMASQ, "--keep-in-foreground", "--conf-file=/dev/null", f"--port={self.port}",
+               "--listen-address=127.0.0.1", "--bind-interfaces", "--no-resolv", "--no-hosts",
+               "--local=/test/", "--log-queries", f"--log-facility={self.log}", "--pid-file=",
+               f"--local-ttl={ttl}"]
+        cmd += ["--user=root"] if os.geteuid() == 0 else []
+        self.proc = subprocess.Popen(cmd + records, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                                     start_new_session=True)
+        if not wait_listening(self.port, udp=True, tcp=False, proc=self.proc):
+            err = self.proc.stderr.read().decode() if self.proc.poll() is not None else "not listening"
+            raise RuntimeError(f"dnsmasq did not start: {err}")
+
+    @property
+    def server(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def queries(self, qtype: str, name: str) -> int:
+        """How many queries of qtype (A, AAAA, SRV) for name it got."""
+        text = self.log.read_text() if self.log.exists() else ""
+        return sum(1 for line in text.splitlines() if f"query[{qtype}] {name} from" in line)
+
+    def stop(self) -> None:
+        _stop_pid(self.proc)
+
+
+@pytest.fixture
+def nameserver(tmp_path):
+    if not Path(DNSMASQ).exists():
+        pytest.skip("dnsmasq missing (Debian package dnsmasq-base)")
+    made: list[NameServer] = []
+
+    def start(records: list[str], ttl: int = 300) -> NameServer:
+        made.append(NameServer(tmp_path, records, ttl))
+        return made[-1]
+
+    yield start
+    for ns in made:
+        ns.stop()
 
 
 @pytest.fixture

@@ -954,6 +954,34 @@ def test_terminate_one_side(dlg_proxy_rpc, peers):
     assert not [m for m in caller.received if m.method == "BYE"], "the caller got a BYE: side was callee"
 
 
+def test_terminate_a_callee_whose_contact_is_a_name(dlg_proxy_rpc, peers, nameserver, proxy_kind):
+    # The dialog's BYE is tm's own request: to a Contact that is a name not
+    # cached it waits for the lookup like a forwarded one (no ACK first: it
+    # would start that lookup).
+    if proxy_kind != "imsdlgd":
+        pytest.skip("Kamailio reads name servers only from /etc/resolv.conf")
+    ns = nameserver(["--host-record=callee-host.test,127.0.0.1"])
+    p, rpc = dlg_proxy_rpc("dialog.lua", subst={"REASON": "dns"}, core={"dns_servers": ns.server})
+
+    def callee_side(peer, m):
+        if not (m.is_request and sippeer.first_time(peer, m)) or m.method == "ACK":
+            return
+        text = sippeer.reply(m, 200, "OK", peer, to_tag="callee" if m.method == "INVITE" else None)
+        peer.send(text.replace(f"Contact: <{peer.uri}>", f"Contact: <sip:callee@callee-host.test:{peer.port}>"),
+                  m.src_port)
+
+    callee = peers("callee", callee_side)
+    caller = peers("caller", answering_bye)
+    caller.send(sippeer.request("INVITE", callee.uri, caller, call_id="named@test"), p.port)
+    ok = caller.wait_for(sippeer.is_response(200, "INVITE"), "200")
+    assert ns.queries("A", "callee-host.test") == 0
+    caller.send(info(caller, ok, 2, "callee"), p.port)
+    bye = callee.wait_for(sippeer.is_request("BYE"), "BYE to the callee's Contact")
+    assert bye.ruri == f"sip:callee@callee-host.test:{callee.port}", bye.raw
+    assert ns.queries("A", "callee-host.test") == 1
+    assert live_once(rpc, "named@test", gone) == [], "the dialog outlived its answered BYE"
+
+
 def test_terminate_each_side_once(dlg_proxy_rpc, peers):
     # the callee answers its BYE after 1.5 s: meanwhile "all" is asked
     # for, and only the caller is left to get one

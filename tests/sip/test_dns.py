@@ -1,9 +1,11 @@
-"""Destinations that are names (RFC 3263 §4.2), looked up without blocking.
+"""Destinations that are names (RFC 3263: NAPTR, SRV, A/AAAA, failover),
+looked up without blocking.
 
 A real name server answers: dnsmasq on 127.0.0.1 (Debian package
-dnsmasq-base), started by each test with the records it needs, serving the
-zone "test" and logging every query it gets, so that a test can tell what
-the proxy asked. A dead name server is a UDP socket that never answers.
+dnsmasq-base; conftest's `nameserver` fixture), started by each test with
+the records it needs, serving the zone "test" and logging every query it
+gets, so that a test can tell what the proxy asked. A dead name server is
+a UDP socket that never answers.
 
 imsdlgd only: Kamailio takes its name servers from /etc/resolv.conf alone,
 so it cannot be pointed at one on another port.
@@ -12,11 +14,9 @@ so it cannot be pointed at one on another port.
 from __future__ import annotations
 
 import json
-import shutil
 import socket
 import subprocess
 import time
-from pathlib import Path
 
 import pytest
 
@@ -24,56 +24,8 @@ import conftest
 from sippeer import cancel_for, is_final, is_request, is_response, reply, request
 from sipwire import uri_of
 
-DNSMASQ = shutil.which("dnsmasq") or "/usr/sbin/dnsmasq"
-
 pytestmark = pytest.mark.skipif(conftest.PROXY_KIND != "imsdlgd",
                                 reason="Kamailio reads name servers only from /etc/resolv.conf")
-
-
-class NameServer:
-    """dnsmasq serving records of the zone "test" (a name it was not given
-    does not exist) on 127.0.0.1:port, with every query in its log."""
-
-    def __init__(self, workdir: Path, records: list[str], ttl: int = 300):
-        self.port = conftest.free_port()
-        self.log = workdir / "dnsmasq.log"
-        cmd = [DNSMASQ, "--keep-in-foreground", "--conf-file=/dev/null", f"--port={self.port}",
-               "--listen-address=127.0.0.1", "--bind-interfaces", "--no-resolv", "--no-hosts",
-               "--local=/test/", "--log-queries", f"--log-facility={self.log}", "--pid-file=",
-               f"--local-ttl={ttl}"]
-        cmd += ["--user=root"] if conftest.os.geteuid() == 0 else []
-        self.proc = subprocess.Popen(cmd + records, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                                     start_new_session=True)
-        if not conftest.wait_listening(self.port, udp=True, tcp=False, proc=self.proc):
-            err = self.proc.stderr.read().decode() if self.proc.poll() is not None else "not listening"
-            raise RuntimeError(f"dnsmasq did not start: {err}")
-
-    @property
-    def server(self) -> str:
-        return f"127.0.0.1:{self.port}"
-
-    def queries(self, qtype: str, name: str) -> int:
-        """How many queries of qtype (A, AAAA, SRV) for name it got."""
-        text = self.log.read_text() if self.log.exists() else ""
-        return sum(1 for line in text.splitlines() if f"query[{qtype}] {name} from" in line)
-
-    def stop(self) -> None:
-        conftest._stop_pid(self.proc)
-
-
-@pytest.fixture
-def nameserver(tmp_path):
-    if not Path(DNSMASQ).exists():
-        pytest.skip("dnsmasq missing (Debian package dnsmasq-base)")
-    made: list[NameServer] = []
-
-    def start(records: list[str], ttl: int = 300) -> NameServer:
-        made.append(NameServer(tmp_path, records, ttl))
-        return made[-1]
-
-    yield start
-    for ns in made:
-        ns.stop()
 
 
 def dns_core(server: str, **more) -> dict:
@@ -255,6 +207,50 @@ def test_ipv4_addresses_first(proxy, peers, nameserver, monkeypatch):
         assert ns.queries("AAAA", "dual.test") >= 1, "the name's IPv6 address was not asked"
     finally:
         v6.close()
+
+
+def naptr_zone(tcp_port: int, udp_port: int) -> list[str]:
+    return ["--host-record=host-a.test,127.0.0.1",
+            # order 10 before 20; SIPS+D2T (TLS) is not a transport of ours
+            "--naptr-record=np.test,5,10,s,SIPS+D2T,,_sips._tcp.np.test",
+            "--naptr-record=np.test,20,10,s,SIP+D2U,,_sip._udp.np.test",
+            "--naptr-record=np.test,10,10,s,SIP+D2T,,_sip._tcp.np.test",
+            f"--srv-host=_sip._tcp.np.test,host-a.test,{tcp_port},10,0",
+            f"--srv-host=_sip._udp.np.test,host-a.test,{udp_port},10,0",
+            f"--srv-host=_sip._udp.plain.test,host-a.test,{udp_port},10,0"]
+
+
+def test_naptr_chooses_the_transport(proxy, peers, nameserver):
+    tcp_callee = peers.tcp("tcpcallee", answers(200, "OK"))
+    udp_callee = peers("udpcallee", answers(200, "OK"))
+    ns = nameserver(naptr_zone(tcp_callee.port, udp_callee.port))
+    p = proxy("default.lua", core=dns_core(ns.server, dns_try_naptr=1))
+    caller = peers("caller")
+    caller.send(request("OPTIONS", "sip:n@np.test", caller), p.port)
+    got = tcp_callee.wait_for(is_request("OPTIONS"), "OPTIONS over TCP, as the first NAPTR says")
+    assert got.vias[0].startswith("SIP/2.0/TCP"), got.vias[0]
+    caller.wait_for(is_response(200, "OPTIONS"), "200")
+    assert not udp_callee.received
+    assert ns.queries("NAPTR", "np.test") == 1 and ns.queries("SRV", "_sip._tcp.np.test") == 1
+    # a transport in the URI (or a name without NAPTR records): no NAPTR
+    # choice (§4.1), the SRV records of that transport
+    caller.send(request("OPTIONS", "sip:n@np.test;transport=udp", caller, call_id="udp@test"), p.port)
+    caller.send(request("OPTIONS", "sip:n@plain.test", caller, call_id="plain@test"), p.port)
+    for call_id in ("udp@test", "plain@test"):
+        udp_callee.wait_for(lambda m, c=call_id: is_request("OPTIONS")(m) and m.call_id == c, f"{call_id} over UDP")
+    assert ns.queries("NAPTR", "np.test") == 1 and ns.queries("NAPTR", "plain.test") == 1
+
+
+def test_naptr_is_not_asked_by_default(proxy, peers, nameserver):
+    tcp_callee = peers.tcp("tcpcallee", answers(200, "OK"))
+    udp_callee = peers("udpcallee", answers(200, "OK"))
+    ns = nameserver(naptr_zone(tcp_callee.port, udp_callee.port))
+    p = proxy("default.lua", core=dns_core(ns.server))  # dns_try_naptr=0, as Kamailio's default
+    caller = peers("caller")
+    caller.send(request("OPTIONS", "sip:n@np.test", caller), p.port)
+    udp_callee.wait_for(is_request("OPTIONS"), "OPTIONS over UDP (_sip._udp)")
+    caller.wait_for(is_response(200, "OPTIONS"), "200")
+    assert not tcp_callee.received and ns.queries("NAPTR", "np.test") == 0
 
 
 def test_answers_are_cached_per_worker(proxy, peers, nameserver, children):

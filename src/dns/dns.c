@@ -140,7 +140,6 @@ struct dns {
 	uv_loop_t *loop;
 	const struct dns_config *cfg;
 	ares_channel ch;
-	bool channel_ok;
 	bool closing;
 	uv_timer_t timer;
 	struct dns_sock *socks[SOCKS_MAX];
@@ -280,7 +279,6 @@ struct dns *dns_new(uv_loop_t *loop, const struct dns_config *cfg, char *err,
 		free(d);
 		return NULL;
 	}
-	d->channel_ok = true;
 	if (set_servers(d->ch, cfg, err, errsize)) {
 		ares_destroy(d->ch);
 		free(d);
@@ -296,15 +294,14 @@ static void free_dns(uv_handle_t *h)
 	free(h->data);
 }
 
-static void lookup_free(struct dns_lookup *lk);
-
 void dns_free(struct dns *d)
 {
 	if (d == NULL)
 		return;
 	d->closing = true;
 	/* Nobody is called back: the waits go first, then c-ares ends its
-	 * queries (their callbacks free what they hold). */
+	 * queries with ARES_EDESTRUCTION (their callbacks free what they
+	 * hold, and ask nothing more). */
 	for (struct dns_lookup *lk = d->pending; lk; lk = lk->next) {
 		while (lk->waits)
 			dns_cancel(lk->waits);
@@ -664,10 +661,6 @@ static void on_srv(void *arg, int status, int timeouts, unsigned char *abuf,
 	unsigned n = 0;
 
 	(void)timeouts;
-	if (lk->d->closing) {
-		query_done(lk);
-		return;
-	}
 	if (status == ARES_SUCCESS &&
 	    ares_parse_srv_reply(abuf, alen, &list) == ARES_SUCCESS)
 		n = srv_order(lk->d, order, SRV_TARGETS_MAX, list);
@@ -745,10 +738,6 @@ static void on_naptr(void *arg, int status, int timeouts, unsigned char *abuf,
 	int best_proto = -1;
 
 	(void)timeouts;
-	if (lk->d->closing) {
-		query_done(lk);
-		return;
-	}
 	if (status == ARES_SUCCESS &&
 	    ares_parse_naptr_reply(abuf, alen, &list) == ARES_SUCCESS) {
 		for (struct ares_naptr_reply *r = list; r; r = r->next) {

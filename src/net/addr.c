@@ -324,6 +324,21 @@ static int parse_proto(enum net_proto *proto, struct slice *rest,
 	return 0;
 }
 
+int net_hostport_parse(struct net_hostport *out, struct slice spec,
+                       const char **why)
+{
+	struct slice rest = spec;
+	uint32_t port = 0;
+	int err = parse_proto(&out->proto, &rest, why);
+
+	if (err != 0)
+		return err;
+	out->has_proto = rest.p != spec.p;
+	err = split_hostport(&out->host, &port, &out->has_port, rest, why);
+	out->port = (uint16_t)port;
+	return err;
+}
+
 static int parse_advertise(struct net_listener *l, struct slice s,
                            const char **why)
 {
@@ -354,9 +369,8 @@ int net_listener_parse(struct net_listener *out, const char *spec,
 {
 	struct net_listener l;
 	const char *p = spec;
-	struct slice word, host;
-	uint32_t port = 5060;
-	bool has_port;
+	struct net_hostport hp;
+	struct slice word;
 	const char *dummy;
 	int err;
 
@@ -371,20 +385,17 @@ int net_listener_parse(struct net_listener *out, const char *spec,
 		*why = "empty listen address";
 		return EINVAL;
 	}
-	err = parse_proto(&l.proto, &word, why);
+	err = net_hostport_parse(&hp, word, why);
 	if (err != 0)
 		return err;
-	err = split_hostport(&host, &port, &has_port, word, why);
-	if (err != 0)
-		return err;
-	if (!has_port)
-		port = 5060;
-	if (net_addr_make(&l.addr, host, (uint16_t)port) != 0) {
+	l.proto = hp.proto;
+	uint16_t port = hp.has_port ? hp.port : 5060;
+	if (net_addr_make(&l.addr, hp.host, port) != 0) {
 		*why = "not a numeric IP address (host names are not "
 		       "supported here)";
 		return EINVAL;
 	}
-	l.port = (uint16_t)port;
+	l.port = port;
 	host_text(l.host, sizeof(l.host), &l.addr);
 	memcpy(l.adv_host, l.host, sizeof(l.adv_host));
 	l.adv_port = l.port;

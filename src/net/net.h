@@ -85,6 +85,20 @@ struct net_listener {
 int net_listener_parse(struct net_listener *out, const char *spec,
                        const char **why);
 
+/* "[proto:]host[:port]", as listen and alias write it. */
+struct net_hostport {
+	bool has_proto;
+	enum net_proto proto; /* udp when not given */
+	struct slice host;    /* in spec; an IPv6 address keeps its [] */
+	bool has_port;
+	uint16_t port; /* 0..65535 when given, else 0 */
+};
+
+/* 0, or an error with *why (an unknown or unsupported protocol, a port
+ * above 65535, a '[' without ']'). */
+int net_hostport_parse(struct net_hostport *out, struct slice spec,
+                       const char **why);
+
 /* ------------------------------------------------------------- runtime */
 
 struct rt;

@@ -8,12 +8,10 @@
 
 #include "tm/tm_int.h"
 
-/* A listener's host (or advertised host) as a URI writes it: listener
- * hosts keep IPv6 brackets, URIs' hosts do not. */
-static struct slice uri_host_of(const char *text)
+/* A host (a listener's, an alias's) as a URI's host: without the IPv6
+ * brackets it was written with. */
+static struct slice uri_host_of(struct slice h)
 {
-	struct slice h = slice_cstr(text);
-
 	if (h.len > 2 && h.p[0] == '[') {
 		h.p++;
 		h.len -= 2;
@@ -23,51 +21,25 @@ static struct slice uri_host_of(const char *text)
 
 int tm_alias_parse(struct tm_alias *out, const char *spec, const char **why)
 {
-	struct slice s = slice_trim(slice_cstr(spec)), host;
-	const char *colon;
-	uint32_t port = 0;
+	struct net_hostport hp;
+	int err = net_hostport_parse(&hp, slice_trim(slice_cstr(spec)), why);
 
-	memset(out, 0, sizeof(*out));
-	out->any_proto = true;
-	struct slice prefix = slice_make(s.p, s.len > 4 ? 4 : 0);
-	if (slice_eq_cstr_nocase(prefix, "udp:") ||
-	    slice_eq_cstr_nocase(prefix, "tcp:")) {
-		out->any_proto = false;
-		out->proto = slice_eq_cstr_nocase(prefix, "tcp:") ? NET_TCP
-		                                                  : NET_UDP;
-		s.p += 4;
-		s.len -= 4;
-	}
-	if (s.len && s.p[0] == '[') {
-		const char *close = memchr(s.p, ']', s.len);
-		if (close == NULL) {
-			*why = "an IPv6 reference without ']'";
-			return EINVAL;
-		}
-		host = slice_make(s.p + 1, (size_t)(close - s.p - 1));
-		colon = close + 1 < s.p + s.len ? close + 1 : NULL;
-		if (colon && *colon != ':') {
-			*why = "text after ']'";
-			return EINVAL;
-		}
-	} else {
-		colon = memchr(s.p, ':', s.len);
-		host = slice_make(s.p, colon ? (size_t)(colon - s.p) : s.len);
-	}
-	if (host.len == 0 || host.len >= sizeof(out->host)) {
-		*why = host.len ? "host too long" : "no host";
-		return EINVAL;
-	}
-	if (colon && (slice_to_u32(&port,
-	                           slice_make(colon + 1, (size_t)(s.p + s.len -
-	                                                          colon - 1)),
-	                           65535) ||
-	              port == 0)) {
+	if (err)
+		return err;
+	if (hp.has_port && hp.port == 0) {
 		*why = "port not 1..65535";
 		return EINVAL;
 	}
-	slice_copy_cstr(out->host, sizeof(out->host), host);
-	out->port = (uint16_t)port;
+	hp.host = uri_host_of(hp.host);
+	if (hp.host.len == 0 || hp.host.len >= sizeof(out->host)) {
+		*why = hp.host.len ? "host too long" : "no host";
+		return EINVAL;
+	}
+	memset(out, 0, sizeof(*out));
+	slice_copy_cstr(out->host, sizeof(out->host), hp.host);
+	out->port = hp.port;
+	out->any_proto = !hp.has_proto;
+	out->proto = hp.proto;
 	return 0;
 }
 
@@ -88,9 +60,11 @@ bool tm_is_myself(struct tm_shard *sh, const struct sip_uri *u,
 		if (u->transport.len && l->proto != proto)
 			continue;
 		if (((any_port || port == l->port) &&
-		     slice_eq_nocase(u->host, uri_host_of(l->host))) ||
+		     slice_eq_nocase(u->host,
+		                     uri_host_of(slice_cstr(l->host)))) ||
 		    ((any_port || port == l->adv_port) &&
-		     slice_eq_nocase(u->host, uri_host_of(l->adv_host))))
+		     slice_eq_nocase(u->host,
+		                     uri_host_of(slice_cstr(l->adv_host)))))
 			return true;
 	}
 	for (unsigned i = 0; i < sh->cfg->naliases; i++) {

@@ -140,11 +140,20 @@ static bool take_address(struct tm_shard *sh, struct hop *hop,
 	return false;
 }
 
+/* The first address of r we can use in hop->addr (else r's first one:
+ * out_listener() then says 503), *next after it. */
+static void first_address(struct tm_shard *sh, struct hop *hop,
+                          const struct dns_result *r, unsigned *next)
+{
+	*next = 0;
+	if (!take_address(sh, hop, r, next))
+		hop->addr = r->addr[0];
+}
+
 /* hop->name's addresses from the cache into *r, the first one we can use
- * in hop->addr (else the first one: out_listener() then says 503), and
- * *next after it: 0. EINPROGRESS when dns has to ask (done(arg, ...) is
- * called with the answer; done NULL: the answer only fills the cache);
- * another error when the name leads nowhere. */
+ * in hop->addr and *next after it (first_address()): 0. EINPROGRESS when dns
+ * has to ask (done(arg, ...) is called with the answer; done NULL: the answer
+ * only fills the cache); another error when the name leads nowhere. */
 static int resolve_name(struct tm_shard *sh, struct hop *hop,
                         struct dns_result *r, unsigned *next, dns_done_fn *done,
                         void *arg, struct dns_wait **wait)
@@ -157,9 +166,8 @@ static int resolve_name(struct tm_shard *sh, struct hop *hop,
 	err = dns_resolve(d, hop->name,
 	                  hop->proto_given ? (int)hop->proto : DNS_PROTO_ANY,
 	                  hop->port, r, done, arg, wait);
-	*next = 0;
-	if (err == 0 && !take_address(sh, hop, r, next))
-		hop->addr = r->addr[0];
+	if (err == 0)
+		first_address(sh, hop, r, next);
 	return err;
 }
 
@@ -702,8 +710,7 @@ static void branch_resolved(void *arg, int err, const struct dns_result *r)
 		status = named_hop(t, nd, &rs, &hop);
 	}
 	if (status == 0) {
-		if (!take_address(sh, &hop, &nd->addrs, &nd->next))
-			hop.addr = nd->addrs.addr[0];
+		first_address(sh, &hop, &nd->addrs, &nd->next);
 		st = launch_branch(b, &hop, &rs, nd->uri, false);
 		status = st > 0 ? (unsigned)st : 0;
 	}
@@ -715,21 +722,20 @@ static void branch_resolved(void *arg, int err, const struct dns_result *r)
 }
 
 /* Branch b waits for dns: the branch route runs now (as Kamailio runs it
- * before it resolves), then b joins t with fr_timer running. Returns
- * false when the script dropped it (b and its wait are gone then). */
-static bool wait_for_dns(struct tm_branch *b, struct slice uri)
+ * before it resolves), then b joins t with fr_timer running; b and its
+ * wait are gone when the script drops it. */
+static void wait_for_dns(struct tm_branch *b, struct slice uri)
 {
 	struct tm_trans *t = b->t;
 
 	if (t->ed.hooks[TM_HOOK_BRANCH].len && !run_branch_route(t, uri)) {
 		tm_branch_free_named(b);
 		mem_put(b, sizeof(*b));
-		return false;
+		return;
 	}
 	b->state = UAC_RESOLVING;
 	t->br[t->nbr++] = b;
 	tmr_start(wheel(t->sh), &b->fr, fr_timer(t), branch_fr, b);
-	return true;
 }
 
 /* Starts one branch towards uri (or the override); returns 0 (sent,

@@ -339,6 +339,13 @@ static int configure(struct app *a, const char *const *cli_listen,
 	        c, NULL, "dns_cache_negative_ttl", a->tm.dns.negative_ttl_s);
 	a->tm.limits.max_msg_size = (size_t)cfg_int(
 	        c, NULL, "max_msg_size", (long long)a->tm.limits.max_msg_size);
+	a->tm.sanity_checks = (unsigned)cfg_int(c, "sanity", "default_checks",
+	                                        a->tm.sanity_checks);
+	a->tm.sanity_uri_checks = (unsigned)cfg_int(c, "sanity", "uri_checks",
+	                                            a->tm.sanity_uri_checks);
+	a->tm.sanity_noreply = cfg_int(c, "sanity", "noreply", 0) != 0;
+	a->tm.proxy_require =
+	        slice_cstr(cfg_str(c, "sanity", "proxy_require", ""));
 	rr_config_defaults(&a->rr);
 	a->rr.append_fromtag = cfg_int(c, "rr", "append_fromtag", 0) != 0;
 	return configure_dialogs(a, err, errsize);

@@ -9,6 +9,7 @@
 #include "app/app.h"
 #include "dns/dns.h"
 #include "mgmt/mgmt.h"
+#include "sip/sip.h"
 #include "tm/tm.h"
 
 #define NOLIMIT  1, 0 /* min > max: unbounded */
@@ -133,6 +134,21 @@ static const struct cfg_param_def rr_params[] = {
 
 static const struct cfg_param_def maxfwd_params[] = {
         {"max_limit", CFG_INT, 0, 255, false, NULL, "accepted", NULL},
+};
+
+static const struct cfg_param_def sanity_params[] = {
+        {"default_checks", CFG_INT, 1, SIP_SANITY_ALL, false, NULL,
+         "checks of sanity_check() without arguments (3047)", NULL},
+        {"uri_checks", CFG_INT, 1, SIP_SANITY_URI_ALL, false, NULL,
+         "URIs check 1024 parses (7: R-URI, From, To)", NULL},
+        {"proxy_require", CFG_STR, NOLIMIT, false, NULL,
+         "extensions a Proxy-Require may name, comma-separated", NULL},
+        {"autodrop", CFG_INT, 0, 1, false, NULL,
+         "accepted; KEMI sanity_check() returns -1 either way, as in "
+         "Kamailio",
+         NULL},
+        {"noreply", CFG_INT, 0, 1, false, NULL,
+         "1: a failed check sends no reply (sanity_reply() does)", NULL},
 };
 
 static const struct cfg_param_def app_lua_params[] = {
@@ -273,6 +289,8 @@ static const struct cfg_module_def modules[] = {
         {"maxfwd", NULL, maxfwd_params, COUNT(maxfwd_params)},
         {"textops", NULL, NULL, 0},
         {"siputils", NULL, NULL, 0},
+        {"sanity", NULL, sanity_params, COUNT(sanity_params)},
+        {"tmx", NULL, NULL, 0},
         {"corex", NULL, NULL, 0},
         {"kex", NULL, NULL, 0},
         {"kemix", NULL, NULL, 0}, /* KSR.kx */

@@ -475,6 +475,65 @@ static int tm_any_replied(struct script_call *c)
 	return tm_t_any_replied(c->ctx);
 }
 
+/* KSR.tmx.t_is_*_route(): the exp's arg is a mask of route types. */
+static int tmx_is_route(struct script_call *c)
+{
+	return (c->exp->arg >> c->ctx->route) & 1 ? 1 : -1;
+}
+
+/*
+ * KSR.tmx.t_precheck_trans(): true in Kamailio while another process
+ * handles a copy of the request (a retransmission that came in before
+ * the first copy had its transaction). A call's messages are handled one
+ * at a time on its shard, so that never happens here; a retransmission
+ * meets its transaction in t_check_trans() or t_relay(), as in Kamailio.
+ */
+static int tmx_precheck_trans(struct script_call *c)
+{
+	(void)c;
+	return -1;
+}
+
+/* ---------------------------------------------------------------- sanity */
+
+/* checks and uri_checks 0: the module's default_checks and uri_checks */
+static int sanity_run(struct script_call *c, unsigned checks,
+                      unsigned uri_checks)
+{
+	int ret = tm_sanity_check(c->ctx, checks, uri_checks);
+
+	if (c->ctx->sanity_replied)
+		script_note_answered(c);
+	return ret;
+}
+
+static int sanity_check(struct script_call *c)
+{
+	long long checks = arg_i(c, 0), uri_checks = arg_i(c, 1);
+
+	if (checks < 1 || checks > SIP_SANITY_ALL)
+		return script_call_error(c, "checks %lld out of 1..%d", checks,
+		                         SIP_SANITY_ALL);
+	if (uri_checks < 1 || uri_checks > SIP_SANITY_URI_ALL)
+		return script_call_error(c, "uri_checks %lld out of 1..%d",
+		                         uri_checks, SIP_SANITY_URI_ALL);
+	return sanity_run(c, (unsigned)checks, (unsigned)uri_checks);
+}
+
+static int sanity_check_defaults(struct script_call *c)
+{
+	return sanity_run(c, 0, 0);
+}
+
+static int sanity_reply(struct script_call *c)
+{
+	int ret = tm_sanity_reply(c->ctx);
+
+	if (ret > 0)
+		script_note_answered(c);
+	return ret;
+}
+
 /* -------------------------------------------------------------------- rr */
 
 static int rr_record(struct script_call *c)
@@ -529,6 +588,23 @@ static int siputils_is_kind(struct script_call *c)
 {
 	return c->ctx->msg && c->ctx->msg->is_request == (bool)c->exp->arg ? 1
 	                                                                   : -1;
+}
+
+/* A request with one Via came from the UA itself; a reply with two is
+ * on its way to it (Kamailio's is_first_hop()). */
+static int siputils_is_first_hop(struct script_call *c)
+{
+	struct sip_msg *m = c->ctx->msg;
+	struct sip_elem_iter it;
+	struct slice elem;
+	unsigned n = 0;
+
+	if (m == NULL)
+		return -1;
+	sip_elem_iter_init(&it, m, SIP_HDR_VIA);
+	while (n < 3 && sip_elem_next(&elem, &it) == 0)
+		n++;
+	return n == (m->is_request ? 1u : 2u) ? 1 : -1;
 }
 
 static int corex_has_ruri_user(struct script_call *c)
@@ -634,6 +710,7 @@ const struct script_export script_ksr_exports[] = {
         {"", "is_myself_turi", core_is_myself_hdr_uri, "", R_B, 0, SIP_HDR_TO},
         {"", "is_myself_srcip", core_is_myself_srcip, "", R_B, 0, 0},
         {"", "set_drop", core_set_drop, "", R_N, 0, 0},
+        {"", "drop", core_set_drop, "", R_N, 0, 0},
         {"", "force_rport", core_force_rport, "", R_I, 0, 0},
 
         {"x", "exit", x_exit, "", R_N, 0, 0},
@@ -659,6 +736,21 @@ const struct script_export script_ksr_exports[] = {
         {"tm", "t_branch_timeout", tm_branch_timeout, "", R_I, 0, 0},
         {"tm", "t_any_replied", tm_any_replied, "", R_I, 0, 0},
 
+        {"tmx", "t_precheck_trans", tmx_precheck_trans, "", R_I, 0, 0},
+        {"tmx", "t_is_request_route", tmx_is_route, "", R_I, 0,
+         1u << TM_ROUTE_REQUEST},
+        {"tmx", "t_is_failure_route", tmx_is_route, "", R_I, 0,
+         1u << TM_ROUTE_FAILURE},
+        {"tmx", "t_is_branch_route", tmx_is_route, "", R_I, 0,
+         1u << TM_ROUTE_BRANCH},
+        {"tmx", "t_is_reply_route", tmx_is_route, "", R_I, 0,
+         1u << TM_ROUTE_ONREPLY | 1u << TM_ROUTE_REPLY},
+
+        {"sanity", "sanity_check", sanity_check, "ii", R_I, 0, 0},
+        {"sanity", "sanity_check_defaults", sanity_check_defaults, "", R_I, 0,
+         0},
+        {"sanity", "sanity_reply", sanity_reply, "", R_I, 0, 0},
+
         {"rr", "record_route", rr_record, "", R_I, 0, 0},
         {"rr", "record_route_params", rr_record_params, "s", R_I, 0, 0},
         {"rr", "loose_route", rr_loose, "", R_I, 0, 0},
@@ -670,6 +762,7 @@ const struct script_export script_ksr_exports[] = {
         {"siputils", "has_totag", siputils_has_totag, "", R_I, 0, 0},
         {"siputils", "is_request", siputils_is_kind, "", R_I, 0, 1},
         {"siputils", "is_reply", siputils_is_kind, "", R_I, 0, 0},
+        {"siputils", "is_first_hop", siputils_is_first_hop, "", R_I, 0, 0},
         {"corex", "has_ruri_user", corex_has_ruri_user, "", R_I, 0, 0},
         {"corex", "append_branch", corex_append_branch, "", R_I, 0, 0},
         {"corex", "append_branch_uri", corex_append_branch_uri, "s", R_I, 0, 0},

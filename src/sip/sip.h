@@ -444,6 +444,60 @@ int sip_msg_contact(const struct sip_addr **out, struct sip_msg *m);
  */
 int sip_msg_check(unsigned *status, struct sip_msg *m);
 
+/*
+ * Kamailio's sanity module checks, by its numbers: sanity_check(checks,
+ * uri_checks). Default sets: SIP_SANITY_DEFAULT and
+ * SIP_SANITY_URI_DEFAULT.
+ */
+enum sip_sanity_checks {
+	SIP_SANITY_RURI_VERSION = 1,      /* 505 */
+	SIP_SANITY_RURI_SCHEME = 2,       /* 416, 400 */
+	SIP_SANITY_REQUIRED_HEADERS = 4,  /* 400: To From CSeq Call-ID Via */
+	SIP_SANITY_VIA_VERSION = 8,       /* passes, as in Kamailio */
+	SIP_SANITY_VIA_PROTOCOL = 16,     /* passes, as in Kamailio */
+	SIP_SANITY_CSEQ_METHOD = 32,      /* 400 */
+	SIP_SANITY_CSEQ_VALUE = 64,       /* 400 */
+	SIP_SANITY_CONTENT_LENGTH = 128,  /* 400: UDP octets after the body */
+	SIP_SANITY_EXPIRES = 256,         /* 400 */
+	SIP_SANITY_PROXY_REQUIRE = 512,   /* 420 + Unsupported */
+	SIP_SANITY_PARSE_URIS = 1024,     /* 400, URIs chosen by uri_checks */
+	SIP_SANITY_DIGEST = 2048,         /* 400; no reply if not digest */
+	SIP_SANITY_DUPLICATE_TAGS = 4096, /* 400 */
+	SIP_SANITY_AUTHORIZATION = 8192,  /* 400 */
+	SIP_SANITY_VIA1 = 16384,          /* no reply */
+	SIP_SANITY_ALL = 32767,
+	SIP_SANITY_DEFAULT = 3047,
+	SIP_SANITY_URI_RURI = 1,
+	SIP_SANITY_URI_FROM = 2,
+	SIP_SANITY_URI_TO = 4,
+	SIP_SANITY_URI_CONTACT = 8,
+	SIP_SANITY_URI_ALL = 15,
+	SIP_SANITY_URI_DEFAULT = 7,
+};
+
+struct sip_sanity_verdict {
+	unsigned code;            /* the reply the request gets; 0: none */
+	const char *reason;       /* its reason phrase (what failed) */
+	struct slice unsupported; /* 420: the extension not supported */
+};
+
+/*
+ * Runs the checks chosen (Kamailio's order, stopping at the first that
+ * fails): 0, or EBADMSG with *v saying what failed. wire_len is the
+ * length of the datagram m came in (0 for a stream, whose framing took
+ * Content-Length's octets); supported lists the extensions a
+ * Proxy-Require may name, comma-separated. Checks about the request line
+ * pass for a response.
+ */
+int sip_sanity_check(struct sip_sanity_verdict *v, struct sip_msg *m,
+                     size_t wire_len, unsigned checks, unsigned uri_checks,
+                     struct slice supported);
+/* The extensions (option tags) m's Proxy-Require headers name that
+ * supported (a comma-separated list, compared without case) does not, in
+ * order: at most max into exts; returns how many. */
+unsigned sip_unsupported_exts(struct slice *exts, unsigned max,
+                              struct sip_msg *m, struct slice supported);
+
 /* ---------------------------------------------------- stream framing */
 
 enum sip_frame_kind {

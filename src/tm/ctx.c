@@ -376,6 +376,46 @@ int tm_sl_reply(struct tm_ctx *ctx, unsigned code, struct slice reason)
 	               : 1;
 }
 
+int tm_sanity_reply(struct tm_ctx *ctx)
+{
+	const struct sip_sanity_verdict *v = &ctx->sanity;
+	char line[128];
+	int n;
+
+	/* A reply or an ACK gets none (nor does what has no address) */
+	if (v->code == 0 || !ctx->msg->is_request ||
+	    ctx->msg->method_id == SIP_METHOD_ACK)
+		return -1;
+	if (v->unsupported.len) {
+		n = snprintf(line, sizeof(line), "Unsupported: %.*s\r\n",
+		             SLICE_ARG(v->unsupported));
+		if (n > 0 && (size_t)n < sizeof(line))
+			tm_ctx_append_to_reply(ctx,
+			                       slice_make(line, (size_t)n));
+	}
+	return tm_sl_reply(ctx, v->code, slice_cstr(v->reason));
+}
+
+int tm_sanity_check(struct tm_ctx *ctx, unsigned checks, unsigned uri_checks)
+{
+	const struct tm_config *cfg = ctx->sh->cfg;
+	size_t wire_len = 0;
+
+	if (ctx->rx && ctx->rx->proto == NET_UDP)
+		wire_len = ctx->rx->len;
+	if (checks == 0)
+		checks = cfg->sanity_checks;
+	if (uri_checks == 0)
+		uri_checks = cfg->sanity_uri_checks;
+	if (sip_sanity_check(&ctx->sanity, ctx->msg, wire_len, checks,
+	                     uri_checks, cfg->proxy_require) == 0)
+		return 1;
+	LOG_DBG("sanity: %u %s", ctx->sanity.code,
+	        ctx->sanity.reason ? ctx->sanity.reason : "");
+	ctx->sanity_replied = !cfg->sanity_noreply && tm_sanity_reply(ctx) > 0;
+	return -1;
+}
+
 int tm_t_reply(struct tm_ctx *ctx, unsigned code, struct slice reason)
 {
 	if (ctx->t == NULL && tm_t_newtran(ctx) <= 0)

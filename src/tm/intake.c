@@ -92,22 +92,31 @@ bool tm_is_myself_ip(struct tm_shard *sh, const union net_sockaddr *addr)
 	return false;
 }
 
-/* §16.3 step 5: we support no extension a proxy must understand. */
+/* §16.3 step 5: a Proxy-Require naming an extension not in the sanity
+ * module's proxy_require list (empty by default) gets 420 listing every
+ * such extension. */
 static bool proxy_require(struct tm_shard *sh, struct sip_msg *m,
                           const struct net_rx *rx)
 {
-	const struct sip_hdr *h = sip_msg_hdr(m, SIP_HDR_PROXY_REQUIRE);
-	char line[512];
-	size_t n;
+	struct slice exts[16];
+	struct sip_buf line;
+	char buf[512];
+	unsigned n;
 
-	if (h == NULL || m->method_id == SIP_METHOD_ACK ||
-	    m->method_id == SIP_METHOD_CANCEL)
+	if (m->method_id == SIP_METHOD_ACK || m->method_id == SIP_METHOD_CANCEL)
 		return false;
-	n = (size_t)snprintf(line, sizeof(line), "Unsupported: %.*s\r\n",
-	                     (int)(h->value.len < 400 ? h->value.len : 400),
-	                     h->value.p);
+	n = sip_unsupported_exts(exts, 16, m, sh->cfg->proxy_require);
+	if (n == 0)
+		return false;
+	sip_buf_init(&line, buf, sizeof(buf));
+	sip_buf_addf(&line, "Unsupported: ");
+	for (unsigned i = 0; i < n; i++)
+		sip_buf_addf(&line, "%s%.*s", i ? ", " : "",
+		             SLICE_ARG(exts[i]));
+	sip_buf_addf(&line, "\r\n");
+	/* a list too long for the buffer is left out */
 	tm_sl_send(sh, m, rx, false, 420, SLICE_LIT("Bad Extension"),
-	           slice_make(line, n));
+	           line.overflow ? SLICE_NULL : slice_make(buf, line.len));
 	return true;
 }
 

@@ -71,7 +71,12 @@ struct tm_config {
 	unsigned max_forwards;    /* inserted when absent (70) */
 	bool auto_inv_100;        /* 100 Trying for INVITE (on) */
 	bool dns_failover;        /* a name's next address (RFC 3263 §4.3) */
-	struct slice server_hdr;  /* "Server: ..." line or empty */
+	/* sanity module: the extensions a Proxy-Require may name
+	 * (comma-separated), the checks of sanity_check() without
+	 * arguments, and whether it leaves the reply to sanity_reply() */
+	struct slice proxy_require;
+	unsigned sanity_checks, sanity_uri_checks;
+	bool sanity_noreply;
 	struct sip_limits limits;
 	struct dns_config dns; /* for destinations that are names */
 	const struct tm_alias *aliases;
@@ -188,6 +193,8 @@ struct tm_ctx {
 	                               loose_route() consumed */
 	void *dlg_ctx;              /* the dialog layer's per-message context */
 	const char *event; /* event route: the function's one argument */
+	struct sip_sanity_verdict sanity; /* the last sanity_check() failed */
+	bool sanity_replied;              /* ... and its reply was sent */
 };
 
 /*
@@ -231,6 +238,18 @@ int tm_ctx_append_to_reply(struct tm_ctx *ctx, struct slice line);
 
 /* Stateless reply to the current request (KSR.sl.*). 0 or errno. */
 int tm_sl_reply(struct tm_ctx *ctx, unsigned code, struct slice reason);
+
+/*
+ * KSR.sanity.sanity_check(checks, uri_checks): 1 when the message passes
+ * the checks (sip_sanity_check()); -1 when one fails, after the reply it
+ * calls for (none for a reply or an ACK, nor with noreply set: then
+ * tm_sanity_reply() sends it). 0 for checks or uri_checks: the
+ * configured default_checks, uri_checks.
+ */
+int tm_sanity_check(struct tm_ctx *ctx, unsigned checks, unsigned uri_checks);
+/* KSR.sanity.sanity_reply(): the reply of the last failed check; 1 sent,
+ * -1 none. */
+int tm_sanity_reply(struct tm_ctx *ctx);
 
 /*
  * KSR.maxfwd.process_maxfwd(limit): decrements Max-Forwards (1), or notes

@@ -40,6 +40,8 @@ void tm_config_defaults(struct tm_config *c)
 	c->limits = SIP_LIMITS_DEFAULT;
 	dns_config_defaults(&c->dns);
 	c->dns_failover = true;
+	c->sanity_checks = SIP_SANITY_DEFAULT;
+	c->sanity_uri_checks = SIP_SANITY_URI_DEFAULT;
 }
 
 static void branch_prefix_init(struct tm_shard *sh, unsigned worker)

@@ -254,7 +254,7 @@ def _stop_pid(proc: subprocess.Popen, grace: float = STOP_GRACE) -> int | None:
 # The first line of a report of AddressSanitizer, LeakSanitizer or
 # UndefinedBehaviorSanitizer.
 SANITIZER_REPORT = re.compile(r"ERROR: (Address|Leak)Sanitizer|runtime error: |SUMMARY: \w+Sanitizer")
-MODULES = ["tm", "sl", "rr", "pv", "maxfwd", "textops", "siputils", "corex", "kex", "kemix"]
+MODULES = ["tm", "tmx", "sl", "rr", "pv", "maxfwd", "textops", "siputils", "sanity", "corex", "kex", "kemix"]
 DEFAULT_MODPARAMS = {("tm", "fr_timer"): 2000, ("tm", "fr_inv_timer"): 4000}
 
 
@@ -282,8 +282,6 @@ def render_cfg(kind: str, port: int, children: int, lua: Path, modparams: dict |
         # foreground with worker children, log to stderr, never ask DNS
         out += ["fork=yes", "log_stderror=yes", "dns=no", "rev_dns=no", "auto_aliases=no"]
     out += [f'loadmodule "{m}.so"' for m in MODULES]
-    if kind == "kamailio":
-        out.append('loadmodule "tmx.so"')  # $T_reply_code and friends live in tmx
     out.append('loadmodule "app_lua.so"')
     for (mod, name), value in params.items():
         val = value if isinstance(value, int) else f'"{value}"'

@@ -1736,6 +1736,113 @@ static void test_number_and_call_id_forms(void **state)
 	assert_string_equal(msg.body_error, "bad Content-Length");
 }
 
+/* A request for sip_sanity_check(): hdrs replace the usual lines between
+ * the Request-URI line and Content-Length. */
+static int parse_request(const char *ruri, const char *hdrs)
+{
+	static char text[2048];
+
+	snprintf(text, sizeof(text),
+	         "OPTIONS %s SIP/2.0\r\n%s"
+	         "Content-Length: 0\r\n\r\n",
+	         ruri, hdrs);
+	return parse(text);
+}
+
+#define SANE_HDRS                                                              \
+	"Via: SIP/2.0/UDP 192.0.2.1:5060;branch=z9hG4bK1\r\n"                  \
+	"From: <sip:a@example.com>;tag=1\r\n"                                  \
+	"To: <sip:b@example.com>\r\n"                                          \
+	"Call-ID: c1\r\n"                                                      \
+	"CSeq: 1 OPTIONS\r\n"
+
+/* The checks of Kamailio's sanity module that a request the parser takes
+ * (and sip_msg_check() may refuse) can fail, one at a time. */
+static void test_sanity_checks(void **state)
+{
+	static const struct {
+		const char *ruri, *hdrs;
+		unsigned checks, code;
+		const char *reason;
+	} cases[] = {
+	        {"sip:x@example.com", SANE_HDRS, SIP_SANITY_ALL, 0, NULL},
+	        {"mailto:x@example.com", SANE_HDRS, 2, 416,
+	         "Unsupported URI Scheme in Request URI"},
+	        {"sip:x@example.com", SANE_HDRS "Expires: 4294967296\r\n", 256,
+	         400, "Expires value is illegal"},
+	        {"sip:x@example.com", SANE_HDRS "Expires: 4294967295\r\n", 256,
+	         0, NULL},
+	        {"sip:x@example.com",
+	         "Via: SIP/2.0/UDP 192.0.2.1;branch=z9hG4bK1\r\n"
+	         "From: <sip:a@example.com>;tag=1\r\nCall-ID: c1\r\n"
+	         "CSeq: 1 OPTIONS\r\n",
+	         4, 400, "Missing Required Header in Request"},
+	        {"sip:x@example.com",
+	         "Via: SIP/2.0/UDP 192.0.2.1;branch=z9hG4bK1\r\n"
+	         "From: <sip:a@example.com>;tag=1\r\nTo: "
+	         "<sip:b@example.com>\r\n"
+	         "Call-ID: c1\r\nCSeq: 1 INVITE\r\n",
+	         32, 400, "CSeq method does not match request method"},
+	        {"sip:x@example.com",
+	         "Via: SIP/2.0/UDP 192.0.2.1;branch=z9hG4bK1\r\n"
+	         "From: <sip:a@example.com>;tag=1\r\nTo: "
+	         "<sip:b@example.com>\r\n"
+	         "Call-ID: c1\r\nCSeq: 1x OPTIONS\r\n",
+	         64, 400, "CSeq number is illegal"},
+	        {"sip:x@example.com", SANE_HDRS "Contact: <sip:@>\r\n", 1024, 0,
+	         NULL}, /* uri_checks 7: Contact not asked for */
+	        {"sip:x@example.com", SANE_HDRS "Proxy-Require: a, b\r\n", 512,
+	         420, "Bad Proxy Require Extension"},
+	        {"sip:x@example.com", SANE_HDRS "Proxy-Require: A\r\n", 512, 0,
+	         NULL},
+	};
+	struct sip_sanity_verdict v;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		assert_int_equal(parse_request(cases[i].ruri, cases[i].hdrs),
+		                 0);
+		int err = sip_sanity_check(&v, &msg, 0, cases[i].checks,
+		                           SIP_SANITY_URI_DEFAULT,
+		                           slice_cstr("a, c"));
+		if (cases[i].code == 0) {
+			assert_int_equal(err, 0);
+			continue;
+		}
+		assert_int_equal(err, EBADMSG);
+		assert_int_equal(v.code, cases[i].code);
+		assert_string_equal(v.reason, cases[i].reason);
+		if (v.code == 420)
+			assert_slice(v.unsupported, "b");
+	}
+	/* uri_checks 8 parses the Contact */
+	assert_int_equal(parse_request("sip:x@example.com",
+	                               SANE_HDRS "Contact: <sip:@>\r\n"),
+	                 0);
+	assert_int_equal(sip_sanity_check(&v, &msg, 0, 1024, 8, SLICE_NULL),
+	                 EBADMSG);
+	assert_string_equal(v.reason, "Bad Contact URI");
+}
+
+/* Every extension a Proxy-Require names that the list lacks, in order. */
+static void test_unsupported_extensions(void **state)
+{
+	struct slice ext[4];
+
+	(void)state;
+	assert_int_equal(parse_request("sip:x@example.com",
+	                               SANE_HDRS "Proxy-Require: foo, x\r\n"
+	                                         "Proxy-Require: y,BAR\r\n"),
+	                 0);
+	assert_int_equal(
+	        sip_unsupported_exts(ext, 4, &msg, slice_cstr(" bar , foo")),
+	        2);
+	assert_slice(ext[0], "x");
+	assert_slice(ext[1], "y");
+	assert_int_equal(sip_unsupported_exts(ext, 1, &msg, SLICE_NULL), 1);
+	assert_slice(ext[0], "foo");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1773,6 +1880,8 @@ int main(void)
 	        cmocka_unit_test(test_copy_is_a_parse_of_the_copy),
 	        cmocka_unit_test(test_route_lists_fast),
 	        cmocka_unit_test(test_number_and_call_id_forms),
+	        cmocka_unit_test(test_sanity_checks),
+	        cmocka_unit_test(test_unsupported_extensions),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

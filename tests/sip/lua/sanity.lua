@@ -1,0 +1,63 @@
+-- KSR.sanity, KSR.tmx and KSR.siputils.is_first_hop, for both proxies.
+-- An OPTIONS is checked with sanity_check(X-Checks, X-Uri-Checks), or
+-- sanity_check_defaults() without X-Checks; one that passes is answered
+-- 200 "Sane" with what is_first_hop() and the tmx route tests say; one
+-- that fails ends the route (with X-Reply: yes, after sanity_reply()).
+-- An INVITE is relayed to its Request-URI; the branch route marks it with
+-- the tmx route tests, the onreply route keeps them in an AVP, and the
+-- failure route answers 599 with all of them in the reason phrase.
+
+local function routes()
+    return string.format("req=%d,fail=%d,branch=%d,reply=%d",
+        KSR.tmx.t_is_request_route(), KSR.tmx.t_is_failure_route(),
+        KSR.tmx.t_is_branch_route(), KSR.tmx.t_is_reply_route())
+end
+
+function ksr_request_route()
+    if KSR.is_INVITE() then
+        if KSR.tmx.t_precheck_trans() > 0 then
+            KSR.info("precheck: a retransmission of " .. KSR.pv.get("$ci") .. "\n")
+            KSR.tm.t_check_trans()
+            KSR.x.exit()
+        end
+        KSR.tm.t_on_branch("mark_branch")
+        KSR.tm.t_on_reply("note_reply")
+        KSR.tm.t_on_failure("answer_failure")
+        KSR.tm.t_relay()
+        KSR.x.exit()
+    end
+    if KSR.is_ACK() then
+        KSR.tm.t_check_trans()
+        KSR.x.exit()
+    end
+    local checks = KSR.pv.get("$hdr(X-Checks)")
+    local ret
+    if checks == nil then
+        ret = KSR.sanity.sanity_check_defaults()
+    else
+        ret = KSR.sanity.sanity_check(tonumber(checks),
+            tonumber(KSR.pv.get("$hdr(X-Uri-Checks)") or "7"))
+    end
+    if ret < 0 then
+        if KSR.pv.get("$hdr(X-Reply)") == "yes" then
+            KSR.sanity.sanity_reply()
+        end
+        KSR.x.exit()
+    end
+    KSR.hdr.append_to_reply("X-First-Hop: " .. KSR.siputils.is_first_hop() .. "\r\n")
+    KSR.hdr.append_to_reply("X-Routes: " .. routes() .. "\r\n")
+    KSR.sl.sl_send_reply(200, "Sane")
+end
+
+function mark_branch()
+    KSR.hdr.append("X-Routes: " .. routes() .. "\r\n")
+end
+
+function note_reply()
+    KSR.pv.sets("$avp(onreply)", routes())
+end
+
+function answer_failure()
+    KSR.tm.t_reply(599, "failure " .. routes() .. " onreply " ..
+        tostring(KSR.pv.get("$avp(onreply)")))
+end

@@ -1,0 +1,191 @@
+"""Kamailio's sanity module (KSR.sanity), tmx's route tests and precheck
+(KSR.tmx), and siputils' is_first_hop(), on the wire.
+
+Each request below reaches the script (sip_msg_check() lets it through, as
+Kamailio's core does), so what is asserted is what sanity_check() itself
+finds: octets after a UDP body, a Proxy-Require extension proxy_require
+does not list, digest credentials without their parameters, a second tag.
+The same script runs on Kamailio 5.6 (IMSDLG_PROXY=kamailio).
+"""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+import conftest
+from sippeer import Peer, is_request, is_response, request
+
+SANE = {("sanity", "proxy_require"): "foo, bar"}
+
+
+def options(asker: Peer, p, n: int, checks: int | None, extra: list[str] | None = None,
+            uri_checks: int | None = None) -> str:
+    hdrs = [] if checks is None else [f"X-Checks: {checks}"]
+    if uri_checks is not None:
+        hdrs.append(f"X-Uri-Checks: {uri_checks}")
+    return request("OPTIONS", f"sip:x@127.0.0.1:{p.port}", asker, cseq=n, extra=hdrs + list(extra or []))
+
+
+def answer_to(asker: Peer, n: int, timeout: float = 5):
+    return asker.wait_for(lambda m: not m.is_request and m.cseq_num == n, f"the answer to request {n}",
+                          timeout=timeout)
+
+
+def no_answer_to(asker: Peer, n: int, p, wait: float = 1.0) -> None:
+    time.sleep(wait)
+    got = [m for m in asker.received if not m.is_request and m.cseq_num == n]
+    assert got == [], f"request {n} should get no reply: {got}"
+
+
+def with_body(text: str, body: str, claimed: int) -> str:
+    """text (ending with Content-Length: 0 and the empty line) with body
+    after it and Content-Length: claimed."""
+    head = text[: text.rindex("Content-Length: 0")]
+    return f"{head}Content-Type: text/plain\r\nContent-Length: {claimed}\r\n\r\n{body}"
+
+
+def test_sane_request_and_first_hop(proxy, peers):
+    p = proxy("sanity.lua", modparams=SANE)
+    asker = peers("asker")
+    asker.send(options(asker, p, 1, None), p.port)
+    got = answer_to(asker, 1)
+    assert (got.code, got.reason) == (200, "Sane")
+    assert got.get("x-first-hop") == "1"
+    assert got.get("x-routes") == "req=1,fail=-1,branch=-1,reply=-1"
+    # a request that came through another hop: two Vias
+    text = options(asker, p, 2, 1).replace("\r\nMax-Forwards:",
+                                           "\r\nVia: SIP/2.0/UDP 192.0.2.1:5060;branch=z9hG4bK-up\r\nMax-Forwards:", 1)
+    asker.send(text, p.port)
+    assert answer_to(asker, 2).get("x-first-hop") == "-1"
+
+
+def test_content_length_must_end_the_datagram(proxy, peers):
+    p = proxy("sanity.lua", modparams=SANE)
+    asker = peers("asker")
+    asker.send(with_body(options(asker, p, 1, 128), "abcd", 4), p.port)
+    assert answer_to(asker, 1).code == 200
+    # RFC 3261 §18.3: the proxy itself takes the first 4 octets as the
+    # body; sanity_check(128) refuses the datagram that had more
+    asker.send(with_body(options(asker, p, 2, 128), "abcdEXTRA", 4), p.port)
+    got = answer_to(asker, 2)
+    assert (got.code, got.reason) == (400, "Content-Length mis-match")
+    # without check 128 the same datagram passes
+    asker.send(with_body(options(asker, p, 3, 64), "abcdEXTRA", 4), p.port)
+    assert answer_to(asker, 3).code == 200
+
+
+def test_proxy_require_lists_supported_extensions(proxy, peers):
+    p = proxy("sanity.lua", modparams=SANE)
+    asker = peers("asker")
+    asker.send(options(asker, p, 1, 512, ["Proxy-Require: foo", "Proxy-Require: bar"]), p.port)
+    assert answer_to(asker, 1).code == 200
+    # on imsdlgd the core refuses it (RFC 3261 §16.3 step 5) before the
+    # script ("Bad Extension"), on Kamailio sanity_check(512) does ("Bad
+    # Proxy Require Extension")
+    asker.send(options(asker, p, 2, 512, ["Proxy-Require: foo, baz"]), p.port)
+    got = answer_to(asker, 2)
+    assert (got.code, got.get("unsupported")) == (420, "baz")
+
+
+DIGEST = 'Digest username="alice", realm="ims.test", nonce="n1", uri="sip:x@ims.test", response="abc"'
+BASIC = "Basic YWxpY2U6c2VjcmV0"
+
+
+# What Kamailio 5.6 answers, checked on it: both want complete digest
+# credentials; 2048 also refuses (without a reply) another scheme, which
+# 8192 lets pass.
+@pytest.mark.parametrize("checks,auth,expect", [
+    (2048, DIGEST, (200, "Sane")),
+    (2048, DIGEST.replace(' nonce="n1",', ""), (400, "Bad Auth Credentials")),
+    (2048, DIGEST + ", qop=auth", (400, "Bad Auth Credentials")),
+    (2048, DIGEST + ', qop=auth, cnonce="c", nc=00000001', (200, "Sane")),
+    (2048, DIGEST.replace('"alice"', '""'), (400, "Auth Empty User")),
+    (2048, BASIC, None),
+    (2048, None, (200, "Sane")),
+    (8192, DIGEST.replace(' nonce="n1",', ""), (400, "Bad Auth Credentials")),
+    (8192, DIGEST.replace('"n1"', '""'), (400, "Auth Empty Nonce")),
+    (8192, DIGEST.replace('"abc"', '""'), (400, "Auth Empty Response")),
+    (8192, BASIC, (200, "Sane")),
+])
+def test_digest_credentials(proxy, peers, checks, auth, expect):
+    p = proxy("sanity.lua", modparams=SANE)
+    asker = peers("asker")
+    asker.send(options(asker, p, 1, checks, [f"Authorization: {auth}"] if auth else []), p.port)
+    if expect is None:
+        no_answer_to(asker, 1, p)
+    else:
+        got = answer_to(asker, 1)
+        assert (got.code, got.reason) == expect
+
+
+def test_duplicate_tags_and_defaults(proxy, peers):
+    p = proxy("sanity.lua", modparams=SANE)
+    asker = peers("asker")
+    asker.send(options(asker, p, 1, 4096).replace(";tag=caller", ";tag=caller;tag=again", 1), p.port)
+    got = answer_to(asker, 1)
+    assert (got.code, got.reason) == (400, "Many From Tag Params")
+    text = options(asker, p, 2, 4096)
+    text = text.replace("\r\nTo: <sip:x@127.0.0.1:%d>" % p.port, "\r\nTo: <sip:x@127.0.0.1:%d>;tag=a;tag=b" % p.port)
+    asker.send(text, p.port)
+    got = answer_to(asker, 2)
+    assert (got.code, got.reason) == (400, "Many To Tag Params")
+    asker.send(options(asker, p, 3, 4096), p.port)
+    assert answer_to(asker, 3).code == 200
+    # sanity_check_defaults(): default_checks (3047) include 2048, which
+    # sends nothing for credentials of another scheme than digest
+    asker.send(options(asker, p, 4, None, [f"Authorization: {BASIC}"]), p.port)
+    no_answer_to(asker, 4, p)
+    asker.send(options(asker, p, 5, None, [f"Authorization: {DIGEST}"]), p.port)
+    assert answer_to(asker, 5).code == 200
+    # default_checks set to what leaves 2048 out
+    p2 = proxy("sanity.lua", modparams={**SANE, ("sanity", "default_checks"): 1}, name="defaults")
+    asker.send(options(asker, p2, 6, None, [f"Authorization: {BASIC}"]), p2.port)
+    assert answer_to(asker, 6).code == 200
+
+
+def test_noreply_then_sanity_reply(proxy, peers):
+    p = proxy("sanity.lua", modparams={**SANE, ("sanity", "noreply"): 1})
+    asker = peers("asker")
+    asker.send(with_body(options(asker, p, 1, 128), "abcdEXTRA", 4), p.port)
+    no_answer_to(asker, 1, p)
+    asker.send(with_body(options(asker, p, 2, 128, ["X-Reply: yes"]), "abcdEXTRA", 4), p.port)
+    got = answer_to(asker, 2)
+    assert (got.code, got.reason) == (400, "Content-Length mis-match")
+
+
+def test_tmx_route_tests_and_precheck(proxy, peers):
+    p = proxy("sanity.lua", modparams=SANE)
+    callee = peers("callee", lambda peer, m: (peer.answer(m, 180, "Ringing", to_tag="c1"),
+                                              peer.answer(m, 486, "Busy Here", to_tag="c1", delay=1.0))
+                   if m.is_request and m.method == "INVITE" and len(peer.received) == 1 else None)
+    caller = peers("caller")
+    invite = request("INVITE", f"sip:callee@127.0.0.1:{callee.port}", caller, call_id="tmx@test")
+    caller.send(invite, p.port)
+    caller.wait_for(is_response(180, "INVITE"), "180")
+    caller.send(invite, p.port)  # a retransmission while the callee rings
+    final = caller.wait_for(lambda m: not m.is_request and m.code >= 300, "the failure route's reply")
+    assert final.code == 599
+    assert final.reason == ("failure req=-1,fail=1,branch=-1,reply=-1 "
+                            "onreply req=-1,fail=-1,branch=-1,reply=1")
+    invites = [m for m in callee.received if m.is_request and m.method == "INVITE"]
+    assert len(invites) == 1, "the retransmission was relayed"
+    assert invites[0].get("x-routes") == "req=-1,fail=-1,branch=1,reply=-1"
+    # t_precheck_trans() is true only while another process handles a
+    # copy of the request (never on imsdlgd: a call is handled on one
+    # shard); the retransmission got the last reply again from t_relay()
+    assert "precheck: a retransmission" not in p.log_text()
+    ringing = [m for m in caller.received if not m.is_request and m.code == 180]
+    assert len(ringing) >= 2
+
+
+@pytest.mark.skipif(conftest.PROXY_KIND == "kamailio", reason="imsdlgd's own argument checks")
+def test_sanity_bad_arguments(proxy, peers):
+    p = proxy("sanity.lua", modparams=SANE)
+    asker = peers("asker")
+    for n, (checks, uri_checks) in enumerate([(0, 7), (40000, 7), (1, 0), (1, 16)], 1):
+        asker.send(options(asker, p, n, checks, uri_checks=uri_checks), p.port)
+        got = answer_to(asker, n)
+        assert got.code == 500, (checks, uri_checks, got.code)
+    assert "out of" in p.log_text()

@@ -87,7 +87,9 @@ static int add_listener(struct app *a, const char *spec, const char *where,
 		         MAX_LISTENERS);
 		return EINVAL;
 	}
-	if (net_listener_parse(&a->listeners[a->nlisteners], spec, &why)) {
+	if (net_listener_parse(&a->listeners[a->nlisteners], spec,
+	                       (uint16_t)cfg_int(a->cfg, NULL, "port", 5060),
+	                       &why)) {
 		snprintf(err, errsize, "%s: listen=%s: %s", where, spec, why);
 		return EINVAL;
 	}
@@ -291,7 +293,7 @@ static int configure(struct app *a, const char *const *cli_listen,
 			return EINVAL;
 	}
 	if (a->nlisteners == 0 &&
-	    add_listener(a, "udp:127.0.0.1:5060", "default", err, errsize))
+	    add_listener(a, "udp:127.0.0.1", "default", err, errsize))
 		return EINVAL;
 
 	v = cfg_int(c, NULL, "children", 0);

@@ -56,6 +56,8 @@ static const struct cfg_param_def globals[] = {
         {"listen", CFG_STR, NOLIMIT, true, NULL,
          "[proto:]addr[:port] [advertise addr:port]", NULL},
         {"children", CFG_INT, 1, 256, false, NULL, "worker threads", NULL},
+        {"port", CFG_INT, 1, 65535, false, NULL,
+         "port of a listen address that gives none (5060)", NULL},
         {"debug", CFG_INT, -5, 3, false, NULL, "log level, -5..3",
          debug_aliases},
         {"log_stderror", CFG_INT, 0, 1, false, NULL,
@@ -72,6 +74,18 @@ static const struct cfg_param_def globals[] = {
          "[proto:]host[:port] this proxy also answers to (is_myself, "
          "loose_route)",
          NULL},
+        /* Kamailio settings whose "no" is what imsdlgd always does:
+         * accepted so that its configurations load. */
+        {"auto_aliases", CFG_INT, 0, 1, false, NULL,
+         "accepted; imsdlgd adds no alias of its own (alias= does)", NULL},
+        {"dns", CFG_INT, 0, 1, false, NULL,
+         "accepted; a Via's address is never looked up", NULL},
+        {"rev_dns", CFG_INT, 0, 1, false, NULL, "accepted; no reverse lookups",
+         NULL},
+        {"memdbg", CFG_INT, NOLIMIT, false, NULL,
+         "accepted; Kamailio's allocator debugging", NULL},
+        {"memlog", CFG_INT, NOLIMIT, false, NULL,
+         "accepted; Kamailio's allocator debugging", NULL},
         {"tcp_connection_lifetime", CFG_INT, 1, 86400, false, NULL,
          "seconds an idle TCP connection is kept", NULL},
         {"max_msg_size", CFG_INT, 1024, 65535, false, NULL,

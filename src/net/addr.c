@@ -365,7 +365,7 @@ static int parse_advertise(struct net_listener *l, struct slice s,
 }
 
 int net_listener_parse(struct net_listener *out, const char *spec,
-                       const char **why)
+                       uint16_t default_port, const char **why)
 {
 	struct net_listener l;
 	const char *p = spec;
@@ -389,7 +389,7 @@ int net_listener_parse(struct net_listener *out, const char *spec,
 	if (err != 0)
 		return err;
 	l.proto = hp.proto;
-	uint16_t port = hp.has_port ? hp.port : 5060;
+	uint16_t port = hp.has_port ? hp.port : default_port;
 	if (net_addr_make(&l.addr, hp.host, port) != 0) {
 		*why = "not a numeric IP address (host names are not "
 		       "supported here)";

@@ -80,10 +80,11 @@ struct net_listener {
 /*
  * Parses a listen spec: "[proto:]host[:port] [advertise host:port]
  * [worker_ports PORT]", proto udp or tcp (default udp), host a numeric
- * address, port default 5060; worker ports for UDP only.
+ * address, port default_port when the spec gives none (5060, or the
+ * config's port=); worker ports for UDP only.
  */
 int net_listener_parse(struct net_listener *out, const char *spec,
-                       const char **why);
+                       uint16_t default_port, const char **why);
 
 /* "[proto:]host[:port]", as listen and alias write it. */
 struct net_hostport {

@@ -326,6 +326,26 @@ def test_an_alias_is_myself(proxy, peers):
         assert got.get("x-myself-uri") == want, (uri, got.get("x-myself-uri"))
 
 
+def test_port_is_the_port_of_a_listen_without_one(proxy, peers, monkeypatch):
+    # Kamailio's port=: a listen address that names no port takes it
+    other = conftest.free_port()
+    orig = conftest.render_cfg
+
+    def render(kind, port, children, lua, *args, **kw):
+        text = orig(kind, port, children, lua, *args, **kw)
+        return text.replace(f"listen=tcp:{conftest.HOST}:{port}\n",
+                            f"listen=tcp:{conftest.HOST}:{port}\nport={other}\nlisten=udp:127.0.0.2\n")
+
+    monkeypatch.setattr(conftest, "render_cfg", render)
+    p = proxy("myself.lua")
+    asker = peers("asker", host="127.0.0.2")
+    asker.send(request("OPTIONS", f"sip:me@127.0.0.2:{other}", asker, extra=[f"X-Uri: sip:127.0.0.2:{other}"]),
+               other)
+    got = asker.wait_for(is_response(200, "OPTIONS"), f"the answer from 127.0.0.2:{other}")
+    assert (got.get("x-myself-ruri"), got.get("x-myself-uri")) == ("true", "true")
+    assert p.alive()
+
+
 def test_loose_route_takes_a_route_to_an_alias_as_ours(proxy, peers):
     callee = peers("callee", lambda peer, m: peer.answer(m, 200, "OK") if m.is_request else None)
     p = proxy("default.lua", core={"alias": "proxy.test"})

@@ -700,7 +700,7 @@ static struct rt *start_proxy(unsigned workers)
 	struct rt *rt = NULL;
 	char err[256];
 
-	if (net_listener_parse(&lst, "udp:127.0.0.1:0", &why))
+	if (net_listener_parse(&lst, "udp:127.0.0.1:0", 5060, &why))
 		fail_msg("listener: %s", why);
 	dlg_set_all_shards(all_dlg_shards, workers);
 	struct rt_config rc = {

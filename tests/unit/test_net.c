@@ -37,7 +37,7 @@ static void parse_ok(const char *spec, enum net_proto proto, const char *host,
 {
 	struct net_listener l;
 	const char *why = NULL;
-	int err = net_listener_parse(&l, spec, &why);
+	int err = net_listener_parse(&l, spec, 5060, &why);
 
 	if (err != 0)
 		fail_msg("'%s': %s", spec, why);
@@ -56,7 +56,7 @@ static void parse_bad(const char *spec, const char *why_part)
 	const char *why = NULL;
 
 	memset(&l, 0x5a, sizeof(l));
-	if (net_listener_parse(&l, spec, &why) == 0)
+	if (net_listener_parse(&l, spec, 5060, &why) == 0)
 		fail_msg("'%s' accepted", spec);
 	assert_non_null(why);
 	if (strstr(why, why_part) == NULL)
@@ -131,17 +131,19 @@ static void test_listener_parse_worker_ports(void **state)
 	const char *why = NULL;
 
 	for (unsigned i = 0; i < 2; i++) {
-		assert_int_equal(net_listener_parse(&l, specs[i], &why), 0);
+		assert_int_equal(net_listener_parse(&l, specs[i], 5060, &why),
+		                 0);
 		assert_true(l.worker_ports);
 		assert_int_equal(l.worker_port_base, 5070);
 		assert_string_equal(l.adv_host, "192.0.2.1");
 		assert_int_equal(l.port, 5060);
 	}
-	assert_int_equal(
-	        net_listener_parse(&l, "udp:10.0.0.1 worker_ports 0", &why), 0);
+	assert_int_equal(net_listener_parse(&l, "udp:10.0.0.1 worker_ports 0",
+	                                    5060, &why),
+	                 0);
 	assert_true(l.worker_ports);
 	assert_int_equal(l.worker_port_base, 0);
-	assert_int_equal(net_listener_parse(&l, "udp:10.0.0.1", &why), 0);
+	assert_int_equal(net_listener_parse(&l, "udp:10.0.0.1", 5060, &why), 0);
 	assert_false(l.worker_ports);
 
 	parse_bad("tcp:10.0.0.1 worker_ports 5070", "UDP listeners only");
@@ -412,7 +414,7 @@ static struct rt *start_rt(struct rt_config *cfg, const char *const *specs)
 	for (; specs != NULL && specs[n] != NULL; n++) {
 		const char *why = "";
 
-		if (net_listener_parse(&lst[n], specs[n], &why) != 0)
+		if (net_listener_parse(&lst[n], specs[n], 5060, &why) != 0)
 			fail_msg("%s: %s", specs[n], why);
 	}
 	cfg->listeners = lst;
@@ -633,7 +635,7 @@ static void test_bind_error(void **state)
 			assert_int_equal(listen(fd, 1), 0);
 		snprintf(spec, sizeof(spec), "%s:127.0.0.1:%u", proto,
 		         (unsigned)net_addr_port(&a));
-		assert_int_equal(net_listener_parse(&l, spec, &why), 0);
+		assert_int_equal(net_listener_parse(&l, spec, 5060, &why), 0);
 		cfg.listeners = &l;
 		cfg.nlisteners = 1;
 		assert_int_equal(rt_start(&rt, &cfg, &app, err, sizeof(err)),
@@ -664,7 +666,7 @@ static void test_bind_twice(void **state)
 		rt = start_rt(&cfg, (const char *[]){spec, NULL});
 		snprintf(spec, sizeof(spec), "%s:127.0.0.1:%u", protos[i],
 		         (unsigned)rt_listeners(rt, NULL)[0].port);
-		assert_int_equal(net_listener_parse(&l, spec, &why), 0);
+		assert_int_equal(net_listener_parse(&l, spec, 5060, &why), 0);
 		cfg2.listeners = &l;
 		cfg2.nlisteners = 1;
 		assert_int_equal(rt_start(&rt2, &cfg2, &app, err, sizeof(err)),

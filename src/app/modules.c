@@ -305,6 +305,7 @@ static const struct cfg_module_def modules[] = {
         {"siputils", NULL, NULL, 0},
         {"sanity", NULL, sanity_params, COUNT(sanity_params)},
         {"tmx", NULL, NULL, 0},
+        {"xlog", NULL, NULL, 0},
         {"corex", NULL, NULL, 0},
         {"kex", NULL, NULL, 0},
         {"kemix", NULL, NULL, 0}, /* KSR.kx */

@@ -347,6 +347,47 @@ static int x_modf(struct script_call *c)
 	return ret;
 }
 
+/* ------------------------------------------------------------------ xlog */
+
+/* Kamailio's xlog: the format's pseudo-variables expanded, then logged. */
+static void xlog_at(struct script_call *c, int level, struct slice fmt)
+{
+	char line[4096];
+	size_t n = script_pv_format(c, fmt, line, sizeof(line));
+
+	LOG_AT(level, "%.*s", (int)n, line);
+}
+
+/* KSR.xlog.xinfo(fmt) ...: the exp's arg is the level. */
+static int xlog_fixed(struct script_call *c)
+{
+	xlog_at(c, (int)c->exp->arg, arg_s(c, 0));
+	return 1;
+}
+
+/* KSR.xlog.xlog(level, fmt): Kamailio's level names, L_ERR for others;
+ * its ALERT, BUG and CRIT are our CRIT. */
+static int xlog_level(struct script_call *c)
+{
+	static const struct {
+		const char *name;
+		int level;
+	} levels[] = {
+	        {"L_ALERT", LL_CRIT},    {"L_BUG", LL_CRIT},
+	        {"L_CRIT2", LL_CRIT},    {"L_CRIT", LL_CRIT},
+	        {"L_ERR", LL_ERR},       {"L_WARN", LL_WARN},
+	        {"L_NOTICE", LL_NOTICE}, {"L_INFO", LL_INFO},
+	        {"L_DBG", LL_DBG},
+	};
+	int level = LL_ERR;
+
+	for (size_t i = 0; i < sizeof(levels) / sizeof(levels[0]); i++)
+		if (slice_eq_cstr_nocase(arg_s(c, 0), levels[i].name))
+			level = levels[i].level;
+	xlog_at(c, level, arg_s(c, 1));
+	return 1;
+}
+
 /* -------------------------------------------------------------------- sl */
 
 static int sl_reply(struct script_call *c, unsigned code, struct slice reason)
@@ -712,6 +753,16 @@ const struct script_export script_ksr_exports[] = {
         {"", "set_drop", core_set_drop, "", R_N, 0, 0},
         {"", "drop", core_set_drop, "", R_N, 0, 0},
         {"", "force_rport", core_force_rport, "", R_I, 0, 0},
+
+        {"xlog", "xdbg", xlog_fixed, "s", R_I, ANY, LL_DBG},
+        {"xlog", "xinfo", xlog_fixed, "s", R_I, ANY, LL_INFO},
+        {"xlog", "xnotice", xlog_fixed, "s", R_I, ANY, LL_NOTICE},
+        {"xlog", "xwarn", xlog_fixed, "s", R_I, ANY, LL_WARN},
+        {"xlog", "xerr", xlog_fixed, "s", R_I, ANY, LL_ERR},
+        {"xlog", "xbug", xlog_fixed, "s", R_I, ANY, LL_CRIT},
+        {"xlog", "xcrit", xlog_fixed, "s", R_I, ANY, LL_CRIT},
+        {"xlog", "xalert", xlog_fixed, "s", R_I, ANY, LL_CRIT},
+        {"xlog", "xlog", xlog_level, "ss", R_I, ANY, 0},
 
         {"x", "exit", x_exit, "", R_N, 0, 0},
         {"x", "drop", x_drop, "", R_N, 0, 0},

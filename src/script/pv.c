@@ -702,6 +702,72 @@ int script_pv_write(struct script_call *c, struct slice spec,
 	return 1;
 }
 
+/* A pseudo-variable name: letters, digits and '_' ($ci, $T_reply_code). */
+static const char *skip_pv_name(const char *p, const char *end)
+{
+	while (p < end &&
+	       ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+	        (*p >= '0' && *p <= '9') || *p == '_'))
+		p++;
+	return p;
+}
+
+/* The value c->ret holds after a getter, appended to b as text. */
+static void add_value(struct sip_buf *b, const struct script_val *v)
+{
+	if (v->type == SCRIPT_VAL_STR)
+		sip_buf_add(b, v->s);
+	else if (v->type == SCRIPT_VAL_INT)
+		sip_buf_addf(b, "%lld", v->i);
+	else
+		sip_buf_adds(b, "<null>");
+}
+
+size_t script_pv_format(struct script_call *c, struct slice fmt, char *out,
+                        size_t size)
+{
+	const char *p = fmt.p, *end = fmt.p + fmt.len;
+	const char *error = c->error;
+	struct sip_buf b;
+
+	sip_buf_init(&b, out, size);
+	while (p < end) {
+		const char *dollar = memchr(p, '$', (size_t)(end - p));
+		if (dollar == NULL)
+			dollar = end;
+		sip_buf_add(&b, slice_make(p, (size_t)(dollar - p)));
+		if (dollar == end)
+			break;
+		if (end - dollar > 1 && dollar[1] == '$') { /* "$$" is a '$' */
+			sip_buf_adds(&b, "$");
+			p = dollar + 2;
+			continue;
+		}
+		const char *ne = skip_pv_name(dollar + 1, end), *close = NULL;
+		const struct script_pv_def *d = script_pv_find(
+		        slice_make(dollar + 1, (size_t)(ne - dollar - 1)));
+		if (d && d->has_arg && ne < end && *ne == '(')
+			close = memchr(ne, ')', (size_t)(end - ne));
+		if (d == NULL ||
+		    (d->has_arg && (close == NULL || close == ne + 1))) {
+			/* not a variable this proxy knows: the text stays */
+			sip_buf_adds(&b, "$");
+			p = dollar + 1;
+			continue;
+		}
+		c->pv_arg = close ? slice_make(ne + 1, (size_t)(close - ne - 1))
+		                  : SLICE_NULL;
+		c->ret.type = SCRIPT_VAL_NULL;
+		d->get(c);
+		add_value(&b, &c->ret);
+		/* a getter's complaint (a bad $avp name) is no error of the
+		 * format: the value prints as <null> */
+		c->error = error;
+		p = close ? close + 1 : ne;
+	}
+	return b.len;
+}
+
 enum { PV_NULL_NIL, PV_NULL_EMPTY, PV_NULL_WORD };
 
 /* The value of spec, $null given as nil, "" or "<null>" (mode). */

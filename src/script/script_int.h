@@ -57,6 +57,15 @@ struct script {
 void script_registry_init(void);
 const struct script_export *script_export_find(const char *name);
 const struct script_pv_def *script_pv_find(struct slice name);
+/*
+ * Kamailio's format strings (xlog): fmt with each $name and $name(arg) of
+ * a known pseudo-variable replaced by its value ("<null>" for $null),
+ * "$$" by '$'; anything else, a lone '$' too, is copied. Written into out
+ * (truncated to size, not terminated); returns the length. Reuses c->ret and
+ * c->buf.
+ */
+size_t script_pv_format(struct script_call *c, struct slice fmt, char *out,
+                        size_t size);
 /* Every table in registration order; false past the last. */
 bool script_export_table(size_t i, const struct script_export **t, size_t *n);
 

@@ -254,7 +254,7 @@ def _stop_pid(proc: subprocess.Popen, grace: float = STOP_GRACE) -> int | None:
 # The first line of a report of AddressSanitizer, LeakSanitizer or
 # UndefinedBehaviorSanitizer.
 SANITIZER_REPORT = re.compile(r"ERROR: (Address|Leak)Sanitizer|runtime error: |SUMMARY: \w+Sanitizer")
-MODULES = ["tm", "tmx", "sl", "rr", "pv", "maxfwd", "textops", "siputils", "sanity", "corex", "kex", "kemix"]
+MODULES = ["tm", "tmx", "sl", "rr", "pv", "maxfwd", "textops", "siputils", "sanity", "xlog", "corex", "kex", "kemix"]
 DEFAULT_MODPARAMS = {("tm", "fr_timer"): 2000, ("tm", "fr_inv_timer"): 4000}
 
 

@@ -1,5 +1,5 @@
 """Kamailio's sanity module (KSR.sanity), tmx's route tests and precheck
-(KSR.tmx), and siputils' is_first_hop(), on the wire.
+(KSR.tmx), xlog (KSR.xlog) and siputils' is_first_hop(), on the wire.
 
 Each request below reaches the script (sip_msg_check() lets it through, as
 Kamailio's core does), so what is asserted is what sanity_check() itself
@@ -47,7 +47,7 @@ def with_body(text: str, body: str, claimed: int) -> str:
 
 
 def test_sane_request_and_first_hop(proxy, peers):
-    p = proxy("sanity.lua", modparams=SANE)
+    p = proxy("modules.lua", modparams=SANE)
     asker = peers("asker")
     asker.send(options(asker, p, 1, None), p.port)
     got = answer_to(asker, 1)
@@ -62,7 +62,7 @@ def test_sane_request_and_first_hop(proxy, peers):
 
 
 def test_content_length_must_end_the_datagram(proxy, peers):
-    p = proxy("sanity.lua", modparams=SANE)
+    p = proxy("modules.lua", modparams=SANE)
     asker = peers("asker")
     asker.send(with_body(options(asker, p, 1, 128), "abcd", 4), p.port)
     assert answer_to(asker, 1).code == 200
@@ -77,7 +77,7 @@ def test_content_length_must_end_the_datagram(proxy, peers):
 
 
 def test_proxy_require_lists_supported_extensions(proxy, peers):
-    p = proxy("sanity.lua", modparams=SANE)
+    p = proxy("modules.lua", modparams=SANE)
     asker = peers("asker")
     asker.send(options(asker, p, 1, 512, ["Proxy-Require: foo", "Proxy-Require: bar"]), p.port)
     assert answer_to(asker, 1).code == 200
@@ -110,7 +110,7 @@ BASIC = "Basic YWxpY2U6c2VjcmV0"
     (8192, BASIC, (200, "Sane")),
 ])
 def test_digest_credentials(proxy, peers, checks, auth, expect):
-    p = proxy("sanity.lua", modparams=SANE)
+    p = proxy("modules.lua", modparams=SANE)
     asker = peers("asker")
     asker.send(options(asker, p, 1, checks, [f"Authorization: {auth}"] if auth else []), p.port)
     if expect is None:
@@ -121,7 +121,7 @@ def test_digest_credentials(proxy, peers, checks, auth, expect):
 
 
 def test_duplicate_tags_and_defaults(proxy, peers):
-    p = proxy("sanity.lua", modparams=SANE)
+    p = proxy("modules.lua", modparams=SANE)
     asker = peers("asker")
     asker.send(options(asker, p, 1, 4096).replace(";tag=caller", ";tag=caller;tag=again", 1), p.port)
     got = answer_to(asker, 1)
@@ -140,13 +140,13 @@ def test_duplicate_tags_and_defaults(proxy, peers):
     asker.send(options(asker, p, 5, None, [f"Authorization: {DIGEST}"]), p.port)
     assert answer_to(asker, 5).code == 200
     # default_checks set to what leaves 2048 out
-    p2 = proxy("sanity.lua", modparams={**SANE, ("sanity", "default_checks"): 1}, name="defaults")
+    p2 = proxy("modules.lua", modparams={**SANE, ("sanity", "default_checks"): 1}, name="defaults")
     asker.send(options(asker, p2, 6, None, [f"Authorization: {BASIC}"]), p2.port)
     assert answer_to(asker, 6).code == 200
 
 
 def test_noreply_then_sanity_reply(proxy, peers):
-    p = proxy("sanity.lua", modparams={**SANE, ("sanity", "noreply"): 1})
+    p = proxy("modules.lua", modparams={**SANE, ("sanity", "noreply"): 1})
     asker = peers("asker")
     asker.send(with_body(options(asker, p, 1, 128), "abcdEXTRA", 4), p.port)
     no_answer_to(asker, 1, p)
@@ -156,7 +156,7 @@ def test_noreply_then_sanity_reply(proxy, peers):
 
 
 def test_tmx_route_tests_and_precheck(proxy, peers):
-    p = proxy("sanity.lua", modparams=SANE)
+    p = proxy("modules.lua", modparams=SANE)
     callee = peers("callee", lambda peer, m: (peer.answer(m, 180, "Ringing", to_tag="c1"),
                                               peer.answer(m, 486, "Busy Here", to_tag="c1", delay=1.0))
                    if m.is_request and m.method == "INVITE" and len(peer.received) == 1 else None)
@@ -182,10 +182,34 @@ def test_tmx_route_tests_and_precheck(proxy, peers):
 
 @pytest.mark.skipif(conftest.PROXY_KIND == "kamailio", reason="imsdlgd's own argument checks")
 def test_sanity_bad_arguments(proxy, peers):
-    p = proxy("sanity.lua", modparams=SANE)
+    p = proxy("modules.lua", modparams=SANE)
     asker = peers("asker")
     for n, (checks, uri_checks) in enumerate([(0, 7), (40000, 7), (1, 0), (1, 16)], 1):
         asker.send(options(asker, p, n, checks, uri_checks=uri_checks), p.port)
         got = answer_to(asker, n)
         assert got.code == 500, (checks, uri_checks, got.code)
     assert "out of" in p.log_text()
+
+
+def test_xlog_expands_pseudo_variables(proxy, peers):
+    p = proxy("modules.lua", modparams=SANE)
+    asker = peers("asker")
+    text = options(asker, p, 7, 1, ["X-Log: hello there"])
+    asker.send(text, p.port)
+    assert answer_to(asker, 7).code == 200
+    call_id = next(line for line in text.split("\r\n") if line.startswith("Call-ID:")).split(" ", 1)[1]
+    log = p.log_text()
+    assert f"xlog: OPTIONS from 127.0.0.1 cseq 7 x-log hello there avp <null> $ ci {call_id}" in log, log[-2000:]
+    assert "xlog warn: x" in log
+    assert "xlog dbg" not in log
+
+
+@pytest.mark.skipif(conftest.PROXY_KIND == "kamailio", reason="Kamailio refuses the format")
+def test_xlog_keeps_what_is_no_variable(proxy, peers):
+    p = proxy("modules.lua", modparams=SANE)
+    asker = peers("asker")
+    text = options(asker, p, 8, 1, ["X-Log-Format: raw $nothing $ci( $hdr() $ $$ $ci"])
+    call_id = next(line for line in text.split("\r\n") if line.startswith("Call-ID:")).split(" ", 1)[1]
+    asker.send(text, p.port)
+    assert answer_to(asker, 8).code == 200
+    assert f"raw $nothing {call_id}( $hdr() $ $ {call_id}" in p.log_text()

@@ -1,4 +1,5 @@
--- KSR.sanity, KSR.tmx and KSR.siputils.is_first_hop, for both proxies.
+-- KSR.sanity, KSR.tmx, KSR.xlog and KSR.siputils.is_first_hop, for both
+-- proxies.
 -- An OPTIONS is checked with sanity_check(X-Checks, X-Uri-Checks), or
 -- sanity_check_defaults() without X-Checks; one that passes is answered
 -- 200 "Sane" with what is_first_hop() and the tmx route tests say; one
@@ -43,6 +44,14 @@ function ksr_request_route()
             KSR.sanity.sanity_reply()
         end
         KSR.x.exit()
+    end
+    if KSR.pv.get("$hdr(X-Log)") then
+        KSR.xlog.xinfo("xlog: $rm from $si cseq $cs x-log $hdr(X-Log) avp $avp(none) $$ ci $ci\n")
+        KSR.xlog.xlog("L_WARN", "xlog warn: $rU\n")
+        KSR.xlog.xdbg("xlog dbg: not at debug=2\n")
+    end
+    if KSR.pv.get("$hdr(X-Log-Format)") then
+        KSR.xlog.xnotice(KSR.pv.get("$hdr(X-Log-Format)"))
     end
     KSR.hdr.append_to_reply("X-First-Hop: " .. KSR.siputils.is_first_hop() .. "\r\n")
     KSR.hdr.append_to_reply("X-Routes: " .. routes() .. "\r\n")

@@ -4,6 +4,7 @@
  * return kinds. Each is a thin call into tm/ or rr/.
  */
 #include <errno.h>
+#include <regex.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -692,6 +693,45 @@ static int hdr_is_present(struct script_call *c)
 	               : -1;
 }
 
+static int textops_has_body(struct script_call *c)
+{
+	return c->ctx->msg && c->ctx->msg->body.len > 0 ? 1 : -1;
+}
+
+/*
+ * textops' search() (the exp's arg 0: the whole message) and
+ * search_body() (1): 1 when the POSIX extended regex, case-insensitive,
+ * matches. A regex that does not compile is a script error.
+ */
+static int textops_search(struct script_call *c)
+{
+	struct sip_msg *m = c->ctx->msg;
+	struct slice pattern = arg_s(c, 0);
+	char text[512];
+	regex_t re;
+	regmatch_t range;
+	int err;
+
+	if (m == NULL)
+		return -1;
+	if (pattern.len >= sizeof(text))
+		return script_call_error(c, "regex longer than %zu bytes",
+		                         sizeof(text) - 1);
+	slice_copy_cstr(text, sizeof(text), pattern);
+	err = regcomp(&re, text, REG_EXTENDED | REG_ICASE | REG_NEWLINE);
+	if (err) {
+		regerror(err, &re, text, sizeof(text));
+		return script_call_error(c, "bad regex: %s", text);
+	}
+	/* the message is no C string: REG_STARTEND bounds the search */
+	struct slice where = c->exp->arg ? m->body : slice_make(m->buf, m->len);
+	range.rm_so = where.p ? where.p - m->buf : 0;
+	range.rm_eo = range.rm_so + (regoff_t)where.len;
+	err = regexec(&re, m->buf ? m->buf : "", 1, &range, REG_STARTEND);
+	regfree(&re);
+	return err == 0 ? 1 : -1;
+}
+
 static int hdr_append_to_reply(struct script_call *c)
 {
 	return ok(tm_ctx_append_to_reply(c->ctx, arg_s(c, 0)));
@@ -826,6 +866,10 @@ const struct script_export script_ksr_exports[] = {
         /* textops' names for the same (Kamailio's textops KEMI) */
         {"textops", "append_hf", hdr_append, "s", R_I, 0, 0},
         {"textops", "is_present_hf", hdr_is_present, "s", R_I, 0, 0},
+        {"textops", "remove_hf", hdr_remove, "s", R_I, 0, 0},
+        {"textops", "has_body", textops_has_body, "", R_I, 0, 0},
+        {"textops", "search", textops_search, "s", R_I, 0, 0},
+        {"textops", "search_body", textops_search, "s", R_I, 0, 1},
 };
 
 const size_t script_ksr_nexports =

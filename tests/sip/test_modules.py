@@ -1,5 +1,6 @@
 """Kamailio's sanity module (KSR.sanity), tmx's route tests and precheck
-(KSR.tmx), xlog (KSR.xlog) and siputils' is_first_hop(), on the wire.
+(KSR.tmx), xlog (KSR.xlog), textops' search and header functions and
+siputils' is_first_hop(), on the wire.
 
 Each request below reaches the script (sip_msg_check() lets it through, as
 Kamailio's core does), so what is asserted is what sanity_check() itself
@@ -213,3 +214,31 @@ def test_xlog_keeps_what_is_no_variable(proxy, peers):
     asker.send(text, p.port)
     assert answer_to(asker, 8).code == 200
     assert f"raw $nothing {call_id}( $hdr() $ $ {call_id}" in p.log_text()
+
+
+@pytest.mark.parametrize("pattern,body,found", [
+    ("^Via: SIP/2.0/UDP", "hello world\r\n", "1,-1,1,1,1"),
+    ("^HELLO w", "hello world\r\n", "1,1,1,1,1"),
+    ("^bye", "hello world\r\n", "-1,-1,1,1,1"),
+    ("^Via: SIP/2.0/UDP", None, "1,-1,-1,1,1"),
+])
+def test_textops_search_and_headers(proxy, peers, pattern, body, found):
+    # X-Found: search, search_body, has_body, remove_hf of a header there
+    # and of one absent (1 both, as on Kamailio 5.6)
+    p = proxy("modules.lua", modparams=SANE)
+    asker = peers("asker")
+    text = options(asker, p, 9, 1, [f"X-Search: {pattern}"])
+    if body is not None:
+        text = with_body(text, body, len(body))
+    asker.send(text, p.port)
+    got = answer_to(asker, 9)
+    assert got.code == 200 and got.get("x-found") == found, (got.code, got.get("x-found"))
+
+
+@pytest.mark.skipif(conftest.PROXY_KIND == "kamailio", reason="imsdlgd's own argument checks")
+def test_textops_bad_regex_is_a_script_error(proxy, peers):
+    p = proxy("modules.lua", modparams=SANE)
+    asker = peers("asker")
+    asker.send(options(asker, p, 10, 1, ["X-Search: a(b"]), p.port)
+    assert answer_to(asker, 10).code == 500
+    assert "KSR.textops.search: bad regex" in p.log_text()

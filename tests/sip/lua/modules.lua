@@ -1,5 +1,5 @@
--- KSR.sanity, KSR.tmx, KSR.xlog and KSR.siputils.is_first_hop, for both
--- proxies.
+-- KSR.sanity, KSR.tmx, KSR.xlog, KSR.textops and
+-- KSR.siputils.is_first_hop, for both proxies.
 -- An OPTIONS is checked with sanity_check(X-Checks, X-Uri-Checks), or
 -- sanity_check_defaults() without X-Checks; one that passes is answered
 -- 200 "Sane" with what is_first_hop() and the tmx route tests say; one
@@ -52,6 +52,13 @@ function ksr_request_route()
     end
     if KSR.pv.get("$hdr(X-Log-Format)") then
         KSR.xlog.xnotice(KSR.pv.get("$hdr(X-Log-Format)"))
+    end
+    local pattern = KSR.pv.get("$hdr(X-Search)")
+    if pattern then
+        KSR.hdr.append_to_reply(string.format("X-Found: %d,%d,%d,%d,%d\r\n",
+            KSR.textops.search(pattern), KSR.textops.search_body(pattern),
+            KSR.textops.has_body(), KSR.textops.remove_hf("X-Search"),
+            KSR.textops.remove_hf("X-Absent")))
     end
     KSR.hdr.append_to_reply("X-First-Hop: " .. KSR.siputils.is_first_hop() .. "\r\n")
     KSR.hdr.append_to_reply("X-Routes: " .. routes() .. "\r\n")

@@ -19,6 +19,7 @@
 
 #include <errno.h>
 #include <limits.h>
+#include <regex.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -266,6 +267,13 @@ struct define {
 	const char *value; /* idem, "" when defined without a value */
 };
 
+/* A #!subst rule: applied, in order, to every quoted string after it. */
+struct subst {
+	regex_t re;
+	const char *repl; /* \0..\9 name the match and its groups */
+	bool global;      /* every match, not only the first */
+};
+
 /* One open #!ifdef or #!ifndef. */
 struct cond {
 	const char *file;
@@ -305,6 +313,8 @@ struct parser {
 	struct src *done; /* finished sources, kept since tokens point in */
 	struct define *defs;
 	size_t ndefs, capdefs;
+	struct subst *substs;
+	size_t nsubsts, capsubsts;
 	struct cond *conds;
 	size_t nconds, capconds;
 	struct tok *vals; /* scratch for the tokens of one value */
@@ -934,6 +944,9 @@ enum dir_kind {
 	D_ENDIF,
 	D_INCLUDE,
 	D_IMPORT,
+	D_SUBST,
+	D_SUBSTDEF,
+	D_SUBSTDEFS,
 	D_UNSUPPORTED,
 };
 
@@ -959,11 +972,11 @@ static const struct {
         {"endif", D_ENDIF},
         {"include_file", D_INCLUDE},
         {"import_file", D_IMPORT},
+        {"subst", D_SUBST},
+        {"substdef", D_SUBSTDEF},
+        {"substdefs", D_SUBSTDEFS},
         /* Kamailio has these; a configuration using them would silently
          * mean something else here. */
-        {"subst", D_UNSUPPORTED},
-        {"substdef", D_UNSUPPORTED},
-        {"substdefs", D_UNSUPPORTED},
         {"ifexp", D_UNSUPPORTED},
         {"defexp", D_UNSUPPORTED},
         {"defexps", D_UNSUPPORTED},
@@ -1100,6 +1113,159 @@ static int push_cond(struct parser *p, const struct src *s, unsigned line,
  * consumes with its line. When skipping (inside an inactive branch) only
  * the nesting is followed.
  */
+/*
+ * #!subst "/regex/replacement/flags" (any delimiter; "\\/" is one in a
+ * field): a rule for the quoted strings that follow, as in Kamailio, where
+ * #!define names are not replaced inside strings. Flags: g (every match),
+ * i (ignore case). #!substdef "/ID/value/" also defines ID as value,
+ * #!substdefs as "value" (a quoted string). Kamailio's syntax and
+ * meaning; its regexes are POSIX extended, as here.
+ */
+static int add_subst(struct parser *p, struct slice expr, enum dir_kind kind,
+                     const char *dname, const char *file, unsigned line)
+{
+	char *field[3], *o;
+	unsigned nf = 0;
+	char delim;
+	int flags = REG_EXTENDED;
+	bool global = false;
+	struct subst *r;
+	int err;
+
+	if (expr.len < 4)
+		return fail(p, file, line,
+		            "#!%s expects \"/regex/replacement/flags\"", dname);
+	delim = expr.p[0];
+	o = arena_alloc(&p->tmp, expr.len + 1);
+	if (!o)
+		return nomem(p);
+	field[0] = o;
+	for (size_t i = 1; i < expr.len; i++) {
+		char c = expr.p[i];
+		if (c == '\\' && i + 1 < expr.len && expr.p[i + 1] == delim) {
+			*o++ = delim;
+			i++;
+		} else if (c == delim && nf < 2) {
+			*o++ = '\0';
+			field[++nf] = o;
+		} else if (c == delim) {
+			return fail(p, file, line, "#!%s: text after the flags",
+			            dname);
+		} else {
+			*o++ = c;
+		}
+	}
+	*o = '\0';
+	if (nf != 2)
+		return fail(p, file, line,
+		            "#!%s expects \"/regex/replacement/flags\"", dname);
+	for (const char *f = field[2]; *f; f++) {
+		if (*f == 'g')
+			global = true;
+		else if (*f == 'i')
+			flags |= REG_ICASE;
+		else
+			return fail(p, file, line, "#!%s: unknown flag '%c'",
+			            dname, *f);
+	}
+	if (kind != D_SUBST && !is_id(slice_cstr(field[0])))
+		return fail(p, file, line, "invalid name \"%s\" in #!%s",
+		            field[0], dname);
+	r = grow(p->substs, &p->capsubsts, p->nsubsts + 1, sizeof(*p->substs));
+	if (!r)
+		return nomem(p);
+	p->substs = r;
+	r = &p->substs[p->nsubsts];
+	err = regcomp(&r->re, field[0], flags);
+	if (err) {
+		char why[160];
+		regerror(err, &r->re, why, sizeof(why));
+		return fail(p, file, line, "#!%s: bad regex \"%s\": %s", dname,
+		            field[0], why);
+	}
+	r->repl = field[1];
+	r->global = global;
+	p->nsubsts++;
+	if (kind == D_SUBST)
+		return 0;
+	if (kind == D_SUBSTDEFS) {
+		char *q = tmp_printf(p, "\"%s\"", field[1]);
+		if (!q)
+			return nomem(p);
+		return define(p, slice_cstr(field[0]), slice_cstr(q), DEF_NEW,
+		              file, line);
+	}
+	return define(p, slice_cstr(field[0]), slice_cstr(field[1]), DEF_NEW,
+	              file, line);
+}
+
+/* The replacement of one match: \0..\9 are the match and its groups,
+ * \\ a backslash. */
+static void add_replacement(struct buf *b, const char *repl, const char *text,
+                            const regmatch_t *m)
+{
+	for (const char *r = repl; *r; r++) {
+		if (r[0] == '\\' && r[1] >= '0' && r[1] <= '9') {
+			const regmatch_t *g = &m[r[1] - '0'];
+			if (g->rm_so >= 0)
+				buf_add(b, text + g->rm_so,
+				        (size_t)(g->rm_eo - g->rm_so));
+			r++;
+		} else if (r[0] == '\\' && r[1] == '\\') {
+			buf_addc(b, '\\');
+			r++;
+		} else {
+			buf_addc(b, *r);
+		}
+	}
+}
+
+/* Runs the #!subst rules over a string token, in order. */
+static int run_substs(struct parser *p, struct tok *t)
+{
+	for (size_t i = 0; i < p->nsubsts; i++) {
+		const struct subst *r = &p->substs[i];
+		const char *text = t->text.p;
+		struct buf b = {0};
+		regmatch_t m[10];
+		size_t at = 0;
+		bool changed = false;
+
+		while (text[at] != '\0' && regexec(&r->re, text + at, 10, m,
+		                                   at ? REG_NOTBOL : 0) == 0) {
+			buf_add(&b, text + at, (size_t)m[0].rm_so);
+			add_replacement(&b, r->repl, text + at, m);
+			changed = true;
+			/* an empty match moves on by one character */
+			if (m[0].rm_eo == m[0].rm_so) {
+				if (text[at + (size_t)m[0].rm_eo] != '\0')
+					buf_addc(&b,
+					         text[at + (size_t)m[0].rm_eo]);
+				at += (size_t)m[0].rm_eo + 1;
+			} else {
+				at += (size_t)m[0].rm_eo;
+			}
+			if (!r->global)
+				break;
+		}
+		if (!changed)
+			continue;
+		if (at < t->text.len)
+			buf_add(&b, text + at, t->text.len - at);
+		buf_addc(&b, '\0');
+		if (b.oom) {
+			free(b.p);
+			return nomem(p);
+		}
+		char *out = arena_strdup(&p->tmp, slice_make(b.p, b.len - 1));
+		free(b.p);
+		if (!out)
+			return nomem(p);
+		t->text = slice_make(out, strlen(out));
+	}
+	return 0;
+}
+
 static int directive(struct parser *p, struct src *s, bool skipping)
 {
 	char prefix = s->text[s->pos];
@@ -1214,6 +1380,22 @@ static int directive(struct parser *p, struct src *s, bool skipping)
 		if (!rc)
 			rc = include(p, s->file, line, t.text.p,
 			             kind == D_IMPORT);
+		return rc;
+	case D_SUBST:
+	case D_SUBSTDEF:
+	case D_SUBSTDEFS:
+		while (is_blank(at(s, j)))
+			j++;
+		if (at(s, j) != '"' && at(s, j) != '\'')
+			return fail(p, s->file, line,
+			            "%c!%s expects a quoted expression", prefix,
+			            dname);
+		s->pos = j;
+		rc = lex_string(p, s, &t);
+		if (!rc)
+			rc = dir_end(p, s, s->pos, prefix, dname);
+		if (!rc)
+			rc = add_subst(p, t.text, kind, dname, s->file, line);
 		return rc;
 	case D_UNSUPPORTED:
 		break;
@@ -1333,8 +1515,10 @@ static int lex(struct parser *p, struct tok *t)
 		t->line = s->line;
 		t->spaced = p->spaced;
 		p->spaced = false;
-		if (c == '"' || c == '\'')
-			return lex_string(p, s, t);
+		if (c == '"' || c == '\'') {
+			rc = lex_string(p, s, t);
+			return rc ? rc : run_substs(p, t);
+		}
 		if (is_punct(c)) {
 			t->kind = T_PUNCT;
 			t->punct = (char)c;
@@ -1970,6 +2154,9 @@ static void parser_fini(struct parser *p)
 		free(s);
 	}
 	free(p->defs);
+	for (size_t i = 0; i < p->nsubsts; i++)
+		regfree(&p->substs[i].re);
+	free(p->substs);
 	free(p->conds);
 	free(p->vals);
 	arena_fini(&p->tmp);

@@ -898,6 +898,58 @@ static void test_mod_defines(void **state)
 	cfg_free(c);
 }
 
+/* #!subst rules rewrite the quoted strings after them (defines do not);
+ * #!substdef and #!substdefs also define the name. */
+static void test_substitutions(void **state)
+{
+	static const char text[] = "#!substdef \"!MY_IP!192.0.2.9!g\"\n"
+	                           "#!substdefs \"/MY_NAME/proxy.test/\"\n"
+	                           "#!subst \"/(x+)-(y)/[\\\\2\\\\1]/gi\"\n"
+	                           "#!subst \"/\\\\/p/|p/\"\n"
+	                           "listen=udp:MY_IP:5060\n"
+	                           "alias=MY_NAME\n"
+	                           "alias=\"sip:MY_IP;a=MY_IP\"\n"
+	                           "alias=\"x-y XX-Y x-z\"\n"
+	                           "alias=\"a/p b/p\"\n"
+	                           "alias=\"MY_NAME\"\n"
+	                           "server_header=\"nothing to do\"\n";
+	struct cfg *c = load(text);
+	const struct cfg_entry *e;
+
+	(void)state;
+	assert_string_equal(cfg_str(c, NULL, "listen", NULL),
+	                    "udp:192.0.2.9:5060");
+	e = cfg_next(c, NULL, NULL, "alias");
+	assert_string_equal(e->v.s, "proxy.test"); /* substdefs: "value" */
+	e = cfg_next(c, e, NULL, "alias");
+	assert_string_equal(e->v.s, "sip:192.0.2.9;a=192.0.2.9"); /* g */
+	e = cfg_next(c, e, NULL, "alias");
+	assert_string_equal(e->v.s, "[yx] [YXX] x-z"); /* groups, g, i */
+	e = cfg_next(c, e, NULL, "alias");
+	assert_string_equal(e->v.s, "a|p b/p"); /* an escaped delimiter;
+	                                          first match only */
+	e = cfg_next(c, e, NULL, "alias");
+	assert_string_equal(e->v.s, "proxy.test");
+	assert_string_equal(cfg_str(c, NULL, "server_header", NULL),
+	                    "nothing to do");
+	cfg_free(c);
+
+	expect_err("#!subst \"/a/b\"\n",
+	           "t.cfg:1: #!subst expects \"/regex/replacement/flags\"");
+	expect_err("#!subst \"/a/b/gx\"\n",
+	           "t.cfg:1: #!subst: unknown flag 'x'");
+	expect_err("#!subst \"/a/b/g/\"\n",
+	           "t.cfg:1: #!subst: text after the flags");
+	expect_err("#!subst /a/b/\n",
+	           "t.cfg:1: #!subst expects a quoted expression");
+	expect_err("#!substdef \"/A-B/1/\"\n",
+	           "t.cfg:1: invalid name \"A-B\" in #!substdef");
+	expect_err("#!substdef \"/A/1/\"\n#!define A 2\n",
+	           "t.cfg:2: \"A\" is already defined");
+	expect_err("#!subst \"/a(/b/\"\n",
+	           "t.cfg:1: #!subst: bad regex \"a(\": Unmatched ( or \\(");
+}
+
 static void test_directive_errors(void **state)
 {
 	expect_err("debug=1\n#!KAMAILIO\n",
@@ -910,8 +962,7 @@ static void test_directive_errors(void **state)
 	expect_err("debug=1\n\n#!foo bar\n",
 	           "t.cfg:3: unknown directive \"#!foo\"");
 	expect_err("#!\n", "t.cfg:1: unknown directive \"#!\"");
-	expect_err("#!substdef \"/A/B/\"\n",
-	           "t.cfg:1: unsupported directive #!substdef");
+	expect_err("#!defenv A=B\n", "t.cfg:1: unsupported directive #!defenv");
 	expect_err("#!define\n", "t.cfg:1: #!define needs a name");
 	expect_err("#!define A-B 1\n",
 	           "t.cfg:1: invalid name \"A-B\" in #!define");
@@ -1337,6 +1388,7 @@ int main(void)
 	        cmocka_unit_test(test_statements),
 	        cmocka_unit_test(test_last_wins),
 	        cmocka_unit_test(test_defines),
+	        cmocka_unit_test(test_substitutions),
 	        cmocka_unit_test(test_ifdef_nesting),
 	        cmocka_unit_test(test_predefined),
 	        cmocka_unit_test(test_mod_defines),

@@ -1121,6 +1121,28 @@ static int push_cond(struct parser *p, const struct src *s, unsigned line,
  * #!substdefs as "value" (a quoted string). Kamailio's syntax and
  * meaning; its regexes are POSIX extended, as here.
  */
+/*
+ * A regex glibc could take unbounded time or memory over (a configuration
+ * line must not stall the start): a back-reference (backtracking), a
+ * counted repetition {n} or stacked '+' (each copies what it repeats);
+ * also the empty one and one over 128 bytes.
+ */
+static bool regex_unbounded(const char *re)
+{
+	unsigned plus = 0;
+
+	if (re[0] == '\0' || strlen(re) > 128 || strchr(re, '{'))
+		return true;
+	for (const char *r = re; *r; r++) {
+		plus += *r == '+';
+		if (*r == '\\' && r[1] >= '1' && r[1] <= '9')
+			return true;
+		if (*r == '\\' && r[1] != '\0')
+			r++;
+	}
+	return plus > 8;
+}
+
 static int add_subst(struct parser *p, struct slice expr, enum dir_kind kind,
                      const char *dname, const char *file, unsigned line)
 {
@@ -1168,6 +1190,11 @@ static int add_subst(struct parser *p, struct slice expr, enum dir_kind kind,
 			return fail(p, file, line, "#!%s: unknown flag '%c'",
 			            dname, *f);
 	}
+	if (regex_unbounded(field[0]))
+		return fail(p, file, line,
+		            "#!%s: regex empty, over 128 bytes, or costly to "
+		            "match (back-reference, {n}, more than 8 '+')",
+		            dname);
 	if (kind != D_SUBST && !is_id(slice_cstr(field[0])))
 		return fail(p, file, line, "invalid name \"%s\" in #!%s",
 		            field[0], dname);
@@ -1220,6 +1247,8 @@ static void add_replacement(struct buf *b, const char *repl, const char *text,
 	}
 }
 
+#define SUBST_MAX 65536
+
 /* Runs the #!subst rules over a string token, in order. */
 static int run_substs(struct parser *p, struct tok *t)
 {
@@ -1233,6 +1262,16 @@ static int run_substs(struct parser *p, struct tok *t)
 
 		while (text[at] != '\0' && regexec(&r->re, text + at, 10, m,
 		                                   at ? REG_NOTBOL : 0) == 0) {
+			/* rules that feed each other could grow a string
+			 * without bound */
+			if (b.len > SUBST_MAX) {
+				free(b.p);
+				return fail(
+				        p, t->file, t->line,
+				        "#!subst rules make a string longer "
+				        "than %d bytes",
+				        SUBST_MAX);
+			}
 			buf_add(&b, text + at, (size_t)m[0].rm_so);
 			add_replacement(&b, r->repl, text + at, m);
 			changed = true;

@@ -946,6 +946,29 @@ static void test_substitutions(void **state)
 	           "t.cfg:1: invalid name \"A-B\" in #!substdef");
 	expect_err("#!substdef \"/A/1/\"\n#!define A 2\n",
 	           "t.cfg:2: \"A\" is already defined");
+	expect_err(
+	        "#!subst \"/a{2}/b/\"\n",
+	        "t.cfg:1: #!subst: regex empty, over 128 bytes, or costly to "
+	        "match (back-reference, {n}, more than 8 '+')");
+	expect_err(
+	        "#!subst \"/(a)\\\\1/b/\"\n",
+	        "t.cfg:1: #!subst: regex empty, over 128 bytes, or costly to "
+	        "match (back-reference, {n}, more than 8 '+')");
+	expect_err(
+	        "#!subst \"/a+++++++++/b/\"\n",
+	        "t.cfg:1: #!subst: regex empty, over 128 bytes, or costly to "
+	        "match (back-reference, {n}, more than 8 '+')");
+	expect_err(
+	        "#!subst \"//b/\"\n",
+	        "t.cfg:1: #!subst: regex empty, over 128 bytes, or costly to "
+	        "match (back-reference, {n}, more than 8 '+')");
+	expect_err("#!subst \"/a/aaaaaaaaaaaaaaaa/g\"\n"
+	           "#!subst \"/a/aaaaaaaaaaaaaaaa/g\"\n"
+	           "#!subst \"/a/aaaaaaaaaaaaaaaa/g\"\n"
+	           "#!subst \"/a/aaaaaaaaaaaaaaaa/g\"\n"
+	           "alias=\"aaaa\"\n",
+	           "t.cfg:5: #!subst rules make a string longer than 65536 "
+	           "bytes");
 	expect_err("#!subst \"/a(/b/\"\n",
 	           "t.cfg:1: #!subst: bad regex \"a(\": Unmatched ( or \\(");
 }

@@ -32,6 +32,7 @@ struct app {
 	unsigned nlisteners;
 	unsigned children;
 	struct tm_config tm;
+	char server_hdr[256], user_agent_hdr[256]; /* lines with CRLF */
 	struct tm_alias aliases[MAX_ALIASES];
 	struct rr_config rr;
 	bool dialogs; /* loadmodule "ims_dialog" (or "dialog") */
@@ -247,6 +248,17 @@ static int configure_dialogs(struct app *a, char *err, size_t errsize)
 	return metrics_profiles(a, err, errsize);
 }
 
+/* line (checked by the config: short, one header) with its CRLF, in buf;
+ * empty when not set. */
+static struct slice header_line(char *buf, size_t size, const char *line)
+{
+	if (line == NULL || *line == '\0')
+		return SLICE_NULL;
+	int n = snprintf(buf, size, "%s\r\n", line);
+	return n > 0 && (size_t)n < size ? slice_make(buf, (size_t)n)
+	                                 : SLICE_NULL;
+}
+
 static int configure(struct app *a, const char *const *cli_listen,
                      unsigned ncli, int cli_children, char *err, size_t errsize)
 {
@@ -341,6 +353,15 @@ static int configure(struct app *a, const char *const *cli_listen,
 	        c, NULL, "dns_cache_negative_ttl", a->tm.dns.negative_ttl_s);
 	a->tm.limits.max_msg_size = (size_t)cfg_int(
 	        c, NULL, "max_msg_size", (long long)a->tm.limits.max_msg_size);
+	/* Kamailio's: server_signature=no leaves both lines out */
+	if (cfg_int(c, NULL, "server_signature", 1)) {
+		a->tm.server_hdr =
+		        header_line(a->server_hdr, sizeof(a->server_hdr),
+		                    cfg_str(c, NULL, "server_header", NULL));
+		a->tm.user_agent_hdr = header_line(
+		        a->user_agent_hdr, sizeof(a->user_agent_hdr),
+		        cfg_str(c, NULL, "user_agent_header", NULL));
+	}
 	a->tm.sanity_checks = (unsigned)cfg_int(c, "sanity", "default_checks",
 	                                        a->tm.sanity_checks);
 	a->tm.sanity_uri_checks = (unsigned)cfg_int(c, "sanity", "uri_checks",

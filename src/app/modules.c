@@ -5,6 +5,7 @@
  */
 #include <stddef.h>
 #include <string.h>
+#include <strings.h>
 
 #include "app/app.h"
 #include "dns/dns.h"
@@ -52,6 +53,29 @@ static const char *dns_servers_check(const struct cfg_value *v)
 	return NULL;
 }
 
+/* A whole header line of the name the parameter is for (Kamailio's
+ * server_header and user_agent_header), short and of one line. */
+static const char *header_named(const struct cfg_value *v, const char *name)
+{
+	size_t n = strlen(name);
+
+	if (strncasecmp(v->s, name, n) != 0 || v->s[n] != ':')
+		return "a whole header line: Name: value";
+	if (strlen(v->s) > 200 || strpbrk(v->s, "\r\n"))
+		return "one line of at most 200 characters";
+	return NULL;
+}
+
+static const char *server_header_check(const struct cfg_value *v)
+{
+	return header_named(v, "Server");
+}
+
+static const char *user_agent_header_check(const struct cfg_value *v)
+{
+	return header_named(v, "User-Agent");
+}
+
 static const struct cfg_param_def globals[] = {
         {"listen", CFG_STR, NOLIMIT, true, NULL,
          "[proto:]addr[:port] [advertise addr:port]", NULL},
@@ -90,8 +114,12 @@ static const struct cfg_param_def globals[] = {
          "seconds an idle TCP connection is kept", NULL},
         {"max_msg_size", CFG_INT, 1024, 65535, false, NULL,
          "largest SIP message accepted, bytes", NULL},
-        {"server_header", CFG_STR, NOLIMIT, false, NULL,
-         "Server header line of local replies", NULL},
+        {"server_header", CFG_STR, NOLIMIT, false, server_header_check,
+         "Server header line of replies of ours", NULL},
+        {"user_agent_header", CFG_STR, NOLIMIT, false, user_agent_header_check,
+         "User-Agent header line of requests of ours", NULL},
+        {"server_signature", CFG_INT, 0, 1, false, NULL,
+         "0: neither server_header nor user_agent_header is sent", NULL},
         /* mgmt: not Kamailio's (its RPC listens through xhttp on a SIP
          * port, or on jsonrpcs' FIFO); see docs/rpc.md. */
         {"rpc_listen", CFG_STR, NOLIMIT, true, mgmt_listen_check,

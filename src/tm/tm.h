@@ -71,6 +71,10 @@ struct tm_config {
 	unsigned max_forwards;    /* inserted when absent (70) */
 	bool auto_inv_100;        /* 100 Trying for INVITE (on) */
 	bool dns_failover;        /* a name's next address (RFC 3263 §4.3) */
+	/* Kamailio's server_header and user_agent_header: a whole header
+	 * line with its CRLF, or empty (none, or server_signature=no) */
+	struct slice server_hdr;     /* on every reply of ours */
+	struct slice user_agent_hdr; /* on every request of ours */
 	/* sanity module: the extensions a Proxy-Require may name
 	 * (comma-separated), the checks of sanity_check() without
 	 * arguments, and whether it leaves the reply to sanity_reply() */

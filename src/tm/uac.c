@@ -349,6 +349,9 @@ static int build_request(struct slice *msg, struct tm_shard *sh,
 	mf = sip_msg_hdr(m, SIP_HDR_MAX_FORWARDS);
 	if (src == NULL) {
 		/* Our own request: it starts its life here. */
+		if (sh->cfg->user_agent_hdr.len &&
+		    !sip_msg_hdr(m, SIP_HDR_USER_AGENT))
+			sip_edit_add_header(&ed, sh->cfg->user_agent_hdr);
 	} else if (mf && sip_msg_max_forwards(&v, m) == 0 && v > 0) {
 		sip_edit_set_hdr_value(&ed, mf,
 		                       with_number(a, SLICE_NULL, v - 1));

@@ -42,10 +42,29 @@ static int send_up(struct tm_shard *sh, const struct net_rx *src,
 	return net_send(sh->w, &d, buf, len, NULL);
 }
 
+/*
+ * The header lines of a reply of ours: the Server line (server_header),
+ * then the route's own (append_to_reply), composed in buf; only the
+ * route's when both do not fit.
+ */
+static struct slice reply_hdrs(const struct tm_shard *sh, char *buf,
+                               size_t size, struct slice extra)
+{
+	struct slice server = sh->cfg->server_hdr;
+
+	if (server.len == 0 || server.len + extra.len > size)
+		return extra;
+	memcpy(buf, server.p, server.len);
+	if (extra.len)
+		memcpy(buf + server.len, extra.p, extra.len);
+	return slice_make(buf, server.len + extra.len);
+}
+
 int tm_sl_send(struct tm_shard *sh, struct sip_msg *req,
                const struct net_rx *rx, bool rport, unsigned code,
                struct slice reason, struct slice extra_hdrs)
 {
+	char hdrs[2048];
 	struct sip_buf b;
 	int err;
 
@@ -53,7 +72,8 @@ int tm_sl_send(struct tm_shard *sh, struct sip_msg *req,
 	if (req->method_id == SIP_METHOD_ACK)
 		return 0;
 	sip_buf_init(&b, sh->out, sizeof(sh->out));
-	err = sip_build_reply(&b, req, code, reason, SLICE_NULL, extra_hdrs,
+	err = sip_build_reply(&b, req, code, reason, SLICE_NULL,
+	                      reply_hdrs(sh, hdrs, sizeof(hdrs), extra_hdrs),
 	                      SLICE_NULL);
 	if (err)
 		return err;
@@ -177,6 +197,7 @@ int tm_local_reply(struct tm_trans *t, unsigned code, struct slice reason,
 	struct tm_shard *sh = t->sh;
 	struct sip_buf b;
 	struct slice tag = slice_make(t->to_tag, SIP_TAG_LEN);
+	char hdrs[2048];
 	int err;
 
 	if (t->final_sent)
@@ -186,7 +207,8 @@ int tm_local_reply(struct tm_trans *t, unsigned code, struct slice reason,
 	if (t->to_tag[0] == 0)
 		sip_gen_tag(t->to_tag, t->req);
 	sip_buf_init(&b, sh->out, sizeof(sh->out));
-	err = sip_build_reply(&b, t->req, code, reason, tag, extra_hdrs,
+	err = sip_build_reply(&b, t->req, code, reason, tag,
+	                      reply_hdrs(sh, hdrs, sizeof(hdrs), extra_hdrs),
 	                      SLICE_NULL);
 	if (err)
 		return err;

@@ -101,6 +101,45 @@ def test_cancel_waits_for_a_provisional(proxy, peers):
     assert got.at >= ringing.at, "CANCEL sent down before the branch had a provisional (§9.1)"
 
 
+SIGNATURE = {"server_header": "Server: imsdlg-test/1", "user_agent_header": "User-Agent: imsdlg-ua/1"}
+
+
+def test_server_and_user_agent_headers(proxy, peers):
+    # Kamailio's server_header on the replies the proxy sends itself (100
+    # Trying, 200 for a CANCEL, an sl reply); not user_agent_header on the
+    # CANCEL it relays (as Kamailio 5.6: only on requests it originates,
+    # test_dialog.py); relayed messages keep their own
+    def rings(peer: Peer, m: Msg) -> None:
+        if is_request("INVITE")(m) and first_time(peer, m):
+            peer.answer(m, 180, "Ringing", "c1")
+        elif is_request("CANCEL")(m) and first_time(peer, m):
+            invite = next(r for r in peer.received if is_request("INVITE")(r))
+            peer.answer(m, 200, "OK")
+            peer.answer(invite, 487, "Request Terminated", "c1")
+
+    callee = peers("callee", rings)
+    p = proxy("default.lua", core=SIGNATURE)
+    caller = acking_caller(peers)
+    invite = request("INVITE", callee.uri, caller)
+    caller.send(invite, p.port)
+    trying = caller.wait_for(is_response(100, "INVITE"), "100 Trying")
+    ringing = caller.wait_for(is_response(180, "INVITE"), "180")
+    caller.send(cancel_for(invite), p.port)
+    ok = caller.wait_for(is_response(200, "CANCEL"), "200 for the CANCEL")
+    cancel = callee.wait_for(is_request("CANCEL"), "the CANCEL sent down")
+    assert caller.wait_for(is_final("INVITE"), "487").code == 487
+    assert trying.get("server") == ok.get("server") == "imsdlg-test/1"
+    assert ringing.get("server") is None, "a relayed reply is the callee's"
+    assert cancel.get("user-agent") is None
+    assert callee.wait_for(is_request("INVITE"), "INVITE").get("user-agent") is None
+
+    # server_signature=no: neither
+    p2 = proxy("default.lua", core={**SIGNATURE, "server_signature": 0}, name="unsigned")
+    caller.send(request("OPTIONS", f"sip:nobody@127.0.0.1:{p2.port}", caller, to="<sip:x@y>;tag=t"), p2.port)
+    got = caller.wait_for(lambda m: not m.is_request and m.cseq_method == "OPTIONS", "the OPTIONS' answer")
+    assert got.get("server") is None
+
+
 def silent_next_hop_case(proxy, peers, method: str):
     callee = peers("silent")
     p = proxy("default.lua")

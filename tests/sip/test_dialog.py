@@ -123,8 +123,10 @@ def tags(uac, uas):
 
 
 def test_timeout_sends_bye_both_ways(dlg_proxy, sipp):
+    # (with Kamailio's user_agent_header: every request of ours carries it)
     p = dlg_proxy("dialog.lua", subst={"REASON": "unused"},
-                  modparams={("ims_dialog", "default_timeout"): 2})
+                  modparams={("ims_dialog", "default_timeout"): 2},
+                  core={"user_agent_header": "User-Agent: imsdlg-ua/1"})
     uas = sipp.uas("uas_call.xml")
     uac = sipp.uac("dlg_uac_wait_bye.xml", p, uas.port,
                    keys={"ruri": ruri(uas.port)}, timeout=20)
@@ -137,6 +139,9 @@ def test_timeout_sends_bye_both_ways(dlg_proxy, sipp):
     # towards the callee: above the caller's INVITE CSeq
     check_bye(one(requests(uas.received(), "BYE"), "BYE at the callee"),
               caller_tag, callee_tag, 1, "dialog_timeout")
+    for bye in requests(uac.received(), "BYE") + requests(uas.received(), "BYE"):
+        assert hdr(bye, "User-Agent") == "imsdlg-ua/1", bye.raw
+    assert hdr(one(requests(uas.received(), "INVITE"), "INVITE"), "User-Agent") != "imsdlg-ua/1"
 
 
 def test_script_terminate_all(dlg_proxy, sipp):

@@ -338,6 +338,8 @@ static int configure(struct app *a, const char *const *cli_listen,
 	a->tm.t1_ms = (unsigned)cfg_int(c, "tm", "retr_timer1", a->tm.t1_ms);
 	a->tm.t2_ms = (unsigned)cfg_int(c, "tm", "retr_timer2", a->tm.t2_ms);
 	a->tm.auto_inv_100 = cfg_int(c, "tm", "auto_inv_100", 1) != 0;
+	a->tm.failure_reply_mode = (unsigned)cfg_int(
+	        c, "tm", "failure_reply_mode", a->tm.failure_reply_mode);
 	slice_copy_cstr(a->tm.dns.servers, sizeof(a->tm.dns.servers),
 	                slice_cstr(cfg_str(c, NULL, "dns_servers", "")));
 	a->tm.dns.timeout_ms =

@@ -164,6 +164,10 @@ static const struct cfg_param_def tm_params[] = {
         {"retr_timer2", CFG_INT, 10, 600000, false, NULL, "T2, ms", NULL},
         {"auto_inv_100", CFG_INT, 0, 1, false, NULL, "100 Trying for INVITE",
          NULL},
+        {"failure_reply_mode", CFG_INT, 0, 3, false, NULL,
+         "0: earlier replies still compete when a failure route forks "
+         "again; 1-3: they do not (3)",
+         NULL},
 };
 
 static const struct cfg_param_def rr_params[] = {

@@ -70,7 +70,12 @@ struct tm_config {
 	unsigned wait_timer_ms;   /* linger of a finished transaction */
 	unsigned max_forwards;    /* inserted when absent (70) */
 	bool auto_inv_100;        /* 100 Trying for INVITE (on) */
-	bool dns_failover;        /* a name's next address (RFC 3263 §4.3) */
+	/* Kamailio's failure_reply_mode: 0, the earlier branches' replies
+	 * still compete once a failure route starts a new serial forking
+	 * step; 1-3 (3 default), they do not (Kamailio's three differ only
+	 * with t_drop_replies(), which imsdlgd does not have) */
+	unsigned failure_reply_mode;
+	bool dns_failover; /* a name's next address (RFC 3263 §4.3) */
 	/* Kamailio's server_header and user_agent_header: a whole header
 	 * line with its CRLF, or empty (none, or server_signature=no) */
 	struct slice server_hdr;     /* on every reply of ours */

@@ -74,8 +74,9 @@ struct tm_branch {
 	struct tmr retr;  /* timers A / E */
 	struct tmr fr;    /* timers B / F / C (fr_timer, fr_inv_timer) */
 	unsigned retr_interval;
-	unsigned code;       /* final (or highest provisional) code */
-	bool timed_out;      /* the final is a local 408 */
+	unsigned code;  /* final (or highest provisional) code */
+	bool timed_out; /* the final is a local 408 */
+	bool dropped;   /* its reply no longer competes (failure_reply_mode) */
 	bool provisional;    /* a provisional reply was received */
 	bool cancel_pending; /* CANCEL to send when a provisional arrives */
 	bool canceled;       /* CANCEL sent */

@@ -37,6 +37,7 @@ void tm_config_defaults(struct tm_config *c)
 	c->wait_timer_ms = 5000;
 	c->max_forwards = 70;
 	c->auto_inv_100 = true;
+	c->failure_reply_mode = 3;
 	c->limits = SIP_LIMITS_DEFAULT;
 	dns_config_defaults(&c->dns);
 	c->dns_failover = true;

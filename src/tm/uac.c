@@ -873,28 +873,41 @@ static void send_ack(struct tm_branch *b, struct sip_msg *rpl)
 static int relay_reply(struct tm_trans *t, struct sip_msg *rpl, unsigned b)
 {
 	struct tm_shard *sh = t->sh;
+	unsigned status = rpl->status;
 	struct sip_edits ed;
 	size_t len;
 	int err;
 
-	if (sh->cfg->hooks && sh->cfg->hooks->reply_out)
-		sh->cfg->hooks->reply_out(t, rpl, rpl->status, (int)b);
 	sip_edits_init(&ed, rpl, &sh->arena);
 	sip_edit_pop_via(&ed);
+	/* §16.7 step 6: a 503 that is the best final reply goes up as a 500
+	 * (it says the next hop is overloaded, not that we are); the rest of
+	 * it, its reason phrase too, stays, as in Kamailio */
+	if (status == 503) {
+		status = 500;
+		sip_edit_replace(&ed,
+		                 (uint32_t)(rpl->version.p + rpl->version.len +
+		                            1 - rpl->buf),
+		                 3, SLICE_LIT("500"));
+	}
+	if (sh->cfg->hooks && sh->cfg->hooks->reply_out)
+		sh->cfg->hooks->reply_out(t, rpl, status, (int)b);
 	err = sip_edits_apply(&len, sh->out, sizeof(sh->out), &ed);
 	if (err)
 		return err;
-	return tm_reply_upstream(t, sh->out, len, rpl->status, (int)b);
+	return tm_reply_upstream(t, sh->out, len, status, (int)b);
 }
 
 /* §16.7 step 6: a 6xx wins, else the lowest class; 408s made up locally
- * lose to real replies of their class. */
+ * lose to real replies of their class. Dropped branches do not count. */
 static struct tm_branch *best_branch(struct tm_trans *t)
 {
 	struct tm_branch *best = NULL;
 
 	for (unsigned i = 0; i < t->nbr; i++) {
 		struct tm_branch *b = t->br[i];
+		if (b->dropped)
+			continue;
 		if (best == NULL) {
 			best = b;
 			continue;
@@ -907,6 +920,19 @@ static struct tm_branch *best_branch(struct tm_trans *t)
 			best = b;
 	}
 	return best;
+}
+
+/*
+ * The failure route started a new serial forking step at branch nbr: the
+ * earlier replies that failure_reply_mode drops no longer compete (with
+ * 3, Kamailio's default, the caller gets the new step's outcome, not a
+ * 3xx the route already acted on).
+ */
+static void new_serial_step(struct tm_trans *t, unsigned nbr)
+{
+	if (t->sh->cfg->failure_reply_mode != 0)
+		for (unsigned i = 0; i < nbr; i++)
+			t->br[i]->dropped = true;
 }
 
 /* The final outcome of a request originated here: told once, then the
@@ -960,6 +986,8 @@ static void all_done(struct tm_trans *t)
 		t->in_failure = false;
 		if (t->final_sent)
 			return;
+		if (t->nbr > nbr)
+			new_serial_step(t, nbr);
 		for (unsigned i = nbr; i < t->nbr; i++)
 			if (t->br[i]->state != UAC_COMPLETED)
 				return;

@@ -140,6 +140,29 @@ def test_server_and_user_agent_headers(proxy, peers):
     assert got.get("server") is None
 
 
+@pytest.mark.parametrize("mode,expect", [(3, 500), (0, 486)])
+def test_failure_reply_mode(proxy, peers, mode, expect):
+    # A answers 486, the failure route forks to B, which answers 503: with
+    # Kamailio's default (3) the caller gets the new step's reply (the 503
+    # as a 500, RFC 3261 §16.7 step 6); with 0 the earlier 486 still
+    # competes and wins (lower class). Both as on Kamailio 5.6.
+    def answers(code: int):
+        def on_message(peer: Peer, m: Msg) -> None:
+            if is_request("INVITE")(m) and first_time(peer, m):
+                peer.answer(m, code, "Busy Here" if code == 486 else "Service Unavailable", "t")
+        return on_message
+
+    callee_b = peers("callee_b", answers(503))
+    callee_a = peers("callee_a", answers(486))
+    p = proxy("serial.lua", subst={"UAS_B_PORT": callee_b.port, "RETRY_CODE": 486},
+              modparams={("tm", "failure_reply_mode"): mode})
+    caller = acking_caller(peers)
+    caller.send(request("INVITE", callee_a.uri, caller), p.port)
+    final = caller.wait_for(is_final("INVITE"), "the final reply")
+    callee_b.wait_for(is_request("INVITE"), "the second step's INVITE")
+    assert final.code == expect, final
+
+
 def silent_next_hop_case(proxy, peers, method: str):
     callee = peers("silent")
     p = proxy("default.lua")

@@ -177,6 +177,34 @@ static int core_isflagset(struct script_call *c)
 	               : -1;
 }
 
+/*
+ * Branch flags: setbflag(f), resetbflag(f), isbflagset(f) act on branch
+ * 0 (tm_ctx_bflags()); the *biflag*(f, idx) forms on branch idx. The
+ * exp's arg says what to do: 1 set, 0 reset, 2 test.
+ */
+static int core_bflag(struct script_call *c)
+{
+	long long f = arg_i(c, 0);
+	long long idx = c->nargs > 1 ? arg_i(c, 1) : 0;
+	uint32_t *flags;
+
+	if (!flag_ok(f) || idx < 0 || idx >= TM_MAX_BRANCHES)
+		return -1;
+	flags = tm_ctx_bflags(c->ctx, (unsigned)idx);
+	if (flags == NULL)
+		return -1;
+	switch (c->exp->arg) {
+	case 1:
+		*flags |= 1u << f;
+		return 1;
+	case 0:
+		*flags &= ~(1u << f);
+		return 1;
+	default:
+		return *flags & (1u << f) ? 1 : -1;
+	}
+}
+
 static int core_seturi(struct script_call *c)
 {
 	return ok(tm_ctx_set_ruri(c->ctx, arg_s(c, 0)));
@@ -777,6 +805,12 @@ const struct script_export script_ksr_exports[] = {
         {"", "setflag", core_setflag, "i", R_B, 0, 0},
         {"", "resetflag", core_resetflag, "i", R_B, 0, 0},
         {"", "isflagset", core_isflagset, "i", R_B, 0, 0},
+        {"", "setbflag", core_bflag, "i", R_B, 0, 1},
+        {"", "resetbflag", core_bflag, "i", R_B, 0, 0},
+        {"", "isbflagset", core_bflag, "i", R_B, 0, 2},
+        {"", "setbiflag", core_bflag, "ii", R_B, 0, 1},
+        {"", "resetbiflag", core_bflag, "ii", R_B, 0, 0},
+        {"", "isbiflagset", core_bflag, "ii", R_B, 0, 2},
         {"", "seturi", core_seturi, "s", R_B, 0, 0},
         {"", "setuser", core_setuser, "s", R_B, 0, 0},
         {"", "sethost", core_sethost, "s", R_B, 0, 0},

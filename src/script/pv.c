@@ -457,6 +457,27 @@ static int get_pr(struct script_call *c)
 /* ---------------------------------------------------------------- tm */
 
 /* The reply's code in failure and reply routes, else 0 (Kamailio). */
+/* $bf: the flags of branch 0 as one integer (tm_ctx_bflags()). */
+static int get_bf(struct script_call *c)
+{
+	uint32_t *f = c->ctx ? tm_ctx_bflags(c->ctx, 0) : NULL;
+
+	if (f)
+		script_ret_int(c, *f);
+	return 0;
+}
+
+static int set_bf(struct script_call *c, const struct script_val *v)
+{
+	uint32_t *f = c->ctx ? tm_ctx_bflags(c->ctx, 0) : NULL;
+
+	if (f == NULL || v->type != SCRIPT_VAL_INT || v->i < 0 ||
+	    v->i > UINT32_MAX)
+		return EINVAL;
+	*f = (uint32_t)v->i;
+	return 0;
+}
+
 static int get_T_reply_code(struct script_call *c)
 {
 	struct tm_ctx *ctx = c->ctx;
@@ -621,6 +642,7 @@ const struct script_pv_def script_builtin_pvs[] = {
         {"mb", false, get_mb, NULL},
         {"hdr", true, get_hdr, NULL},
         {"T_reply_code", false, get_T_reply_code, NULL},
+        {"bf", false, get_bf, set_bf},
         {"avp", true, get_avp, set_avp},
         {"var", true, get_var, set_var},
 };

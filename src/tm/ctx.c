@@ -342,6 +342,22 @@ int tm_process_maxfwd(struct tm_ctx *ctx, unsigned limit)
 	return 1;
 }
 
+uint32_t *tm_ctx_bflags(struct tm_ctx *ctx, unsigned idx)
+{
+	struct tm_req_edits *e;
+
+	if (idx == 0 && ctx->bflags)
+		return ctx->bflags;
+	if (ctx->route != TM_ROUTE_REQUEST && ctx->route != TM_ROUTE_FAILURE)
+		return NULL;
+	e = edits(ctx);
+	if (e == NULL)
+		return NULL;
+	if (idx == 0)
+		return &e->bflags;
+	return idx <= e->nbranches ? &e->branch_bflags[idx - 1] : NULL;
+}
+
 int tm_append_branch(struct tm_ctx *ctx, struct slice uri)
 {
 	struct tm_req_edits *e = edits(ctx);
@@ -354,6 +370,7 @@ int tm_append_branch(struct tm_ctx *ctx, struct slice uri)
 	    sip_uri_parse(&u, uri, &why))
 		return -1;
 	e->branches[e->nbranches] = keep(edits_arena(ctx), uri);
+	e->branch_bflags[e->nbranches] = e->bflags;
 	e->nbranches++;
 	return 1;
 }

@@ -202,6 +202,8 @@ struct tm_ctx {
 	                               loose_route() consumed */
 	void *dlg_ctx;              /* the dialog layer's per-message context */
 	const char *event; /* event route: the function's one argument */
+	uint32_t *bflags;  /* branch, onreply, failure routes: the flags of
+	                      the branch the route is about */
 	struct sip_sanity_verdict sanity; /* the last sanity_check() failed */
 	bool sanity_replied;              /* ... and its reply was sent */
 };
@@ -227,6 +229,15 @@ int tm_ctx_set_duri(struct tm_ctx *ctx, struct slice uri);
  * forwarded Via gets rport and received, as if the client had asked for
  * rport (RFC 3581); kept in the transaction. 1, or -1 for a reply. */
 int tm_ctx_force_rport(struct tm_ctx *ctx);
+/*
+ * Branch flags 0..31 (KSR.setbflag ...) of branch idx: 0, the branch the
+ * route is about (the Request-URI's in the request route, a new branch's
+ * in its branch route, the replying branch's in an onreply route, the
+ * failed one's in a failure route, which new branches there inherit);
+ * 1.., the branches appended with append_branch(), which take the flags
+ * of branch 0 when appended. NULL when there is no such branch.
+ */
+uint32_t *tm_ctx_bflags(struct tm_ctx *ctx, unsigned idx);
 /* Message flags 0..31 (KSR.setflag ...); kept in the transaction. */
 void tm_ctx_setflag(struct tm_ctx *ctx, unsigned flag);
 void tm_ctx_resetflag(struct tm_ctx *ctx, unsigned flag);

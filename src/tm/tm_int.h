@@ -51,9 +51,20 @@ struct tm_req_edits {
 	struct slice branches[TM_MAX_BRANCHES];
 	unsigned nbranches;
 	uint32_t flags;
+	uint32_t bflags; /* branch flags of the Request-URI's branch */
+	uint32_t branch_bflags[TM_MAX_BRANCHES]; /* of branches[i] */
 	struct tm_avp *avps;
 	struct slice hooks[TM_HOOK__COUNT];
 	unsigned fr_ms, fr_inv_ms; /* t_set_fr(); 0 = the configured ones */
+};
+
+/* The header lines a branch route added or removed: its branch's alone
+ * (Kamailio runs a branch route on a copy of the request). */
+struct tm_branch_hdrs {
+	struct slice append[TM_MAX_HDR_EDITS];
+	unsigned n_append;
+	struct slice remove[TM_MAX_HDR_EDITS];
+	unsigned n_remove;
 };
 
 struct tm_avp {
@@ -74,10 +85,12 @@ struct tm_branch {
 	struct tmr retr;  /* timers A / E */
 	struct tmr fr;    /* timers B / F / C (fr_timer, fr_inv_timer) */
 	unsigned retr_interval;
-	unsigned code;  /* final (or highest provisional) code */
-	bool timed_out; /* the final is a local 408 */
-	bool dropped;   /* its reply no longer competes (failure_reply_mode) */
-	bool provisional;    /* a provisional reply was received */
+	unsigned code;   /* final (or highest provisional) code */
+	bool timed_out;  /* the final is a local 408 */
+	bool dropped;    /* its reply no longer competes (failure_reply_mode) */
+	uint32_t bflags; /* branch flags (KSR.setbflag ...) */
+	struct tm_branch_hdrs *own_hdrs; /* in t's arena; NULL: none */
+	bool provisional;                /* a provisional reply was received */
 	bool cancel_pending; /* CANCEL to send when a provisional arrives */
 	bool canceled;       /* CANCEL sent */
 	char *cancel;        /* the CANCEL sent (owned), for retransmission */

@@ -533,19 +533,61 @@ void tm_cancel_branches(struct tm_trans *t, struct slice reason_hdr)
 
 /* ------------------------------------------------------- forwarding */
 
-/* Runs the branch route armed with t_on_branch() for a branch about to
- * start; false when the script dropped the branch. */
-static bool run_branch_route(struct tm_trans *t, struct slice uri)
+/*
+ * Runs the branch route armed with t_on_branch() for branch b about to
+ * start; false when the script dropped the branch. The header lines it
+ * adds or removes are moved from the transaction's edits to the branch's
+ * own, so that the next branch does not get them too.
+ */
+static bool run_branch_route(struct tm_branch *b, struct slice uri)
 {
+	struct tm_trans *t = b->t;
+	struct tm_req_edits *e = &t->ed;
+	unsigned n_append = e->n_append, n_remove = e->n_remove;
+	struct tm_branch_hdrs *own;
 	struct tm_ctx ctx;
 	char fn[128];
 
-	slice_copy_cstr(fn, sizeof(fn), t->ed.hooks[TM_HOOK_BRANCH]);
+	slice_copy_cstr(fn, sizeof(fn), e->hooks[TM_HOOK_BRANCH]);
 	tm_ctx_init(&ctx, t->sh, TM_ROUTE_BRANCH, t->req, NULL, t);
 	ctx.branch = t->nbr;
 	ctx.branch_uri = uri;
+	ctx.bflags = &b->bflags;
 	tm_run_route(t->sh, &ctx, TM_ROUTE_BRANCH, fn);
+	if (e->n_append == n_append && e->n_remove == n_remove)
+		return !ctx.drop;
+	own = arena_alloc(&t->arena, sizeof(*own));
+	if (own) {
+		own->n_append = e->n_append - n_append;
+		memcpy(own->append, e->hdr_append + n_append,
+		       own->n_append * sizeof(own->append[0]));
+		own->n_remove = e->n_remove - n_remove;
+		memcpy(own->remove, e->hdr_remove + n_remove,
+		       own->n_remove * sizeof(own->remove[0]));
+		b->own_hdrs = own;
+	}
+	e->n_append = n_append;
+	e->n_remove = n_remove;
 	return !ctx.drop;
+}
+
+/* The edits branch b's request is built with: the transaction's, plus
+ * what its branch route changed (in *tmp). */
+static const struct tm_req_edits *branch_edits(const struct tm_branch *b,
+                                               struct tm_req_edits *tmp)
+{
+	const struct tm_branch_hdrs *own = b->own_hdrs;
+
+	if (own == NULL)
+		return &b->t->ed;
+	*tmp = b->t->ed;
+	for (unsigned i = 0;
+	     i < own->n_append && tmp->n_append < TM_MAX_HDR_EDITS; i++)
+		tmp->hdr_append[tmp->n_append++] = own->append[i];
+	for (unsigned i = 0;
+	     i < own->n_remove && tmp->n_remove < TM_MAX_HDR_EDITS; i++)
+		tmp->hdr_remove[tmp->n_remove++] = own->remove[i];
+	return tmp;
 }
 
 /*
@@ -655,19 +697,20 @@ static int launch_branch(struct tm_branch *b, const struct hop *hop,
 	struct tm_trans *t = b->t;
 	struct tm_shard *sh = t->sh;
 	const struct net_listener *out = out_listener(sh, hop);
+	struct tm_req_edits tmp;
 	struct slice msg;
 	char id[64];
 
 	if (out == NULL)
 		return 503;
 	if (fresh && t->ed.hooks[TM_HOOK_BRANCH].len &&
-	    !run_branch_route(t, uri))
+	    !run_branch_route(b, uri))
 		return -1;
 	b->dst.proto = hop->proto;
 	b->dst.addr = hop->addr;
 	b->dst.lst = out;
 	tm_branch_id(id, sizeof(id), t, b->index);
-	if (build_request(&msg, sh, t->req, &t->ed, rs,
+	if (build_request(&msg, sh, t->req, branch_edits(b, &tmp), rs,
 	                  t->uac_cb ? NULL : &t->src, uri, out, id, t->src.lst,
 	                  &sh->arena))
 		return 500;
@@ -731,7 +774,7 @@ static void wait_for_dns(struct tm_branch *b, struct slice uri)
 {
 	struct tm_trans *t = b->t;
 
-	if (t->ed.hooks[TM_HOOK_BRANCH].len && !run_branch_route(t, uri)) {
+	if (t->ed.hooks[TM_HOOK_BRANCH].len && !run_branch_route(b, uri)) {
 		tm_branch_free_named(b);
 		mem_put(b, sizeof(*b));
 		return;
@@ -745,8 +788,9 @@ static void wait_for_dns(struct tm_branch *b, struct slice uri)
  * waiting for dns, or dropped by the script) or the status that
  * describes why it could not be sent. */
 static unsigned start_branch(struct tm_trans *t, struct slice uri,
-                             struct slice duri, const char *proto,
-                             struct slice host, unsigned port)
+                             struct slice duri, uint32_t bflags,
+                             const char *proto, struct slice host,
+                             unsigned port)
 {
 	struct tm_shard *sh = t->sh;
 	struct tm_branch *b;
@@ -765,6 +809,7 @@ static unsigned start_branch(struct tm_trans *t, struct slice uri,
 	b = branch_new(t);
 	if (b == NULL)
 		return 500;
+	b->bflags = bflags;
 	if (hop.by_name) {
 		nd = b->named = named_new(uri, duri, proto, host, port);
 		st = nd ? resolve_name(sh, &hop, &nd->addrs, &nd->next,
@@ -811,6 +856,7 @@ static bool fail_over(struct tm_branch *b)
 		if (nb == NULL)
 			return false;
 		nb->named = nd;
+		nb->bflags = b->bflags;
 		st = launch_branch(nb, &hop, &rs, nd->uri, true);
 		if (st == 0) {
 			b->named = NULL;
@@ -833,15 +879,16 @@ int tm_forward(struct tm_trans *t, bool with_ruri, const char *proto,
 
 	/* $ru first, then the appended branches (parallel forking). */
 	if (with_ruri) {
-		st = start_branch(t, ruri, e->duri, proto, host, port);
+		st = start_branch(t, ruri, e->duri, e->bflags, proto, host,
+		                  port);
 		if (st == 0)
 			started++;
 		else
 			worst = st;
 	}
 	for (unsigned i = 0; i < e->nbranches; i++) {
-		st = start_branch(t, e->branches[i], SLICE_NULL, proto, host,
-		                  port);
+		st = start_branch(t, e->branches[i], SLICE_NULL,
+		                  e->branch_bflags[i], proto, host, port);
 		if (st == 0)
 			started++;
 		else if (!worst)
@@ -981,6 +1028,9 @@ static void all_done(struct tm_trans *t)
 		tm_ctx_init(&ctx, sh, TM_ROUTE_FAILURE, t->req, NULL, t);
 		ctx.reply_code = best->code;
 		ctx.branch = best->index;
+		/* the failed branch's flags, for the new branches too */
+		t->ed.bflags = best->bflags;
+		ctx.bflags = &t->ed.bflags;
 		t->in_failure = true;
 		tm_run_route(sh, &ctx, TM_ROUTE_FAILURE, fn);
 		t->in_failure = false;
@@ -1024,9 +1074,10 @@ struct slice tm_failure_reason(unsigned code)
 	}
 }
 
-static void run_onreply(struct tm_trans *t, struct sip_msg *rpl,
+static void run_onreply(struct tm_branch *b, struct sip_msg *rpl,
                         const struct net_rx *rx, bool *drop)
 {
+	struct tm_trans *t = b->t;
 	struct tm_ctx ctx;
 
 	char fn[128];
@@ -1038,6 +1089,8 @@ static void run_onreply(struct tm_trans *t, struct sip_msg *rpl,
 	tm_ctx_init(&ctx, t->sh, TM_ROUTE_ONREPLY, rpl, rx, t);
 	ctx.req = t->req;
 	ctx.reply_code = rpl->status;
+	ctx.branch = b->index;
+	ctx.bflags = &b->bflags;
 	tm_run_route(t->sh, &ctx, TM_ROUTE_ONREPLY, fn);
 	*drop = ctx.drop;
 }
@@ -1261,7 +1314,7 @@ void tm_reply_in(struct tm_shard *sh, struct sip_msg *rpl,
 			return;
 		if (t->uac_cb)
 			return;
-		run_onreply(t, rpl, rx, &drop);
+		run_onreply(b, rpl, rx, &drop);
 		if (drop)
 			sh->stats.drop_replies++;
 		else if (!t->final_sent)
@@ -1279,7 +1332,7 @@ void tm_reply_in(struct tm_shard *sh, struct sip_msg *rpl,
 			uac_done(t, code, rpl);
 		return;
 	}
-	run_onreply(t, rpl, rx, &drop);
+	run_onreply(b, rpl, rx, &drop);
 	if (code < 300) {
 		relay_reply(t, rpl, b->index);
 		if (t->is_invite)

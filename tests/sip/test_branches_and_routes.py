@@ -163,6 +163,31 @@ def test_failure_reply_mode(proxy, peers, mode, expect):
     assert final.code == expect, final
 
 
+def test_branch_flags(proxy, peers):
+    # flags 3 and 7 on the Request-URI's branch; the appended branch took
+    # 3 when appended, then got 5; each branch route sees its own and sets
+    # 9, which its replies' onreply routes and the failure route see
+    def answers(code: int):
+        def on_message(peer: Peer, m: Msg) -> None:
+            if is_request("INVITE")(m) and first_time(peer, m):
+                peer.answer(m, code, "Busy Here" if code == 486 else "Server Error", "t")
+        return on_message
+
+    callee_b = peers("callee_b", answers(500))
+    callee_a = peers("callee_a", answers(486))
+    p = proxy("bflags.lua", subst={"UAS_B_PORT": callee_b.port})
+    caller = acking_caller(peers)
+    caller.send(request("INVITE", callee_a.uri, caller), p.port)
+    final = caller.wait_for(is_final("INVITE"), "the failure route's reply")
+    a = callee_a.wait_for(is_request("INVITE"), "INVITE at A")
+    b = callee_b.wait_for(is_request("INVITE"), "INVITE at B")
+    # (each branch has its branch route's header alone: none leaks into the next)
+    assert a.all("x-bf") == [f"{1 << 3 | 1 << 7},false,true"], a.all("x-bf")
+    assert b.all("x-bf") == [f"{1 << 3 | 1 << 5},true,true"], b.all("x-bf")
+    with_9a, with_9b = 1 << 3 | 1 << 7 | 1 << 9, 1 << 3 | 1 << 5 | 1 << 9
+    assert (final.code, final.reason) == (599, f"bf={with_9a} r486={with_9a} r500={with_9b}"), final.reason
+
+
 def silent_next_hop_case(proxy, peers, method: str):
     callee = peers("silent")
     p = proxy("default.lua")

@@ -281,6 +281,78 @@ static int core_is_proto(struct script_call *c)
 	               : -1;
 }
 
+/* The source address family: the exp's arg is AF_INET or AF_INET6. */
+static int core_is_af(struct script_call *c)
+{
+	return c->ctx->rx && c->ctx->rx->src.sa.sa_family == (int)c->exp->arg
+	               ? 1
+	               : -1;
+}
+
+/* is_src_port(p) (the exp's arg 0) and is_dst_port(p) (1). */
+static int core_is_port(struct script_call *c)
+{
+	const struct net_rx *rx = c->ctx->rx;
+	unsigned port;
+
+	if (rx == NULL)
+		return -1;
+	port = c->exp->arg ? (rx->lst ? rx->lst->port : 0)
+	                   : net_addr_port(&rx->src);
+	return (long long)port == arg_i(c, 0) ? 1 : -1;
+}
+
+static int core_get_debug(struct script_call *c)
+{
+	(void)c;
+	return log_get_level();
+}
+
+/* Script flags: this route run's own (Kamailio keeps them per process,
+ * cleared for each message). The exp's arg: 1 set, 0 reset, 2 test. */
+static int core_sflag(struct script_call *c)
+{
+	long long f = arg_i(c, 0);
+
+	if (!flag_ok(f))
+		return -1;
+	switch (c->exp->arg) {
+	case 1:
+		c->ctx->sflags |= 1u << f;
+		return 1;
+	case 0:
+		c->ctx->sflags &= ~(1u << f);
+		return 1;
+	default:
+		return c->ctx->sflags & (1u << f) ? 1 : -1;
+	}
+}
+
+/* is_myself_suri(): the message came from one of this proxy's own
+ * addresses and ports (a request it sent to itself). */
+static int core_is_myself_suri(struct script_call *c)
+{
+	const struct net_rx *rx = c->ctx->rx;
+	char host[64], uri[96];
+	struct sip_uri u;
+	const char *why;
+
+	if (rx == NULL)
+		return -1;
+	net_addr_host(host, sizeof(host), &rx->src);
+	snprintf(uri, sizeof(uri), "sip:%s:%u;transport=%s", host,
+	         net_addr_port(&rx->src), rx->proto == NET_TCP ? "tcp" : "udp");
+	return sip_uri_parse(&u, slice_cstr(uri), &why) == 0 &&
+	                       tm_is_myself(c->ctx->sh, &u, false)
+	               ? 1
+	               : -1;
+}
+
+static int core_forward(struct script_call *c)
+{
+	return tm_t_forward(c->ctx, c->nargs ? arg_s(c, 0) : SLICE_NULL);
+}
+
 /* Marks the message to be dropped without stopping the script. */
 static int core_set_drop(struct script_call *c)
 {
@@ -802,6 +874,21 @@ const struct script_export script_ksr_exports[] = {
         {"", "is_method_in", core_is_method_in, "s", R_B, 0, 0},
         {"", "is_UDP", core_is_proto, "", R_B, 0, NET_UDP},
         {"", "is_TCP", core_is_proto, "", R_B, 0, NET_TCP},
+        /* transports imsdlgd has no listener for: never true */
+        {"", "is_TLS", core_is_proto, "", R_B, 0, -1},
+        {"", "is_WS", core_is_proto, "", R_B, 0, -1},
+        {"", "is_WSS", core_is_proto, "", R_B, 0, -1},
+        {"", "is_SCTP", core_is_proto, "", R_B, 0, -1},
+        {"", "is_IPv4", core_is_af, "", R_B, 0, AF_INET},
+        {"", "is_IPv6", core_is_af, "", R_B, 0, AF_INET6},
+        {"", "is_src_port", core_is_port, "i", R_B, 0, 0},
+        {"", "is_dst_port", core_is_port, "i", R_B, 0, 1},
+        {"", "get_debug", core_get_debug, "", R_I, ANY, 0},
+        {"", "setsflag", core_sflag, "i", R_B, 0, 1},
+        {"", "resetsflag", core_sflag, "i", R_B, 0, 0},
+        {"", "issflagset", core_sflag, "i", R_B, 0, 2},
+        {"", "forward", core_forward, "", R_I, 0, 0},
+        {"", "forward_uri", core_forward, "s", R_I, 0, 0},
         {"", "setflag", core_setflag, "i", R_B, 0, 0},
         {"", "resetflag", core_resetflag, "i", R_B, 0, 0},
         {"", "isflagset", core_isflagset, "i", R_B, 0, 0},
@@ -824,6 +911,7 @@ const struct script_export script_ksr_exports[] = {
          SIP_HDR_FROM},
         {"", "is_myself_turi", core_is_myself_hdr_uri, "", R_B, 0, SIP_HDR_TO},
         {"", "is_myself_srcip", core_is_myself_srcip, "", R_B, 0, 0},
+        {"", "is_myself_suri", core_is_myself_suri, "", R_B, 0, 0},
         {"", "set_drop", core_set_drop, "", R_N, 0, 0},
         {"", "drop", core_set_drop, "", R_N, 0, 0},
         {"", "force_rport", core_force_rport, "", R_I, 0, 0},

@@ -518,6 +518,23 @@ int tm_t_check_trans(struct tm_ctx *ctx)
 	return absorbed(ctx) ? handled(ctx) : -1;
 }
 
+int tm_t_forward(struct tm_ctx *ctx, struct slice uri)
+{
+	struct tm_req_edits *e;
+	struct slice duri;
+	int ret;
+
+	if (ctx->route != TM_ROUTE_REQUEST || !ctx->msg->is_request ||
+	    (e = edits(ctx)) == NULL)
+		return -1;
+	duri = e->duri;
+	if (uri.len)
+		e->duri = uri;
+	ret = tm_forward_stateless(ctx);
+	e->duri = duri;
+	return ret;
+}
+
 static int relay_cancel(struct tm_ctx *ctx)
 {
 	struct tm_trans *inv = tm_trans_lookup(ctx->sh, ctx->msg, true, NULL);

@@ -204,6 +204,7 @@ struct tm_ctx {
 	const char *event; /* event route: the function's one argument */
 	uint32_t *bflags;  /* branch, onreply, failure routes: the flags of
 	                      the branch the route is about */
+	uint32_t sflags;   /* script flags (KSR.setsflag ...): this run's */
 	struct sip_sanity_verdict sanity; /* the last sanity_check() failed */
 	bool sanity_replied;              /* ... and its reply was sent */
 };
@@ -293,6 +294,10 @@ int tm_append_branch(struct tm_ctx *ctx, struct slice uri);
 /* Creates the server transaction (100 Trying for INVITE); 0 and exit when
  * the request is a retransmission (handled), -1 on error. */
 int tm_t_newtran(struct tm_ctx *ctx);
+/* KSR.forward() / forward_uri(uri): the request relayed statelessly (no
+ * transaction; its replies go back as stray replies do) to uri, else to
+ * $du or the next hop of $ru. 1 sent, -1 not (request route only). */
+int tm_t_forward(struct tm_ctx *ctx, struct slice uri);
 /* 1 if the request matches an existing transaction: for CANCEL the INVITE
  * it cancels; a retransmission or the ACK of a negative reply is handled
  * here and returns 0 (exit); -1 when nothing matches. */

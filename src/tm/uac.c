@@ -1119,9 +1119,8 @@ static bool second_via(struct sip_via *v, struct sip_msg *m)
 	return sip_via_parse(v, elem, &why) == 0;
 }
 
-/* A 2xx retransmission, or one arriving after the transaction is gone,
- * is relayed by the second Via (RFC 3261 §16.7: every 2xx goes up;
- * §18.2.2 with RFC 3581 for the address). */
+/* A reply without a transaction is relayed by the second Via (RFC 3261
+ * §16.11; §18.2.2 with RFC 3581 for the address). */
 static bool relay_stateless(struct tm_shard *sh, struct sip_msg *rpl)
 {
 	struct sip_via v;
@@ -1252,8 +1251,15 @@ void tm_reply_in(struct tm_shard *sh, struct sip_msg *rpl,
 	}
 	b = tm_branch_lookup(sh, via->branch);
 	if (b == NULL) {
-		if (code >= 200 && code < 300 &&
-		    cseq->method_id == SIP_METHOD_INVITE &&
+		/* §16.7 step 3: no transaction (a 2xx retransmission, a reply
+		 * to a request forwarded statelessly, one that came after its
+		 * transaction ended): relayed as a stateless proxy does
+		 * (§16.11), when the top Via is ours */
+		struct sip_uri sent_by = {.host = via->host,
+		                          .port = via->port,
+		                          .has_port = via->has_port,
+		                          .transport = via->transport};
+		if (tm_is_myself(sh, &sent_by, false) &&
 		    relay_stateless(sh, rpl))
 			sh->stats.fwd_replies++;
 		else

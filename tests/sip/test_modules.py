@@ -55,6 +55,10 @@ def test_sane_request_and_first_hop(proxy, peers):
     assert (got.code, got.reason) == (200, "Sane")
     assert got.get("x-first-hop") == "1"
     assert got.get("x-routes") == "req=1,fail=-1,branch=-1,reply=-1"
+    # is_TLS, is_WS, is_IPv4, is_IPv6, is_src_port($sp), is_dst_port($Rp),
+    # issflagset(4) after setsflag(4), issflagset(5), is_myself_suri(),
+    # get_debug()
+    assert got.get("x-core") == "false,false,true,false,true,true,true,false,false,2"
     # a request that came through another hop: two Vias
     text = options(asker, p, 2, 1).replace("\r\nMax-Forwards:",
                                            "\r\nVia: SIP/2.0/UDP 192.0.2.1:5060;branch=z9hG4bK-up\r\nMax-Forwards:", 1)
@@ -242,3 +246,24 @@ def test_textops_bad_regex_is_a_script_error(proxy, peers):
     asker.send(options(asker, p, 10, 1, ["X-Search: a(b"]), p.port)
     assert answer_to(asker, 10).code == 500
     assert "KSR.textops.search: bad regex" in p.log_text()
+
+
+def test_stateless_forward(proxy, peers):
+    # KSR.forward() to the Request-URI's host, KSR.forward_uri() elsewhere
+    # with the Request-URI kept; the replies come back through the proxy
+    # without a transaction
+    p = proxy("modules.lua", modparams=SANE)
+    callee = peers("callee", lambda peer, m: peer.answer(m, 200, "Hello") if m.is_request else None)
+    other = peers("other", lambda peer, m: peer.answer(m, 202, "Elsewhere") if m.is_request else None)
+    asker = peers("asker")
+    asker.send(request("OPTIONS", callee.uri, asker, cseq=1, extra=["X-Forward-To: ruri"]), p.port)
+    got = answer_to(asker, 1)
+    assert (got.code, got.reason) == (200, "Hello")
+    relayed = callee.wait_for(is_request("OPTIONS"), "the forwarded OPTIONS")
+    assert len(relayed.vias) == 2 and relayed.ruri == callee.uri
+    asker.send(request("OPTIONS", callee.uri, asker, cseq=2, extra=[f"X-Forward-To: sip:127.0.0.1:{other.port}"]),
+               p.port)
+    got = answer_to(asker, 2)
+    assert (got.code, got.reason) == (202, "Elsewhere")
+    assert other.wait_for(is_request("OPTIONS"), "the OPTIONS at the other").ruri == callee.uri
+    assert len([m for m in callee.received if m.is_request]) == 1

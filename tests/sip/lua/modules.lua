@@ -31,6 +31,15 @@ function ksr_request_route()
         KSR.tm.t_check_trans()
         KSR.x.exit()
     end
+    local fwd = KSR.pv.get("$hdr(X-Forward-To)")
+    if fwd then
+        if fwd == "ruri" then
+            KSR.forward()
+        else
+            KSR.forward_uri(fwd)
+        end
+        KSR.x.exit()
+    end
     local checks = KSR.pv.get("$hdr(X-Checks)")
     local ret
     if checks == nil then
@@ -60,6 +69,12 @@ function ksr_request_route()
             KSR.textops.has_body(), KSR.textops.remove_hf("X-Search"),
             KSR.textops.remove_hf("X-Absent")))
     end
+    KSR.setsflag(4)
+    KSR.hdr.append_to_reply(string.format("X-Core: %s,%s,%s,%s,%s,%s,%s,%s,%s,%s\r\n",
+        tostring(KSR.is_TLS()), tostring(KSR.is_WS()), tostring(KSR.is_IPv4()),
+        tostring(KSR.is_IPv6()), tostring(KSR.is_src_port(tonumber(KSR.pv.get("$sp")))),
+        tostring(KSR.is_dst_port(tonumber(KSR.pv.get("$Rp")))), tostring(KSR.issflagset(4)),
+        tostring(KSR.issflagset(5)), tostring(KSR.is_myself_suri()), tostring(KSR.get_debug())))
     KSR.hdr.append_to_reply("X-First-Hop: " .. KSR.siputils.is_first_hop() .. "\r\n")
     KSR.hdr.append_to_reply("X-Routes: " .. routes() .. "\r\n")
     KSR.sl.sl_send_reply(200, "Sane")

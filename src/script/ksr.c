@@ -281,6 +281,11 @@ static int core_is_proto(struct script_call *c)
 	               : -1;
 }
 
+static int core_add_local_rport(struct script_call *c)
+{
+	return tm_ctx_add_local_rport(c->ctx);
+}
+
 /* The source address family: the exp's arg is AF_INET or AF_INET6. */
 static int core_is_af(struct script_call *c)
 {
@@ -915,6 +920,7 @@ const struct script_export script_ksr_exports[] = {
         {"", "set_drop", core_set_drop, "", R_N, 0, 0},
         {"", "drop", core_set_drop, "", R_N, 0, 0},
         {"", "force_rport", core_force_rport, "", R_I, 0, 0},
+        {"", "add_local_rport", core_add_local_rport, "", R_B, 0, 0},
 
         {"xlog", "xdbg", xlog_fixed, "s", R_I, ANY, LL_DBG},
         {"xlog", "xinfo", xlog_fixed, "s", R_I, ANY, LL_INFO},

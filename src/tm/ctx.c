@@ -167,6 +167,16 @@ int tm_ctx_set_duri(struct tm_ctx *ctx, struct slice uri)
 	return e->duri.p ? 0 : ENOMEM;
 }
 
+int tm_ctx_add_local_rport(struct tm_ctx *ctx)
+{
+	struct tm_req_edits *e;
+
+	if (ctx->route != TM_ROUTE_REQUEST || (e = edits(ctx)) == NULL)
+		return -1;
+	e->local_rport = true;
+	return 1;
+}
+
 int tm_ctx_force_rport(struct tm_ctx *ctx)
 {
 	struct tm_req_edits *e = edits(ctx);

@@ -230,6 +230,10 @@ int tm_ctx_set_duri(struct tm_ctx *ctx, struct slice uri);
  * forwarded Via gets rport and received, as if the client had asked for
  * rport (RFC 3581); kept in the transaction. 1, or -1 for a reply. */
 int tm_ctx_force_rport(struct tm_ctx *ctx);
+/* add_local_rport(): the Via this proxy puts on the request asks for
+ * rport (RFC 3581), for a next hop behind NAT. 1, -1 outside the request
+ * route. */
+int tm_ctx_add_local_rport(struct tm_ctx *ctx);
 /*
  * Branch flags 0..31 (KSR.setbflag ...) of branch idx: 0, the branch the
  * route is about (the Request-URI's in the request route, a new branch's

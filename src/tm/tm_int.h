@@ -47,6 +47,7 @@ struct tm_req_edits {
 	bool route_last_taken; /* §16.4: the last Route value is the R-URI */
 	bool maxfwd_done;      /* process_maxfwd ran */
 	bool force_rport;      /* force_rport(): as if the Via had rport */
+	bool local_rport;      /* add_local_rport(): ;rport on our Via */
 	unsigned maxfwd_limit; /* inserted when the header is absent */
 	struct slice branches[TM_MAX_BRANCHES];
 	unsigned nbranches;

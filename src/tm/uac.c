@@ -373,6 +373,7 @@ static int build_request(struct slice *msg, struct tm_shard *sh,
 	        slice_make(port, fmt_u64(port, out->adv_port)),
 	        SLICE_LIT(";branch="),
 	        slice_cstr(branch_id),
+	        e->local_rport ? SLICE_LIT(";rport") : SLICE_NULL,
 	};
 	sip_edit_push_via(&ed,
 	                  arena_concat(a, via, sizeof(via) / sizeof(via[0])));

@@ -265,5 +265,13 @@ def test_stateless_forward(proxy, peers):
                p.port)
     got = answer_to(asker, 2)
     assert (got.code, got.reason) == (202, "Elsewhere")
-    assert other.wait_for(is_request("OPTIONS"), "the OPTIONS at the other").ruri == callee.uri
+    at_other = other.wait_for(is_request("OPTIONS"), "the OPTIONS at the other")
+    assert at_other.ruri == callee.uri
     assert len([m for m in callee.received if m.is_request]) == 1
+    assert ";rport" not in relayed.vias[0]
+    # add_local_rport(): our Via asks the next hop for rport (RFC 3581)
+    asker.send(request("OPTIONS", callee.uri, asker, cseq=3, extra=["X-Forward-To: ruri", "X-Local-Rport: 1"]),
+               p.port)
+    assert answer_to(asker, 3).code == 200
+    third = [m for m in callee.received if m.is_request and m.cseq_num == 3][0]
+    assert "rport" in [param.split("=")[0] for param in third.vias[0].split(";")[1:]], third.vias[0]

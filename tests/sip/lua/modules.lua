@@ -33,6 +33,9 @@ function ksr_request_route()
     end
     local fwd = KSR.pv.get("$hdr(X-Forward-To)")
     if fwd then
+        if KSR.pv.get("$hdr(X-Local-Rport)") then
+            KSR.add_local_rport()
+        end
         if fwd == "ruri" then
             KSR.forward()
         else

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "script/script_int.h"
 
@@ -240,6 +241,34 @@ static int set_du(struct script_call *c, const struct script_val *v)
 	                       v->type == SCRIPT_VAL_STR ? v->s : SLICE_NULL);
 }
 
+/* $dd, $dp, $dP: host, port and transport of $du. */
+static int get_dd(struct script_call *c)
+{
+	return c->ctx ? ret_uri_text_part(c, tm_ctx_duri(c->ctx),
+	                                  SCRIPT_URI_HOST)
+	              : 0;
+}
+
+static int get_dp(struct script_call *c)
+{
+	return c->ctx && tm_ctx_duri(c->ctx).len
+	               ? ret_uri_text_part(c, tm_ctx_duri(c->ctx),
+	                                   SCRIPT_URI_PORT)
+	               : 0;
+}
+
+static int get_dP(struct script_call *c)
+{
+	struct sip_uri u;
+	const char *why;
+
+	if (c->ctx == NULL || sip_uri_parse(&u, tm_ctx_duri(c->ctx), &why) != 0)
+		return 0;
+	/* Kamailio gives "udp" for a URI without transport */
+	return u.transport.len ? ret_nonempty(c, u.transport)
+	                       : ret_nonempty(c, SLICE_LIT("udp"));
+}
+
 static int get_rm(struct script_call *c)
 {
 	struct sip_msg *m = pv_msg(c);
@@ -345,6 +374,18 @@ static int get_hdr(struct script_call *c)
 
 enum addr_part { ADDR_URI, ADDR_USER, ADDR_HOST, ADDR_NAME, ADDR_TAG };
 
+/* The display name as written: Kamailio's $fn, $tn, $pn keep the quotes
+ * of a quoted one. */
+static struct slice display_as_written(const struct sip_addr *a)
+{
+	struct slice d = a->display;
+
+	if (d.p && d.p > a->raw.p && d.p[-1] == '"' &&
+	    d.p + d.len < a->raw.p + a->raw.len && d.p[d.len] == '"')
+		return slice_make(d.p - 1, d.len + 2);
+	return d;
+}
+
 static int ret_addr(struct script_call *c, bool to, enum addr_part part)
 {
 	struct sip_msg *m = pv_msg(c);
@@ -365,7 +406,7 @@ static int ret_addr(struct script_call *c, bool to, enum addr_part part)
 		                    part == ADDR_USER ? SCRIPT_URI_USER
 		                                      : SCRIPT_URI_HOST);
 	case ADDR_NAME:
-		return ret_nonempty(c, a->display);
+		return ret_nonempty(c, display_as_written(a));
 	case ADDR_TAG:
 		return a->has_tag ? ret_nonempty(c, a->tag) : 0;
 	}
@@ -391,6 +432,93 @@ static int ret_addr(struct script_call *c, bool to, enum addr_part part)
 	}
 ADDR_GETTERS(ADDR_GETTER_FN)
 #undef ADDR_GETTER_FN
+
+/*
+ * The first address of a header that carries identities (P-Asserted-
+ * Identity, P-Preferred-Identity, Diversion, Remote-Party-ID): its URI,
+ * the URI's user or host, or the display name.
+ */
+static int ret_identity(struct script_call *c, const char *name,
+                        enum addr_part part)
+{
+	struct sip_msg *m = pv_msg(c);
+	const struct sip_hdr *h =
+	        m ? sip_msg_hdr_by_name(m, slice_cstr(name)) : NULL;
+	struct sip_list_iter it;
+	struct sip_addr a;
+	struct sip_uri u;
+	struct slice elem;
+	const char *why;
+
+	if (h == NULL)
+		return 0;
+	sip_list_init(&it, h->value);
+	if (sip_list_next(&elem, &it) || sip_addr_parse(&a, elem, 0, &why))
+		return 0;
+	switch (part) {
+	case ADDR_URI:
+		return ret_nonempty(c, a.uri);
+	case ADDR_NAME:
+		return ret_nonempty(c, display_as_written(&a));
+	default:
+		if (sip_uri_parse(&u, a.uri, &why))
+			return 0;
+		return ret_uri_part(c, &u,
+		                    part == ADDR_USER ? SCRIPT_URI_USER
+		                                      : SCRIPT_URI_HOST);
+	}
+}
+
+#define IDENTITY_GETTERS(X)                                                    \
+	X(ai, "P-Asserted-Identity", ADDR_URI)                                 \
+	X(pu, "P-Preferred-Identity", ADDR_URI)                                \
+	X(pU, "P-Preferred-Identity", ADDR_USER)                               \
+	X(pd, "P-Preferred-Identity", ADDR_HOST)                               \
+	X(pn, "P-Preferred-Identity", ADDR_NAME)                               \
+	X(di, "Diversion", ADDR_URI)                                           \
+	X(re, "Remote-Party-ID", ADDR_URI)
+
+#define IDENTITY_GETTER_FN(pv, hdr, part)                                      \
+	static int get_##pv(struct script_call *c)                             \
+	{                                                                      \
+		return ret_identity(c, hdr, part);                             \
+	}
+IDENTITY_GETTERS(IDENTITY_GETTER_FN)
+#undef IDENTITY_GETTER_FN
+
+/* $hdrc(name): how many header lines of that name (full or compact). */
+static int get_hdrc(struct script_call *c)
+{
+	struct sip_msg *m = pv_msg(c);
+	enum sip_hdr_id id = sip_hdr_lookup(c->pv_arg);
+	unsigned n = 0;
+
+	for (unsigned i = 0; m && i < m->nhdrs; i++) {
+		const struct sip_hdr *h = sip_msg_hdr_at(m, i);
+		if (id != SIP_HDR_OTHER ? h->id == id
+		                        : slice_eq_nocase(h->name, c->pv_arg))
+			n++;
+	}
+	script_ret_int(c, n);
+	return 0;
+}
+
+/* $Ts: the current Unix time. */
+static int get_Ts(struct script_call *c)
+{
+	script_ret_int(c, (long long)time(NULL));
+	return 0;
+}
+
+/* $T_branch_idx: in a branch route the index of its branch (0 first),
+ * elsewhere 0, as in Kamailio. */
+static int get_T_branch_idx(struct script_call *c)
+{
+	script_ret_int(c, c->ctx && c->ctx->route == TM_ROUTE_BRANCH
+	                          ? c->ctx->branch
+	                          : 0);
+	return 0;
+}
 
 /* ------------------------------------------------------------- transport */
 
@@ -612,7 +740,8 @@ void script_vars_free(struct script *s)
 
 /* ----------------------------------------------------------------- table */
 
-#define ADDR_ROW(pv, to, part) {#pv, false, get_##pv, NULL},
+#define ADDR_ROW(pv, to, part)      {#pv, false, get_##pv, NULL},
+#define IDENTITY_ROW(pv, hdr, part) {#pv, false, get_##pv, NULL},
 
 const struct script_pv_def script_builtin_pvs[] = {
         {"ru", false, get_ru, set_ru},
@@ -629,6 +758,7 @@ const struct script_pv_def script_builtin_pvs[] = {
         {"cs", false, get_cs, NULL},
         /* clang-format off */
         ADDR_GETTERS(ADDR_ROW)
+        IDENTITY_GETTERS(IDENTITY_ROW)
         /* clang-format on */
         {"si", false, get_si, NULL},
         {"sp", false, get_sp, NULL},
@@ -641,6 +771,12 @@ const struct script_pv_def script_builtin_pvs[] = {
         {"ml", false, get_ml, NULL},
         {"mb", false, get_mb, NULL},
         {"hdr", true, get_hdr, NULL},
+        {"hdrc", true, get_hdrc, NULL},
+        {"dd", false, get_dd, NULL},
+        {"dp", false, get_dp, NULL},
+        {"dP", false, get_dP, NULL},
+        {"Ts", false, get_Ts, NULL},
+        {"T_branch_idx", false, get_T_branch_idx, NULL},
         {"T_reply_code", false, get_T_reply_code, NULL},
         {"bf", false, get_bf, set_bf},
         {"avp", true, get_avp, set_avp},

@@ -275,3 +275,21 @@ def test_stateless_forward(proxy, peers):
     assert answer_to(asker, 3).code == 200
     third = [m for m in callee.received if m.is_request and m.cseq_num == 3][0]
     assert "rport" in [param.split("=")[0] for param in third.vias[0].split(";")[1:]], third.vias[0]
+
+
+def test_more_pseudo_variables(proxy, peers):
+    # values as Kamailio 5.6 gives them (display names keep their quotes)
+    p = proxy("modules.lua", modparams=SANE)
+    asker = peers("asker")
+    extra = ['X-Pv-Test: 1', 'P-Asserted-Identity: "Alice" <sip:+4930111@ims.test>, <tel:+4930111>',
+             'P-Preferred-Identity: "Bob B" <sip:bob@pref.test:5061>',
+             'Diversion: <sip:div@d.test>;reason=unconditional', 'Remote-Party-ID: "R" <sip:rpid@r.test>;party=calling',
+             'X-Many: 1', 'X-Many: 2, 3']
+    before = int(time.time())
+    text = options(asker, p, 11, 1, extra).replace("From: <", 'From: "Al Ice" <', 1)
+    asker.send(text.replace("\r\nTo: <", "\r\nTo: Bare <", 1), p.port)
+    got = answer_to(asker, 11)
+    assert got.get("x-pvs").split("|") == [
+        "sip:+4930111@ims.test", "sip:bob@pref.test:5061", "bob", "pref.test", '"Bob B"', "sip:div@d.test",
+        "sip:rpid@r.test", "1", "2", "1", "0", "192.0.2.5", "5070", "tcp", "0", '"Al Ice"', "Bare"], got.get("x-pvs")
+    assert before <= int(got.get("x-ts")) <= time.time() + 1

@@ -72,6 +72,17 @@ function ksr_request_route()
             KSR.textops.has_body(), KSR.textops.remove_hf("X-Search"),
             KSR.textops.remove_hf("X-Absent")))
     end
+    if KSR.pv.get("$hdr(X-Pv-Test)") then
+        KSR.pv.sets("$du", "sip:192.0.2.5:5070;transport=tcp")
+        local out = {}
+        for _, n in ipairs({"$ai", "$pu", "$pU", "$pd", "$pn", "$di", "$re", "$hdrc(Via)",
+                            "$hdrc(X-Many)", "$hdrc(v)", "$hdrc(X-None)", "$dd", "$dp", "$dP",
+                            "$T_branch_idx", "$fn", "$tn"}) do
+            out[#out + 1] = tostring(KSR.pv.get(n))
+        end
+        KSR.hdr.append_to_reply("X-Pvs: " .. table.concat(out, "|") .. "\r\n")
+        KSR.hdr.append_to_reply("X-Ts: " .. tostring(KSR.pv.get("$Ts")) .. "\r\n")
+    end
     KSR.setsflag(4)
     KSR.hdr.append_to_reply(string.format("X-Core: %s,%s,%s,%s,%s,%s,%s,%s,%s,%s\r\n",
         tostring(KSR.is_TLS()), tostring(KSR.is_WS()), tostring(KSR.is_IPv4()),

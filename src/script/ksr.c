@@ -617,6 +617,51 @@ static int tm_branch_timeout(struct script_call *c)
 	return tm_t_branch_timeout(c->ctx);
 }
 
+static int tm_get_status_code(struct script_call *c)
+{
+	return tm_t_status_code(c->ctx);
+}
+
+/* t_check_status(re): 1 when the status code (tm_t_status_code()), as
+ * text, matches the POSIX extended regex. */
+static int tm_check_status(struct script_call *c)
+{
+	int code = tm_t_status_code(c->ctx);
+	char text[256];
+	regex_t re;
+	int err;
+
+	if (arg_s(c, 0).len >= sizeof(text))
+		return script_call_error(c, "regex longer than %zu bytes",
+		                         sizeof(text) - 1);
+	slice_copy_cstr(text, sizeof(text), arg_s(c, 0));
+	err = regcomp(&re, text, REG_EXTENDED | REG_NOSUB);
+	if (err) {
+		regerror(err, &re, text, sizeof(text));
+		return script_call_error(c, "bad regex: %s", text);
+	}
+	snprintf(text, sizeof(text), "%d", code);
+	err = code > 0 ? regexec(&re, text, 0, NULL, 0) : REG_NOMATCH;
+	regfree(&re);
+	return err == 0 ? 1 : -1;
+}
+
+/* t_get_branch_index(): as Kamailio's (checked on 5.6), the branch a
+ * branch or onreply route is about, in a failure route the index a new
+ * branch would take; -1 elsewhere. */
+static int tm_get_branch_index(struct script_call *c)
+{
+	switch (c->ctx->route) {
+	case TM_ROUTE_BRANCH:
+	case TM_ROUTE_ONREPLY:
+		return (int)c->ctx->branch;
+	case TM_ROUTE_FAILURE:
+		return tm_t_branch_count(c->ctx);
+	default:
+		return -1;
+	}
+}
+
 static int tm_any_replied(struct script_call *c)
 {
 	return tm_t_any_replied(c->ctx);
@@ -954,6 +999,10 @@ const struct script_export script_ksr_exports[] = {
         {"tm", "t_set_fr", tm_set_fr, "ii", R_I, 0, 0},
         {"tm", "t_branch_timeout", tm_branch_timeout, "", R_I, 0, 0},
         {"tm", "t_any_replied", tm_any_replied, "", R_I, 0, 0},
+        {"tm", "t_check_status", tm_check_status, "s", R_I, 0, 0},
+        {"tm", "t_get_status_code", tm_get_status_code, "", R_I, 0, 0},
+        {"tm", "t_get_branch_index", tm_get_branch_index, "", R_I, 0, 0},
+        {"tm", "t_send_reply", tm_reply, "is", R_I, 0, 0},
 
         {"tmx", "t_precheck_trans", tmx_precheck_trans, "", R_I, 0, 0},
         {"tmx", "t_is_request_route", tmx_is_route, "", R_I, 0,

@@ -545,6 +545,22 @@ int tm_t_forward(struct tm_ctx *ctx, struct slice uri)
 	return ret;
 }
 
+int tm_t_branch_count(struct tm_ctx *ctx)
+{
+	return ctx->t ? (int)ctx->t->nbr : 0;
+}
+
+int tm_t_status_code(struct tm_ctx *ctx)
+{
+	if (ctx->reply_code)
+		return (int)ctx->reply_code;
+	if (ctx->msg && !ctx->msg->is_request)
+		return (int)ctx->msg->status;
+	if (ctx->t && ctx->t->last_code)
+		return (int)ctx->t->last_code;
+	return -1;
+}
+
 static int relay_cancel(struct tm_ctx *ctx)
 {
 	struct tm_trans *inv = tm_trans_lookup(ctx->sh, ctx->msg, true, NULL);

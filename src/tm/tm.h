@@ -298,6 +298,12 @@ int tm_append_branch(struct tm_ctx *ctx, struct slice uri);
 /* Creates the server transaction (100 Trying for INVITE); 0 and exit when
  * the request is a retransmission (handled), -1 on error. */
 int tm_t_newtran(struct tm_ctx *ctx);
+/* The status code t_check_status() and t_get_status_code() look at: the
+ * reply's in an onreply route, the winning reply's in a failure route,
+ * the last one sent upstream in the request route; -1 when none. */
+int tm_t_status_code(struct tm_ctx *ctx);
+/* How many branches the transaction has started (0 without one). */
+int tm_t_branch_count(struct tm_ctx *ctx);
 /* KSR.forward() / forward_uri(uri): the request relayed statelessly (no
  * transaction; its replies go back as stray replies do) to uri, else to
  * $du or the next hop of $ru. 1 sent, -1 not (request route only). */

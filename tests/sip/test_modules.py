@@ -172,8 +172,11 @@ def test_tmx_route_tests_and_precheck(proxy, peers):
     caller.send(invite, p.port)  # a retransmission while the callee rings
     final = caller.wait_for(lambda m: not m.is_request and m.code >= 300, "the failure route's reply")
     assert final.code == 599
+    # and t_get_status_code(), t_check_status("48[0-9]"), t_check_status("^5"),
+    # t_get_branch_index() in the failure route (t_send_reply() sent it);
+    # t_get_branch_index() in the onreply route after "/"
     assert final.reason == ("failure req=-1,fail=1,branch=-1,reply=-1 "
-                            "onreply req=-1,fail=-1,branch=-1,reply=1")
+                            "onreply req=-1,fail=-1,branch=-1,reply=1/0 status 486 1 -1 1")
     invites = [m for m in callee.received if m.is_request and m.method == "INVITE"]
     assert len(invites) == 1, "the retransmission was relayed"
     assert invites[0].get("x-routes") == "req=-1,fail=-1,branch=1,reply=-1"

@@ -99,10 +99,12 @@ function mark_branch()
 end
 
 function note_reply()
-    KSR.pv.sets("$avp(onreply)", routes())
+    KSR.pv.sets("$avp(onreply)", routes() .. "/" .. KSR.tm.t_get_branch_index())
 end
 
 function answer_failure()
-    KSR.tm.t_reply(599, "failure " .. routes() .. " onreply " ..
-        tostring(KSR.pv.get("$avp(onreply)")))
+    KSR.tm.t_send_reply(599, "failure " .. routes() .. " onreply " ..
+        tostring(KSR.pv.get("$avp(onreply)")) .. string.format(" status %d %d %d %d",
+        KSR.tm.t_get_status_code(), KSR.tm.t_check_status("48[0-9]"),
+        KSR.tm.t_check_status("^5"), KSR.tm.t_get_branch_index()))
 end

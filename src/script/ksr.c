@@ -823,7 +823,8 @@ static int corex_append_branch_uri(struct script_call *c)
 
 static int hdr_append(struct script_call *c)
 {
-	return ok(tm_ctx_hdr_append(c->ctx, arg_s(c, 0)));
+	/* the exp's arg: 1 for insert() (before the first header) */
+	return ok(tm_ctx_hdr_append(c->ctx, arg_s(c, 0), c->exp->arg));
 }
 
 static int core_force_rport(struct script_call *c)
@@ -1036,6 +1037,7 @@ const struct script_export script_ksr_exports[] = {
         {"corex", "append_branch_uri", corex_append_branch_uri, "s", R_I, 0, 0},
 
         {"hdr", "append", hdr_append, "s", R_I, 0, 0},
+        {"hdr", "insert", hdr_append, "s", R_I, 0, 1},
         {"hdr", "remove", hdr_remove, "s", R_I, 0, 0},
         {"hdr", "is_present", hdr_is_present, "s", R_I, 0, 0},
         {"hdr", "append_to_reply", hdr_append_to_reply, "s", R_I, 0, 0},

@@ -235,6 +235,19 @@ int sip_edit_add_header(struct sip_edits *ed, struct slice line)
 	return insert_line(ed, ed->m->hdrs_end, "", line);
 }
 
+int sip_edit_add_header_first(struct sip_edits *ed, struct slice line)
+{
+	const struct sip_msg *m = ed->m;
+
+	while (line.len > 0 &&
+	       (line.p[line.len - 1] == '\r' || line.p[line.len - 1] == '\n'))
+		line.len--;
+	if (line.len == 0)
+		return fail(ed, EINVAL);
+	return insert_line(ed, m->nhdrs ? m->hdrs[0].off : m->hdrs_end, "",
+	                   line);
+}
+
 int sip_edit_remove_header(struct sip_edits *ed, struct slice name)
 {
 	const struct sip_msg *m = ed->m;

@@ -569,6 +569,8 @@ int sip_edit_set_ruri(struct sip_edits *ed, struct slice uri);
 /* Appends a header line (CRLF added when missing) at the end of the
  * headers. */
 int sip_edit_add_header(struct sip_edits *ed, struct slice line);
+/* The same before the first header line. */
+int sip_edit_add_header_first(struct sip_edits *ed, struct slice line);
 /* Removes every line of the header with this name (full or compact). */
 int sip_edit_remove_header(struct sip_edits *ed, struct slice name);
 /* Replaces the value of header h with value. */

@@ -274,13 +274,17 @@ void tm_ctx_avp_unset(struct tm_ctx *ctx, struct slice name)
 		*pp = (*pp)->next;
 }
 
-int tm_ctx_hdr_append(struct tm_ctx *ctx, struct slice line)
+int tm_ctx_hdr_append(struct tm_ctx *ctx, struct slice line, bool first)
 {
 	struct tm_req_edits *e = edits(ctx);
 
 	if (e == NULL || e->n_append == TM_MAX_HDR_EDITS)
 		return ENOSPC;
 	e->hdr_append[e->n_append] = keep(edits_arena(ctx), line);
+	if (first)
+		e->hdr_first |= 1u << e->n_append;
+	else
+		e->hdr_first &= ~(1u << e->n_append);
 	e->n_append++;
 	return 0;
 }

@@ -254,8 +254,9 @@ bool tm_ctx_avp_get(struct tm_ctx *ctx, struct slice name, struct tm_val *v);
 void tm_ctx_avp_unset(struct tm_ctx *ctx, struct slice name);
 
 /* Header edits of the request being routed (KSR.hdr.*): line is a whole
- * header line, CRLF optional. */
-int tm_ctx_hdr_append(struct tm_ctx *ctx, struct slice line);
+ * header line, CRLF optional, added after the last header, or before the
+ * first (KSR.hdr.insert()) when first. */
+int tm_ctx_hdr_append(struct tm_ctx *ctx, struct slice line, bool first);
 /* Removes every header of that name; returns how many lines. */
 int tm_ctx_hdr_remove(struct tm_ctx *ctx, struct slice name);
 /* Header lines added to replies generated for this request. */

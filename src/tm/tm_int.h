@@ -38,6 +38,7 @@ struct tm_req_edits {
 	struct slice duri; /* $du */
 	struct slice hdr_append[TM_MAX_HDR_EDITS];
 	unsigned n_append;
+	uint32_t hdr_first; /* bit i: hdr_append[i] goes before the others */
 	struct slice hdr_remove[TM_MAX_HDR_EDITS];
 	unsigned n_remove;
 	struct slice reply_hdrs; /* append_to_reply lines, concatenated */
@@ -64,6 +65,7 @@ struct tm_req_edits {
 struct tm_branch_hdrs {
 	struct slice append[TM_MAX_HDR_EDITS];
 	unsigned n_append;
+	uint32_t first; /* bit i: append[i] goes before the other headers */
 	struct slice remove[TM_MAX_HDR_EDITS];
 	unsigned n_remove;
 };

@@ -375,6 +375,10 @@ static int build_request(struct slice *msg, struct tm_shard *sh,
 	        slice_cstr(branch_id),
 	        e->local_rport ? SLICE_LIT(";rport") : SLICE_NULL,
 	};
+	/* KSR.hdr.insert(): above everything, our Via too (as Kamailio) */
+	for (unsigned i = 0; i < e->n_append; i++)
+		if (e->hdr_first & (1u << i))
+			sip_edit_add_header_first(&ed, e->hdr_append[i]);
 	sip_edit_push_via(&ed,
 	                  arena_concat(a, via, sizeof(via) / sizeof(via[0])));
 	if (e->record_route) {
@@ -391,7 +395,8 @@ static int build_request(struct slice *msg, struct tm_shard *sh,
 	for (unsigned i = 0; i < e->n_remove; i++)
 		sip_edit_remove_header(&ed, e->hdr_remove[i]);
 	for (unsigned i = 0; i < e->n_append; i++)
-		sip_edit_add_header(&ed, e->hdr_append[i]);
+		if (!(e->hdr_first & (1u << i)))
+			sip_edit_add_header(&ed, e->hdr_append[i]);
 
 	err = sip_edits_apply(&len, sh->out, sizeof(sh->out), &ed);
 	if (err)
@@ -562,6 +567,7 @@ static bool run_branch_route(struct tm_branch *b, struct slice uri)
 		own->n_append = e->n_append - n_append;
 		memcpy(own->append, e->hdr_append + n_append,
 		       own->n_append * sizeof(own->append[0]));
+		own->first = e->hdr_first >> n_append;
 		own->n_remove = e->n_remove - n_remove;
 		memcpy(own->remove, e->hdr_remove + n_remove,
 		       own->n_remove * sizeof(own->remove[0]));
@@ -583,8 +589,13 @@ static const struct tm_req_edits *branch_edits(const struct tm_branch *b,
 		return &b->t->ed;
 	*tmp = b->t->ed;
 	for (unsigned i = 0;
-	     i < own->n_append && tmp->n_append < TM_MAX_HDR_EDITS; i++)
+	     i < own->n_append && tmp->n_append < TM_MAX_HDR_EDITS; i++) {
+		if (own->first & (1u << i))
+			tmp->hdr_first |= 1u << tmp->n_append;
+		else
+			tmp->hdr_first &= ~(1u << tmp->n_append);
 		tmp->hdr_append[tmp->n_append++] = own->append[i];
+	}
 	for (unsigned i = 0;
 	     i < own->n_remove && tmp->n_remove < TM_MAX_HDR_EDITS; i++)
 		tmp->hdr_remove[tmp->n_remove++] = own->remove[i];

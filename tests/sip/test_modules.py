@@ -296,3 +296,16 @@ def test_more_pseudo_variables(proxy, peers):
         "sip:+4930111@ims.test", "sip:bob@pref.test:5061", "bob", "pref.test", '"Bob B"', "sip:div@d.test",
         "sip:rpid@r.test", "1", "2", "1", "0", "192.0.2.5", "5070", "tcp", "0", '"Al Ice"', "Bare"], got.get("x-pvs")
     assert before <= int(got.get("x-ts")) <= time.time() + 1
+
+
+def test_hdr_insert_and_append(proxy, peers):
+    p = proxy("modules.lua", modparams=SANE)
+    callee = peers("callee", lambda peer, m: peer.answer(m, 200, "OK") if m.is_request else None)
+    asker = peers("asker")
+    asker.send(request("OPTIONS", callee.uri, asker, cseq=1, extra=["X-Forward-To: ruri", "X-Insert: 1"]), p.port)
+    assert answer_to(asker, 1).code == 200
+    got = callee.wait_for(is_request("OPTIONS"), "the forwarded OPTIONS")
+    names = [line.split(":", 1)[0].lower() for line in got.raw.split("\r\n")[1:] if ":" in line]
+    # as Kamailio 5.6 writes them: insert() above our Via, append() last
+    assert names == ["x-top", "via", "via", "max-forwards", "from", "to", "call-id", "cseq", "contact",
+                     "x-forward-to", "x-insert", "content-length", "x-bottom"], names

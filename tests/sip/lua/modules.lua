@@ -36,6 +36,10 @@ function ksr_request_route()
         if KSR.pv.get("$hdr(X-Local-Rport)") then
             KSR.add_local_rport()
         end
+        if KSR.pv.get("$hdr(X-Insert)") then
+            KSR.hdr.insert("X-Top: first\r\n")
+            KSR.hdr.append("X-Bottom: last\r\n")
+        end
         if fwd == "ruri" then
             KSR.forward()
         else

@@ -306,8 +306,11 @@ static void test_placement(void **state)
 	/* the line end the caller gives becomes one CRLF */
 	assert_int_equal(sip_edit_add_header(&ed, SLICE_LIT("A: 1\r\n")), 0);
 	assert_int_equal(sip_edit_add_header(&ed, SLICE_LIT("B: 2\n")), 0);
+	/* above the first line, after the Via pushed before it */
+	assert_int_equal(sip_edit_add_header_first(&ed, SLICE_LIT("T: 0")), 0);
 	expect_output("INVITE sip:b@example.com SIP/2.0\r\n"
 	              "Via: SIP/2.0/UDP p1\r\n"
+	              "T: 0\r\n"
 	              "Max-Forwards: 70\r\n"
 	              "Record-Route: <sip:p1.example.com;lr>\r\n"
 	              "Record-Route: <sip:p2.example.com;lr>\r\n"
@@ -434,6 +437,8 @@ static void test_helper_errors(void **state)
 
 	start(small);
 	assert_int_equal(sip_edit_add_header(&ed, SLICE_LIT("\r\n")), EINVAL);
+	assert_int_equal(sip_edit_add_header_first(&ed, SLICE_LIT("\r\n")),
+	                 EINVAL);
 	assert_int_equal(sip_edits_apply(&len, out, sizeof(out), &ed), EINVAL);
 
 	start(small);

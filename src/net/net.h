@@ -128,6 +128,7 @@ struct net_dst {
 	union net_sockaddr addr;
 	const struct net_listener *lst; /* local socket; NULL: pick one */
 	uint64_t conn_id;               /* reuse this TCP connection if alive */
+	bool no_connect; /* TCP: an open connection only, none opened */
 };
 
 /* What the application plugs into the runtime. */

@@ -740,7 +740,7 @@ int tcp_send(struct worker *w, const struct net_dst *dst, const char *buf,
 	pthread_mutex_unlock(&t->mx);
 
 	if (c == NULL) {
-		if (!has_addr)
+		if (!has_addr || dst->no_connect)
 			return ENOTCONN;
 		return conn_open(w, dst, buf, len, used_conn);
 	}

@@ -281,6 +281,12 @@ static int core_is_proto(struct script_call *c)
 	               : -1;
 }
 
+/* set_reply_no_connect() (the exp's arg 0), set_forward_no_connect() (1) */
+static int core_no_connect(struct script_call *c)
+{
+	return tm_ctx_no_connect(c->ctx, c->exp->arg);
+}
+
 static int core_add_local_rport(struct script_call *c)
 {
 	return tm_ctx_add_local_rport(c->ctx);
@@ -967,6 +973,8 @@ const struct script_export script_ksr_exports[] = {
         {"", "drop", core_set_drop, "", R_N, 0, 0},
         {"", "force_rport", core_force_rport, "", R_I, 0, 0},
         {"", "add_local_rport", core_add_local_rport, "", R_B, 0, 0},
+        {"", "set_reply_no_connect", core_no_connect, "", R_B, 0, 0},
+        {"", "set_forward_no_connect", core_no_connect, "", R_B, 0, 1},
 
         {"xlog", "xdbg", xlog_fixed, "s", R_I, ANY, LL_DBG},
         {"xlog", "xinfo", xlog_fixed, "s", R_I, ANY, LL_INFO},

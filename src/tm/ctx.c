@@ -167,6 +167,19 @@ int tm_ctx_set_duri(struct tm_ctx *ctx, struct slice uri)
 	return e->duri.p ? 0 : ENOMEM;
 }
 
+int tm_ctx_no_connect(struct tm_ctx *ctx, bool forward)
+{
+	struct tm_req_edits *e;
+
+	if (ctx->route != TM_ROUTE_REQUEST || (e = edits(ctx)) == NULL)
+		return -1;
+	if (forward)
+		e->forward_no_connect = true;
+	else
+		e->reply_no_connect = true;
+	return 1;
+}
+
 int tm_ctx_add_local_rport(struct tm_ctx *ctx)
 {
 	struct tm_req_edits *e;
@@ -185,13 +198,6 @@ int tm_ctx_force_rport(struct tm_ctx *ctx)
 		return -1;
 	e->force_rport = true;
 	return 1;
-}
-
-/* Whether replies to ctx's request go to its source port whatever its
- * Via says. */
-static bool forced_rport(struct tm_ctx *ctx)
-{
-	return ctx->edits && ctx->edits->force_rport;
 }
 
 void tm_ctx_setflag(struct tm_ctx *ctx, unsigned flag)
@@ -401,8 +407,8 @@ int tm_sl_reply(struct tm_ctx *ctx, unsigned code, struct slice reason)
 	 * transaction would send its own later. */
 	if (ctx->t)
 		return tm_local_reply(ctx->t, code, reason, hdrs) ? -1 : 1;
-	return tm_sl_send(ctx->sh, ctx->req, ctx->rx, forced_rport(ctx), code,
-	                  reason, hdrs)
+	return tm_sl_send(ctx->sh, ctx->req, ctx->rx, ctx->edits, code, reason,
+	                  hdrs)
 	               ? -1
 	               : 1;
 }
@@ -572,7 +578,7 @@ static int relay_cancel(struct tm_ctx *ctx)
 	const struct sip_hdr *h;
 
 	if (inv == NULL) {
-		tm_sl_send(ctx->sh, ctx->msg, ctx->rx, forced_rport(ctx), 481,
+		tm_sl_send(ctx->sh, ctx->msg, ctx->rx, ctx->edits, 481,
 		           SLICE_LIT("Call/Transaction Does Not Exist"),
 		           SLICE_NULL);
 		return 1;
@@ -580,8 +586,8 @@ static int relay_cancel(struct tm_ctx *ctx)
 	/* §16.10: answer the CANCEL, cancel every pending branch, and let
 	 * the INVITE be answered 487 by them (or by us). Reason headers
 	 * travel down (RFC 3326). */
-	tm_sl_send(ctx->sh, ctx->msg, ctx->rx, forced_rport(ctx), 200,
-	           SLICE_LIT("OK"), SLICE_NULL);
+	tm_sl_send(ctx->sh, ctx->msg, ctx->rx, ctx->edits, 200, SLICE_LIT("OK"),
+	           SLICE_NULL);
 	if (inv->final_sent)
 		return 1;
 	inv->canceled = true;

@@ -115,7 +115,7 @@ static bool proxy_require(struct tm_shard *sh, struct sip_msg *m,
 		             SLICE_ARG(exts[i]));
 	sip_buf_addf(&line, "\r\n");
 	/* a list too long for the buffer is left out */
-	tm_sl_send(sh, m, rx, false, 420, SLICE_LIT("Bad Extension"),
+	tm_sl_send(sh, m, rx, NULL, 420, SLICE_LIT("Bad Extension"),
 	           line.overflow ? SLICE_NULL : slice_make(buf, line.len));
 	return true;
 }
@@ -128,7 +128,7 @@ static bool unknown_scheme(struct tm_shard *sh, struct sip_msg *m,
 
 	if (sip_msg_request_uri(&u, m) || u->scheme != SIP_URI_OTHER)
 		return false;
-	tm_sl_send(sh, m, rx, false, 416, SLICE_LIT("Unsupported URI Scheme"),
+	tm_sl_send(sh, m, rx, NULL, 416, SLICE_LIT("Unsupported URI Scheme"),
 	           SLICE_NULL);
 	return true;
 }
@@ -147,7 +147,7 @@ static void bad_request(struct tm_shard *sh, struct sip_msg *m,
 	                     m->error ? m->error : "malformed");
 	LOG_DBG("tm: %u %.*s from %s", status, (int)n, reason,
 	        rx->lst ? rx->lst->name : "?");
-	tm_sl_send(sh, m, rx, false, status, slice_make(reason, n), SLICE_NULL);
+	tm_sl_send(sh, m, rx, NULL, status, slice_make(reason, n), SLICE_NULL);
 }
 
 /* The message in sh->msg, parsed and owned by this shard. */

@@ -230,6 +230,11 @@ int tm_ctx_set_duri(struct tm_ctx *ctx, struct slice uri);
  * forwarded Via gets rport and received, as if the client had asked for
  * rport (RFC 3581); kept in the transaction. 1, or -1 for a reply. */
 int tm_ctx_force_rport(struct tm_ctx *ctx);
+/* set_reply_no_connect() / set_forward_no_connect() (forward true): the
+ * replies to the request / the request relayed go only over a TCP
+ * connection already open, none is opened for them. 1, -1 outside the
+ * request route. */
+int tm_ctx_no_connect(struct tm_ctx *ctx, bool forward);
 /* add_local_rport(): the Via this proxy puts on the request asks for
  * rport (RFC 3581), for a next hop behind NAT. 1, -1 outside the request
  * route. */

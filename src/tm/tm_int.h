@@ -45,11 +45,15 @@ struct tm_req_edits {
 	bool record_route;
 	struct slice rr_params;
 	unsigned routes_popped;
-	bool route_last_taken; /* §16.4: the last Route value is the R-URI */
-	bool maxfwd_done;      /* process_maxfwd ran */
-	bool force_rport;      /* force_rport(): as if the Via had rport */
-	bool local_rport;      /* add_local_rport(): ;rport on our Via */
-	unsigned maxfwd_limit; /* inserted when the header is absent */
+	bool route_last_taken;   /* §16.4: the last Route value is the R-URI */
+	bool maxfwd_done;        /* process_maxfwd ran */
+	bool force_rport;        /* force_rport(): as if the Via had rport */
+	bool reply_no_connect;   /* set_reply_no_connect(): replies only on an
+	                            open TCP connection */
+	bool forward_no_connect; /* set_forward_no_connect(): likewise for
+	                            the request relayed */
+	bool local_rport;        /* add_local_rport(): ;rport on our Via */
+	unsigned maxfwd_limit;   /* inserted when the header is absent */
 	struct slice branches[TM_MAX_BRANCHES];
 	unsigned nbranches;
 	uint32_t flags;
@@ -215,16 +219,18 @@ int tm_reply_upstream(struct tm_trans *t, const char *buf, size_t len,
                       unsigned code, int b);
 int tm_local_reply(struct tm_trans *t, unsigned code, struct slice reason,
                    struct slice extra_hdrs);
-/* rport: reply to the source port even without rport (force_rport). */
+/* e: what the script asked of the replies (force_rport, no TCP
+ * connection opened for them), NULL for nothing. */
 int tm_sl_send(struct tm_shard *sh, struct sip_msg *req,
-               const struct net_rx *rx, bool rport, unsigned code,
-               struct slice reason, struct slice extra_hdrs);
+               const struct net_rx *rx, const struct tm_req_edits *e,
+               unsigned code, struct slice reason, struct slice extra_hdrs);
 void tm_uas_ack(struct tm_trans *t);
 void tm_uas_retransmission(struct tm_trans *t);
-/* Where a reply to req, received as src, goes (RFC 3261 §18.2.2); rport:
- * as if its top Via had rport (force_rport). */
+/* Where a reply to req, received as src, goes (RFC 3261 §18.2.2); with
+ * e's force_rport as if its top Via had rport, with its reply_no_connect
+ * only over an open TCP connection (e may be NULL). */
 void tm_reply_dst(struct net_dst *d, const struct net_rx *src,
-                  struct sip_msg *req, bool rport);
+                  struct sip_msg *req, const struct tm_req_edits *e);
 
 /* uac.c */
 /* Starts the branches of t: $ru (when with_ruri) and the appended ones. */

@@ -626,7 +626,7 @@ static void linger_start(struct tm_trans *t, unsigned ms)
 	l->hk.key = t->hk.key;
 	l->hk.linger = true;
 	l->sh = sh;
-	tm_reply_dst(&l->dst, &t->src, t->req, t->ed.force_rport);
+	tm_reply_dst(&l->dst, &t->src, t->req, &t->ed);
 	l->id = id;
 	p = l->bytes;
 	copy_slice(&l->id.a, &p);

@@ -14,7 +14,7 @@
  * UDP, the source address, at the source port when the client asked for
  * rport (or the script forced it), else at the sent-by port. */
 void tm_reply_dst(struct net_dst *d, const struct net_rx *src,
-                  struct sip_msg *req, bool rport)
+                  struct sip_msg *req, const struct tm_req_edits *e)
 {
 	const struct sip_via *via;
 
@@ -23,7 +23,8 @@ void tm_reply_dst(struct net_dst *d, const struct net_rx *src,
 	d->lst = src->lst;
 	d->addr = src->src;
 	d->conn_id = src->conn_id;
-	if (src->proto == NET_UDP && !rport &&
+	d->no_connect = e && e->reply_no_connect;
+	if (src->proto == NET_UDP && !(e && e->force_rport) &&
 	    sip_msg_top_via(&via, req) == 0 && !via->has_rport) {
 		uint16_t port = via->has_port ? via->port : 5060;
 		if (d->addr.sa.sa_family == AF_INET)
@@ -34,11 +35,12 @@ void tm_reply_dst(struct net_dst *d, const struct net_rx *src,
 }
 
 static int send_up(struct tm_shard *sh, const struct net_rx *src,
-                   struct sip_msg *req, bool rport, const char *buf, size_t len)
+                   struct sip_msg *req, const struct tm_req_edits *e,
+                   const char *buf, size_t len)
 {
 	struct net_dst d;
 
-	tm_reply_dst(&d, src, req, rport);
+	tm_reply_dst(&d, src, req, e);
 	return net_send(sh->w, &d, buf, len, NULL);
 }
 
@@ -61,8 +63,8 @@ static struct slice reply_hdrs(const struct tm_shard *sh, char *buf,
 }
 
 int tm_sl_send(struct tm_shard *sh, struct sip_msg *req,
-               const struct net_rx *rx, bool rport, unsigned code,
-               struct slice reason, struct slice extra_hdrs)
+               const struct net_rx *rx, const struct tm_req_edits *e,
+               unsigned code, struct slice reason, struct slice extra_hdrs)
 {
 	char hdrs[2048];
 	struct sip_buf b;
@@ -77,7 +79,7 @@ int tm_sl_send(struct tm_shard *sh, struct sip_msg *req,
 	                      SLICE_NULL);
 	if (err)
 		return err;
-	err = send_up(sh, rx, req, rport, b.p, b.len);
+	err = send_up(sh, rx, req, e, b.p, b.len);
 	/* Kamailio's sl counts sent replies, and failures apart. */
 	if (err)
 		sh->stats.sl_failures++;
@@ -106,8 +108,7 @@ static void uas_retransmit(struct tmr *tm, void *arg)
 	unsigned next;
 
 	/* Timer G: the final reply again, T1 doubling up to T2. */
-	send_up(sh, &t->src, t->req, t->ed.force_rport, t->last_reply,
-	        t->last_reply_len);
+	send_up(sh, &t->src, t->req, &t->ed, t->last_reply, t->last_reply_len);
 	sh->stats.retransmissions++;
 	next = t->uas_retr_interval * 2;
 	t->uas_retr_interval = next < sh->cfg->t2_ms ? next : sh->cfg->t2_ms;
@@ -164,7 +165,7 @@ int tm_reply_upstream(struct tm_trans *t, const char *buf, size_t len,
 	 * 2xx (another fork, a retransmission) is relayed, not counted. */
 	if (code >= 200 && code < 700 && !t->final_sent)
 		sh->stats.completed[code / 100]++;
-	err = send_up(sh, &t->src, t->req, t->ed.force_rport, buf, len);
+	err = send_up(sh, &t->src, t->req, &t->ed, buf, len);
 	if (code < 200)
 		return err;
 
@@ -236,7 +237,7 @@ void tm_uas_retransmission(struct tm_trans *t)
 	 * again (nothing before a provisional was sent). */
 	if (t->last_reply) {
 		sh->stats.retransmissions++;
-		send_up(sh, &t->src, t->req, t->ed.force_rport, t->last_reply,
+		send_up(sh, &t->src, t->req, &t->ed, t->last_reply,
 		        t->last_reply_len);
 	}
 }

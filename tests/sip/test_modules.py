@@ -11,12 +11,13 @@ The same script runs on Kamailio 5.6 (IMSDLG_PROXY=kamailio).
 
 from __future__ import annotations
 
+import socket
 import time
 
 import pytest
 
 import conftest
-from sippeer import Peer, is_request, is_response, request
+from sippeer import Msg, Peer, first_time, is_request, is_response, request
 
 SANE = {("sanity", "proxy_require"): "foo, bar"}
 
@@ -309,3 +310,53 @@ def test_hdr_insert_and_append(proxy, peers):
     # as Kamailio 5.6 writes them: insert() above our Via, append() last
     assert names == ["x-top", "via", "via", "max-forwards", "from", "to", "call-id", "cseq", "contact",
                      "x-forward-to", "x-insert", "content-length", "x-bottom"], names
+
+
+def test_forward_no_connect(proxy, peers):
+    # set_forward_no_connect(): the request goes only over a TCP connection
+    # already open; there is none to this callee, so nothing reaches it
+    p = proxy("modules.lua", modparams=SANE)
+    callee = peers.tcp("callee", lambda peer, m: peer.answer(m, 200, "OK") if m.is_request else None)
+    asker = peers("asker")
+    target = f"sip:127.0.0.1:{callee.port};transport=tcp"
+    asker.send(request("OPTIONS", callee.uri, asker, cseq=1, extra=[f"X-Forward-To: {target}", "X-No-Connect: 1"]),
+               p.port)
+    time.sleep(1)
+    assert callee.accepted == 0 and not callee.received
+    # without it the proxy connects
+    asker.send(request("OPTIONS", callee.uri, asker, cseq=2, extra=[f"X-Forward-To: {target}"]), p.port)
+    assert answer_to(asker, 2).code == 200
+    assert callee.accepted == 1
+
+
+@pytest.mark.parametrize("no_connect", [True, False])
+def test_reply_no_connect(proxy, peers, no_connect):
+    # The caller's TCP connection closes while the callee rings; the final
+    # reply then needs a new connection (to the caller's address, where a
+    # listener now waits): set_reply_no_connect() forbids it
+    def busy_later(peer: Peer, m: Msg) -> None:
+        if is_request("INVITE")(m) and first_time(peer, m):
+            peer.answer(m, 486, "Busy Here", "t", delay=1.0)
+
+    p = proxy("modules.lua", modparams=SANE)
+    callee = peers("callee", busy_later)
+    caller = peers.tcp("caller", connect_to=p.port)
+    extra = ["X-Reply-No-Connect: 1"] if no_connect else []
+    caller.send(request("INVITE", callee.uri, caller, extra=extra))
+    callee.wait_for(is_request("INVITE"), "INVITE")
+    port = caller.sock.getsockname()[1]
+    caller.hang_up()
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    listener.bind(("127.0.0.1", port))
+    listener.listen(4)
+    listener.settimeout(2.5)
+    try:
+        conn, _ = listener.accept()
+        conn.close()
+        connected = True
+    except socket.timeout:
+        connected = False
+    finally:
+        listener.close()
+    assert connected == (not no_connect)

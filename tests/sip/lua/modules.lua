@@ -16,6 +16,9 @@ end
 
 function ksr_request_route()
     if KSR.is_INVITE() then
+        if KSR.pv.get("$hdr(X-Reply-No-Connect)") then
+            KSR.set_reply_no_connect()
+        end
         if KSR.tmx.t_precheck_trans() > 0 then
             KSR.info("precheck: a retransmission of " .. KSR.pv.get("$ci") .. "\n")
             KSR.tm.t_check_trans()
@@ -35,6 +38,9 @@ function ksr_request_route()
     if fwd then
         if KSR.pv.get("$hdr(X-Local-Rport)") then
             KSR.add_local_rport()
+        end
+        if KSR.pv.get("$hdr(X-No-Connect)") then
+            KSR.set_forward_no_connect()
         end
         if KSR.pv.get("$hdr(X-Insert)") then
             KSR.hdr.insert("X-Top: first\r\n")

@@ -24,8 +24,12 @@ void tm_reply_dst(struct net_dst *d, const struct net_rx *src,
 	d->addr = src->src;
 	d->conn_id = src->conn_id;
 	d->no_connect = e && e->reply_no_connect;
-	if (src->proto == NET_UDP && !(e && e->force_rport) &&
-	    sip_msg_top_via(&via, req) == 0 && !via->has_rport) {
+	/* The source address with the Via's port (RFC 3261 §18.2.2), unless
+	 * rport asks for the source port (RFC 3581). Over TCP the request's
+	 * connection goes first; when it is gone, a new one goes to the port
+	 * the client's Via names, not to the port it sent from. */
+	if (!(e && e->force_rport) && sip_msg_top_via(&via, req) == 0 &&
+	    !via->has_rport) {
 		uint16_t port = via->has_port ? via->port : 5060;
 		if (d->addr.sa.sa_family == AF_INET)
 			d->addr.in.sin_port = htons(port);

@@ -11,6 +11,7 @@ received.
 
 from __future__ import annotations
 
+import socket
 import time
 
 import pytest
@@ -454,6 +455,48 @@ def test_loose_route_takes_a_route_to_an_alias_as_ours(proxy, peers):
 # --------------------------------------------------------------------------
 # IPv6, and two Record-Route entries when a request changes sockets
 # --------------------------------------------------------------------------
+def test_tcp_reply_after_the_connection_closed_goes_to_the_via_port(proxy, peers):
+    # RFC 3261 §18.2.2: the connection the INVITE came on is gone when the
+    # final reply is ready, so the proxy opens one to the source address
+    # and the port the caller's Via names (where the caller listens), not
+    # to the port the caller had sent from
+    def busy_later(peer: Peer, m: Msg) -> None:
+        if is_request("INVITE")(m) and first_time(peer, m):
+            peer.answer(m, 486, "Busy Here", "t", delay=1.0)
+
+    callee = peers("callee", busy_later)
+    p = proxy("default.lua")
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(4)
+    listener.settimeout(4)
+    via_port = listener.getsockname()[1]
+    conn = socket.create_connection(("127.0.0.1", p.port))
+    try:
+        invite = (f"INVITE {callee.uri} SIP/2.0\r\n"
+                  f"Via: SIP/2.0/TCP 127.0.0.1:{via_port};branch=z9hG4bK-tcp-gone\r\n"
+                  "Max-Forwards: 70\r\nFrom: <sip:caller@127.0.0.1>;tag=c\r\n"
+                  f"To: <{callee.uri}>\r\nCall-ID: tcp-gone@test\r\nCSeq: 1 INVITE\r\n"
+                  f"Contact: <sip:caller@127.0.0.1:{via_port};transport=tcp>\r\nContent-Length: 0\r\n\r\n")
+        conn.sendall(invite.encode())
+        callee.wait_for(is_request("INVITE"), "INVITE")
+    finally:
+        conn.close()
+    try:
+        back, _ = listener.accept()
+        back.settimeout(3)
+        data = b""
+        while b"Busy Here" not in data:
+            chunk = back.recv(4096)
+            if not chunk:
+                break
+            data += chunk
+        back.close()
+    finally:
+        listener.close()
+    assert b"SIP/2.0 486 Busy Here" in data, data
+
+
 def test_ipv6_and_double_record_route(proxy, peers, monkeypatch):
     # the proxy listens on 127.0.0.1 and [::1], same port; one call v6 to
     # v6, one from v4 to v6 (§16.6 step 4: each side must see an address

@@ -103,7 +103,9 @@ static bool proxy_require(struct tm_shard *sh, struct sip_msg *m,
 	char buf[512];
 	unsigned n;
 
-	if (m->method_id == SIP_METHOD_ACK || m->method_id == SIP_METHOD_CANCEL)
+	if (m->method_id == SIP_METHOD_ACK ||
+	    m->method_id == SIP_METHOD_CANCEL ||
+	    !sip_msg_hdr(m, SIP_HDR_PROXY_REQUIRE))
 		return false;
 	n = sip_unsupported_exts(exts, 16, m, sh->cfg->proxy_require);
 	if (n == 0)

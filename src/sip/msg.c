@@ -1309,11 +1309,18 @@ static int check_headers(struct sip_msg *m)
  */
 static void vias_after_top(struct sip_elem_iter *it, struct sip_msg *m)
 {
-	const char *end, *p;
+	const char *raw_end = m->top_via.raw.p + m->top_via.raw.len, *end, *p;
 
 	sip_elem_iter_init(it, m, SIP_HDR_VIA);
-	end = it->list.end;
-	p = sip_skip_ws(m->top_via.raw.p + m->top_via.raw.len, end);
+	/* The top element may be on a later Via line than the first: the
+	 * decoder skips empty ones ("Via: " alone, found by the fuzzer). */
+	while (it->h && (raw_end < it->h->value.p ||
+	                 raw_end > it->h->value.p + it->h->value.len))
+		it->h = it->h->next ? &m->hdrs[it->h->next - 1] : NULL;
+	if (it->h == NULL)
+		return;
+	end = it->list.end = it->h->value.p + it->h->value.len;
+	p = sip_skip_ws(raw_end, end);
 	if (p < end && *p == ',')
 		p++;
 	it->list.pos = p;

@@ -1736,6 +1736,42 @@ static void test_number_and_call_id_forms(void **state)
 	assert_string_equal(msg.body_error, "bad Content-Length");
 }
 
+/* An empty Via line before the one with the top element: the check of
+ * the elements after the top one starts on the line that has it (the
+ * fuzzer found it reading from the empty line past its end). */
+static void test_empty_via_line_before_the_top(void **state)
+{
+	static const char ok[] =
+	        "SIP/2.0 200 OK\r\n"
+	        "Via: \r\n"
+	        "Via: SIP/2.0/UDP a.example.com;branch=z9hG4bK1, "
+	        "SIP/2.0/UDP b.example.com;branch=z9hG4bK2\r\n"
+	        "From: <sip:a@example.com>;tag=1\r\n"
+	        "To: <sip:b@example.com>;tag=2\r\n"
+	        "Call-ID: c1\r\nCSeq: 1 INVITE\r\n"
+	        "Content-Length: 0\r\n\r\n";
+	const struct sip_via *via;
+	unsigned status;
+
+	(void)state;
+	assert_int_equal(parse(ok), 0);
+	assert_int_equal(sip_msg_check(&status, &msg), 0);
+	assert_int_equal(sip_msg_top_via(&via, &msg), 0);
+	assert_slice(via->host, "a.example.com");
+
+	static const char bad[] =
+	        "SIP/2.0 200 OK\r\n"
+	        "Via: \r\n"
+	        "Via: SIP/2.0/UDP a.example.com;branch=z9hG4bK1, "
+	        "garbage\r\n"
+	        "From: <sip:a@example.com>;tag=1\r\n"
+	        "To: <sip:b@example.com>;tag=2\r\n"
+	        "Call-ID: c1\r\nCSeq: 1 INVITE\r\n"
+	        "Content-Length: 0\r\n\r\n";
+	assert_int_equal(parse(bad), 0);
+	assert_int_equal(sip_msg_check(&status, &msg), EBADMSG);
+}
+
 /* A request for sip_sanity_check(): hdrs replace the usual lines between
  * the Request-URI line and Content-Length. */
 static int parse_request(const char *ruri, const char *hdrs)
@@ -1880,6 +1916,7 @@ int main(void)
 	        cmocka_unit_test(test_copy_is_a_parse_of_the_copy),
 	        cmocka_unit_test(test_route_lists_fast),
 	        cmocka_unit_test(test_number_and_call_id_forms),
+	        cmocka_unit_test(test_empty_via_line_before_the_top),
 	        cmocka_unit_test(test_sanity_checks),
 	        cmocka_unit_test(test_unsupported_extensions),
 	};

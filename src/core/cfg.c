@@ -1012,6 +1012,23 @@ static int dir_end(struct parser *p, struct src *s, size_t i, char prefix,
 	return 0;
 }
 
+/* A directive's one argument at i, a quoted string (what it is: for the
+ * error), into *t; then the end of the line as dir_end(). */
+static int dir_string(struct parser *p, struct src *s, size_t i, char prefix,
+                      const char *name, const char *what, struct tok *t)
+{
+	int rc;
+
+	while (is_blank(at(s, i)))
+		i++;
+	if (at(s, i) != '"' && at(s, i) != '\'')
+		return fail(p, s->file, s->line, "%c!%s expects a quoted %s",
+		            prefix, name, what);
+	s->pos = i;
+	rc = lex_string(p, s, t);
+	return rc ? rc : dir_end(p, s, s->pos, prefix, name);
+}
+
 /* The NAME argument of a directive, from i; moves i past it. */
 static int dir_name(struct parser *p, struct src *s, size_t *i, char prefix,
                     const char *dname, struct slice *name)
@@ -1406,16 +1423,7 @@ static int directive(struct parser *p, struct src *s, bool skipping)
 		return rc;
 	case D_INCLUDE:
 	case D_IMPORT:
-		while (is_blank(at(s, j)))
-			j++;
-		if (at(s, j) != '"' && at(s, j) != '\'')
-			return fail(p, s->file, line,
-			            "%c!%s expects a quoted file name", prefix,
-			            dname);
-		s->pos = j;
-		rc = lex_string(p, s, &t);
-		if (!rc)
-			rc = dir_end(p, s, s->pos, prefix, dname);
+		rc = dir_string(p, s, j, prefix, dname, "file name", &t);
 		if (!rc)
 			rc = include(p, s->file, line, t.text.p,
 			             kind == D_IMPORT);
@@ -1423,16 +1431,7 @@ static int directive(struct parser *p, struct src *s, bool skipping)
 	case D_SUBST:
 	case D_SUBSTDEF:
 	case D_SUBSTDEFS:
-		while (is_blank(at(s, j)))
-			j++;
-		if (at(s, j) != '"' && at(s, j) != '\'')
-			return fail(p, s->file, line,
-			            "%c!%s expects a quoted expression", prefix,
-			            dname);
-		s->pos = j;
-		rc = lex_string(p, s, &t);
-		if (!rc)
-			rc = dir_end(p, s, s->pos, prefix, dname);
+		rc = dir_string(p, s, j, prefix, dname, "expression", &t);
 		if (!rc)
 			rc = add_subst(p, t.text, kind, dname, s->file, line);
 		return rc;

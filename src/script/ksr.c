@@ -64,22 +64,42 @@ static int core_log(struct script_call *c)
 	return 1;
 }
 
-/* KSR.log(level, msg): Kamailio's level names; others log as errors. */
-static int core_log_level(struct script_call *c)
+/*
+ * A log level by Kamailio's name: KSR.log()'s "dbg" ... "crit", or with
+ * xlog xlog()'s "L_DBG" ... "L_CRIT" and its "L_ALERT", "L_BUG",
+ * "L_CRIT2" (our CRIT); any other name is ERROR.
+ */
+static int level_named(struct slice name, bool xlog)
 {
 	static const struct {
 		const char *name;
 		int level;
+		bool xlog_only;
 	} levels[] = {
-	        {"dbg", LL_DBG},   {"info", LL_INFO}, {"notice", LL_NOTICE},
-	        {"warn", LL_WARN}, {"err", LL_ERR},   {"crit", LL_CRIT},
+	        {"dbg", LL_DBG, false},       {"info", LL_INFO, false},
+	        {"notice", LL_NOTICE, false}, {"warn", LL_WARN, false},
+	        {"err", LL_ERR, false},       {"crit", LL_CRIT, false},
+	        {"crit2", LL_CRIT, true},     {"alert", LL_CRIT, true},
+	        {"bug", LL_CRIT, true},
 	};
-	int level = LL_ERR;
 
+	if (xlog) {
+		if (name.len < 2 ||
+		    !slice_eq_cstr_nocase(slice_make(name.p, 2), "L_"))
+			return LL_ERR;
+		name = slice_make(name.p + 2, name.len - 2);
+	}
 	for (size_t i = 0; i < sizeof(levels) / sizeof(levels[0]); i++)
-		if (slice_eq_cstr_nocase(arg_s(c, 0), levels[i].name))
-			level = levels[i].level;
-	LOG_AT(level, "%.*s", SLICE_ARG(arg_s(c, 1)));
+		if ((xlog || !levels[i].xlog_only) &&
+		    slice_eq_cstr_nocase(name, levels[i].name))
+			return levels[i].level;
+	return LL_ERR;
+}
+
+/* KSR.log(level, msg) */
+static int core_log_level(struct script_call *c)
+{
+	LOG_AT(level_named(arg_s(c, 0), false), "%.*s", SLICE_ARG(arg_s(c, 1)));
 	return 1;
 }
 
@@ -177,22 +197,9 @@ static int core_isflagset(struct script_call *c)
 	               : -1;
 }
 
-/*
- * Branch flags: setbflag(f), resetbflag(f), isbflagset(f) act on branch
- * 0 (tm_ctx_bflags()); the *biflag*(f, idx) forms on branch idx. The
- * exp's arg says what to do: 1 set, 0 reset, 2 test.
- */
-static int core_bflag(struct script_call *c)
+/* Flag f of *flags as the exp's arg says: 1 set, 0 reset, 2 test. */
+static int flag_op(const struct script_call *c, uint32_t *flags, unsigned f)
 {
-	long long f = arg_i(c, 0);
-	long long idx = c->nargs > 1 ? arg_i(c, 1) : 0;
-	uint32_t *flags;
-
-	if (!flag_ok(f) || idx < 0 || idx >= TM_MAX_BRANCHES)
-		return -1;
-	flags = tm_ctx_bflags(c->ctx, (unsigned)idx);
-	if (flags == NULL)
-		return -1;
 	switch (c->exp->arg) {
 	case 1:
 		*flags |= 1u << f;
@@ -203,6 +210,22 @@ static int core_bflag(struct script_call *c)
 	default:
 		return *flags & (1u << f) ? 1 : -1;
 	}
+}
+
+/*
+ * Branch flags: setbflag(f), resetbflag(f), isbflagset(f) act on branch
+ * 0 (tm_ctx_bflags()); the *biflag*(f, idx) forms on branch idx.
+ */
+static int core_bflag(struct script_call *c)
+{
+	long long f = arg_i(c, 0);
+	long long idx = c->nargs > 1 ? arg_i(c, 1) : 0;
+	uint32_t *flags;
+
+	if (!flag_ok(f) || idx < 0 || idx >= TM_MAX_BRANCHES)
+		return -1;
+	flags = tm_ctx_bflags(c->ctx, (unsigned)idx);
+	return flags ? flag_op(c, flags, (unsigned)f) : -1;
 }
 
 static int core_seturi(struct script_call *c)
@@ -281,15 +304,11 @@ static int core_is_proto(struct script_call *c)
 	               : -1;
 }
 
-/* set_reply_no_connect() (the exp's arg 0), set_forward_no_connect() (1) */
-static int core_no_connect(struct script_call *c)
+/* set_reply_no_connect(), set_forward_no_connect(), add_local_rport():
+ * the exp's arg is the tm_req_option. */
+static int core_option(struct script_call *c)
 {
-	return tm_ctx_no_connect(c->ctx, c->exp->arg);
-}
-
-static int core_add_local_rport(struct script_call *c)
-{
-	return tm_ctx_add_local_rport(c->ctx);
+	return tm_ctx_set_option(c->ctx, (enum tm_req_option)c->exp->arg);
 }
 
 /* The source address family: the exp's arg is AF_INET or AF_INET6. */
@@ -320,23 +339,12 @@ static int core_get_debug(struct script_call *c)
 }
 
 /* Script flags: this route run's own (Kamailio keeps them per process,
- * cleared for each message). The exp's arg: 1 set, 0 reset, 2 test. */
+ * cleared for each message). */
 static int core_sflag(struct script_call *c)
 {
 	long long f = arg_i(c, 0);
 
-	if (!flag_ok(f))
-		return -1;
-	switch (c->exp->arg) {
-	case 1:
-		c->ctx->sflags |= 1u << f;
-		return 1;
-	case 0:
-		c->ctx->sflags &= ~(1u << f);
-		return 1;
-	default:
-		return c->ctx->sflags & (1u << f) ? 1 : -1;
-	}
+	return flag_ok(f) ? flag_op(c, &c->ctx->sflags, (unsigned)f) : -1;
 }
 
 /* is_myself_suri(): the message came from one of this proxy's own
@@ -477,27 +485,37 @@ static int xlog_fixed(struct script_call *c)
 	return 1;
 }
 
-/* KSR.xlog.xlog(level, fmt): Kamailio's level names, L_ERR for others;
- * its ALERT, BUG and CRIT are our CRIT. */
+/* KSR.xlog.xlog(level, fmt) */
 static int xlog_level(struct script_call *c)
 {
-	static const struct {
-		const char *name;
-		int level;
-	} levels[] = {
-	        {"L_ALERT", LL_CRIT},    {"L_BUG", LL_CRIT},
-	        {"L_CRIT2", LL_CRIT},    {"L_CRIT", LL_CRIT},
-	        {"L_ERR", LL_ERR},       {"L_WARN", LL_WARN},
-	        {"L_NOTICE", LL_NOTICE}, {"L_INFO", LL_INFO},
-	        {"L_DBG", LL_DBG},
-	};
-	int level = LL_ERR;
-
-	for (size_t i = 0; i < sizeof(levels) / sizeof(levels[0]); i++)
-		if (slice_eq_cstr_nocase(arg_s(c, 0), levels[i].name))
-			level = levels[i].level;
-	xlog_at(c, level, arg_s(c, 1));
+	xlog_at(c, level_named(arg_s(c, 0), true), arg_s(c, 1));
 	return 1;
+}
+
+/*
+ * 1 when the POSIX extended regex pattern (compiled with flags added)
+ * matches text, -1 when it does not or text is NULL; a pattern that does
+ * not compile is a script error.
+ */
+static int regex_matches(struct script_call *c, struct slice pattern, int flags,
+                         const char *text)
+{
+	char buf[512];
+	regex_t re;
+	int err;
+
+	if (pattern.len >= sizeof(buf))
+		return script_call_error(c, "regex longer than %zu bytes",
+		                         sizeof(buf) - 1);
+	slice_copy_cstr(buf, sizeof(buf), pattern);
+	err = regcomp(&re, buf, REG_EXTENDED | flags);
+	if (err) {
+		regerror(err, &re, buf, sizeof(buf));
+		return script_call_error(c, "bad regex: %s", buf);
+	}
+	err = text ? regexec(&re, text, 0, NULL, 0) : REG_NOMATCH;
+	regfree(&re);
+	return err == 0 ? 1 : -1;
 }
 
 /* -------------------------------------------------------------------- sl */
@@ -633,23 +651,10 @@ static int tm_get_status_code(struct script_call *c)
 static int tm_check_status(struct script_call *c)
 {
 	int code = tm_t_status_code(c->ctx);
-	char text[256];
-	regex_t re;
-	int err;
+	char text[16];
 
-	if (arg_s(c, 0).len >= sizeof(text))
-		return script_call_error(c, "regex longer than %zu bytes",
-		                         sizeof(text) - 1);
-	slice_copy_cstr(text, sizeof(text), arg_s(c, 0));
-	err = regcomp(&re, text, REG_EXTENDED | REG_NOSUB);
-	if (err) {
-		regerror(err, &re, text, sizeof(text));
-		return script_call_error(c, "bad regex: %s", text);
-	}
 	snprintf(text, sizeof(text), "%d", code);
-	err = code > 0 ? regexec(&re, text, 0, NULL, 0) : REG_NOMATCH;
-	regfree(&re);
-	return err == 0 ? 1 : -1;
+	return regex_matches(c, arg_s(c, 0), REG_NOSUB, code > 0 ? text : NULL);
 }
 
 /* t_get_branch_index(): as Kamailio's (checked on 5.6), the branch a
@@ -864,29 +869,14 @@ static int textops_has_body(struct script_call *c)
 static int textops_search(struct script_call *c)
 {
 	struct sip_msg *m = c->ctx->msg;
-	struct slice pattern = arg_s(c, 0);
-	char text[512];
-	regex_t re;
-	int err;
 
 	if (m == NULL)
 		return -1;
-	if (pattern.len >= sizeof(text))
-		return script_call_error(c, "regex longer than %zu bytes",
-		                         sizeof(text) - 1);
-	slice_copy_cstr(text, sizeof(text), pattern);
-	err = regcomp(&re, text, REG_EXTENDED | REG_ICASE | REG_NEWLINE);
-	if (err) {
-		regerror(err, &re, text, sizeof(text));
-		return script_call_error(c, "bad regex: %s", text);
-	}
+	struct slice where = c->exp->arg ? m->body : slice_make(m->buf, m->len);
 	/* regexec() wants a C string (REG_STARTEND would spare the copy,
 	 * but the sanitizers' regexec() reads to a NUL regardless) */
-	struct slice where = c->exp->arg ? m->body : slice_make(m->buf, m->len);
 	char *copy = arena_strdup(c->ctx->arena, where);
-	err = copy ? regexec(&re, copy, 0, NULL, 0) : REG_NOMATCH;
-	regfree(&re);
-	return err == 0 ? 1 : -1;
+	return regex_matches(c, arg_s(c, 0), REG_ICASE | REG_NEWLINE, copy);
 }
 
 static int hdr_append_to_reply(struct script_call *c)
@@ -972,9 +962,11 @@ const struct script_export script_ksr_exports[] = {
         {"", "set_drop", core_set_drop, "", R_N, 0, 0},
         {"", "drop", core_set_drop, "", R_N, 0, 0},
         {"", "force_rport", core_force_rport, "", R_I, 0, 0},
-        {"", "add_local_rport", core_add_local_rport, "", R_B, 0, 0},
-        {"", "set_reply_no_connect", core_no_connect, "", R_B, 0, 0},
-        {"", "set_forward_no_connect", core_no_connect, "", R_B, 0, 1},
+        {"", "add_local_rport", core_option, "", R_B, 0, TM_OPT_LOCAL_RPORT},
+        {"", "set_reply_no_connect", core_option, "", R_B, 0,
+         TM_OPT_REPLY_NO_CONNECT},
+        {"", "set_forward_no_connect", core_option, "", R_B, 0,
+         TM_OPT_FORWARD_NO_CONNECT},
 
         {"xlog", "xdbg", xlog_fixed, "s", R_I, ANY, LL_DBG},
         {"xlog", "xinfo", xlog_fixed, "s", R_I, ANY, LL_INFO},

@@ -386,31 +386,48 @@ static struct slice display_as_written(const struct sip_addr *a)
 	return d;
 }
 
-static int ret_addr(struct script_call *c, bool to, enum addr_part part)
+/* Part of address a; u: its URI parsed, or NULL to parse it here when
+ * the part needs it. */
+static int ret_addr_part(struct script_call *c, const struct sip_addr *a,
+                         const struct sip_uri *u, enum addr_part part)
 {
-	struct sip_msg *m = pv_msg(c);
-	const struct sip_addr *a;
-	const struct sip_uri *u;
+	struct sip_uri parsed;
+	const char *why;
 
-	if (m == NULL || (to ? sip_msg_to(&a, m) : sip_msg_from(&a, m)))
-		return 0;
 	switch (part) {
 	case ADDR_URI:
 		return ret_nonempty(c, a->uri);
-	case ADDR_USER:
-	case ADDR_HOST:
-		/* parsed once per message (sip_msg_check() did it) */
-		if (to ? sip_msg_to_uri(&u, m) : sip_msg_from_uri(&u, m))
-			return 0;
-		return ret_uri_part(c, u,
-		                    part == ADDR_USER ? SCRIPT_URI_USER
-		                                      : SCRIPT_URI_HOST);
 	case ADDR_NAME:
 		return ret_nonempty(c, display_as_written(a));
 	case ADDR_TAG:
 		return a->has_tag ? ret_nonempty(c, a->tag) : 0;
+	case ADDR_USER:
+	case ADDR_HOST:
+		if (u == NULL) {
+			if (sip_uri_parse(&parsed, a->uri, &why))
+				return 0;
+			u = &parsed;
+		}
+		return ret_uri_part(c, u,
+		                    part == ADDR_USER ? SCRIPT_URI_USER
+		                                      : SCRIPT_URI_HOST);
 	}
 	return 0;
+}
+
+static int ret_addr(struct script_call *c, bool to, enum addr_part part)
+{
+	struct sip_msg *m = pv_msg(c);
+	const struct sip_addr *a;
+	const struct sip_uri *u = NULL;
+
+	if (m == NULL || (to ? sip_msg_to(&a, m) : sip_msg_from(&a, m)))
+		return 0;
+	/* the URI is parsed once per message (sip_msg_check() did it) */
+	if ((part == ADDR_USER || part == ADDR_HOST) &&
+	    (to ? sip_msg_to_uri(&u, m) : sip_msg_from_uri(&u, m)))
+		return 0;
+	return ret_addr_part(c, a, u, part);
 }
 
 #define ADDR_GETTERS(X)                                                        \
@@ -446,7 +463,6 @@ static int ret_identity(struct script_call *c, const char *name,
 	        m ? sip_msg_hdr_by_name(m, slice_cstr(name)) : NULL;
 	struct sip_list_iter it;
 	struct sip_addr a;
-	struct sip_uri u;
 	struct slice elem;
 	const char *why;
 
@@ -455,18 +471,7 @@ static int ret_identity(struct script_call *c, const char *name,
 	sip_list_init(&it, h->value);
 	if (sip_list_next(&elem, &it) || sip_addr_parse(&a, elem, 0, &why))
 		return 0;
-	switch (part) {
-	case ADDR_URI:
-		return ret_nonempty(c, a.uri);
-	case ADDR_NAME:
-		return ret_nonempty(c, display_as_written(&a));
-	default:
-		if (sip_uri_parse(&u, a.uri, &why))
-			return 0;
-		return ret_uri_part(c, &u,
-		                    part == ADDR_USER ? SCRIPT_URI_USER
-		                                      : SCRIPT_URI_HOST);
-	}
+	return ret_addr_part(c, &a, NULL, part);
 }
 
 #define IDENTITY_GETTERS(X)                                                    \

@@ -223,29 +223,30 @@ int sip_edit_set_ruri(struct sip_edits *ed, struct slice uri)
 	return add(ed, offset_of(m, m->ruri.p), (uint32_t)m->ruri.len, text);
 }
 
-int sip_edit_add_header(struct sip_edits *ed, struct slice line)
+/* A whole header line inserted at off. Whatever line end the caller
+ * wrote becomes one CRLF: an empty line here would end the header section
+ * early. */
+static int header_line_at(struct sip_edits *ed, uint32_t off, struct slice line)
 {
-	/* Whatever line end the caller wrote becomes one CRLF: an empty
-	 * line here would end the header section early. */
 	while (line.len > 0 &&
 	       (line.p[line.len - 1] == '\r' || line.p[line.len - 1] == '\n'))
 		line.len--;
 	if (line.len == 0)
 		return fail(ed, EINVAL);
-	return insert_line(ed, ed->m->hdrs_end, "", line);
+	return insert_line(ed, off, "", line);
+}
+
+int sip_edit_add_header(struct sip_edits *ed, struct slice line)
+{
+	return header_line_at(ed, ed->m->hdrs_end, line);
 }
 
 int sip_edit_add_header_first(struct sip_edits *ed, struct slice line)
 {
 	const struct sip_msg *m = ed->m;
 
-	while (line.len > 0 &&
-	       (line.p[line.len - 1] == '\r' || line.p[line.len - 1] == '\n'))
-		line.len--;
-	if (line.len == 0)
-		return fail(ed, EINVAL);
-	return insert_line(ed, m->nhdrs ? m->hdrs[0].off : m->hdrs_end, "",
-	                   line);
+	return header_line_at(ed, m->nhdrs ? m->hdrs[0].off : m->hdrs_end,
+	                      line);
 }
 
 int sip_edit_remove_header(struct sip_edits *ed, struct slice name)

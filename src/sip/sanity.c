@@ -236,8 +236,9 @@ int sip_sanity_check(struct sip_sanity_verdict *v, struct sip_msg *m,
 	}
 	/* 8 and 16 (Via version and protocol) pass, as they do in Kamailio:
 	 * its Via parser, like ours, refuses what they would find. */
+	const struct sip_hdr *cseq = sip_msg_hdr(m, SIP_HDR_CSEQ);
 	if ((checks & (SIP_SANITY_CSEQ_METHOD | SIP_SANITY_CSEQ_VALUE)) &&
-	    (h = sip_msg_hdr(m, SIP_HDR_CSEQ)) == NULL)
+	    cseq == NULL)
 		return fail(v, 0, "no CSeq");
 	if ((checks & SIP_SANITY_CSEQ_METHOD) && req) {
 		if (sip_msg_cseq(&cs, m) || cs->method.len == 0)
@@ -248,7 +249,7 @@ int sip_sanity_check(struct sip_sanity_verdict *v, struct sip_msg *m,
 			        "CSeq method does not match request method");
 	}
 	if ((checks & SIP_SANITY_CSEQ_VALUE) &&
-	    !valid_uint(first_word(sip_msg_hdr(m, SIP_HDR_CSEQ)->value)))
+	    !valid_uint(first_word(cseq->value)))
 		return fail(v, 400, "CSeq number is illegal");
 	/* Over UDP the datagram must end with the body (RFC 3261 §18.3);
 	 * a stream's framing took the Content-Length's octets. */

@@ -167,26 +167,23 @@ int tm_ctx_set_duri(struct tm_ctx *ctx, struct slice uri)
 	return e->duri.p ? 0 : ENOMEM;
 }
 
-int tm_ctx_no_connect(struct tm_ctx *ctx, bool forward)
+int tm_ctx_set_option(struct tm_ctx *ctx, enum tm_req_option opt)
 {
 	struct tm_req_edits *e;
 
 	if (ctx->route != TM_ROUTE_REQUEST || (e = edits(ctx)) == NULL)
 		return -1;
-	if (forward)
-		e->forward_no_connect = true;
-	else
+	switch (opt) {
+	case TM_OPT_REPLY_NO_CONNECT:
 		e->reply_no_connect = true;
-	return 1;
-}
-
-int tm_ctx_add_local_rport(struct tm_ctx *ctx)
-{
-	struct tm_req_edits *e;
-
-	if (ctx->route != TM_ROUTE_REQUEST || (e = edits(ctx)) == NULL)
-		return -1;
-	e->local_rport = true;
+		break;
+	case TM_OPT_FORWARD_NO_CONNECT:
+		e->forward_no_connect = true;
+		break;
+	case TM_OPT_LOCAL_RPORT:
+		e->local_rport = true;
+		break;
+	}
 	return 1;
 }
 
@@ -416,19 +413,18 @@ int tm_sl_reply(struct tm_ctx *ctx, unsigned code, struct slice reason)
 int tm_sanity_reply(struct tm_ctx *ctx)
 {
 	const struct sip_sanity_verdict *v = &ctx->sanity;
-	char line[128];
-	int n;
+	char buf[128];
+	struct slice line;
 
 	/* A reply or an ACK gets none (nor does what has no address) */
 	if (v->code == 0 || !ctx->msg->is_request ||
 	    ctx->msg->method_id == SIP_METHOD_ACK)
 		return -1;
 	if (v->unsupported.len) {
-		n = snprintf(line, sizeof(line), "Unsupported: %.*s\r\n",
-		             SLICE_ARG(v->unsupported));
-		if (n > 0 && (size_t)n < sizeof(line))
-			tm_ctx_append_to_reply(ctx,
-			                       slice_make(line, (size_t)n));
+		line = tm_unsupported_line(buf, sizeof(buf), &v->unsupported,
+		                           1);
+		if (line.len)
+			tm_ctx_append_to_reply(ctx, line);
 	}
 	return tm_sl_reply(ctx, v->code, slice_cstr(v->reason));
 }
@@ -540,19 +536,10 @@ int tm_t_check_trans(struct tm_ctx *ctx)
 
 int tm_t_forward(struct tm_ctx *ctx, struct slice uri)
 {
-	struct tm_req_edits *e;
-	struct slice duri;
-	int ret;
-
 	if (ctx->route != TM_ROUTE_REQUEST || !ctx->msg->is_request ||
-	    (e = edits(ctx)) == NULL)
+	    edits(ctx) == NULL)
 		return -1;
-	duri = e->duri;
-	if (uri.len)
-		e->duri = uri;
-	ret = tm_forward_stateless(ctx);
-	e->duri = duri;
-	return ret;
+	return tm_forward_stateless(ctx, uri);
 }
 
 int tm_t_branch_count(struct tm_ctx *ctx)
@@ -624,7 +611,7 @@ int tm_t_relay(struct tm_ctx *ctx, const char *proto, struct slice host,
 			return tm_t_check_trans(ctx);
 		}
 		edits(ctx);
-		return ctx->edits ? tm_forward_stateless(ctx) : -1;
+		return ctx->edits ? tm_forward_stateless(ctx, SLICE_NULL) : -1;
 	}
 	/* §16.3 step 3: no hops left. */
 	if (sip_msg_max_forwards(&mf, m) == 0 && mf == 0) {

@@ -99,7 +99,6 @@ static bool proxy_require(struct tm_shard *sh, struct sip_msg *m,
                           const struct net_rx *rx)
 {
 	struct slice exts[16];
-	struct sip_buf line;
 	char buf[512];
 	unsigned n;
 
@@ -110,15 +109,9 @@ static bool proxy_require(struct tm_shard *sh, struct sip_msg *m,
 	n = sip_unsupported_exts(exts, 16, m, sh->cfg->proxy_require);
 	if (n == 0)
 		return false;
-	sip_buf_init(&line, buf, sizeof(buf));
-	sip_buf_addf(&line, "Unsupported: ");
-	for (unsigned i = 0; i < n; i++)
-		sip_buf_addf(&line, "%s%.*s", i ? ", " : "",
-		             SLICE_ARG(exts[i]));
-	sip_buf_addf(&line, "\r\n");
 	/* a list too long for the buffer is left out */
 	tm_sl_send(sh, m, rx, NULL, 420, SLICE_LIT("Bad Extension"),
-	           line.overflow ? SLICE_NULL : slice_make(buf, line.len));
+	           tm_unsupported_line(buf, sizeof(buf), exts, n));
 	return true;
 }
 

@@ -230,15 +230,19 @@ int tm_ctx_set_duri(struct tm_ctx *ctx, struct slice uri);
  * forwarded Via gets rport and received, as if the client had asked for
  * rport (RFC 3581); kept in the transaction. 1, or -1 for a reply. */
 int tm_ctx_force_rport(struct tm_ctx *ctx);
-/* set_reply_no_connect() / set_forward_no_connect() (forward true): the
- * replies to the request / the request relayed go only over a TCP
- * connection already open, none is opened for them. 1, -1 outside the
- * request route. */
-int tm_ctx_no_connect(struct tm_ctx *ctx, bool forward);
-/* add_local_rport(): the Via this proxy puts on the request asks for
- * rport (RFC 3581), for a next hop behind NAT. 1, -1 outside the request
- * route. */
-int tm_ctx_add_local_rport(struct tm_ctx *ctx);
+/* Options the request route sets on its request (1; -1 in other
+ * routes). */
+enum tm_req_option {
+	/* set_reply_no_connect() / set_forward_no_connect(): the replies to
+	 * the request / the request relayed go only over a TCP connection
+	 * already open, none is opened for them */
+	TM_OPT_REPLY_NO_CONNECT,
+	TM_OPT_FORWARD_NO_CONNECT,
+	/* add_local_rport(): the Via this proxy puts on the request asks for
+	 * rport (RFC 3581), for a next hop behind NAT */
+	TM_OPT_LOCAL_RPORT,
+};
+int tm_ctx_set_option(struct tm_ctx *ctx, enum tm_req_option opt);
 /*
  * Branch flags 0..31 (KSR.setbflag ...) of branch idx: 0, the branch the
  * route is about (the Request-URI's in the request route, a new branch's

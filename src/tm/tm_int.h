@@ -219,6 +219,10 @@ int tm_reply_upstream(struct tm_trans *t, const char *buf, size_t len,
                       unsigned code, int b);
 int tm_local_reply(struct tm_trans *t, unsigned code, struct slice reason,
                    struct slice extra_hdrs);
+/* "Unsupported: a, b" and CRLF (a 420's, RFC 3261 §20.40) in buf, or
+ * empty when it does not fit. */
+struct slice tm_unsupported_line(char *buf, size_t size,
+                                 const struct slice *exts, unsigned n);
 /* e: what the script asked of the replies (force_rport, no TCP
  * connection opened for them), NULL for nothing. */
 int tm_sl_send(struct tm_shard *sh, struct sip_msg *req,
@@ -239,7 +243,9 @@ int tm_forward(struct tm_trans *t, bool with_ruri, const char *proto,
 void tm_reply_in(struct tm_shard *sh, struct sip_msg *rpl,
                  const struct net_rx *rx);
 void tm_cancel_branches(struct tm_trans *t, struct slice reason_hdr);
-int tm_forward_stateless(struct tm_ctx *ctx);
+/* ctx's request relayed without a transaction, to dst when given, else
+ * to $du or the next hop of $ru: 1 sent, -1 not. */
+int tm_forward_stateless(struct tm_ctx *ctx, struct slice dst);
 void tm_branch_fail(struct tm_branch *b, unsigned code);
 /* The reason phrase of a final reply tm makes for a branch that failed
  * here (408 timeout, 478 unresolvable, 503 ...). */

@@ -1158,13 +1158,14 @@ static bool relay_stateless(struct tm_shard *sh, struct sip_msg *rpl)
 	return net_send(sh->w, &d, sh->out, len, NULL) == 0;
 }
 
-/* Sends m once, without a transaction, by its route set to uri, with
- * branch id on the Via added (src: where m came from, NULL for a request
- * of ours): 0, or -1 (counted as a dropped request). */
+/* Sends m once, without a transaction, by its route set to uri (or to
+ * duri when given), with branch id on the Via added (src: where m came
+ * from, NULL for a request of ours): 0, or -1 (counted as a dropped
+ * request). */
 static int send_stateless(struct tm_shard *sh, struct sip_msg *m,
-                          const struct tm_req_edits *e, struct slice uri,
-                          const struct net_rx *src, const char *id,
-                          struct arena *a)
+                          const struct tm_req_edits *e, struct slice duri,
+                          struct slice uri, const struct net_rx *src,
+                          const char *id, struct arena *a)
 {
 	struct route_set rs;
 	struct hop hop;
@@ -1174,7 +1175,7 @@ static int send_stateless(struct tm_shard *sh, struct sip_msg *m,
 	struct net_dst d;
 	struct slice msg;
 
-	route_set(&rs, m, e, e->duri, uri);
+	route_set(&rs, m, e, duri, uri);
 	if (resolve_uri(&hop, rs.target, m, NULL, SLICE_NULL, 0))
 		goto drop;
 	/* A name not in the cache: its lookup starts, and the request is
@@ -1245,8 +1246,8 @@ static void ack_local_2xx(struct tm_branch *b, struct sip_msg *rpl)
 	id[n] = 'a';
 	id[n + 1] = '\0';
 	memset(&none, 0, sizeof(none));
-	send_stateless(sh, &sh->msg2, &none, sh->msg2.ruri, NULL, id,
-	               &sh->arena);
+	send_stateless(sh, &sh->msg2, &none, SLICE_NULL, sh->msg2.ruri, NULL,
+	               id, &sh->arena);
 }
 
 void tm_reply_in(struct tm_shard *sh, struct sip_msg *rpl,
@@ -1372,7 +1373,7 @@ void tm_reply_in(struct tm_shard *sh, struct sip_msg *rpl,
 
 /* ------------------------------------------------------- stateless */
 
-int tm_forward_stateless(struct tm_ctx *ctx)
+int tm_forward_stateless(struct tm_ctx *ctx, struct slice dst)
 {
 	struct sip_msg *m = ctx->msg;
 	struct tm_req_edits *e = ctx->edits;
@@ -1389,8 +1390,10 @@ int tm_forward_stateless(struct tm_ctx *ctx)
 	memcpy(id, "z9hG4bKs", 8);
 	id[8 + fmt_hex(id + 8, hash_bytes(via->branch.p, via->branch.len),
 	               16)] = '\0';
-	return send_stateless(ctx->sh, m, e, uri, ctx->rx, id, ctx->arena) ? -1
-	                                                                   : 1;
+	return send_stateless(ctx->sh, m, e, dst.len ? dst : e->duri, uri,
+	                      ctx->rx, id, ctx->arena)
+	               ? -1
+	               : 1;
 }
 
 /* ------------------------------------------------------ local requests */

@@ -66,6 +66,20 @@ static struct slice reply_hdrs(const struct tm_shard *sh, char *buf,
 	return slice_make(buf, server.len + extra.len);
 }
 
+struct slice tm_unsupported_line(char *buf, size_t size,
+                                 const struct slice *exts, unsigned n)
+{
+	struct sip_buf line;
+
+	sip_buf_init(&line, buf, size);
+	sip_buf_addf(&line, "Unsupported: ");
+	for (unsigned i = 0; i < n; i++)
+		sip_buf_addf(&line, "%s%.*s", i ? ", " : "",
+		             SLICE_ARG(exts[i]));
+	sip_buf_addf(&line, "\r\n");
+	return line.overflow ? SLICE_NULL : slice_make(buf, line.len);
+}
+
 int tm_sl_send(struct tm_shard *sh, struct sip_msg *req,
                const struct net_rx *rx, const struct tm_req_edits *e,
                unsigned code, struct slice reason, struct slice extra_hdrs)

@@ -311,6 +311,16 @@ def first_time(peer: Peer, m: Msg) -> bool:
     return same[0] is m
 
 
+def answers_invite(code: int, reason: str, delay: float = 0) -> Handler:
+    """A callee that answers the first copy of each INVITE with code (To
+    tag "t"), after delay s."""
+    def on_message(peer: Peer, m: Msg) -> None:
+        if is_request("INVITE")(m) and first_time(peer, m):
+            peer.answer(m, code, reason, "t", delay=delay)
+
+    return on_message
+
+
 def finals(peer: Peer, method: str = "INVITE") -> list[Msg]:
     return distinct([m for m in peer.received if is_final(method)(m)])
 

@@ -17,8 +17,8 @@ import time
 import pytest
 
 import conftest
-from sippeer import (Peer, acking_caller, cancel_for, finals, first_time, is_final, is_request, is_response, reply,
-                     request, ringing_callee, ringing_then)
+from sippeer import (Peer, acking_caller, answers_invite, cancel_for, finals, first_time, is_final, is_request,
+                     is_response, reply, request, ringing_callee, ringing_then)
 from sipwire import Msg, uri_hostport, uri_of, via_sent_by
 
 
@@ -147,14 +147,8 @@ def test_failure_reply_mode(proxy, peers, mode, expect):
     # Kamailio's default (3) the caller gets the new step's reply (the 503
     # as a 500, RFC 3261 §16.7 step 6); with 0 the earlier 486 still
     # competes and wins (lower class). Both as on Kamailio 5.6.
-    def answers(code: int):
-        def on_message(peer: Peer, m: Msg) -> None:
-            if is_request("INVITE")(m) and first_time(peer, m):
-                peer.answer(m, code, "Busy Here" if code == 486 else "Service Unavailable", "t")
-        return on_message
-
-    callee_b = peers("callee_b", answers(503))
-    callee_a = peers("callee_a", answers(486))
+    callee_b = peers("callee_b", answers_invite(503, "Service Unavailable"))
+    callee_a = peers("callee_a", answers_invite(486, "Busy Here"))
     p = proxy("serial.lua", subst={"UAS_B_PORT": callee_b.port, "RETRY_CODE": 486},
               modparams={("tm", "failure_reply_mode"): mode})
     caller = acking_caller(peers)
@@ -168,14 +162,8 @@ def test_branch_flags(proxy, peers):
     # flags 3 and 7 on the Request-URI's branch; the appended branch took
     # 3 when appended, then got 5; each branch route sees its own and sets
     # 9, which its replies' onreply routes and the failure route see
-    def answers(code: int):
-        def on_message(peer: Peer, m: Msg) -> None:
-            if is_request("INVITE")(m) and first_time(peer, m):
-                peer.answer(m, code, "Busy Here" if code == 486 else "Server Error", "t")
-        return on_message
-
-    callee_b = peers("callee_b", answers(500))
-    callee_a = peers("callee_a", answers(486))
+    callee_b = peers("callee_b", answers_invite(500, "Server Error"))
+    callee_a = peers("callee_a", answers_invite(486, "Busy Here"))
     p = proxy("bflags.lua", subst={"UAS_B_PORT": callee_b.port})
     caller = acking_caller(peers)
     caller.send(request("INVITE", callee_a.uri, caller), p.port)
@@ -460,11 +448,7 @@ def test_tcp_reply_after_the_connection_closed_goes_to_the_via_port(proxy, peers
     # final reply is ready, so the proxy opens one to the source address
     # and the port the caller's Via names (where the caller listens), not
     # to the port the caller had sent from
-    def busy_later(peer: Peer, m: Msg) -> None:
-        if is_request("INVITE")(m) and first_time(peer, m):
-            peer.answer(m, 486, "Busy Here", "t", delay=1.0)
-
-    callee = peers("callee", busy_later)
+    callee = peers("callee", answers_invite(486, "Busy Here", delay=1.0))
     p = proxy("default.lua")
     listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     listener.bind(("127.0.0.1", 0))

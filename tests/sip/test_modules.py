@@ -17,7 +17,7 @@ import time
 import pytest
 
 import conftest
-from sippeer import Msg, Peer, first_time, is_request, is_response, request
+from sippeer import Peer, answers_invite, is_request, is_response, request
 
 SANE = {("sanity", "proxy_require"): "foo, bar"}
 
@@ -334,12 +334,8 @@ def test_reply_no_connect(proxy, peers, no_connect):
     # The caller's TCP connection closes while the callee rings; the final
     # reply then needs a new connection (to the caller's address, where a
     # listener now waits): set_reply_no_connect() forbids it
-    def busy_later(peer: Peer, m: Msg) -> None:
-        if is_request("INVITE")(m) and first_time(peer, m):
-            peer.answer(m, 486, "Busy Here", "t", delay=1.0)
-
     p = proxy("modules.lua", modparams=SANE)
-    callee = peers("callee", busy_later)
+    callee = peers("callee", answers_invite(486, "Busy Here", delay=1.0))
     caller = peers.tcp("caller", connect_to=p.port)
     extra = ["X-Reply-No-Connect: 1"] if no_connect else []
     caller.send(request("INVITE", callee.uri, caller, extra=extra))

@@ -37,8 +37,8 @@ struct wsock {
 	const struct net_listener *lst;
 	bool open; /* the handle was initialised and must be closed */
 	/* UDP: the dup it is read from (-1 when none): a shared listener's
-	 * in the worker's udp_epfd, a worker port's watched by rpoll in the
-	 * loop itself (udp.c says why). */
+	 * in the loop's epoll under shared_fd's number, a worker port's
+	 * watched by rpoll (udp.c says why). */
 	int rfd;
 	uv_poll_t rpoll;
 };
@@ -95,11 +95,12 @@ struct worker {
 	/* Datagrams sent while a batch is delivered, sent together after
 	 * it (udp.c); allocated with udp_rx. */
 	struct udp_out *udp_out;
-	/* The worker's dups of shared UDP listeners, registered
-	 * EPOLLEXCLUSIVE, and the poll handle that watches them for the loop
-	 * (udp.c); -1 when none. */
-	int udp_epfd;
-	uv_poll_t udp_poll;
+	/* An eventfd never written, and its poll: the worker's dups of
+	 * shared UDP listeners are registered EPOLLEXCLUSIVE in the loop's
+	 * epoll under its number, so that their events reach shared_poll's
+	 * callback (udp.c); -1 when none. */
+	int shared_fd;
+	uv_poll_t shared_poll;
 };
 
 /*

@@ -615,7 +615,7 @@ static struct rt *rt_alloc(const struct rt_config *cfg,
 
 		w->rt = rt;
 		w->id = i;
-		w->udp_epfd = -1;
+		w->shared_fd = -1;
 		pthread_mutex_init(&w->qmx, NULL);
 		pthread_mutex_init(&w->cmx, NULL);
 		pthread_cond_init(&w->ccond, NULL);

@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -69,9 +70,17 @@ static void deliver(struct wsock *s, char *buf, size_t len,
  * Reading. Every worker reads every UDP socket (through its own dup), as
  * Kamailio's children do; but where a blocking recvfrom wakes one child
  * per datagram, an epoll on the socket wakes every worker, and all but one
- * find nothing. So each worker registers its dups EPOLLEXCLUSIVE in an
- * epoll of its own (udp_epfd: the kernel then wakes one of the workers
- * waiting), and the loop polls that epoll fd.
+ * find nothing. EPOLLEXCLUSIVE asks the kernel to wake one, but it picks
+ * among epolls that a thread is waiting in: an exclusive registration in
+ * an epoll of its own, polled by the loop's epoll, woke every worker all
+ * the same (two workers at 500 calls/s: 0.44 reads per call met EAGAIN
+ * after a wake-up for nothing). So each worker registers its dups of the
+ * shared listeners EPOLLEXCLUSIVE in the loop's own epoll, the one its
+ * thread sleeps in. libuv must not see those fds as its own (it would
+ * register them again, without the flag, and abort on EEXIST): their
+ * events carry the number of shared_fd, an eventfd never written that a
+ * uv_poll watches, and libuv hands them to that poll's callback, which
+ * reads the shared sockets.
  *
  * A worker port has one reader: the loop polls its dup directly, so a
  * datagram there wakes the loop with that socket named and costs no read
@@ -290,7 +299,7 @@ static void read_socket(struct wsock *s)
 }
 
 /* A worker port (of this worker: only its owner reads one), polled by
- * itself rather than through udp_epfd. */
+ * itself rather than through shared_fd. */
 static bool own_port(const struct wsock *s)
 {
 	return s->lst->owner >= 0;
@@ -304,7 +313,7 @@ static bool poll_failed(const struct worker *w, int status)
 	return status < 0;
 }
 
-/* udp_epfd is readable: one of the shared listeners has data. */
+/* shared_fd's events: one of the shared listeners has data. */
 static void shared_poll_cb(uv_poll_t *p, int status, int events)
 {
 	struct worker *w = p->data;
@@ -330,26 +339,25 @@ static void port_poll_cb(uv_poll_t *p, int status, int events)
 		read_socket(s);
 }
 
-/* The worker's epoll of shared UDP listeners, and its poll handle, at the
- * first. */
+/* shared_fd and its poll handle, at the first shared listener. */
 static int shared_poll_open(struct worker *w)
 {
 	int err;
 
-	if (w->udp_epfd >= 0)
+	if (w->shared_fd >= 0)
 		return 0;
-	w->udp_epfd = epoll_create1(EPOLL_CLOEXEC);
-	if (w->udp_epfd < 0)
+	w->shared_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (w->shared_fd < 0)
 		return errno;
-	err = uv_poll_init(&w->loop, &w->udp_poll, w->udp_epfd);
+	err = uv_poll_init(&w->loop, &w->shared_poll, w->shared_fd);
 	if (err != 0)
 		return -err;
-	w->udp_poll.data = w;
-	return -uv_poll_start(&w->udp_poll, UV_READABLE, shared_poll_cb);
+	w->shared_poll.data = w;
+	return -uv_poll_start(&w->shared_poll, UV_READABLE, shared_poll_cb);
 }
 
 /* s->rfd read: a worker port by a poll of its own, a shared listener
- * through udp_epfd. */
+ * in the loop's epoll under shared_fd's number. */
 static int watch_socket(struct worker *w, struct wsock *s)
 {
 	struct epoll_event ev = {.events = EPOLLIN | EPOLLEXCLUSIVE};
@@ -365,8 +373,8 @@ static int watch_socket(struct worker *w, struct wsock *s)
 	err = shared_poll_open(w);
 	if (err != 0)
 		return err;
-	ev.data.ptr = s;
-	if (epoll_ctl(w->udp_epfd, EPOLL_CTL_ADD, s->rfd, &ev) != 0)
+	ev.data.fd = w->shared_fd;
+	if (epoll_ctl(uv_backend_fd(&w->loop), EPOLL_CTL_ADD, s->rfd, &ev) != 0)
 		return errno;
 	return 0;
 }
@@ -405,11 +413,14 @@ int udp_worker_open(struct worker *w, struct wsock *s)
 }
 
 /* The fd may be closed as soon as uv_close() has stopped its poll
- * (libuv's uv_poll_t). */
+ * (libuv's uv_poll_t). A shared listener's must leave the loop's epoll
+ * first: the dups of the other workers keep the socket open, and its
+ * events would go on coming under shared_fd's number. */
 static void unwatch_socket(struct wsock *s)
 {
 	if (!own_port(s))
-		epoll_ctl(s->w->udp_epfd, EPOLL_CTL_DEL, s->rfd, NULL);
+		epoll_ctl(uv_backend_fd(&s->w->loop), EPOLL_CTL_DEL, s->rfd,
+		          NULL);
 	else if (!uv_is_closing((uv_handle_t *)&s->rpoll))
 		uv_close((uv_handle_t *)&s->rpoll, NULL);
 }
@@ -432,9 +443,9 @@ void udp_worker_fini(struct worker *w)
 			s->rfd = -1;
 		}
 	}
-	if (w->udp_epfd >= 0)
-		close(w->udp_epfd);
-	w->udp_epfd = -1;
+	if (w->shared_fd >= 0)
+		close(w->shared_fd);
+	w->shared_fd = -1;
 	free(w->udp_rx);
 	w->udp_rx = NULL;
 	free(w->udp_out);

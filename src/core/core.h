@@ -160,7 +160,9 @@ void arena_fini(struct arena *a);
  * the size p was last given by mem_get(), mem_get_zero() or mem_resize()
  * (builds with assertions check it). A block may be put back by another
  * thread than the one that got it. Blocks of more than 4 KiB, and what
- * passes 1 MiB cached a thread, go to malloc() and free() directly.
+ * passes 1 MiB cached a thread, go to malloc() and free() directly; when
+ * that happens often, the sizes no longer asked for leave the cache to
+ * make room for those in use.
  */
 void *mem_get(size_t size);
 void *mem_get_zero(size_t size);

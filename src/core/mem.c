@@ -5,6 +5,16 @@
  * the blocks themselves. The cache holds at most MEM_CACHE_BYTES a thread;
  * past that, and for larger blocks, free() and malloc() are called.
  *
+ * The sizes in use move: a Call-ID one digit longer moves the blocks of a
+ * call to the next list, a burst of registrations fills lists that calls
+ * never ask for. A full cache of sizes no longer asked for would send
+ * every block of the sizes in use to malloc() and free() for good. So
+ * gets are counted, each list notes the count at its last get, and each
+ * time MEM_TRIM_AFTER bytes have gone to free() because the cache was
+ * full, the lists no get asked for in the last MEM_IDLE_GETS gets are
+ * freed. Counted in gets, not puts: a burst of puts (a timer freeing a
+ * second's transactions) leaves the sizes in use alone.
+ *
  * Builds with assertions (the test builds) put the size in front of each
  * block and check it when the block comes back: a wrong size would hand
  * the block out later as a larger one. Under AddressSanitizer a cached
@@ -38,6 +48,8 @@
 #define MEM_MAX         4096
 #define MEM_LISTS       (MEM_MAX / MEM_GRAIN)
 #define MEM_CACHE_BYTES (1u << 20)
+#define MEM_TRIM_AFTER  (MEM_CACHE_BYTES / 8)
+#define MEM_IDLE_GETS   (1u << 16)
 
 /* The size kept in front of a block when assertions are on; a multiple of
  * the alignment malloc() gives, so that the block keeps it. */
@@ -56,6 +68,9 @@ struct mem_cache {
 	struct free_block
 	        *list[MEM_LISTS]; /* list[i]: blocks of (i+1) grains */
 	size_t bytes;             /* held in the lists */
+	size_t spilled;   /* freed because the cache was full, since the trim */
+	uint32_t gets;    /* counted modulo 2^32 */
+	uint32_t asked_at[MEM_LISTS]; /* gets at the last get of list i */
 };
 
 static _Thread_local struct mem_cache cache;
@@ -104,6 +119,7 @@ void *mem_get(size_t size)
 	}
 	unsigned i = list_of(size);
 	struct free_block *b = cache.list[i];
+	cache.asked_at[i] = ++cache.gets;
 	if (b != NULL) {
 		UNPOISON(b + 1, block_size(i) - sizeof(*b));
 		cache.list[i] = b->next;
@@ -125,13 +141,40 @@ void *mem_get_zero(size_t size)
 	return p;
 }
 
+/* Frees the blocks of list i. */
+static void free_list(unsigned i)
+{
+	while (cache.list[i] != NULL) {
+		struct free_block *b = cache.list[i];
+		UNPOISON(b + 1, block_size(i) - sizeof(*b));
+		cache.list[i] = b->next;
+		cache.bytes -= block_size(i);
+		free(b);
+	}
+}
+
+/* Whether n more bytes fit in the full cache, once the idle lists have
+ * been freed if it is time for that (see the top). */
+static bool make_room(size_t n)
+{
+	cache.spilled += n;
+	if (cache.spilled < MEM_TRIM_AFTER)
+		return false;
+	cache.spilled = 0;
+	for (unsigned i = 0; i < MEM_LISTS; i++)
+		if (cache.gets - cache.asked_at[i] > MEM_IDLE_GETS)
+			free_list(i);
+	return cache.bytes + n <= MEM_CACHE_BYTES;
+}
+
 void mem_put(void *p, size_t size)
 {
 	if (p == NULL)
 		return;
 	struct free_block *b = block_of(p, size);
 	unsigned i = list_of(size);
-	if (size > MEM_MAX || cache.bytes + block_size(i) > MEM_CACHE_BYTES) {
+	if (size > MEM_MAX || (cache.bytes + block_size(i) > MEM_CACHE_BYTES &&
+	                       !make_room(block_size(i)))) {
 		free(b);
 		return;
 	}
@@ -169,14 +212,11 @@ void *mem_resize(void *p, size_t old_size, size_t new_size)
 void mem_thread_fini(void)
 {
 	for (unsigned i = 0; i < MEM_LISTS; i++) {
-		while (cache.list[i] != NULL) {
-			struct free_block *b = cache.list[i];
-			UNPOISON(b + 1, block_size(i) - sizeof(*b));
-			cache.list[i] = b->next;
-			free(b);
-		}
+		free_list(i);
+		cache.asked_at[i] = 0;
 	}
-	cache.bytes = 0;
+	cache.spilled = 0;
+	cache.gets = 0;
 }
 
 size_t mem_block_size(size_t size)

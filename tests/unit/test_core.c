@@ -490,6 +490,52 @@ static void test_mem_reuse(void **state)
 	assert_int_equal(mem_cached_bytes(), 0);
 }
 
+/* A cache full of a size no longer asked for makes room for the sizes in
+ * use (once it has not been asked for in 65,536 gets), and keeps the
+ * blocks of those. */
+static void test_mem_sizes_move(void **state)
+{
+	enum { OLD = 600, NEW = 64, ROUNDS = 1100 };
+	void *old[OLD], *new[NEW];
+
+	(void)state;
+	mem_thread_fini();
+	/* the cache full of 4,000-byte blocks, and one of 200 bytes */
+	for (int i = 0; i < OLD; i++)
+		assert_non_null(old[i] = mem_get(4000));
+	void *kept = mem_get(200);
+	mem_put(kept, 200);
+	for (int i = 0; i < OLD; i++)
+		mem_put(old[i], 4000);
+	assert_true(mem_cached_bytes() > (1u << 20) - 5000);
+
+	/* then only 100 and 200 bytes are asked for: the 100-byte blocks
+	 * find the cache full, and go to free() until the 4,000-byte ones
+	 * are idle */
+	for (int r = 0; r < ROUNDS; r++) {
+		for (int i = 0; i < NEW; i++)
+			assert_non_null(new[i] = mem_get(100));
+		for (int i = 0; i < NEW; i++)
+			mem_put(new[i], 100);
+		void *q = mem_get(200);
+		mem_put(q, 200);
+	}
+	/* the 4,000-byte blocks are gone, the 100-byte ones cached, the
+	 * 200-byte one still there */
+	assert_true(mem_cached_bytes() < (1u << 20) / 2);
+	assert_true(mem_cached_bytes() >= NEW * mem_block_size(100));
+	size_t before = mem_cached_bytes();
+	for (int i = 0; i < NEW; i++)
+		new[i] = mem_get(100);
+	kept = mem_get(200);
+	assert_true(before - mem_cached_bytes() >=
+	            NEW * mem_block_size(100) + mem_block_size(200));
+	mem_put(kept, 200);
+	for (int i = 0; i < NEW; i++)
+		mem_put(new[i], 100);
+	mem_thread_fini();
+}
+
 /* realloc() semantics, the content kept across every kind of move. */
 static void test_mem_resize(void **state)
 {
@@ -634,6 +680,7 @@ int main(void)
 	        cmocka_unit_test(test_obj),
 	        cmocka_unit_test(test_obj_many),
 	        cmocka_unit_test(test_mem_reuse),
+	        cmocka_unit_test(test_mem_sizes_move),
 	        cmocka_unit_test(test_mem_resize),
 	        cmocka_unit_test(test_mem_other_thread),
 	        cmocka_unit_test(test_mem_cached_is_poisoned),

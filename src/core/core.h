@@ -229,6 +229,11 @@ struct tmr {
 struct twheel {
 	uint64_t now; /* the last time advanced to */
 	size_t count; /* pending timers */
+	/* The earliest expiry tmr_start() set since twheel_init() or since
+	 * the owner last set this to UINT64_MAX: an event loop need look
+	 * for its next wake-up again only when a timer was started before
+	 * the moment it will wake anyway. */
+	uint64_t started_min;
 	struct tmr slots[TWHEEL_LEVELS][TWHEEL_SLOTS]; /* list heads */
 	uint64_t occupied[TWHEEL_LEVELS]; /* bit i: slots[level][i] not empty */
 };
@@ -238,6 +243,18 @@ void tmr_init(struct tmr *t);
 /* (Re)arms t to fire fn(t, arg) delay_ms after w->now. */
 void tmr_start(struct twheel *w, struct tmr *t, uint64_t delay_ms, tmr_fn *fn,
                void *arg);
+/*
+ * tmr_start() for a timer whose exact moment does not matter, one that
+ * frees memory or ends a state seconds away (a transaction's wait, a
+ * dialog's lifetime, an idle connection): the expiry is rounded up to a
+ * multiple of TMR_COARSE_MS of wheel time. The timers of many calls then
+ * expire together, and an idle worker wakes for them a few times a
+ * second instead of at every grain of its loop; each fires at most
+ * TMR_COARSE_MS - 1 ms late.
+ */
+#define TMR_COARSE_MS 256
+void tmr_start_coarse(struct twheel *w, struct tmr *t, uint64_t delay_ms,
+                      tmr_fn *fn, void *arg);
 /* Stops t if pending; harmless otherwise. */
 void tmr_cancel(struct twheel *w, struct tmr *t);
 bool tmr_pending(const struct tmr *t);

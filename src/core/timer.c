@@ -135,6 +135,7 @@ void twheel_init(struct twheel *w, uint64_t now_ms)
 {
 	w->now = now_ms;
 	w->count = 0;
+	w->started_min = UINT64_MAX;
 	for (int l = 0; l < TWHEEL_LEVELS; l++) {
 		w->occupied[l] = 0;
 		for (int s = 0; s < TWHEEL_SLOTS; s++)
@@ -162,6 +163,20 @@ void tmr_start(struct twheel *w, struct tmr *t, uint64_t delay_ms, tmr_fn *fn,
 	t->arg = arg;
 	place(w, t);
 	w->count++;
+	if (t->expires < w->started_min)
+		w->started_min = t->expires;
+}
+
+void tmr_start_coarse(struct twheel *w, struct tmr *t, uint64_t delay_ms,
+                      tmr_fn *fn, void *arg)
+{
+	uint64_t at = w->now + delay_ms;
+
+	if (at >= w->now && at <= UINT64_MAX - TMR_COARSE_MS)
+		delay_ms = (at + TMR_COARSE_MS - 1) / TMR_COARSE_MS *
+		                   TMR_COARSE_MS -
+		           w->now;
+	tmr_start(w, t, delay_ms, fn, arg);
 }
 
 void tmr_cancel(struct twheel *w, struct tmr *t)

@@ -466,8 +466,7 @@ static void dlg_timer_fired(struct tmr *t, void *arg);
 static void start_timer(struct dlg *d, struct tmr *t, unsigned seconds,
                         tmr_fn *fn)
 {
-	tmr_start(dlg_wheel(d->ds), t, (uint64_t)seconds * 1000, fn, d);
-	worker_timers_changed(tm_shard_worker(d->ds->tm));
+	tmr_start_coarse(dlg_wheel(d->ds), t, (uint64_t)seconds * 1000, fn, d);
 }
 
 static void arm(struct dlg *d, unsigned seconds)

@@ -75,10 +75,9 @@ static void arm(struct remote_item *it, time_t expires)
 	tmr_cancel(w, &it->timer);
 	if (expires == 0)
 		return;
-	tmr_start(w, &it->timer,
-	          expires > now ? (uint64_t)(expires - now) * 1000 : 0, expired,
-	          it);
-	worker_timers_changed(tm_shard_worker(it->ds->tm));
+	tmr_start_coarse(w, &it->timer,
+	                 expires > now ? (uint64_t)(expires - now) * 1000 : 0,
+	                 expired, it);
 }
 
 struct remote_op {

@@ -200,8 +200,6 @@ uv_loop_t *worker_loop(struct worker *w);
 struct twheel *worker_wheel(struct worker *w);
 /* Milliseconds on the worker's clock (the wheel's time). */
 uint64_t worker_now(struct worker *w);
-/* Re-arms the loop timer after timers were started (cheap). */
-void worker_timers_changed(struct worker *w);
 /*
  * Runs fn(worker i, arg) on worker i's thread and returns once it has run:
  * the synchronous form of rt_post, for a route that needs an answer from

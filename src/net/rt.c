@@ -102,10 +102,9 @@ void net_wheel_sync(struct worker *w)
 {
 	uint64_t now = uv_now(&w->loop);
 
-	if (now > w->wheel.now) {
-		twheel_advance(&w->wheel, now);
-		w->timers_dirty = true;
-	}
+	/* Timers fired here may include the one the loop is armed for. */
+	if (now > w->wheel.now && twheel_advance(&w->wheel, now) > 0)
+		w->timers_fired = true;
 }
 
 static void timer_cb(uv_timer_t *t);
@@ -128,7 +127,8 @@ static void rearm(struct worker *w)
 	uint64_t now = uv_now(&w->loop);
 	uint64_t at;
 
-	w->timers_dirty = false;
+	w->timers_fired = false;
+	w->wheel.started_min = UINT64_MAX;
 	if (d == UINT64_MAX) {
 		if (w->armed != UINT64_MAX)
 			uv_timer_stop(&w->timer);
@@ -152,21 +152,22 @@ static void timer_cb(uv_timer_t *t)
 	rearm(w);
 }
 
-/* Runs before the loop polls, so whatever timers the callbacks of this
- * iteration started count for the poll's timeout. */
+/*
+ * Runs before the loop polls, so that the timers the callbacks of this
+ * iteration started count for the poll's timeout. Only a timer started
+ * before the moment the loop is armed for, or timers fired outside
+ * timer_cb, make it look again: finding the earliest expiry may walk a
+ * slot of hundreds of timers (those of a 64 ms span at level 1), and most
+ * timers started (a transaction's wait, its final response timer) expire
+ * after the one already armed. A cancelled timer may leave the loop armed
+ * too early: it wakes, fires nothing and re-arms.
+ */
 static void prepare_cb(uv_prepare_t *p)
 {
 	struct worker *w = p->data;
 
-	if (w->timers_dirty)
+	if (w->timers_fired || w->wheel.started_min < w->armed)
 		rearm(w);
-}
-
-void worker_timers_changed(struct worker *w)
-{
-	/* The wheel scan waits for prepare_cb: callers arm timers in
-	 * bursts (a transaction starts two or three). */
-	w->timers_dirty = true;
 }
 
 uint64_t worker_now(struct worker *w)

@@ -296,8 +296,7 @@ static void idle_cb(struct tmr *t, void *arg)
 		return;
 	}
 	/* Re-arming on every read and write would cost more than this. */
-	tmr_start(&w->wheel, &c->idle, limit - idle, idle_cb, c);
-	worker_timers_changed(w);
+	tmr_start_coarse(&w->wheel, &c->idle, limit - idle, idle_cb, c);
 }
 
 static struct conn *conn_new(struct worker *w, const struct net_listener *lst)
@@ -327,9 +326,8 @@ static void conn_link(struct conn *c)
 	if (w->conns != NULL)
 		w->conns->prev = c;
 	w->conns = c;
-	tmr_start(&w->wheel, &c->idle, w->rt->cfg.tcp_idle_timeout_ms, idle_cb,
-	          c);
-	worker_timers_changed(w);
+	tmr_start_coarse(&w->wheel, &c->idle, w->rt->cfg.tcp_idle_timeout_ms,
+	                 idle_cb, c);
 }
 
 /* ---------------------------------------------------------------- writes */

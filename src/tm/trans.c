@@ -641,8 +641,7 @@ static void linger_start(struct tm_trans *t, unsigned ms)
 	sh->stats.active++;
 	sh->stats.waiting++;
 	tmr_init(&l->timer);
-	tmr_start(worker_wheel(sh->w), &l->timer, ms, linger_expired, l);
-	worker_timers_changed(sh->w);
+	tmr_start_coarse(worker_wheel(sh->w), &l->timer, ms, linger_expired, l);
 }
 
 void tm_linger_resend(struct tm_linger *l)
@@ -684,8 +683,8 @@ void tm_trans_wait(struct tm_trans *t)
 		b->req = b->reply = NULL;
 		b->req_len = b->reply_len = 0;
 	}
-	tmr_start(wh, &t->uas_wait, t->sh->cfg->wait_timer_ms, wait_expired, t);
-	worker_timers_changed(t->sh->w);
+	tmr_start_coarse(wh, &t->uas_wait, t->sh->cfg->wait_timer_ms,
+	                 wait_expired, t);
 }
 
 /* -------------------------------------------------- for the layer above */

@@ -534,7 +534,6 @@ void tm_cancel_branches(struct tm_trans *t, struct slice reason_hdr)
 		all_done(t);
 		obj_unref(t);
 	}
-	worker_timers_changed(t->sh->w);
 }
 
 /* ------------------------------------------------------- forwarding */
@@ -776,7 +775,6 @@ static void branch_resolved(void *arg, int err, const struct dns_result *r)
 	if (status)
 		tm_branch_fail(b, status);
 	arena_reset(&sh->arena);
-	worker_timers_changed(sh->w);
 	obj_unref(t);
 }
 
@@ -908,7 +906,6 @@ int tm_forward(struct tm_trans *t, bool with_ruri, const char *proto,
 			worst = st;
 	}
 	e->nbranches = 0;
-	worker_timers_changed(t->sh->w);
 	if (started)
 		return 1;
 	return -(int)(worst ? worst : 500);
@@ -1325,7 +1322,6 @@ void tm_reply_in(struct tm_shard *sh, struct sip_msg *rpl,
 				/* Timer E continues at T2 (§17.1.2.2). */
 				b->retr_interval = sh->cfg->t2_ms / 2;
 			}
-			worker_timers_changed(sh->w);
 		}
 		if (b->cancel_pending) {
 			send_cancel(b, SLICE_NULL);

@@ -200,7 +200,6 @@ int tm_reply_upstream(struct tm_trans *t, const char *buf, size_t len,
 		}
 		tmr_start(wh, &t->uas_wait, 64 * sh->cfg->t1_ms, uas_timeout,
 		          t);
-		worker_timers_changed(sh->w);
 	} else {
 		/* A 2xx ends the INVITE server transaction (§17.2.1); a
 		 * non-INVITE one lingers for retransmissions (timer J).

@@ -1162,7 +1162,6 @@ static void arm_timer(struct worker *w, void *arg)
 	s->tmr_start = worker_now(w);
 	s->tmr_start_clock = clock_now_ms();
 	tmr_start(worker_wheel(w), &s->tmr, TMR_DELAY, tmr_fired, w);
-	worker_timers_changed(w);
 }
 
 static void test_timer(void **state)

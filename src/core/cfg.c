@@ -947,6 +947,10 @@ enum dir_kind {
 	D_SUBST,
 	D_SUBSTDEF,
 	D_SUBSTDEFS,
+	D_DEFENV,
+	D_DEFENVS,
+	D_TRYDEFENV,
+	D_TRYDEFENVS,
 	D_UNSUPPORTED,
 };
 
@@ -975,15 +979,15 @@ static const struct {
         {"subst", D_SUBST},
         {"substdef", D_SUBSTDEF},
         {"substdefs", D_SUBSTDEFS},
+        {"defenv", D_DEFENV},
+        {"defenvs", D_DEFENVS},
+        {"trydefenv", D_TRYDEFENV},
+        {"trydefenvs", D_TRYDEFENVS},
         /* Kamailio has these; a configuration using them would silently
          * mean something else here. */
         {"ifexp", D_UNSUPPORTED},
         {"defexp", D_UNSUPPORTED},
         {"defexps", D_UNSUPPORTED},
-        {"defenv", D_UNSUPPORTED},
-        {"defenvs", D_UNSUPPORTED},
-        {"trydefenv", D_UNSUPPORTED},
-        {"trydefenvs", D_UNSUPPORTED},
 };
 
 static bool cond_active(const struct parser *p)
@@ -1322,6 +1326,59 @@ static int run_substs(struct parser *p, struct tok *t)
 	return 0;
 }
 
+/*
+ * #!defenv ID=VAR (or VAR: ID is VAR) defines ID as the value of the
+ * environment variable VAR, #!defenvs as "value" (a quoted string); an
+ * unset VAR is an error, while the #!trydefenv forms then define nothing.
+ * As in Kamailio, ID must not be defined already.
+ */
+static int define_env(struct parser *p, struct src *s, size_t i, char prefix,
+                      enum dir_kind kind, const char *dname)
+{
+	struct slice arg, id, var;
+	const char *eq, *value;
+	char *name;
+	unsigned line = s->line;
+	int rc;
+
+	while (is_blank(at(s, i)))
+		i++;
+	arg = slice_make(s->text + i, 0);
+	while (at(s, i) > ' ' && at(s, i) != 0x7f)
+		i++;
+	arg.len = (size_t)(s->text + i - arg.p);
+	if (arg.len == 0)
+		return fail(p, s->file, line, "%c!%s needs a name", prefix,
+		            dname);
+	eq = memchr(arg.p, '=', arg.len);
+	id = eq ? slice_make(arg.p, (size_t)(eq - arg.p)) : arg;
+	var = eq ? slice_make(eq + 1, (size_t)(arg.p + arg.len - eq - 1)) : arg;
+	if (!is_id(id) || !is_id(var))
+		return fail(p, s->file, line,
+		            "%c!%s expects ID=VAR or VAR, not \"%.*s\"", prefix,
+		            dname, SLICE_ARG(arg));
+	rc = dir_end(p, s, i, prefix, dname);
+	if (rc)
+		return rc;
+	name = arena_strdup(&p->tmp, var);
+	if (!name)
+		return nomem(p);
+	value = getenv(name);
+	if (value == NULL) {
+		if (kind == D_TRYDEFENV || kind == D_TRYDEFENVS)
+			return 0;
+		return fail(p, s->file, line,
+		            "%c!%s: environment variable %.*s is not set",
+		            prefix, dname, SLICE_ARG(var));
+	}
+	if (kind == D_DEFENVS || kind == D_TRYDEFENVS) {
+		value = tmp_printf(p, "\"%s\"", value);
+		if (!value)
+			return nomem(p);
+	}
+	return define(p, id, slice_cstr(value), DEF_NEW, s->file, line);
+}
+
 static int directive(struct parser *p, struct src *s, bool skipping)
 {
 	char prefix = s->text[s->pos];
@@ -1435,6 +1492,11 @@ static int directive(struct parser *p, struct src *s, bool skipping)
 		if (!rc)
 			rc = add_subst(p, t.text, kind, dname, s->file, line);
 		return rc;
+	case D_DEFENV:
+	case D_DEFENVS:
+	case D_TRYDEFENV:
+	case D_TRYDEFENVS:
+		return define_env(p, s, j, prefix, kind, dname);
 	case D_UNSUPPORTED:
 		break;
 	}

@@ -973,6 +973,54 @@ static void test_substitutions(void **state)
 	           "t.cfg:1: #!subst: bad regex \"a(\": Unmatched ( or \\(");
 }
 
+/* #!defenv and its forms define names from the environment. */
+static void test_defenv(void **state)
+{
+	static const char text[] = "#!defenv HOST=IMSDLG_T_HOST\n"
+	                           "#!defenvs IMSDLG_T_HOST\n"
+	                           "#!trydefenv NOPE=IMSDLG_T_UNSET\n"
+	                           "#!trydefenvs IMSDLG_T_PORT\n"
+	                           "#!ifdef NOPE\n"
+	                           "debug=9\n"
+	                           "#!endif\n"
+	                           "listen=udp:HOST:5060\n"
+	                           "alias=IMSDLG_T_HOST\n"
+	                           "alias=IMSDLG_T_PORT\n";
+	struct cfg *c;
+	const struct cfg_entry *e;
+
+	(void)state;
+	setenv("IMSDLG_T_HOST", "192.0.2.7", 1);
+	setenv("IMSDLG_T_PORT", "5070", 1);
+	unsetenv("IMSDLG_T_UNSET");
+	c = load(text);
+	assert_string_equal(cfg_str(c, NULL, "listen", NULL),
+	                    "udp:192.0.2.7:5060");
+	/* #!defenvs: a quoted string, so a string however it reads */
+	e = cfg_next(c, NULL, NULL, "alias");
+	assert_string_equal(e->v.s, "192.0.2.7");
+	e = cfg_next(c, e, NULL, "alias");
+	assert_string_equal(e->v.s, "5070");
+	assert_null(cfg_get(c, NULL, "debug"));
+	cfg_free(c);
+
+	expect_err("#!defenv A=IMSDLG_T_UNSET\n",
+	           "t.cfg:1: #!defenv: environment variable IMSDLG_T_UNSET "
+	           "is not set");
+	expect_err("debug=1\n#!defenvs IMSDLG_T_UNSET\n",
+	           "t.cfg:2: #!defenvs: environment variable IMSDLG_T_UNSET "
+	           "is not set");
+	expect_err("#!defenv A=\n",
+	           "t.cfg:1: #!defenv expects ID=VAR or VAR, not \"A=\"");
+	expect_err("#!trydefenv\n", "t.cfg:1: #!trydefenv needs a name");
+	expect_err("#!define A 1\n#!trydefenv A=IMSDLG_T_HOST\n",
+	           "t.cfg:2: \"A\" is already defined");
+	expect_err("#!defenv A=IMSDLG_T_HOST x\n",
+	           "t.cfg:1: unexpected text after #!defenv");
+	unsetenv("IMSDLG_T_HOST");
+	unsetenv("IMSDLG_T_PORT");
+}
+
 static void test_directive_errors(void **state)
 {
 	expect_err("debug=1\n#!KAMAILIO\n",
@@ -985,7 +1033,7 @@ static void test_directive_errors(void **state)
 	expect_err("debug=1\n\n#!foo bar\n",
 	           "t.cfg:3: unknown directive \"#!foo\"");
 	expect_err("#!\n", "t.cfg:1: unknown directive \"#!\"");
-	expect_err("#!defenv A=B\n", "t.cfg:1: unsupported directive #!defenv");
+	expect_err("#!defexp A=B\n", "t.cfg:1: unsupported directive #!defexp");
 	expect_err("#!define\n", "t.cfg:1: #!define needs a name");
 	expect_err("#!define A-B 1\n",
 	           "t.cfg:1: invalid name \"A-B\" in #!define");
@@ -1412,6 +1460,7 @@ int main(void)
 	        cmocka_unit_test(test_last_wins),
 	        cmocka_unit_test(test_defines),
 	        cmocka_unit_test(test_substitutions),
+	        cmocka_unit_test(test_defenv),
 	        cmocka_unit_test(test_ifdef_nesting),
 	        cmocka_unit_test(test_predefined),
 	        cmocka_unit_test(test_mod_defines),

@@ -33,6 +33,7 @@ struct app {
 	unsigned children;
 	struct tm_config tm;
 	char server_hdr[256], user_agent_hdr[256]; /* lines with CRLF */
+	char log_prefix[LOG_PREFIX_MAX + 1];       /* "": none */
 	struct tm_alias aliases[MAX_ALIASES];
 	struct rr_config rr;
 	bool dialogs; /* loadmodule "ims_dialog" (or "dialog") */
@@ -294,6 +295,8 @@ static int configure(struct app *a, const char *const *cli_listen,
 
 	a->route_time_limit_ms =
 	        (unsigned)cfg_int(c, "app_lua", "route_time_limit", 1000);
+	snprintf(a->log_prefix, sizeof(a->log_prefix), "%s",
+	         cfg_str(c, NULL, "log_prefix", ""));
 
 	for (unsigned i = 0; i < ncli; i++)
 		if (add_listener(a, cli_listen[i], "-l", err, errsize))
@@ -392,6 +395,7 @@ static void *shard_init(struct worker *w, void *arg)
 		return NULL;
 	}
 	a->scripts[worker_id(w)] = s->script;
+	script_set_log_prefix(s->script, a->log_prefix);
 	struct tm_script hook = {script_run, s->script};
 	s->tm = tm_shard_new(w, &a->tm, &hook);
 	if (s->tm == NULL) {

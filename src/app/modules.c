@@ -76,6 +76,14 @@ static const char *user_agent_header_check(const struct cfg_value *v)
 	return header_named(v, "User-Agent");
 }
 
+/* log_prefix: one line, of a length its expansion can mostly keep. */
+static const char *log_prefix_check(const struct cfg_value *v)
+{
+	if (strlen(v->s) > LOG_PREFIX_MAX || strpbrk(v->s, "\r\n"))
+		return "one line of at most 256 characters";
+	return NULL;
+}
+
 static const struct cfg_param_def globals[] = {
         {"listen", CFG_STR, NOLIMIT, true, NULL,
          "[proto:]addr[:port] [advertise addr:port]", NULL},
@@ -89,6 +97,10 @@ static const struct cfg_param_def globals[] = {
          "default",
          NULL},
         {"log_facility", CFG_STR, NOLIMIT, false, NULL, "syslog facility",
+         NULL},
+        {"log_prefix", CFG_STR, NOLIMIT, false, log_prefix_check,
+         "text with pseudo-variables put in front of what is logged while "
+         "a route handles a message",
          NULL},
         {"fork", CFG_INT, 0, 1, false, NULL,
          "accepted; imsdlgd runs in the "

@@ -98,6 +98,11 @@ int log_get_level(void);
 /* Sends further output to syslog(3) with ident (borrowed for the process
  * lifetime) instead of stderr. */
 void log_use_syslog(const char *ident);
+/* Text put in front of every message the calling thread logs until it is
+ * set again (len 0: none); copied, at most LOG_PREFIX_MAX bytes. The
+ * script's log_prefix, while a route handles a message. */
+#define LOG_PREFIX_MAX 256
+void log_set_prefix(const char *text, size_t len);
 void log_msg(int level, const char *fmt, ...)
         __attribute__((format(printf, 2, 3)));
 void log_vmsg(int level, const char *fmt, va_list ap);

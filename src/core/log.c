@@ -26,6 +26,20 @@ enum {
 static atomic_int log_level = LL_INFO;
 static atomic_bool log_syslog;
 
+static _Thread_local struct {
+	size_t len;
+	char text[LOG_PREFIX_MAX];
+} thread_prefix;
+
+void log_set_prefix(const char *text, size_t len)
+{
+	if (len > LOG_PREFIX_MAX)
+		len = LOG_PREFIX_MAX;
+	if (len)
+		memcpy(thread_prefix.text, text, len);
+	thread_prefix.len = len;
+}
+
 /* Lets the compiler check our own use of fmt. */
 __attribute__((format(printf, 2, 0))) void log_vmsg(int level, const char *fmt,
                                                     va_list ap);
@@ -93,7 +107,7 @@ static int syslog_priority(int level)
 void log_vmsg(int level, const char *fmt, va_list ap)
 {
 	char buf[2048];
-	int prefix;
+	int level_end, prefix;
 	int n;
 	size_t len;
 
@@ -101,9 +115,12 @@ void log_vmsg(int level, const char *fmt, va_list ap)
 	if (level > log_get_level())
 		return;
 
-	prefix = snprintf(buf, sizeof(buf), " %s: ", level_name(level));
-	if (prefix < 0)
+	/* syslog has its own level: it gets what follows level_end */
+	level_end = snprintf(buf, sizeof(buf), " %s: ", level_name(level));
+	if (level_end < 0)
 		return;
+	memcpy(buf + level_end, thread_prefix.text, thread_prefix.len);
+	prefix = level_end + (int)thread_prefix.len;
 	n = vsnprintf(buf + prefix, sizeof(buf) - (size_t)prefix, fmt, ap);
 	if (n < 0)
 		return;
@@ -116,7 +133,7 @@ void log_vmsg(int level, const char *fmt, va_list ap)
 
 	if (atomic_load_explicit(&log_syslog, memory_order_acquire)) {
 		buf[len] = '\0';
-		syslog(syslog_priority(level), "%s", buf + prefix);
+		syslog(syslog_priority(level), "%s", buf + level_end);
 		return;
 	}
 	buf[len++] = '\n';

@@ -344,6 +344,26 @@ void script_set_mem_limit(struct script *s, size_t bytes)
 	s->mem_limit = bytes;
 }
 
+void script_set_log_prefix(struct script *s, const char *fmt)
+{
+	s->log_prefix = fmt && *fmt ? fmt : NULL;
+}
+
+/* The log prefix of the message ctx holds, for the route about to run. */
+static void log_prefix_start(struct script *s, struct tm_ctx *ctx)
+{
+	struct script_call c;
+	char text[LOG_PREFIX_MAX];
+
+	memset(&c, 0, sizeof(c));
+	c.script = s;
+	c.ctx = ctx;
+	c.buf = s->buf;
+	c.bufsize = sizeof(s->buf);
+	log_set_prefix(text, script_pv_format(&c, slice_cstr(s->log_prefix),
+	                                      text, sizeof(text)));
+}
+
 size_t script_mem_used(const struct script *s)
 {
 	return s->mem;
@@ -510,6 +530,8 @@ void script_run(void *script, struct tm_ctx *ctx, enum tm_route_type rt,
 		running = s;
 		atomic_store(&s->stop_sent, false);
 		atomic_store(&s->route_start_ms, coarse_ms());
+		if (s->log_prefix)
+			log_prefix_start(s, ctx);
 	}
 	s->cur = &frame;
 	rc = lua_pcall(L, ctx->event ? 1 : 0, 0, base + 1);
@@ -522,5 +544,7 @@ void script_run(void *script, struct tm_ctx *ctx, enum tm_route_type rt,
 	}
 	if (rc != LUA_OK && lua_touserdata(L, -1) != (const void *)&exit_marker)
 		route_failed(s, ctx, rt, fn, rc, frame.answered);
+	if (frame.prev == NULL && s->log_prefix)
+		log_set_prefix(NULL, 0);
 	lua_settop(L, base);
 }

@@ -229,6 +229,11 @@ void script_set_error_reply(struct script *s, script_reply_fn *fn);
  * Beyond it allocations fail and the route ends with a logged error. */
 #define SCRIPT_MEM_LIMIT (64u << 20)
 void script_set_mem_limit(struct script *s, size_t bytes);
+
+/* Kamailio's log_prefix: fmt (kept, not copied; "" or NULL: none) is
+ * expanded as xlog does for each message a route handles, and put in
+ * front of every line logged while the route runs (log_set_prefix()). */
+void script_set_log_prefix(struct script *s, const char *fmt);
 size_t script_mem_used(const struct script *s);
 
 #endif

@@ -47,6 +47,7 @@ struct script {
 	pthread_t thread;
 	_Atomic unsigned stop_limit_ms;
 	atomic_bool stop_sent;
+	const char *log_prefix; /* NULL: none */
 	struct script_var *vars[SCRIPT_VAR_BUCKETS];
 	size_t nvars;
 	char buf[SCRIPT_BUF_SIZE];

@@ -213,6 +213,25 @@ def test_xlog_expands_pseudo_variables(proxy, peers):
     assert "xlog dbg" not in log
 
 
+def test_log_prefix(proxy, peers):
+    # log_prefix: expanded for each message a route handles, in front of
+    # what is logged meanwhile, not after
+    p = proxy("modules.lua", modparams=SANE, core={"log_prefix": "{$rm $cs $ci} "})
+    asker = peers("asker")
+    text = options(asker, p, 11, 1, ["X-Log: prefixed"])
+    call_id = next(line for line in text.split("\r\n") if line.startswith("Call-ID:")).split(" ", 1)[1]
+    asker.send(text, p.port)
+    assert answer_to(asker, 11).code == 200
+    lines = p.log_text().splitlines()
+    logged = [line for line in lines if "xlog: OPTIONS from" in line and "x-log prefixed" in line]
+    assert len(logged) == 1, lines[-20:]
+    assert f"{{OPTIONS 11 {call_id}}} " in logged[0].split("xlog: OPTIONS from")[0], logged
+    # once the route is over, lines have no prefix
+    p.stop()
+    after = p.log_text().splitlines()[len(lines):]
+    assert after and not any("{OPTIONS" in line for line in after), after
+
+
 @pytest.mark.skipif(conftest.PROXY_KIND == "kamailio", reason="Kamailio refuses the format")
 def test_xlog_keeps_what_is_no_variable(proxy, peers):
     p = proxy("modules.lua", modparams=SANE)

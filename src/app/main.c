@@ -452,7 +452,7 @@ static size_t shard_busy(struct worker *w)
 {
 	struct shard *s = worker_shard(w);
 
-	return s ? tm_shard_active(s->tm) : 0;
+	return s ? tm_shard_in_progress(s->tm) : 0;
 }
 
 static void on_conn_fail(struct worker *w, uint64_t conn_id)

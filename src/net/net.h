@@ -141,7 +141,7 @@ struct rt_app {
 	 * decides the owner and either handles it or hands it over with
 	 * rt_forward_rx(). The bytes are valid only during the call. */
 	void (*on_rx)(struct worker *w, const struct net_rx *rx);
-	/* Number of pending transactions of the shard, polled while
+	/* Number of transactions of the shard still at work, polled while
 	 * draining at shutdown. */
 	size_t (*shard_busy)(struct worker *w);
 	/* A TCP connection this worker opened failed to connect or broke

@@ -146,6 +146,9 @@ struct tm_shard *tm_shard_new(struct worker *w, const struct tm_config *cfg,
                               const struct tm_script *script);
 void tm_shard_free(struct tm_shard *sh);
 size_t tm_shard_active(const struct tm_shard *sh);
+/* Of those, the ones still at work: not in the wait that only absorbs
+ * retransmissions (which, once the proxy stops reading, cannot come). */
+size_t tm_shard_in_progress(const struct tm_shard *sh);
 const struct tm_stats *tm_shard_stats(const struct tm_shard *sh);
 /*
  * Registers the statistics groups "core", "tmx" and "sl" with mgmt's

@@ -127,6 +127,11 @@ size_t tm_shard_active(const struct tm_shard *sh)
 	return sh->stats.active;
 }
 
+size_t tm_shard_in_progress(const struct tm_shard *sh)
+{
+	return sh->stats.active - sh->stats.waiting;
+}
+
 const struct tm_stats *tm_shard_stats(const struct tm_shard *sh)
 {
 	return &sh->stats;

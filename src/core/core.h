@@ -165,7 +165,7 @@ void arena_fini(struct arena *a);
  * the size p was last given by mem_get(), mem_get_zero() or mem_resize()
  * (builds with assertions check it). A block may be put back by another
  * thread than the one that got it. Blocks of more than 4 KiB, and what
- * passes 1 MiB cached a thread, go to malloc() and free() directly; when
+ * passes 4 MiB cached a thread, go to malloc() and free() directly; when
  * that happens often, the sizes no longer asked for leave the cache to
  * make room for those in use.
  */
@@ -253,11 +253,12 @@ void tmr_start(struct twheel *w, struct tmr *t, uint64_t delay_ms, tmr_fn *fn,
  * frees memory or ends a state seconds away (a transaction's wait, a
  * dialog's lifetime, an idle connection): the expiry is rounded up to a
  * multiple of TMR_COARSE_MS of wheel time. The timers of many calls then
- * expire together, and an idle worker wakes for them a few times a
- * second instead of at every grain of its loop; each fires at most
- * TMR_COARSE_MS - 1 ms late.
+ * expire together, and an idle worker wakes for them 16 times a second
+ * instead of at every grain of its loop; each fires at most
+ * TMR_COARSE_MS - 1 ms late. Coarser would free larger bursts of memory
+ * at once: at 256 ms the per-thread block cache ran full.
  */
-#define TMR_COARSE_MS 256
+#define TMR_COARSE_MS 64
 void tmr_start_coarse(struct twheel *w, struct tmr *t, uint64_t delay_ms,
                       tmr_fn *fn, void *arg);
 /* Stops t if pending; harmless otherwise. */

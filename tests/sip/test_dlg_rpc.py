@@ -790,12 +790,12 @@ def test_finished_non_invite_lingers_in_compact_form(dlg_rpc_proxy):
     of the whole one (its request, the request's index, its branch); it
     answers the retransmission itself; once timer J is over, the same
     request goes through as a new one. Both stages are cleanup timers,
-    each up to 256 ms late (core.h, tmr_start_coarse) and 16 ms more
+    each up to 64 ms late (core.h, tmr_start_coarse) and 16 ms more
     (the loop's grain)."""
     from test_proxy_core import options_to_sink, relay_to_sink
 
     t1_ms, wait_ms = 60, 600  # timer J: 3.84 s
-    late = 0.256 + 0.016
+    late = 0.064 + 0.016
     with relay_to_sink(dlg_rpc_proxy, {("tm", "retr_timer1"): t1_ms,
                                        ("tm", "wt_timer"): wait_ms}) as (sink, r, s, port):
         s.settimeout(WAIT)

@@ -1033,9 +1033,10 @@ static int dir_string(struct parser *p, struct src *s, size_t i, char prefix,
 	return rc ? rc : dir_end(p, s, s->pos, prefix, name);
 }
 
-/* The NAME argument of a directive, from i; moves i past it. */
-static int dir_name(struct parser *p, struct src *s, size_t *i, char prefix,
-                    const char *dname, struct slice *name)
+/* The one-word argument of a directive, from i (blanks before it
+ * skipped); moves i past it. */
+static int dir_word(struct parser *p, struct src *s, size_t *i, char prefix,
+                    const char *dname, struct slice *word)
 {
 	size_t j = *i;
 
@@ -1044,15 +1045,26 @@ static int dir_name(struct parser *p, struct src *s, size_t *i, char prefix,
 	*i = j;
 	while (at(s, j) > ' ' && at(s, j) != 0x7f)
 		j++;
-	*name = slice_make(s->text + *i, j - *i);
-	if (name->len == 0)
+	*word = slice_make(s->text + *i, j - *i);
+	*i = j;
+	if (word->len == 0)
 		return fail(p, s->file, s->line, "%c!%s needs a name", prefix,
 		            dname);
+	return 0;
+}
+
+/* The NAME argument of a directive, from i; moves i past it. */
+static int dir_name(struct parser *p, struct src *s, size_t *i, char prefix,
+                    const char *dname, struct slice *name)
+{
+	int rc = dir_word(p, s, i, prefix, dname, name);
+
+	if (rc)
+		return rc;
 	if (!is_id(*name))
 		return fail(p, s->file, s->line,
 		            "invalid name \"%.*s\" in %c!%s", SLICE_ARG(*name),
 		            prefix, dname);
-	*i = j;
 	return 0;
 }
 
@@ -1339,17 +1351,10 @@ static int define_env(struct parser *p, struct src *s, size_t i, char prefix,
 	const char *eq, *value;
 	char *name;
 	unsigned line = s->line;
-	int rc;
+	int rc = dir_word(p, s, &i, prefix, dname, &arg);
 
-	while (is_blank(at(s, i)))
-		i++;
-	arg = slice_make(s->text + i, 0);
-	while (at(s, i) > ' ' && at(s, i) != 0x7f)
-		i++;
-	arg.len = (size_t)(s->text + i - arg.p);
-	if (arg.len == 0)
-		return fail(p, s->file, line, "%c!%s needs a name", prefix,
-		            dname);
+	if (rc)
+		return rc;
 	eq = memchr(arg.p, '=', arg.len);
 	id = eq ? slice_make(arg.p, (size_t)(eq - arg.p)) : arg;
 	var = eq ? slice_make(eq + 1, (size_t)(arg.p + arg.len - eq - 1)) : arg;

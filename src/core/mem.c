@@ -141,6 +141,12 @@ void *mem_get_zero(size_t size)
 	return p;
 }
 
+/* Whether n more bytes may be cached. */
+static inline bool fits(size_t n)
+{
+	return cache.bytes + n <= MEM_CACHE_BYTES;
+}
+
 /* Frees the blocks of list i. */
 static void free_list(unsigned i)
 {
@@ -165,7 +171,7 @@ __attribute__((noinline, cold)) static bool make_room(size_t n)
 	for (unsigned i = 0; i < MEM_LISTS; i++)
 		if (cache.gets - cache.asked_at[i] > MEM_IDLE_GETS)
 			free_list(i);
-	return cache.bytes + n <= MEM_CACHE_BYTES;
+	return fits(n);
 }
 
 void mem_put(void *p, size_t size)
@@ -174,8 +180,8 @@ void mem_put(void *p, size_t size)
 		return;
 	struct free_block *b = block_of(p, size);
 	unsigned i = list_of(size);
-	if (size > MEM_MAX || (cache.bytes + block_size(i) > MEM_CACHE_BYTES &&
-	                       !make_room(block_size(i)))) {
+	if (size > MEM_MAX ||
+	    (!fits(block_size(i)) && !make_room(block_size(i)))) {
 		free(b);
 		return;
 	}

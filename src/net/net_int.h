@@ -58,8 +58,7 @@ struct worker {
 	uv_prepare_t prep; /* re-arms timer before the loop polls */
 	uv_timer_t drain;  /* 50 ms poll of shard_busy() at shutdown */
 	struct twheel wheel;
-	uint64_t armed;    /* absolute expiry the uv timer is set for */
-	bool timers_fired; /* net_wheel_sync() fired timers since the re-arm */
+	uint64_t armed; /* absolute expiry the uv timer is set for */
 
 	/* MPSC queue: producers append under qmx, the worker takes the whole
 	 * list at once. qclosed: the worker is gone, posts are dropped. */

@@ -98,13 +98,15 @@ fail:
 
 /* ------------------------------------------------------------- timers */
 
+static void rearm(struct worker *w);
+
 void net_wheel_sync(struct worker *w)
 {
 	uint64_t now = uv_now(&w->loop);
 
 	/* Timers fired here may include the one the loop is armed for. */
 	if (now > w->wheel.now && twheel_advance(&w->wheel, now) > 0)
-		w->timers_fired = true;
+		rearm(w);
 }
 
 static void timer_cb(uv_timer_t *t);
@@ -127,7 +129,6 @@ static void rearm(struct worker *w)
 	uint64_t now = uv_now(&w->loop);
 	uint64_t at;
 
-	w->timers_fired = false;
 	w->wheel.started_min = UINT64_MAX;
 	if (d == UINT64_MAX) {
 		if (w->armed != UINT64_MAX)
@@ -155,18 +156,19 @@ static void timer_cb(uv_timer_t *t)
 /*
  * Runs before the loop polls, so that the timers the callbacks of this
  * iteration started count for the poll's timeout. Only a timer started
- * before the moment the loop is armed for, or timers fired outside
- * timer_cb, make it look again: finding the earliest expiry may walk a
- * slot of hundreds of timers (those of a 64 ms span at level 1), and most
- * timers started (a transaction's wait, its final response timer) expire
- * after the one already armed. A cancelled timer may leave the loop armed
- * too early: it wakes, fires nothing and re-arms.
+ * before the moment the loop is armed for makes it look again (as
+ * net_wheel_sync() does when it fired timers): finding the earliest
+ * expiry may walk a slot of hundreds of timers (those of a 64 ms span at
+ * level 1), and most timers started (a transaction's wait, its final
+ * response timer) expire after the one already armed. A cancelled timer
+ * may leave the loop armed too early: it wakes, fires nothing and
+ * re-arms.
  */
 static void prepare_cb(uv_prepare_t *p)
 {
 	struct worker *w = p->data;
 
-	if (w->timers_fired || w->wheel.started_min < w->armed)
+	if (w->wheel.started_min < w->armed)
 		rearm(w);
 }
 

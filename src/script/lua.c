@@ -74,6 +74,18 @@ static void push_val(lua_State *L, const struct script_val *v)
 	}
 }
 
+/* A call of a KSR function or of a pseudo-variable's getter, on the
+ * state's scratch buffer; the caller fills in what it has of the rest. */
+static void call_init(struct script_call *c, struct script *s,
+                      struct tm_ctx *ctx)
+{
+	memset(c, 0, sizeof(*c));
+	c->script = s;
+	c->ctx = ctx;
+	c->buf = s->buf;
+	c->bufsize = sizeof(s->buf);
+}
+
 /*
  * Every KSR function: upvalue 1 is its row of the export table. Checks
  * the arguments against the signature into a stack array (strings stay
@@ -134,14 +146,10 @@ static int trampoline(lua_State *L)
 		n++;
 	}
 
-	memset(&c, 0, sizeof(c));
-	c.script = s;
-	c.ctx = ctx;
+	call_init(&c, s, ctx);
 	c.exp = e;
 	c.args = args;
 	c.nargs = n;
-	c.buf = s->buf;
-	c.bufsize = sizeof(s->buf);
 	ret = e->fn(&c);
 	if (c.error)
 		return luaL_error(L, EXP_FMT ": %s", EXP_ARGS(e), c.error);
@@ -355,11 +363,7 @@ static void log_prefix_start(struct script *s, struct tm_ctx *ctx)
 	struct script_call c;
 	char text[LOG_PREFIX_MAX];
 
-	memset(&c, 0, sizeof(c));
-	c.script = s;
-	c.ctx = ctx;
-	c.buf = s->buf;
-	c.bufsize = sizeof(s->buf);
+	call_init(&c, s, ctx);
 	log_set_prefix(text, script_pv_format(&c, slice_cstr(s->log_prefix),
 	                                      text, sizeof(text)));
 }

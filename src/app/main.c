@@ -595,7 +595,7 @@ int main(int argc, char **argv)
 		cfg_free(a.cfg);
 		return 1;
 	}
-	if (tm_register_stats(tm_of) ||
+	if (tm_register_stats(tm_of) || stats_register_tcp() ||
 	    app_register_profile_metrics(a.metrics_profiles,
 	                                 a.nmetrics_profiles)) {
 		fprintf(stderr, "imsdlgd: cannot register the statistics\n");

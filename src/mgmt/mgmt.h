@@ -270,6 +270,10 @@ struct stat_group {
  */
 int stats_register(const struct stat_group *g);
 
+/* Group "tcp": the workers' TCP connections (net_tcp_stats()), with
+ * Kamailio's names. stats_register()'s result. */
+int stats_register_tcp(void);
+
 /* What a metrics function writes into: opaque. */
 struct metrics_out;
 typedef void metrics_fn(struct metrics_out *out, void *arg);

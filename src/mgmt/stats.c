@@ -125,6 +125,59 @@ size_t metrics_fns(metrics_fn **fns, void **args, size_t max)
 	return n;
 }
 
+/* ------------------------------------------------------------------ tcp */
+
+/* X(name, kind, help, value of struct net_tcp_stats t): Kamailio's tcp
+ * group, but for send_timeout (a write is never timed: a peer that does
+ * not read is closed by the size of what waits, sendq_full). */
+#define TCP_STATS(X)                                                           \
+	X("established", STAT_COUNTER,                                         \
+	  "TCP connections established, accepted or opened", t.established)    \
+	X("passive_open", STAT_COUNTER, "TCP connections accepted",            \
+	  t.passive_open)                                                      \
+	X("connect_success", STAT_COUNTER, "TCP connections opened",           \
+	  t.connect_success)                                                   \
+	X("connect_failed", STAT_COUNTER,                                      \
+	  "TCP connections that could not be opened", t.connect_failed)        \
+	X("local_reject", STAT_COUNTER,                                        \
+	  "TCP connections accepted and dropped at once on this side",         \
+	  t.local_reject)                                                      \
+	X("con_timeout", STAT_COUNTER,                                         \
+	  "TCP connections closed for being idle (tcp_connection_lifetime)",   \
+	  t.con_timeout)                                                       \
+	X("con_reset", STAT_COUNTER, "TCP connections reset by the peer",      \
+	  t.con_reset)                                                         \
+	X("sendq_full", STAT_COUNTER,                                          \
+	  "TCP connections closed because the peer did not read what waited",  \
+	  t.sendq_full)                                                        \
+	X("current_opened_connections", STAT_GAUGE, "TCP connections open",    \
+	  t.open)                                                              \
+	X("current_write_queue_size", STAT_GAUGE,                              \
+	  "Bytes waiting to be written on TCP connections", t.write_queue)
+
+#define TCP_DEF(name, kind, help, value) {name, kind, STAT_SHARD, help},
+#define TCP_ADD(name, kind, help, value) *v++ += (int64_t)(value);
+
+static const struct stat_def tcp_defs[] = {TCP_STATS(TCP_DEF)};
+
+static void tcp_read(struct worker *w, int64_t *v, void *arg)
+{
+	struct net_tcp_stats t;
+
+	(void)arg;
+	net_tcp_stats(w, &t);
+	TCP_STATS(TCP_ADD)
+}
+
+static const struct stat_group tcp_group = {
+        "tcp",    tcp_defs, sizeof(tcp_defs) / sizeof(tcp_defs[0]),
+        tcp_read, NULL,     NULL};
+
+int stats_register_tcp(void)
+{
+	return stats_register(&tcp_group);
+}
+
 /* -------------------------------------------------------- the server's */
 
 static void shard_queues(struct rt *rt, int64_t *v, void *arg)

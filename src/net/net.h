@@ -228,6 +228,24 @@ int rt_call(struct worker *self, unsigned i, rt_call_fn *fn, void *arg,
 /* Jobs waiting in this worker's queue (for statistics). */
 size_t worker_queue_len(struct worker *w);
 
+/* The TCP connections of one worker, in the terms of Kamailio's tcp
+ * statistics. Counters only grow; the last two are levels. */
+struct net_tcp_stats {
+	uint64_t established;     /* up: accepted or connected */
+	uint64_t passive_open;    /* accepted */
+	uint64_t connect_success; /* opened by this worker */
+	uint64_t connect_failed;  /* opened by this worker, never up */
+	uint64_t local_reject;    /* accepted, then dropped on our side */
+	uint64_t con_timeout;     /* closed for being idle */
+	uint64_t con_reset;       /* broken by the peer (reset, pipe) */
+	uint64_t sendq_full;      /* closed: the peer did not read */
+	uint64_t open;            /* connections now */
+	uint64_t write_queue;     /* bytes waiting to be written now */
+};
+
+/* Worker w's figures; on w's thread only (its connections are its own). */
+void net_tcp_stats(struct worker *w, struct net_tcp_stats *out);
+
 /*
  * Sends buf to dst from worker w. UDP: sendto on the listener's socket.
  * TCP: on conn dst->conn_id when alive, else on a connection to dst->addr

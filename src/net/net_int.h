@@ -86,6 +86,7 @@ struct worker {
 
 	struct wsock *socks; /* one per listener (index = listener index) */
 	struct conn *conns;  /* connections this worker owns */
+	struct net_tcp_stats tcp; /* its counters (tcp.c); levels unused */
 
 	/* Every datagram lands here, whichever socket it came from:
 	 * UDP_BATCH of them read by one recvmmsg (udp.c), allocated with

@@ -288,6 +288,7 @@ static void idle_cb(struct tmr *t, void *arg)
 	char peer[INET6_ADDRSTRLEN + 8];
 
 	if (idle >= limit) {
+		w->tcp.con_timeout++;
 		peer_text(peer, sizeof(peer), &c->peer);
 		LOG_INFO("tcp: closing connection %" PRIu64 " to %s, idle "
 		         "for %" PRIu64 " ms",
@@ -330,6 +331,13 @@ static void conn_link(struct conn *c)
 	                 idle_cb, c);
 }
 
+/* A read or write error: the peer's doing when it reset the connection. */
+static void note_error(struct conn *c, int uv_err)
+{
+	if (uv_err == UV_ECONNRESET || uv_err == UV_EPIPE)
+		c->w->tcp.con_reset++;
+}
+
 /* ---------------------------------------------------------------- writes */
 
 static void write_cb(uv_write_t *req, int status)
@@ -341,6 +349,7 @@ static void write_cb(uv_write_t *req, int status)
 	free(wr);
 	if (status == 0 || status == UV_ECANCELED || c->state == CS_CLOSING)
 		return;
+	note_error(c, status);
 	peer_text(peer, sizeof(peer), &c->peer);
 	LOG_WARN("tcp: write to %s failed: %s", peer, uv_strerror(status));
 	conn_close(c, CLOSE_FAIL);
@@ -371,6 +380,7 @@ static int conn_write(struct conn *c, const char *buf, size_t len)
 		if (n == (int)len)
 			return 0;
 		if (n < 0 && n != UV_EAGAIN) {
+			note_error(c, n);
 			conn_close(c, CLOSE_NORMAL);
 			return -n;
 		}
@@ -385,6 +395,7 @@ static int conn_write(struct conn *c, const char *buf, size_t len)
 		peer_text(peer, sizeof(peer), &c->peer);
 		LOG_WARN("tcp: %s does not read (%zu bytes unsent), closing",
 		         peer, c->tcp.write_queue_size);
+		c->w->tcp.sendq_full++;
 		conn_close(c, CLOSE_FAIL);
 		return ENOBUFS;
 	}
@@ -517,6 +528,7 @@ static void read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 	else
 		LOG_INFO("tcp: %s: read error: %s", peer,
 		         uv_strerror((int)nread));
+	note_error(c, (int)nread);
 	conn_close(c, CLOSE_NORMAL);
 }
 
@@ -551,10 +563,13 @@ static void on_connection(uv_stream_t *server, int status)
 		LOG_WARN("%s: accept failed: %s", s->lst->name,
 		         uv_strerror(err));
 		uv_close((uv_handle_t *)&c->tcp, conn_free_cb);
+		w->tcp.local_reject++;
 		return;
 	}
 	uv_tcp_nodelay(&c->tcp, 1);
 	c->state = CS_UP;
+	w->tcp.passive_open++;
+	w->tcp.established++;
 	net_wheel_sync(w);
 	conn_link(c);
 }
@@ -599,11 +614,14 @@ static void connect_cb(uv_connect_t *req, int status)
 		peer_text(peer, sizeof(peer), &c->peer);
 		LOG_WARN("tcp: connect to %s failed: %s", peer,
 		         uv_strerror(status));
+		c->w->tcp.connect_failed++;
 		conn_close(c, CLOSE_FAIL);
 		return;
 	}
 	uv_tcp_nodelay(&c->tcp, 1);
 	c->state = CS_UP;
+	c->w->tcp.connect_success++;
+	c->w->tcp.established++;
 	c->last = uv_now(&c->w->loop);
 	while (c->pend_head != NULL) {
 		struct wreq *wr = c->pend_head;
@@ -667,6 +685,7 @@ static int conn_open(struct worker *w, const struct net_dst *dst,
 	c->state = CS_CONNECTING;
 	err = -uv_tcp_connect(&c->creq, &c->tcp, &dst->addr.sa, connect_cb);
 	if (err != 0) {
+		w->tcp.connect_failed++;
 		uv_close((uv_handle_t *)&c->tcp, conn_free_cb);
 		return err;
 	}
@@ -758,6 +777,19 @@ int tcp_send(struct worker *w, const struct net_dst *dst, const char *buf,
 	if (err == 0 && used_conn != NULL)
 		*used_conn = id;
 	return err;
+}
+
+void net_tcp_stats(struct worker *w, struct net_tcp_stats *out)
+{
+	*out = w->tcp;
+	out->open = 0;
+	out->write_queue = 0;
+	for (const struct conn *c = w->conns; c != NULL; c = c->next) {
+		out->open++;
+		out->write_queue += c->tcp.write_queue_size;
+		for (const struct wreq *wr = c->pend_head; wr; wr = wr->next)
+			out->write_queue += wr->len;
+	}
 }
 
 void tcp_close_all(struct worker *w)

@@ -92,6 +92,16 @@ bool tm_is_myself_ip(struct tm_shard *sh, const union net_sockaddr *addr)
 	return false;
 }
 
+/* A stateless reply refusing a request the proxy cannot take: counted as
+ * sl's error replies too. */
+static void refuse(struct tm_shard *sh, struct sip_msg *m,
+                   const struct net_rx *rx, unsigned status,
+                   struct slice reason, struct slice extra_hdrs)
+{
+	if (tm_sl_send(sh, m, rx, NULL, status, reason, extra_hdrs) == 0)
+		sh->stats.sl_err_replies++;
+}
+
 /* §16.3 step 5: a Proxy-Require naming an extension not in the sanity
  * module's proxy_require list (empty by default) gets 420 listing every
  * such extension. */
@@ -110,8 +120,8 @@ static bool proxy_require(struct tm_shard *sh, struct sip_msg *m,
 	if (n == 0)
 		return false;
 	/* a list too long for the buffer is left out */
-	tm_sl_send(sh, m, rx, NULL, 420, SLICE_LIT("Bad Extension"),
-	           tm_unsupported_line(buf, sizeof(buf), exts, n));
+	refuse(sh, m, rx, 420, SLICE_LIT("Bad Extension"),
+	       tm_unsupported_line(buf, sizeof(buf), exts, n));
 	return true;
 }
 
@@ -123,8 +133,7 @@ static bool unknown_scheme(struct tm_shard *sh, struct sip_msg *m,
 
 	if (sip_msg_request_uri(&u, m) || u->scheme != SIP_URI_OTHER)
 		return false;
-	tm_sl_send(sh, m, rx, NULL, 416, SLICE_LIT("Unsupported URI Scheme"),
-	           SLICE_NULL);
+	refuse(sh, m, rx, 416, SLICE_LIT("Unsupported URI Scheme"), SLICE_NULL);
 	return true;
 }
 
@@ -142,7 +151,47 @@ static void bad_request(struct tm_shard *sh, struct sip_msg *m,
 	                     m->error ? m->error : "malformed");
 	LOG_DBG("tm: %u %.*s from %s", status, (int)n, reason,
 	        rx->lst ? rx->lst->name : "?");
-	tm_sl_send(sh, m, rx, NULL, status, slice_make(reason, n), SLICE_NULL);
+	refuse(sh, m, rx, status, slice_make(reason, n), SLICE_NULL);
+}
+
+/*
+ * An ACK of a reply this proxy sent statelessly: it carries the reply's
+ * To tag, which sip_gen_tag() made from the Call-ID, the From tag and the
+ * branch of the request, the ACK's own (RFC 3261 §17.1.1.3). It ends here,
+ * as Kamailio's sl absorbs it before the script; the ACK of a
+ * transaction's reply is left to t_check_trans().
+ */
+static bool acks_sl_reply(struct tm_shard *sh, struct sip_msg *m)
+{
+	const struct sip_addr *to;
+	char tag[SIP_TAG_LEN];
+
+	if (sip_msg_to(&to, m) || to->tag.len != SIP_TAG_LEN)
+		return false;
+	sip_gen_tag(tag, m);
+	return memcmp(tag, to->tag.p, SIP_TAG_LEN) == 0 &&
+	       tm_trans_lookup(sh, m, false, NULL) == NULL;
+}
+
+/* Kamailio's core counts of a reply received: by class, some codes, and
+ * by class and the method of its CSeq. */
+static void count_reply(struct tm_stats *st, struct sip_msg *m)
+{
+	unsigned code = m->status, cls = code / 100;
+	const struct sip_cseq *cseq;
+
+	st->rcv_replies++;
+	if (cls < 1 || cls > 6)
+		return;
+	st->rcv_rpl_class[cls]++;
+	st->rcv_rpl_18x += code >= 180 && code <= 189;
+	st->rcv_rpl_401 += code == 401;
+	st->rcv_rpl_404 += code == 404;
+	st->rcv_rpl_407 += code == 407;
+	st->rcv_rpl_480 += code == 480;
+	st->rcv_rpl_486 += code == 486;
+	if (sip_msg_cseq(&cseq, m) == 0)
+		st->rcv_rpl_method[cseq->method_id][cls]++;
 }
 
 /* The message in sh->msg, parsed and owned by this shard. */
@@ -153,7 +202,7 @@ static void process(struct tm_shard *sh, const struct net_rx *rx)
 	unsigned status;
 
 	if (!m->is_request) {
-		sh->stats.rcv_replies++;
+		count_reply(&sh->stats, m);
 		tm_ctx_init(&ctx, sh, TM_ROUTE_REPLY, m, rx, NULL);
 		tm_run_route(sh, &ctx, TM_ROUTE_REPLY, NULL);
 		if (ctx.drop) {
@@ -170,14 +219,22 @@ static void process(struct tm_shard *sh, const struct net_rx *rx)
 	}
 
 	sh->stats.rcv_requests++;
+	sh->stats.rcv_req_method[m->method_id]++;
 	if (sip_msg_check(&status, m)) {
 		sh->stats.err_requests++;
+		if (m->failed & SIP_DEC_RURI)
+			sh->stats.bad_uris++;
 		bad_request(sh, m, rx, status);
 		return;
 	}
-	if (m->method_id != SIP_METHOD_ACK &&
-	    (unknown_scheme(sh, m, rx) || proxy_require(sh, m, rx)))
+	if (m->method_id == SIP_METHOD_ACK) {
+		if (acks_sl_reply(sh, m)) {
+			sh->stats.sl_acks++;
+			return;
+		}
+	} else if (unknown_scheme(sh, m, rx) || proxy_require(sh, m, rx)) {
 		return;
+	}
 	tm_ctx_init(&ctx, sh, TM_ROUTE_REQUEST, m, rx, NULL);
 	tm_run_route(sh, &ctx, TM_ROUTE_REQUEST, NULL);
 	/* Once a transaction exists, it answers: nothing is dropped. */

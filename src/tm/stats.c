@@ -15,13 +15,87 @@ static struct tm_shard *(*shard_of)(struct worker *w);
 #define C STAT_COUNTER
 #define G STAT_GAUGE
 
+/* Kamailio's core counts requests of these methods (name, enum) */
+#define REQ_METHODS(M, X)                                                      \
+	M(X, invite, INVITE)                                                   \
+	M(X, cancel, CANCEL)                                                   \
+	M(X, ack, ACK)                                                         \
+	M(X, bye, BYE)                                                         \
+	M(X, info, INFO)                                                       \
+	M(X, register, REGISTER)                                               \
+	M(X, subscribe, SUBSCRIBE)                                             \
+	M(X, notify, NOTIFY)                                                   \
+	M(X, message, MESSAGE)                                                 \
+	M(X, options, OPTIONS)                                                 \
+	M(X, prack, PRACK)                                                     \
+	M(X, update, UPDATE)                                                   \
+	M(X, refer, REFER)                                                     \
+	M(X, publish, PUBLISH)
+#define REQ_STAT(X, name, M)                                                   \
+	X(REQ_##M, "rcv_requests_" #name, C, "Requests " #M " received",       \
+	  st->rcv_req_method[SIP_METHOD_##M])
+
+/* ... and replies by class to requests of these (its names) */
+#define RPL_METHODS(M, X, c)                                                   \
+	M(X, c, invite, INVITE)                                                \
+	M(X, c, cancel, CANCEL)                                                \
+	M(X, c, bye, BYE)                                                      \
+	M(X, c, reg, REGISTER)                                                 \
+	M(X, c, message, MESSAGE)                                              \
+	M(X, c, prack, PRACK)                                                  \
+	M(X, c, update, UPDATE)                                                \
+	M(X, c, refer, REFER)
+#define RPL_STAT(X, c, name, M)                                                \
+	X(RPL##c##_##M, "rcv_replies_" #c "xx_" #name, C,                      \
+	  "Replies " #c "xx received to " #M " requests (by CSeq)",            \
+	  st->rcv_rpl_method[SIP_METHOD_##M][c])
+#define RPL_CLASS_STATS(X)                                                     \
+	RPL_METHODS(RPL_STAT, X, 1)                                            \
+	RPL_METHODS(RPL_STAT, X, 2)                                            \
+	RPL_METHODS(RPL_STAT, X, 3)                                            \
+	RPL_METHODS(RPL_STAT, X, 4)                                            \
+	RPL_METHODS(RPL_STAT, X, 5)                                            \
+	RPL_METHODS(RPL_STAT, X, 6)
+
 /* X(id, name, kind, help, value of struct tm_stats *st) */
 #define CORE_STATS(X)                                                          \
 	X(RCV_REQ, "rcv_requests", C,                                          \
 	  "Requests received (retransmissions too), counted by the worker "    \
 	  "owning the call",                                                   \
 	  st->rcv_requests)                                                    \
+	REQ_METHODS(REQ_STAT, X)                                               \
+	X(UNSUPPORTED, "unsupported_methods", C,                               \
+	  "Requests received with a method of none of the statistics above",   \
+	  st->rcv_req_method[SIP_METHOD_OTHER])                                \
+	X(BAD_URI, "bad_URIs_rcvd", C,                                         \
+	  "Requests whose Request-URI does not parse (answered 400)",          \
+	  st->bad_uris)                                                        \
 	X(RCV_RPL, "rcv_replies", C, "Replies received", st->rcv_replies)      \
+	X(RPL1, "rcv_replies_1xx", C, "Replies 1xx received",                  \
+	  st->rcv_rpl_class[1])                                                \
+	X(RPL18X, "rcv_replies_18x", C, "Replies 180-189 received",            \
+	  st->rcv_rpl_18x)                                                     \
+	X(RPL2, "rcv_replies_2xx", C, "Replies 2xx received",                  \
+	  st->rcv_rpl_class[2])                                                \
+	X(RPL3, "rcv_replies_3xx", C, "Replies 3xx received",                  \
+	  st->rcv_rpl_class[3])                                                \
+	X(RPL4, "rcv_replies_4xx", C, "Replies 4xx received",                  \
+	  st->rcv_rpl_class[4])                                                \
+	X(RPL401, "rcv_replies_401", C, "Replies 401 received",                \
+	  st->rcv_rpl_401)                                                     \
+	X(RPL404, "rcv_replies_404", C, "Replies 404 received",                \
+	  st->rcv_rpl_404)                                                     \
+	X(RPL407, "rcv_replies_407", C, "Replies 407 received",                \
+	  st->rcv_rpl_407)                                                     \
+	X(RPL480, "rcv_replies_480", C, "Replies 480 received",                \
+	  st->rcv_rpl_480)                                                     \
+	X(RPL486, "rcv_replies_486", C, "Replies 486 received",                \
+	  st->rcv_rpl_486)                                                     \
+	X(RPL5, "rcv_replies_5xx", C, "Replies 5xx received",                  \
+	  st->rcv_rpl_class[5])                                                \
+	X(RPL6, "rcv_replies_6xx", C, "Replies 6xx received",                  \
+	  st->rcv_rpl_class[6])                                                \
+	RPL_CLASS_STATS(X)                                                     \
 	X(FWD_REQ, "fwd_requests", C,                                          \
 	  "Requests forwarded: each branch of t_relay() and each stateless "   \
 	  "forward (the ACK of a 2xx), retransmissions not counted",           \
@@ -98,26 +172,30 @@ static struct tm_shard *(*shard_of)(struct worker *w);
 	  "for a retransmitted negative reply",                                \
 	  st->retransmissions)
 
+/* Kamailio's sl: a code with a statistic of its own, or its class */
+#define SL_CODE(X, t)                                                          \
+	X(SL_##t, #t "_replies", C, "Stateless " #t " replies sent",           \
+	  st->sl_replies[TM_SL_##t])
+#define SL_CLASS(X, t)                                                         \
+	X(SL_##t, #t "_replies", C,                                            \
+	  "Stateless " #t " replies sent whose code has no statistic of its "  \
+	  "own",                                                               \
+	  st->sl_replies[TM_SL_##t])
 #define SL_STATS(X)                                                            \
-	X(SL1, "1xx_replies", C, "Stateless 1xx replies sent",                 \
-	  st->sl_replies[1])                                                   \
-	X(SL2, "2xx_replies", C, "Stateless 2xx replies sent",                 \
-	  st->sl_replies[2])                                                   \
-	X(SL3, "3xx_replies", C, "Stateless 3xx replies sent",                 \
-	  st->sl_replies[3])                                                   \
-	X(SL4, "4xx_replies", C, "Stateless 4xx replies sent",                 \
-	  st->sl_replies[4])                                                   \
-	X(SL5, "5xx_replies", C, "Stateless 5xx replies sent",                 \
-	  st->sl_replies[5])                                                   \
-	X(SL6, "6xx_replies", C, "Stateless 6xx replies sent",                 \
-	  st->sl_replies[6])                                                   \
+	TM_SL_TYPE_LIST(SL_CODE, SL_CLASS, X)                                  \
 	X(SL_SENT, "sent_replies", C,                                          \
 	  "Stateless replies sent (sl_send_reply() without a transaction, "    \
-	  "400/416/420 to bad requests, answers to CANCEL)",                   \
-	  st->sl_replies[1] + st->sl_replies[2] + st->sl_replies[3] +          \
-	          st->sl_replies[4] + st->sl_replies[5] + st->sl_replies[6])   \
+	  "400/416/420/505 to requests refused, answers to CANCEL)",           \
+	  sl_sum(st))                                                          \
+	X(SL_ERR, "sent_err_replies", C,                                       \
+	  "Stateless replies refusing a request as malformed or not "          \
+	  "supported (400, 416, 420, 505)",                                    \
+	  st->sl_err_replies)                                                  \
 	X(SL_FAIL, "failures", C, "Stateless replies that could not be sent",  \
-	  st->sl_failures)
+	  st->sl_failures)                                                     \
+	X(SL_ACKS, "received_ACKs", C,                                         \
+	  "ACKs of stateless replies, absorbed before the script",             \
+	  st->sl_acks)
 
 /* The resolver's counters, kept by dns (a shard has one once a name was
  * resolved on it). Kamailio's dns group has failed_dns_request. */
@@ -143,6 +221,16 @@ static struct tm_shard *(*shard_of)(struct worker *w);
 	  st->failovers)                                                       \
 	X(DNS_PENDING, "pending_lookups", G,                                   \
 	  "Lookups waiting for a name server", st->dns.pending)
+
+/* sl's sent_replies: every type */
+static uint64_t sl_sum(const struct tm_stats *st)
+{
+	uint64_t n = 0;
+
+	for (unsigned i = 0; i < TM_SL_TYPES; i++)
+		n += st->sl_replies[i];
+	return n;
+}
 
 #define ID(id, name, kind, help, value)  id,
 #define DEF(id, name, kind, help, value) {name, kind, STAT_SHARD, help},

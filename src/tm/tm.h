@@ -115,6 +115,39 @@ struct tm_script {
 };
 
 /*
+ * The reply types of Kamailio's sl statistics: a code with a statistic of
+ * its own (CODE), else its class (CLASS: the others of 1xx ... 6xx; xxx
+ * outside 100-699). X is passed on to both.
+ */
+#define TM_SL_TYPE_LIST(CODE, CLASS, X)                                        \
+	CLASS(X, 1xx)                                                          \
+	CODE(X, 200)                                                           \
+	CODE(X, 202)                                                           \
+	CLASS(X, 2xx)                                                          \
+	CODE(X, 300)                                                           \
+	CODE(X, 301)                                                           \
+	CODE(X, 302)                                                           \
+	CLASS(X, 3xx)                                                          \
+	CODE(X, 400)                                                           \
+	CODE(X, 401)                                                           \
+	CODE(X, 403)                                                           \
+	CODE(X, 404)                                                           \
+	CODE(X, 407)                                                           \
+	CODE(X, 408)                                                           \
+	CODE(X, 483)                                                           \
+	CLASS(X, 4xx)                                                          \
+	CODE(X, 500)                                                           \
+	CLASS(X, 5xx)                                                          \
+	CLASS(X, 6xx)                                                          \
+	CLASS(X, xxx)
+
+#define TM_SL_TYPE_ENUM(_, t) TM_SL_##t,
+enum tm_sl_type {
+	TM_SL_TYPE_LIST(TM_SL_TYPE_ENUM, TM_SL_TYPE_ENUM, _) TM_SL_TYPES
+};
+#undef TM_SL_TYPE_ENUM
+
+/*
  * Per-shard statistics, written by the shard's worker only. Counters only
  * grow; the last two fields are levels. tm_register_stats() publishes them
  * as the groups "core", "tmx" and "sl" (src/tm/stats.c says what each
@@ -123,6 +156,13 @@ struct tm_script {
 struct tm_stats {
 	/* group core: every message, after it reached its owning shard */
 	uint64_t rcv_requests, rcv_replies;
+	uint64_t rcv_req_method[SIP_METHOD__COUNT]; /* [OTHER]: unsupported */
+	uint64_t rcv_rpl_class[7];                  /* by status / 100 */
+	uint64_t rcv_rpl_18x, rcv_rpl_401, rcv_rpl_404, rcv_rpl_407;
+	uint64_t rcv_rpl_480, rcv_rpl_486;
+	/* by the CSeq method and the status / 100 */
+	uint64_t rcv_rpl_method[SIP_METHOD__COUNT][7];
+	uint64_t bad_uris; /* requests whose Request-URI does not parse */
 	uint64_t fwd_requests, fwd_replies;
 	uint64_t drop_requests, drop_replies;
 	uint64_t err_requests, err_replies;
@@ -134,8 +174,10 @@ struct tm_stats {
 	uint64_t retransmissions;
 	/* group dns (with dns's own counters) */
 	uint64_t dns_failovers;
-	/* group sl: stateless replies by class */
-	uint64_t sl_replies[7];
+	/* group sl: stateless replies by Kamailio's reply types */
+	uint64_t sl_replies[TM_SL_TYPES];
+	uint64_t sl_err_replies; /* to requests refused as malformed */
+	uint64_t sl_acks;        /* ACKs of stateless replies, absorbed */
 	uint64_t sl_failures;
 	/* levels */
 	uint64_t active;  /* transactions in memory */

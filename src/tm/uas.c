@@ -80,6 +80,36 @@ struct slice tm_unsupported_line(char *buf, size_t size,
 	return line.overflow ? SLICE_NULL : slice_make(buf, line.len);
 }
 
+/* The statistic of Kamailio's sl module a reply of this code counts in. */
+static enum tm_sl_type sl_type(unsigned code)
+{
+#define SL_CODE_CASE(_, t)                                                     \
+	case t:                                                                \
+		return TM_SL_##t;
+#define SL_CLASS_NONE(_, t)
+	switch (code) {
+		TM_SL_TYPE_LIST(SL_CODE_CASE, SL_CLASS_NONE, _)
+	}
+#undef SL_CODE_CASE
+#undef SL_CLASS_NONE
+	switch (code / 100) {
+	case 1:
+		return TM_SL_1xx;
+	case 2:
+		return TM_SL_2xx;
+	case 3:
+		return TM_SL_3xx;
+	case 4:
+		return TM_SL_4xx;
+	case 5:
+		return TM_SL_5xx;
+	case 6:
+		return TM_SL_6xx;
+	default:
+		return TM_SL_xxx;
+	}
+}
+
 int tm_sl_send(struct tm_shard *sh, struct sip_msg *req,
                const struct net_rx *rx, const struct tm_req_edits *e,
                unsigned code, struct slice reason, struct slice extra_hdrs)
@@ -101,8 +131,8 @@ int tm_sl_send(struct tm_shard *sh, struct sip_msg *req,
 	/* Kamailio's sl counts sent replies, and failures apart. */
 	if (err)
 		sh->stats.sl_failures++;
-	else if (code >= 100 && code < 700)
-		sh->stats.sl_replies[code / 100]++;
+	else
+		sh->stats.sl_replies[sl_type(code)]++;
 	return err;
 }
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import json
 import re
+import socket
+import struct
 import subprocess
 import time
 import xml.etree.ElementTree as ET
@@ -31,7 +33,8 @@ PROFILE_MODPARAMS = {
 }
 # Levels; every other statistic is a counter.
 GAUGES = {"dialog.active_dialogs", "dialog.early_dialogs", "dns.cache_entries", "dns.pending_lookups",
-          "tmx.inuse_transactions", "tmx.active_transactions"}
+          "tmx.inuse_transactions", "tmx.active_transactions", "tcp.current_opened_connections",
+          "tcp.current_write_queue_size"}
 
 
 class Node:
@@ -123,6 +126,76 @@ def value(fams: dict, name: str, labels: dict | None = None) -> float:
 def metric_name(node: Node, key: str) -> str:
     group, name = key.split(".", 1)
     return f"{node.prefix}{group}_{name}"
+
+
+# Kamailio's core counts requests of these methods, and replies by class to
+# requests of the second list (the statistic's name, the method).
+KAM_REQ_METHODS = ["INVITE", "CANCEL", "ACK", "BYE", "INFO", "REGISTER", "SUBSCRIBE", "NOTIFY",
+                   "MESSAGE", "OPTIONS", "PRACK", "UPDATE", "REFER", "PUBLISH"]
+KAM_RPL_METHODS = [("invite", "INVITE"), ("cancel", "CANCEL"), ("bye", "BYE"), ("reg", "REGISTER"),
+                   ("message", "MESSAGE"), ("prack", "PRACK"), ("update", "UPDATE"), ("refer", "REFER")]
+# Kamailio's sl: codes with a statistic of their own; the others count in
+# their class (xxx outside 100-699).
+KAM_SL_CODES = [200, 202, 300, 301, 302, 400, 401, 403, 404, 407, 408, 483, 500]
+# The names of the groups core and sl of Debian's Kamailio 5.6.3 (kex, sl),
+# as `kamcmd stats.get_statistics all` listed them on 2026-11-29.
+KAMAILIO_CORE = (
+    "bad_URIs_rcvd bad_msg_hdr drop_replies drop_requests err_replies err_requests fwd_replies "
+    "fwd_requests rcv_replies rcv_replies_18x rcv_replies_1xx rcv_replies_2xx rcv_replies_3xx "
+    "rcv_replies_401 rcv_replies_404 rcv_replies_407 rcv_replies_480 rcv_replies_486 "
+    "rcv_replies_4xx rcv_replies_5xx rcv_replies_6xx rcv_requests rcv_requests_ack rcv_requests_bye "
+    "rcv_requests_cancel rcv_requests_info rcv_requests_invite rcv_requests_message "
+    "rcv_requests_notify rcv_requests_options rcv_requests_prack rcv_requests_publish "
+    "rcv_requests_refer rcv_requests_register rcv_requests_subscribe rcv_requests_update "
+    "unsupported_methods").split() + [
+    f"rcv_replies_{c}xx_{m}" for c in range(1, 7)
+    for m in ("bye", "cancel", "invite", "message", "prack", "refer", "reg", "update")]
+KAMAILIO_SL = ("1xx_replies 200_replies 202_replies 2xx_replies 300_replies 301_replies 302_replies "
+               "3xx_replies 400_replies 401_replies 403_replies 404_replies 407_replies 408_replies "
+               "483_replies 4xx_replies 500_replies 5xx_replies 6xx_replies failures received_ACKs "
+               "sent_err_replies sent_replies xxx_replies").split()
+
+KAMAILIO_TCP = ("con_reset con_timeout connect_failed connect_success current_opened_connections "
+                "current_write_queue_size established local_reject passive_open send_timeout "
+                "sendq_full").split()
+
+
+def core_counts(requests_in: list[str], replies_in: list[tuple[str, int]]) -> dict[str, int]:
+    """Kamailio's per-method and per-class core counters for these requests
+    (methods) and replies (method of the CSeq, code) received."""
+    want = {f"core.rcv_requests_{m.lower()}": requests_in.count(m) for m in KAM_REQ_METHODS}
+    want["core.unsupported_methods"] = len([m for m in requests_in if m not in KAM_REQ_METHODS])
+    for cls in range(1, 7):
+        want[f"core.rcv_replies_{cls}xx"] = len([c for _, c in replies_in if c // 100 == cls])
+        for name, method in KAM_RPL_METHODS:
+            want[f"core.rcv_replies_{cls}xx_{name}"] = len(
+                [c for m, c in replies_in if m == method and c // 100 == cls])
+    want["core.rcv_replies_18x"] = len([c for _, c in replies_in if 180 <= c <= 189])
+    for code in (401, 404, 407, 480, 486):
+        want[f"core.rcv_replies_{code}"] = len([c for _, c in replies_in if c == code])
+    return want
+
+
+def sl_counts(codes: list[int]) -> dict[str, int]:
+    """Kamailio's sl counters for these stateless replies sent."""
+    want = {f"sl.{c}_replies": codes.count(c) for c in KAM_SL_CODES}
+    for cls in range(1, 7):
+        want[f"sl.{cls}xx_replies"] = len([c for c in codes if c // 100 == cls and c not in KAM_SL_CODES])
+    want["sl.xxx_replies"] = len([c for c in codes if not 100 <= c < 700])
+    want["sl.sent_replies"] = len(codes)
+    return want
+
+
+def scenario_replies(name: str) -> list[tuple[str, int]]:
+    """The replies one call of a SIPp UAS scenario sends: (the method of the
+    request received last, code)."""
+    out, method = [], ""
+    for step in ET.parse(conftest.SCENARIOS / name).getroot():
+        if step.tag == "recv" and step.get("request"):
+            method = step.get("request")
+        elif step.tag == "send" and step.text.split()[0] == "SIP/2.0":
+            out.append((method, int(step.text.split()[1])))
+    return out
 
 
 def scenario_sends(name: str) -> tuple[list[str], list[int]]:
@@ -222,9 +295,22 @@ def test_counters_of_calls_and_scrape(metrics_proxy, sipp, children):
     }
     for cls in range(2, 7):
         want[f"tmx.{cls}xx_transactions"] = len([c for c in finals if c // 100 == cls]) * n
-    for k in ("drop_requests", "drop_replies", "err_requests", "err_replies", "bad_msg_hdr"):
+    for k in ("drop_requests", "drop_replies", "err_requests", "err_replies", "bad_msg_hdr",
+              "bad_URIs_rcvd"):
         want[f"core.{k}"] = 0
+    want.update({k: v * n for k, v in core_counts(reqs, scenario_replies("uas_call.xml")).items()})
+    want.update(sl_counts([]))
+    want["sl.sent_err_replies"] = want["sl.failures"] = want["sl.received_ACKs"] = 0
+    # SIPp (-t t1) opens one connection to the proxy, the proxy one to
+    # the UAS; both are closed (by SIPp, at its end) when it is quiet
+    want.update({"tcp.passive_open": 1, "tcp.connect_success": 1, "tcp.established": 2,
+                 "tcp.connect_failed": 0, "tcp.local_reject": 0, "tcp.con_timeout": 0,
+                 "tcp.con_reset": 0, "tcp.sendq_full": 0})
     assert {k: delta[k] for k in want} == want
+    assert got["tcp.current_opened_connections"] == got["tcp.current_write_queue_size"] == 0
+    # every statistic of those groups is here, and was asked for
+    assert {k for k in got if k.startswith(("core.", "sl.", "tcp."))} - set(want) == {
+        "tcp.current_opened_connections", "tcp.current_write_queue_size"}
     assert got["tmx.active_transactions"] == 0
     assert got["dialog.active_dialogs"] == 0
     assert len(requests(uas.received(), "BYE")) == n
@@ -236,6 +322,129 @@ def test_counters_of_calls_and_scrape(metrics_proxy, sipp, children):
     assert sizes.type == "gauge"
     assert sorted((s.labels["profile"], s.labels["value"], s.value) for s in sizes.samples) == [
         ("caller", "", 0), ("calls", "", 0), ("tenant", "", 0)]
+
+
+def raw_request(method: str, ruri: str, port: int, name: str, max_forwards: int = 70,
+                to_tag: str | None = "") -> bytes:
+    """A request from 127.0.0.1:port without Route, in a dialog (To tag
+    t-name, or to_tag) unless to_tag is None."""
+    to = "" if to_tag is None else f";tag={to_tag or 't-' + name}"
+    return (f"{method} {ruri} SIP/2.0\r\n"
+            f"Via: SIP/2.0/UDP 127.0.0.1:{port};branch=z9hG4bK-{name};rport\r\n"
+            f"Max-Forwards: {max_forwards}\r\nFrom: <sip:a@127.0.0.1>;tag=f-{name}\r\n"
+            f"To: <sip:b@127.0.0.1>{to}\r\nCall-ID: {name}@127.0.0.1\r\n"
+            f"CSeq: 1 {method}\r\nContent-Length: 0\r\n\r\n").encode()
+
+
+def raw_reply(code: int, method: str, name: str) -> bytes:
+    """A reply to a request this proxy never sent (its Via is not ours)."""
+    return (f"SIP/2.0 {code} Whatever\r\nVia: SIP/2.0/UDP 127.0.0.1:9;branch=z9hG4bK-{name}\r\n"
+            f"From: <sip:a@127.0.0.1>;tag=f-{name}\r\nTo: <sip:b@127.0.0.1>;tag=t-{name}\r\n"
+            f"Call-ID: {name}@127.0.0.1\r\nCSeq: 7 {method}\r\nContent-Length: 0\r\n\r\n").encode()
+
+
+def test_counts_by_method_and_code(metrics_proxy):
+    """Kamailio's counters by method and by code: requests of known and
+    unknown methods, refused ones (Max-Forwards, URI scheme, a Request-URI
+    that does not parse), replies of every class to requests of several
+    methods. Each moves exactly its counters of the groups core and sl."""
+    node = metrics_proxy()
+    start = node.quiet()
+    # (method, Request-URI, Max-Forwards, the reply's code): metrics.lua
+    # answers 404 to an in-dialog request it cannot route
+    asked = [("MESSAGE", "sip:b@127.0.0.1", 70, 404), ("FOO", "sip:b@127.0.0.1", 70, 404),
+             ("OPTIONS", "sip:b@127.0.0.1", 0, 483), ("OPTIONS", "foo:bar", 70, 416),
+             ("INFO", "sip:b@[::1", 70, 400), ("PUBLISH", "sip:b@127.0.0.1", 70, 404)]
+    replies = [("REGISTER", 401), ("PRACK", 486), ("UPDATE", 183), ("REFER", 302), ("MESSAGE", 503),
+               ("CANCEL", 603), ("NOTIFY", 202), ("BYE", 404), ("INVITE", 480), ("INVITE", 407),
+               ("INVITE", 180), ("SUBSCRIBE", 200)]
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind((conftest.HOST, 0))
+        s.settimeout(5)
+        port = s.getsockname()[1]
+        for i, (method, ruri, mf, code) in enumerate(asked):
+            s.sendto(raw_request(method, ruri, port, f"q{i}", mf), (conftest.HOST, node.proxy.port))
+            got = s.recv(65535).decode(errors="replace").split("\r\n", 1)[0]
+            assert got.startswith(f"SIP/2.0 {code} "), (method, ruri, got)
+        for i, (method, code) in enumerate(replies):
+            s.sendto(raw_reply(code, method, f"r{i}"), (conftest.HOST, node.proxy.port))
+        # an initial INVITE refused statelessly, and its ACK (same branch,
+        # the 483's To tag): sl absorbs it. An ACK with another tag is the
+        # script's.
+        s.sendto(raw_request("INVITE", "sip:b@127.0.0.1", port, "inv", 0, None),
+                 (conftest.HOST, node.proxy.port))
+        reply = s.recv(65535).decode()
+        assert reply.startswith("SIP/2.0 483 "), reply
+        tag = re.search(r"^To: [^\r]*;tag=([^;\r]+)", reply, re.M).group(1)
+        for to_tag in (tag, "0123456789abcdef"):
+            s.sendto(raw_request("ACK", "sip:b@127.0.0.1", port, "inv", 0, to_tag),
+                     (conftest.HOST, node.proxy.port))
+    got = node.quiet()
+    delta = {k: got[k] - start[k] for k in got if k.startswith(("core.", "sl."))}
+
+    asked.append(("INVITE", "", 0, 483))
+    want = {f"core.{k}": 0 for k in KAMAILIO_CORE}
+    want.update({f"sl.{k}": 0 for k in KAMAILIO_SL})
+    want.update(core_counts([m for m, *_ in asked] + ["ACK", "ACK"], replies))
+    want.update(sl_counts([c for *_, c in asked]))
+    want.update({"core.rcv_requests": len(asked) + 2, "core.rcv_replies": len(replies),
+                 "sl.received_ACKs": 1,
+                 # not ours: each reply is dropped
+                 "core.drop_replies": len(replies),
+                 "core.err_requests": 1, "core.bad_URIs_rcvd": 1,
+                 # the 416 and the 400 refuse a request
+                 "sl.sent_err_replies": 2})
+    assert delta == want, {k: (delta.get(k), want.get(k)) for k in set(delta) | set(want)
+                           if delta.get(k) != want.get(k)}
+
+
+def test_tcp_connections(metrics_proxy):
+    """Group tcp: a connection accepted and left idle is closed after
+    tcp_connection_lifetime; one the peer resets; a connection the proxy
+    cannot open (a request relayed to a closed TCP port gets 503)."""
+    node = metrics_proxy(extra=["tcp_connection_lifetime=1"])
+    start = node.quiet()
+    addr = (conftest.HOST, node.proxy.port)
+    idle = socket.create_connection(addr, timeout=10)
+    reset = socket.create_connection(addr, timeout=10)
+    deadline = time.monotonic() + 5
+    while node.stats()["tcp.current_opened_connections"] < 2:
+        assert time.monotonic() < deadline, node.stats()
+        time.sleep(0.05)
+    # SO_LINGER 0: close() sends a RST
+    reset.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    reset.close()
+    # the proxy closes the idle one: end of stream
+    assert idle.recv(100) == b""
+    idle.close()
+
+    closed_port = conftest.free_port()
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind((conftest.HOST, 0))
+        s.settimeout(10)
+        s.sendto(raw_request("OPTIONS", f"sip:b@127.0.0.1:{closed_port};transport=tcp",
+                             s.getsockname()[1], "tcp", to_tag=None), addr)
+        reply = s.recv(65535).decode()
+        while reply.startswith("SIP/2.0 100 "):
+            reply = s.recv(65535).decode()
+        assert reply.startswith("SIP/2.0 503 "), reply
+    # the OPTIONS' transaction lingers (timer J) for retransmissions
+    got = node.quiet(gone=False)
+    delta = {k: got[k] - start[k] for k in got if k.startswith("tcp.")}
+    assert delta == {"tcp.passive_open": 2, "tcp.established": 2, "tcp.connect_success": 0,
+                     "tcp.connect_failed": 1, "tcp.local_reject": 0, "tcp.con_timeout": 1,
+                     "tcp.con_reset": 1, "tcp.sendq_full": 0,
+                     "tcp.current_opened_connections": 0, "tcp.current_write_queue_size": 0}
+
+
+def test_kamailio_names(metrics_proxy):
+    """The groups core, sl and tcp have Kamailio 5.6's statistics, by name,
+    but for tcp's send_timeout (docs/metrics.md)."""
+    names = metrics_proxy().stats()
+    assert sorted(k[5:] for k in names if k.startswith("core.")) == sorted(KAMAILIO_CORE)
+    assert sorted(k[3:] for k in names if k.startswith("sl.")) == sorted(KAMAILIO_SL)
+    assert sorted(k[4:] for k in names if k.startswith("tcp.")) == sorted(
+        set(KAMAILIO_TCP) - {"send_timeout"})
 
 
 def held_call(node: Node, sipp):

@@ -678,6 +678,11 @@ static int tm_any_replied(struct script_call *c)
 	return tm_t_any_replied(c->ctx);
 }
 
+static int tm_drop_replies(struct script_call *c)
+{
+	return tm_t_drop_replies(c->ctx, c->nargs ? arg_s(c, 0) : SLICE_NULL);
+}
+
 /* KSR.tmx.t_is_*_route(): the exp's arg is a mask of route types. */
 static int tmx_is_route(struct script_call *c)
 {
@@ -1000,6 +1005,8 @@ const struct script_export script_ksr_exports[] = {
         {"tm", "t_set_fr", tm_set_fr, "ii", R_I, 0, 0},
         {"tm", "t_branch_timeout", tm_branch_timeout, "", R_I, 0, 0},
         {"tm", "t_any_replied", tm_any_replied, "", R_I, 0, 0},
+        {"tm", "t_drop_replies", tm_drop_replies, "s", R_I, 0, 0},
+        {"tm", "t_drop_replies_all", tm_drop_replies, "", R_I, 0, 0},
         {"tm", "t_check_status", tm_check_status, "s", R_I, 0, 0},
         {"tm", "t_get_status_code", tm_get_status_code, "", R_I, 0, 0},
         {"tm", "t_get_branch_index", tm_get_branch_index, "", R_I, 0, 0},

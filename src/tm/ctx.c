@@ -710,6 +710,20 @@ int tm_t_branch_timeout(struct tm_ctx *ctx)
 	return ctx->t->br[ctx->branch]->timed_out ? 1 : -1;
 }
 
+int tm_t_drop_replies(struct tm_ctx *ctx, struct slice mode)
+{
+	/* Kamailio's modes: 'n' none, 'l' the last step, anything else all */
+	unsigned char drop = 1;
+
+	if (mode.len > 0 && mode.p[0] == 'n')
+		drop = 0;
+	else if (mode.len > 0 && mode.p[0] == 'l')
+		drop = 2;
+	if (ctx->route == TM_ROUTE_FAILURE && ctx->t != NULL)
+		ctx->t->drop_mode = drop;
+	return 1;
+}
+
 int tm_t_any_replied(struct tm_ctx *ctx)
 {
 	if (ctx->t == NULL)

@@ -70,10 +70,12 @@ struct tm_config {
 	unsigned wait_timer_ms;   /* linger of a finished transaction */
 	unsigned max_forwards;    /* inserted when absent (70) */
 	bool auto_inv_100;        /* 100 Trying for INVITE (on) */
-	/* Kamailio's failure_reply_mode: 0, the earlier branches' replies
-	 * still compete once a failure route starts a new serial forking
-	 * step; 1-3 (3 default), they do not (Kamailio's three differ only
-	 * with t_drop_replies(), which imsdlgd does not have) */
+	/* Kamailio's failure_reply_mode: what the replies received so far
+	 * become once a failure route has run (and not replied): 0 they
+	 * still compete; 1 none does; 2 those of the last serial forking
+	 * step do not; 3 (default) none does if the route started a new
+	 * step. A route that leaves nothing to compete ends the transaction
+	 * with a 500. */
 	unsigned failure_reply_mode;
 	bool dns_failover; /* a name's next address (RFC 3263 §4.3) */
 	/* Kamailio's server_header and user_agent_header: a whole header
@@ -395,6 +397,11 @@ int tm_t_set_fr(struct tm_ctx *ctx, unsigned inv_ms, unsigned noninv_ms);
 int tm_t_branch_timeout(struct tm_ctx *ctx);
 /* 1 if any branch got a reply. */
 int tm_t_any_replied(struct tm_ctx *ctx);
+/* Kamailio's t_drop_replies(mode), in a failure route: once it ends, the
+ * replies received so far do not compete any more: all of them ("a" or
+ * no mode), those of the last serial forking step ("l"), or none ("n").
+ * Always 1. */
+int tm_t_drop_replies(struct tm_ctx *ctx, struct slice mode);
 
 /* ------------------------------------------------- for the layer above */
 

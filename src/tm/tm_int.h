@@ -144,11 +144,15 @@ struct tm_trans {
 	bool final_sent;
 	bool canceled;   /* CANCEL received from upstream */
 	bool in_failure; /* running the failure route */
+	/* What the failure route running drops of the replies received:
+	 * failure_reply_mode, or what t_drop_replies() asked */
+	unsigned char drop_mode;
 	char to_tag[SIP_TAG_LEN];
 
 	/* Allocated as branches start: most transactions have one. */
 	struct tm_branch *br[TM_MAX_BRANCHES];
 	unsigned nbr;
+	unsigned step_first; /* first branch of the last serial forking step */
 
 	struct tm_req_edits ed; /* copied from the request route */
 	struct arena arena;     /* holds ed's strings */

@@ -980,16 +980,24 @@ static struct tm_branch *best_branch(struct tm_trans *t)
 }
 
 /*
- * The failure route started a new serial forking step at branch nbr: the
- * earlier replies that failure_reply_mode drops no longer compete (with
- * 3, Kamailio's default, the caller gets the new step's outcome, not a
- * 3xx the route already acted on).
+ * A failure route has run on the nbr branches there were, and has not
+ * replied: the replies it drops (t->drop_mode, Kamailio's
+ * failure_reply_mode or t_drop_replies()) no longer compete. With 3,
+ * Kamailio's default, the caller gets the new step's outcome, not a 3xx
+ * the route already acted on. True when it dropped them.
  */
-static void new_serial_step(struct tm_trans *t, unsigned nbr)
+static bool drop_replies(struct tm_trans *t, unsigned nbr)
 {
-	if (t->sh->cfg->failure_reply_mode != 0)
-		for (unsigned i = 0; i < nbr; i++)
-			t->br[i]->dropped = true;
+	bool new_step = t->nbr > nbr;
+	unsigned first = 0;
+
+	if (t->drop_mode == 0 || (t->drop_mode == 3 && !new_step))
+		return false;
+	if (t->drop_mode == 2)
+		first = t->step_first;
+	for (unsigned i = first; i < nbr; i++)
+		t->br[i]->dropped = true;
+	return true;
 }
 
 /* The final outcome of a request originated here: told once, then the
@@ -1042,17 +1050,26 @@ static void all_done(struct tm_trans *t)
 		t->ed.bflags = best->bflags;
 		ctx.bflags = &t->ed.bflags;
 		t->in_failure = true;
+		t->drop_mode = (unsigned char)sh->cfg->failure_reply_mode;
 		tm_run_route(sh, &ctx, TM_ROUTE_FAILURE, fn);
 		t->in_failure = false;
 		if (t->final_sent)
 			return;
+		bool dropped = drop_replies(t, nbr);
 		if (t->nbr > nbr)
-			new_serial_step(t, nbr);
+			t->step_first = nbr;
 		for (unsigned i = nbr; i < t->nbr; i++)
 			if (t->br[i]->state != UAC_COMPLETED)
 				return;
-		if (t->nbr > nbr)
+		if (dropped || t->nbr > nbr)
 			best = best_branch(t);
+		/* Kamailio's answer when nothing is left to choose from */
+		if (best == NULL) {
+			tm_local_reply(t, 500,
+			               SLICE_LIT("Server Internal Error"),
+			               t->ed.reply_hdrs);
+			return;
+		}
 	}
 
 	if (t->canceled && (best->reply == NULL || best->code < 300)) {

@@ -141,21 +141,51 @@ def test_server_and_user_agent_headers(proxy, peers):
     assert got.get("server") is None
 
 
-@pytest.mark.parametrize("mode,expect", [(3, 500), (0, 486)])
-def test_failure_reply_mode(proxy, peers, mode, expect):
+# The local 500 Kamailio sends when a failure route dropped every reply
+# and started no new branch ("I'm terribly sorry, server error occurred
+# (1/TM)"; imsdlgd says "Server Internal Error"), told from B's 503
+# relayed as a 500 by its reason phrase.
+LOCAL_500 = (500, None)
+B_503 = (500, "Service Unavailable")
+
+
+@pytest.mark.parametrize("mode,drop,retry,expect", [
     # A answers 486, the failure route forks to B, which answers 503: with
     # Kamailio's default (3) the caller gets the new step's reply (the 503
     # as a 500, RFC 3261 §16.7 step 6); with 0 the earlier 486 still
-    # competes and wins (lower class). Both as on Kamailio 5.6.
+    # competes and wins (lower class)
+    (3, "", 486, B_503), (0, "", 486, (486, "Busy Here")),
+    # 1 and 2 drop at every failure route, forking or not: after B's 503
+    # nothing is left
+    (1, "", 486, LOCAL_500), (2, "", 486, LOCAL_500),
+    # no new step: 3 keeps A's 486, 1 and t_drop_replies() do not
+    (3, "", 0, (486, "Busy Here")), (1, "", 0, LOCAL_500),
+    (3, 'KSR.tm.t_drop_replies("a")', 0, LOCAL_500), (3, "KSR.tm.t_drop_replies_all()", 0, LOCAL_500),
+    (3, 'KSR.tm.t_drop_replies("l")', 0, LOCAL_500),
+    # "n": A's 486 outlives the new step (and B's 503)
+    (3, 'KSR.tm.t_drop_replies("n")', 486, (486, "Busy Here")),
+    (1, 'KSR.tm.t_drop_replies("n")', 486, (486, "Busy Here")),
+    # "l" drops the last step's replies only: after A's (at the first
+    # route) and B's (at the second) none is left
+    (0, 'KSR.tm.t_drop_replies("l")', 486, LOCAL_500),
+])
+def test_failure_reply_mode(proxy, peers, mode, drop, retry, expect):
+    # As on Kamailio 5.6 (run with IMSDLG_PROXY=kamailio).
     callee_b = peers("callee_b", answers_invite(503, "Service Unavailable"))
     callee_a = peers("callee_a", answers_invite(486, "Busy Here"))
-    p = proxy("serial.lua", subst={"UAS_B_PORT": callee_b.port, "RETRY_CODE": 486},
+    p = proxy("serial.lua", subst={"UAS_B_PORT": callee_b.port, "RETRY_CODE": retry, "DROP": drop},
               modparams={("tm", "failure_reply_mode"): mode})
     caller = acking_caller(peers)
     caller.send(request("INVITE", callee_a.uri, caller), p.port)
     final = caller.wait_for(is_final("INVITE"), "the final reply")
-    callee_b.wait_for(is_request("INVITE"), "the second step's INVITE")
-    assert final.code == expect, final
+    if retry:
+        callee_b.wait_for(is_request("INVITE"), "the second step's INVITE")
+    code, reason = expect
+    assert final.code == code, final
+    if reason is None:
+        assert final.reason != B_503[1], final
+    else:
+        assert final.reason == reason, final
 
 
 def test_branch_flags(proxy, peers):

@@ -234,7 +234,7 @@ def test_parallel_fork(proxy, sipp):
 def test_serial_fork_failure_route(proxy, sipp):
     uas_a = sipp.uas("uas_unavailable.xml", name="uas_a")
     uas_b = sipp.uas("uas_call.xml", name="uas_b")
-    p = proxy("serial.lua", subst={"UAS_B_PORT": uas_b.port, "RETRY_CODE": 503})
+    p = proxy("serial.lua", subst={"UAS_B_PORT": uas_b.port, "RETRY_CODE": 503, "DROP": ""})
     uac = sipp.uac("uac_call.xml", p, uas_a.port, keys={"ruri": ruri(uas_a.port)})
     assert uac.rc == 0, uac.explain()
     assert uas_a.wait(10) == 0, uas_a.explain()

@@ -1,7 +1,9 @@
 -- Serial forking from a failure route: an initial INVITE goes to its
--- Request-URI (UAS A); if that branch ends with @RETRY_CODE@, failure_route()
--- appends a branch to UAS B at 127.0.0.1:@UAS_B_PORT@ and relays again, so
--- the caller never sees the @RETRY_CODE@. Otherwise the default record-routing proxy (default.lua).
+-- Request-URI (UAS A); every failure route first runs @DROP@ (a
+-- t_drop_replies() call, or nothing); if the branch ended with
+-- @RETRY_CODE@, it arms itself again, appends a branch to UAS B at
+-- 127.0.0.1:@UAS_B_PORT@ and relays again, so the caller never sees the
+-- @RETRY_CODE@. Otherwise the default record-routing proxy (default.lua).
 
 local function relay()
     if KSR.tm.t_relay() < 0 then
@@ -54,7 +56,9 @@ function failure_route()
     end
     local code = KSR.pv.get("$T_reply_code")
     KSR.info("failure_route: branch answered " .. tostring(code) .. "\n")
+    @DROP@
     if code == @RETRY_CODE@ then
+        KSR.tm.t_on_failure("failure_route")
         KSR.corex.append_branch_uri("sip:service@127.0.0.1:@UAS_B_PORT@")
         if KSR.tm.t_relay() < 0 then
             KSR.err("failure_route: t_relay to the second branch failed\n")

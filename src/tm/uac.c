@@ -955,25 +955,41 @@ static int relay_reply(struct tm_trans *t, struct sip_msg *rpl, unsigned b)
 	return tm_reply_upstream(t, sh->out, len, status, (int)b);
 }
 
-/* §16.7 step 6: a 6xx wins, else the lowest class; 408s made up locally
- * lose to real replies of their class. Dropped branches do not count. */
+/*
+ * How good a final reply is for the caller, lower is better (§16.7 step
+ * 6, with Kamailio's order): a 6xx, else the lowest class; within the
+ * 4xx, those that let the caller try again (401, 407, 415, 420, 484)
+ * first; else the lowest code. A 408 made up locally comes after every
+ * real reply of its class.
+ */
+static unsigned reply_rank(const struct tm_branch *b)
+{
+	unsigned code = b->code, cls = code / 100, rank;
+
+	if (cls == 6)
+		rank = 100 + code % 100;
+	else if (cls >= 2 && cls <= 5)
+		rank = cls * 1000 + code % 100;
+	else
+		rank = 10000 + code; /* unknown class: last */
+	if (cls == 4 && code != 401 && code != 407 && code != 415 &&
+	    code != 420 && code != 484)
+		rank += 100;
+	if (b->timed_out)
+		rank += 500;
+	return rank;
+}
+
+/* The best final reply of the branches (reply_rank()); the first of equals.
+ * Dropped branches do not count. */
 static struct tm_branch *best_branch(struct tm_trans *t)
 {
 	struct tm_branch *best = NULL;
 
 	for (unsigned i = 0; i < t->nbr; i++) {
 		struct tm_branch *b = t->br[i];
-		if (b->dropped)
-			continue;
-		if (best == NULL) {
-			best = b;
-			continue;
-		}
-		unsigned bc = best->code / 100, c = b->code / 100;
-		if (bc == 6)
-			continue;
-		if (c == 6 || c < bc ||
-		    (c == bc && best->timed_out && !b->timed_out))
+		if (!b->dropped &&
+		    (best == NULL || reply_rank(b) < reply_rank(best)))
 			best = b;
 	}
 	return best;

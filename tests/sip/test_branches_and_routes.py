@@ -48,6 +48,25 @@ def test_6xx_cancels_the_other_branches(proxy, peers):
     assert not [m for m in callee_a.received if m.method == "CANCEL"], "the declining branch was cancelled"
 
 
+@pytest.mark.parametrize("a,b,best", [
+    # §16.7 step 6: within the 4xx, a reply that lets the caller try again
+    # (401, 407, 415, 420, 484) first; else, as Kamailio, the lowest code;
+    # the lowest class before that
+    ((486, "Busy Here"), (401, "Unauthorized"), 401), ((486, "Busy Here"), (404, "Not Found"), 404),
+    ((404, "Not Found"), (407, "Proxy Authentication Required"), 407), ((500, "Oops"), (486, "Busy Here"), 486),
+    ((480, "Temporarily Unavailable"), (420, "Bad Extension"), 420), ((302, "Moved"), (401, "Unauthorized"), 302),
+])
+def test_best_final_reply(proxy, peers, a, b, best):
+    callee_a = peers("a", answers_invite(*a))
+    callee_b = peers("b", answers_invite(*b, delay=0.2))
+    p = proxy("fork.lua", subst={"UAS_B_PORT": callee_b.port})
+    caller = acking_caller(peers)
+    caller.send(request("INVITE", callee_a.uri, caller), p.port)
+    final = caller.wait_for(is_final("INVITE"), "final response")
+    assert final.code == best, final
+    assert [m.code for m in finals(caller)] == [best]
+
+
 def test_every_2xx_is_relayed(proxy, peers):
     callee_a = peers("a", ringing_then("a", 200, "OK", 0.3))
     # B's 200 was on its way when the proxy's CANCEL (sent after A's 200)

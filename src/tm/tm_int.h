@@ -191,6 +191,7 @@ struct tm_shard {
 
 	struct sip_msg msg;   /* scratch parse of the message being handled */
 	struct sip_msg msg2;  /* a second one (reply routes, CANCEL) */
+	struct sip_msg msg3;  /* a third: the other branches' challenges */
 	struct sip_msg faked; /* event routes without a message */
 	bool faked_ready;
 	char arena_buf[16384];

@@ -926,6 +926,37 @@ static void send_ack(struct tm_branch *b, struct sip_msg *rpl)
 		send_branch(b, buf.p, buf.len);
 }
 
+/*
+ * §16.7 step 7: a 401 or 407 chosen as the final reply carries the
+ * challenges (WWW-Authenticate, Proxy-Authenticate lines, as they are) of
+ * every other 401 and 407 still competing, so that the caller can answer
+ * them all at once.
+ */
+static void add_challenges(struct tm_trans *t, struct sip_edits *ed,
+                           unsigned chosen)
+{
+	struct tm_shard *sh = t->sh;
+	struct sip_msg *m = &sh->msg3;
+
+	for (unsigned i = 0; i < t->nbr; i++) {
+		const struct tm_branch *b = t->br[i];
+
+		if (i == chosen || b->dropped || b->reply == NULL ||
+		    (b->code != 401 && b->code != 407) ||
+		    sip_msg_parse(m, b->reply, b->reply_len, &sh->cfg->limits))
+			continue;
+		for (unsigned k = 0; k < m->nhdrs; k++) {
+			const struct sip_hdr *h = sip_msg_hdr_at(m, k);
+
+			if (slice_eq_cstr_nocase(h->name, "WWW-Authenticate") ||
+			    slice_eq_cstr_nocase(h->name, "Proxy-Authenticate"))
+				sip_edit_add_header(
+				        ed,
+				        slice_make(m->buf + h->off, h->len));
+		}
+	}
+}
+
 /* A reply to be relayed upstream: without our Via (§16.7 step 3). */
 static int relay_reply(struct tm_trans *t, struct sip_msg *rpl, unsigned b)
 {
@@ -937,6 +968,9 @@ static int relay_reply(struct tm_trans *t, struct sip_msg *rpl, unsigned b)
 
 	sip_edits_init(&ed, rpl, &sh->arena);
 	sip_edit_pop_via(&ed);
+	/* only the aggregation chooses a 401 or 407 to relay */
+	if (status == 401 || status == 407)
+		add_challenges(t, &ed, b);
 	/* §16.7 step 6: a 503 that is the best final reply goes up as a 500
 	 * (it says the next hop is overloaded, not that we are); the rest of
 	 * it, its reason phrase too, stays, as in Kamailio */

@@ -67,6 +67,31 @@ def test_best_final_reply(proxy, peers, a, b, best):
     assert [m.code for m in finals(caller)] == [best]
 
 
+def challenging(code: int, reason: str, line: str, delay: float = 0):
+    """A callee that answers each INVITE code with header line (a challenge)."""
+    def on_message(peer: Peer, m: Msg) -> None:
+        if is_request("INVITE")(m) and first_time(peer, m):
+            peer.answer(m, code, reason, "t", delay=delay, extra=[line])
+
+    return on_message
+
+
+def test_challenges_of_every_branch(proxy, peers):
+    # §16.7 step 7: the 401 chosen carries the 407's challenge too (as on
+    # Kamailio 5.6, which builds a reply of its own with both)
+    www = 'Digest realm="a.test", nonce="n1"'
+    prx = 'Digest realm="b.test", nonce="n2"'
+    callee_a = peers("a", challenging(401, "Unauthorized", f"WWW-Authenticate: {www}"))
+    callee_b = peers("b", challenging(407, "Proxy Authentication Required", f"Proxy-Authenticate: {prx}", 0.2))
+    p = proxy("fork.lua", subst={"UAS_B_PORT": callee_b.port})
+    caller = acking_caller(peers)
+    caller.send(request("INVITE", callee_a.uri, caller), p.port)
+    final = caller.wait_for(is_final("INVITE"), "final response")
+    assert final.code == 401, final
+    assert final.all("www-authenticate") == [www], final.raw
+    assert final.all("proxy-authenticate") == [prx], final.raw
+
+
 def test_every_2xx_is_relayed(proxy, peers):
     callee_a = peers("a", ringing_then("a", 200, "OK", 0.3))
     # B's 200 was on its way when the proxy's CANCEL (sent after A's 200)

@@ -128,7 +128,8 @@ struct net_dst {
 	union net_sockaddr addr;
 	const struct net_listener *lst; /* local socket; NULL: pick one */
 	uint64_t conn_id;               /* reuse this TCP connection if alive */
-	bool no_connect; /* TCP: an open connection only, none opened */
+	bool no_connect;  /* TCP: an open connection only, none opened */
+	bool close_after; /* TCP: the connection closes once this is written */
 };
 
 /* What the application plugs into the runtime. */

@@ -79,7 +79,8 @@ struct conn {
 	size_t len;
 	size_t cap;
 	struct tmr idle;
-	uint64_t last; /* loop time of the last read or write */
+	uint64_t last;        /* loop time of the last read or write */
+	bool close_when_sent; /* closes once nothing waits to be written */
 };
 
 /* ------------------------------------------------------ connection table */
@@ -340,6 +341,16 @@ static void note_error(struct conn *c, int uv_err)
 
 /* ---------------------------------------------------------------- writes */
 
+/* A message asked for the connection to close after it (net_dst's
+ * close_after): now, or once what waits is written (write_cb()). */
+static void close_when_sent(struct conn *c)
+{
+	if (c->state == CS_UP && c->tcp.write_queue_size == 0)
+		conn_close(c, CLOSE_NORMAL);
+	else
+		c->close_when_sent = true;
+}
+
 static void write_cb(uv_write_t *req, int status)
 {
 	struct wreq *wr = (struct wreq *)req;
@@ -347,6 +358,9 @@ static void write_cb(uv_write_t *req, int status)
 	char peer[INET6_ADDRSTRLEN + 8];
 
 	free(wr);
+	if (status == 0 && c->close_when_sent && c->state == CS_UP &&
+	    c->tcp.write_queue_size == 0)
+		conn_close(c, CLOSE_NORMAL);
 	if (status == 0 || status == UV_ECANCELED || c->state == CS_CLOSING)
 		return;
 	note_error(c, status);
@@ -695,6 +709,7 @@ static int conn_open(struct worker *w, const struct net_dst *dst,
 		conn_close(c, CLOSE_QUIET);
 		return err;
 	}
+	c->close_when_sent = dst->close_after;
 	if (used_conn != NULL)
 		*used_conn = c->id;
 	return 0;
@@ -706,6 +721,7 @@ static int conn_open(struct worker *w, const struct net_dst *dst,
 struct send_job {
 	struct rt_job job;
 	uint64_t conn_id;
+	bool close_after;
 	size_t len;
 	char data[];
 };
@@ -731,6 +747,8 @@ static void send_job_run(struct worker *w, struct rt_job *job)
 	if (err != 0)
 		LOG_INFO("tcp: send on connection %" PRIu64 " failed: %s",
 		         j->conn_id, strerror(err));
+	else if (j->close_after)
+		close_when_sent(c);
 }
 
 int tcp_send(struct worker *w, const struct net_dst *dst, const char *buf,
@@ -763,12 +781,15 @@ int tcp_send(struct worker *w, const struct net_dst *dst, const char *buf,
 	}
 	if (owner == w->id) {
 		err = conn_write(c, buf, len);
+		if (err == 0 && dst->close_after)
+			close_when_sent(c);
 	} else {
 		j = malloc(sizeof(*j) + len);
 		if (j == NULL)
 			return ENOMEM;
 		j->job.fn = send_job_run;
 		j->conn_id = id;
+		j->close_after = dst->close_after;
 		j->len = len;
 		memcpy(j->data, buf, len);
 		rt_post(w->rt, owner, &j->job);

@@ -304,8 +304,9 @@ static int core_is_proto(struct script_call *c)
 	               : -1;
 }
 
-/* set_reply_no_connect(), set_forward_no_connect(), add_local_rport():
- * the exp's arg is the tm_req_option. */
+/* set_reply_no_connect(), set_forward_no_connect(), set_reply_close(),
+ * set_forward_close(), add_local_rport(): the exp's arg is the
+ * tm_req_option. */
 static int core_option(struct script_call *c)
 {
 	return tm_ctx_set_option(c->ctx, (enum tm_req_option)c->exp->arg);
@@ -972,6 +973,9 @@ const struct script_export script_ksr_exports[] = {
          TM_OPT_REPLY_NO_CONNECT},
         {"", "set_forward_no_connect", core_option, "", R_B, 0,
          TM_OPT_FORWARD_NO_CONNECT},
+        {"", "set_reply_close", core_option, "", R_B, 0, TM_OPT_REPLY_CLOSE},
+        {"", "set_forward_close", core_option, "", R_B, 0,
+         TM_OPT_FORWARD_CLOSE},
 
         {"xlog", "xdbg", xlog_fixed, "s", R_I, ANY, LL_DBG},
         {"xlog", "xinfo", xlog_fixed, "s", R_I, ANY, LL_INFO},

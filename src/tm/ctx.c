@@ -180,6 +180,12 @@ int tm_ctx_set_option(struct tm_ctx *ctx, enum tm_req_option opt)
 	case TM_OPT_FORWARD_NO_CONNECT:
 		e->forward_no_connect = true;
 		break;
+	case TM_OPT_REPLY_CLOSE:
+		e->reply_close = true;
+		break;
+	case TM_OPT_FORWARD_CLOSE:
+		e->forward_close = true;
+		break;
 	case TM_OPT_LOCAL_RPORT:
 		e->local_rport = true;
 		break;

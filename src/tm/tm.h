@@ -285,6 +285,10 @@ enum tm_req_option {
 	 * already open, none is opened for them */
 	TM_OPT_REPLY_NO_CONNECT,
 	TM_OPT_FORWARD_NO_CONNECT,
+	/* set_reply_close() / set_forward_close(): the TCP connection the
+	 * final reply / the request relayed goes on is closed after it */
+	TM_OPT_REPLY_CLOSE,
+	TM_OPT_FORWARD_CLOSE,
 	/* add_local_rport(): the Via this proxy puts on the request asks for
 	 * rport (RFC 3581), for a next hop behind NAT */
 	TM_OPT_LOCAL_RPORT,

@@ -52,6 +52,10 @@ struct tm_req_edits {
 	                            open TCP connection */
 	bool forward_no_connect; /* set_forward_no_connect(): likewise for
 	                            the request relayed */
+	bool reply_close;        /* set_reply_close(): a TCP connection
+	                            closes after the final reply */
+	bool forward_close;      /* set_forward_close(): and after the
+	                            request relayed */
 	bool local_rport;        /* add_local_rport(): ;rport on our Via */
 	unsigned maxfwd_limit;   /* inserted when the header is absent */
 	struct slice branches[TM_MAX_BRANCHES];

@@ -721,6 +721,7 @@ static int launch_branch(struct tm_branch *b, const struct hop *hop,
 	b->dst.addr = hop->addr;
 	b->dst.lst = out;
 	b->dst.no_connect = t->ed.forward_no_connect;
+	b->dst.close_after = t->ed.forward_close;
 	tm_branch_id(id, sizeof(id), t, b->index);
 	if (build_request(&msg, sh, t->req, branch_edits(b, &tmp), rs,
 	                  t->uac_cb ? NULL : &t->src, uri, out, id, t->src.lst,
@@ -1257,6 +1258,7 @@ static int send_stateless(struct tm_shard *sh, struct sip_msg *m,
 	d.proto = hop.proto;
 	d.addr = hop.addr;
 	d.no_connect = e->forward_no_connect;
+	d.close_after = e->forward_close;
 	d.lst = out;
 	if (net_send(sh->w, &d, msg.p, msg.len, NULL))
 		goto drop;

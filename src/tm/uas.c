@@ -38,13 +38,16 @@ void tm_reply_dst(struct net_dst *d, const struct net_rx *src,
 	}
 }
 
+/* A reply, final or not, to req where src says. */
 static int send_up(struct tm_shard *sh, const struct net_rx *src,
                    struct sip_msg *req, const struct tm_req_edits *e,
-                   const char *buf, size_t len)
+                   const char *buf, size_t len, bool final)
 {
 	struct net_dst d;
 
 	tm_reply_dst(&d, src, req, e);
+	/* set_reply_close(): not after a provisional, the final must follow */
+	d.close_after = final && e && e->reply_close;
 	return net_send(sh->w, &d, buf, len, NULL);
 }
 
@@ -127,7 +130,7 @@ int tm_sl_send(struct tm_shard *sh, struct sip_msg *req,
 	                      SLICE_NULL);
 	if (err)
 		return err;
-	err = send_up(sh, rx, req, e, b.p, b.len);
+	err = send_up(sh, rx, req, e, b.p, b.len, code >= 200);
 	/* Kamailio's sl counts sent replies, and failures apart. */
 	if (err)
 		sh->stats.sl_failures++;
@@ -156,7 +159,8 @@ static void uas_retransmit(struct tmr *tm, void *arg)
 	unsigned next;
 
 	/* Timer G: the final reply again, T1 doubling up to T2. */
-	send_up(sh, &t->src, t->req, &t->ed, t->last_reply, t->last_reply_len);
+	send_up(sh, &t->src, t->req, &t->ed, t->last_reply, t->last_reply_len,
+	        true);
 	sh->stats.retransmissions++;
 	next = t->uas_retr_interval * 2;
 	t->uas_retr_interval = next < sh->cfg->t2_ms ? next : sh->cfg->t2_ms;
@@ -213,7 +217,7 @@ int tm_reply_upstream(struct tm_trans *t, const char *buf, size_t len,
 	 * 2xx (another fork, a retransmission) is relayed, not counted. */
 	if (code >= 200 && code < 700 && !t->final_sent)
 		sh->stats.completed[code / 100]++;
-	err = send_up(sh, &t->src, t->req, &t->ed, buf, len);
+	err = send_up(sh, &t->src, t->req, &t->ed, buf, len, code >= 200);
 	if (code < 200)
 		return err;
 
@@ -285,7 +289,7 @@ void tm_uas_retransmission(struct tm_trans *t)
 	if (t->last_reply) {
 		sh->stats.retransmissions++;
 		send_up(sh, &t->src, t->req, &t->ed, t->last_reply,
-		        t->last_reply_len);
+		        t->last_reply_len, t->last_code >= 200);
 	}
 }
 

@@ -17,7 +17,7 @@ import time
 import pytest
 
 import conftest
-from sippeer import Peer, answers_invite, is_request, is_response, request
+from sippeer import Peer, answers_invite, is_final, is_request, is_response, request
 
 SANE = {("sanity", "proxy_require"): "foo, bar"}
 
@@ -346,6 +346,46 @@ def test_forward_no_connect(proxy, peers):
     asker.send(request("OPTIONS", callee.uri, asker, cseq=2, extra=[f"X-Forward-To: {target}"]), p.port)
     assert answer_to(asker, 2).code == 200
     assert callee.accepted == 1
+
+
+def wait_closed(peer, closed: bool, timeout: float = 2) -> None:
+    """Waits until peer's connections are all closed by the other side (or
+    checks for timeout s that they stay open)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and bool(peer.conns) == closed:
+        time.sleep(0.05)
+    assert (not peer.conns) == closed, peer.conns
+
+
+@pytest.mark.skipif(conftest.PROXY_KIND == "kamailio",
+                    reason="Kamailio 5.6 closes after the 100 Trying already, then cannot send the final reply")
+@pytest.mark.parametrize("close", [True, False])
+def test_reply_close(proxy, peers, close):
+    # set_reply_close(): the caller's connection closes after the final
+    # reply (the failure route's 599), not after the 100 Trying before it
+    p = proxy("modules.lua", modparams=SANE)
+    callee = peers("callee", answers_invite(486, "Busy Here", delay=0.5))
+    caller = peers.tcp("caller", connect_to=p.port)
+    caller.send(request("INVITE", callee.uri, caller, extra=["X-Reply-Close: 1"] if close else []))
+    caller.wait_for(is_response(100, "INVITE"), "100 Trying")
+    assert caller.conns, "closed after a provisional reply"
+    assert caller.wait_for(is_final("INVITE"), "the final reply").code == 599
+    wait_closed(caller, close)
+
+
+@pytest.mark.parametrize("close", [True, False])
+def test_forward_close(proxy, peers, close):
+    # set_forward_close(): the connection t_relay() opened for the INVITE
+    # closes once it is written (Kamailio's KSR.forward_uri() ignores the
+    # flag; imsdlgd's stateless forward honours it too)
+    p = proxy("modules.lua", modparams=SANE)
+    callee = peers.tcp("callee")
+    caller = peers("caller")
+    extra = ["X-Forward-Close: 1"] if close else []
+    caller.send(request("INVITE", f"sip:callee@127.0.0.1:{callee.port};transport=tcp", caller, extra=extra),
+                p.port)
+    callee.wait_for(is_request("INVITE"), "the INVITE")
+    wait_closed(callee, close)
 
 
 @pytest.mark.parametrize("no_connect", [True, False])

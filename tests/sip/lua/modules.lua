@@ -4,7 +4,9 @@
 -- sanity_check_defaults() without X-Checks; one that passes is answered
 -- 200 "Sane" with what is_first_hop() and the tmx route tests say; one
 -- that fails ends the route (with X-Reply: yes, after sanity_reply()).
--- An INVITE is relayed to its Request-URI; the branch route marks it with
+-- An INVITE is relayed to its Request-URI (X-Reply-No-Connect,
+-- X-Reply-Close and X-Forward-Close call the core functions of those
+-- names first); the branch route marks it with
 -- the tmx route tests, the onreply route keeps them in an AVP, and the
 -- failure route answers 599 with all of them in the reason phrase.
 
@@ -18,6 +20,12 @@ function ksr_request_route()
     if KSR.is_INVITE() then
         if KSR.pv.get("$hdr(X-Reply-No-Connect)") then
             KSR.set_reply_no_connect()
+        end
+        if KSR.pv.get("$hdr(X-Reply-Close)") then
+            KSR.set_reply_close()
+        end
+        if KSR.pv.get("$hdr(X-Forward-Close)") then
+            KSR.set_forward_close()
         end
         if KSR.tmx.t_precheck_trans() > 0 then
             KSR.info("precheck: a retransmission of " .. KSR.pv.get("$ci") .. "\n")

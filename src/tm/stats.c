@@ -57,6 +57,14 @@ static struct tm_shard *(*shard_of)(struct worker *w);
 	RPL_METHODS(RPL_STAT, X, 5)                                            \
 	RPL_METHODS(RPL_STAT, X, 6)
 
+/* replies by class, and of the codes Kamailio counts apart */
+#define RPL_CLASS(X, c)                                                        \
+	X(RPL##c, "rcv_replies_" #c "xx", C, "Replies " #c "xx received",      \
+	  st->rcv_rpl_class[c])
+#define RPL_CODE(X, code)                                                      \
+	X(RPL##code, "rcv_replies_" #code, C, "Replies " #code " received",    \
+	  st->rcv_rpl_##code)
+
 /* X(id, name, kind, help, value of struct tm_stats *st) */
 #define CORE_STATS(X)                                                          \
 	X(RCV_REQ, "rcv_requests", C,                                          \
@@ -71,30 +79,19 @@ static struct tm_shard *(*shard_of)(struct worker *w);
 	  "Requests whose Request-URI does not parse (answered 400)",          \
 	  st->bad_uris)                                                        \
 	X(RCV_RPL, "rcv_replies", C, "Replies received", st->rcv_replies)      \
-	X(RPL1, "rcv_replies_1xx", C, "Replies 1xx received",                  \
-	  st->rcv_rpl_class[1])                                                \
+	RPL_CLASS(X, 1)                                                        \
 	X(RPL18X, "rcv_replies_18x", C, "Replies 180-189 received",            \
 	  st->rcv_rpl_18x)                                                     \
-	X(RPL2, "rcv_replies_2xx", C, "Replies 2xx received",                  \
-	  st->rcv_rpl_class[2])                                                \
-	X(RPL3, "rcv_replies_3xx", C, "Replies 3xx received",                  \
-	  st->rcv_rpl_class[3])                                                \
-	X(RPL4, "rcv_replies_4xx", C, "Replies 4xx received",                  \
-	  st->rcv_rpl_class[4])                                                \
-	X(RPL401, "rcv_replies_401", C, "Replies 401 received",                \
-	  st->rcv_rpl_401)                                                     \
-	X(RPL404, "rcv_replies_404", C, "Replies 404 received",                \
-	  st->rcv_rpl_404)                                                     \
-	X(RPL407, "rcv_replies_407", C, "Replies 407 received",                \
-	  st->rcv_rpl_407)                                                     \
-	X(RPL480, "rcv_replies_480", C, "Replies 480 received",                \
-	  st->rcv_rpl_480)                                                     \
-	X(RPL486, "rcv_replies_486", C, "Replies 486 received",                \
-	  st->rcv_rpl_486)                                                     \
-	X(RPL5, "rcv_replies_5xx", C, "Replies 5xx received",                  \
-	  st->rcv_rpl_class[5])                                                \
-	X(RPL6, "rcv_replies_6xx", C, "Replies 6xx received",                  \
-	  st->rcv_rpl_class[6])                                                \
+	RPL_CLASS(X, 2)                                                        \
+	RPL_CLASS(X, 3)                                                        \
+	RPL_CLASS(X, 4)                                                        \
+	RPL_CODE(X, 401)                                                       \
+	RPL_CODE(X, 404)                                                       \
+	RPL_CODE(X, 407)                                                       \
+	RPL_CODE(X, 480)                                                       \
+	RPL_CODE(X, 486)                                                       \
+	RPL_CLASS(X, 5)                                                        \
+	RPL_CLASS(X, 6)                                                        \
 	RPL_CLASS_STATS(X)                                                     \
 	X(FWD_REQ, "fwd_requests", C,                                          \
 	  "Requests forwarded: each branch of t_relay() and each stateless "   \

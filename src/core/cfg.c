@@ -983,8 +983,9 @@ static const struct {
         {"defenvs", D_DEFENVS},
         {"trydefenv", D_TRYDEFENV},
         {"trydefenvs", D_TRYDEFENVS},
-        /* Kamailio has these; a configuration using them would silently
-         * mean something else here. */
+        /* Kamailio 5.7's (5.6 reads them as comments): refused rather
+         * than read as comments, as a configuration using them would
+         * silently mean something else here. */
         {"ifexp", D_UNSUPPORTED},
         {"defexp", D_UNSUPPORTED},
         {"defexps", D_UNSUPPORTED},

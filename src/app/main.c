@@ -149,6 +149,43 @@ static int metrics_profiles(struct app *a, char *err, size_t errsize)
 	return 0;
 }
 
+/* modparam("xhttp_prom", "prom_counter" / "prom_gauge" /
+ * "prom_histogram"): the script's metrics, each declared once. */
+static int declare_script_metrics(const struct cfg *c, char *err,
+                                  size_t errsize)
+{
+	static const char *const params[] = {"prom_counter", "prom_gauge",
+	                                     "prom_histogram"};
+	static const enum prom_kind kinds[] = {PROM_COUNTER, PROM_GAUGE,
+	                                       PROM_HISTOGRAM};
+	size_t n;
+	const struct cfg_entry *all = cfg_entries(c, &n);
+
+	/* in file order, so that a name declared twice is told at the
+	 * second line */
+	for (size_t i = 0; i < n; i++) {
+		const struct cfg_entry *e = &all[i];
+		if (e->module == NULL || strcmp(e->module, "xhttp_prom") != 0)
+			continue;
+		for (size_t k = 0; k < 3; k++) {
+			const char *why;
+			int rc;
+			if (strcmp(e->def->name, params[k]) != 0)
+				continue;
+			rc = prom_declare(kinds[k], e->v.s, &why);
+			if (rc) {
+				cfg_entry_error(e, err, errsize,
+				                "xhttp_prom %s: %s", params[k],
+				                why);
+				return rc;
+			}
+		}
+	}
+	prom_set_timeout(
+	        (unsigned)cfg_int(c, "xhttp_prom", "xhttp_prom_timeout", 60));
+	return 0;
+}
+
 /* modparam("ims_dialog", ...) into the dialog engine's settings. */
 static int configure_dialogs(struct app *a, char *err, size_t errsize)
 {
@@ -376,6 +413,8 @@ static int configure(struct app *a, const char *const *cli_listen,
 	        slice_cstr(cfg_str(c, "sanity", "proxy_require", ""));
 	rr_config_defaults(&a->rr);
 	a->rr.append_fromtag = cfg_int(c, "rr", "append_fromtag", 0) != 0;
+	if (declare_script_metrics(c, err, errsize))
+		return EINVAL;
 	return configure_dialogs(a, err, errsize);
 }
 
@@ -597,7 +636,8 @@ int main(int argc, char **argv)
 	}
 	if (tm_register_stats(tm_of) || stats_register_tcp() ||
 	    app_register_profile_metrics(a.metrics_profiles,
-	                                 a.nmetrics_profiles)) {
+	                                 a.nmetrics_profiles) ||
+	    prom_register_page()) {
 		fprintf(stderr, "imsdlgd: cannot register the statistics\n");
 		return 1;
 	}

@@ -30,6 +30,21 @@ static const char *metrics_prefix_check(const struct cfg_value *v)
 	return n > 63 ? "at most 63 characters" : NULL;
 }
 
+static const char *prom_counter_check(const struct cfg_value *v)
+{
+	return prom_spec_check(PROM_COUNTER, v->s);
+}
+
+static const char *prom_gauge_check(const struct cfg_value *v)
+{
+	return prom_spec_check(PROM_GAUGE, v->s);
+}
+
+static const char *prom_histogram_check(const struct cfg_value *v)
+{
+	return prom_spec_check(PROM_HISTOGRAM, v->s);
+}
+
 static const char *alias_check(const struct cfg_value *v)
 {
 	struct tm_alias a;
@@ -327,7 +342,8 @@ static const struct cfg_param_def jsonrpcs_params[] = {
 };
 
 /* Kamailio's xhttp_prom, so that its configuration keeps its names: the
- * page itself is always there (docs/metrics.md). */
+ * page itself is always there, the script's metrics are declared here
+ * (docs/metrics.md). */
 static const struct cfg_param_def xhttp_prom_params[] = {
         {"xhttp_prom_beginning", CFG_STR, NOLIMIT, false, metrics_prefix_check,
          "start of the /metrics names (metrics_prefix wins)", NULL},
@@ -335,7 +351,15 @@ static const struct cfg_param_def xhttp_prom_params[] = {
          "accepted; /metrics shows every statistic", NULL},
         {"xhttp_prom_buf_size", CFG_INT, 0, 1 << 30, false, NULL, "accepted",
          NULL},
-        {"xhttp_prom_timeout", CFG_INT, 0, 1 << 30, false, NULL, "accepted",
+        {"xhttp_prom_timeout", CFG_INT, 0, 1 << 30, false, NULL,
+         "minutes a script metric's series is kept unmoved (0: always)", NULL},
+        {"prom_counter", CFG_STR, NOLIMIT, true, prom_counter_check,
+         "a counter the script moves: name=N;label=a:b:c", NULL},
+        {"prom_gauge", CFG_STR, NOLIMIT, true, prom_gauge_check,
+         "a gauge the script sets: name=N;label=a:b:c", NULL},
+        {"prom_histogram", CFG_STR, NOLIMIT, true, prom_histogram_check,
+         "a histogram the script observes: "
+         "name=N;label=a:b:c;buckets=0.1:1:10",
          NULL},
 };
 

@@ -162,7 +162,9 @@ void prom_family(struct prom_buf *b, const char *name, enum stat_kind kind,
 	put_escaped(b, help ? help : "", true);
 	puts_(b, "\n# TYPE ");
 	puts_(b, name);
-	puts_(b, kind == STAT_COUNTER ? " counter\n" : " gauge\n");
+	puts_(b, kind == STAT_COUNTER ? " counter\n"
+	         : kind == STAT_GAUGE ? " gauge\n"
+	                              : " histogram\n");
 }
 
 void prom_sample(struct prom_buf *b, const char *name,
@@ -205,10 +207,20 @@ void metrics_sample(struct metrics_out *out, const char *const *labels,
 {
 	char value[32];
 
+	snprintf(value, sizeof(value), "%lld", (long long)v);
+	metrics_sample_text(out, "", labels, npairs, value);
+}
+
+void metrics_sample_text(struct metrics_out *out, const char *suffix,
+                         const char *const *labels, size_t npairs,
+                         const char *value)
+{
+	char name[PROM_NAME_MAX + 16];
+
 	if (out->family[0] == '\0')
 		return; /* a bug of the caller: no family yet */
-	snprintf(value, sizeof(value), "%lld", (long long)v);
-	prom_sample(out->b, out->family, labels, npairs, value);
+	snprintf(name, sizeof(name), "%s%s", out->family, suffix);
+	prom_sample(out->b, name, labels, npairs, value);
 }
 
 /* ------------------------------------------------------ the process */

@@ -231,8 +231,9 @@ int rpc_on_shard(struct rpc_ctx *ctx, unsigned i, rpc_shard_fn *fn, void *arg);
  * reset). $stat() in Lua reads the components' raw counters.
  */
 enum stat_kind {
-	STAT_COUNTER, /* only grows; reset_statistics restarts it at 0 */
-	STAT_GAUGE,   /* a level now, up and down; never reset */
+	STAT_COUNTER,   /* only grows; reset_statistics restarts it at 0 */
+	STAT_GAUGE,     /* a level now, up and down; never reset */
+	STAT_HISTOGRAM, /* on /metrics only (script metrics) */
 };
 
 enum stat_scope {
@@ -294,6 +295,49 @@ void metrics_family(struct metrics_out *out, const char *name,
  * here, invalid UTF-8 replaced). */
 void metrics_sample(struct metrics_out *out, const char *const *labels,
                     size_t npairs, int64_t v);
+/* The same with the value as text, the sample's name being the family's
+ * followed by suffix ("_bucket", "_sum", "_count" of a histogram; ""). */
+void metrics_sample_text(struct metrics_out *out, const char *suffix,
+                         const char *const *labels, size_t npairs,
+                         const char *value);
+
+/* ------------------------------------------------------- script metrics */
+
+/*
+ * Metrics the configuration declares and the script moves, as Kamailio's
+ * xhttp_prom has them (modparam "prom_counter", "prom_gauge",
+ * "prom_histogram", each "name=N;label=a:b:c;buckets=0.1:1:10"): series by
+ * label values, made on first use, on GET /metrics after the statistics.
+ * Declared at start-up; moved from any thread.
+ */
+#define PROM_LABELS_MAX 3
+enum prom_kind { PROM_COUNTER, PROM_GAUGE, PROM_HISTOGRAM };
+
+/* NULL when spec is a valid declaration of a kind metric, else why not
+ * (for the configuration's check of the modparam). */
+const char *prom_spec_check(enum prom_kind kind, const char *spec);
+/* Declares a metric: 0; EINVAL (bad spec), EEXIST (name taken), ENOSPC,
+ * with *why saying so. Before prom_register_page(). */
+int prom_declare(enum prom_kind kind, const char *spec, const char **why);
+/* Series not moved for this long are dropped (0: never; default 60). */
+void prom_set_timeout(unsigned minutes);
+/* Shows the declared metrics on /metrics (none declared: nothing). 0 or
+ * metrics_register()'s error. */
+int prom_register_page(void);
+/*
+ * Kamailio's KEMI functions, from any thread: the metric of that name and
+ * kind with exactly nlabels labels, the series of those values. 1, or -1
+ * (logged: no such metric, a counter going down, a value that is not a
+ * number, the metric's series limit).
+ */
+int prom_counter_inc(struct slice name, int64_t n, const struct slice *labels,
+                     unsigned nlabels);
+int prom_reset(struct slice name, enum prom_kind kind,
+               const struct slice *labels, unsigned nlabels);
+/* gauge_set (PROM_GAUGE) or histogram_observe (PROM_HISTOGRAM) of value,
+ * a number as text */
+int prom_value(enum prom_kind kind, struct slice name, struct slice value,
+               const struct slice *labels, unsigned nlabels);
 
 /* --------------------------------------------------------------- server */
 

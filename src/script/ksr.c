@@ -1,7 +1,8 @@
 /*
  * The built-in KSR functions: core (KSR.*), x, sl, tm, rr, maxfwd,
- * siputils, corex and hdr, with Kamailio's KEMI names, parameters and
- * return kinds. Each is a thin call into tm/ or rr/.
+ * siputils, corex, hdr and xhttp_prom, with Kamailio's KEMI names,
+ * parameters and return kinds. Each is a thin call into tm/, rr/ or
+ * mgmt/ (the script's metrics).
  */
 #include <errno.h>
 #include <regex.h>
@@ -9,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "mgmt/mgmt.h"
 #include "script/script_int.h"
 
 /* --------------------------------------------------------------- helpers */
@@ -539,7 +541,11 @@ static int sl_send_reply(struct script_call *c)
 
 static int sl_reply_error(struct script_call *c)
 {
-	return sl_reply(c, 500, SLICE_LIT("Server Internal Error"));
+	int ret = tm_sl_reply_error(c->ctx);
+
+	if (ret > 0)
+		script_note_answered(c);
+	return ret;
 }
 
 /* -------------------------------------------------------------------- tm */
@@ -901,6 +907,46 @@ static int hdr_get(struct script_call *c)
 	return 1;
 }
 
+/* ------------------------------------------------------------ xhttp_prom */
+
+/* The label values of a prom call: its arguments from first on. */
+static unsigned prom_labels(const struct script_call *c, unsigned first,
+                            struct slice labels[PROM_LABELS_MAX])
+{
+	unsigned n = 0;
+
+	for (unsigned i = first; i < c->nargs && n < PROM_LABELS_MAX; i++)
+		labels[n++] = arg_s(c, i);
+	return n;
+}
+
+static int prom_inc(struct script_call *c)
+{
+	struct slice l[PROM_LABELS_MAX];
+	unsigned n = prom_labels(c, 2, l);
+
+	return prom_counter_inc(arg_s(c, 0), arg_i(c, 1), l, n);
+}
+
+/* counter_reset_l*, gauge_reset_l*: the exp's arg is the prom_kind. */
+static int prom_zero(struct script_call *c)
+{
+	struct slice l[PROM_LABELS_MAX];
+	unsigned n = prom_labels(c, 1, l);
+
+	return prom_reset(arg_s(c, 0), (enum prom_kind)c->exp->arg, l, n);
+}
+
+/* gauge_set_l*, histogram_observe_l*: the exp's arg is the prom_kind. */
+static int prom_put(struct script_call *c)
+{
+	struct slice l[PROM_LABELS_MAX];
+	unsigned n = prom_labels(c, 2, l);
+
+	return prom_value((enum prom_kind)c->exp->arg, arg_s(c, 0), arg_s(c, 1),
+	                  l, n);
+}
+
 /* ----------------------------------------------------------------- table */
 
 #define ANY SCRIPT_EXP_ANYWHERE
@@ -911,6 +957,14 @@ static int hdr_get(struct script_call *c)
 
 #define IS_METHOD_ROW(m)                                                       \
 	{"", "is_" #m, core_is_method_id, "", R_B, 0, SIP_METHOD_##m},
+
+/* Kamailio's four arities of an xhttp_prom function: name_l0 ... name_l3,
+ * params then 0 to 3 label values. */
+#define PROM_ROWS(name, fn, params, arg)                                       \
+	{"xhttp_prom", name "_l0", fn, params, R_I, ANY, arg},                 \
+	        {"xhttp_prom", name "_l1", fn, params "s", R_I, ANY, arg},     \
+	        {"xhttp_prom", name "_l2", fn, params "ss", R_I, ANY, arg},    \
+	        {"xhttp_prom", name "_l3", fn, params "sss", R_I, ANY, arg},
 
 const struct script_export script_ksr_exports[] = {
         {"", "dbg", core_log, "s", R_N, ANY, LL_DBG},
@@ -987,7 +1041,14 @@ const struct script_export script_ksr_exports[] = {
         {"xlog", "xalert", xlog_fixed, "s", R_I, ANY, LL_CRIT},
         {"xlog", "xlog", xlog_level, "ss", R_I, ANY, 0},
 
-        {"x", "exit", x_exit, "", R_N, 0, 0},
+        PROM_ROWS("counter_inc", prom_inc, "si",
+                  0) PROM_ROWS("counter_reset", prom_zero, "s", PROM_COUNTER)
+                PROM_ROWS("gauge_set", prom_put, "ss", PROM_GAUGE)
+                        PROM_ROWS("gauge_reset", prom_zero, "s", PROM_GAUGE)
+                                PROM_ROWS("histogram_observe", prom_put, "ss",
+                                          PROM_HISTOGRAM)
+
+                                        {"x", "exit", x_exit, "", R_N, 0, 0},
         {"x", "drop", x_drop, "", R_N, 0, 0},
         {"x", "modf", x_modf, "s*", R_V, 0, 0},
 

@@ -416,6 +416,16 @@ int tm_sl_reply(struct tm_ctx *ctx, unsigned code, struct slice reason)
 	               : 1;
 }
 
+int tm_sl_reply_error(struct tm_ctx *ctx)
+{
+	int ret = tm_sl_reply(ctx, 500, SLICE_LIT("Server Internal Error"));
+
+	/* as Kamailio's sl counts its sl_reply_error() */
+	if (ret > 0 && ctx->t == NULL)
+		ctx->sh->stats.sl_err_replies++;
+	return ret;
+}
+
 int tm_sanity_reply(struct tm_ctx *ctx)
 {
 	const struct sip_sanity_verdict *v = &ctx->sanity;

@@ -322,8 +322,12 @@ int tm_ctx_hdr_remove(struct tm_ctx *ctx, struct slice name);
 /* Header lines added to replies generated for this request. */
 int tm_ctx_append_to_reply(struct tm_ctx *ctx, struct slice line);
 
-/* Stateless reply to the current request (KSR.sl.*). 0 or errno. */
+/* Stateless reply to the current request (KSR.sl.*); through its
+ * transaction when it has one. 1, or -1. */
 int tm_sl_reply(struct tm_ctx *ctx, unsigned code, struct slice reason);
+/* sl_reply_error(): a 500, counted as an error reply (sl's
+ * sent_err_replies) when it went statelessly. 1, or -1. */
+int tm_sl_reply_error(struct tm_ctx *ctx);
 
 /*
  * KSR.sanity.sanity_check(checks, uri_checks): 1 when the message passes

@@ -88,12 +88,12 @@ class Node:
 
 @pytest.fixture
 def metrics_proxy(proxy, monkeypatch, tmp_path):
-    """metrics_proxy(extra=[...], modparams={...}, prefix="imsdlg_") -> Node
-    of a proxy running metrics.lua with ims_dialog, three profiles on
-    /metrics and HTTP RPC on a free port."""
+    """metrics_proxy(extra=[...], modparams={...}, prefix="imsdlg_",
+    lua="metrics.lua") -> Node of a proxy running that script with
+    ims_dialog, three profiles on /metrics and HTTP RPC on a free port."""
 
     def start(extra: list[str] | None = None, modparams: dict | None = None,
-              prefix: str = "imsdlg_") -> Node:
+              prefix: str = "imsdlg_", lua: str = "metrics.lua") -> Node:
         http_port = conftest.free_port()
         orig = conftest.render_cfg
 
@@ -106,7 +106,7 @@ def metrics_proxy(proxy, monkeypatch, tmp_path):
                                 f"children={children}\n" + "\n".join(lines) + "\n")
 
         monkeypatch.setattr(conftest, "render_cfg", render)
-        p = proxy("metrics.lua", modparams={**PROFILE_MODPARAMS, **(modparams or {})})
+        p = proxy(lua, modparams={**PROFILE_MODPARAMS, **(modparams or {})})
         return Node(p, http_port, prefix)
 
     return start
@@ -325,15 +325,16 @@ def test_counters_of_calls_and_scrape(metrics_proxy, sipp, children):
 
 
 def raw_request(method: str, ruri: str, port: int, name: str, max_forwards: int = 70,
-                to_tag: str | None = "") -> bytes:
+                to_tag: str | None = "", extra: tuple[str, ...] = ()) -> bytes:
     """A request from 127.0.0.1:port without Route, in a dialog (To tag
-    t-name, or to_tag) unless to_tag is None."""
+    t-name, or to_tag) unless to_tag is None, with extra header lines."""
     to = "" if to_tag is None else f";tag={to_tag or 't-' + name}"
     return (f"{method} {ruri} SIP/2.0\r\n"
             f"Via: SIP/2.0/UDP 127.0.0.1:{port};branch=z9hG4bK-{name};rport\r\n"
             f"Max-Forwards: {max_forwards}\r\nFrom: <sip:a@127.0.0.1>;tag=f-{name}\r\n"
             f"To: <sip:b@127.0.0.1>{to}\r\nCall-ID: {name}@127.0.0.1\r\n"
-            f"CSeq: 1 {method}\r\nContent-Length: 0\r\n\r\n").encode()
+            f"CSeq: 1 {method}\r\n" + "".join(f"{h}\r\n" for h in extra) +
+            "Content-Length: 0\r\n\r\n").encode()
 
 
 def raw_reply(code: int, method: str, name: str) -> bytes:
@@ -354,7 +355,9 @@ def test_counts_by_method_and_code(metrics_proxy):
     # answers 404 to an in-dialog request it cannot route
     asked = [("MESSAGE", "sip:b@127.0.0.1", 70, 404), ("FOO", "sip:b@127.0.0.1", 70, 404),
              ("OPTIONS", "sip:b@127.0.0.1", 0, 483), ("OPTIONS", "foo:bar", 70, 416),
-             ("INFO", "sip:b@[::1", 70, 400), ("PUBLISH", "sip:b@127.0.0.1", 70, 404)]
+             ("INFO", "sip:b@[::1", 70, 400), ("PUBLISH", "sip:b@127.0.0.1", 70, 404),
+             # metrics.lua's sl_reply_error(): a 500, an error reply
+             ("NOTIFY", "sip:b@127.0.0.1", 70, 500)]
     replies = [("REGISTER", 401), ("PRACK", 486), ("UPDATE", 183), ("REFER", 302), ("MESSAGE", 503),
                ("CANCEL", 603), ("NOTIFY", 202), ("BYE", 404), ("INVITE", 480), ("INVITE", 407),
                ("INVITE", 180), ("SUBSCRIBE", 200)]
@@ -363,7 +366,8 @@ def test_counts_by_method_and_code(metrics_proxy):
         s.settimeout(5)
         port = s.getsockname()[1]
         for i, (method, ruri, mf, code) in enumerate(asked):
-            s.sendto(raw_request(method, ruri, port, f"q{i}", mf), (conftest.HOST, node.proxy.port))
+            extra = ("X-Reply-Error: 1",) if code == 500 else ()
+            s.sendto(raw_request(method, ruri, port, f"q{i}", mf, extra=extra), (conftest.HOST, node.proxy.port))
             got = s.recv(65535).decode(errors="replace").split("\r\n", 1)[0]
             assert got.startswith(f"SIP/2.0 {code} "), (method, ruri, got)
         for i, (method, code) in enumerate(replies):
@@ -392,8 +396,9 @@ def test_counts_by_method_and_code(metrics_proxy):
                  # not ours: each reply is dropped
                  "core.drop_replies": len(replies),
                  "core.err_requests": 1, "core.bad_URIs_rcvd": 1,
-                 # the 416 and the 400 refuse a request
-                 "sl.sent_err_replies": 2})
+                 # the 416 and the 400 refuse a request, the 500 is
+                 # sl_reply_error()'s
+                 "sl.sent_err_replies": 3})
     assert delta == want, {k: (delta.get(k), want.get(k)) for k in set(delta) | set(want)
                            if delta.get(k) != want.get(k)}
 
@@ -554,10 +559,64 @@ def test_token(metrics_proxy, tmp_path):
     assert "imsdlg_tmx_UAS_transactions" in families(node.scrape(token="s3cret"))
 
 
+PROM_MODPARAMS = {("xhttp_prom", "prom_counter"): "name=sip_requests;label=method",
+                  ("xhttp_prom", "prom_gauge"): "name=load;label=node:zone;",
+                  ("xhttp_prom", "prom_histogram"): "name=latency;buckets=0.1:1:10"}
+
+
+def test_script_metrics(metrics_proxy):
+    """Kamailio's xhttp_prom metrics: declared by modparam, moved by the
+    script, on /metrics with their labels; a histogram's buckets, sum and
+    count; calls the declaration does not allow return -1 and move
+    nothing."""
+    node = metrics_proxy(extra=['loadmodule "xhttp.so"', 'loadmodule "xhttp_prom.so"'],
+                         modparams=PROM_MODPARAMS, lua="prom.lua")
+
+    def options(name: str, extra: list[str]) -> str:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            s.bind((conftest.HOST, 0))
+            s.settimeout(5)
+            msg = raw_request("OPTIONS", "sip:b@127.0.0.1", s.getsockname()[1], name, to_tag=None)
+            msg = msg.replace(b"Content-Length", "".join(f"{h}\r\n" for h in extra).encode() + b"Content-Length")
+            s.sendto(msg, (conftest.HOST, node.proxy.port))
+            reply = s.recv(65535).decode()
+        assert reply.startswith("SIP/2.0 200 "), reply
+        return re.search(r"^X-Ret: ?(.*)\r$", reply, re.M).group(1)
+
+    assert options("g", ["X-Gauge: 2.5", "X-Observe: 0.05"]) == "1 1"
+    assert options("h", ["X-Observe: 5", "X-Observe: 7"]) == "1"  # the first X-Observe
+    assert options("w", ["X-Wrong: 1"]) == "-1 -1 -1 -1 -1"
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind((conftest.HOST, 0))
+        s.settimeout(5)
+        s.sendto(raw_request("MESSAGE", "sip:b@127.0.0.1", s.getsockname()[1], "m"), (conftest.HOST, node.proxy.port))
+        assert s.recv(65535).startswith(b"SIP/2.0 404 ")
+
+    fams = families(node.scrape())
+    counter, gauge, hist = fams["imsdlg_sip_requests"], fams["imsdlg_load"], fams["imsdlg_latency"]
+    assert counter.type == "counter" and gauge.type == "gauge" and hist.type == "histogram"
+    assert {s.labels["method"]: s.value for s in counter.samples} == {"OPTIONS": 3, "MESSAGE": 1}
+    assert [(s.labels, s.value) for s in gauge.samples] == [({"node": "n1", "zone": "z1"}, 2.5)]
+    got = {(s.name, s.labels.get("le")): s.value for s in hist.samples}
+    assert got == {("imsdlg_latency_bucket", "0.1"): 1, ("imsdlg_latency_bucket", "1"): 1,
+                   ("imsdlg_latency_bucket", "10"): 2, ("imsdlg_latency_bucket", "+Inf"): 2,
+                   ("imsdlg_latency_sum", None): 5.05, ("imsdlg_latency_count", None): 2}
+
+    assert options("r", ["X-Reset: 1"]) == "1"
+    fams = families(node.scrape())
+    assert {s.labels["method"]: s.value for s in fams["imsdlg_sip_requests"].samples} == {"OPTIONS": 0, "MESSAGE": 1}
+
+
 @pytest.mark.parametrize("line,why", [
     ('modparam("ims_dialog", "metrics_profiles", "caller;nope")',
      'ims_dialog metrics_profiles: no profile "nope"'),
     ('metrics_prefix="bad-prefix"', "letters, digits and '_' only"),
+    ('modparam("xhttp_prom", "prom_counter", "name=1st")', "name must be"),
+    ('modparam("xhttp_prom", "prom_counter", "name=c;label=a:b:c:d")', "at most 3 labels"),
+    ('modparam("xhttp_prom", "prom_histogram", "name=h;buckets=1:0.5")', "buckets must be increasing"),
+    ('modparam("xhttp_prom", "prom_gauge", "label=a")', "no name="),
+    ('modparam("xhttp_prom", "prom_gauge", "name=calls")\nmodparam("xhttp_prom", "prom_counter", "name=calls")',
+     "a metric of that name is declared already"),
 ])
 def test_config_errors(tmp_path, line, why):
     ok, reason = conftest.proxy_available()
@@ -570,8 +629,10 @@ def test_config_errors(tmp_path, line, why):
     text = text.replace('loadmodule "app_lua.so"',
                         'loadmodule "ims_dialog.so"\nloadmodule "app_lua.so"')
     cfg = tmp_path / "bad.cfg"
+    if "xhttp_prom" in line:
+        line = 'loadmodule "xhttp.so"\nloadmodule "xhttp_prom.so"\n' + line
     cfg.write_text(text + line + "\n")
-    lineno = len(text.splitlines()) + 1
+    lineno = len(text.splitlines()) + line.count("\n") + 1  # the last line
     r = subprocess.run([str(conftest.IMSDLGD), "-c", "-f", str(cfg)],
                        capture_output=True, text=True, timeout=30)
     assert r.returncode == 1, f"exit {r.returncode}\n{r.stderr}"

@@ -36,7 +36,11 @@ function ksr_request_route()
             end
             KSR.x.exit()
         end
-        KSR.sl.sl_send_reply(404, "Not here")
+        if KSR.pv.get("$hdr(X-Reply-Error)") then
+            KSR.sl.sl_reply_error()
+        else
+            KSR.sl.sl_send_reply(404, "Not here")
+        end
         KSR.x.exit()
     end
     if KSR.tm.t_check_trans() == 0 then

@@ -637,7 +637,7 @@ int main(int argc, char **argv)
 	if (tm_register_stats(tm_of) || stats_register_tcp() ||
 	    app_register_profile_metrics(a.metrics_profiles,
 	                                 a.nmetrics_profiles) ||
-	    prom_register_page()) {
+	    prom_register()) {
 		fprintf(stderr, "imsdlgd: cannot register the statistics\n");
 		return 1;
 	}

@@ -251,6 +251,9 @@ static const char *keep(struct rpc_ctx *ctx, char *s)
 static int get_str(struct rpc_ctx *ctx, json_t *v, unsigned index,
                    const char *name, const char **out)
 {
+	char buf[32];
+	const char *s;
+
 	if (json_is_string(v)) {
 		if (strlen(json_string_value(v)) != json_string_length(v))
 			return wrong_type(ctx, index, name,
@@ -258,21 +261,21 @@ static int get_str(struct rpc_ctx *ctx, json_t *v, unsigned index,
 		*out = json_string_value(v);
 		return 0;
 	}
-	if (json_is_integer(v)) {
-		char buf[32];
-		const char *s;
-
+	/* a number as its text */
+	if (json_is_integer(v))
 		snprintf(buf, sizeof(buf), "%" JSON_INTEGER_FORMAT,
 		         json_integer_value(v));
-		s = keep(ctx, strdup(buf));
-		if (s == NULL) {
-			oom(ctx);
-			return ENOMEM;
-		}
-		*out = s;
-		return 0;
+	else if (json_is_real(v))
+		snprintf(buf, sizeof(buf), "%.17g", json_real_value(v));
+	else
+		return wrong_type(ctx, index, name, "a string");
+	s = keep(ctx, strdup(buf));
+	if (s == NULL) {
+		oom(ctx);
+		return ENOMEM;
 	}
-	return wrong_type(ctx, index, name, "a string");
+	*out = s;
+	return 0;
 }
 
 /* Decimal only: a leading 0 is not octal to an operator typing a number. */

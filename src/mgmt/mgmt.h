@@ -100,7 +100,7 @@ int mgmt_register_page(const struct mgmt_page *page);
  * absent (so *out holds the default), and fail as above on a wrong type.
  *
  * Conversions, so that clients typing loosely (kamcmd, curl) work: a
- * string parameter accepts an integer (its decimal text), an integer
+ * string parameter accepts a number (its text, 1.5 as "1.5"), an integer
  * parameter a string of decimal digits, a boolean parameter 0 or 1.
  * Strings are borrowed until the handler returns; a string holding a NUL
  * is refused.
@@ -321,9 +321,10 @@ const char *prom_spec_check(enum prom_kind kind, const char *spec);
 int prom_declare(enum prom_kind kind, const char *spec, const char **why);
 /* Series not moved for this long are dropped (0: never; default 60). */
 void prom_set_timeout(unsigned minutes);
-/* Shows the declared metrics on /metrics (none declared: nothing). 0 or
- * metrics_register()'s error. */
-int prom_register_page(void);
+/* Shows the declared metrics on /metrics (none declared: nothing) and adds
+ * Kamailio's xhttp_prom.counter_inc, counter_reset, gauge_set, gauge_reset
+ * methods. 0 or the registries' error. */
+int prom_register(void);
 /*
  * Kamailio's KEMI functions, from any thread: the metric of that name and
  * kind with exactly nlabels labels, the series of those values. 1, or -1

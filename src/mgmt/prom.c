@@ -453,7 +453,112 @@ static void write_metrics(struct metrics_out *out, void *arg)
 	}
 }
 
-int prom_register_page(void)
+/* ----------------------------------------------------------------- rpc */
+
+/*
+ * Kamailio's xhttp_prom.* methods: NAME, for counter_inc and gauge_set a
+ * NUMBER, then 0 to 3 label values; an empty result, or fault 500 (what
+ * the KEMI function would log is logged).
+ */
+static bool rpc_metric(struct rpc_ctx *ctx, unsigned values_from,
+                       struct slice *name, struct slice *labels,
+                       unsigned *nlabels)
 {
-	return nmetrics ? metrics_register(write_metrics, NULL) : 0;
+	const char *s;
+	size_t n = rpc_param_count(ctx);
+
+	if (rpc_param_str(ctx, 0, NULL, &s))
+		return false;
+	*name = slice_cstr(s);
+	*nlabels = 0;
+	for (unsigned i = values_from; i < n; i++) {
+		if (*nlabels == PROM_LABELS_MAX) {
+			rpc_fault(ctx, 400, "At most %d label values",
+			          PROM_LABELS_MAX);
+			return false;
+		}
+		if (rpc_param_str(ctx, i, NULL, &s))
+			return false;
+		labels[(*nlabels)++] = slice_cstr(s);
+	}
+	return true;
+}
+
+static void rpc_result(struct rpc_ctx *ctx, int rc, const char *what,
+                       struct slice name)
+{
+	if (rc < 0)
+		rpc_fault(ctx, 500, "Failed to %s: %.*s (see the log)", what,
+		          SLICE_ARG(name));
+}
+
+static void rpc_counter_inc(struct rpc_ctx *ctx)
+{
+	struct slice name, labels[PROM_LABELS_MAX];
+	unsigned n;
+	long long v;
+
+	if (rpc_param_int(ctx, 1, NULL, &v) ||
+	    !rpc_metric(ctx, 2, &name, labels, &n))
+		return;
+	rpc_result(ctx, prom_counter_inc(name, v, labels, n), "add to counter",
+	           name);
+}
+
+static void rpc_reset(struct rpc_ctx *ctx, enum prom_kind kind)
+{
+	struct slice name, labels[PROM_LABELS_MAX];
+	unsigned n;
+
+	if (rpc_metric(ctx, 1, &name, labels, &n))
+		rpc_result(ctx, prom_reset(name, kind, labels, n), "reset",
+		           name);
+}
+
+static void rpc_counter_reset(struct rpc_ctx *ctx)
+{
+	rpc_reset(ctx, PROM_COUNTER);
+}
+
+static void rpc_gauge_reset(struct rpc_ctx *ctx)
+{
+	rpc_reset(ctx, PROM_GAUGE);
+}
+
+static void rpc_gauge_set(struct rpc_ctx *ctx)
+{
+	struct slice name, labels[PROM_LABELS_MAX];
+	const char *v;
+	unsigned n;
+
+	if (rpc_param_str(ctx, 1, NULL, &v) ||
+	    !rpc_metric(ctx, 2, &name, labels, &n))
+		return;
+	rpc_result(ctx, prom_value(PROM_GAUGE, name, slice_cstr(v), labels, n),
+	           "set gauge", name);
+}
+
+static const struct rpc_method prom_methods[] = {
+        {"xhttp_prom.counter_inc", rpc_counter_inc,
+         "Adds NUMBER (0 or more) to the series of counter NAME with the "
+         "label values that follow"},
+        {"xhttp_prom.counter_reset", rpc_counter_reset,
+         "Sets the series of counter NAME with the label values that "
+         "follow to 0"},
+        {"xhttp_prom.gauge_set", rpc_gauge_set,
+         "Sets the series of gauge NAME with the label values that follow "
+         "to NUMBER"},
+        {"xhttp_prom.gauge_reset", rpc_gauge_reset,
+         "Sets the series of gauge NAME with the label values that follow "
+         "to 0"},
+};
+
+int prom_register(void)
+{
+	int err = rpc_register(prom_methods,
+	                       sizeof(prom_methods) / sizeof(prom_methods[0]));
+
+	if (err == 0 && nmetrics)
+		err = metrics_register(write_metrics, NULL);
+	return err;
 }

@@ -606,6 +606,20 @@ def test_script_metrics(metrics_proxy):
     fams = families(node.scrape())
     assert {s.labels["method"]: s.value for s in fams["imsdlg_sip_requests"].samples} == {"OPTIONS": 0, "MESSAGE": 1}
 
+    # Kamailio's xhttp_prom.* methods move them too
+    node.call("xhttp_prom.gauge_set", ["load", 7.25, "n2", "z2"])
+    node.call("xhttp_prom.counter_inc", ["sip_requests", 5, "RPC"])
+    node.call("xhttp_prom.counter_reset", ["sip_requests", "MESSAGE"])
+    for params in (["nosuch", 1], ["sip_requests", -1, "RPC"], ["load", "x", "n2", "z2"], ["load", 1, "n2"]):
+        method = "xhttp_prom.gauge_set" if params[0] == "load" else "xhttp_prom.counter_inc"
+        status, _, body = node.http("POST", "/RPC", json.dumps(
+            {"jsonrpc": "2.0", "method": method, "params": params, "id": 1}))
+        assert json.loads(body)["error"]["code"] == 500, (params, body)
+    fams = families(node.scrape())
+    assert {s.labels["method"]: s.value for s in fams["imsdlg_sip_requests"].samples} == {
+        "OPTIONS": 0, "MESSAGE": 0, "RPC": 5}
+    assert {(s.labels["node"], s.value) for s in fams["imsdlg_load"].samples} == {("n1", 2.5), ("n2", 7.25)}
+
 
 @pytest.mark.parametrize("line,why", [
     ('modparam("ims_dialog", "metrics_profiles", "caller;nope")',

@@ -393,6 +393,8 @@ static int configure(struct app *a, const char *const *cli_listen,
 	                                        a->tm.dns.max_ttl_s);
 	a->tm.dns.negative_ttl_s = (unsigned)cfg_int(
 	        c, NULL, "dns_cache_negative_ttl", a->tm.dns.negative_ttl_s);
+	a->tm.dns.slow_ms = (unsigned)cfg_int(c, NULL, "dns_slow_query_ms",
+	                                      a->tm.dns.slow_ms);
 	a->tm.limits.max_msg_size = (size_t)cfg_int(
 	        c, NULL, "max_msg_size", (long long)a->tm.limits.max_msg_size);
 	/* Kamailio's: server_signature=no leaves both lines out */

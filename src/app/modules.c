@@ -166,6 +166,8 @@ static const struct cfg_param_def globals[] = {
          "seconds a DNS answer is cached at most", NULL},
         {"dns_cache_negative_ttl", CFG_INT, 0, 86400, false, NULL,
          "seconds a name that does not exist is cached", NULL},
+        {"dns_slow_query_ms", CFG_INT, 0, 3600000, false, NULL,
+         "a lookup this long counts in dns:slow_dns_request (0: none)", NULL},
         {"dns_try_naptr", CFG_INT, 0, 1, false, NULL,
          "NAPTR (RFC 3263 section 4.1) for a name whose URI gives neither "
          "transport nor port",

@@ -30,6 +30,7 @@ void dns_config_defaults(struct dns_config *c)
 	c->tries = 2;
 	c->max_ttl_s = 3600;
 	c->negative_ttl_s = 60;
+	c->slow_ms = 800; /* Kamailio's dns_slow_query_ms */
 }
 
 static pthread_once_t library_once = PTHREAD_ONCE_INIT;
@@ -118,8 +119,9 @@ struct dns_lookup {
 	 * started: c-ares may answer some (hosts file, a bad name) from
 	 * inside the call that asks. */
 	unsigned outstanding;
-	uint32_t ttl; /* smallest of the records used */
-	int err;      /* the first failure of a query */
+	uint32_t ttl;     /* smallest of the records used */
+	int err;          /* the first failure of a query */
+	uint64_t started; /* loop time, ms */
 	/* When the procedure ends inside dns_resolve(), the result waits
 	 * here for it instead of a call back. */
 	bool starting, done;
@@ -464,6 +466,8 @@ static void lookup_finish(struct dns_lookup *lk)
 		              : FAILURE_TTL_MAX_S;
 	if (err)
 		d->stats.failures++;
+	if (d->cfg->slow_ms && uv_now(d->loop) - lk->started >= d->cfg->slow_ms)
+		d->stats.slow++;
 	cache_put(d, lk, err, &r, ttl);
 	if (lk->starting) {
 		lk->done = true;
@@ -838,6 +842,7 @@ int dns_resolve(struct dns *d, struct slice host, int proto, uint16_t port,
 		                                       : (enum net_proto)proto;
 		lk->port = port;
 		lk->ttl = UINT32_MAX;
+		lk->started = uv_now(d->loop);
 		memcpy(lk->name, name, host.len + 1);
 		lk->next = d->pending;
 		d->pending = lk;

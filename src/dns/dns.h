@@ -37,6 +37,7 @@ struct dns_config {
 	unsigned max_ttl_s;      /* a cached answer is kept at most this */
 	unsigned negative_ttl_s; /* a name that does not exist */
 	bool try_naptr;          /* NAPTR when the URI names no transport */
+	unsigned slow_ms;        /* a lookup this long is slow (0: none) */
 };
 
 void dns_config_defaults(struct dns_config *c);
@@ -96,6 +97,7 @@ struct dns_stats {
 	uint64_t lookups;    /* procedures started (one per name asked) */
 	uint64_t queries;    /* DNS queries sent (SRV, then addresses) */
 	uint64_t failures;   /* lookups that ended without an address */
+	uint64_t slow;       /* lookups that took slow_ms or longer */
 	uint64_t cache_size; /* entries cached now */
 	uint64_t pending;    /* lookups running now */
 };

@@ -201,6 +201,10 @@ static struct tm_shard *(*shard_of)(struct worker *w);
 	  "Lookups of a destination name that gave no address (no such "       \
 	  "name, no record, timeout)",                                         \
 	  st->dns.failures)                                                    \
+	X(DNS_SLOW, "slow_dns_request", C,                                     \
+	  "Lookups of a destination name that took dns_slow_query_ms or "      \
+	  "longer",                                                            \
+	  st->dns.slow)                                                        \
 	X(DNS_HITS, "cache_hits", C,                                           \
 	  "Destination names answered from a worker's DNS cache",              \
 	  st->dns.cache_hits)                                                  \

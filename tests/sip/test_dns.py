@@ -272,7 +272,7 @@ def test_answers_are_cached_per_worker(proxy, peers, nameserver, children):
     stats = rpc(rpc_port, "stats.fetchn", ["dns:"])
     assert stats["dns.lookups"] == asked and stats["dns.cache_hits"] == n - asked, stats
     assert stats["dns.cache_entries"] == asked and stats["dns.pending_lookups"] == 0, stats
-    assert stats["dns.failed_dns_request"] == 0, stats
+    assert stats["dns.failed_dns_request"] == 0 and stats["dns.slow_dns_request"] == 0, stats
 
 
 def test_in_dialog_requests_to_a_contact_that_is_a_name(proxy, peers, nameserver):
@@ -343,7 +343,9 @@ def _queries_seen(sock: socket.socket) -> int:
 def test_a_dead_name_server_ends_in_478_and_blocks_nothing(proxy, peers, dead_nameserver):
     callee = peers("callee", lambda peer, m: peer.answer(m, 200, "OK") if m.is_request else None)
     server = f"127.0.0.1:{dead_nameserver.getsockname()[1]}"
-    p = proxy("default.lua", core=dns_core(server, dns_retr_time=1, dns_retr_no=1),
+    rpc_port = conftest.free_port()
+    p = proxy("default.lua", core=dns_core(server, dns_retr_time=1, dns_retr_no=1,
+                                           rpc_listen=f"http:127.0.0.1:{rpc_port}"),
               modparams={("tm", "fr_timer"): 10000, ("tm", "fr_inv_timer"): 10000})
     caller = peers("caller")
     t0 = time.monotonic()
@@ -358,6 +360,9 @@ def test_a_dead_name_server_ends_in_478_and_blocks_nothing(proxy, peers, dead_na
     assert (final.code, final.reason) == (478, "Unresolvable destination"), final.raw
     assert time.monotonic() - t0 < 8, "the lookup's timeout (1 s, 1 try) ended it, not fr_timer (10 s)"
     assert _queries_seen(dead_nameserver) >= 1, "nothing asked the name server"
+    # a second: slow (dns_slow_query_ms 800, Kamailio's default) and failed
+    stats = rpc(rpc_port, "stats.fetchn", ["dns:"])
+    assert stats["dns.slow_dns_request"] == 1 and stats["dns.failed_dns_request"] == 1, stats
 
 
 def test_cancel_while_the_name_is_looked_up(proxy, peers, dead_nameserver):

@@ -443,13 +443,15 @@ def test_tcp_connections(metrics_proxy):
 
 
 def test_kamailio_names(metrics_proxy):
-    """The groups core, sl and tcp have Kamailio 5.6's statistics, by name,
-    but for tcp's send_timeout (docs/metrics.md)."""
+    """The groups core, sl, tcp and dns have Kamailio 5.6's statistics, by
+    name, but for tcp's send_timeout (docs/metrics.md)."""
     names = metrics_proxy().stats()
     assert sorted(k[5:] for k in names if k.startswith("core.")) == sorted(KAMAILIO_CORE)
     assert sorted(k[3:] for k in names if k.startswith("sl.")) == sorted(KAMAILIO_SL)
     assert sorted(k[4:] for k in names if k.startswith("tcp.")) == sorted(
         set(KAMAILIO_TCP) - {"send_timeout"})
+    # dns: Kamailio's two, and the resolver's own
+    assert {"failed_dns_request", "slow_dns_request"} <= {k[4:] for k in names if k.startswith("dns.")}
 
 
 def held_call(node: Node, sipp):

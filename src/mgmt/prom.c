@@ -65,6 +65,23 @@ static const double default_buckets[] = {.005, .01, .025, .05, .1, .25,
 static const char *const kind_names[] = {"prom_counter", "prom_gauge",
                                          "prom_histogram"};
 
+/* The statistics' families on /metrics are <prefix><group>_<name> (and
+ * process_*): a metric of the script must not take one of their names,
+ * or the page would hold a family twice. */
+static const char *const reserved[] = {"core_",   "tmx_",    "sl_",
+                                       "tcp_",    "dns_",    "shard_",
+                                       "dialog_", "process_"};
+
+static bool reserved_name(struct slice name)
+{
+	for (size_t i = 0; i < sizeof(reserved) / sizeof(*reserved); i++) {
+		size_t n = strlen(reserved[i]);
+		if (name.len >= n && memcmp(name.p, reserved[i], n) == 0)
+			return true;
+	}
+	return false;
+}
+
 static uint64_t now_ms(void)
 {
 	struct timespec ts;
@@ -142,6 +159,10 @@ static const char *parse_spec(struct prom_metric *m, enum prom_kind kind,
 			if (!ident_ok(field))
 				return "name must be [A-Za-z_][A-Za-z0-9_]*, "
 				       "up to 63 characters";
+			if (reserved_name(field))
+				return "name must not start with core_, tmx_, "
+				       "sl_, tcp_, dns_, shard_, dialog_ or "
+				       "process_ (the statistics' names)";
 			copy_ident(m->name, field);
 			named = true;
 		} else if (slice_eq_cstr(key, "label")) {

@@ -631,6 +631,7 @@ def test_script_metrics(metrics_proxy):
     ('modparam("xhttp_prom", "prom_counter", "name=c;label=a:b:c:d")', "at most 3 labels"),
     ('modparam("xhttp_prom", "prom_histogram", "name=h;buckets=1:0.5")', "buckets must be increasing"),
     ('modparam("xhttp_prom", "prom_gauge", "label=a")', "no name="),
+    ('modparam("xhttp_prom", "prom_gauge", "name=dialog_active_dialogs")', "must not start with"),
     ('modparam("xhttp_prom", "prom_gauge", "name=calls")\nmodparam("xhttp_prom", "prom_counter", "name=calls")',
      "a metric of that name is declared already"),
 ])

@@ -692,6 +692,13 @@ int main(int argc, char **argv)
 	                (unsigned)cfg_int(a.cfg, NULL,
 	                                  "tcp_connection_lifetime", 120) *
 	                1000u,
+	        .tcp_connect_timeout_ms =
+	                (unsigned)cfg_int(a.cfg, NULL, "tcp_connect_timeout",
+	                                  10) *
+	                1000u,
+	        .tcp_send_timeout_ms =
+	                (unsigned)cfg_int(a.cfg, NULL, "tcp_send_timeout", 10) *
+	                1000u,
 	        .tcp_conn_buf_max = 256 * 1024,
 	        /* Short enough that a supervisor's SIGKILL (often 5 s after
 	         * SIGTERM) does not come first. */

@@ -139,6 +139,12 @@ static const struct cfg_param_def globals[] = {
          "accepted; Kamailio's allocator debugging", NULL},
         {"tcp_connection_lifetime", CFG_INT, 1, 86400, false, NULL,
          "seconds an idle TCP connection is kept", NULL},
+        {"tcp_connect_timeout", CFG_INT, 1, 3600, false, NULL,
+         "seconds a TCP connection may take to connect", NULL},
+        {"tcp_send_timeout", CFG_INT, 1, 3600, false, NULL,
+         "seconds bytes may wait to be written on a TCP connection "
+         "(a peer that stopped reading)",
+         NULL},
         {"max_msg_size", CFG_INT, 1024, 65535, false, NULL,
          "largest SIP message accepted, bytes", NULL},
         {"server_header", CFG_STR, NOLIMIT, false, server_header_check,

@@ -128,8 +128,7 @@ size_t metrics_fns(metrics_fn **fns, void **args, size_t max)
 /* ------------------------------------------------------------------ tcp */
 
 /* X(name, kind, help, value of struct net_tcp_stats t): Kamailio's tcp
- * group, but for send_timeout (a write is never timed: a peer that does
- * not read is closed by the size of what waits, sendq_full). */
+ * group. */
 #define TCP_STATS(X)                                                           \
 	X("established", STAT_COUNTER,                                         \
 	  "TCP connections established, accepted or opened", t.established)    \
@@ -150,6 +149,10 @@ size_t metrics_fns(metrics_fn **fns, void **args, size_t max)
 	X("sendq_full", STAT_COUNTER,                                          \
 	  "TCP connections closed because the peer did not read what waited",  \
 	  t.sendq_full)                                                        \
+	X("send_timeout", STAT_COUNTER,                                        \
+	  "TCP connections closed because bytes waited to be written "         \
+	  "tcp_send_timeout seconds",                                          \
+	  t.send_timeout)                                                      \
 	X("current_opened_connections", STAT_GAUGE, "TCP connections open",    \
 	  t.open)                                                              \
 	X("current_write_queue_size", STAT_GAUGE,                              \

@@ -157,8 +157,12 @@ struct rt_config {
 	unsigned nlisteners;
 	size_t max_msg_size;
 	unsigned tcp_idle_timeout_ms; /* idle TCP connections are closed */
-	size_t tcp_conn_buf_max;      /* per-connection read buffer limit */
-	unsigned shutdown_grace_ms;   /* drain time at SIGTERM */
+	/* A connection still connecting, or with bytes waiting to be
+	 * written, this long is closed (its branches get 503). */
+	unsigned tcp_connect_timeout_ms;
+	unsigned tcp_send_timeout_ms;
+	size_t tcp_conn_buf_max;    /* per-connection read buffer limit */
+	unsigned shutdown_grace_ms; /* drain time at SIGTERM */
 };
 
 /* Binds every listener (errors name the listener) and starts the workers.
@@ -240,6 +244,7 @@ struct net_tcp_stats {
 	uint64_t con_timeout;     /* closed for being idle */
 	uint64_t con_reset;       /* broken by the peer (reset, pipe) */
 	uint64_t sendq_full;      /* closed: the peer did not read */
+	uint64_t send_timeout;    /* closed: bytes waited too long */
 	uint64_t open;            /* connections now */
 	uint64_t write_queue;     /* bytes waiting to be written now */
 };

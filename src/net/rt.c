@@ -25,8 +25,10 @@
 
 #include "net/net_int.h"
 
-#define DEFAULT_MAX_MSG      65535
-#define DEFAULT_IDLE_MS      120000
+#define DEFAULT_MAX_MSG 65535
+#define DEFAULT_IDLE_MS 120000
+#define DEFAULT_STALL_MS                                                       \
+	10000 /* Kamailio's tcp_connect_timeout, tcp_send_timeout */
 #define DEFAULT_CONN_BUF_MAX (256 * 1024)
 #define DEFAULT_GRACE_MS     5000
 #define DRAIN_POLL_MS        50
@@ -536,6 +538,10 @@ static void apply_defaults(struct rt_config *c)
 		c->max_msg_size = DEFAULT_MAX_MSG;
 	if (c->tcp_idle_timeout_ms == 0)
 		c->tcp_idle_timeout_ms = DEFAULT_IDLE_MS;
+	if (c->tcp_connect_timeout_ms == 0)
+		c->tcp_connect_timeout_ms = DEFAULT_STALL_MS;
+	if (c->tcp_send_timeout_ms == 0)
+		c->tcp_send_timeout_ms = DEFAULT_STALL_MS;
 	if (c->tcp_conn_buf_max == 0)
 		c->tcp_conn_buf_max = DEFAULT_CONN_BUF_MAX;
 	if (c->tcp_conn_buf_max < c->max_msg_size)

@@ -8,7 +8,9 @@
  *
  * Connections are reused for every message to the same peer (RFC 3261
  * §18.1.1, §18.2.2) and closed after tcp_idle_timeout_ms without traffic
- * in either direction.
+ * in either direction, or when they stall: still connecting after
+ * tcp_connect_timeout_ms, or bytes waiting to be written for
+ * tcp_send_timeout_ms (a peer that stopped reading).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -79,6 +81,7 @@ struct conn {
 	size_t len;
 	size_t cap;
 	struct tmr idle;
+	struct tmr stall;     /* connecting, or bytes waiting: the limit */
 	uint64_t last;        /* loop time of the last read or write */
 	bool close_when_sent; /* closes once nothing waits to be written */
 };
@@ -271,6 +274,7 @@ static void conn_close(struct conn *c, enum close_how how)
 	if (c->next != NULL)
 		c->next->prev = c->prev;
 	tmr_cancel(&w->wheel, &c->idle);
+	tmr_cancel(&w->wheel, &c->stall);
 	free_pending(c);
 	uv_close((uv_handle_t *)&c->tcp, conn_free_cb);
 	if (how == CLOSE_QUIET || (how == CLOSE_NORMAL && !unsent))
@@ -301,6 +305,39 @@ static void idle_cb(struct tmr *t, void *arg)
 	tmr_start_coarse(&w->wheel, &c->idle, limit - idle, idle_cb, c);
 }
 
+/* Still connecting, or bytes waiting to be written, for too long. */
+static void stall_cb(struct tmr *t, void *arg)
+{
+	struct conn *c = arg;
+	struct worker *w = c->w;
+	char peer[INET6_ADDRSTRLEN + 8];
+
+	(void)t;
+	peer_text(peer, sizeof(peer), &c->peer);
+	if (c->state == CS_CONNECTING) {
+		LOG_WARN("tcp: connect to %s timed out", peer);
+		w->tcp.connect_failed++;
+	} else if (c->tcp.write_queue_size > 0) {
+		LOG_WARN("tcp: %s: %zu bytes unsent for %u ms, closing", peer,
+		         c->tcp.write_queue_size,
+		         w->rt->cfg.tcp_send_timeout_ms);
+		w->tcp.send_timeout++;
+	} else {
+		return; /* written meanwhile */
+	}
+	conn_close(c, CLOSE_FAIL);
+}
+
+/* Bytes wait in libuv's queue: they must be written in time. */
+static void expect_written(struct conn *c)
+{
+	struct worker *w = c->w;
+
+	if (!tmr_pending(&c->stall))
+		tmr_start_coarse(&w->wheel, &c->stall,
+		                 w->rt->cfg.tcp_send_timeout_ms, stall_cb, c);
+}
+
 static struct conn *conn_new(struct worker *w, const struct net_listener *lst)
 {
 	struct conn *c = calloc(1, sizeof(*c));
@@ -313,6 +350,7 @@ static struct conn *conn_new(struct worker *w, const struct net_listener *lst)
 	c->lst = lst;
 	c->last = uv_now(&w->loop);
 	tmr_init(&c->idle);
+	tmr_init(&c->stall);
 	uv_tcp_init(&w->loop, &c->tcp);
 	c->tcp.data = c;
 	return c;
@@ -358,9 +396,11 @@ static void write_cb(uv_write_t *req, int status)
 	char peer[INET6_ADDRSTRLEN + 8];
 
 	free(wr);
-	if (status == 0 && c->close_when_sent && c->state == CS_UP &&
-	    c->tcp.write_queue_size == 0)
-		conn_close(c, CLOSE_NORMAL);
+	if (status == 0 && c->state == CS_UP && c->tcp.write_queue_size == 0) {
+		tmr_cancel(&c->w->wheel, &c->stall);
+		if (c->close_when_sent)
+			conn_close(c, CLOSE_NORMAL);
+	}
 	if (status == 0 || status == UV_ECANCELED || c->state == CS_CLOSING)
 		return;
 	note_error(c, status);
@@ -431,8 +471,10 @@ static int conn_write(struct conn *c, const char *buf, size_t len)
 	if (err != 0) {
 		free(wr);
 		conn_close(c, CLOSE_NORMAL);
+		return err;
 	}
-	return err;
+	expect_written(c);
+	return 0;
 }
 
 /* ----------------------------------------------------------------- reads */
@@ -650,6 +692,10 @@ static void connect_cb(uv_connect_t *req, int status)
 			return;
 		}
 	}
+	/* connected: from now on the limit is the send timeout's */
+	tmr_cancel(&c->w->wheel, &c->stall);
+	if (c->tcp.write_queue_size > 0)
+		expect_written(c);
 }
 
 /* The listener whose address outgoing connections of family af leave
@@ -704,6 +750,8 @@ static int conn_open(struct worker *w, const struct net_dst *dst,
 		return err;
 	}
 	conn_link(c);
+	tmr_start_coarse(&w->wheel, &c->stall, rt->cfg.tcp_connect_timeout_ms,
+	                 stall_cb, c);
 	err = conn_write(c, buf, len);
 	if (err != 0) {
 		conn_close(c, CLOSE_QUIET);

@@ -699,6 +699,8 @@ int main(int argc, char **argv)
 	        .tcp_send_timeout_ms =
 	                (unsigned)cfg_int(a.cfg, NULL, "tcp_send_timeout", 10) *
 	                1000u,
+	        .tcp_max_connections = (unsigned)cfg_int(
+	                a.cfg, NULL, "tcp_max_connections", 2048),
 	        .tcp_conn_buf_max = 256 * 1024,
 	        /* Short enough that a supervisor's SIGKILL (often 5 s after
 	         * SIGTERM) does not come first. */

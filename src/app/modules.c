@@ -139,6 +139,8 @@ static const struct cfg_param_def globals[] = {
          "accepted; Kamailio's allocator debugging", NULL},
         {"tcp_connection_lifetime", CFG_INT, 1, 86400, false, NULL,
          "seconds an idle TCP connection is kept", NULL},
+        {"tcp_max_connections", CFG_INT, 1, 1 << 20, false, NULL,
+         "TCP connections open at most (accepted and opened)", NULL},
         {"tcp_connect_timeout", CFG_INT, 1, 3600, false, NULL,
          "seconds a TCP connection may take to connect", NULL},
         {"tcp_send_timeout", CFG_INT, 1, 3600, false, NULL,

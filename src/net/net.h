@@ -161,6 +161,9 @@ struct rt_config {
 	 * written, this long is closed (its branches get 503). */
 	unsigned tcp_connect_timeout_ms;
 	unsigned tcp_send_timeout_ms;
+	/* TCP connections open at most, all workers together: one accepted
+	 * past it is closed at once, none is opened past it */
+	unsigned tcp_max_connections;
 	size_t tcp_conn_buf_max;    /* per-connection read buffer limit */
 	unsigned shutdown_grace_ms; /* drain time at SIGTERM */
 };

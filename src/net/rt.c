@@ -29,9 +29,10 @@
 #define DEFAULT_IDLE_MS 120000
 #define DEFAULT_STALL_MS                                                       \
 	10000 /* Kamailio's tcp_connect_timeout, tcp_send_timeout */
-#define DEFAULT_CONN_BUF_MAX (256 * 1024)
-#define DEFAULT_GRACE_MS     5000
-#define DRAIN_POLL_MS        50
+#define DEFAULT_CONN_BUF_MAX    (256 * 1024)
+#define DEFAULT_MAX_CONNECTIONS 2048 /* Kamailio's tcp_max_connections */
+#define DEFAULT_GRACE_MS        5000
+#define DRAIN_POLL_MS           50
 /* Bursts of datagrams must not be dropped by the kernel while a worker is
  * busy; the kernel caps this at net.core.rmem_max. */
 #define UDP_RCVBUF (4 * 1024 * 1024)
@@ -542,6 +543,8 @@ static void apply_defaults(struct rt_config *c)
 		c->tcp_connect_timeout_ms = DEFAULT_STALL_MS;
 	if (c->tcp_send_timeout_ms == 0)
 		c->tcp_send_timeout_ms = DEFAULT_STALL_MS;
+	if (c->tcp_max_connections == 0)
+		c->tcp_max_connections = DEFAULT_MAX_CONNECTIONS;
 	if (c->tcp_conn_buf_max == 0)
 		c->tcp_conn_buf_max = DEFAULT_CONN_BUF_MAX;
 	if (c->tcp_conn_buf_max < c->max_msg_size)

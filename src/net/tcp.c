@@ -175,15 +175,22 @@ static void ctab_grow(struct ctab *t)
 	free(old);
 }
 
-static void ctab_insert(struct ctab *t, struct conn *c)
+/* False, and c left out, when the table holds max connections already
+ * (tcp_max_connections, all workers together). */
+static bool ctab_insert(struct ctab *t, struct conn *c, size_t max)
 {
 	pthread_mutex_lock(&t->mx);
+	if (t->count >= max) {
+		pthread_mutex_unlock(&t->mx);
+		return false;
+	}
 	if (t->count > t->mask)
 		ctab_grow(t);
 	link_one(t, c);
 	t->count++;
 	c->linked = true;
 	pthread_mutex_unlock(&t->mx);
+	return true;
 }
 
 static void ctab_remove(struct ctab *t, struct conn *c)
@@ -356,18 +363,27 @@ static struct conn *conn_new(struct worker *w, const struct net_listener *lst)
 	return c;
 }
 
-/* Makes c findable and starts its idle timer; peer must be set. */
-static void conn_link(struct conn *c)
+/* Makes c findable and starts its idle timer; peer must be set. False
+ * when tcp_max_connections are open: c is then not linked. */
+static bool conn_link(struct conn *c)
 {
 	struct worker *w = c->w;
+	char peer[INET6_ADDRSTRLEN + 8];
 
-	ctab_insert(&w->rt->ctab, c);
+	if (!ctab_insert(&w->rt->ctab, c, w->rt->cfg.tcp_max_connections)) {
+		peer_text(peer, sizeof(peer), &c->peer);
+		LOG_WARN("tcp: %u connections open (tcp_max_connections), "
+		         "none with %s",
+		         w->rt->cfg.tcp_max_connections, peer);
+		return false;
+	}
 	c->next = w->conns;
 	if (w->conns != NULL)
 		w->conns->prev = c;
 	w->conns = c;
 	tmr_start_coarse(&w->wheel, &c->idle, w->rt->cfg.tcp_idle_timeout_ms,
 	                 idle_cb, c);
+	return true;
 }
 
 /* A read or write error: the peer's doing when it reset the connection. */
@@ -624,10 +640,14 @@ static void on_connection(uv_stream_t *server, int status)
 	}
 	uv_tcp_nodelay(&c->tcp, 1);
 	c->state = CS_UP;
+	net_wheel_sync(w);
+	if (!conn_link(c)) {
+		uv_close((uv_handle_t *)&c->tcp, conn_free_cb);
+		w->tcp.local_reject++;
+		return;
+	}
 	w->tcp.passive_open++;
 	w->tcp.established++;
-	net_wheel_sync(w);
-	conn_link(c);
 }
 
 int tcp_worker_open(struct worker *w, struct wsock *s)
@@ -749,7 +769,12 @@ static int conn_open(struct worker *w, const struct net_dst *dst,
 		uv_close((uv_handle_t *)&c->tcp, conn_free_cb);
 		return err;
 	}
-	conn_link(c);
+	if (!conn_link(c)) {
+		/* the connect is cancelled: connect_cb() sees UV_ECANCELED */
+		w->tcp.connect_failed++;
+		uv_close((uv_handle_t *)&c->tcp, conn_free_cb);
+		return ENOBUFS;
+	}
 	tmr_start_coarse(&w->wheel, &c->stall, rt->cfg.tcp_connect_timeout_ms,
 	                 stall_cb, c);
 	err = conn_write(c, buf, len);

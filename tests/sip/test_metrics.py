@@ -442,6 +442,35 @@ def test_tcp_connections(metrics_proxy):
                      "tcp.current_opened_connections": 0, "tcp.current_write_queue_size": 0}
 
 
+def test_tcp_max_connections(metrics_proxy):
+    """tcp_max_connections=2: a third connection is accepted and closed at
+    once (tcp.local_reject); once one of the two closes, a new one stays."""
+    node = metrics_proxy(extra=["tcp_max_connections=2"])
+    start = node.quiet()
+    addr = (conftest.HOST, node.proxy.port)
+    kept = [socket.create_connection(addr, timeout=5) for _ in range(2)]
+    deadline = time.monotonic() + 5
+    while node.stats()["tcp.current_opened_connections"] < 2:
+        assert time.monotonic() < deadline, node.stats()
+        time.sleep(0.05)
+    with socket.create_connection(addr, timeout=5) as third:
+        assert third.recv(100) == b"", "the third connection was kept"
+    kept.pop().close()
+    deadline = time.monotonic() + 5
+    while node.stats()["tcp.current_opened_connections"] > 1:
+        assert time.monotonic() < deadline, node.stats()
+        time.sleep(0.05)
+    again = socket.create_connection(addr, timeout=0.5)
+    with pytest.raises(socket.timeout):
+        again.recv(100)  # kept open: nothing to read, no end of stream
+    got = node.stats()
+    assert got["tcp.local_reject"] - start["tcp.local_reject"] == 1, got
+    assert got["tcp.passive_open"] - start["tcp.passive_open"] == 3, got
+    assert got["tcp.current_opened_connections"] == 2, got
+    again.close()
+    kept[0].close()
+
+
 def test_tcp_connect_timeout(metrics_proxy):
     """A callee whose listener never completes a connection (its accept
     queue is full, so the kernel drops the proxy's SYNs): after

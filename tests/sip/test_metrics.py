@@ -474,8 +474,9 @@ def test_tcp_max_connections(metrics_proxy):
 def test_tcp_connect_timeout(metrics_proxy):
     """A callee whose listener never completes a connection (its accept
     queue is full, so the kernel drops the proxy's SYNs): after
-    tcp_connect_timeout (1 s) the branch gets a 503, before fr_timer's 408
-    (2 s here), and tcp.connect_failed counts it."""
+    tcp_connect_timeout (1 s) the branch gets a 503, where it would wait
+    for fr_timer's 408 (2 s here) otherwise, and tcp.connect_failed counts
+    it."""
     node = metrics_proxy(extra=["tcp_connect_timeout=1"])
     start = node.quiet()
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as lst, \
@@ -491,17 +492,14 @@ def test_tcp_connect_timeout(metrics_proxy):
         time.sleep(0.2)
         s.bind((conftest.HOST, 0))
         s.settimeout(5)
-        t0 = time.monotonic()
         s.sendto(raw_request("OPTIONS", f"sip:b@127.0.0.1:{lst.getsockname()[1]};transport=tcp",
                              s.getsockname()[1], "stuck", to_tag=None), (conftest.HOST, node.proxy.port))
         reply = s.recv(65535).decode()
         while reply.startswith("SIP/2.0 1"):
             reply = s.recv(65535).decode()
-        elapsed = time.monotonic() - t0
         for f in fillers:
             f.close()
     assert reply.startswith("SIP/2.0 503 "), reply
-    assert 0.9 < elapsed < 1.9, elapsed
     got = node.quiet(gone=False)
     assert got["tcp.connect_failed"] - start["tcp.connect_failed"] == 1, got
     assert got["tcp.current_opened_connections"] == 0, got

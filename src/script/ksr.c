@@ -685,6 +685,25 @@ static int tm_any_replied(struct script_call *c)
 	return tm_t_any_replied(c->ctx);
 }
 
+static int tm_branch_replied(struct script_call *c)
+{
+	return tm_t_branch_replied(c->ctx);
+}
+
+static int tm_any_timeout(struct script_call *c)
+{
+	return tm_t_any_timeout(c->ctx);
+}
+
+static int tm_grep_status(struct script_call *c)
+{
+	long long code = arg_i(c, 0);
+
+	return code >= 100 && code <= 699
+	               ? tm_t_grep_status(c->ctx, (unsigned)code)
+	               : -1;
+}
+
 static int tm_drop_replies(struct script_call *c)
 {
 	return tm_t_drop_replies(c->ctx, c->nargs ? arg_s(c, 0) : SLICE_NULL);
@@ -1070,6 +1089,9 @@ const struct script_export script_ksr_exports[] = {
         {"tm", "t_set_fr", tm_set_fr, "ii", R_I, 0, 0},
         {"tm", "t_branch_timeout", tm_branch_timeout, "", R_I, 0, 0},
         {"tm", "t_any_replied", tm_any_replied, "", R_I, 0, 0},
+        {"tm", "t_branch_replied", tm_branch_replied, "", R_I, 0, 0},
+        {"tm", "t_any_timeout", tm_any_timeout, "", R_I, 0, 0},
+        {"tm", "t_grep_status", tm_grep_status, "i", R_I, 0, 0},
         {"tm", "t_drop_replies", tm_drop_replies, "s", R_I, 0, 0},
         {"tm", "t_drop_replies_all", tm_drop_replies, "", R_I, 0, 0},
         {"tm", "t_check_status", tm_check_status, "s", R_I, 0, 0},

@@ -726,6 +726,33 @@ int tm_t_branch_timeout(struct tm_ctx *ctx)
 	return ctx->t->br[ctx->branch]->timed_out ? 1 : -1;
 }
 
+int tm_t_branch_replied(struct tm_ctx *ctx)
+{
+	if (ctx->route != TM_ROUTE_FAILURE || ctx->t == NULL ||
+	    ctx->branch >= ctx->t->nbr)
+		return -1;
+	return ctx->t->br[ctx->branch]->rpl_received ? 1 : -1;
+}
+
+int tm_t_any_timeout(struct tm_ctx *ctx)
+{
+	for (unsigned i = 0; ctx->t && i < ctx->t->nbr; i++)
+		if (ctx->t->br[i]->timed_out)
+			return 1;
+	return -1;
+}
+
+int tm_t_grep_status(struct tm_ctx *ctx, unsigned code)
+{
+	for (unsigned i = 0; ctx->t && i < ctx->t->nbr; i++) {
+		const struct tm_branch *b = ctx->t->br[i];
+		/* as Kamailio: the branch's last code, and a reply came */
+		if (b->code == code && b->rpl_received)
+			return 1;
+	}
+	return -1;
+}
+
 int tm_t_drop_replies(struct tm_ctx *ctx, struct slice mode)
 {
 	/* Kamailio's modes: 'n' none, 'l' the last step, anything else all */

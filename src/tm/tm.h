@@ -405,6 +405,13 @@ int tm_t_set_fr(struct tm_ctx *ctx, unsigned inv_ms, unsigned noninv_ms);
 int tm_t_branch_timeout(struct tm_ctx *ctx);
 /* 1 if any branch got a reply. */
 int tm_t_any_replied(struct tm_ctx *ctx);
+/* In a failure route: 1 if its branch got a reply (a provisional one
+ * too). */
+int tm_t_branch_replied(struct tm_ctx *ctx);
+/* 1 if a branch ended without a final reply (local 408). */
+int tm_t_any_timeout(struct tm_ctx *ctx);
+/* 1 if a branch's last reply received has this code. */
+int tm_t_grep_status(struct tm_ctx *ctx, unsigned code);
 /* Kamailio's t_drop_replies(mode), in a failure route: once it ends, the
  * replies received so far do not compete any more: all of them ("a" or
  * no mode), those of the last serial forking step ("l"), or none ("n").

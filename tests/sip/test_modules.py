@@ -161,6 +161,17 @@ def test_noreply_then_sanity_reply(proxy, peers):
     assert (got.code, got.reason) == (400, "Content-Length mis-match")
 
 
+def test_failure_route_of_a_silent_branch(proxy, peers):
+    # a callee that never answers: fr_timer's local 408 runs the failure
+    # route, where t_branch_replied() is false and t_any_timeout() true
+    p = proxy("modules.lua", modparams=SANE)
+    callee = peers("callee")
+    caller = peers("caller")
+    caller.send(request("INVITE", f"sip:callee@127.0.0.1:{callee.port}", caller), p.port)
+    final = caller.wait_for(lambda m: not m.is_request and m.code >= 300, "the failure route's reply")
+    assert final.code == 599 and final.reason.endswith(" replied -1 1 -1 -1"), final.reason
+
+
 def test_tmx_route_tests_and_precheck(proxy, peers):
     p = proxy("modules.lua", modparams=SANE)
     callee = peers("callee", lambda peer, m: (peer.answer(m, 180, "Ringing", to_tag="c1"),
@@ -175,9 +186,12 @@ def test_tmx_route_tests_and_precheck(proxy, peers):
     assert final.code == 599
     # and t_get_status_code(), t_check_status("48[0-9]"), t_check_status("^5"),
     # t_get_branch_index() in the failure route (t_send_reply() sent it);
-    # t_get_branch_index() in the onreply route after "/"
+    # t_get_branch_index() in the onreply route after "/"; then
+    # t_branch_replied(), t_any_timeout(), t_grep_status(486) and (180: not
+    # the branch's last code)
     assert final.reason == ("failure req=-1,fail=1,branch=-1,reply=-1 "
-                            "onreply req=-1,fail=-1,branch=-1,reply=1/0 status 486 1 -1 1")
+                            "onreply req=-1,fail=-1,branch=-1,reply=1/0 status 486 1 -1 1 "
+                            "replied 1 -1 1 -1")
     invites = [m for m in callee.received if m.is_request and m.method == "INVITE"]
     assert len(invites) == 1, "the retransmission was relayed"
     assert invites[0].get("x-routes") == "req=-1,fail=-1,branch=1,reply=-1"

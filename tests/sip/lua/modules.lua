@@ -124,5 +124,7 @@ function answer_failure()
     KSR.tm.t_send_reply(599, "failure " .. routes() .. " onreply " ..
         tostring(KSR.pv.get("$avp(onreply)")) .. string.format(" status %d %d %d %d",
         KSR.tm.t_get_status_code(), KSR.tm.t_check_status("48[0-9]"),
-        KSR.tm.t_check_status("^5"), KSR.tm.t_get_branch_index()))
+        KSR.tm.t_check_status("^5"), KSR.tm.t_get_branch_index()) ..
+        string.format(" replied %d %d %d %d", KSR.tm.t_branch_replied(), KSR.tm.t_any_timeout(),
+        KSR.tm.t_grep_status(486), KSR.tm.t_grep_status(180)))
 end

@@ -685,6 +685,16 @@ static int tm_any_replied(struct script_call *c)
 	return tm_t_any_replied(c->ctx);
 }
 
+static int tm_set_auto_inv_100(struct script_call *c)
+{
+	return tm_t_set_auto_inv_100(c->ctx, arg_i(c, 0) != 0);
+}
+
+static int tm_set_disable_6xx(struct script_call *c)
+{
+	return tm_t_set_disable_6xx(c->ctx, arg_i(c, 0) != 0);
+}
+
 static int tm_branch_replied(struct script_call *c)
 {
 	return tm_t_branch_replied(c->ctx);
@@ -1090,6 +1100,8 @@ const struct script_export script_ksr_exports[] = {
         {"tm", "t_branch_timeout", tm_branch_timeout, "", R_I, 0, 0},
         {"tm", "t_any_replied", tm_any_replied, "", R_I, 0, 0},
         {"tm", "t_branch_replied", tm_branch_replied, "", R_I, 0, 0},
+        {"tm", "t_set_auto_inv_100", tm_set_auto_inv_100, "i", R_I, 0, 0},
+        {"tm", "t_set_disable_6xx", tm_set_disable_6xx, "i", R_I, 0, 0},
         {"tm", "t_any_timeout", tm_any_timeout, "", R_I, 0, 0},
         {"tm", "t_grep_status", tm_grep_status, "i", R_I, 0, 0},
         {"tm", "t_drop_replies", tm_drop_replies, "s", R_I, 0, 0},

@@ -523,7 +523,8 @@ int tm_t_newtran(struct tm_ctx *ctx)
 	if (sh->cfg->hooks && sh->cfg->hooks->trans_created &&
 	    !sh->cfg->hooks->trans_created(ctx, t))
 		return handled(ctx);
-	if (t->is_invite && sh->cfg->auto_inv_100)
+	if (t->is_invite && (t->ed.auto_inv_100 ? t->ed.auto_inv_100 > 0
+	                                        : sh->cfg->auto_inv_100))
 		tm_local_reply(t, 100, SLICE_LIT("Trying"), SLICE_NULL);
 	return 1;
 }
@@ -724,6 +725,26 @@ int tm_t_branch_timeout(struct tm_ctx *ctx)
 	    ctx->branch >= ctx->t->nbr)
 		return -1;
 	return ctx->t->br[ctx->branch]->timed_out ? 1 : -1;
+}
+
+int tm_t_set_auto_inv_100(struct tm_ctx *ctx, bool on)
+{
+	struct tm_req_edits *e;
+
+	if (ctx->route != TM_ROUTE_REQUEST || (e = edits(ctx)) == NULL)
+		return -1;
+	e->auto_inv_100 = on ? 1 : -1;
+	return 1;
+}
+
+int tm_t_set_disable_6xx(struct tm_ctx *ctx, bool on)
+{
+	struct tm_req_edits *e;
+
+	if (ctx->route != TM_ROUTE_REQUEST || (e = edits(ctx)) == NULL)
+		return -1;
+	e->disable_6xx = on;
+	return 1;
 }
 
 int tm_t_branch_replied(struct tm_ctx *ctx)

@@ -405,6 +405,14 @@ int tm_t_set_fr(struct tm_ctx *ctx, unsigned inv_ms, unsigned noninv_ms);
 int tm_t_branch_timeout(struct tm_ctx *ctx);
 /* 1 if any branch got a reply. */
 int tm_t_any_replied(struct tm_ctx *ctx);
+/* Kamailio's t_set_auto_inv_100(state), in the request route before the
+ * transaction exists: its 100 Trying sent or not, whatever auto_inv_100
+ * says. 1, or -1 elsewhere. */
+int tm_t_set_auto_inv_100(struct tm_ctx *ctx, bool on);
+/* Kamailio's t_set_disable_6xx(state), in the request route: a 6xx of a
+ * branch cancels none of the others (it still wins the final choice).
+ * 1, or -1 elsewhere. */
+int tm_t_set_disable_6xx(struct tm_ctx *ctx, bool on);
 /* In a failure route: 1 if its branch got a reply (a provisional one
  * too). */
 int tm_t_branch_replied(struct tm_ctx *ctx);

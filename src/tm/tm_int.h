@@ -57,7 +57,10 @@ struct tm_req_edits {
 	bool forward_close;      /* set_forward_close(): and after the
 	                            request relayed */
 	bool local_rport;        /* add_local_rport(): ;rport on our Via */
-	unsigned maxfwd_limit;   /* inserted when the header is absent */
+	/* t_set_auto_inv_100(): 0 as configured, 1 on, -1 off */
+	signed char auto_inv_100;
+	bool disable_6xx;      /* t_set_disable_6xx(): a 6xx cancels nothing */
+	unsigned maxfwd_limit; /* inserted when the header is absent */
 	struct slice branches[TM_MAX_BRANCHES];
 	unsigned nbranches;
 	uint32_t flags;

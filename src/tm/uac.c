@@ -1429,7 +1429,7 @@ void tm_reply_in(struct tm_shard *sh, struct sip_msg *rpl,
 		return;
 	}
 	keep_reply(b, rpl);
-	if (code >= 600 && t->is_invite)
+	if (code >= 600 && t->is_invite && !t->ed.disable_6xx)
 		tm_cancel_branches(t, SLICE_NULL);
 	if (code == 503)
 		fail_over(b);

@@ -48,6 +48,23 @@ def test_6xx_cancels_the_other_branches(proxy, peers):
     assert not [m for m in callee_a.received if m.method == "CANCEL"], "the declining branch was cancelled"
 
 
+def test_disable_6xx_and_no_100(proxy, peers):
+    # t_set_disable_6xx(1): A's 603 cancels nothing, B rings on and answers
+    # 486; the 603 still wins the final choice, once B has answered.
+    # t_set_auto_inv_100(0): no 100 Trying of the proxy's. As Kamailio 5.6.
+    callee_a = peers("a", answers_invite(603, "Decline"))
+    callee_b = peers("b", ringing_then("b", 486, "Busy Here", 0.8))
+    p = proxy("fork.lua", subst={"UAS_B_PORT": callee_b.port})
+    caller = acking_caller(peers)
+    caller.send(request("INVITE", callee_a.uri, caller, extra=["X-Disable-6xx: 1", "X-No-100: 1"]), p.port)
+    final = caller.wait_for(is_final("INVITE"), "final response")
+    assert (final.code, final.reason) == (603, "Decline"), final
+    b_final = next(m for m in callee_b.sent if m.code == 486)
+    assert final.at > b_final.at, "the 603 went up before B had answered"
+    assert not [m for m in callee_b.received if m.method == "CANCEL"], "B was cancelled"
+    assert not [m for m in caller.received if m.code == 100], "a 100 Trying was sent"
+
+
 @pytest.mark.parametrize("a,b,best", [
     # §16.7 step 6: within the 4xx, a reply that lets the caller try again
     # (401, 407, 415, 420, 484) first; else, as Kamailio, the lowest code;

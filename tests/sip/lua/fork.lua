@@ -1,5 +1,7 @@
 -- Parallel forking: every initial INVITE goes to its Request-URI (UAS A) and,
--- through an appended branch, to UAS B at 127.0.0.1:@UAS_B_PORT@.
+-- through an appended branch, to UAS B at 127.0.0.1:@UAS_B_PORT@
+-- (X-Disable-6xx: t_set_disable_6xx(1) first; X-No-100:
+-- t_set_auto_inv_100(0)).
 -- Otherwise the default record-routing proxy (default.lua).
 
 local function relay()
@@ -42,6 +44,12 @@ function ksr_request_route()
     if KSR.is_INVITE() then
         KSR.rr.record_route()
         KSR.corex.append_branch_uri("sip:service@127.0.0.1:@UAS_B_PORT@")
+        if KSR.pv.get("$hdr(X-Disable-6xx)") then
+            KSR.tm.t_set_disable_6xx(1)
+        end
+        if KSR.pv.get("$hdr(X-No-100)") then
+            KSR.tm.t_set_auto_inv_100(0)
+        end
     end
     relay()
 end

@@ -351,6 +351,11 @@ static int want_value(enum gkind k, json_t *v, char *buf, size_t size,
 			w->s = buf;
 			return 0;
 		}
+		if (json_is_real(v)) {
+			snprintf(buf, size, "%.17g", json_real_value(v));
+			w->s = buf;
+			return 0;
+		}
 		return EINVAL;
 	case G_INT:
 		if (json_is_integer(v)) {

@@ -564,27 +564,37 @@ static int tm_relay(struct script_call *c)
 	return relayed(c, tm_t_relay(c->ctx, NULL, SLICE_NULL, 0));
 }
 
+/* tm takes the lower-case transport names; NULL for one it has not. */
+static const char *relay_proto(struct slice proto, const char *fn)
+{
+	if (slice_eq_cstr_nocase(proto, "udp"))
+		return "udp";
+	if (slice_eq_cstr_nocase(proto, "tcp"))
+		return "tcp";
+	LOG_ERR("script: %s: unsupported proto %.*s", fn, SLICE_ARG(proto));
+	return NULL;
+}
+
 static int tm_relay_to_proto_addr(struct script_call *c)
 {
-	struct slice proto = arg_s(c, 0);
+	const char *name = relay_proto(arg_s(c, 0), "t_relay_to_proto_addr");
 	long long port = arg_i(c, 2);
-	const char *name = NULL;
 
-	/* tm takes the lower-case names. */
-	if (slice_eq_cstr_nocase(proto, "udp"))
-		name = "udp";
-	else if (slice_eq_cstr_nocase(proto, "tcp"))
-		name = "tcp";
-	if (name == NULL) {
-		LOG_ERR("script: t_relay_to_proto_addr: unsupported proto "
-		        "%.*s",
-		        SLICE_ARG(proto));
-		return -1;
-	}
-	if (port < 0 || port > 65535 || arg_s(c, 1).len == 0)
+	if (name == NULL || port < 0 || port > 65535 || arg_s(c, 1).len == 0)
 		return -1;
 	return relayed(c,
 	               tm_t_relay(c->ctx, name, arg_s(c, 1), (unsigned)port));
+}
+
+/* t_relay_to_proto(proto): to the Request-URI's (or $du's) host, over
+ * that transport whatever the URI says. */
+static int tm_relay_to_proto(struct script_call *c)
+{
+	const char *name = relay_proto(arg_s(c, 0), "t_relay_to_proto");
+
+	if (name == NULL)
+		return -1;
+	return relayed(c, tm_t_relay(c->ctx, name, SLICE_NULL, 0));
 }
 
 static int tm_on_failure(struct script_call *c)
@@ -1088,6 +1098,7 @@ const struct script_export script_ksr_exports[] = {
         {"tm", "t_relay", tm_relay, "", R_I, 0, 0},
         {"tm", "t_relay_to_proto_addr", tm_relay_to_proto_addr, "ssi", R_I, 0,
          0},
+        {"tm", "t_relay_to_proto", tm_relay_to_proto, "s", R_I, 0, 0},
         {"tm", "t_on_failure", tm_on_failure, "s", R_I, 0, 0},
         {"tm", "t_on_branch", tm_on_branch, "s", R_I, 0, 0},
         {"tm", "t_on_reply", tm_on_reply, "s", R_I, 0, 0},

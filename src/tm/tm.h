@@ -383,7 +383,8 @@ int tm_t_check_trans(struct tm_ctx *ctx);
  * (parallel forking). In a failure route adds the branches to the same
  * transaction (serial forking). CANCEL: answered 200 and sent down every
  * pending branch of the INVITE. ACK: forwarded statelessly.
- * proto/host/port override the destination of every branch when host.len.
+ * proto/host/port override the destination of every branch when host.len;
+ * proto alone ("udp", "tcp"; NULL none) the transport of every branch.
  * Returns 1, or -1 (nothing could be sent; the caller may reply), or a
  * negative code of the reply that tm itself sent (e.g. -478 unresolvable,
  * -503 unreachable, -483 too many hops) which ends the request.

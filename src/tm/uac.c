@@ -86,8 +86,12 @@ static unsigned resolve_uri(struct hop *hop, struct slice text,
 		host = u->maddr.len ? u->maddr : u->host;
 		port = u->has_port ? u->port : 0;
 		hop->proto = NET_UDP;
-		hop->proto_given = u->transport.len > 0;
-		if (u->transport.len) {
+		hop->proto_given = force_proto || u->transport.len > 0;
+		if (force_proto) {
+			/* t_relay_to_proto(): the URI's host, this transport */
+			if (strcmp(force_proto, "tcp") == 0)
+				hop->proto = NET_TCP;
+		} else if (u->transport.len) {
 			if (slice_eq_cstr_nocase(u->transport, "tcp"))
 				hop->proto = NET_TCP;
 			else if (!slice_eq_cstr_nocase(u->transport, "udp"))

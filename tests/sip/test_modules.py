@@ -161,6 +161,19 @@ def test_noreply_then_sanity_reply(proxy, peers):
     assert (got.code, got.reason) == (400, "Content-Length mis-match")
 
 
+def test_relay_to_proto(proxy, peers):
+    # t_relay_to_proto("tcp"): a Request-URI that names no transport, the
+    # INVITE goes over TCP all the same
+    p = proxy("modules.lua", modparams=SANE)
+    callee = peers.tcp("callee", answers_invite(486, "Busy Here"))
+    caller = peers("caller")
+    caller.send(request("INVITE", f"sip:callee@127.0.0.1:{callee.port}", caller, extra=["X-Proto: tcp"]),
+                p.port)
+    invite = callee.wait_for(is_request("INVITE"), "the INVITE over TCP")
+    assert invite.vias[0].startswith("SIP/2.0/TCP "), invite.vias[0]
+    assert caller.wait_for(lambda m: not m.is_request and m.code >= 300, "the final reply").code == 599
+
+
 def test_failure_route_of_a_silent_branch(proxy, peers):
     # a callee that never answers: fr_timer's local 408 runs the failure
     # route, where t_branch_replied() is false and t_any_timeout() true

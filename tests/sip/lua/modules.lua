@@ -6,7 +6,8 @@
 -- that fails ends the route (with X-Reply: yes, after sanity_reply()).
 -- An INVITE is relayed to its Request-URI (X-Reply-No-Connect,
 -- X-Reply-Close and X-Forward-Close call the core functions of those
--- names first); the branch route marks it with
+-- names first; with X-Proto by t_relay_to_proto()); the branch route
+-- marks it with
 -- the tmx route tests, the onreply route keeps them in an AVP, and the
 -- failure route answers 599 with all of them in the reason phrase.
 
@@ -35,7 +36,12 @@ function ksr_request_route()
         KSR.tm.t_on_branch("mark_branch")
         KSR.tm.t_on_reply("note_reply")
         KSR.tm.t_on_failure("answer_failure")
-        KSR.tm.t_relay()
+        local proto = KSR.pv.get("$hdr(X-Proto)")
+        if proto then
+            KSR.tm.t_relay_to_proto(proto)
+        else
+            KSR.tm.t_relay()
+        end
         KSR.x.exit()
     end
     if KSR.is_ACK() then

@@ -861,6 +861,91 @@ static int siputils_is_first_hop(struct script_call *c)
 	return n == (m->is_request ? 1u : 2u) ? 1 : -1;
 }
 
+/* is_tel_number(): an optional '+' and a digit 1-9, then digits; else
+ * Kamailio's -2. */
+static int siputils_is_tel_number(struct script_call *c)
+{
+	struct slice s = arg_s(c, 0);
+	size_t i = 0;
+
+	if (s.len == 0)
+		return -2;
+	if (s.p[0] == '+') {
+		if (s.len < 2 || s.p[1] < '1' || s.p[1] > '9')
+			return -2;
+		i = 2;
+	}
+	for (; i < s.len; i++)
+		if (s.p[i] < '0' || s.p[i] > '9')
+			return -2;
+	return 1;
+}
+
+/* is_numeric(), is_alphanum(): Kamailio's -2 for an empty value; for a
+ * byte outside the class -2 (is_numeric) or -3 (is_alphanum). */
+static int siputils_is_class(struct script_call *c)
+{
+	struct slice s = arg_s(c, 0);
+	bool alnum = c->exp->arg;
+
+	if (s.len == 0)
+		return -2;
+	for (size_t i = 0; i < s.len; i++) {
+		unsigned char b = (unsigned char)s.p[i];
+		bool ok = (b >= '0' && b <= '9') ||
+		          (alnum &&
+		           ((b >= 'a' && b <= 'z') || (b >= 'A' && b <= 'Z')));
+		if (!ok)
+			return alnum ? -3 : -2;
+	}
+	return 1;
+}
+
+/* uri_param(name), uri_param_value(name, value): a parameter of the
+ * Request-URI without a value / with exactly this value, as Kamailio's.
+ * The name's case does not matter (RFC 3261 §19.1.4); Kamailio's compares
+ * it case-sensitively. */
+static int siputils_uri_param(struct script_call *c)
+{
+	struct sip_uri u;
+	struct slice v;
+	const char *why;
+	char name[64];
+
+	if (sip_uri_parse(&u, tm_ctx_ruri(c->ctx), &why) ||
+	    arg_s(c, 0).len >= sizeof(name))
+		return -1;
+	slice_copy_cstr(name, sizeof(name), arg_s(c, 0));
+	if (!sip_param_find(&v, u.params, name))
+		return -1;
+	return slice_eq(v, c->nargs < 2 ? SLICE_NULL : arg_s(c, 1)) ? 1 : -1;
+}
+
+/* add_uri_param(param): ";param" at the end of the Request-URI's
+ * parameters (before any headers). */
+static int siputils_add_uri_param(struct script_call *c)
+{
+	struct slice ruri = tm_ctx_ruri(c->ctx), param = arg_s(c, 0);
+	struct sip_uri u;
+	const char *why;
+	char buf[1024];
+	size_t head;
+
+	if (param.len == 0 || sip_uri_parse(&u, ruri, &why) ||
+	    u.scheme == SIP_URI_TEL || ruri.len + param.len + 1 > sizeof(buf))
+		return -1;
+	/* the headers start at '?': the parameter goes before them */
+	head = u.headers.len ? (size_t)(u.headers.p - 1 - ruri.p) : ruri.len;
+	memcpy(buf, ruri.p, head);
+	buf[head] = ';';
+	memcpy(buf + head + 1, param.p, param.len);
+	memcpy(buf + head + 1 + param.len, ruri.p + head, ruri.len - head);
+	return tm_ctx_set_ruri(c->ctx,
+	                       slice_make(buf, ruri.len + param.len + 1)) == 0
+	               ? 1
+	               : -1;
+}
+
 static int corex_has_ruri_user(struct script_call *c)
 {
 	struct sip_uri u;
@@ -1149,6 +1234,12 @@ const struct script_export script_ksr_exports[] = {
         {"siputils", "is_request", siputils_is_kind, "", R_I, 0, 1},
         {"siputils", "is_reply", siputils_is_kind, "", R_I, 0, 0},
         {"siputils", "is_first_hop", siputils_is_first_hop, "", R_I, 0, 0},
+        {"siputils", "is_tel_number", siputils_is_tel_number, "s", R_I, 0, 0},
+        {"siputils", "is_numeric", siputils_is_class, "s", R_I, 0, 0},
+        {"siputils", "is_alphanum", siputils_is_class, "s", R_I, 0, 1},
+        {"siputils", "uri_param", siputils_uri_param, "s", R_I, 0, 0},
+        {"siputils", "uri_param_value", siputils_uri_param, "ss", R_I, 0, 0},
+        {"siputils", "add_uri_param", siputils_add_uri_param, "s", R_I, 0, 0},
         {"corex", "has_ruri_user", corex_has_ruri_user, "", R_I, 0, 0},
         {"corex", "append_branch", corex_append_branch, "", R_I, 0, 0},
         {"corex", "append_branch_uri", corex_append_branch_uri, "s", R_I, 0, 0},

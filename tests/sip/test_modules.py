@@ -161,6 +161,27 @@ def test_noreply_then_sanity_reply(proxy, peers):
     assert (got.code, got.reason) == (400, "Content-Length mis-match")
 
 
+@pytest.mark.parametrize("ruri,headers,want", [
+    # X-Sv: is_tel_number, is_numeric, is_alphanum, uri_param (a parameter
+    # without value), uri_param_value
+    ("sip:+4930123456@127.0.0.1;tgrp=7;foo",
+     ["X-Value: +4930123456", "X-Param: tgrp", "X-Param-Value: 7", "X-Add: bar=1"],
+     ("1 -2 -3 -1 1", "1", "sip:+4930123456@127.0.0.1;tgrp=7;foo;bar=1")),
+    ("sip:alice@127.0.0.1", ["X-Value: 12345", "X-Param: foo", "X-Add: lr"],
+     ("1 1 1 -1 -1", "1", "sip:alice@127.0.0.1;lr")),
+    ("sip:alice@127.0.0.1;foo", ["X-Value: abc123", "X-Param: foo"], ("-2 -2 1 1 1", None, None)),
+    ("sip:+1@127.0.0.1;foo=bar", ["X-Value: +0123", "X-Param: foo", "X-Param-Value: baz"],
+     ("-2 -2 -3 -1 -1", None, None)),
+    ("sip:bob@127.0.0.1;foo=bar", ["X-Param: foo", "X-Param-Value: bar"], ("-2 -2 -2 -1 1", None, None)),
+])
+def test_siputils_checks(proxy, peers, ruri, headers, want):
+    p = proxy("siputils.lua")
+    asker = peers("asker")
+    asker.send(request("OPTIONS", ruri, asker, cseq=1, extra=headers), p.port)
+    got = answer_to(asker, 1)
+    assert (got.get("x-sv"), got.get("x-add-ret"), got.get("x-ruri")) == want, got.raw
+
+
 def test_relay_to_proto(proxy, peers):
     # t_relay_to_proto("tcp"): a Request-URI that names no transport, the
     # INVITE goes over TCP all the same

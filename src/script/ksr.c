@@ -881,11 +881,12 @@ static int siputils_is_tel_number(struct script_call *c)
 	return 1;
 }
 
-/* is_numeric(), is_alphanum(): Kamailio's -2 for an empty value; for a
- * byte outside the class -2 (is_numeric) or -3 (is_alphanum). */
+/* is_numeric(), is_alphanum(), is_alphanumex(s, extra): Kamailio's -2 for
+ * an empty value; for a byte outside the class -2 (is_numeric) or -3. */
 static int siputils_is_class(struct script_call *c)
 {
 	struct slice s = arg_s(c, 0);
+	struct slice extra = c->nargs > 1 ? arg_s(c, 1) : SLICE_NULL;
 	bool alnum = c->exp->arg;
 
 	if (s.len == 0)
@@ -893,18 +894,27 @@ static int siputils_is_class(struct script_call *c)
 	for (size_t i = 0; i < s.len; i++) {
 		unsigned char b = (unsigned char)s.p[i];
 		bool ok = (b >= '0' && b <= '9') ||
-		          (alnum &&
-		           ((b >= 'a' && b <= 'z') || (b >= 'A' && b <= 'Z')));
+		          (alnum && ((b >= 'a' && b <= 'z') ||
+		                     (b >= 'A' && b <= 'Z'))) ||
+		          (extra.len && memchr(extra.p, b, extra.len));
 		if (!ok)
 			return alnum ? -3 : -2;
 	}
 	return 1;
 }
 
-/* uri_param(name), uri_param_value(name, value): a parameter of the
- * Request-URI without a value / with exactly this value, as Kamailio's.
- * The name's case does not matter (RFC 3261 §19.1.4); Kamailio's compares
- * it case-sensitively. */
+static int siputils_is_uri(struct script_call *c)
+{
+	struct sip_uri u;
+	const char *why;
+
+	return sip_uri_parse(&u, arg_s(c, 0), &why) == 0 ? 1 : -1;
+}
+
+/* uri_param(name), uri_param_value(name, value), uri_param_any(name): a
+ * parameter of the Request-URI without a value / with exactly this value /
+ * with or without one (exp's arg 1), as Kamailio's. The name's case does
+ * not matter (RFC 3261 §19.1.4); Kamailio's compares it case-sensitively. */
 static int siputils_uri_param(struct script_call *c)
 {
 	struct sip_uri u;
@@ -918,7 +928,60 @@ static int siputils_uri_param(struct script_call *c)
 	slice_copy_cstr(name, sizeof(name), arg_s(c, 0));
 	if (!sip_param_find(&v, u.params, name))
 		return -1;
+	if (c->exp->arg)
+		return 1;
 	return slice_eq(v, c->nargs < 2 ? SLICE_NULL : arg_s(c, 1)) ? 1 : -1;
+}
+
+/* uri_param_rm(name): the Request-URI without its parameters of that name
+ * (any case); 1 (also when it has none, as Kamailio's), or -1 for a
+ * Request-URI that does not parse. */
+static int siputils_uri_param_rm(struct script_call *c)
+{
+	struct slice ruri = tm_ctx_ruri(c->ctx), name = arg_s(c, 0);
+	struct slice rest;
+	struct sip_uri u;
+	const char *why;
+	char buf[1024];
+	size_t n;
+	bool removed = false;
+
+	if (name.len == 0 || sip_uri_parse(&u, ruri, &why) ||
+	    ruri.len > sizeof(buf))
+		return -1;
+	if (u.params.len == 0)
+		return 1;
+	/* everything before the parameters' ';', then each kept ";param" */
+	n = (size_t)(u.params.p - 1 - ruri.p);
+	memcpy(buf, ruri.p, n);
+	rest = u.params;
+	while (rest.len > 0) {
+		const char *semi = memchr(rest.p, ';', rest.len);
+		struct slice one = slice_make(
+		        rest.p, semi ? (size_t)(semi - rest.p) : rest.len);
+		const char *eq = memchr(one.p, '=', one.len);
+		struct slice pname =
+		        slice_make(one.p, eq ? (size_t)(eq - one.p) : one.len);
+
+		if (slice_eq_nocase(pname, name)) {
+			removed = true;
+		} else {
+			buf[n++] = ';';
+			memcpy(buf + n, one.p, one.len);
+			n += one.len;
+		}
+		rest.p += one.len + (semi != NULL);
+		rest.len -= one.len + (semi != NULL);
+	}
+	/* the headers, if any, as they were */
+	if (u.headers.len) {
+		size_t from = (size_t)(u.headers.p - 1 - ruri.p);
+		memcpy(buf + n, ruri.p + from, ruri.len - from);
+		n += ruri.len - from;
+	}
+	if (!removed)
+		return 1;
+	return tm_ctx_set_ruri(c->ctx, slice_make(buf, n)) == 0 ? 1 : -1;
 }
 
 /* add_uri_param(param): ";param" at the end of the Request-URI's
@@ -1239,6 +1302,10 @@ const struct script_export script_ksr_exports[] = {
         {"siputils", "is_alphanum", siputils_is_class, "s", R_I, 0, 1},
         {"siputils", "uri_param", siputils_uri_param, "s", R_I, 0, 0},
         {"siputils", "uri_param_value", siputils_uri_param, "ss", R_I, 0, 0},
+        {"siputils", "uri_param_any", siputils_uri_param, "s", R_I, 0, 1},
+        {"siputils", "uri_param_rm", siputils_uri_param_rm, "s", R_I, 0, 0},
+        {"siputils", "is_alphanumex", siputils_is_class, "ss", R_I, 0, 1},
+        {"siputils", "is_uri", siputils_is_uri, "s", R_I, 0, 0},
         {"siputils", "add_uri_param", siputils_add_uri_param, "s", R_I, 0, 0},
         {"corex", "has_ruri_user", corex_has_ruri_user, "", R_I, 0, 0},
         {"corex", "append_branch", corex_append_branch, "", R_I, 0, 0},

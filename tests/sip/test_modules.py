@@ -162,24 +162,28 @@ def test_noreply_then_sanity_reply(proxy, peers):
 
 
 @pytest.mark.parametrize("ruri,headers,want", [
-    # X-Sv: is_tel_number, is_numeric, is_alphanum, uri_param (a parameter
-    # without value), uri_param_value
+    # X-Sv: is_tel_number, is_numeric, is_alphanum, is_alphanumex(+-) of
+    # X-Value; uri_param (a parameter without value), uri_param_value,
+    # uri_param_any of X-Param; is_uri(X-Uri)
     ("sip:+4930123456@127.0.0.1;tgrp=7;foo",
-     ["X-Value: +4930123456", "X-Param: tgrp", "X-Param-Value: 7", "X-Add: bar=1"],
-     ("1 -2 -3 -1 1", "1", "sip:+4930123456@127.0.0.1;tgrp=7;foo;bar=1")),
-    ("sip:alice@127.0.0.1", ["X-Value: 12345", "X-Param: foo", "X-Add: lr"],
-     ("1 1 1 -1 -1", "1", "sip:alice@127.0.0.1;lr")),
-    ("sip:alice@127.0.0.1;foo", ["X-Value: abc123", "X-Param: foo"], ("-2 -2 1 1 1", None, None)),
+     ["X-Value: +4930123456", "X-Param: tgrp", "X-Param-Value: 7", "X-Add: bar=1", "X-Rm: foo",
+      "X-Uri: sip:bob@example.com;lr"],
+     ("1 -2 -3 1 -1 1 1 1", "1 1", "sip:+4930123456@127.0.0.1;tgrp=7;bar=1")),
+    ("sip:alice@127.0.0.1", ["X-Value: 12345", "X-Param: foo", "X-Add: lr", "X-Uri: not a uri"],
+     ("1 1 1 1 -1 -1 -1 -1", "1", "sip:alice@127.0.0.1;lr")),
+    ("sip:alice@127.0.0.1;foo", ["X-Value: abc123", "X-Param: foo", "X-Rm: nope"],
+     ("-2 -2 1 1 1 1 1 -1", "1", "sip:alice@127.0.0.1;foo")),
     ("sip:+1@127.0.0.1;foo=bar", ["X-Value: +0123", "X-Param: foo", "X-Param-Value: baz"],
-     ("-2 -2 -3 -1 -1", None, None)),
-    ("sip:bob@127.0.0.1;foo=bar", ["X-Param: foo", "X-Param-Value: bar"], ("-2 -2 -2 -1 1", None, None)),
+     ("-2 -2 -3 1 -1 -1 1 -1", None, None)),
+    ("sip:bob@127.0.0.1;foo=bar", ["X-Param: foo", "X-Param-Value: bar", "X-Value: a_b"],
+     ("-2 -2 -3 -3 -1 1 1 -1", None, None)),
 ])
 def test_siputils_checks(proxy, peers, ruri, headers, want):
     p = proxy("siputils.lua")
     asker = peers("asker")
     asker.send(request("OPTIONS", ruri, asker, cseq=1, extra=headers), p.port)
     got = answer_to(asker, 1)
-    assert (got.get("x-sv"), got.get("x-add-ret"), got.get("x-ruri")) == want, got.raw
+    assert (got.get("x-sv"), got.get("x-edit-ret"), got.get("x-ruri")) == want, got.raw
 
 
 def test_relay_to_proto(proxy, peers):

@@ -4,6 +4,7 @@
  * parameters and return kinds. Each is a thin call into tm/, rr/ or
  * mgmt/ (the script's metrics).
  */
+#include <ctype.h>
 #include <errno.h>
 #include <regex.h>
 #include <stdio.h>
@@ -1078,6 +1079,66 @@ static int textops_search(struct script_call *c)
 	return regex_matches(c, arg_s(c, 0), REG_ICASE | REG_NEWLINE, copy);
 }
 
+/* cmp_str(a, b), cmp_istr(a, b) (exp's arg 1: any case): Kamailio's 1
+ * when equal, -1 when a sorts after b, -2 when before. */
+static int textops_cmp(struct script_call *c)
+{
+	struct slice a = arg_s(c, 0), b = arg_s(c, 1);
+	size_t n = a.len < b.len ? a.len : b.len;
+	int d = 0;
+
+	for (size_t i = 0; i < n && d == 0; i++) {
+		int x = (unsigned char)a.p[i], y = (unsigned char)b.p[i];
+		if (c->exp->arg) {
+			x = tolower(x);
+			y = tolower(y);
+		}
+		d = x - y;
+	}
+	if (d == 0)
+		d = a.len < b.len ? -1 : a.len > b.len;
+	return d == 0 ? 1 : d > 0 ? -1 : -2;
+}
+
+/* starts_with(s, prefix): Kamailio's 1, or as cmp_str() -1 / -2 by the
+ * first byte that differs; -1 for an s shorter than prefix. */
+static int textops_starts_with(struct script_call *c)
+{
+	struct slice s = arg_s(c, 0), prefix = arg_s(c, 1);
+	int d;
+
+	if (s.len < prefix.len)
+		return -1;
+	d = prefix.len ? memcmp(s.p, prefix.p, prefix.len) : 0;
+	return d == 0 ? 1 : d > 0 ? -1 : -2;
+}
+
+/* in_list(subject, list, sep), in_list_prefix() (exp's arg 1): subject is
+ * an item of list (items split at the first byte of sep, blanks around
+ * them ignored) / starts with one, as Kamailio's. */
+static int textops_in_list(struct script_call *c)
+{
+	struct slice subject = arg_s(c, 0), rest = arg_s(c, 1);
+	struct slice sep = arg_s(c, 2);
+
+	if (sep.len == 0)
+		return -1;
+	while (rest.len > 0) {
+		const char *at = memchr(rest.p, sep.p[0], rest.len);
+		struct slice item = slice_trim(slice_make(
+		        rest.p, at ? (size_t)(at - rest.p) : rest.len));
+		if (c->exp->arg
+		            ? item.len > 0 && subject.len >= item.len &&
+		                      memcmp(subject.p, item.p, item.len) == 0
+		            : slice_eq(subject, item))
+			return 1;
+		if (at == NULL)
+			break;
+		rest = slice_make(at + 1, (size_t)(rest.p + rest.len - at - 1));
+	}
+	return -1;
+}
+
 static int hdr_append_to_reply(struct script_call *c)
 {
 	return ok(tm_ctx_append_to_reply(c->ctx, arg_s(c, 0)));
@@ -1324,6 +1385,11 @@ const struct script_export script_ksr_exports[] = {
         {"textops", "has_body", textops_has_body, "", R_I, 0, 0},
         {"textops", "search", textops_search, "s", R_I, 0, 0},
         {"textops", "search_body", textops_search, "s", R_I, 0, 1},
+        {"textops", "cmp_str", textops_cmp, "ss", R_I, ANY, 0},
+        {"textops", "cmp_istr", textops_cmp, "ss", R_I, ANY, 1},
+        {"textops", "starts_with", textops_starts_with, "ss", R_I, ANY, 0},
+        {"textops", "in_list", textops_in_list, "sss", R_I, ANY, 0},
+        {"textops", "in_list_prefix", textops_in_list, "sss", R_I, ANY, 1},
 };
 
 const size_t script_ksr_nexports =

@@ -186,6 +186,21 @@ def test_siputils_checks(proxy, peers, ruri, headers, want):
     assert (got.get("x-sv"), got.get("x-edit-ret"), got.get("x-ruri")) == want, got.raw
 
 
+@pytest.mark.parametrize("a,b,lst,sep,want", [
+    ("alice", "alice", "bob, alice ,carol", ",", "1 1 1 1 1"),
+    ("Alice", "alice", "bob,alice", ",", "-2 1 -2 -1 -1"),
+    ("bob", "alice", "a;bo;c", ";", "-1 -1 -1 -1 1"),
+    ("al", "alice", "alice|al", "|", "-2 -2 -1 1 1"),
+])
+def test_textops_strings(proxy, peers, a, b, lst, sep, want):
+    # cmp_str, cmp_istr, starts_with, in_list, in_list_prefix (X-T)
+    p = proxy("textops_str.lua")
+    asker = peers("asker")
+    asker.send(request("OPTIONS", "sip:x@127.0.0.1", asker, cseq=1,
+                       extra=[f"X-A: {a}", f"X-B: {b}", f"X-List: {lst}", f"X-Sep: {sep}"]), p.port)
+    assert answer_to(asker, 1).get("x-t") == want
+
+
 def test_relay_to_proto(proxy, peers):
     # t_relay_to_proto("tcp"): a Request-URI that names no transport, the
     # INVITE goes over TCP all the same

@@ -309,10 +309,18 @@ static int core_is_proto(struct script_call *c)
 
 /* set_reply_no_connect(), set_forward_no_connect(), set_reply_close(),
  * set_forward_close(), add_local_rport(): the exp's arg is the
- * tm_req_option. */
+ * tm_req_option they set. */
 static int core_option(struct script_call *c)
 {
-	return tm_ctx_set_option(c->ctx, (enum tm_req_option)c->exp->arg);
+	return tm_ctx_set_option(c->ctx, (enum tm_req_option)c->exp->arg, true);
+}
+
+/* t_set_auto_inv_100(state), t_set_disable_6xx(state): the exp's arg is
+ * the tm_req_option, set or cleared by state. */
+static int tm_option_state(struct script_call *c)
+{
+	return tm_ctx_set_option(c->ctx, (enum tm_req_option)c->exp->arg,
+	                         arg_i(c, 0) != 0);
 }
 
 /* The source address family: the exp's arg is AF_INET or AF_INET6. */
@@ -694,16 +702,6 @@ static int tm_get_branch_index(struct script_call *c)
 static int tm_any_replied(struct script_call *c)
 {
 	return tm_t_any_replied(c->ctx);
-}
-
-static int tm_set_auto_inv_100(struct script_call *c)
-{
-	return tm_t_set_auto_inv_100(c->ctx, arg_i(c, 0) != 0);
-}
-
-static int tm_set_disable_6xx(struct script_call *c)
-{
-	return tm_t_set_disable_6xx(c->ctx, arg_i(c, 0) != 0);
 }
 
 static int tm_branch_replied(struct script_call *c)
@@ -1320,8 +1318,10 @@ const struct script_export script_ksr_exports[] = {
         {"tm", "t_branch_timeout", tm_branch_timeout, "", R_I, 0, 0},
         {"tm", "t_any_replied", tm_any_replied, "", R_I, 0, 0},
         {"tm", "t_branch_replied", tm_branch_replied, "", R_I, 0, 0},
-        {"tm", "t_set_auto_inv_100", tm_set_auto_inv_100, "i", R_I, 0, 0},
-        {"tm", "t_set_disable_6xx", tm_set_disable_6xx, "i", R_I, 0, 0},
+        {"tm", "t_set_auto_inv_100", tm_option_state, "i", R_I, 0,
+         TM_OPT_AUTO_INV_100},
+        {"tm", "t_set_disable_6xx", tm_option_state, "i", R_I, 0,
+         TM_OPT_DISABLE_6XX},
         {"tm", "t_any_timeout", tm_any_timeout, "", R_I, 0, 0},
         {"tm", "t_grep_status", tm_grep_status, "i", R_I, 0, 0},
         {"tm", "t_drop_replies", tm_drop_replies, "s", R_I, 0, 0},

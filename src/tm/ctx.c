@@ -167,7 +167,7 @@ int tm_ctx_set_duri(struct tm_ctx *ctx, struct slice uri)
 	return e->duri.p ? 0 : ENOMEM;
 }
 
-int tm_ctx_set_option(struct tm_ctx *ctx, enum tm_req_option opt)
+int tm_ctx_set_option(struct tm_ctx *ctx, enum tm_req_option opt, bool on)
 {
 	struct tm_req_edits *e;
 
@@ -175,19 +175,25 @@ int tm_ctx_set_option(struct tm_ctx *ctx, enum tm_req_option opt)
 		return -1;
 	switch (opt) {
 	case TM_OPT_REPLY_NO_CONNECT:
-		e->reply_no_connect = true;
+		e->reply_no_connect = on;
 		break;
 	case TM_OPT_FORWARD_NO_CONNECT:
-		e->forward_no_connect = true;
+		e->forward_no_connect = on;
 		break;
 	case TM_OPT_REPLY_CLOSE:
-		e->reply_close = true;
+		e->reply_close = on;
 		break;
 	case TM_OPT_FORWARD_CLOSE:
-		e->forward_close = true;
+		e->forward_close = on;
 		break;
 	case TM_OPT_LOCAL_RPORT:
-		e->local_rport = true;
+		e->local_rport = on;
+		break;
+	case TM_OPT_AUTO_INV_100:
+		e->auto_inv_100 = on ? 1 : -1;
+		break;
+	case TM_OPT_DISABLE_6XX:
+		e->disable_6xx = on;
 		break;
 	}
 	return 1;
@@ -719,40 +725,27 @@ int tm_t_set_fr(struct tm_ctx *ctx, unsigned inv_ms, unsigned noninv_ms)
 	return 1;
 }
 
-int tm_t_branch_timeout(struct tm_ctx *ctx)
+/* The branch a failure route runs for, or NULL outside one. */
+static const struct tm_branch *failed_branch(const struct tm_ctx *ctx)
 {
 	if (ctx->route != TM_ROUTE_FAILURE || ctx->t == NULL ||
 	    ctx->branch >= ctx->t->nbr)
-		return -1;
-	return ctx->t->br[ctx->branch]->timed_out ? 1 : -1;
+		return NULL;
+	return ctx->t->br[ctx->branch];
 }
 
-int tm_t_set_auto_inv_100(struct tm_ctx *ctx, bool on)
+int tm_t_branch_timeout(struct tm_ctx *ctx)
 {
-	struct tm_req_edits *e;
+	const struct tm_branch *b = failed_branch(ctx);
 
-	if (ctx->route != TM_ROUTE_REQUEST || (e = edits(ctx)) == NULL)
-		return -1;
-	e->auto_inv_100 = on ? 1 : -1;
-	return 1;
-}
-
-int tm_t_set_disable_6xx(struct tm_ctx *ctx, bool on)
-{
-	struct tm_req_edits *e;
-
-	if (ctx->route != TM_ROUTE_REQUEST || (e = edits(ctx)) == NULL)
-		return -1;
-	e->disable_6xx = on;
-	return 1;
+	return b && b->timed_out ? 1 : -1;
 }
 
 int tm_t_branch_replied(struct tm_ctx *ctx)
 {
-	if (ctx->route != TM_ROUTE_FAILURE || ctx->t == NULL ||
-	    ctx->branch >= ctx->t->nbr)
-		return -1;
-	return ctx->t->br[ctx->branch]->rpl_received ? 1 : -1;
+	const struct tm_branch *b = failed_branch(ctx);
+
+	return b && b->rpl_received ? 1 : -1;
 }
 
 int tm_t_any_timeout(struct tm_ctx *ctx)

@@ -218,7 +218,6 @@ static void process(struct tm_shard *sh, const struct net_rx *rx)
 		return;
 	}
 
-	sh->stats.rcv_requests++;
 	sh->stats.rcv_req_method[m->method_id]++;
 	if (sip_msg_check(&status, m)) {
 		sh->stats.err_requests++;

@@ -70,7 +70,7 @@ static struct tm_shard *(*shard_of)(struct worker *w);
 	X(RCV_REQ, "rcv_requests", C,                                          \
 	  "Requests received (retransmissions too), counted by the worker "    \
 	  "owning the call",                                                   \
-	  st->rcv_requests)                                                    \
+	  sum(st->rcv_req_method, SIP_METHOD__COUNT))                          \
 	REQ_METHODS(REQ_STAT, X)                                               \
 	X(UNSUPPORTED, "unsupported_methods", C,                               \
 	  "Requests received with a method of none of the statistics above",   \
@@ -183,7 +183,7 @@ static struct tm_shard *(*shard_of)(struct worker *w);
 	X(SL_SENT, "sent_replies", C,                                          \
 	  "Stateless replies sent (sl_send_reply() without a transaction, "    \
 	  "400/416/420/505 to requests refused, answers to CANCEL)",           \
-	  sl_sum(st))                                                          \
+	  sum(st->sl_replies, TM_SL_TYPES))                                    \
 	X(SL_ERR, "sent_err_replies", C,                                       \
 	  "Stateless replies refusing a request as malformed or not "          \
 	  "supported (400, 416, 420, 505)",                                    \
@@ -223,14 +223,14 @@ static struct tm_shard *(*shard_of)(struct worker *w);
 	X(DNS_PENDING, "pending_lookups", G,                                   \
 	  "Lookups waiting for a name server", st->dns.pending)
 
-/* sl's sent_replies: every type */
-static uint64_t sl_sum(const struct tm_stats *st)
+/* core's rcv_requests (every method), sl's sent_replies (every type) */
+static uint64_t sum(const uint64_t *v, size_t n)
 {
-	uint64_t n = 0;
+	uint64_t total = 0;
 
-	for (unsigned i = 0; i < TM_SL_TYPES; i++)
-		n += st->sl_replies[i];
-	return n;
+	for (size_t i = 0; i < n; i++)
+		total += v[i];
+	return total;
 }
 
 #define ID(id, name, kind, help, value)  id,

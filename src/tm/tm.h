@@ -157,9 +157,11 @@ enum tm_sl_type {
  */
 struct tm_stats {
 	/* group core: every message, after it reached its owning shard */
-	uint64_t rcv_requests, rcv_replies;
-	uint64_t rcv_req_method[SIP_METHOD__COUNT]; /* [OTHER]: unsupported */
-	uint64_t rcv_rpl_class[7];                  /* by status / 100 */
+	uint64_t rcv_replies;
+	/* requests by method, [OTHER] the unsupported; their sum is
+	 * rcv_requests */
+	uint64_t rcv_req_method[SIP_METHOD__COUNT];
+	uint64_t rcv_rpl_class[7]; /* by status / 100 */
 	uint64_t rcv_rpl_18x, rcv_rpl_401, rcv_rpl_404, rcv_rpl_407;
 	uint64_t rcv_rpl_480, rcv_rpl_486;
 	/* by the CSeq method and the status / 100 */
@@ -292,8 +294,16 @@ enum tm_req_option {
 	/* add_local_rport(): the Via this proxy puts on the request asks for
 	 * rport (RFC 3581), for a next hop behind NAT */
 	TM_OPT_LOCAL_RPORT,
+	/* t_set_auto_inv_100(state): this INVITE's 100 Trying sent or not,
+	 * whatever auto_inv_100 says (before the transaction exists) */
+	TM_OPT_AUTO_INV_100,
+	/* t_set_disable_6xx(state): a 6xx of a branch cancels none of the
+	 * others (it still wins the final choice) */
+	TM_OPT_DISABLE_6XX,
 };
-int tm_ctx_set_option(struct tm_ctx *ctx, enum tm_req_option opt);
+/* Sets (on) or clears an option of the request; the core functions only
+ * set theirs. */
+int tm_ctx_set_option(struct tm_ctx *ctx, enum tm_req_option opt, bool on);
 /*
  * Branch flags 0..31 (KSR.setbflag ...) of branch idx: 0, the branch the
  * route is about (the Request-URI's in the request route, a new branch's
@@ -406,14 +416,6 @@ int tm_t_set_fr(struct tm_ctx *ctx, unsigned inv_ms, unsigned noninv_ms);
 int tm_t_branch_timeout(struct tm_ctx *ctx);
 /* 1 if any branch got a reply. */
 int tm_t_any_replied(struct tm_ctx *ctx);
-/* Kamailio's t_set_auto_inv_100(state), in the request route before the
- * transaction exists: its 100 Trying sent or not, whatever auto_inv_100
- * says. 1, or -1 elsewhere. */
-int tm_t_set_auto_inv_100(struct tm_ctx *ctx, bool on);
-/* Kamailio's t_set_disable_6xx(state), in the request route: a 6xx of a
- * branch cancels none of the others (it still wins the final choice).
- * 1, or -1 elsewhere. */
-int tm_t_set_disable_6xx(struct tm_ctx *ctx, bool on);
 /* In a failure route: 1 if its branch got a reply (a provisional one
  * too). */
 int tm_t_branch_replied(struct tm_ctx *ctx);
